@@ -1,0 +1,364 @@
+//! The one waiting helper every provider uses: poll a read-only probe until a condition holds.
+//!
+//! Fixed, long poll intervals add straight to the RTO: the SDK's RDS waiter polls every 30-120 s,
+//! so a failover that finished after 20 s is noticed up to a minute later. [`wait_until`] backs
+//! off exponentially (with jitter, from `backon`) but never lets the gap between two polls exceed
+//! `max(1 s, 10 % of the time already waited)` (both numbers are [`WaitPolicy`] fields). A change
+//! that completes at time `t` is therefore noticed by `t + max(1 s, t / 10)`.
+
+use std::future::Future;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use tokio::time::Instant;
+
+use crate::{ActionError, Context, ProgressKind};
+
+/// One observation of a probe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Poll<T> {
+    /// The condition holds; the wait returns this value.
+    Ready(T),
+    /// Not yet; the observed state, in words (e.g. `status=failing-over, writer=a`).
+    Pending(String),
+}
+
+/// How [`wait_until`] spaces its polls.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct WaitPolicy {
+    /// The pause after the first poll.
+    pub first_delay: Duration,
+    /// The growth factor of the pause.
+    pub factor: f32,
+    /// An absolute bound on the pause.
+    pub max_delay: Duration,
+    /// Whether to add random jitter to the pause.
+    pub jitter: bool,
+    /// The pause never exceeds this share of the time already waited...
+    pub lag_fraction: f64,
+    /// ...or this floor, whichever is larger.
+    pub lag_floor: Duration,
+}
+
+impl Default for WaitPolicy {
+    fn default() -> Self {
+        Self {
+            first_delay: Duration::from_secs(1),
+            factor: 2.0,
+            max_delay: Duration::from_secs(60),
+            jitter: true,
+            lag_fraction: 0.10,
+            lag_floor: Duration::from_secs(1),
+        }
+    }
+}
+
+impl WaitPolicy {
+    /// The default policy without jitter (deterministic; useful in tests and benchmarks).
+    pub fn without_jitter() -> Self {
+        Self {
+            jitter: false,
+            ..Self::default()
+        }
+    }
+
+    /// Sets the first pause.
+    #[must_use]
+    pub fn first_delay(mut self, delay: Duration) -> Self {
+        self.first_delay = delay;
+        self
+    }
+
+    /// Sets the absolute bound on the pause.
+    #[must_use]
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay;
+        self
+    }
+
+    /// The largest pause allowed after having waited `waited`.
+    pub fn lag_bound(&self, waited: Duration) -> Duration {
+        self.lag_floor.max(waited.mul_f64(self.lag_fraction))
+    }
+
+    fn backoff(&self) -> impl Iterator<Item = Duration> + use<> {
+        let mut builder = ExponentialBuilder::new()
+            .with_min_delay(self.first_delay)
+            .with_max_delay(self.max_delay)
+            .with_factor(self.factor.max(1.0))
+            .without_max_times();
+        if self.jitter {
+            builder = builder.with_jitter();
+        }
+        builder.build()
+    }
+}
+
+/// Polls `probe` until it returns [`Poll::Ready`], and returns that value.
+///
+/// - Each poll emits a [`ProgressKind::Poll`] event through the context.
+/// - A retryable probe error (throttling, 5xx, time-out) counts as "not yet" and the wait goes
+///   on; any other probe error ends the wait with that error.
+/// - Cancellation ends the wait at once with `Cancelled`; the deadline ends it with
+///   `DeadlineExceeded`, naming what was awaited and the last state seen. A last poll is made at
+///   the deadline itself.
+///
+/// `what` describes the awaited condition, e.g. `"writer of mint-replica-cluster to be b"`.
+pub async fn wait_until<T, F, Fut>(
+    ctx: &Context,
+    what: &str,
+    policy: &WaitPolicy,
+    mut probe: F,
+) -> Result<T, ActionError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Poll<T>, ActionError>>,
+{
+    let start = Instant::now();
+    let mut backoff = policy.backoff();
+    let mut attempt: u32 = 0;
+    loop {
+        if ctx.is_cancelled() {
+            return Err(ActionError::cancelled(format!(
+                "the run was cancelled while waiting for {what}"
+            )));
+        }
+        attempt = attempt.saturating_add(1);
+        let state = match probe().await {
+            Ok(Poll::Ready(value)) => {
+                ctx.emit(ProgressKind::Poll {
+                    what: what.to_owned(),
+                    attempt,
+                    waited: start.elapsed(),
+                    state: "done".to_owned(),
+                    next_in: None,
+                    done: true,
+                });
+                return Ok(value);
+            }
+            Ok(Poll::Pending(state)) => state,
+            Err(err) if err.is_retryable() => format!("probe failed, will poll again: {err}"),
+            Err(err) => return Err(err),
+        };
+
+        let now = Instant::now();
+        let waited = now.saturating_duration_since(start);
+        let mut delay = backoff
+            .next()
+            .unwrap_or(policy.max_delay)
+            .min(policy.max_delay)
+            .min(policy.lag_bound(waited));
+        if let Some(deadline) = ctx.deadline() {
+            if now >= deadline {
+                return Err(ActionError::deadline_exceeded(format!(
+                    "gave up waiting for {what} after {:.1} s and {attempt} polls; last state: {state}",
+                    waited.as_secs_f64()
+                )));
+            }
+            delay = delay.min(deadline - now);
+        }
+        // Timers fire on whole milliseconds, rounding up: round down here so the bound holds.
+        let delay = Duration::from_millis(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+        ctx.emit(ProgressKind::Poll {
+            what: what.to_owned(),
+            attempt,
+            waited,
+            state,
+            next_in: Some(delay),
+            done: false,
+        });
+        ctx.sleep(delay).await.map_err(|_| {
+            ActionError::cancelled(format!("the run was cancelled while waiting for {what}"))
+        })?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::{ErrorKind, ProgressEvent};
+
+    /// A probe whose condition becomes true `after` the wait started.
+    fn finishes_after(
+        start: Instant,
+        after: Duration,
+        polls: Arc<Mutex<Vec<Duration>>>,
+    ) -> impl FnMut() -> std::future::Ready<Result<Poll<Duration>, ActionError>> {
+        move || {
+            let elapsed = start.elapsed();
+            polls.lock().unwrap().push(elapsed);
+            std::future::ready(Ok(if elapsed >= after {
+                Poll::Ready(elapsed)
+            } else {
+                Poll::Pending(format!("not yet at {elapsed:?}"))
+            }))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_thirty_minute_wait_is_noticed_within_ten_percent() {
+        let start = Instant::now();
+        let polls = Arc::new(Mutex::new(Vec::new()));
+        let done_at = Duration::from_secs(30 * 60);
+        let ctx = Context::new().with_timeout(Duration::from_secs(3600));
+        let seen = wait_until(
+            &ctx,
+            "thirty minutes",
+            &WaitPolicy::default(),
+            finishes_after(start, done_at, Arc::clone(&polls)),
+        )
+        .await
+        .unwrap();
+        let lag = seen - done_at;
+        assert!(
+            lag <= done_at / 10,
+            "noticed {lag:?} late, more than 10 % of {done_at:?}"
+        );
+        // Every gap between polls respects the bound.
+        let polls = polls.lock().unwrap();
+        for pair in polls.windows(2) {
+            let gap = pair[1] - pair[0];
+            let bound = WaitPolicy::default().lag_bound(pair[0]);
+            assert!(gap <= bound, "gap {gap:?} after {:?} > {bound:?}", pair[0]);
+        }
+        // ... and it did not busy-loop either: far fewer polls than seconds.
+        assert!(polls.len() < 120, "{} polls", polls.len());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn short_waits_poll_at_least_every_second() {
+        let start = Instant::now();
+        let polls = Arc::new(Mutex::new(Vec::new()));
+        let done_at = Duration::from_millis(2500);
+        let seen = wait_until(
+            &Context::new(),
+            "soon",
+            &WaitPolicy::default(),
+            finishes_after(start, done_at, Arc::clone(&polls)),
+        )
+        .await
+        .unwrap();
+        assert!(seen - done_at <= Duration::from_secs(1), "{seen:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deadline_ends_the_wait_with_the_last_state() {
+        let ctx = Context::new().with_timeout(Duration::from_secs(300));
+        let err = wait_until(&ctx, "never", &WaitPolicy::default(), || async {
+            Ok::<_, ActionError>(Poll::<()>::Pending("status=failing-over".into()))
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::DeadlineExceeded);
+        assert!(err.message().contains("never"), "{err}");
+        assert!(err.message().contains("status=failing-over"), "{err}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_last_poll_is_made_at_the_deadline() {
+        let start = Instant::now();
+        let polls = Arc::new(Mutex::new(Vec::new()));
+        let ctx = Context::new().with_timeout(Duration::from_secs(100));
+        // Ready exactly at the deadline: the final poll must see it.
+        let seen = wait_until(
+            &ctx,
+            "at the wire",
+            &WaitPolicy::without_jitter().first_delay(Duration::from_secs(60)),
+            finishes_after(start, Duration::from_secs(100), Arc::clone(&polls)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(seen, Duration::from_secs(100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancellation_ends_the_wait() {
+        let token = CancellationToken::new();
+        let ctx = Context::new().with_cancellation(token.clone());
+        let canceller = async {
+            tokio::time::sleep(Duration::from_secs(42)).await;
+            token.cancel();
+        };
+        let policy = WaitPolicy::default();
+        let wait = wait_until(&ctx, "forever", &policy, || async {
+            Ok::<_, ActionError>(Poll::<()>::Pending("pending".into()))
+        });
+        let ((), result) = tokio::join!(canceller, wait);
+        let err = result.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Cancelled);
+        assert!(err.message().contains("forever"), "{err}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retryable_probe_errors_do_not_end_the_wait() {
+        let mut calls = 0;
+        let value = wait_until(&Context::new(), "flaky", &WaitPolicy::default(), || {
+            calls += 1;
+            let n = calls;
+            async move {
+                match n {
+                    1 => Err(ActionError::new(ErrorKind::Throttled, "Rate exceeded")),
+                    2 => Ok(Poll::Pending("modifying".into())),
+                    _ => Ok(Poll::Ready(n)),
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(value, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_probe_errors_end_the_wait() {
+        let err = wait_until(&Context::new(), "gone", &WaitPolicy::default(), || async {
+            Err::<Poll<()>, _>(ActionError::new(ErrorKind::NotFound, "no such cluster"))
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_poll_emits_an_event() {
+        let events = Arc::new(Mutex::new(Vec::<ProgressEvent>::new()));
+        let sink = {
+            let events = Arc::clone(&events);
+            move |e| events.lock().unwrap().push(e)
+        };
+        let ctx = Context::new().with_step("s").with_events(sink);
+        let mut n = 0;
+        wait_until(&ctx, "three polls", &WaitPolicy::default(), || {
+            n += 1;
+            let n = n;
+            async move {
+                Ok::<_, ActionError>(if n < 3 {
+                    Poll::Pending(format!("poll {n}"))
+                } else {
+                    Poll::Ready(())
+                })
+            }
+        })
+        .await
+        .unwrap();
+        let events = events.lock().unwrap();
+        assert_eq!(events.len(), 3);
+        let last = &events[2].kind;
+        assert!(
+            matches!(
+                last,
+                ProgressKind::Poll {
+                    attempt: 3,
+                    done: true,
+                    next_in: None,
+                    ..
+                }
+            ),
+            "{last:?}"
+        );
+    }
+}
