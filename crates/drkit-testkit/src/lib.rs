@@ -1,1 +1,159 @@
-//! placeholder
+//! # drkit-testkit
+//!
+//! Finds the real test peers that `scripts/test.sh` starts and announces through the
+//! environment:
+//!
+//! | peer | variable |
+//! |---|---|
+//! | moto server (AWS APIs) | `DRKIT_TEST_AWS_ENDPOINT` |
+//!
+//! When a peer is missing, a test that needs it **fails** under `CI=true` (a test that skips
+//! itself in CI is a test that cannot fail) and is skipped with a note otherwise, so
+//! `cargo test` still works on a laptop without the peers. Run `scripts/test.sh` to have them.
+//!
+//! ```no_run
+//! # async fn a_test() {
+//! let Some(moto) = drkit_testkit::moto() else { return };
+//! let config = moto.sdk_config("us-east-1").await;
+//! # let _ = config;
+//! # }
+//! ```
+#![allow(clippy::panic, clippy::print_stderr)] // a test helper: failing loudly is its job
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+
+/// The variable that carries the moto server's endpoint.
+pub const AWS_ENDPOINT_VAR: &str = "DRKIT_TEST_AWS_ENDPOINT";
+
+/// What to do about a peer, given the environment.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PeerLookup {
+    /// The peer is there, at this address.
+    Found(String),
+    /// The peer is missing and the test should be skipped (not in CI).
+    Skip(String),
+    /// The peer is missing and the test must fail (in CI).
+    Fail(String),
+}
+
+/// Decides what a test does about the peer announced in `var`, reading the environment with
+/// `env` (a parameter so the rule itself can be tested).
+pub fn lookup(var: &str, peer: &str, env: impl Fn(&str) -> Option<String>) -> PeerLookup {
+    match env(var).filter(|v| !v.trim().is_empty()) {
+        Some(address) => PeerLookup::Found(address),
+        None => {
+            let in_ci = env("CI").is_some_and(|v| v == "true" || v == "1");
+            let why = format!(
+                "{peer} is not running ({var} is not set); start the peers with `bash scripts/test.sh`"
+            );
+            if in_ci {
+                PeerLookup::Fail(why)
+            } else {
+                PeerLookup::Skip(why)
+            }
+        }
+    }
+}
+
+fn require(var: &str, peer: &str) -> Option<String> {
+    match lookup(var, peer, |name| std::env::var(name).ok()) {
+        PeerLookup::Found(address) => Some(address),
+        PeerLookup::Fail(why) => panic!("CI=true and a test peer is missing: {why}"),
+        PeerLookup::Skip(why) => {
+            eprintln!("note: test not run: {why}");
+            None
+        }
+    }
+}
+
+/// A running moto server.
+#[derive(Clone, Debug)]
+pub struct Moto {
+    endpoint: String,
+}
+
+/// The moto server, if running (see the crate docs for what happens when it is not).
+pub fn moto() -> Option<Moto> {
+    require(AWS_ENDPOINT_VAR, "the moto server").map(|endpoint| Moto { endpoint })
+}
+
+impl Moto {
+    /// Its endpoint, e.g. `http://127.0.0.1:39123`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// An SDK configuration for `region` pointing at moto, with moto's dummy credentials.
+    pub async fn sdk_config(&self, region: &str) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "drkit-testkit",
+            ))
+            .load()
+            .await
+    }
+}
+
+/// A name unique to this test process and call, e.g. `mint-1a2b3c-4`: moto's state is shared
+/// by every test, so each test works on resources of its own.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("{prefix}-{:x}{:x}-{n}", std::process::id(), nanos % 0xfffff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn a_missing_peer_fails_in_ci_and_skips_elsewhere() {
+        let found = lookup("X", "moto", env(&[("X", "http://127.0.0.1:1")]));
+        assert_eq!(found, PeerLookup::Found("http://127.0.0.1:1".into()));
+        assert!(matches!(
+            lookup("X", "moto", env(&[("CI", "true")])),
+            PeerLookup::Fail(_)
+        ));
+        assert!(matches!(
+            lookup("X", "moto", env(&[("X", " "), ("CI", "true")])),
+            PeerLookup::Fail(_)
+        ));
+        assert!(matches!(lookup("X", "moto", env(&[])), PeerLookup::Skip(_)));
+        assert!(matches!(
+            lookup("X", "moto", env(&[("CI", "false")])),
+            PeerLookup::Skip(_)
+        ));
+    }
+
+    #[test]
+    fn unique_names_differ_and_are_valid_identifiers() {
+        let a = unique("mint");
+        let b = unique("mint");
+        assert_ne!(a, b);
+        assert!(a.starts_with("mint-"));
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    }
+}

@@ -1,0 +1,424 @@
+//! Unit tests of `rds.failover_db_cluster` against the mocked port: what moto cannot show
+//! (moto fails over instantly, never throttles, and has no `failing-over` state).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use drkit_core::{
+    ActionExt, ActionRef, CancellationToken, ProgressEvent, ProgressKind, RetryPolicy,
+};
+use mockall::predicate::eq;
+
+use super::*;
+use crate::port::{ClusterMember, DbInstance, MockRdsApi};
+
+const CLUSTER: &str = "mint-replica-cluster";
+
+fn cluster(status: &str, writer: &str, readers: &[&str]) -> DbCluster {
+    let mut members = vec![ClusterMember::writer(writer)];
+    members.extend(readers.iter().map(|r| ClusterMember::reader(*r)));
+    DbCluster::new(CLUSTER, status, members)
+}
+
+/// `describe_db_cluster` answers these states in order, repeating the last one.
+fn states(api: &mut MockRdsApi, states: Vec<Result<DbCluster, ActionError>>) {
+    let queue = Mutex::new(VecDeque::from(states));
+    api.expect_describe_db_cluster()
+        .with(eq(CLUSTER))
+        .returning(move |_| {
+            let mut queue = queue.lock().unwrap();
+            if queue.len() > 1 {
+                queue.pop_front().unwrap()
+            } else {
+                match queue.front().unwrap() {
+                    Ok(c) => Ok(c.clone()),
+                    Err(e) => Err(ActionError::new(e.kind(), e.message())),
+                }
+            }
+        });
+}
+
+fn instances_available(api: &mut MockRdsApi) {
+    api.expect_describe_db_instance()
+        .returning(|id| Ok(DbInstance::new(id, "available")));
+}
+
+fn action(api: MockRdsApi, target: Option<&str>) -> FailoverDbCluster {
+    let mut params = FailoverDbClusterParams::new(CLUSTER);
+    params.target_instance = target.map(str::to_owned);
+    FailoverDbCluster::new("failover-db", params, Arc::new(api), Some("us-east-1"))
+}
+
+fn throttled() -> ActionError {
+    ActionError::new(ErrorKind::Throttled, "Rate exceeded").with_code("Throttling")
+}
+
+fn recorder() -> (
+    Arc<Mutex<Vec<ProgressEvent>>>,
+    impl Fn(ProgressEvent) + Send + Sync + 'static,
+) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = {
+        let events = Arc::clone(&events);
+        move |e| events.lock().unwrap().push(e)
+    };
+    (events, sink)
+}
+
+#[tokio::test(start_paused = true)]
+async fn waits_through_failing_over_until_the_target_writes() {
+    let mut api = MockRdsApi::new();
+    states(
+        &mut api,
+        vec![
+            Ok(cluster("available", "a", &["b"])),
+            Ok(cluster("failing-over", "a", &["b"])),
+            Ok(cluster("failing-over", "b", &["a"])),
+            Ok(cluster("available", "b", &["a"])),
+        ],
+    );
+    instances_available(&mut api);
+    api.expect_failover_db_cluster()
+        .withf(|c, t| c == CLUSTER && *t == Some("b"))
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let (events, sink) = recorder();
+    let ctx = Context::new().with_step("failover-db").with_events(sink);
+
+    let out = action(api, Some("b")).execute(&ctx).await.unwrap();
+
+    assert_eq!(out.get_str("writer"), Some("b"));
+    assert_eq!(out.get_str("previous_writer"), Some("a"));
+    assert_eq!(out.get_str("cluster_status"), Some("available"));
+    let polls: Vec<String> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            ProgressKind::Poll { state, .. } => Some(state.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        polls,
+        [
+            "status=failing-over, writer=a",
+            "status=failing-over, writer=b",
+            "done"
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_target_any_new_writer_completes_it() {
+    let mut api = MockRdsApi::new();
+    states(
+        &mut api,
+        vec![
+            Ok(cluster("available", "a", &["b", "c"])),
+            Ok(cluster("failing-over", "a", &["b", "c"])),
+            Ok(cluster("available", "c", &["a", "b"])),
+        ],
+    );
+    instances_available(&mut api);
+    api.expect_failover_db_cluster()
+        .withf(|_, t| t.is_none())
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let failover = action(api, None);
+    let out = failover.execute(&Context::new()).await.unwrap();
+    assert_eq!(out.get_str("writer"), Some("c"));
+    // Afterwards check knows the failover this action made is done.
+    assert!(failover.check(&Context::new()).await.unwrap().is_done());
+    assert_eq!(
+        failover.verify(&Context::new()).await.unwrap(),
+        "cluster mint-replica-cluster is available with writer c"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttling_while_waiting_does_not_end_the_wait() {
+    let mut api = MockRdsApi::new();
+    states(
+        &mut api,
+        vec![
+            Ok(cluster("available", "a", &["b"])),
+            Err(throttled()),
+            Err(throttled()),
+            Ok(cluster("available", "b", &["a"])),
+        ],
+    );
+    instances_available(&mut api);
+    api.expect_failover_db_cluster()
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let out = action(api, Some("b"))
+        .execute(&Context::new())
+        .await
+        .unwrap();
+    assert_eq!(out.get_str("writer"), Some("b"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttled_failover_call_is_retried_by_the_retry_layer() {
+    let mut api = MockRdsApi::new();
+    states(
+        &mut api,
+        vec![
+            Ok(cluster("available", "a", &["b"])), // execute #1 reads the writer
+            Ok(cluster("available", "a", &["b"])), // retry layer re-checks: ready
+            Ok(cluster("available", "a", &["b"])), // execute #2 reads the writer
+            Ok(cluster("available", "b", &["a"])), // the wait sees the new writer
+        ],
+    );
+    instances_available(&mut api);
+    let calls = Arc::new(Mutex::new(0));
+    let c = Arc::clone(&calls);
+    api.expect_failover_db_cluster()
+        .times(2)
+        .returning(move |_, _| {
+            let mut n = c.lock().unwrap();
+            *n += 1;
+            if *n == 1 { Err(throttled()) } else { Ok(()) }
+        });
+    let failover: ActionRef = Arc::new(action(api, Some("b")));
+    let failover = failover.with_retry(RetryPolicy::attempts(3).jitter(false));
+    let out = failover.execute(&Context::new()).await.unwrap();
+    assert_eq!(out.get_str("writer"), Some("b"));
+    assert_eq!(*calls.lock().unwrap(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_non_retryable_error_fails_at_once_with_context() {
+    let mut api = MockRdsApi::new();
+    states(&mut api, vec![Ok(cluster("available", "a", &["b"]))]);
+    instances_available(&mut api);
+    api.expect_failover_db_cluster().times(1).returning(|_, _| {
+        Err(
+            ActionError::new(ErrorKind::Conflict, "DB cluster is not in available state")
+                .with_code("InvalidDBClusterStateFault"),
+        )
+    });
+    let failover: ActionRef = Arc::new(action(api, Some("b")));
+    let failover = failover.with_retry(RetryPolicy::attempts(5));
+    let err = failover.execute(&Context::new()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(!err.is_retryable());
+    assert_eq!(
+        err.to_string(),
+        "rds.failover_db_cluster [failover-db] on rds:db-cluster/mint-replica-cluster@us-east-1: \
+         FailoverDBCluster: DB cluster is not in available state \
+         (code InvalidDBClusterStateFault; conflict, a retry will not help)"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_ends_a_failover_that_never_completes() {
+    let mut api = MockRdsApi::new();
+    states(
+        &mut api,
+        vec![
+            Ok(cluster("available", "a", &["b"])),
+            Ok(cluster("failing-over", "a", &["b"])),
+        ],
+    );
+    instances_available(&mut api);
+    api.expect_failover_db_cluster()
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let ctx = Context::new().with_timeout(Duration::from_secs(30 * 60));
+    let started = tokio::time::Instant::now();
+    let err = action(api, Some("b")).execute(&ctx).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DeadlineExceeded);
+    assert!(
+        err.message().contains("status=failing-over, writer=a"),
+        "{err}"
+    );
+    assert_eq!(started.elapsed(), Duration::from_secs(30 * 60));
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancellation_mid_wait_stops_promptly() {
+    let mut api = MockRdsApi::new();
+    states(
+        &mut api,
+        vec![
+            Ok(cluster("available", "a", &["b"])),
+            Ok(cluster("failing-over", "a", &["b"])),
+        ],
+    );
+    instances_available(&mut api);
+    api.expect_failover_db_cluster()
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let token = CancellationToken::new();
+    let ctx = Context::new().with_cancellation(token.clone());
+    let failover = action(api, Some("b"));
+    let cancel = async {
+        tokio::time::sleep(Duration::from_secs(90)).await;
+        token.cancel();
+    };
+    let started = tokio::time::Instant::now();
+    let ((), result) = tokio::join!(cancel, failover.execute(&ctx));
+    assert_eq!(result.unwrap_err().kind(), ErrorKind::Cancelled);
+    assert_eq!(started.elapsed(), Duration::from_secs(90));
+}
+
+#[tokio::test(start_paused = true)]
+async fn executing_again_after_a_failed_wait_does_not_fail_over_twice() {
+    let mut api = MockRdsApi::new();
+    states(
+        &mut api,
+        vec![
+            Ok(cluster("available", "a", &["b"])),
+            Ok(cluster("failing-over", "a", &["b"])), // polls at 0 s, 1 s and 1.5 s
+            Ok(cluster("failing-over", "a", &["b"])),
+            Ok(cluster("failing-over", "a", &["b"])),
+            Ok(cluster("failing-over", "a", &["b"])),
+            Ok(cluster("available", "b", &["a"])),
+        ],
+    );
+    instances_available(&mut api);
+    api.expect_failover_db_cluster()
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let failover = action(api, Some("b"));
+    // The first attempt runs out of time while RDS is still failing over...
+    let short = Context::new().with_timeout(Duration::from_millis(1500));
+    let err = failover.execute(&short).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DeadlineExceeded);
+    // ...the second only waits for the failover already requested.
+    let out = failover.execute(&Context::new()).await.unwrap();
+    assert_eq!(out.get_str("writer"), Some("b"));
+    assert_eq!(out.get_str("previous_writer"), Some("a"));
+}
+
+#[tokio::test]
+async fn check_reports_done_ready_and_blocked() {
+    let check = |c: Result<DbCluster, ActionError>,
+                 target: Option<&'static str>,
+                 instance_status: &'static str| async move {
+        let mut api = MockRdsApi::new();
+        states(&mut api, vec![c]);
+        api.expect_describe_db_instance()
+            .returning(move |id| Ok(DbInstance::new(id, instance_status)));
+        api.expect_failover_db_cluster().never();
+        action(api, target).check(&Context::new()).await.unwrap()
+    };
+
+    let done = check(
+        Ok(cluster("available", "b", &["a"])),
+        Some("b"),
+        "available",
+    )
+    .await;
+    assert!(done.is_done(), "{done:?}");
+    if let Check::Done { outputs, .. } = &done {
+        assert_eq!(outputs.get_str("writer"), Some("b"));
+    }
+
+    assert_eq!(
+        check(
+            Ok(cluster("available", "a", &["b"])),
+            Some("b"),
+            "available"
+        )
+        .await,
+        Check::ready("fail over DB cluster mint-replica-cluster: writer a -> b")
+    );
+    assert_eq!(
+        check(Ok(cluster("available", "a", &["b"])), None, "available").await,
+        Check::ready(
+            "fail over DB cluster mint-replica-cluster: writer a -> a reader chosen by RDS"
+        )
+    );
+    assert_eq!(
+        check(
+            Ok(cluster("modifying", "a", &["b"])),
+            Some("b"),
+            "available"
+        )
+        .await,
+        Check::blocked("cluster mint-replica-cluster is modifying, not available")
+    );
+    assert_eq!(
+        check(
+            Ok(cluster("available", "a", &["b"])),
+            Some("x"),
+            "available"
+        )
+        .await,
+        Check::blocked("x is not a member of cluster mint-replica-cluster (members: a, b)")
+    );
+    assert_eq!(
+        check(Ok(cluster("available", "a", &[])), None, "available").await,
+        Check::blocked("cluster mint-replica-cluster has no reader to promote")
+    );
+    assert_eq!(
+        check(
+            Ok(cluster("available", "a", &["b"])),
+            Some("b"),
+            "rebooting"
+        )
+        .await,
+        Check::blocked("no reader is available to promote: b is rebooting")
+    );
+    assert_eq!(
+        check(
+            Err(ActionError::new(
+                ErrorKind::NotFound,
+                "DBClusterNotFoundFault"
+            )),
+            None,
+            "available"
+        )
+        .await,
+        Check::blocked("DB cluster mint-replica-cluster does not exist")
+    );
+}
+
+#[tokio::test]
+async fn execute_refuses_to_run_in_a_dry_run() {
+    let mut api = MockRdsApi::new();
+    api.expect_describe_db_cluster().never();
+    api.expect_failover_db_cluster().never();
+    let err = action(api, Some("b"))
+        .execute(&Context::new().with_dry_run(true))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rollback_fails_back_to_the_previous_writer() {
+    let mut api = MockRdsApi::new();
+    states(
+        &mut api,
+        vec![
+            Ok(cluster("available", "a", &["b"])),
+            Ok(cluster("available", "b", &["a"])),
+            Ok(cluster("available", "b", &["a"])), // rollback reads the writer
+            Ok(cluster("available", "a", &["b"])),
+        ],
+    );
+    instances_available(&mut api);
+    let mut seq = mockall::Sequence::new();
+    api.expect_failover_db_cluster()
+        .withf(|_, t| *t == Some("b"))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    api.expect_failover_db_cluster()
+        .withf(|_, t| *t == Some("a"))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(()));
+    let failover = action(api, Some("b"));
+    assert!(
+        failover.rollback(&Context::new()).await.is_err(),
+        "nothing to roll back yet"
+    );
+    failover.execute(&Context::new()).await.unwrap();
+    failover.rollback(&Context::new()).await.unwrap();
+}
