@@ -10,4 +10,7 @@ if [ ! -x "$deny" ]; then
   echo "installing cargo-deny into $cache/tools" >&2
   CARGO_TARGET_DIR=$cache/target-tools cargo install --quiet --locked cargo-deny --root "$cache/tools"
 fi
+# cargo-deny reads the whole graph, every platform's crates included: fetch them first (from
+# the registry, like any build), then check without touching the network.
+cargo fetch --locked --quiet
 "$deny" --offline --log-level warn check licenses bans sources

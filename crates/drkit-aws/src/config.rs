@@ -1,6 +1,6 @@
 //! Loading the SDK configuration the way AWS users expect.
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
 use aws_types::sdk_config::SharedCredentialsProvider;
 use serde::Deserialize;
 
@@ -97,7 +97,13 @@ pub struct AwsContext {
 impl AwsContext {
     /// Loads the configuration: default credential chain, then `settings` on top.
     pub async fn load(settings: &AwsSettings) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        Self::load_with(aws_config::defaults(BehaviorVersion::latest()), settings).await
+    }
+
+    /// Like [`load`](Self::load), starting from the embedder's own `loader` (e.g. with its
+    /// credentials provider or profile files); `settings` still apply on top.
+    pub async fn load_with(loader: ConfigLoader, settings: &AwsSettings) -> Self {
+        let mut loader = loader;
         if let Some(region) = &settings.region {
             loader = loader.region(Region::new(region.clone()));
         }
@@ -186,6 +192,59 @@ mod tests {
         assert_eq!(
             ctx.for_region(None).region().map(Region::as_ref),
             Some("us-west-2")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_named_profile_gives_its_region() {
+        use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
+
+        let dir = std::env::temp_dir().join(format!("drkit-aws-profile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("config");
+        std::fs::write(
+            &config,
+            "[default]\nregion = us-east-1\n\n[profile dr]\nregion = us-west-2\n",
+        )
+        .unwrap();
+        let files = EnvConfigFiles::builder()
+            .with_file(EnvConfigFileKind::Config, &config)
+            .build();
+        let loader =
+            || aws_config::defaults(BehaviorVersion::latest()).profile_files(files.clone());
+        let dr = AwsContext::load_with(loader(), &AwsSettings::default().profile("dr")).await;
+        assert_eq!(dr.region(), Some("us-west-2"));
+        let default =
+            AwsContext::load_with(loader(), &AwsSettings::default().profile("default")).await;
+        assert_eq!(default.region(), Some("us-east-1"));
+        // An explicit region wins over the profile's.
+        let explicit = AwsContext::load_with(
+            loader(),
+            &AwsSettings::default().profile("dr").region("eu-west-1"),
+        )
+        .await;
+        assert_eq!(explicit.region(), Some("eu-west-1"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[tokio::test]
+    async fn debug_output_never_shows_the_secret_key() {
+        let secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY";
+        let loader = aws_config::defaults(BehaviorVersion::latest()).credentials_provider(
+            aws_credential_types::Credentials::new(
+                "AKIDEXAMPLE",
+                secret,
+                Some("session-token-xyz".into()),
+                None,
+                "test",
+            ),
+        );
+        let ctx = AwsContext::load_with(loader, &AwsSettings::default().region("us-east-1")).await;
+        let debug = format!("{ctx:?} {:?}", ctx.for_region(Some("us-west-2")));
+        assert!(!debug.contains(secret), "secret key in Debug output");
+        assert!(
+            !debug.contains("session-token-xyz"),
+            "session token in Debug output"
         );
     }
 
