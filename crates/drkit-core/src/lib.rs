@@ -10,6 +10,8 @@
 //! - [`wait_until`]: the one waiting helper every provider uses;
 //! - [`RetryLayer`] and [`TimeoutLayer`]: layers that wrap an action ([`ActionExt`]);
 //! - [`registry::Registry`]: kind name + parameter table -> action;
+//! - [`SecretRef`]: where a secret comes from (`env:`, `file:`); values are read late into a
+//!   redacted [`SecretString`] and never logged;
 //! - `MockRecoveryAction` (feature `mock`): a mockall mock for the embedder's unit tests.
 //!
 //! Provider crates (`drkit-rds`, ...) implement actions; `drkit-runner` composes them into plans.
@@ -22,6 +24,7 @@ mod layer;
 #[cfg(any(test, feature = "mock"))]
 mod mock;
 pub mod registry;
+mod secret;
 mod wait;
 
 pub use action::{ActionRef, Check, Outputs, RecoveryAction, Resource};
@@ -31,6 +34,7 @@ pub use layer::{ActionExt, Layer, RetryLayer, RetryPolicy, TimeoutLayer};
 #[cfg(any(test, feature = "mock"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub use mock::MockRecoveryAction;
+pub use secret::{ExposeSecret, SecretRef, SecretRefError, SecretString};
 pub use wait::{Poll, WaitPolicy, wait_until};
 
 /// Re-exported so providers and embedders use the same version.

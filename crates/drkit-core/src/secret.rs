@@ -1,0 +1,194 @@
+//! Secret references: where a secret comes from, never the secret itself.
+//!
+//! A runbook or a parameter table holds a *reference* (`"env:MINT_DB_PASSWORD"`,
+//! `"file:/run/secrets/db"`, or the table form `{ secret = "env:MINT_DB_PASSWORD" }`); the value
+//! is read only when an action needs it, into a [`SecretString`] whose `Debug` is redacted. A
+//! reference can be logged and journalled; a value never is.
+//!
+//! ```
+//! use drkit_core::SecretRef;
+//!
+//! let r: SecretRef = "env:MINT_DB_PASSWORD".parse().unwrap();
+//! assert_eq!(r.to_string(), "env:MINT_DB_PASSWORD");
+//! assert!("hunter2".parse::<SecretRef>().is_err()); // a literal is refused
+//! ```
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+pub use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::{ActionError, ErrorKind};
+
+/// Where a secret is read from.
+#[derive(Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SecretRef {
+    /// An environment variable (`env:NAME`).
+    Env(String),
+    /// A file; one trailing newline is removed (`file:/path`).
+    File(PathBuf),
+}
+
+/// Why a secret reference could not be parsed or read. Never contains the secret.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct SecretRefError(String);
+
+impl FromStr for SecretRef {
+    type Err = SecretRefError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(name) = s.strip_prefix("env:") {
+            let valid =
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(SecretRefError(format!(
+                    "`env:{name}`: an environment variable name has letters, digits and `_` only"
+                )));
+            }
+            return Ok(Self::Env(name.to_owned()));
+        }
+        if let Some(path) = s.strip_prefix("file:") {
+            if path.is_empty() {
+                return Err(SecretRefError("`file:` needs a path".to_owned()));
+            }
+            return Ok(Self::File(PathBuf::from(path)));
+        }
+        // Do not echo the input: it may be a secret written in clear by mistake.
+        Err(SecretRefError(
+            "expected a secret reference such as `env:NAME` or `file:/path`; secrets are never \
+             written in clear"
+                .to_owned(),
+        ))
+    }
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Env(name) => write!(f, "env:{name}"),
+            Self::File(path) => write!(f, "file:{}", path.display()),
+        }
+    }
+}
+
+impl fmt::Debug for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretRef({self})")
+    }
+}
+
+impl Serialize for SecretRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Plain(String),
+            Table { secret: String },
+        }
+        let text = match Form::deserialize(d) {
+            Ok(Form::Plain(s) | Form::Table { secret: s }) => s,
+            Err(_) => {
+                return Err(serde::de::Error::custom(
+                    "expected a secret reference: \"env:NAME\", \"file:/path\" or { secret = \"env:NAME\" }",
+                ));
+            }
+        };
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl SecretRef {
+    /// Reads the secret. The error names the reference, never a value.
+    pub fn resolve(&self) -> Result<SecretString, ActionError> {
+        match self {
+            Self::Env(name) => match std::env::var(name) {
+                Ok(value) if !value.is_empty() => Ok(SecretString::from(value)),
+                Ok(_) => Err(missing(format!("environment variable {name} is empty"))),
+                Err(_) => Err(missing(format!("environment variable {name} is not set"))),
+            },
+            Self::File(path) => match std::fs::read_to_string(path) {
+                Ok(mut value) => {
+                    if value.ends_with('\n') {
+                        value.pop();
+                        if value.ends_with('\r') {
+                            value.pop();
+                        }
+                    }
+                    if value.is_empty() {
+                        Err(missing(format!("secret file {} is empty", path.display())))
+                    } else {
+                        Ok(SecretString::from(value))
+                    }
+                }
+                Err(err) => Err(missing(format!(
+                    "secret file {} cannot be read: {}",
+                    path.display(),
+                    err.kind()
+                ))),
+            },
+        }
+    }
+}
+
+fn missing(message: String) -> ActionError {
+    ActionError::new(ErrorKind::InvalidInput, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_both_forms_and_refuses_literals() {
+        let r: SecretRef = serde_json::from_value(serde_json::json!("env:DB_PASS")).unwrap();
+        assert_eq!(r, SecretRef::Env("DB_PASS".into()));
+        let r: SecretRef =
+            serde_json::from_value(serde_json::json!({"secret": "file:/run/secrets/db"})).unwrap();
+        assert_eq!(r, SecretRef::File("/run/secrets/db".into()));
+        for bad in ["hunter2", "env:", "env:A-B", "file:"] {
+            let err = serde_json::from_value::<SecretRef>(serde_json::json!(bad)).unwrap_err();
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+        let err = serde_json::from_value::<SecretRef>(serde_json::json!(42)).unwrap_err();
+        assert!(
+            err.to_string().contains("expected a secret reference"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_file_secret_is_read_without_its_newline_and_never_shown() {
+        let dir = std::env::temp_dir().join(format!("drkit-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("db");
+        std::fs::write(&path, "s3cr3t-value\n").unwrap();
+        let r = SecretRef::File(path);
+        let secret = r.resolve().unwrap();
+        assert_eq!(secret.expose_secret(), "s3cr3t-value");
+        assert!(!format!("{secret:?} {r:?} {r}").contains("s3cr3t-value"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_missing_secret_names_the_reference() {
+        let err = SecretRef::Env("DRKIT_SURELY_NOT_SET_42".into())
+            .resolve()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(err.message().contains("DRKIT_SURELY_NOT_SET_42"), "{err}");
+        let err = SecretRef::File("/nonexistent/drkit".into())
+            .resolve()
+            .unwrap_err();
+        assert!(err.message().contains("/nonexistent/drkit"), "{err}");
+    }
+}
