@@ -120,11 +120,13 @@ fn classify_status(status: u16) -> ErrorKind {
     }
 }
 
-/// The emulator quirk: moto answers an operation it does not implement with HTTP 500 and an
-/// HTML page (and logs `NotImplementedError`). Real AWS answers 5xx in its protocol's format
-/// (XML or JSON), never with an HTML page, so this cannot misfire on AWS.
+/// The emulator quirks: moto answers an operation it does not implement with HTTP 500 and an
+/// HTML page (and logs `NotImplementedError`), and a request in a protocol it does not speak
+/// (e.g. CloudWatch's RPC v2 CBOR, which current SDKs use) with an HTML 404 page. Real AWS
+/// answers errors in its protocol's format (XML, JSON or CBOR), never with an HTML page, so this
+/// cannot misfire on AWS.
 fn is_html_not_implemented(raw: &HttpResponse) -> bool {
-    if raw.status().as_u16() != 500 {
+    if !matches!(raw.status().as_u16(), 404 | 500) {
         return false;
     }
     let html_type = raw
@@ -188,11 +190,14 @@ where
             };
             (kind, format!("the request was not answered: {full_text}"))
         }
-        _ if raw.is_some_and(is_html_not_implemented) => (
+        _ if code.is_none() && raw.is_some_and(is_html_not_implemented) => (
             ErrorKind::NotImplemented,
-            "the endpoint answered HTTP 500 with an HTML page: the operation is not implemented \
-             there (this is how a local emulator such as moto reports an unsupported operation)"
-                .to_owned(),
+            format!(
+                "the endpoint answered HTTP {} with an HTML page: the operation (or its protocol) \
+                 is not implemented there (this is how a local emulator such as moto reports an \
+                 unsupported operation)",
+                status.unwrap_or_default()
+            ),
         ),
         SdkError::ResponseError(_) => (
             status.map_or(ErrorKind::Other, classify_status),
@@ -330,6 +335,11 @@ mod tests {
         let as_response_error: SdkError<ServiceErr, HttpResponse> =
             SdkError::response_error("unparseable", response(500, body));
         let err = sdk_error("FailoverGlobalCluster", as_response_error);
+        assert_eq!(err.kind(), ErrorKind::NotImplemented);
+
+        // An HTML 404 is the same quirk (a protocol the emulator does not speak), not a
+        // missing resource.
+        let err = sdk_error("GetMetricStatistics", service(None, 404, body));
         assert_eq!(err.kind(), ErrorKind::NotImplemented);
 
         // An XML 500, as AWS sends, stays retryable.

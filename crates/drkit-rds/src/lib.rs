@@ -32,18 +32,38 @@
 //! # Ok(()) }
 //! ```
 
+mod common;
 mod failover;
 mod port;
+mod probe;
+mod promote;
 mod register;
+mod restore;
 mod sdk;
+mod snapshot;
 
 pub use failover::{FailoverDbCluster, FailoverDbClusterParams};
+pub use port::{
+    ClusterMember, Datapoint, DbCluster, DbInstance, DbSnapshot, Endpoint, MetricsApi, RdsApi,
+    RestoreTime, SnapshotOf,
+};
 #[cfg(any(test, feature = "mock"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
-pub use port::MockRdsApi;
-pub use port::{ClusterMember, DbCluster, DbInstance, RdsApi};
-pub use register::{FAILOVER_DB_CLUSTER, RdsApiFactory, register, register_with};
-pub use sdk::SdkRds;
+pub use port::{MockMetricsApi, MockRdsApi};
+pub use probe::{ClusterStatusParams, InstanceStatusParams, Probe, RdsProbe, ReplicaLagParams};
+pub use promote::{PromoteReadReplica, Replica};
+pub use register::{
+    CHECK_REPLICA_LAG, CLUSTER_STATUS, CREATE_SNAPSHOT, DESCRIPTORS, FAILOVER_DB_CLUSTER,
+    INSTANCE_STATUS, MetricsApiFactory, PROMOTE_READ_REPLICA, PROMOTE_READ_REPLICA_DB_CLUSTER,
+    RESTORE_CLUSTER_TO_POINT_IN_TIME, RESTORE_INSTANCE_FROM_SNAPSHOT,
+    RESTORE_INSTANCE_TO_POINT_IN_TIME, RdsApiFactory, RdsPorts, register, register_with,
+};
+pub use restore::{
+    ClusterPitrParams, PitrParams, RestoreClusterToPointInTime, RestoreInstanceFromSnapshot,
+    RestoreInstanceToPointInTime, SnapshotRestoreParams,
+};
+pub use sdk::{SdkCloudWatch, SdkRds};
+pub use snapshot::{CreateSnapshot, SnapshotParams};
 
 /// The README's code compiles (checked by `cargo test --doc`).
 #[doc = include_str!("../../../README.md")]

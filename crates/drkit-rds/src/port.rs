@@ -4,6 +4,8 @@
 //! with `MockRdsApi` (feature `mock`) for what an emulator cannot show: intermediate states,
 //! throttling, failures, long waits.
 
+use std::time::{Duration, SystemTime};
+
 use async_trait::async_trait;
 use drkit_core::ActionError;
 
@@ -23,6 +25,12 @@ pub struct DbCluster {
     pub reader_endpoint: Option<String>,
     /// The member instances.
     pub members: Vec<ClusterMember>,
+    /// The cluster it replicates from (an Aurora cross-region replica), if any.
+    pub replication_source: Option<String>,
+    /// The earliest time it can be restored to.
+    pub earliest_restorable: Option<SystemTime>,
+    /// The latest time it can be restored to.
+    pub latest_restorable: Option<SystemTime>,
 }
 
 impl DbCluster {
@@ -115,6 +123,20 @@ pub struct DbInstance {
     pub status: String,
     /// The cluster it belongs to, if any.
     pub cluster: Option<String>,
+    /// The engine (`postgres`, ...).
+    pub engine: Option<String>,
+    /// The instance class (`db.r6g.large`, ...).
+    pub instance_class: Option<String>,
+    /// Where clients connect.
+    pub endpoint: Option<Endpoint>,
+    /// The instance it replicates from (a read replica), if any.
+    pub replication_source: Option<String>,
+    /// When it was created.
+    pub created: Option<SystemTime>,
+    /// The latest time it can be restored to.
+    pub latest_restorable: Option<SystemTime>,
+    /// How many days of automated backups are kept (0: none, so no point-in-time restore).
+    pub backup_retention_days: Option<i32>,
 }
 
 impl DbInstance {
@@ -123,9 +145,102 @@ impl DbInstance {
         Self {
             id: id.into(),
             status: status.into(),
-            cluster: None,
+            ..Self::default()
         }
     }
+
+    /// Whether the status is `available`.
+    pub fn is_available(&self) -> bool {
+        self.status == "available"
+    }
+
+    /// The window it can be restored to: from the later of its creation and the oldest kept
+    /// backup, to its latest restorable time. `None` without backups or without the times.
+    pub fn restorable_window(&self) -> Option<(SystemTime, SystemTime)> {
+        let latest = self.latest_restorable?;
+        let days = u64::try_from(self.backup_retention_days?)
+            .ok()
+            .filter(|d| *d > 0)?;
+        let by_retention = latest
+            .checked_sub(Duration::from_secs(days * 86_400))
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let earliest = match self.created {
+            Some(created) => created.max(by_retention),
+            None => by_retention,
+        };
+        Some((earliest.min(latest), latest))
+    }
+}
+
+/// A network endpoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The DNS name.
+    pub address: String,
+    /// The port.
+    pub port: Option<i32>,
+}
+
+/// Whether a snapshot is of an instance or of a cluster.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SnapshotOf {
+    /// A DB instance snapshot.
+    #[default]
+    Instance,
+    /// An Aurora DB cluster snapshot.
+    Cluster,
+}
+
+/// A DB snapshot or DB cluster snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DbSnapshot {
+    /// The snapshot identifier.
+    pub id: String,
+    /// The status (`creating`, `available`, ...).
+    pub status: String,
+    /// What it is a snapshot of.
+    pub of: SnapshotOf,
+    /// The instance or cluster it was taken from.
+    pub source: String,
+    /// When it was taken.
+    pub created: Option<SystemTime>,
+}
+
+impl DbSnapshot {
+    /// A snapshot (handy in tests).
+    pub fn new(
+        id: impl Into<String>,
+        status: impl Into<String>,
+        source: impl Into<String>,
+        created: Option<SystemTime>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            status: status.into(),
+            of: SnapshotOf::Instance,
+            source: source.into(),
+            created,
+        }
+    }
+}
+
+/// The point in time of a restore.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestoreTime {
+    /// The latest restorable time.
+    Latest,
+    /// This instant.
+    At(SystemTime),
+}
+
+/// A datapoint of a CloudWatch metric.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Datapoint {
+    /// Its time.
+    pub at: SystemTime,
+    /// Its value (for `ReplicaLag`: seconds).
+    pub value: f64,
 }
 
 /// The RDS operations drkit uses. Implemented by [`crate::SdkRds`] over `aws-sdk-rds`, and by
@@ -148,4 +263,86 @@ pub trait RdsApi: Send + Sync {
         cluster: &str,
         target: Option<&'a str>,
     ) -> Result<(), ActionError>;
+
+    /// `PromoteReadReplica`.
+    async fn promote_read_replica(&self, instance: &str) -> Result<(), ActionError>;
+
+    /// `PromoteReadReplicaDBCluster`.
+    async fn promote_read_replica_db_cluster(&self, cluster: &str) -> Result<(), ActionError>;
+
+    /// `RestoreDBInstanceToPointInTime` from `source` into a new instance `target`.
+    async fn restore_instance_to_point_in_time<'a>(
+        &self,
+        source: &str,
+        target: &str,
+        time: RestoreTime,
+        instance_class: Option<&'a str>,
+    ) -> Result<(), ActionError>;
+
+    /// `RestoreDBInstanceFromDBSnapshot` into a new instance `target`.
+    async fn restore_instance_from_snapshot<'a>(
+        &self,
+        target: &str,
+        snapshot: &str,
+        instance_class: Option<&'a str>,
+    ) -> Result<(), ActionError>;
+
+    /// `RestoreDBClusterToPointInTime` from `source` into a new cluster `target`.
+    async fn restore_cluster_to_point_in_time(
+        &self,
+        source: &str,
+        target: &str,
+        time: RestoreTime,
+    ) -> Result<(), ActionError>;
+
+    /// `CreateDBInstance` of a member instance of `cluster`.
+    async fn create_cluster_instance(
+        &self,
+        instance: &str,
+        cluster: &str,
+        engine: &str,
+        instance_class: &str,
+    ) -> Result<(), ActionError>;
+
+    /// `DescribeDBSnapshots` of one instance (manual and automated).
+    async fn describe_instance_snapshots(
+        &self,
+        instance: &str,
+    ) -> Result<Vec<DbSnapshot>, ActionError>;
+
+    /// `DescribeDBSnapshots` / `DescribeDBClusterSnapshots` for one snapshot.
+    async fn describe_snapshot(
+        &self,
+        of: SnapshotOf,
+        snapshot: &str,
+    ) -> Result<DbSnapshot, ActionError>;
+
+    /// `CreateDBSnapshot` / `CreateDBClusterSnapshot` of `source`.
+    async fn create_snapshot(
+        &self,
+        of: SnapshotOf,
+        source: &str,
+        snapshot: &str,
+    ) -> Result<(), ActionError>;
+
+    /// `DeleteDBInstance`, skipping the final snapshot (used to roll back an instance this run
+    /// created, never anything else).
+    async fn delete_db_instance(&self, instance: &str) -> Result<(), ActionError>;
+
+    /// `DeleteDBCluster`, skipping the final snapshot (same restriction).
+    async fn delete_db_cluster(&self, cluster: &str) -> Result<(), ActionError>;
+}
+
+/// The CloudWatch reads drkit-rds needs. Implemented by [`crate::SdkCloudWatch`] and by
+/// `MockMetricsApi` (feature `mock`).
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait MetricsApi: Send + Sync {
+    /// `GetMetricStatistics` of `AWS/RDS` `ReplicaLag` (maximum per minute) for `instance`
+    /// since `since`, oldest first.
+    async fn replica_lag(
+        &self,
+        instance: &str,
+        since: SystemTime,
+    ) -> Result<Vec<Datapoint>, ActionError>;
 }

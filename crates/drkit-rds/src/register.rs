@@ -10,8 +10,17 @@ use drkit_core::registry::{
 };
 
 use crate::failover::{self, FailoverDbCluster, FailoverDbClusterParams};
-use crate::port::RdsApi;
-use crate::sdk::SdkRds;
+use crate::port::{MetricsApi, RdsApi};
+use crate::probe::{
+    self, ClusterStatusParams, InstanceStatusParams, Probe, RdsProbe, ReplicaLagParams,
+};
+use crate::promote::{self, PromoteReadReplica, Replica};
+use crate::restore::{
+    self, ClusterPitrParams, PitrParams, RestoreClusterToPointInTime, RestoreInstanceFromSnapshot,
+    RestoreInstanceToPointInTime, SnapshotRestoreParams,
+};
+use crate::sdk::{SdkCloudWatch, SdkRds};
+use crate::snapshot::{self, CreateSnapshot, SnapshotParams};
 
 /// `rds.failover_db_cluster`.
 pub const FAILOVER_DB_CLUSTER: ActionDescriptor = ActionDescriptor {
@@ -43,22 +52,311 @@ pub const FAILOVER_DB_CLUSTER: ActionDescriptor = ActionDescriptor {
     ],
 };
 
+const fn p(name: &'static str, ty: &'static str, doc: &'static str) -> ParamDoc {
+    ParamDoc::required(name, ty, doc)
+}
+
+const fn o(name: &'static str, ty: &'static str, doc: &'static str) -> ParamDoc {
+    ParamDoc::optional(name, ty, doc)
+}
+
+const fn out(name: &'static str, doc: &'static str) -> OutputDoc {
+    OutputDoc { name, doc }
+}
+
+const INSTANCE_OUTPUTS: &[OutputDoc] = &[
+    out("instance", "the instance identifier"),
+    out("status", "its status"),
+    out("endpoint", "address:port"),
+    out("address", "the DNS name"),
+    out("port", "the port"),
+];
+
+const RESTORE_OUTPUTS: &[OutputDoc] = &[
+    out("instance", "the new instance"),
+    out("endpoint", "address:port of the new instance"),
+    out("address", "the DNS name"),
+    out("port", "the port"),
+    out("restored_to", "the point in time restored (RFC 3339)"),
+    out(
+        "rpo_seconds",
+        "data lost: from the restore point to the restore (class database)",
+    ),
+    out("rpo_class", "`database`"),
+];
+
+/// `rds.promote_read_replica`.
+pub const PROMOTE_READ_REPLICA: ActionDescriptor = ActionDescriptor {
+    kind: promote::INSTANCE_KIND,
+    summary: "Promote a (cross-region) read replica instance to a standalone database",
+    mutates: true,
+    iam_actions: promote::INSTANCE_IAM,
+    params: &[p("instance", "string", "the read replica")],
+    outputs: &[
+        out("promoted_from", "its former source"),
+        out("endpoint", "address:port"),
+    ],
+};
+
+/// `rds.promote_read_replica_db_cluster`.
+pub const PROMOTE_READ_REPLICA_DB_CLUSTER: ActionDescriptor = ActionDescriptor {
+    kind: promote::CLUSTER_KIND,
+    summary: "Promote an Aurora cross-region replica cluster to a standalone cluster",
+    mutates: true,
+    iam_actions: promote::CLUSTER_IAM,
+    params: &[p("cluster", "string", "the replica cluster")],
+    outputs: &[
+        out("promoted_from", "its former source"),
+        out("endpoint", "the writer endpoint"),
+    ],
+};
+
+/// `rds.restore_instance_to_point_in_time`.
+pub const RESTORE_INSTANCE_TO_POINT_IN_TIME: ActionDescriptor = ActionDescriptor {
+    kind: restore::PITR_KIND,
+    summary: "Restore an instance to a point in time into a new instance (window checked first)",
+    mutates: true,
+    iam_actions: restore::PITR_IAM,
+    params: &[
+        p("source", "string", "the instance to restore from"),
+        p("target", "string", "the new instance"),
+        o(
+            "restore_time",
+            "RFC 3339 time",
+            "the time to restore to; inside the source's restorable window",
+        ),
+        o(
+            "use_latest_restorable_time",
+            "bool",
+            "restore to the latest restorable time instead",
+        ),
+        o(
+            "instance_class",
+            "string",
+            "the new instance's class (default: the source's)",
+        ),
+    ],
+    outputs: RESTORE_OUTPUTS,
+};
+
+/// `rds.restore_instance_from_snapshot`.
+pub const RESTORE_INSTANCE_FROM_SNAPSHOT: ActionDescriptor = ActionDescriptor {
+    kind: restore::SNAPSHOT_KIND,
+    summary: "Restore a DB snapshot (or an instance's newest one) into a new instance",
+    mutates: true,
+    iam_actions: restore::SNAPSHOT_IAM,
+    params: &[
+        p("target", "string", "the new instance"),
+        o("snapshot", "string", "the snapshot to restore"),
+        o(
+            "latest_snapshot_of",
+            "string",
+            "restore the newest available snapshot of this instance",
+        ),
+        o("instance_class", "string", "the new instance's class"),
+    ],
+    outputs: &[
+        out("snapshot", "the snapshot used"),
+        out(
+            "snapshot_age_seconds",
+            "its age when restored: the data lost",
+        ),
+        out("instance", "the new instance"),
+        out("endpoint", "address:port of the new instance"),
+        out("rpo_seconds", "data lost (class database)"),
+        out("rpo_class", "`database`"),
+    ],
+};
+
+/// `rds.restore_cluster_to_point_in_time`.
+pub const RESTORE_CLUSTER_TO_POINT_IN_TIME: ActionDescriptor = ActionDescriptor {
+    kind: restore::CLUSTER_PITR_KIND,
+    summary: "Restore an Aurora cluster to a point in time into a new cluster, with an instance",
+    mutates: true,
+    iam_actions: restore::CLUSTER_PITR_IAM,
+    params: &[
+        p("source", "string", "the cluster to restore from"),
+        p("target", "string", "the new cluster"),
+        o("restore_time", "RFC 3339 time", "the time to restore to"),
+        o(
+            "use_latest_restorable_time",
+            "bool",
+            "restore to the latest restorable time instead",
+        ),
+        p(
+            "instance_class",
+            "string",
+            "the class of the instance created in the new cluster",
+        ),
+    ],
+    outputs: &[
+        out("cluster", "the new cluster"),
+        out("instance", "its instance (`<target>-instance-1`)"),
+        out("endpoint", "the writer endpoint"),
+        out("reader_endpoint", "the reader endpoint"),
+        out("restored_to", "the point in time restored"),
+        out("rpo_seconds", "data lost (class database)"),
+    ],
+};
+
+/// `rds.create_snapshot`.
+pub const CREATE_SNAPSHOT: ActionDescriptor = ActionDescriptor {
+    kind: snapshot::KIND,
+    summary: "Take a safety snapshot of an instance or a cluster and wait until it is available",
+    mutates: true,
+    iam_actions: snapshot::IAM,
+    params: &[
+        o("instance", "string", "the instance (or give `cluster`)"),
+        o(
+            "cluster",
+            "string",
+            "the Aurora cluster (or give `instance`)",
+        ),
+        o(
+            "snapshot_id",
+            "string",
+            "the snapshot's id (default `<source>-drkit-<step>`)",
+        ),
+    ],
+    outputs: &[
+        out("snapshot", "its id"),
+        out("source", "what it is of"),
+        out("taken_at", "when"),
+    ],
+};
+
+/// `rds.check_replica_lag`.
+pub const CHECK_REPLICA_LAG: ActionDescriptor = ActionDescriptor {
+    kind: probe::LAG_KIND,
+    summary: "Read CloudWatch ReplicaLag; blocked above the limit or without a recent datapoint",
+    mutates: false,
+    iam_actions: probe::LAG_IAM,
+    params: &[
+        p("instance", "string", "the read replica"),
+        p(
+            "max_lag",
+            "duration",
+            "the largest acceptable lag, e.g. \"5m\"",
+        ),
+        o(
+            "max_age",
+            "duration",
+            "how recent the newest datapoint must be (default \"5m\")",
+        ),
+    ],
+    outputs: &[
+        out("lag_seconds", "the newest lag"),
+        out("measured_at", "its time"),
+        out(
+            "rpo_seconds",
+            "the lag, as data that would be lost (class database)",
+        ),
+    ],
+};
+
+/// `rds.instance_status`.
+pub const INSTANCE_STATUS: ActionDescriptor = ActionDescriptor {
+    kind: probe::INSTANCE_KIND,
+    summary: "Probe an instance's status (and replication source)",
+    mutates: false,
+    iam_actions: probe::INSTANCE_IAM,
+    params: &[
+        p("instance", "string", "the instance"),
+        o(
+            "expect_status",
+            "string",
+            "the status it must have (default `available`)",
+        ),
+    ],
+    outputs: INSTANCE_OUTPUTS,
+};
+
+/// `rds.cluster_status`.
+pub const CLUSTER_STATUS: ActionDescriptor = ActionDescriptor {
+    kind: probe::CLUSTER_KIND,
+    summary: "Probe a cluster's status and members (writer, readers)",
+    mutates: false,
+    iam_actions: probe::CLUSTER_IAM,
+    params: &[
+        p("cluster", "string", "the cluster"),
+        o(
+            "expect_status",
+            "string",
+            "the status it must have (default `available`)",
+        ),
+        o(
+            "min_members",
+            "integer",
+            "the fewest members it must have (default 1)",
+        ),
+    ],
+    outputs: &[
+        out("status", "its status"),
+        out("writer", "the writer instance"),
+        out("readers", "the reader instances"),
+        out("endpoint", "the writer endpoint"),
+    ],
+};
+
 /// Builds the RDS port for a step's region (`None`: the default region).
 pub type RdsApiFactory = Arc<dyn Fn(Option<&str>) -> Arc<dyn RdsApi> + Send + Sync>;
 
-/// Registers every RDS action, talking to AWS as configured in `aws`.
-pub fn register(registry: &mut Registry, aws: &AwsContext) -> Result<(), DuplicateKind> {
-    let aws = aws.clone();
-    register_with(
-        registry,
-        Arc::new(move |region| {
-            Arc::new(SdkRds::from_config(&aws.for_region(region))) as Arc<dyn RdsApi>
-        }),
-    )
+/// Builds the CloudWatch port for a step's region.
+pub type MetricsApiFactory = Arc<dyn Fn(Option<&str>) -> Arc<dyn MetricsApi> + Send + Sync>;
+
+/// The ports the RDS actions are built with: the real AWS clients ([`register`]) or the
+/// embedder's own, e.g. mocks ([`register_with`]).
+#[derive(Clone)]
+pub struct RdsPorts {
+    /// The RDS port.
+    pub rds: RdsApiFactory,
+    /// The CloudWatch port (replica lag).
+    pub metrics: MetricsApiFactory,
 }
 
-/// Registers every RDS action with ports made by `api` (e.g. mocks in the embedder's tests).
-pub fn register_with(registry: &mut Registry, api: RdsApiFactory) -> Result<(), DuplicateKind> {
+impl std::fmt::Debug for RdsPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RdsPorts").finish_non_exhaustive()
+    }
+}
+
+impl RdsPorts {
+    /// Ports over the AWS SDK, configured by `aws`.
+    pub fn aws(aws: &AwsContext) -> Self {
+        let (a, b) = (aws.clone(), aws.clone());
+        Self {
+            rds: Arc::new(move |region| {
+                Arc::new(SdkRds::from_config(&a.for_region(region))) as Arc<dyn RdsApi>
+            }),
+            metrics: Arc::new(move |region| {
+                Arc::new(SdkCloudWatch::from_config(&b.for_region(region))) as Arc<dyn MetricsApi>
+            }),
+        }
+    }
+}
+
+/// Every RDS action's descriptor.
+pub const DESCRIPTORS: &[ActionDescriptor] = &[
+    FAILOVER_DB_CLUSTER,
+    PROMOTE_READ_REPLICA,
+    PROMOTE_READ_REPLICA_DB_CLUSTER,
+    RESTORE_INSTANCE_TO_POINT_IN_TIME,
+    RESTORE_INSTANCE_FROM_SNAPSHOT,
+    RESTORE_CLUSTER_TO_POINT_IN_TIME,
+    CREATE_SNAPSHOT,
+    CHECK_REPLICA_LAG,
+    INSTANCE_STATUS,
+    CLUSTER_STATUS,
+];
+
+/// Registers every RDS action, talking to AWS as configured in `aws`.
+pub fn register(registry: &mut Registry, aws: &AwsContext) -> Result<(), DuplicateKind> {
+    register_with(registry, &RdsPorts::aws(aws))
+}
+
+/// Registers every RDS action with the given ports (e.g. mocks in the embedder's tests).
+pub fn register_with(registry: &mut Registry, ports: &RdsPorts) -> Result<(), DuplicateKind> {
+    let rds = ports.rds.clone();
     registry.register_fn(FAILOVER_DB_CLUSTER, move |spec| {
         let params: FailoverDbClusterParams = decode_params(spec)?;
         validate_identifier(spec, "cluster", &params.cluster)?;
@@ -69,10 +367,181 @@ pub fn register_with(registry: &mut Registry, api: RdsApiFactory) -> Result<(), 
         Ok(Arc::new(FailoverDbCluster::new(
             spec.id.clone(),
             params,
-            api(region),
+            rds(region),
             region,
         )) as ActionRef)
-    })
+    })?;
+
+    let rds = ports.rds.clone();
+    registry.register_fn(PROMOTE_READ_REPLICA, move |spec| {
+        let p: InstanceParam = decode_params(spec)?;
+        validate_identifier(spec, "instance", &p.instance)?;
+        let region = spec.region.as_deref();
+        Ok(Arc::new(PromoteReadReplica::new(
+            spec.id.clone(),
+            Replica::Instance(p.instance),
+            rds(region),
+            region,
+        )) as ActionRef)
+    })?;
+
+    let rds = ports.rds.clone();
+    registry.register_fn(PROMOTE_READ_REPLICA_DB_CLUSTER, move |spec| {
+        let p: ClusterParam = decode_params(spec)?;
+        validate_identifier(spec, "cluster", &p.cluster)?;
+        let region = spec.region.as_deref();
+        Ok(Arc::new(PromoteReadReplica::new(
+            spec.id.clone(),
+            Replica::Cluster(p.cluster),
+            rds(region),
+            region,
+        )) as ActionRef)
+    })?;
+
+    let rds = ports.rds.clone();
+    registry.register_fn(RESTORE_INSTANCE_TO_POINT_IN_TIME, move |spec| {
+        let p: PitrParams = decode_params(spec)?;
+        validate_identifier(spec, "source", &p.source)?;
+        validate_identifier(spec, "target", &p.target)?;
+        one_restore_time(spec, p.restore_time.is_some(), p.use_latest_restorable_time)?;
+        let region = spec.region.as_deref();
+        Ok(Arc::new(RestoreInstanceToPointInTime::new(
+            spec.id.clone(),
+            p,
+            rds(region),
+            region,
+        )) as ActionRef)
+    })?;
+
+    let rds = ports.rds.clone();
+    registry.register_fn(RESTORE_INSTANCE_FROM_SNAPSHOT, move |spec| {
+        let p: SnapshotRestoreParams = decode_params(spec)?;
+        validate_identifier(spec, "target", &p.target)?;
+        match (&p.snapshot, &p.latest_snapshot_of) {
+            (Some(_), None) => {}
+            (None, Some(instance)) => validate_identifier(spec, "latest_snapshot_of", instance)?,
+            _ => {
+                return Err(BuildError::invalid(
+                    spec,
+                    None,
+                    "give exactly one of `snapshot` and `latest_snapshot_of`",
+                ));
+            }
+        }
+        let region = spec.region.as_deref();
+        Ok(Arc::new(RestoreInstanceFromSnapshot::new(
+            spec.id.clone(),
+            p,
+            rds(region),
+            region,
+        )) as ActionRef)
+    })?;
+
+    let rds = ports.rds.clone();
+    registry.register_fn(RESTORE_CLUSTER_TO_POINT_IN_TIME, move |spec| {
+        let p: ClusterPitrParams = decode_params(spec)?;
+        validate_identifier(spec, "source", &p.source)?;
+        validate_identifier(spec, "target", &p.target)?;
+        one_restore_time(spec, p.restore_time.is_some(), p.use_latest_restorable_time)?;
+        let region = spec.region.as_deref();
+        Ok(Arc::new(RestoreClusterToPointInTime::new(
+            spec.id.clone(),
+            p,
+            rds(region),
+            region,
+        )) as ActionRef)
+    })?;
+
+    let rds = ports.rds.clone();
+    registry.register_fn(CREATE_SNAPSHOT, move |spec| {
+        let p: SnapshotParams = decode_params(spec)?;
+        match (&p.instance, &p.cluster) {
+            (Some(instance), None) => validate_identifier(spec, "instance", instance)?,
+            (None, Some(cluster)) => validate_identifier(spec, "cluster", cluster)?,
+            _ => {
+                return Err(BuildError::invalid(
+                    spec,
+                    None,
+                    "give exactly one of `instance` and `cluster`",
+                ));
+            }
+        }
+        if let Some(id) = &p.snapshot_id {
+            validate_identifier(spec, "snapshot_id", id)?;
+        }
+        let region = spec.region.as_deref();
+        Ok(Arc::new(CreateSnapshot::new(spec.id.clone(), p, rds(region), region)) as ActionRef)
+    })?;
+
+    for (descriptor, decode) in [
+        (INSTANCE_STATUS, decode_instance_probe as ProbeDecoder),
+        (CLUSTER_STATUS, decode_cluster_probe),
+        (CHECK_REPLICA_LAG, decode_lag_probe),
+    ] {
+        let ports = ports.clone();
+        registry.register_fn(descriptor, move |spec| {
+            let probe = decode(spec)?;
+            let region = spec.region.as_deref();
+            Ok(Arc::new(RdsProbe::new(
+                spec.id.clone(),
+                probe,
+                (ports.rds)(region),
+                (ports.metrics)(region),
+                region,
+            )) as ActionRef)
+        })?;
+    }
+    Ok(())
+}
+
+type ProbeDecoder = fn(&ActionSpec) -> Result<Probe, BuildError>;
+
+fn decode_instance_probe(spec: &ActionSpec) -> Result<Probe, BuildError> {
+    let p: InstanceStatusParams = decode_params(spec)?;
+    validate_identifier(spec, "instance", &p.instance)?;
+    Ok(Probe::Instance(p))
+}
+
+fn decode_cluster_probe(spec: &ActionSpec) -> Result<Probe, BuildError> {
+    let p: ClusterStatusParams = decode_params(spec)?;
+    validate_identifier(spec, "cluster", &p.cluster)?;
+    Ok(Probe::Cluster(p))
+}
+
+fn decode_lag_probe(spec: &ActionSpec) -> Result<Probe, BuildError> {
+    let p: ReplicaLagParams = decode_params(spec)?;
+    validate_identifier(spec, "instance", &p.instance)?;
+    if p.max_age.is_zero() {
+        return Err(BuildError::invalid(
+            spec,
+            Some("max_age"),
+            "must be longer than zero",
+        ));
+    }
+    Ok(Probe::ReplicaLag(p))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstanceParam {
+    instance: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClusterParam {
+    cluster: String,
+}
+
+fn one_restore_time(spec: &ActionSpec, has_time: bool, latest: bool) -> Result<(), BuildError> {
+    if has_time == latest {
+        return Err(BuildError::invalid(
+            spec,
+            None,
+            "give exactly one of `restore_time` (RFC 3339) and `use_latest_restorable_time = true`",
+        ));
+    }
+    Ok(())
 }
 
 /// RDS identifiers: 1-63 letters, digits or hyphens; first a letter; no trailing hyphen and no
@@ -105,13 +574,16 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::port::MockRdsApi;
+    use crate::port::{MockMetricsApi, MockRdsApi};
 
     fn registry() -> Registry {
         let mut registry = Registry::new();
         register_with(
             &mut registry,
-            Arc::new(|_| Arc::new(MockRdsApi::new()) as Arc<dyn RdsApi>),
+            &RdsPorts {
+                rds: Arc::new(|_| Arc::new(MockRdsApi::new()) as Arc<dyn RdsApi>),
+                metrics: Arc::new(|_| Arc::new(MockMetricsApi::new()) as Arc<dyn MetricsApi>),
+            },
         )
         .unwrap();
         registry

@@ -1,11 +1,25 @@
 //! The adapter: [`RdsApi`] over `aws-sdk-rds`.
 
+use std::time::SystemTime;
+
 use async_trait::async_trait;
 use aws_sdk_rds::Client;
+use aws_sdk_rds::primitives::DateTime;
 use drkit_aws::SdkResultExt;
 use drkit_core::{ActionError, ErrorKind};
 
-use crate::port::{ClusterMember, DbCluster, DbInstance, RdsApi};
+use crate::port::{
+    ClusterMember, Datapoint, DbCluster, DbInstance, DbSnapshot, Endpoint, MetricsApi, RdsApi,
+    RestoreTime, SnapshotOf,
+};
+
+fn time(t: Option<&DateTime>) -> Option<SystemTime> {
+    t.and_then(|t| SystemTime::try_from(*t).ok())
+}
+
+fn not_found(operation: &str, what: &str) -> ActionError {
+    ActionError::new(ErrorKind::NotFound, format!("{what} not found")).with_operation(operation)
+}
 
 /// [`RdsApi`] over an `aws-sdk-rds` client.
 #[derive(Clone, Debug)]
@@ -46,6 +60,54 @@ fn cluster_from_sdk(c: &aws_sdk_rds::types::DbCluster) -> DbCluster {
                 promotion_tier: m.promotion_tier(),
             })
             .collect(),
+        replication_source: c.replication_source_identifier().map(str::to_owned),
+        earliest_restorable: time(c.earliest_restorable_time()),
+        latest_restorable: time(c.latest_restorable_time()),
+    }
+}
+
+fn instance_from_sdk(i: &aws_sdk_rds::types::DbInstance) -> DbInstance {
+    DbInstance {
+        id: i.db_instance_identifier().unwrap_or_default().to_owned(),
+        status: i.db_instance_status().unwrap_or("unknown").to_owned(),
+        cluster: i.db_cluster_identifier().map(str::to_owned),
+        engine: i.engine().map(str::to_owned),
+        instance_class: i.db_instance_class().map(str::to_owned),
+        endpoint: i.endpoint().and_then(|e| {
+            e.address().map(|address| Endpoint {
+                address: address.to_owned(),
+                port: e.port(),
+            })
+        }),
+        replication_source: i
+            .read_replica_source_db_instance_identifier()
+            .map(str::to_owned),
+        created: time(i.instance_create_time()),
+        latest_restorable: time(i.latest_restorable_time()),
+        backup_retention_days: i.backup_retention_period(),
+    }
+}
+
+fn snapshot_from_sdk(s: &aws_sdk_rds::types::DbSnapshot) -> DbSnapshot {
+    DbSnapshot {
+        id: s.db_snapshot_identifier().unwrap_or_default().to_owned(),
+        status: s.status().unwrap_or("unknown").to_owned(),
+        of: SnapshotOf::Instance,
+        source: s.db_instance_identifier().unwrap_or_default().to_owned(),
+        created: time(s.snapshot_create_time()),
+    }
+}
+
+fn cluster_snapshot_from_sdk(s: &aws_sdk_rds::types::DbClusterSnapshot) -> DbSnapshot {
+    DbSnapshot {
+        id: s
+            .db_cluster_snapshot_identifier()
+            .unwrap_or_default()
+            .to_owned(),
+        status: s.status().unwrap_or("unknown").to_owned(),
+        of: SnapshotOf::Cluster,
+        source: s.db_cluster_identifier().unwrap_or_default().to_owned(),
+        created: time(s.snapshot_create_time()),
     }
 }
 
@@ -63,13 +125,7 @@ impl RdsApi for SdkRds {
             .iter()
             .find(|c| c.db_cluster_identifier() == Some(cluster))
             .map(cluster_from_sdk)
-            .ok_or_else(|| {
-                ActionError::new(
-                    ErrorKind::NotFound,
-                    format!("DB cluster {cluster} not found"),
-                )
-                .with_operation("DescribeDBClusters")
-            })
+            .ok_or_else(|| not_found("DescribeDBClusters", &format!("DB cluster {cluster}")))
     }
 
     async fn describe_db_instance(&self, instance: &str) -> Result<DbInstance, ActionError> {
@@ -83,18 +139,8 @@ impl RdsApi for SdkRds {
         out.db_instances()
             .iter()
             .find(|i| i.db_instance_identifier() == Some(instance))
-            .map(|i| DbInstance {
-                id: instance.to_owned(),
-                status: i.db_instance_status().unwrap_or("unknown").to_owned(),
-                cluster: i.db_cluster_identifier().map(str::to_owned),
-            })
-            .ok_or_else(|| {
-                ActionError::new(
-                    ErrorKind::NotFound,
-                    format!("DB instance {instance} not found"),
-                )
-                .with_operation("DescribeDBInstances")
-            })
+            .map(instance_from_sdk)
+            .ok_or_else(|| not_found("DescribeDBInstances", &format!("DB instance {instance}")))
     }
 
     async fn failover_db_cluster<'a>(
@@ -110,5 +156,269 @@ impl RdsApi for SdkRds {
             .await
             .or_action_error("FailoverDBCluster")?;
         Ok(())
+    }
+
+    async fn promote_read_replica(&self, instance: &str) -> Result<(), ActionError> {
+        self.client
+            .promote_read_replica()
+            .db_instance_identifier(instance)
+            .send()
+            .await
+            .or_action_error("PromoteReadReplica")?;
+        Ok(())
+    }
+
+    async fn promote_read_replica_db_cluster(&self, cluster: &str) -> Result<(), ActionError> {
+        self.client
+            .promote_read_replica_db_cluster()
+            .db_cluster_identifier(cluster)
+            .send()
+            .await
+            .or_action_error("PromoteReadReplicaDBCluster")?;
+        Ok(())
+    }
+
+    async fn restore_instance_to_point_in_time<'a>(
+        &self,
+        source: &str,
+        target: &str,
+        time: RestoreTime,
+        instance_class: Option<&'a str>,
+    ) -> Result<(), ActionError> {
+        let request = self
+            .client
+            .restore_db_instance_to_point_in_time()
+            .source_db_instance_identifier(source)
+            .target_db_instance_identifier(target)
+            .set_db_instance_class(instance_class.map(str::to_owned));
+        let request = match time {
+            RestoreTime::Latest => request.use_latest_restorable_time(true),
+            RestoreTime::At(at) => request.restore_time(DateTime::from(at)),
+        };
+        request
+            .send()
+            .await
+            .or_action_error("RestoreDBInstanceToPointInTime")?;
+        Ok(())
+    }
+
+    async fn restore_instance_from_snapshot<'a>(
+        &self,
+        target: &str,
+        snapshot: &str,
+        instance_class: Option<&'a str>,
+    ) -> Result<(), ActionError> {
+        self.client
+            .restore_db_instance_from_db_snapshot()
+            .db_instance_identifier(target)
+            .db_snapshot_identifier(snapshot)
+            .set_db_instance_class(instance_class.map(str::to_owned))
+            .send()
+            .await
+            .or_action_error("RestoreDBInstanceFromDBSnapshot")?;
+        Ok(())
+    }
+
+    async fn restore_cluster_to_point_in_time(
+        &self,
+        source: &str,
+        target: &str,
+        time: RestoreTime,
+    ) -> Result<(), ActionError> {
+        let request = self
+            .client
+            .restore_db_cluster_to_point_in_time()
+            .source_db_cluster_identifier(source)
+            .db_cluster_identifier(target);
+        let request = match time {
+            RestoreTime::Latest => request.use_latest_restorable_time(true),
+            RestoreTime::At(at) => request.restore_to_time(DateTime::from(at)),
+        };
+        request
+            .send()
+            .await
+            .or_action_error("RestoreDBClusterToPointInTime")?;
+        Ok(())
+    }
+
+    async fn create_cluster_instance(
+        &self,
+        instance: &str,
+        cluster: &str,
+        engine: &str,
+        instance_class: &str,
+    ) -> Result<(), ActionError> {
+        self.client
+            .create_db_instance()
+            .db_instance_identifier(instance)
+            .db_cluster_identifier(cluster)
+            .engine(engine)
+            .db_instance_class(instance_class)
+            .send()
+            .await
+            .or_action_error("CreateDBInstance")?;
+        Ok(())
+    }
+
+    async fn describe_instance_snapshots(
+        &self,
+        instance: &str,
+    ) -> Result<Vec<DbSnapshot>, ActionError> {
+        let mut snapshots = Vec::new();
+        let mut pages = self
+            .client
+            .describe_db_snapshots()
+            .db_instance_identifier(instance)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.or_action_error("DescribeDBSnapshots")?;
+            snapshots.extend(page.db_snapshots().iter().map(snapshot_from_sdk));
+        }
+        Ok(snapshots)
+    }
+
+    async fn describe_snapshot(
+        &self,
+        of: SnapshotOf,
+        snapshot: &str,
+    ) -> Result<DbSnapshot, ActionError> {
+        match of {
+            SnapshotOf::Instance => self
+                .client
+                .describe_db_snapshots()
+                .db_snapshot_identifier(snapshot)
+                .send()
+                .await
+                .or_action_error("DescribeDBSnapshots")?
+                .db_snapshots()
+                .iter()
+                .map(snapshot_from_sdk)
+                .find(|s| s.id == snapshot),
+            SnapshotOf::Cluster => self
+                .client
+                .describe_db_cluster_snapshots()
+                .db_cluster_snapshot_identifier(snapshot)
+                .send()
+                .await
+                .or_action_error("DescribeDBClusterSnapshots")?
+                .db_cluster_snapshots()
+                .iter()
+                .map(cluster_snapshot_from_sdk)
+                .find(|s| s.id == snapshot),
+        }
+        .ok_or_else(|| not_found("DescribeDBSnapshots", &format!("snapshot {snapshot}")))
+    }
+
+    async fn create_snapshot(
+        &self,
+        of: SnapshotOf,
+        source: &str,
+        snapshot: &str,
+    ) -> Result<(), ActionError> {
+        match of {
+            SnapshotOf::Instance => {
+                self.client
+                    .create_db_snapshot()
+                    .db_instance_identifier(source)
+                    .db_snapshot_identifier(snapshot)
+                    .send()
+                    .await
+                    .or_action_error("CreateDBSnapshot")?;
+            }
+            SnapshotOf::Cluster => {
+                self.client
+                    .create_db_cluster_snapshot()
+                    .db_cluster_identifier(source)
+                    .db_cluster_snapshot_identifier(snapshot)
+                    .send()
+                    .await
+                    .or_action_error("CreateDBClusterSnapshot")?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_db_instance(&self, instance: &str) -> Result<(), ActionError> {
+        self.client
+            .delete_db_instance()
+            .db_instance_identifier(instance)
+            .skip_final_snapshot(true)
+            .send()
+            .await
+            .or_action_error("DeleteDBInstance")?;
+        Ok(())
+    }
+
+    async fn delete_db_cluster(&self, cluster: &str) -> Result<(), ActionError> {
+        self.client
+            .delete_db_cluster()
+            .db_cluster_identifier(cluster)
+            .skip_final_snapshot(true)
+            .send()
+            .await
+            .or_action_error("DeleteDBCluster")?;
+        Ok(())
+    }
+}
+
+/// [`MetricsApi`] over an `aws-sdk-cloudwatch` client.
+#[derive(Clone, Debug)]
+pub struct SdkCloudWatch {
+    client: aws_sdk_cloudwatch::Client,
+}
+
+impl SdkCloudWatch {
+    /// Wraps a client.
+    pub fn new(client: aws_sdk_cloudwatch::Client) -> Self {
+        Self { client }
+    }
+
+    /// A client for `config`.
+    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
+        Self::new(aws_sdk_cloudwatch::Client::new(config))
+    }
+}
+
+#[async_trait]
+impl MetricsApi for SdkCloudWatch {
+    async fn replica_lag(
+        &self,
+        instance: &str,
+        since: SystemTime,
+    ) -> Result<Vec<Datapoint>, ActionError> {
+        use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+
+        let now = SystemTime::now();
+        let out = self
+            .client
+            .get_metric_statistics()
+            .namespace("AWS/RDS")
+            .metric_name("ReplicaLag")
+            .dimensions(
+                Dimension::builder()
+                    .name("DBInstanceIdentifier")
+                    .value(instance)
+                    .build(),
+            )
+            .start_time(aws_sdk_cloudwatch::primitives::DateTime::from(since))
+            .end_time(aws_sdk_cloudwatch::primitives::DateTime::from(now))
+            .period(60)
+            .statistics(Statistic::Maximum)
+            .send()
+            .await
+            .or_action_error("GetMetricStatistics")?;
+        let mut points: Vec<Datapoint> = out
+            .datapoints()
+            .iter()
+            .filter_map(|d| {
+                Some(Datapoint {
+                    at: d.timestamp().and_then(|t| SystemTime::try_from(*t).ok())?,
+                    value: d.maximum()?,
+                })
+            })
+            .collect();
+        points.sort_by_key(|d| d.at);
+        Ok(points)
     }
 }

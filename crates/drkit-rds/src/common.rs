@@ -1,0 +1,169 @@
+//! What the RDS actions share: waits for RDS resources, endpoint outputs, and the boilerplate
+//! of the `RecoveryAction` identity methods.
+
+use std::time::SystemTime;
+
+use drkit_core::{ActionError, Context, ErrorKind, Outputs, Poll, WaitPolicy, wait_until};
+
+use crate::port::{DbCluster, DbInstance, DbSnapshot, RdsApi, SnapshotOf};
+
+/// Implements the identity methods of `RecoveryAction` from fields `id` and `target`.
+macro_rules! identity {
+    (kind = $kind:expr, mutates = $mutates:expr, iam = $iam:expr) => {
+        fn id(&self) -> &str {
+            &self.id
+        }
+        fn kind(&self) -> &'static str {
+            $kind
+        }
+        fn target(&self) -> &drkit_core::Resource {
+            &self.target
+        }
+        fn mutates(&self) -> bool {
+            $mutates
+        }
+        fn iam_actions(&self) -> &'static [&'static str] {
+            $iam
+        }
+    };
+}
+pub(crate) use identity;
+
+/// A resource that is not there yet right after its creation call is "not visible yet", not
+/// an error: RDS describes are eventually consistent.
+fn pending_if_missing<T>(
+    result: Result<T, ActionError>,
+    status: impl FnOnce(&T) -> Option<String>,
+) -> Result<Poll<T>, ActionError> {
+    match result {
+        Ok(value) => Ok(match status(&value) {
+            None => Poll::Ready(value),
+            Some(state) => Poll::Pending(state),
+        }),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Poll::Pending("not visible yet".into())),
+        Err(e) => Err(e),
+    }
+}
+
+/// Waits until instance `id` is `available` (and, if `also` says so, more).
+pub(crate) async fn instance_ready(
+    ctx: &Context,
+    api: &dyn RdsApi,
+    policy: &WaitPolicy,
+    id: &str,
+    what: &str,
+    also: impl Fn(&DbInstance) -> bool,
+) -> Result<DbInstance, ActionError> {
+    wait_until(ctx, what, policy, || async {
+        pending_if_missing(ctx.bounded(api.describe_db_instance(id)).await, |i| {
+            (!(i.is_available() && also(i))).then(|| instance_state(i))
+        })
+    })
+    .await
+}
+
+/// Waits until cluster `id` is `available` (and, if `also` says so, more).
+pub(crate) async fn cluster_ready(
+    ctx: &Context,
+    api: &dyn RdsApi,
+    policy: &WaitPolicy,
+    id: &str,
+    what: &str,
+    also: impl Fn(&DbCluster) -> bool,
+) -> Result<DbCluster, ActionError> {
+    wait_until(ctx, what, policy, || async {
+        pending_if_missing(ctx.bounded(api.describe_db_cluster(id)).await, |c| {
+            (!(c.is_available() && also(c))).then(|| cluster_state(c))
+        })
+    })
+    .await
+}
+
+/// Waits until snapshot `id` is `available`.
+pub(crate) async fn snapshot_ready(
+    ctx: &Context,
+    api: &dyn RdsApi,
+    policy: &WaitPolicy,
+    of: SnapshotOf,
+    id: &str,
+) -> Result<DbSnapshot, ActionError> {
+    let what = format!("snapshot {id} to be available");
+    wait_until(ctx, &what, policy, || async {
+        pending_if_missing(ctx.bounded(api.describe_snapshot(of, id)).await, |s| {
+            (s.status != "available").then(|| format!("status={}", s.status))
+        })
+    })
+    .await
+}
+
+/// Waits until instance `id` is gone (after a delete).
+pub(crate) async fn instance_gone(
+    ctx: &Context,
+    api: &dyn RdsApi,
+    policy: &WaitPolicy,
+    id: &str,
+) -> Result<(), ActionError> {
+    let what = format!("DB instance {id} to be deleted");
+    wait_until(ctx, &what, policy, || async {
+        match ctx.bounded(api.describe_db_instance(id)).await {
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Poll::Ready(())),
+            Ok(i) => Ok(Poll::Pending(format!("status={}", i.status))),
+            Err(e) => Err(e),
+        }
+    })
+    .await
+}
+
+/// `status=..., replicating from ...`, for progress events.
+pub(crate) fn instance_state(i: &DbInstance) -> String {
+    match &i.replication_source {
+        Some(source) => format!("status={}, replicating from {source}", i.status),
+        None => format!("status={}", i.status),
+    }
+}
+
+/// `status=..., replicating from ...`, for progress events.
+pub(crate) fn cluster_state(c: &DbCluster) -> String {
+    match &c.replication_source {
+        Some(source) => format!("{}, replicating from {source}", c.summary()),
+        None => c.summary(),
+    }
+}
+
+/// `endpoint`, `address`, `port` and `instance` outputs of an instance.
+pub(crate) fn instance_outputs(i: &DbInstance) -> Outputs {
+    let mut out = Outputs::new()
+        .with("instance", i.id.clone())
+        .with("status", i.status.clone());
+    if let Some(e) = &i.endpoint {
+        out.insert("address", e.address.clone());
+        if let Some(port) = e.port {
+            out.insert("port", port);
+            out.insert("endpoint", format!("{}:{port}", e.address));
+        } else {
+            out.insert("endpoint", e.address.clone());
+        }
+    }
+    out
+}
+
+/// Seconds from `from` to `to` (0 when `to` is earlier).
+pub(crate) fn seconds_between(from: SystemTime, to: SystemTime) -> u64 {
+    to.duration_since(from).map_or(0, |d| d.as_secs())
+}
+
+/// RFC 3339, to the second.
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// `Err(InvalidInput)` when a mutating call is attempted in a dry run.
+pub(crate) fn refuse_dry_run(ctx: &Context) -> Result<(), ActionError> {
+    if ctx.is_dry_run() {
+        Err(ActionError::invalid_input(
+            "execute was called during a dry run",
+        ))
+    } else {
+        Ok(())
+    }
+}
