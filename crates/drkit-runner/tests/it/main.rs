@@ -1,0 +1,21 @@
+//! Integration tests of drkit-runner: plans, scheduling, dry runs, rollback, journal, resume,
+//! RTO/RPO, events (with a real local HTTP server for the webhook), reports and approvals.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    unreachable_pub,
+    missing_docs
+)]
+
+mod approval;
+mod common;
+mod dry_run;
+mod events;
+mod journal;
+mod plan;
+mod report;
+mod resume;
+mod rollback;
+mod rto;
+mod scheduling;

@@ -1,0 +1,136 @@
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use drkit_core::ErrorKind;
+use drkit_runner::{
+    FileJournalStore, JournalStore, Outcome, Plan, RunError, Runner, Step, StepState,
+};
+
+use crate::common::{Fake, Log, action, failed_report};
+
+#[tokio::test(start_paused = true)]
+async fn a_resumed_run_skips_succeeded_steps_and_reruns_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::default();
+    let a = Fake::new("a", &log).output("arn", "x").arc();
+    let b = Fake::new("b", &log).fails(1, ErrorKind::Conflict).arc();
+    let c = Fake::new("c", &log).arc();
+    let plan = Plan::new(
+        "p",
+        vec![
+            Step::new(action(&a)),
+            Step::new(action(&b)).depends_on(["a"]),
+            Step::new(action(&c)).depends_on(["b"]),
+        ],
+    )
+    .unwrap();
+    let runner = Runner::new().with_journal(FileJournalStore::new(dir.path()).unwrap());
+    let first = failed_report(runner.run(&plan).await);
+    assert_eq!(first.step("c").unwrap().state, StepState::NotRun);
+    // b's cause is fixed (it fails only once); resume.
+    let report = runner.resume(&plan).await.unwrap();
+    assert_eq!(report.run, first.run);
+    assert_eq!(report.segments, 2);
+    assert_eq!(report.outcome, Some(Outcome::Succeeded));
+    assert_eq!(
+        log.count("execute:a"),
+        1,
+        "a completed mutating step ran twice"
+    );
+    assert_eq!(
+        log.count("check:a"),
+        1,
+        "a succeeded step is not even re-checked"
+    );
+    assert_eq!(log.count("execute:b"), 2);
+    assert_eq!(log.count("execute:c"), 1);
+    assert_eq!(report.step("a").unwrap().launches, 1);
+    assert_eq!(report.step("b").unwrap().launches, 2);
+    assert_eq!(report.step("b").unwrap().state, StepState::Succeeded);
+    // The journal goes on counting.
+    assert!(report.timeline.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_flight_steps_are_checked_again_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::default();
+    // Both in flight when the runner dies; `landed`'s change took effect, `lost`'s did not.
+    let landed = Fake::new("landed", &log)
+        .latency(60)
+        .output("writer", "b")
+        .arc();
+    let lost = Fake::new("lost", &log).latency(60).arc();
+    let after = Fake::new("after", &log).arc();
+    let plan = Plan::new(
+        "p",
+        vec![
+            Step::new(action(&landed)),
+            Step::new(action(&lost)),
+            Step::new(action(&after)).depends_on(["landed", "lost"]),
+        ],
+    )
+    .unwrap();
+    let runner = Runner::new().with_journal(FileJournalStore::new(dir.path()).unwrap());
+    // The process "dies" 10 s in: the run's future is dropped mid-step.
+    let died = tokio::time::timeout(Duration::from_secs(10), runner.run(&plan)).await;
+    assert!(died.is_err());
+    // What the journal says about the dead run: no end, both steps in flight.
+    let records = FileJournalStore::new(dir.path())
+        .unwrap()
+        .load("p")
+        .await
+        .unwrap();
+    let dead = drkit_runner::Report::from_records(&records).unwrap();
+    assert_eq!(dead.outcome, None);
+    assert_eq!(dead.step("landed").unwrap().state, StepState::Running);
+    assert_eq!(dead.step("after").unwrap().state, StepState::Pending);
+    assert!(
+        dead.to_markdown()
+            .contains("- Outcome: **has not finished**")
+    );
+    landed.executed.fetch_add(1, Ordering::SeqCst);
+    let report = runner.resume(&plan).await.unwrap();
+    assert_eq!(report.outcome, Some(Outcome::Succeeded));
+    assert_eq!(report.step("landed").unwrap().state, StepState::Skipped);
+    assert_eq!(
+        log.count("execute:landed"),
+        1,
+        "the landed change was executed again"
+    );
+    assert_eq!(log.count("execute:lost"), 2);
+    assert_eq!(log.count("end:lost"), 1);
+    assert_eq!(
+        report.step("landed").unwrap().outputs.get_str("writer"),
+        Some("b")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn resume_refuses_a_changed_plan_and_an_empty_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::default();
+    let runner = Runner::new().with_journal(FileJournalStore::new(dir.path()).unwrap());
+    let plan = Plan::new("p", vec![Step::new(action(&Fake::new("a", &log).arc()))]).unwrap();
+    let err = runner.resume(&plan).await.unwrap_err();
+    assert!(matches!(err, RunError::NothingToResume { .. }), "{err}");
+    runner.run(&plan).await.unwrap();
+    let changed = Plan::new(
+        "p",
+        vec![
+            Step::new(action(&Fake::new("a", &log).arc())),
+            Step::new(action(&Fake::new("b", &log).arc())).depends_on(["a"]),
+        ],
+    )
+    .unwrap();
+    let err = runner.resume(&changed).await.unwrap_err();
+    assert!(matches!(err, RunError::PlanChanged { .. }), "{err}");
+    assert!(
+        err.to_string().contains("the plan `p` changed since"),
+        "{err}"
+    );
+    // Resuming the finished run changes nothing.
+    let again = runner.resume(&plan).await.unwrap();
+    assert_eq!(log.count("execute:a"), 1);
+    assert_eq!(again.segments, 2);
+}
