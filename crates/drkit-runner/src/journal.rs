@@ -350,6 +350,15 @@ pub enum JournalError {
     /// An earlier write failed: the journal accepts nothing more.
     #[error("the journal failed earlier and stopped: {0}")]
     Stopped(String),
+    /// A remote store (e.g. S3) failed; the source says whether a retry can help.
+    #[error("journal {location}: {source}")]
+    Store {
+        /// The object or URL.
+        location: String,
+        /// The cause, classified.
+        #[source]
+        source: drkit_core::ActionError,
+    },
 }
 
 impl JournalError {
@@ -406,6 +415,18 @@ pub struct Batch {
     pub records: usize,
     /// The records: whole JSON lines, each ending in `\n`.
     pub lines: Vec<u8>,
+}
+
+impl Batch {
+    /// A batch of `records` JSON lines of `run`, the first with sequence number `first_seq`.
+    pub fn new(run: impl Into<String>, first_seq: u64, records: usize, lines: Vec<u8>) -> Self {
+        Self {
+            run: run.into(),
+            first_seq,
+            records,
+            lines,
+        }
+    }
 }
 
 /// Journals as files in a directory: `<plan>.journal.jsonl`, locked through `<plan>.lock`.
@@ -563,8 +584,9 @@ impl JournalStore for FileJournalStore {
     }
 }
 
-/// Parses JSON lines; a torn last line is ignored.
-pub(crate) fn parse_lines(reader: impl BufRead, path: &str) -> Result<Vec<Record>, JournalError> {
+/// Parses JSON lines; a torn last line is ignored. `path` names the source in errors. Public
+/// for other [`JournalStore`]s, which store the same lines.
+pub fn parse_lines(reader: impl BufRead, path: &str) -> Result<Vec<Record>, JournalError> {
     let lines: Vec<String> =
         reader
             .lines()

@@ -78,6 +78,7 @@ pub use events::{RunEvent, RunEventKind, RunEventSink};
 pub use guard::{Guard, GuardVerdict, ProbeGuard};
 pub use journal::{
     Batch, Event, FileJournalStore, JournalError, JournalLock, JournalStore, LockHolder, Record,
+    parse_lines,
 };
 pub use plan::{OnFailure, OutputRef, Plan, Step, StepInputs, StepPolicy};
 pub use report::{NoRun, Outcome, Report, StepReport, StepState};
