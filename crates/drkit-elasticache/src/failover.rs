@@ -1,0 +1,429 @@
+//! `elasticache.test_failover`: ElastiCache's managed failover of one node group
+//! (`TestFailover`), waiting until a new primary serves.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use drkit_core::{
+    ActionError, Check, Context, ErrorKind, Outputs, Poll, RecoveryAction, Resource, WaitPolicy,
+    wait_until,
+};
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use crate::check::group_resource;
+use crate::port::{ElastiCacheApi, NodeGroup, ReplicationGroup};
+
+/// The kind name.
+pub(crate) const KIND: &str = "elasticache.test_failover";
+
+/// The IAM actions it needs.
+pub(crate) const IAM_ACTIONS: &[&str] = &[
+    "elasticache:DescribeReplicationGroups",
+    "elasticache:TestFailover",
+];
+
+/// The error codes AWS answers `TestFailover` with once its quota is used up.
+pub(crate) const QUOTA_CODES: &[&str] = &[
+    "TestFailoverNotAvailableFault",
+    "APICallRateForCustomerExceeded",
+];
+
+/// The parameters of `elasticache.test_failover`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct TestFailoverParams {
+    /// The replication group id, e.g. `mint-cache`.
+    pub replication_group: String,
+    /// The node group (shard) to fail over, e.g. `0001`.
+    pub node_group: String,
+}
+
+impl TestFailoverParams {
+    /// Fail over `node_group` of `replication_group`.
+    pub fn new(replication_group: impl Into<String>, node_group: impl Into<String>) -> Self {
+        Self {
+            replication_group: replication_group.into(),
+            node_group: node_group.into(),
+        }
+    }
+}
+
+/// Runs ElastiCache's managed failover of one node group (`TestFailover`) and waits until a
+/// member other than the old primary is the primary, with the node group and the group
+/// `available`.
+///
+/// AWS limits `TestFailover` to a few node groups per account in any rolling 24 hours (5 in
+/// older API references, 15 in the current one), and may block it during large-scale events.
+/// Once refused, AWS answers `TestFailoverNotAvailableFault` or `APICallRateForCustomerExceeded`,
+/// which this action turns into a non-retryable error that says so (a retry cannot succeed until
+/// older calls leave the 24-hour window).
+///
+/// - `check`: the group exists, is `available`, has automatic failover `enabled` (TestFailover
+///   needs it), the node group exists, is `available`, with a known primary and at least one
+///   replica. A failover
+///   is an event, not a state: `check` says done only for the failover this action requested.
+/// - `execute`: the call, then the wait. Executed again after a failure, it does not call again
+///   (that would use up the quota and fail back): it waits for the failover it requested.
+/// - `verify`: the node group's primary is not the one this action failed over from.
+/// - No rollback: failing back would be another `TestFailover` call; run this action again.
+///
+/// Outputs: `primary`, `previous_primary`, `node_group`, `status`.
+pub struct TestFailover {
+    id: String,
+    params: TestFailoverParams,
+    target: Resource,
+    api: Arc<dyn ElastiCacheApi>,
+    wait: WaitPolicy,
+    /// The primary this action failed over from, once it has called `TestFailover`.
+    requested_from: Mutex<Option<String>>,
+}
+
+impl fmt::Debug for TestFailover {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestFailover")
+            .field("id", &self.id)
+            .field("params", &self.params)
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Turns AWS's quota answer into an error that says what it means; other errors pass through.
+pub(crate) fn explain_quota(err: ActionError) -> ActionError {
+    let Some(code) = err
+        .code()
+        .filter(|c| QUOTA_CODES.contains(c))
+        .map(str::to_owned)
+    else {
+        return err;
+    };
+    ActionError::new(
+        ErrorKind::Conflict,
+        format!(
+            "AWS refused TestFailover ({}): it allows only a few TestFailover calls per \
+             account in any rolling 24 hours (5 in older API references, 15 in the current one) \
+             and this quota is used up, or AWS blocks TestFailover for now; retrying will not \
+             help until older calls leave the 24-hour window: promote a replica with \
+             elasticache.set_primary instead, or try again later",
+            err.message()
+        ),
+    )
+    .with_code(code)
+    .with_operation("TestFailover")
+    .with_source(err)
+}
+
+impl TestFailover {
+    /// A failover step `id` with `params`, talking to ElastiCache through `api`; `region` only
+    /// labels the resource (the `api` is already bound to a region).
+    pub fn new(
+        id: impl Into<String>,
+        params: TestFailoverParams,
+        api: Arc<dyn ElastiCacheApi>,
+        region: Option<&str>,
+    ) -> Self {
+        let target = group_resource(&params.replication_group, region);
+        Self {
+            id: id.into(),
+            params,
+            target,
+            api,
+            wait: WaitPolicy::default(),
+            requested_from: Mutex::new(None),
+        }
+    }
+
+    /// Uses `policy` for the wait after the call.
+    #[must_use]
+    pub fn with_wait_policy(mut self, policy: WaitPolicy) -> Self {
+        self.wait = policy;
+        self
+    }
+
+    fn requested_from(&self) -> Option<String> {
+        self.requested_from
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_requested_from(&self, primary: Option<String>) {
+        *self
+            .requested_from
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = primary;
+    }
+
+    async fn describe(&self, ctx: &Context) -> Result<ReplicationGroup, ActionError> {
+        ctx.bounded(
+            self.api
+                .describe_replication_group(&self.params.replication_group),
+        )
+        .await
+        .map_err(|e| e.in_action(self))
+    }
+
+    fn node_group<'g>(&self, group: &'g ReplicationGroup) -> Option<&'g NodeGroup> {
+        group.node_group(&self.params.node_group)
+    }
+
+    /// Whether a new primary serves, given the primary the failover started from.
+    fn is_complete(&self, group: &ReplicationGroup, from: &str) -> bool {
+        let Some(ng) = self.node_group(group) else {
+            return false;
+        };
+        group.is_available()
+            && ng.is_available()
+            && ng.primary().is_some_and(|primary| primary != from)
+    }
+
+    fn summary(&self, group: &ReplicationGroup) -> String {
+        match self.node_group(group) {
+            Some(ng) => format!(
+                "status={}, node group {} {} with primary {}",
+                group.status,
+                ng.id,
+                ng.status,
+                ng.primary().unwrap_or("unknown")
+            ),
+            None => format!(
+                "status={}, node group {} missing",
+                group.status, self.params.node_group
+            ),
+        }
+    }
+
+    fn outputs(&self, group: &ReplicationGroup, previous: &str) -> Outputs {
+        let primary = self
+            .node_group(group)
+            .and_then(NodeGroup::primary)
+            .unwrap_or_default();
+        Outputs::new()
+            .with("primary", primary)
+            .with("previous_primary", previous)
+            .with("node_group", self.params.node_group.clone())
+            .with("status", group.status.clone())
+    }
+
+    /// Why the node group cannot be failed over now, if it cannot.
+    fn blocker(&self, group: &ReplicationGroup) -> Option<String> {
+        let Some(ng) = self.node_group(group) else {
+            let ids: Vec<_> = group.node_groups.iter().map(|n| n.id.as_str()).collect();
+            return Some(format!(
+                "replication group {} has no node group {} (node groups: {})",
+                group.id,
+                self.params.node_group,
+                ids.join(", ")
+            ));
+        };
+        if !group.is_available() {
+            return Some(format!(
+                "replication group {} is {}, not available",
+                group.id, group.status
+            ));
+        }
+        if !ng.is_available() {
+            // E.g. a failover already under way (perhaps from an earlier call whose answer was
+            // lost): never start another one on top of it.
+            return Some(format!(
+                "node group {} of replication group {} is {}, not available",
+                ng.id, group.id, ng.status
+            ));
+        }
+        if group.automatic_failover != "enabled" {
+            return Some(format!(
+                "replication group {} has automatic failover {}: TestFailover needs it enabled",
+                group.id, group.automatic_failover
+            ));
+        }
+        if ng.primary().is_none() {
+            return Some(format!(
+                "ElastiCache does not report which member of node group {} is primary (cluster \
+                 mode enabled?), so drkit cannot tell when a new primary serves",
+                ng.id
+            ));
+        }
+        if ng.replicas().next().is_none() {
+            return Some(format!(
+                "node group {} of replication group {} has no replica to fail over to",
+                ng.id, group.id
+            ));
+        }
+        None
+    }
+}
+
+#[async_trait]
+impl RecoveryAction for TestFailover {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn target(&self) -> &Resource {
+        &self.target
+    }
+
+    fn mutates(&self) -> bool {
+        true
+    }
+
+    fn iam_actions(&self) -> &'static [&'static str] {
+        IAM_ACTIONS
+    }
+
+    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
+        let group = match self.describe(ctx).await {
+            Ok(group) => group,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Ok(Check::blocked(format!(
+                    "replication group {} does not exist",
+                    self.params.replication_group
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(from) = self.requested_from() {
+            if self.is_complete(&group, &from) {
+                return Ok(Check::Done {
+                    detail: format!(
+                        "node group {} of {} failed over from {from}: {}",
+                        self.params.node_group,
+                        group.id,
+                        self.summary(&group)
+                    ),
+                    outputs: self.outputs(&group, &from),
+                });
+            }
+            return Ok(Check::ready(format!(
+                "wait for the failover of node group {} of {} (from {from}), already requested; \
+                 now {}",
+                self.params.node_group,
+                group.id,
+                self.summary(&group)
+            )));
+        }
+        if let Some(reason) = self.blocker(&group) {
+            return Ok(Check::blocked(reason));
+        }
+        let (primary, replicas) = match self.node_group(&group) {
+            Some(ng) => (
+                ng.primary().unwrap_or("unknown"),
+                ng.replicas()
+                    .map(|m| m.cache_cluster_id.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            None => ("unknown", Vec::new()),
+        };
+        Ok(Check::ready(format!(
+            "TestFailover of node group {} of replication group {}: primary {primary} -> one of \
+             [{}] (uses one of the few TestFailover calls AWS allows per rolling 24 hours)",
+            self.params.node_group,
+            group.id,
+            replicas.join(", ")
+        )))
+    }
+
+    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
+        if ctx.is_dry_run() {
+            return Err(
+                ActionError::invalid_input("execute was called during a dry run").in_action(self),
+            );
+        }
+        let started = Instant::now();
+        let from = match self.requested_from() {
+            Some(from) => {
+                ctx.progress(format!(
+                    "failover from {from} already requested; waiting for it"
+                ));
+                from
+            }
+            None => {
+                let group = self.describe(ctx).await?;
+                if let Some(reason) = self.blocker(&group) {
+                    return Err(ActionError::precondition(reason).in_action(self));
+                }
+                let from = self
+                    .node_group(&group)
+                    .and_then(NodeGroup::primary)
+                    .unwrap_or_default()
+                    .to_owned();
+                ctx.bounded(
+                    self.api
+                        .test_failover(&self.params.replication_group, &self.params.node_group),
+                )
+                .await
+                .map_err(|e| explain_quota(e.with_operation("TestFailover")).in_action(self))?;
+                self.set_requested_from(Some(from.clone()));
+                ctx.progress(format!(
+                    "TestFailover accepted for node group {} of {} (primary was {from})",
+                    self.params.node_group, self.params.replication_group
+                ));
+                from
+            }
+        };
+        let what = format!(
+            "a new primary of node group {} of {}",
+            self.params.node_group, self.params.replication_group
+        );
+        let group = wait_until(ctx, &what, &self.wait, || async {
+            let group = ctx
+                .bounded(
+                    self.api
+                        .describe_replication_group(&self.params.replication_group),
+                )
+                .await?;
+            Ok(if self.is_complete(&group, &from) {
+                Poll::Ready(group)
+            } else {
+                Poll::Pending(self.summary(&group))
+            })
+        })
+        .await
+        .map_err(|e| e.in_action(self))?;
+        ctx.progress(format!(
+            "node group {} of {} failed over from {from} after {:.3} s: {}",
+            self.params.node_group,
+            group.id,
+            started.elapsed().as_secs_f64(),
+            self.summary(&group)
+        ));
+        Ok(self.outputs(&group, &from))
+    }
+
+    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
+        let Some(from) = self.requested_from() else {
+            return Err(ActionError::postcondition(
+                "this action has not failed the node group over",
+            )
+            .in_action(self));
+        };
+        let group = self.describe(ctx).await?;
+        if self.is_complete(&group, &from) {
+            Ok(format!(
+                "node group {} of {} failed over from {from}: {}",
+                self.params.node_group,
+                group.id,
+                self.summary(&group)
+            ))
+        } else {
+            Err(ActionError::postcondition(format!(
+                "node group {} of {} has not failed over from {from}: {}",
+                self.params.node_group,
+                group.id,
+                self.summary(&group)
+            ))
+            .in_action(self))
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "failover_tests.rs"]
+mod tests;

@@ -1,0 +1,149 @@
+//! The adapter: [`ElastiCacheApi`] over `aws-sdk-elasticache`.
+
+use async_trait::async_trait;
+use aws_sdk_elasticache::Client;
+use drkit_aws::SdkResultExt;
+use drkit_core::{ActionError, ErrorKind};
+
+use crate::port::{
+    CacheClusterState, ElastiCacheApi, NodeGroup, NodeGroupMember, ReplicationGroup,
+};
+
+/// [`ElastiCacheApi`] over an `aws-sdk-elasticache` client.
+#[derive(Clone, Debug)]
+pub struct SdkElastiCache {
+    client: Client,
+}
+
+impl SdkElastiCache {
+    /// Wraps a client.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// A client for `config` (see `drkit_aws::AwsContext::for_region`).
+    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
+        Self::new(Client::new(config))
+    }
+
+    /// The wrapped client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+fn group_from_sdk(g: &aws_sdk_elasticache::types::ReplicationGroup) -> ReplicationGroup {
+    ReplicationGroup {
+        id: g.replication_group_id().unwrap_or_default().to_owned(),
+        status: g.status().unwrap_or("unknown").to_owned(),
+        automatic_failover: g
+            .automatic_failover()
+            .map_or("disabled", |a| a.as_str())
+            .to_owned(),
+        multi_az: g.multi_az().map_or("disabled", |m| m.as_str()).to_owned(),
+        cluster_enabled: g.cluster_enabled().unwrap_or(false),
+        node_groups: g
+            .node_groups()
+            .iter()
+            .map(|n| NodeGroup {
+                id: n.node_group_id().unwrap_or_default().to_owned(),
+                status: n.status().unwrap_or("unknown").to_owned(),
+                primary_endpoint: n
+                    .primary_endpoint()
+                    .and_then(|e| e.address())
+                    .map(str::to_owned),
+                members: n
+                    .node_group_members()
+                    .iter()
+                    .map(|m| NodeGroupMember {
+                        cache_cluster_id: m.cache_cluster_id().unwrap_or_default().to_owned(),
+                        role: m.current_role().map(str::to_owned),
+                        availability_zone: m.preferred_availability_zone().map(str::to_owned),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+#[async_trait]
+impl ElastiCacheApi for SdkElastiCache {
+    async fn describe_replication_group(
+        &self,
+        group: &str,
+    ) -> Result<ReplicationGroup, ActionError> {
+        let out = self
+            .client
+            .describe_replication_groups()
+            .replication_group_id(group)
+            .send()
+            .await
+            .or_action_error("DescribeReplicationGroups")?;
+        out.replication_groups()
+            .iter()
+            .find(|g| g.replication_group_id() == Some(group))
+            .map(group_from_sdk)
+            .ok_or_else(|| {
+                ActionError::new(
+                    ErrorKind::NotFound,
+                    format!("replication group {group} not found"),
+                )
+                .with_operation("DescribeReplicationGroups")
+            })
+    }
+
+    async fn member_states(&self, group: &str) -> Result<Vec<CacheClusterState>, ActionError> {
+        let mut states = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .describe_cache_clusters()
+                .max_records(100)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .or_action_error("DescribeCacheClusters")?;
+            states.extend(
+                out.cache_clusters()
+                    .iter()
+                    .filter(|c| c.replication_group_id() == Some(group))
+                    .map(|c| CacheClusterState {
+                        cache_cluster_id: c.cache_cluster_id().unwrap_or_default().to_owned(),
+                        status: c.cache_cluster_status().unwrap_or("unknown").to_owned(),
+                    }),
+            );
+            match out.marker() {
+                Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
+                _ => return Ok(states),
+            }
+        }
+    }
+
+    async fn set_primary_cluster(
+        &self,
+        group: &str,
+        cache_cluster: &str,
+    ) -> Result<(), ActionError> {
+        self.client
+            .modify_replication_group()
+            .replication_group_id(group)
+            .primary_cluster_id(cache_cluster)
+            .apply_immediately(true)
+            .send()
+            .await
+            .or_action_error("ModifyReplicationGroup")?;
+        Ok(())
+    }
+
+    async fn test_failover(&self, group: &str, node_group: &str) -> Result<(), ActionError> {
+        self.client
+            .test_failover()
+            .replication_group_id(group)
+            .node_group_id(node_group)
+            .send()
+            .await
+            .or_action_error("TestFailover")?;
+        Ok(())
+    }
+}

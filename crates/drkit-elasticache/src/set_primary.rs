@@ -1,0 +1,355 @@
+//! `elasticache.set_primary`: promote a replica of a replication group to primary (the seed's
+//! "promote read replica").
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use drkit_core::{
+    ActionError, Check, Context, ErrorKind, Outputs, Poll, RecoveryAction, Resource, WaitPolicy,
+    wait_until,
+};
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use crate::check::group_resource;
+use crate::port::{ElastiCacheApi, ReplicationGroup};
+
+/// The kind name.
+pub(crate) const KIND: &str = "elasticache.set_primary";
+
+/// The IAM actions it needs.
+pub(crate) const IAM_ACTIONS: &[&str] = &[
+    "elasticache:DescribeReplicationGroups",
+    "elasticache:ModifyReplicationGroup",
+];
+
+/// The parameters of `elasticache.set_primary`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SetPrimaryParams {
+    /// The replication group id, e.g. `mint-cache`.
+    pub replication_group: String,
+    /// The member (cache cluster id) to promote, e.g. `mint-cache-002`.
+    pub primary_cluster: String,
+}
+
+impl SetPrimaryParams {
+    /// Promote `primary_cluster` in `replication_group`.
+    pub fn new(replication_group: impl Into<String>, primary_cluster: impl Into<String>) -> Self {
+        Self {
+            replication_group: replication_group.into(),
+            primary_cluster: primary_cluster.into(),
+        }
+    }
+}
+
+/// Promotes a member of a cluster-mode-disabled replication group to primary with
+/// `ModifyReplicationGroup` (`PrimaryClusterId`, `ApplyImmediately`), and waits until it is the
+/// primary of an `available` group.
+///
+/// - `check`: the group exists, has cluster mode disabled, is `available`, does not have
+///   Multi-AZ enabled (ElastiCache does not promote a replica by hand then: disable Multi-AZ
+///   first, or use `elasticache.test_failover`), and `primary_cluster` is one of its members;
+///   already the primary -> done.
+/// - `execute`: the call, then the wait. Executed again after a failure, it does not call again:
+///   it waits for the promotion it requested.
+/// - `verify`: `primary_cluster` is the primary of an `available` group.
+/// - `rollback`: promotes the primary it replaced (only if this action promoted).
+///
+/// Outputs: `primary`, `previous_primary`, `status`.
+pub struct SetPrimary {
+    id: String,
+    params: SetPrimaryParams,
+    target: Resource,
+    api: Arc<dyn ElastiCacheApi>,
+    wait: WaitPolicy,
+    /// The primary this action replaced, once it has called `ModifyReplicationGroup`.
+    requested_from: Mutex<Option<String>>,
+}
+
+impl fmt::Debug for SetPrimary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SetPrimary")
+            .field("id", &self.id)
+            .field("params", &self.params)
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SetPrimary {
+    /// A promotion step `id` with `params`, talking to ElastiCache through `api`; `region` only
+    /// labels the resource (the `api` is already bound to a region).
+    pub fn new(
+        id: impl Into<String>,
+        params: SetPrimaryParams,
+        api: Arc<dyn ElastiCacheApi>,
+        region: Option<&str>,
+    ) -> Self {
+        let target = group_resource(&params.replication_group, region);
+        Self {
+            id: id.into(),
+            params,
+            target,
+            api,
+            wait: WaitPolicy::default(),
+            requested_from: Mutex::new(None),
+        }
+    }
+
+    /// Uses `policy` for the wait after the call.
+    #[must_use]
+    pub fn with_wait_policy(mut self, policy: WaitPolicy) -> Self {
+        self.wait = policy;
+        self
+    }
+
+    fn requested_from(&self) -> Option<String> {
+        self.requested_from
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_requested_from(&self, primary: Option<String>) {
+        *self
+            .requested_from
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = primary;
+    }
+
+    async fn describe(&self, ctx: &Context) -> Result<ReplicationGroup, ActionError> {
+        ctx.bounded(
+            self.api
+                .describe_replication_group(&self.params.replication_group),
+        )
+        .await
+        .map_err(|e| e.in_action(self))
+    }
+
+    fn is_complete(&self, group: &ReplicationGroup) -> bool {
+        group.is_available() && group.primary() == Some(self.params.primary_cluster.as_str())
+    }
+
+    fn outputs(group: &ReplicationGroup, previous: Option<&str>) -> Outputs {
+        Outputs::new()
+            .with("primary", group.primary().unwrap_or_default())
+            .with("previous_primary", previous.unwrap_or_default())
+            .with("status", group.status.clone())
+    }
+
+    /// Why the member cannot be promoted now, if it cannot.
+    fn blocker(&self, group: &ReplicationGroup) -> Option<String> {
+        if group.cluster_enabled {
+            return Some(format!(
+                "replication group {} has cluster mode enabled: PrimaryClusterId applies to \
+                 cluster-mode-disabled groups only (use elasticache.test_failover per node group)",
+                group.id
+            ));
+        }
+        if !group.is_available() {
+            return Some(format!(
+                "replication group {} is {}, not available",
+                group.id, group.status
+            ));
+        }
+        if group.node_group_of(&self.params.primary_cluster).is_none() {
+            return Some(format!(
+                "{} is not a member of replication group {} (members: {})",
+                self.params.primary_cluster,
+                group.id,
+                group.member_ids().join(", ")
+            ));
+        }
+        if group.multi_az == "enabled" {
+            return Some(format!(
+                "replication group {} has Multi-AZ enabled: ElastiCache does not promote a \
+                 replica by hand then; disable Multi-AZ first, or use elasticache.test_failover",
+                group.id
+            ));
+        }
+        None
+    }
+}
+
+#[async_trait]
+impl RecoveryAction for SetPrimary {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn target(&self) -> &Resource {
+        &self.target
+    }
+
+    fn mutates(&self) -> bool {
+        true
+    }
+
+    fn iam_actions(&self) -> &'static [&'static str] {
+        IAM_ACTIONS
+    }
+
+    fn supports_rollback(&self) -> bool {
+        true
+    }
+
+    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
+        let group = match self.describe(ctx).await {
+            Ok(group) => group,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Ok(Check::blocked(format!(
+                    "replication group {} does not exist",
+                    self.params.replication_group
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        let from = self.requested_from();
+        if self.is_complete(&group) {
+            return Ok(Check::Done {
+                detail: format!(
+                    "{} is the primary of available replication group {}",
+                    self.params.primary_cluster, group.id
+                ),
+                outputs: Self::outputs(&group, from.as_deref()),
+            });
+        }
+        if let Some(from) = from {
+            return Ok(Check::ready(format!(
+                "wait for the promotion of {} in replication group {} (from {from}), already \
+                 requested; now {}",
+                self.params.primary_cluster,
+                group.id,
+                group.summary()
+            )));
+        }
+        if let Some(reason) = self.blocker(&group) {
+            return Ok(Check::blocked(reason));
+        }
+        Ok(Check::ready(format!(
+            "promote {} to primary of replication group {}: primary {} -> {}",
+            self.params.primary_cluster,
+            group.id,
+            group.primary().unwrap_or("unknown"),
+            self.params.primary_cluster
+        )))
+    }
+
+    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
+        if ctx.is_dry_run() {
+            return Err(
+                ActionError::invalid_input("execute was called during a dry run").in_action(self),
+            );
+        }
+        let started = Instant::now();
+        let from = match self.requested_from() {
+            Some(from) => {
+                ctx.progress(format!(
+                    "promotion of {} already requested; waiting for it",
+                    self.params.primary_cluster
+                ));
+                from
+            }
+            None => {
+                let group = self.describe(ctx).await?;
+                if self.is_complete(&group) {
+                    ctx.progress(format!(
+                        "{} is already the primary",
+                        self.params.primary_cluster
+                    ));
+                    return Ok(Self::outputs(&group, None));
+                }
+                if let Some(reason) = self.blocker(&group) {
+                    return Err(ActionError::precondition(reason).in_action(self));
+                }
+                let from = group.primary().unwrap_or_default().to_owned();
+                ctx.bounded(self.api.set_primary_cluster(
+                    &self.params.replication_group,
+                    &self.params.primary_cluster,
+                ))
+                .await
+                .map_err(|e| e.with_operation("ModifyReplicationGroup").in_action(self))?;
+                self.set_requested_from(Some(from.clone()));
+                ctx.progress(format!(
+                    "ModifyReplicationGroup accepted: {} -> {} in {}",
+                    if from.is_empty() { "unknown" } else { &from },
+                    self.params.primary_cluster,
+                    self.params.replication_group
+                ));
+                from
+            }
+        };
+        let what = format!(
+            "{} to be the primary of an available {}",
+            self.params.primary_cluster, self.params.replication_group
+        );
+        let group = wait_until(ctx, &what, &self.wait, || async {
+            let group = ctx
+                .bounded(
+                    self.api
+                        .describe_replication_group(&self.params.replication_group),
+                )
+                .await?;
+            Ok(if self.is_complete(&group) {
+                Poll::Ready(group)
+            } else {
+                Poll::Pending(group.summary())
+            })
+        })
+        .await
+        .map_err(|e| e.in_action(self))?;
+        ctx.progress(format!(
+            "{} is the primary of {} after {:.3} s",
+            self.params.primary_cluster,
+            group.id,
+            started.elapsed().as_secs_f64()
+        ));
+        Ok(Self::outputs(&group, Some(&from)))
+    }
+
+    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
+        let group = self.describe(ctx).await?;
+        if self.is_complete(&group) {
+            Ok(format!(
+                "{} is the primary of available replication group {}",
+                self.params.primary_cluster, group.id
+            ))
+        } else {
+            Err(ActionError::postcondition(format!(
+                "{} is not the primary of an available replication group {}: {}",
+                self.params.primary_cluster,
+                group.id,
+                group.summary()
+            ))
+            .in_action(self))
+        }
+    }
+
+    async fn rollback(&self, ctx: &Context) -> Result<(), ActionError> {
+        let Some(previous) = self.requested_from().filter(|p| !p.is_empty()) else {
+            return Err(ActionError::unsupported(
+                "nothing to roll back: this action did not change the primary",
+            )
+            .in_action(self));
+        };
+        let back = Self::new(
+            format!("{}-rollback", self.id),
+            SetPrimaryParams::new(self.params.replication_group.clone(), previous),
+            Arc::clone(&self.api),
+            self.target.region.as_deref(),
+        )
+        .with_wait_policy(self.wait.clone());
+        back.execute(ctx).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+#[path = "set_primary_tests.rs"]
+mod tests;

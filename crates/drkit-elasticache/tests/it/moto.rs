@@ -1,0 +1,242 @@
+//! The ElastiCache actions against a real AWS API emulator (moto server), for the API shape:
+//! replication groups really created (with `ReplicasPerNodeGroup`: moto makes a single member
+//! from `NumCacheClusters`), described, modified. Needs `DRKIT_TEST_AWS_ENDPOINT`
+//! (scripts/test.sh starts moto and sets it); under CI=true a missing emulator fails these tests.
+//!
+//! What moto cannot show is covered by the mocked-port unit tests (`src/*_tests.rs`): moto
+//! ignores `PrimaryClusterId` in `ModifyReplicationGroup` (the primary never changes), does not
+//! implement `TestFailover` (HTTP 500 with an HTML page), has no `modifying` state, does not
+//! list a replication group's members in `DescribeCacheClusters` (their state is `unknown`),
+//! and never throttles.
+
+use std::time::Duration;
+
+use aws_sdk_elasticache::Client;
+use drkit_aws::AwsContext;
+use drkit_core::registry::{ActionSpec, Registry};
+use drkit_core::{ActionExt, ActionRef, Check, Context, ErrorKind, RetryPolicy};
+use drkit_testkit::{Moto, unique};
+use serde_json::json;
+
+const REGION: &str = "us-east-1";
+
+/// Creates a cluster-mode-disabled Redis group like the seed's cache, with one primary
+/// (`<id>-001`) and `replicas` replicas. Returns its id.
+async fn create_group(client: &Client, replicas: i32, multi_az: bool) -> String {
+    let id = unique("mint-cache");
+    client
+        .create_replication_group()
+        .replication_group_id(&id)
+        .replication_group_description("mint session cache")
+        .engine("redis")
+        .cache_node_type("cache.r7g.large")
+        .replicas_per_node_group(replicas)
+        .automatic_failover_enabled(multi_az)
+        .multi_az_enabled(multi_az)
+        .send()
+        .await
+        .unwrap();
+    id
+}
+
+/// The primary as the emulator reports it, read independently of drkit.
+async fn primary_of(client: &Client, id: &str) -> Option<String> {
+    let out = client
+        .describe_replication_groups()
+        .replication_group_id(id)
+        .send()
+        .await
+        .unwrap();
+    out.replication_groups()[0].node_groups()[0]
+        .node_group_members()
+        .iter()
+        .find(|m| m.current_role() == Some("primary"))
+        .and_then(|m| m.cache_cluster_id().map(str::to_owned))
+}
+
+async fn setup() -> Option<(Moto, Client, Registry)> {
+    let moto = drkit_testkit::moto()?;
+    let config = moto.sdk_config(REGION).await;
+    let client = Client::new(&config);
+    let mut registry = Registry::new();
+    drkit_elasticache::register(&mut registry, &AwsContext::from_sdk_config(config)).unwrap();
+    Some((moto, client, registry))
+}
+
+fn build(registry: &Registry, kind: &str, params: serde_json::Value) -> ActionRef {
+    registry
+        .build(&ActionSpec::new("step", kind, params).in_region(REGION))
+        .unwrap()
+        .with_retry(RetryPolicy::attempts(3))
+}
+
+#[tokio::test]
+async fn check_replication_group_reports_primary_replicas_and_settings() {
+    let Some((_moto, client, registry)) = setup().await else {
+        return;
+    };
+    let id = create_group(&client, 2, true).await;
+    let action = build(
+        &registry,
+        "elasticache.check_replication_group",
+        json!({"replication_group": id}),
+    );
+    let check = action.check(&Context::new()).await.unwrap();
+    let Check::Done { outputs, .. } = &check else {
+        panic!("expected done, got {check:?}");
+    };
+    assert_eq!(outputs.get_str("status"), Some("available"));
+    assert_eq!(
+        outputs.get_str("primary"),
+        primary_of(&client, &id).await.as_deref()
+    );
+    assert_eq!(
+        outputs.get_str("primary"),
+        Some(format!("{id}-001").as_str())
+    );
+    // moto does not list group members in DescribeCacheClusters: their state is unknown.
+    assert_eq!(
+        outputs.get("replicas"),
+        Some(&json!([
+            {"cache_cluster_id": format!("{id}-002"), "node_group": "0001", "status": "unknown"},
+            {"cache_cluster_id": format!("{id}-003"), "node_group": "0001", "status": "unknown"},
+        ]))
+    );
+    assert_eq!(outputs.get_str("automatic_failover"), Some("enabled"));
+    assert_eq!(outputs.get_str("multi_az"), Some("enabled"));
+    assert_eq!(&action.execute(&Context::new()).await.unwrap(), outputs);
+    action.verify(&Context::new()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_missing_group_is_blocked_and_a_not_found_error_with_the_aws_code() {
+    let Some((_moto, _client, registry)) = setup().await else {
+        return;
+    };
+    let action = build(
+        &registry,
+        "elasticache.check_replication_group",
+        json!({"replication_group": unique("no-such-cache")}),
+    );
+    let check = action.check(&Context::new()).await.unwrap();
+    assert!(
+        matches!(&check, Check::Blocked { reason } if reason.ends_with("does not exist")),
+        "{check:?}"
+    );
+    let err = action.verify(&Context::new()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(err.code(), Some("ReplicationGroupNotFoundFault"));
+    assert_eq!(err.operation(), Some("DescribeReplicationGroups"));
+}
+
+/// moto accepts `ModifyReplicationGroup` with `PrimaryClusterId` but ignores it, so the
+/// promotion itself (and its rollback) is shown with mocks (`src/set_primary_tests.rs`); here:
+/// check's answers on real groups, and that the call is accepted while the wait then runs into
+/// the deadline with the primary unchanged.
+#[tokio::test]
+async fn set_primary_checks_real_groups_and_the_call_is_accepted() {
+    let Some((_moto, client, registry)) = setup().await else {
+        return;
+    };
+    let id = create_group(&client, 1, false).await;
+    let promote = |to: String| {
+        build(
+            &registry,
+            "elasticache.set_primary",
+            json!({"replication_group": id, "primary_cluster": to}),
+        )
+    };
+    assert_eq!(
+        promote(format!("{id}-002"))
+            .check(&Context::new())
+            .await
+            .unwrap(),
+        Check::ready(format!(
+            "promote {id}-002 to primary of replication group {id}: primary {id}-001 -> {id}-002"
+        ))
+    );
+    let done = promote(format!("{id}-001"))
+        .check(&Context::new())
+        .await
+        .unwrap();
+    assert!(done.is_done(), "{done:?}");
+    assert_eq!(
+        promote("mint-cache-999".into())
+            .check(&Context::new())
+            .await
+            .unwrap(),
+        Check::blocked(format!(
+            "mint-cache-999 is not a member of replication group {id} (members: {id}-001, {id}-002)"
+        ))
+    );
+
+    let ctx = Context::new().with_timeout(Duration::from_secs(3));
+    let action = promote(format!("{id}-002"));
+    let err = action.execute(&ctx).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DeadlineExceeded, "{err}");
+    // The call was accepted (the action remembers it and would only wait on a re-run), and
+    // moto left the primary as it was.
+    assert_eq!(
+        action.check(&Context::new()).await.unwrap(),
+        Check::ready(format!(
+            "wait for the promotion of {id}-002 in replication group {id} (from {id}-001), \
+             already requested; now status=available, primary={id}-001"
+        ))
+    );
+    assert_eq!(primary_of(&client, &id).await, Some(format!("{id}-001")));
+
+    let multi_az = create_group(&client, 1, true).await;
+    let blocked = build(
+        &registry,
+        "elasticache.set_primary",
+        json!({"replication_group": multi_az, "primary_cluster": format!("{multi_az}-002")}),
+    )
+    .check(&Context::new())
+    .await
+    .unwrap();
+    assert!(
+        matches!(&blocked, Check::Blocked { reason } if reason.contains("Multi-AZ enabled")),
+        "{blocked:?}"
+    );
+}
+
+/// moto does not implement `TestFailover`: it answers HTTP 500 with an HTML page, which
+/// drkit-aws classifies as `NotImplemented` (not retryable), so the retry layer gives up at once.
+/// The failover, its wait and the 24-hour quota error are shown with mocks
+/// (`src/failover_tests.rs`).
+#[tokio::test]
+async fn test_failover_is_ready_on_a_real_group_and_moto_lacks_the_operation() {
+    let Some((_moto, client, registry)) = setup().await else {
+        return;
+    };
+    let id = create_group(&client, 1, true).await;
+    let action = build(
+        &registry,
+        "elasticache.test_failover",
+        json!({"replication_group": id, "node_group": "0001"}),
+    );
+    let check = action.check(&Context::new()).await.unwrap();
+    assert!(
+        matches!(&check, Check::Ready { change } if change.contains(&format!("primary {id}-001 -> one of [{id}-002]"))),
+        "{check:?}"
+    );
+    let err = action.execute(&Context::new()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotImplemented, "{err}");
+    assert_eq!(err.operation(), Some("TestFailover"));
+    assert!(!err.is_retryable());
+    assert_eq!(primary_of(&client, &id).await, Some(format!("{id}-001")));
+
+    let no_failover = create_group(&client, 1, false).await;
+    let blocked = build(
+        &registry,
+        "elasticache.test_failover",
+        json!({"replication_group": no_failover, "node_group": "0001"}),
+    )
+    .check(&Context::new())
+    .await
+    .unwrap();
+    assert!(
+        matches!(&blocked, Check::Blocked { reason } if reason.contains("automatic failover disabled")),
+        "{blocked:?}"
+    );
+}
