@@ -10,6 +10,8 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$DRKIT_CACHE/target}
 trap stop_peers EXIT
 
 start_moto
+start_postgres
+start_redis
 
 args=("$@")
 if [ ${#args[@]} -eq 0 ]; then

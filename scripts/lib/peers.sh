@@ -87,3 +87,188 @@ start_moto() {
   export DRKIT_TEST_AWS_ENDPOINT="http://127.0.0.1:$port"
   log "moto server $("$MOTO_VENV/bin/python" -c 'import moto; print(moto.__version__)') at $DRKIT_TEST_AWS_ENDPOINT (log: $PEERS_DIR/moto.log)"
 }
+
+# apt_install PACKAGE...: installs Debian packages (apt-get update once per shell). Services the
+# packages ship are not started (a temporary policy-rc.d, unless the machine already has one):
+# the peers below run private instances on free ports instead.
+_APT_UPDATED=${_APT_UPDATED:-}
+apt_install() {
+  local policy=/usr/sbin/policy-rc.d own_policy=
+  if [ "$(id -u)" != 0 ]; then
+    log "cannot install $* (needs root); install it and run again"
+    return 1
+  fi
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && own_policy=1
+  fi
+  if [ -z "$_APT_UPDATED" ]; then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    _APT_UPDATED=1
+  fi
+  log "apt-get install $*"
+  local rc=0
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2 || rc=$?
+  if [ -n "$own_policy" ]; then rm -f "$policy"; fi
+  return "$rc"
+}
+
+# wait_tcp HOST PORT SECONDS LOGFILE: until a TCP connection to HOST:PORT succeeds.
+wait_tcp() {
+  local host=$1 port=$2 seconds=$3 logfile=$4
+  if python3 - "$host" "$port" "$seconds" <<'PY'
+import socket, sys, time
+host, port, deadline = sys.argv[1], int(sys.argv[2]), time.time() + float(sys.argv[3])
+while time.time() < deadline:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit(1)
+PY
+  then
+    return 0
+  fi
+  log "$host:$port did not answer within ${seconds}s; its log:"
+  tail -n 40 "$logfile" >&2 || true
+  return 1
+}
+
+# The PostgreSQL server binaries (initdb, postgres, pg_isready), newest major version first.
+_pg_bindir() {
+  local dir
+  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -rn); do
+    if [ -x "$dir/initdb" ] && [ -x "$dir/postgres" ]; then
+      printf '%s\n' "$dir"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# _remove_when_gone PID DIR: a watcher (itself a registered peer) that, when stop_peers ends it,
+# waits for PID to exit and removes DIR.
+_remove_when_gone() {
+  local pid=$1 dir=$2
+  (
+    trap 'kill "$sleeper" 2>/dev/null; while kill -0 '"$pid"' 2>/dev/null; do sleep 0.1; done; rm -rf '"'$dir'"'; exit 0' TERM
+    sleep 86400 &
+    sleeper=$!
+    wait "$sleeper"
+  ) &
+  register_pid "$!"
+}
+
+ensure_postgres() {
+  local bindir
+  if bindir=$(_pg_bindir) && [ -x "$bindir/psql" ] && [ -x "$bindir/pg_isready" ] &&
+    id postgres >/dev/null 2>&1; then
+    return 0
+  fi
+  apt_install postgresql postgresql-client
+  _pg_bindir >/dev/null
+}
+
+# start_postgres: a private PostgreSQL server (its own data directory under /tmp, since the
+# checkout may sit under a directory the `postgres` user cannot enter; run as that user since
+# initdb refuses root; removed when the peers stop) on a free 127.0.0.1 port, password authentication
+# (scram-sha-256) for the superuser `drkit`. Exports DRKIT_TEST_PG_URL
+# (postgresql://drkit@127.0.0.1:PORT/drkit, no password in it), DRKIT_TEST_PG_PASSWORD (and
+# POSTGRES_PID).
+start_postgres() {
+  ensure_postgres
+  local bindir port dir password
+  bindir=$(_pg_bindir)
+  port=$(free_port)
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/drkit-postgres.XXXXXX")
+  mkdir -p "$dir/data"
+  password=drkit-test-$(python3 -c 'import secrets; print(secrets.token_hex(8))')
+  printf '%s\n' "$password" >"$dir/pwfile"
+  chown -R postgres: "$dir"
+  chmod 700 "$dir"
+  setpriv --reuid=postgres --regid=postgres --init-groups \
+    "$bindir/initdb" -D "$dir/data" -U drkit --pwfile="$dir/pwfile" --auth=scram-sha-256 \
+    --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || {
+    log "initdb failed; its log:"
+    tail -n 40 "$dir/initdb.log" >&2
+    return 1
+  }
+  rm -f "$dir/pwfile"
+  # exec'd directly (no su/runuser parent): the registered pid is the postmaster itself.
+  setpriv --reuid=postgres --regid=postgres --init-groups \
+    "$bindir/postgres" -D "$dir/data" -p "$port" -k "$dir" -c listen_addresses=127.0.0.1 \
+    -c fsync=off -c full_page_writes=off -c synchronous_commit=off \
+    >"$PEERS_DIR/postgres.log" 2>&1 &
+  POSTGRES_PID=$!
+  register_pid "$POSTGRES_PID"
+  _remove_when_gone "$POSTGRES_PID" "$dir"
+  wait_tcp 127.0.0.1 "$port" 30 "$PEERS_DIR/postgres.log"
+  local tries=0
+  until "$bindir/pg_isready" -q -h 127.0.0.1 -p "$port"; do
+    tries=$((tries + 1))
+    if [ "$tries" -gt 100 ]; then
+      log "PostgreSQL on port $port is not ready; its log:"
+      tail -n 40 "$PEERS_DIR/postgres.log" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  export DRKIT_TEST_PG_URL="postgresql://drkit@127.0.0.1:$port/drkit"
+  export DRKIT_TEST_PG_PASSWORD="$password"
+  PGPASSWORD=$password "$bindir/psql" -q -h 127.0.0.1 -p "$port" -U drkit -d postgres \
+    -c 'CREATE DATABASE drkit' >/dev/null
+  log "PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') at $DRKIT_TEST_PG_URL (log: $PEERS_DIR/postgres.log)"
+}
+
+ensure_redis() {
+  if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
+    return 0
+  fi
+  apt_install redis-server redis-tools
+}
+
+# start_redis: a Redis primary and a replica of it (--replicaof), each on a free 127.0.0.1 port,
+# both requiring a password. Exports DRKIT_TEST_REDIS_URL (the primary),
+# DRKIT_TEST_REDIS_REPLICA_URL (redis://127.0.0.1:PORT, no password in them) and
+# DRKIT_TEST_REDIS_PASSWORD (and REDIS_PID, REDIS_REPLICA_PID).
+start_redis() {
+  ensure_redis
+  local primary replica dir password
+  primary=$(free_port)
+  replica=$(free_port)
+  dir=$PEERS_DIR/redis
+  rm -rf "$dir"
+  mkdir -p "$dir/primary" "$dir/replica"
+  password=drkit-test-$(python3 -c 'import secrets; print(secrets.token_hex(8))')
+  # The password goes in a config file (not argv, which `ps` shows).
+  printf 'requirepass %s\nmasterauth %s\n' "$password" "$password" >"$dir/auth.conf"
+  chmod 600 "$dir/auth.conf"
+  redis-server "$dir/auth.conf" --bind 127.0.0.1 --port "$primary" --dir "$dir/primary" \
+    --save '' --appendonly no --daemonize no >"$PEERS_DIR/redis-primary.log" 2>&1 &
+  REDIS_PID=$!
+  register_pid "$REDIS_PID"
+  wait_tcp 127.0.0.1 "$primary" 30 "$PEERS_DIR/redis-primary.log"
+  redis-server "$dir/auth.conf" --bind 127.0.0.1 --port "$replica" --dir "$dir/replica" \
+    --save '' --appendonly no --daemonize no --replicaof 127.0.0.1 "$primary" \
+    >"$PEERS_DIR/redis-replica.log" 2>&1 &
+  REDIS_REPLICA_PID=$!
+  register_pid "$REDIS_REPLICA_PID"
+  wait_tcp 127.0.0.1 "$replica" 30 "$PEERS_DIR/redis-replica.log"
+  # Until the replica has synced with the primary (so both roles are seen at once).
+  local tries=0
+  until REDISCLI_AUTH=$password redis-cli -h 127.0.0.1 -p "$replica" info replication 2>/dev/null |
+    grep -q '^master_link_status:up'; do
+    tries=$((tries + 1))
+    if [ "$tries" -gt 150 ]; then
+      log "the Redis replica did not sync within 15s; its log:"
+      tail -n 40 "$PEERS_DIR/redis-replica.log" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  export DRKIT_TEST_REDIS_URL="redis://127.0.0.1:$primary"
+  export DRKIT_TEST_REDIS_REPLICA_URL="redis://127.0.0.1:$replica"
+  export DRKIT_TEST_REDIS_PASSWORD="$password"
+  log "Redis $(redis-server --version | awk '{print $3}' | cut -d= -f2) primary at $DRKIT_TEST_REDIS_URL, replica at $DRKIT_TEST_REDIS_REPLICA_URL (logs: $PEERS_DIR/redis-*.log)"
+}

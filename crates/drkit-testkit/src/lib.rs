@@ -6,6 +6,8 @@
 //! | peer | variable |
 //! |---|---|
 //! | moto server (AWS APIs) | `DRKIT_TEST_AWS_ENDPOINT` |
+//! | PostgreSQL | `DRKIT_TEST_PG_URL` (+ `DRKIT_TEST_PG_PASSWORD`) |
+//! | Redis primary / replica | `DRKIT_TEST_REDIS_URL`, `DRKIT_TEST_REDIS_REPLICA_URL` (+ `DRKIT_TEST_REDIS_PASSWORD`) |
 //!
 //! When a peer is missing, a test that needs it **fails** under `CI=true` (a test that skips
 //! itself in CI is a test that cannot fail) and is skipped with a note otherwise, so
@@ -59,7 +61,9 @@ pub fn lookup(var: &str, peer: &str, env: impl Fn(&str) -> Option<String>) -> Pe
     }
 }
 
-fn require(var: &str, peer: &str) -> Option<String> {
+/// The address in `var` of the peer `peer` (e.g. `"PostgreSQL"`), or `None` — the test is
+/// skipped with a note — when it is not running outside CI; panics under `CI=true`.
+pub fn peer(var: &str, peer: &str) -> Option<String> {
     match lookup(var, peer, |name| std::env::var(name).ok()) {
         PeerLookup::Found(address) => Some(address),
         PeerLookup::Fail(why) => panic!("CI=true and a test peer is missing: {why}"),
@@ -78,7 +82,7 @@ pub struct Moto {
 
 /// The moto server, if running (see the crate docs for what happens when it is not).
 pub fn moto() -> Option<Moto> {
-    require(AWS_ENDPOINT_VAR, "the moto server").map(|endpoint| Moto { endpoint })
+    peer(AWS_ENDPOINT_VAR, "the moto server").map(|endpoint| Moto { endpoint })
 }
 
 impl Moto {

@@ -1,0 +1,200 @@
+//! The adapter: [`PgApi`] over `tokio-postgres`. It only translates (connection settings,
+//! queries, rows, error classification); all decisions are in the actions.
+
+use std::io;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use drkit_core::{ActionError, ErrorKind, ExposeSecret};
+use tokio_postgres::NoTls;
+use tokio_postgres::config::SslMode as PgSslMode;
+
+use crate::pg::{ColumnName, Newest, PgApi, PgConnection, RowCounts, TableName};
+
+/// How long connecting may take when the connection does not say.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// [`PgApi`] over `tokio-postgres`, without TLS (see the crate docs). Every session is read-only
+/// (`default_transaction_read_only=on`) and named `drkit-checks` in `pg_stat_activity`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TokioPg;
+
+impl TokioPg {
+    /// The adapter.
+    pub fn new() -> Self {
+        Self
+    }
+
+    async fn connect(db: &PgConnection) -> Result<tokio_postgres::Client, ActionError> {
+        if let Some((param, why)) = db.problem() {
+            return Err(ActionError::invalid_input(format!("{param}: {why}")));
+        }
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(&db.host)
+            .port(db.port)
+            .dbname(&db.dbname)
+            .user(&db.user)
+            .application_name("drkit-checks")
+            .options("-c default_transaction_read_only=on")
+            .ssl_mode(PgSslMode::Disable)
+            .connect_timeout(db.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT));
+        if let Some(password) = &db.password {
+            let secret = password.resolve()?;
+            config.password(secret.expose_secret());
+        }
+        let (client, connection) = config
+            .connect(NoTls)
+            .await
+            .map_err(|e| classify(e, &format!("connecting to {db}")))?;
+        // The connection task ends when `client` is dropped.
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+}
+
+#[async_trait]
+impl PgApi for TokioPg {
+    async fn row_counts(
+        &self,
+        db: &PgConnection,
+        tables: &[TableName],
+    ) -> Result<RowCounts, ActionError> {
+        let client = Self::connect(db).await?;
+        let mut counts = RowCounts::default();
+        for table in tables {
+            // The name is quoted (`TableName::quoted`): it cannot inject SQL.
+            let sql = format!("SELECT count(*) FROM {}", table.quoted());
+            let row = client
+                .query_one(&sql, &[])
+                .await
+                .map_err(|e| classify(e, &format!("counting the rows of {table}")))?;
+            let n: i64 = row.try_get(0).map_err(|e| classify(e, "reading a count"))?;
+            counts.exact.insert(table.to_string(), n);
+        }
+        let rows = client
+            .query(
+                "SELECT schemaname::text, relname::text, n_live_tup \
+                 FROM pg_stat_user_tables ORDER BY 1, 2",
+                &[],
+            )
+            .await
+            .map_err(|e| classify(e, "reading pg_stat_user_tables"))?;
+        for row in rows {
+            let schema: String = row.try_get(0).map_err(|e| classify(e, "reading a row"))?;
+            let table: String = row.try_get(1).map_err(|e| classify(e, "reading a row"))?;
+            let live: i64 = row.try_get(2).map_err(|e| classify(e, "reading a row"))?;
+            counts.live_tuples.insert(format!("{schema}.{table}"), live);
+        }
+        Ok(counts)
+    }
+
+    async fn newest(
+        &self,
+        db: &PgConnection,
+        table: &TableName,
+        column: &ColumnName,
+    ) -> Result<Option<Newest>, ActionError> {
+        let client = Self::connect(db).await?;
+        // Exact to the microsecond: epoch * 1e6 is computed as numeric, then rounded to int8.
+        let sql = format!(
+            "SELECT (EXTRACT(EPOCH FROM max({c})) * 1000000)::int8, max({c})::text FROM {t}",
+            c = column.quoted(),
+            t = table.quoted()
+        );
+        let row = client
+            .query_one(&sql, &[])
+            .await
+            .map_err(|e| classify(e, &format!("reading max({column}) of {table}")))?;
+        let micros: Option<i64> = row.try_get(0).map_err(|e| classify(e, "reading a row"))?;
+        let text: Option<String> = row.try_get(1).map_err(|e| classify(e, "reading a row"))?;
+        Ok(micros.map(|m| Newest::new(m, text.unwrap_or_default())))
+    }
+}
+
+/// Classifies a `tokio-postgres` error: by SQLSTATE when the server answered, by the I/O error
+/// otherwise. The message says what was being done; it never holds a password (the server's
+/// messages do not, and the connection string is never printed).
+pub(crate) fn classify(err: tokio_postgres::Error, doing: &str) -> ActionError {
+    if let Some(db) = err.as_db_error() {
+        let code = db.code().code().to_owned();
+        let kind = sqlstate_kind(&code);
+        let message = format!("{doing}: {}", db.message());
+        return ActionError::new(kind, message)
+            .with_code(code)
+            .with_source(err);
+    }
+    let io_kind = find_io_kind(&err);
+    let kind = match io_kind {
+        Some(io::ErrorKind::TimedOut) => ErrorKind::Timeout,
+        Some(_) => ErrorKind::Unavailable,
+        None if err.is_closed() => ErrorKind::Unavailable,
+        None => {
+            let text = err.to_string();
+            if text.contains("timeout") || text.contains("timed out") {
+                ErrorKind::Timeout
+            } else if text.starts_with("invalid configuration") {
+                ErrorKind::InvalidInput
+            } else if text.starts_with("error connecting") || text.contains("connection") {
+                ErrorKind::Unavailable
+            } else {
+                ErrorKind::Other
+            }
+        }
+    };
+    let message = format!("{doing}: {err}");
+    ActionError::new(kind, message).with_source(err)
+}
+
+fn find_io_kind(err: &(dyn std::error::Error + 'static)) -> Option<io::ErrorKind> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            return Some(io.kind());
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// The drkit error kind of a SQLSTATE.
+pub(crate) fn sqlstate_kind(code: &str) -> ErrorKind {
+    match code {
+        // invalid_password, invalid_authorization_specification, insufficient_privilege
+        "28P01" | "28000" | "42501" => ErrorKind::AccessDenied,
+        // invalid_catalog_name (no such database), undefined_table, undefined_column,
+        // invalid_schema_name
+        "3D000" | "42P01" | "42703" | "3F000" => ErrorKind::NotFound,
+        // query_canceled (statement_timeout)
+        "57014" => ErrorKind::Timeout,
+        // admin_shutdown, crash_shutdown, cannot_connect_now (starting up, recovering),
+        // too_many_connections, serialization_failure, deadlock_detected
+        "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01" => ErrorKind::Unavailable,
+        // connection_exception class, insufficient_resources class
+        c if c.starts_with("08") || c.starts_with("53") => ErrorKind::Unavailable,
+        // syntax/access rule class (e.g. EXTRACT on a non-time column), data exceptions
+        c if c.starts_with("42") || c.starts_with("22") => ErrorKind::InvalidInput,
+        _ => ErrorKind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstates_are_classified() {
+        assert_eq!(sqlstate_kind("28P01"), ErrorKind::AccessDenied);
+        assert_eq!(sqlstate_kind("3D000"), ErrorKind::NotFound);
+        assert_eq!(sqlstate_kind("42P01"), ErrorKind::NotFound);
+        assert_eq!(sqlstate_kind("42703"), ErrorKind::NotFound);
+        assert_eq!(sqlstate_kind("42883"), ErrorKind::InvalidInput);
+        assert_eq!(sqlstate_kind("57P03"), ErrorKind::Unavailable);
+        assert_eq!(sqlstate_kind("08006"), ErrorKind::Unavailable);
+        assert_eq!(sqlstate_kind("57014"), ErrorKind::Timeout);
+        assert_eq!(sqlstate_kind("XX000"), ErrorKind::Other);
+        assert!(sqlstate_kind("53300").is_retryable());
+    }
+}

@@ -1,0 +1,397 @@
+//! The PostgreSQL checks against a real PostgreSQL server (password authentication,
+//! scram-sha-256), with tables seeded here: exact counts, the exact measured data-loss window,
+//! SQLSTATE classification, injection-proof table names, and a password that never shows.
+
+use std::time::Duration;
+
+use drkit_checks::{PgConnection, TokioPg};
+use drkit_core::registry::{ActionSpec, Registry};
+use drkit_core::{ActionRef, Check, Context, ErrorKind, SecretRef};
+use serde_json::{Value, json};
+use tokio_postgres::NoTls;
+
+use crate::{peer, unique_ident};
+
+const PASSWORD_VAR: &str = "DRKIT_TEST_PG_PASSWORD";
+
+/// The server announced in `DRKIT_TEST_PG_URL` (`postgresql://user@host:port/dbname`).
+struct Pg {
+    host: String,
+    port: u16,
+    user: String,
+    dbname: String,
+    password: String,
+}
+
+impl Pg {
+    fn find() -> Option<Self> {
+        let url = peer("DRKIT_TEST_PG_URL", "the test PostgreSQL server")?;
+        let password = peer(PASSWORD_VAR, "the test PostgreSQL server's password")?;
+        let rest = url
+            .strip_prefix("postgresql://")
+            .or_else(|| url.strip_prefix("postgres://"))
+            .expect("a postgresql:// URL");
+        let (user, rest) = rest.split_once('@').expect("user@host");
+        let (hostport, dbname) = rest.split_once('/').expect("host:port/dbname");
+        let (host, port) = hostport.rsplit_once(':').expect("host:port");
+        Some(Self {
+            host: host.to_owned(),
+            port: port.parse().unwrap(),
+            user: user.to_owned(),
+            dbname: dbname.to_owned(),
+            password,
+        })
+    }
+
+    /// The connection table of `dbname`, password by reference to the environment.
+    fn params(&self, dbname: &str) -> Value {
+        json!({
+            "host": self.host, "port": self.port, "dbname": dbname, "user": self.user,
+            "password": format!("env:{PASSWORD_VAR}"),
+        })
+    }
+
+    async fn client(&self, dbname: &str) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::Config::new()
+            .host(&self.host)
+            .port(self.port)
+            .user(&self.user)
+            .password(&self.password)
+            .dbname(dbname)
+            .connect(NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+    }
+
+    /// A fresh schema with `transactions(id, amount, created_at timestamptz, booked timestamp)`
+    /// holding `rows` (created_at), and `accounts` with `accounts` rows.
+    async fn seed(&self, dbname: &str, schema: &str, rows: &[&str], accounts: usize) {
+        let client = self.client(dbname).await;
+        client
+            .batch_execute(&format!(
+                "CREATE SCHEMA {schema};
+                 CREATE TABLE {schema}.transactions (
+                     id bigserial PRIMARY KEY, amount numeric NOT NULL,
+                     created_at timestamptz NOT NULL, booked timestamp NOT NULL);
+                 CREATE TABLE {schema}.accounts (id bigserial PRIMARY KEY, name text);"
+            ))
+            .await
+            .unwrap();
+        for (i, at) in rows.iter().enumerate() {
+            client
+                .execute(
+                    &format!(
+                        "INSERT INTO {schema}.transactions (amount, created_at, booked) \
+                         VALUES ($1::int4::numeric, $2::text::timestamptz, \
+                                 ($2::text::timestamptz AT TIME ZONE 'UTC'))"
+                    ),
+                    &[&(i32::try_from(i).unwrap() + 10), at],
+                )
+                .await
+                .unwrap();
+        }
+        for i in 0..accounts {
+            client
+                .execute(
+                    &format!("INSERT INTO {schema}.accounts (name) VALUES ($1)"),
+                    &[&format!("account-{i}")],
+                )
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn registry() -> Registry {
+    let mut registry = Registry::new();
+    drkit_checks::register(&mut registry).unwrap();
+    registry
+}
+
+fn build(kind: &str, params: Value) -> ActionRef {
+    registry()
+        .build(&ActionSpec::new("validate", kind, params))
+        .unwrap()
+}
+
+/// The seed's three transactions, the newest 2 min 30.25 s before the incident.
+const ROWS: [&str; 3] = [
+    "2026-11-28T22:40:00Z",
+    "2026-11-28T22:57:29.75Z",
+    "2026-11-28T22:51:13.5Z",
+];
+const INCIDENT: &str = "2026-11-28T23:00:00Z";
+
+#[tokio::test]
+async fn the_data_loss_window_is_measured_exactly() {
+    let Some(pg) = Pg::find() else { return };
+    let schema = unique_ident("loss");
+    pg.seed(&pg.dbname, &schema, &ROWS, 0).await;
+    let params = |column: &str, max_loss: &str| {
+        json!({
+            "database": pg.params(&pg.dbname), "table": format!("{schema}.transactions"),
+            "column": column, "incident_time": INCIDENT, "max_loss": max_loss,
+        })
+    };
+    let ctx = Context::new().with_timeout(Duration::from_secs(30));
+
+    // timestamptz, and timestamp (read as UTC): the same window, to the microsecond.
+    for column in ["created_at", "booked"] {
+        let action = build("checks.pg_data_loss", params(column, "5m"));
+        let Check::Done { detail, outputs } = action.check(&ctx).await.unwrap() else {
+            panic!("not done");
+        };
+        assert_eq!(
+            outputs.get("data_loss_seconds"),
+            Some(&json!(150.25)),
+            "{column}"
+        );
+        assert_eq!(outputs.get("rpo_seconds"), Some(&json!(150.25)));
+        assert_eq!(outputs.get_str("rpo_class"), Some("database"));
+        assert_eq!(
+            outputs.get_str("newest"),
+            Some("2026-11-28T22:57:29.750000Z")
+        );
+        assert!(detail.contains("within 5m"), "{detail}");
+        assert_eq!(action.execute(&ctx).await.unwrap(), outputs);
+        action.verify(&ctx).await.unwrap();
+    }
+
+    // Over the limit: blocked with the measurement; execute fails as a postcondition.
+    let action = build("checks.pg_data_loss", params("created_at", "2m"));
+    let Check::Blocked { reason } = action.check(&ctx).await.unwrap() else {
+        panic!("not blocked");
+    };
+    assert!(reason.contains("150.25 s before the incident"), "{reason}");
+    let err = action.execute(&ctx).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PostconditionFailed);
+
+    // Not a time column: an input error with the SQLSTATE; a missing column: blocked.
+    let err = build("checks.pg_data_loss", params("amount", "5m"))
+        .check(&ctx)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert_eq!(err.code(), Some("42883"));
+    let check = build("checks.pg_data_loss", params("updated_at", "5m"))
+        .check(&ctx)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&check, Check::Blocked { reason } if reason.contains("does not exist")),
+        "{check:?}"
+    );
+}
+
+#[tokio::test]
+async fn rows_are_counted_exactly_and_from_the_statistics() {
+    let Some(pg) = Pg::find() else { return };
+    let schema = unique_ident("counts");
+    pg.seed(&pg.dbname, &schema, &ROWS, 5).await;
+    let action = build(
+        "checks.pg_row_counts",
+        json!({
+            "database": pg.params(&pg.dbname),
+            "tables": [format!("{schema}.transactions"), format!("{schema}.accounts")],
+        }),
+    );
+    let ctx = Context::new().with_timeout(Duration::from_secs(30));
+    let Check::Done { outputs, .. } = action.check(&ctx).await.unwrap() else {
+        panic!("not done");
+    };
+    // Exact counts: at once.
+    assert_eq!(
+        outputs.get("counts"),
+        Some(&json!({
+            format!("{schema}.transactions"): 3,
+            format!("{schema}.accounts"): 5,
+        }))
+    );
+    assert!(outputs.get("user_tables").unwrap().as_u64().unwrap() >= 2);
+    // n_live_tup: once the inserting session's statistics are flushed (PostgreSQL flushes
+    // them at most once a second while idle), so poll for up to 15 s.
+    let want = json!([3, 5]);
+    let mut seen = Value::Null;
+    for _ in 0..150 {
+        let outputs = action.execute(&ctx).await.unwrap();
+        let live = outputs.get("live_tuples").unwrap();
+        seen = json!([
+            live[format!("{schema}.transactions")],
+            live[format!("{schema}.accounts")]
+        ]);
+        if seen == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, want, "n_live_tup of transactions and accounts");
+}
+
+#[tokio::test]
+async fn a_table_name_cannot_inject_sql() {
+    let Some(pg) = Pg::find() else { return };
+    let schema = unique_ident("inject");
+    pg.seed(&pg.dbname, &schema, &ROWS, 2).await;
+    // Quoting without doubling the quote would run the DROP.
+    let evil = format!("{schema}.accounts\"; DROP SCHEMA {schema} CASCADE; --");
+    let action = build(
+        "checks.pg_row_counts",
+        json!({"database": pg.params(&pg.dbname), "tables": [evil]}),
+    );
+    let ctx = Context::new();
+    let check = action.check(&ctx).await.unwrap();
+    assert!(
+        matches!(&check, Check::Blocked { reason } if reason.contains("does not exist")),
+        "{check:?}"
+    );
+    let err = action.execute(&ctx).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(err.code(), Some("42P01"));
+    // The table is still there.
+    let client = pg.client(&pg.dbname).await;
+    let n: i64 = client
+        .query_one(&format!("SELECT count(*) FROM {schema}.accounts"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 2);
+}
+
+#[tokio::test]
+async fn counts_are_compared_between_two_databases() {
+    let Some(pg) = Pg::find() else { return };
+    let restored = unique_ident("restored");
+    let admin = pg.client(&pg.dbname).await;
+    admin
+        .batch_execute(&format!("CREATE DATABASE {restored}"))
+        .await
+        .unwrap();
+    let schema = unique_ident("cmp");
+    pg.seed(&pg.dbname, &schema, &ROWS, 10).await;
+    pg.seed(&restored, &schema, &ROWS[..2], 10).await;
+    let params = |tolerance: Value| {
+        json!({
+            "left": pg.params(&pg.dbname), "right": pg.params(&restored),
+            "tables": [format!("{schema}.transactions"), format!("{schema}.accounts")],
+            "tolerance": tolerance,
+        })
+    };
+    let ctx = Context::new().with_timeout(Duration::from_secs(30));
+
+    let exact = build("checks.pg_compare_counts", params(json!(0)));
+    let Check::Blocked { reason } = exact.check(&ctx).await.unwrap() else {
+        panic!("not blocked");
+    };
+    assert!(
+        reason.contains(&format!(
+            "{schema}.transactions: left 3, right 2 (difference 1, allowed 0)"
+        )),
+        "{reason}"
+    );
+    assert!(!reason.contains("accounts:"), "{reason}");
+
+    let tolerant = build("checks.pg_compare_counts", params(json!("50%")));
+    let outputs = tolerant.execute(&ctx).await.unwrap();
+    assert_eq!(
+        outputs.get("tables").unwrap()[format!("{schema}.transactions")],
+        json!({"left": 3, "right": 2, "difference": 1, "allowed": 1})
+    );
+    assert_eq!(outputs.get("mismatched"), Some(&json!([])));
+
+    drop(admin);
+    let admin = pg.client("postgres").await;
+    admin
+        .batch_execute(&format!("DROP DATABASE {restored} WITH (FORCE)"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_missing_database_blocks_the_check() {
+    let Some(pg) = Pg::find() else { return };
+    let action = build(
+        "checks.pg_row_counts",
+        json!({"database": pg.params("drkit_no_such_database")}),
+    );
+    let check = action.check(&Context::new()).await.unwrap();
+    assert!(
+        matches!(&check, Check::Blocked { reason } if reason.contains("does not exist")),
+        "{check:?}"
+    );
+}
+
+/// A wrong password (known to the test) and the right one (from the environment): the server
+/// refuses the first with SQLSTATE 28P01 (`AccessDenied`, not retryable), and neither password
+/// appears in any error, Debug output, check answer or outputs.
+#[tokio::test]
+async fn passwords_never_show_and_a_wrong_one_is_access_denied() {
+    let Some(pg) = Pg::find() else { return };
+    const WRONG: &str = "wr0ng-Known-pa55word";
+    let dir = std::env::temp_dir().join(unique_ident("drkit_checks_pw"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("pw");
+    std::fs::write(&file, WRONG).unwrap();
+    let mut database = pg.params(&pg.dbname);
+    database["password"] = json!({"secret": format!("file:{}", file.display())});
+    let wrong = build(
+        "checks.pg_data_loss",
+        json!({"database": database, "table": "transactions", "column": "created_at",
+               "max_loss": "5m"}),
+    );
+    let err = wrong.check(&Context::new()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AccessDenied, "{err}");
+    assert_eq!(err.code(), Some("28P01"));
+    assert!(!err.is_retryable());
+
+    let right = build(
+        "checks.pg_row_counts",
+        json!({"database": pg.params(&pg.dbname), "tables": []}),
+    );
+    let check = right.check(&Context::new()).await.unwrap();
+    let outputs = right.execute(&Context::new()).await.unwrap();
+    let mut texts = vec![
+        err.to_string(),
+        format!("{err:?}"),
+        format!("{wrong:?}"),
+        format!("{right:?}"),
+        format!("{check:?}"),
+        serde_json::to_string(&outputs).unwrap(),
+    ];
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        texts.push(format!("{s} {s:?}"));
+        source = s.source();
+    }
+    for text in &texts {
+        assert!(!text.contains(WRONG), "the wrong password leaked: {text}");
+        assert!(!text.contains(&pg.password), "the password leaked: {text}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+
+    // The port directly, with the SecretRef type.
+    let db = PgConnection::new(&pg.host, &pg.dbname, &pg.user)
+        .port(pg.port)
+        .password(SecretRef::Env(PASSWORD_VAR.into()));
+    let counts = drkit_checks::PgApi::row_counts(&TokioPg::new(), &db, &[])
+        .await
+        .unwrap();
+    assert!(counts.exact.is_empty());
+}
+
+/// Nothing listening: the real adapter's error is `Unavailable` (retryable).
+#[tokio::test]
+async fn a_refused_connection_is_retryable() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let action = build(
+        "checks.pg_row_counts",
+        json!({"database": {"host": "127.0.0.1", "port": port, "dbname": "x", "user": "x"}}),
+    );
+    let err = action.check(&Context::new()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.is_retryable());
+}
