@@ -1,10 +1,11 @@
 //! Read-only probes: `rds.instance_status`, `rds.cluster_status`, `rds.check_replica_lag`.
 //!
-//! Probes change nothing (`mutates() == false`). Their convention, shared by every drkit probe:
-//! `check` evaluates the condition and says `Ready` ("holds now") or `Blocked` (why not) — so a
-//! plan halts before the steps that depend on it; `execute` evaluates it again and returns what
-//! it read as outputs (failing with `PreconditionFailed` if it no longer holds); `verify` is the
-//! same evaluation.
+//! Probes change nothing (`mutates() == false`). Their convention, shared by every drkit probe
+//! and check (`eks.check_*`, `elasticache.check_*`, `checks.*`): `check` evaluates the condition
+//! and says `Done` with what it read as outputs (the condition holds: the runner records the
+//! step as done at check, and a guard built on the probe holds) or `Blocked` with why not (the
+//! plan stops before the steps that depend on it); `execute` and `verify` evaluate it again
+//! (here both fail with `PostconditionFailed` when it does not hold).
 
 use std::fmt;
 use std::sync::Arc;
@@ -276,7 +277,7 @@ impl RecoveryAction for RdsProbe {
 
     async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
         Ok(match self.evaluate(ctx).await? {
-            Ok((detail, _)) => Check::ready(format!("read: {detail}")),
+            Ok((detail, outputs)) => Check::Done { detail, outputs },
             Err(reason) => Check::blocked(reason),
         })
     }
@@ -284,7 +285,7 @@ impl RecoveryAction for RdsProbe {
     async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         match self.evaluate(ctx).await? {
             Ok((_, outputs)) => Ok(outputs),
-            Err(reason) => Err(ActionError::precondition(reason).in_action(self)),
+            Err(reason) => Err(ActionError::postcondition(reason).in_action(self)),
         }
     }
 

@@ -655,3 +655,28 @@ mod tests {
         assert_eq!(d.iam_actions, failover::IAM_ACTIONS);
     }
 }
+
+#[cfg(test)]
+mod docs_tests {
+    use super::DESCRIPTORS;
+
+    /// docs/actions/rds.md names every registered kind and each of its parameters.
+    #[test]
+    fn the_actions_page_documents_every_action() {
+        let page = include_str!("../../../docs/actions/rds.md");
+        for d in DESCRIPTORS {
+            let row = page
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", d.kind)))
+                .unwrap_or_else(|| panic!("docs/actions/rds.md has no row for {}", d.kind));
+            for p in d.params {
+                assert!(
+                    row.contains(&format!("`{}", p.name)),
+                    "{}: parameter {} undocumented",
+                    d.kind,
+                    p.name
+                );
+            }
+        }
+    }
+}

@@ -479,10 +479,7 @@ async fn replica_lag_is_blocked_above_the_limit_or_without_a_recent_datapoint() 
         ],
         Duration::from_secs(30),
     );
-    assert!(matches!(
-        ok.check(&Context::new()).await.unwrap(),
-        Check::Ready { .. }
-    ));
+    assert!(ok.check(&Context::new()).await.unwrap().is_done());
     let out = ok.execute(&Context::new()).await.unwrap();
     assert_eq!(out.get("lag_seconds"), Some(&serde_json::json!(3.0)));
     assert!(!ok.mutates());
@@ -500,7 +497,7 @@ async fn replica_lag_is_blocked_above_the_limit_or_without_a_recent_datapoint() 
         "{check:?}"
     );
     let err = behind.execute(&Context::new()).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::PreconditionFailed);
+    assert_eq!(err.kind(), ErrorKind::PostconditionFailed);
 
     let stale = lag_probe(
         vec![Datapoint {

@@ -454,7 +454,7 @@ fn state_name(s: StepState) -> &'static str {
         StepState::Pending => "pending",
         StepState::Running => "running",
         StepState::Succeeded => "succeeded",
-        StepState::Skipped => "skipped (already done)",
+        StepState::Skipped => "done at check (nothing to change)",
         StepState::Failed => "FAILED",
         StepState::Interrupted => "interrupted",
         StepState::NotRun => "not run",
