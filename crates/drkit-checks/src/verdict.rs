@@ -1,5 +1,6 @@
 //! The one convention every check follows (see the crate docs): `check` measures and answers
-//! `Done { outputs }` when the data passes and `Blocked { reason }` when it does not; `execute`
+//! `Done { outputs }` when the data passes and `Blocked { reason }` when it does not (a data-loss
+//! measurement over its limit instead fails, carrying its outputs: see [`as_check`]); `execute`
 //! measures and returns the outputs or fails with `PostconditionFailed`; `verify` measures again.
 
 use drkit_core::{ActionError, Check, ErrorKind, Outputs};
@@ -36,14 +37,23 @@ impl Measurement {
     }
 }
 
-/// `check`: pass -> done with the outputs; fail -> blocked; a missing database, table or column
-/// -> blocked (a missing resource is blocked, not an error); other errors as they are.
+/// `check`: pass -> done with the outputs; fail -> blocked — except a failed measurement of data
+/// loss (outputs with `rpo_seconds`), which fails with `PostconditionFailed` *carrying* its
+/// outputs, so the run's report can give the RPO verdict (breached, by how much) instead of
+/// losing the number; a missing database, table or column -> blocked (a missing resource is
+/// blocked, not an error); other errors as they are.
 pub(crate) fn as_check(measured: Result<Measurement, ActionError>) -> Result<Check, ActionError> {
     match measured {
         Ok(Measurement {
             outputs,
             verdict: Verdict::Pass(detail),
         }) => Ok(Check::Done { detail, outputs }),
+        Ok(Measurement {
+            outputs,
+            verdict: Verdict::Fail(reason),
+        }) if outputs.get("rpo_seconds").is_some() => {
+            Err(ActionError::postcondition(reason).with_outputs(outputs))
+        }
         Ok(Measurement {
             verdict: Verdict::Fail(reason),
             ..
@@ -61,7 +71,9 @@ pub(crate) fn as_outputs(
     let m = measured?;
     match m.verdict {
         Verdict::Pass(_) => Ok(m.outputs),
-        Verdict::Fail(reason) => Err(ActionError::postcondition(reason).in_action(action)),
+        Verdict::Fail(reason) => Err(ActionError::postcondition(reason)
+            .with_outputs(m.outputs)
+            .in_action(action)),
     }
 }
 
@@ -73,7 +85,9 @@ pub(crate) fn as_verified(
     let m = measured?;
     match m.verdict {
         Verdict::Pass(detail) => Ok(detail),
-        Verdict::Fail(reason) => Err(ActionError::postcondition(reason).in_action(action)),
+        Verdict::Fail(reason) => Err(ActionError::postcondition(reason)
+            .with_outputs(m.outputs)
+            .in_action(action)),
     }
 }
 

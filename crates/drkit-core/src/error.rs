@@ -110,6 +110,7 @@ struct Inner {
     operation: Option<String>,
     code: Option<String>,
     retry_after: Option<Duration>,
+    outputs: Option<crate::Outputs>,
     source: Option<BoxError>,
 }
 
@@ -134,6 +135,7 @@ impl ActionError {
             operation: None,
             code: None,
             retry_after: None,
+            outputs: None,
             source: None,
         }))
     }
@@ -205,6 +207,14 @@ impl ActionError {
         self
     }
 
+    /// What the action measured before failing (e.g. a data check's measured loss window, with
+    /// `rpo_seconds`), so the run's report can still show it. Never put a secret in outputs.
+    #[must_use]
+    pub fn with_outputs(mut self, outputs: crate::Outputs) -> Self {
+        self.0.outputs = Some(outputs);
+        self
+    }
+
     /// Fills in the action kind, step id and resource from `action`, keeping any already set.
     #[must_use]
     pub fn in_action(mut self, action: &(impl crate::RecoveryAction + ?Sized)) -> Self {
@@ -256,6 +266,11 @@ impl ActionError {
     /// The provider's error code, when known.
     pub fn code(&self) -> Option<&str> {
         self.0.code.as_deref()
+    }
+
+    /// What the action measured before failing, if it said.
+    pub fn outputs(&self) -> Option<&crate::Outputs> {
+        self.0.outputs.as_ref()
     }
 
     /// The provider's requested pause before a retry, when given.
@@ -355,6 +370,17 @@ mod tests {
             err.to_string(),
             "Rate exceeded (throttled, a retry can help)"
         );
+    }
+
+    #[test]
+    fn measured_outputs_travel_with_the_error() {
+        let err = ActionError::postcondition("12 min of data lost, more than 5 min")
+            .with_outputs(crate::Outputs::new().with("rpo_seconds", 720));
+        assert_eq!(
+            err.outputs().and_then(|o| o.get("rpo_seconds")),
+            Some(&serde_json::json!(720))
+        );
+        assert!(ActionError::invalid_input("x").outputs().is_none());
     }
 
     #[test]

@@ -356,122 +356,106 @@ pub fn register(registry: &mut Registry, aws: &AwsContext) -> Result<(), Duplica
 
 /// Registers every RDS action with the given ports (e.g. mocks in the embedder's tests).
 pub fn register_with(registry: &mut Registry, ports: &RdsPorts) -> Result<(), DuplicateKind> {
-    let rds = ports.rds.clone();
-    registry.register_fn(FAILOVER_DB_CLUSTER, move |spec| {
-        let params: FailoverDbClusterParams = decode_params(spec)?;
-        validate_identifier(spec, "cluster", &params.cluster)?;
-        if let Some(target) = &params.target_instance {
-            validate_identifier(spec, "target_instance", target)?;
-        }
-        let region = spec.region.as_deref();
-        Ok(Arc::new(FailoverDbCluster::new(
-            spec.id.clone(),
-            params,
-            rds(region),
-            region,
-        )) as ActionRef)
-    })?;
+    let rds = &ports.rds;
+    with_rds(
+        registry,
+        FAILOVER_DB_CLUSTER,
+        rds,
+        |spec, p: &FailoverDbClusterParams| {
+            validate_identifier(spec, "cluster", &p.cluster)?;
+            validate_optional(spec, "target_instance", p.target_instance.as_deref())
+        },
+        |id, p, api, region| Arc::new(FailoverDbCluster::new(id, p, api, region)),
+    )?;
 
-    let rds = ports.rds.clone();
-    registry.register_fn(PROMOTE_READ_REPLICA, move |spec| {
-        let p: InstanceParam = decode_params(spec)?;
-        validate_identifier(spec, "instance", &p.instance)?;
-        let region = spec.region.as_deref();
-        Ok(Arc::new(PromoteReadReplica::new(
-            spec.id.clone(),
-            Replica::Instance(p.instance),
-            rds(region),
-            region,
-        )) as ActionRef)
-    })?;
+    with_rds(
+        registry,
+        PROMOTE_READ_REPLICA,
+        rds,
+        |spec, p: &InstanceParam| validate_identifier(spec, "instance", &p.instance),
+        |id, p, api, region| {
+            Arc::new(PromoteReadReplica::new(
+                id,
+                Replica::Instance(p.instance),
+                api,
+                region,
+            ))
+        },
+    )?;
 
-    let rds = ports.rds.clone();
-    registry.register_fn(PROMOTE_READ_REPLICA_DB_CLUSTER, move |spec| {
-        let p: ClusterParam = decode_params(spec)?;
-        validate_identifier(spec, "cluster", &p.cluster)?;
-        let region = spec.region.as_deref();
-        Ok(Arc::new(PromoteReadReplica::new(
-            spec.id.clone(),
-            Replica::Cluster(p.cluster),
-            rds(region),
-            region,
-        )) as ActionRef)
-    })?;
+    with_rds(
+        registry,
+        PROMOTE_READ_REPLICA_DB_CLUSTER,
+        rds,
+        |spec, p: &ClusterParam| validate_identifier(spec, "cluster", &p.cluster),
+        |id, p, api, region| {
+            Arc::new(PromoteReadReplica::new(
+                id,
+                Replica::Cluster(p.cluster),
+                api,
+                region,
+            ))
+        },
+    )?;
 
-    let rds = ports.rds.clone();
-    registry.register_fn(RESTORE_INSTANCE_TO_POINT_IN_TIME, move |spec| {
-        let p: PitrParams = decode_params(spec)?;
-        validate_identifier(spec, "source", &p.source)?;
-        validate_identifier(spec, "target", &p.target)?;
-        one_restore_time(spec, p.restore_time.is_some(), p.use_latest_restorable_time)?;
-        let region = spec.region.as_deref();
-        Ok(Arc::new(RestoreInstanceToPointInTime::new(
-            spec.id.clone(),
-            p,
-            rds(region),
-            region,
-        )) as ActionRef)
-    })?;
+    with_rds(
+        registry,
+        RESTORE_INSTANCE_TO_POINT_IN_TIME,
+        rds,
+        |spec, p: &PitrParams| {
+            validate_identifier(spec, "source", &p.source)?;
+            validate_identifier(spec, "target", &p.target)?;
+            one_restore_time(spec, p.restore_time.is_some(), p.use_latest_restorable_time)
+        },
+        |id, p, api, region| Arc::new(RestoreInstanceToPointInTime::new(id, p, api, region)),
+    )?;
 
-    let rds = ports.rds.clone();
-    registry.register_fn(RESTORE_INSTANCE_FROM_SNAPSHOT, move |spec| {
-        let p: SnapshotRestoreParams = decode_params(spec)?;
-        validate_identifier(spec, "target", &p.target)?;
-        match (&p.snapshot, &p.latest_snapshot_of) {
-            (Some(_), None) => {}
-            (None, Some(instance)) => validate_identifier(spec, "latest_snapshot_of", instance)?,
-            _ => {
-                return Err(BuildError::invalid(
+    with_rds(
+        registry,
+        RESTORE_INSTANCE_FROM_SNAPSHOT,
+        rds,
+        |spec, p: &SnapshotRestoreParams| {
+            validate_identifier(spec, "target", &p.target)?;
+            match (p.snapshot.as_deref(), p.latest_snapshot_of.as_deref()) {
+                // Snapshot names are freer than instance names (`rds:db-2026-11-28-08-00`).
+                (Some(snapshot), None) if !snapshot.trim().is_empty() => Ok(()),
+                (None, Some(instance)) => validate_identifier(spec, "latest_snapshot_of", instance),
+                _ => Err(BuildError::invalid(
                     spec,
                     None,
                     "give exactly one of `snapshot` and `latest_snapshot_of`",
-                ));
+                )),
             }
-        }
-        let region = spec.region.as_deref();
-        Ok(Arc::new(RestoreInstanceFromSnapshot::new(
-            spec.id.clone(),
-            p,
-            rds(region),
-            region,
-        )) as ActionRef)
-    })?;
+        },
+        |id, p, api, region| Arc::new(RestoreInstanceFromSnapshot::new(id, p, api, region)),
+    )?;
 
-    let rds = ports.rds.clone();
-    registry.register_fn(RESTORE_CLUSTER_TO_POINT_IN_TIME, move |spec| {
-        let p: ClusterPitrParams = decode_params(spec)?;
-        validate_identifier(spec, "source", &p.source)?;
-        validate_identifier(spec, "target", &p.target)?;
-        one_restore_time(spec, p.restore_time.is_some(), p.use_latest_restorable_time)?;
-        let region = spec.region.as_deref();
-        Ok(Arc::new(RestoreClusterToPointInTime::new(
-            spec.id.clone(),
-            p,
-            rds(region),
-            region,
-        )) as ActionRef)
-    })?;
+    with_rds(
+        registry,
+        RESTORE_CLUSTER_TO_POINT_IN_TIME,
+        rds,
+        |spec, p: &ClusterPitrParams| {
+            validate_identifier(spec, "source", &p.source)?;
+            validate_identifier(spec, "target", &p.target)?;
+            one_restore_time(spec, p.restore_time.is_some(), p.use_latest_restorable_time)
+        },
+        |id, p, api, region| Arc::new(RestoreClusterToPointInTime::new(id, p, api, region)),
+    )?;
 
-    let rds = ports.rds.clone();
-    registry.register_fn(CREATE_SNAPSHOT, move |spec| {
-        let p: SnapshotParams = decode_params(spec)?;
-        match (&p.instance, &p.cluster) {
-            (Some(instance), None) => validate_identifier(spec, "instance", instance)?,
-            (None, Some(cluster)) => validate_identifier(spec, "cluster", cluster)?,
-            _ => {
-                return Err(BuildError::invalid(
-                    spec,
-                    None,
-                    "give exactly one of `instance` and `cluster`",
-                ));
-            }
-        }
-        if let Some(id) = &p.snapshot_id {
-            validate_identifier(spec, "snapshot_id", id)?;
-        }
-        let region = spec.region.as_deref();
-        Ok(Arc::new(CreateSnapshot::new(spec.id.clone(), p, rds(region), region)) as ActionRef)
-    })?;
+    with_rds(
+        registry,
+        CREATE_SNAPSHOT,
+        rds,
+        |spec, p: &SnapshotParams| {
+            exactly_one(
+                spec,
+                ("instance", p.instance.as_deref()),
+                ("cluster", p.cluster.as_deref()),
+            )?;
+            validate_optional(spec, "snapshot_id", p.snapshot_id.as_deref())
+        },
+        |id, p, api, region| Arc::new(CreateSnapshot::new(id, p, api, region)),
+    )?;
 
     for (descriptor, decode) in [
         (INSTANCE_STATUS, decode_instance_probe as ProbeDecoder),
@@ -495,6 +479,49 @@ pub fn register_with(registry: &mut Registry, ports: &RdsPorts) -> Result<(), Du
 }
 
 type ProbeDecoder = fn(&ActionSpec) -> Result<Probe, BuildError>;
+
+/// Registers `descriptor`: decode the parameters as `P`, `validate` them (before any call),
+/// then `build` the action with the RDS port of the step's region.
+fn with_rds<P: serde::de::DeserializeOwned + 'static>(
+    registry: &mut Registry,
+    descriptor: ActionDescriptor,
+    rds: &RdsApiFactory,
+    validate: fn(&ActionSpec, &P) -> Result<(), BuildError>,
+    build: fn(String, P, Arc<dyn RdsApi>, Option<&str>) -> ActionRef,
+) -> Result<(), DuplicateKind> {
+    let rds = Arc::clone(rds);
+    registry.register_fn(descriptor, move |spec| {
+        let params: P = decode_params(spec)?;
+        validate(spec, &params)?;
+        let region = spec.region.as_deref();
+        Ok(build(spec.id.clone(), params, rds(region), region))
+    })
+}
+
+fn validate_optional(
+    spec: &ActionSpec,
+    param: &str,
+    value: Option<&str>,
+) -> Result<(), BuildError> {
+    value.map_or(Ok(()), |v| validate_identifier(spec, param, v))
+}
+
+/// Exactly one of two identifier parameters, and a valid one.
+fn exactly_one(
+    spec: &ActionSpec,
+    (a, a_value): (&str, Option<&str>),
+    (b, b_value): (&str, Option<&str>),
+) -> Result<(), BuildError> {
+    match (a_value, b_value) {
+        (Some(v), None) => validate_identifier(spec, a, v),
+        (None, Some(v)) => validate_identifier(spec, b, v),
+        _ => Err(BuildError::invalid(
+            spec,
+            None,
+            format!("give exactly one of `{a}` and `{b}`"),
+        )),
+    }
+}
 
 fn decode_instance_probe(spec: &ActionSpec) -> Result<Probe, BuildError> {
     let p: InstanceStatusParams = decode_params(spec)?;
@@ -643,6 +670,45 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn either_or_parameters_are_checked_before_any_call() {
+        let reg = registry();
+        let build = |kind: &str, params| reg.build(&ActionSpec::new("s", kind, params));
+        // An automated snapshot's name is accepted as it is.
+        assert!(
+            build(
+                "rds.restore_instance_from_snapshot",
+                json!({"target": "mint-restored", "snapshot": "rds:mint-2026-11-28-08-00"})
+            )
+            .is_ok()
+        );
+        let err = build(
+            "rds.restore_instance_from_snapshot",
+            json!({"target": "mint-restored", "snapshot": "s", "latest_snapshot_of": "mint"}),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("exactly one of `snapshot` and `latest_snapshot_of`"),
+            "{err}"
+        );
+        let err = build("rds.create_snapshot", json!({})).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("exactly one of `instance` and `cluster`"),
+            "{err}"
+        );
+        let err = build(
+            "rds.restore_instance_to_point_in_time",
+            json!({"source": "a", "target": "b"}),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("exactly one of `restore_time`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -177,6 +177,9 @@ pub enum Event {
         error: String,
         /// The error's kind.
         kind: ErrorKind,
+        /// What the action measured before failing (e.g. a breached RPO), if anything.
+        #[serde(default, skip_serializing_if = "Outputs::is_empty")]
+        outputs: Outputs,
         /// Time from start to end.
         #[serde(with = "crate::clock::secs")]
         duration: Duration,

@@ -260,9 +260,13 @@ impl Report {
                     s.outputs = outputs.clone();
                     s.detail = Some(detail.clone());
                 }
-                Event::StepFailed { error, .. } => {
+                Event::StepFailed { error, outputs, .. } => {
                     end(s, StepState::Failed);
                     s.error = Some(error.clone());
+                    // A failed check's measurement still counts for the RPO verdict.
+                    if !outputs.is_empty() {
+                        s.outputs = outputs.clone();
+                    }
                 }
                 Event::StepInterrupted { error, .. } => {
                     end(s, StepState::Interrupted);
@@ -291,7 +295,11 @@ impl Report {
         let rto = rto_verdicts(&budgets, incident_start, ended, &tier_steps);
         let rpo = steps
             .iter()
-            .filter(|s| s.state.is_done() || s.state == StepState::RolledBack)
+            .filter(|s| {
+                // Failed steps count too: a data check that failed because too much was lost
+                // carries its measurement.
+                s.state.is_done() || matches!(s.state, StepState::RolledBack | StepState::Failed)
+            })
             .filter_map(|s| rpo_verdict(&objectives, &s.id, &s.outputs))
             .collect();
         Ok(Self {

@@ -598,12 +598,14 @@ async fn run_step(env: Arc<StepEnv>, idx: usize, inputs: BTreeMap<String, Output
     let fail = move |err: ActionError, mutated: bool| async move {
         let kind = err.kind();
         let error = err.to_string();
+        let outputs = err.outputs().cloned().unwrap_or_default();
         let journal = env
             .journal
             .record_durable(Event::StepFailed {
                 step: id.to_owned(),
                 error: error.clone(),
                 kind,
+                outputs,
                 duration: start.elapsed(),
             })
             .await;
@@ -1027,6 +1029,7 @@ impl<'a> Scheduler<'a> {
                                     step: inner.steps[i].id.clone(),
                                     error: error.clone(),
                                     kind: ErrorKind::Other,
+                                    outputs: Outputs::new(),
                                     duration: Duration::ZERO,
                                 })
                                 .await

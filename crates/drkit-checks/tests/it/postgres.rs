@@ -159,12 +159,12 @@ async fn the_data_loss_window_is_measured_exactly() {
         action.verify(&ctx).await.unwrap();
     }
 
-    // Over the limit: blocked with the measurement; execute fails as a postcondition.
+    // Over the limit: check and execute fail as a postcondition, carrying the measurement.
     let action = build("checks.pg_data_loss", params("created_at", "2m"));
-    let Check::Blocked { reason } = action.check(&ctx).await.unwrap() else {
-        panic!("not blocked");
-    };
-    assert!(reason.contains("150.25 s before the incident"), "{reason}");
+    let err = action.check(&ctx).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PostconditionFailed);
+    assert_eq!(err.outputs().unwrap().get("rpo_seconds"), Some(&json!(150.25)));
+    assert!(err.message().contains("150.25 s before the incident"), "{err}");
     let err = action.execute(&ctx).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PostconditionFailed);
 

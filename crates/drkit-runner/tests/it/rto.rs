@@ -86,3 +86,43 @@ async fn measured_data_loss_is_compared_with_the_objectives() {
     );
     assert_eq!(report.rpo[1].objective, Some(Duration::from_secs(15 * 60)));
 }
+
+/// A data check that fails because too much data was lost still reports what it measured: the
+/// report's RPO verdict says breached, with the measured window, not "unknown".
+#[tokio::test(start_paused = true)]
+async fn a_failed_check_still_feeds_the_rpo_verdict() {
+    use std::sync::Arc;
+
+    use drkit_core::{ActionError, ActionRef, MockRecoveryAction, Outputs, Resource};
+    use drkit_runner::RunError;
+
+    let mut check = MockRecoveryAction::new();
+    check.expect_id().return_const("data-loss".to_owned());
+    check.expect_kind().return_const("checks.pg_data_loss");
+    check
+        .expect_target()
+        .return_const(Resource::new("postgres", "table", "transactions"));
+    check.expect_mutates().return_const(false);
+    check.expect_iam_actions().return_const(&[][..]);
+    check.expect_supports_rollback().return_const(false);
+    check.expect_check().returning(|_| {
+        Err(
+            ActionError::postcondition("12 min of transactions lost, more than 5 min")
+                .with_outputs(
+                    Outputs::new()
+                        .with(RPO_SECONDS_OUTPUT, 720)
+                        .with(RPO_CLASS_OUTPUT, "database"),
+                ),
+        )
+    });
+    check.expect_execute().never();
+    let plan = Plan::new("p", vec![Step::new(Arc::new(check) as ActionRef)]).unwrap();
+    let report = match Runner::new().run(&plan).await {
+        Err(RunError::Unsuccessful(report)) => report,
+        other => panic!("expected a failed run, got {other:?}"),
+    };
+    assert_eq!(report.rpo.len(), 1);
+    assert_eq!(report.rpo[0].verdict, Verdict::Breached);
+    assert_eq!(report.rpo[0].measured, Duration::from_secs(720));
+    assert!(report.to_markdown().contains("data-loss"));
+}
