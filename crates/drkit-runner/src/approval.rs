@@ -104,3 +104,141 @@ impl ApprovalPolicy {
         Self { timeout }
     }
 }
+
+/// Asks a person: writes the request to `output` and reads a `yes`/`no` line from `input`.
+/// Concurrent requests are asked one after the other. The answer's author is `identity`
+/// (e.g. the operator's `user@host`), written to the journal.
+///
+/// [`PromptApprover::terminal`] prompts on standard error and reads standard input; the
+/// generic form lets an embedder (or a test) use any reader and writer.
+pub struct PromptApprover<R, W> {
+    identity: String,
+    io: tokio::sync::Mutex<(R, W)>,
+}
+
+impl<R, W> fmt::Debug for PromptApprover<R, W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PromptApprover")
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PromptApprover<tokio::io::BufReader<tokio::io::Stdin>, tokio::io::Stderr> {
+    /// Prompts on the terminal (standard error) and reads the answer from standard input.
+    pub fn terminal(identity: impl Into<String>) -> Self {
+        Self::new(
+            identity,
+            tokio::io::BufReader::new(tokio::io::stdin()),
+            tokio::io::stderr(),
+        )
+    }
+}
+
+impl<R, W> PromptApprover<R, W>
+where
+    R: tokio::io::AsyncBufRead + Unpin + Send,
+    W: tokio::io::AsyncWrite + Unpin + Send,
+{
+    /// Prompts on `output`, reads answers from `input`; answers are `identity`'s.
+    pub fn new(identity: impl Into<String>, input: R, output: W) -> Self {
+        Self {
+            identity: identity.into(),
+            io: tokio::sync::Mutex::new((input, output)),
+        }
+    }
+}
+
+fn io_error(e: &std::io::Error) -> ActionError {
+    ActionError::new(
+        drkit_core::ErrorKind::Other,
+        format!("the approval prompt failed: {e}"),
+    )
+}
+
+#[async_trait]
+impl<R, W> Approver for PromptApprover<R, W>
+where
+    R: tokio::io::AsyncBufRead + Unpin + Send,
+    W: tokio::io::AsyncWrite + Unpin + Send,
+{
+    async fn decide(&self, request: &ApprovalRequest) -> Result<Decision, ActionError> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+        let mut io = self.io.lock().await;
+        let (input, output) = &mut *io;
+        let prompt = format!(
+            "\nApproval needed — plan {}, run {}\n  step {} ({}) on {}\n  will: {}\nApprove? [yes/no] ",
+            request.plan, request.run, request.step, request.kind, request.target, request.change
+        );
+        output
+            .write_all(prompt.as_bytes())
+            .await
+            .map_err(|e| io_error(&e))?;
+        output.flush().await.map_err(|e| io_error(&e))?;
+        let mut line = String::new();
+        let read = input.read_line(&mut line).await.map_err(|e| io_error(&e))?;
+        if read == 0 {
+            return Err(ActionError::invalid_input(
+                "no answer to the approval prompt: standard input is closed (use auto-approval \
+                 for unattended runs)",
+            ));
+        }
+        let answer = line.trim().to_ascii_lowercase();
+        Ok(if matches!(answer.as_str(), "y" | "yes") {
+            Decision::Approved {
+                by: self.identity.clone(),
+            }
+        } else {
+            Decision::Denied {
+                by: self.identity.clone(),
+                reason: format!("answered `{}` at the prompt", line.trim()),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> ApprovalRequest {
+        ApprovalRequest {
+            run: "mint-1".into(),
+            plan: "mint".into(),
+            step: "promote".into(),
+            kind: "rds.promote_read_replica".into(),
+            target: "rds:db-instance/mint-replica".into(),
+            change: "promote mint-replica".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_prompt_shows_the_change_and_reads_the_answer() {
+        let approver = PromptApprover::new("alice@bastion", &b"yes\nno way\n"[..], Vec::new());
+        assert_eq!(
+            approver.decide(&request()).await.unwrap(),
+            Decision::Approved {
+                by: "alice@bastion".into()
+            }
+        );
+        assert_eq!(
+            approver.decide(&request()).await.unwrap(),
+            Decision::Denied {
+                by: "alice@bastion".into(),
+                reason: "answered `no way` at the prompt".into()
+            }
+        );
+        let io = approver.io.lock().await;
+        let shown = String::from_utf8(io.1.clone()).unwrap();
+        assert!(
+            shown.contains("step promote (rds.promote_read_replica)"),
+            "{shown}"
+        );
+        assert!(shown.contains("will: promote mint-replica"), "{shown}");
+        drop(io);
+        // Input exhausted: an error, not a silent approval.
+        let err = approver.decide(&request()).await.unwrap_err();
+        assert!(err.message().contains("standard input is closed"), "{err}");
+    }
+}

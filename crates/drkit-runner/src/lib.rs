@@ -72,7 +72,9 @@ mod report;
 pub mod rto;
 mod runner;
 
-pub use approval::{ApprovalPolicy, ApprovalRequest, Approver, AutoApprove, Decision};
+pub use approval::{
+    ApprovalPolicy, ApprovalRequest, Approver, AutoApprove, Decision, PromptApprover,
+};
 pub use error::{PlanError, PlanProblem, RunError};
 pub use events::{RunEvent, RunEventKind, RunEventSink};
 pub use guard::{Guard, GuardVerdict, ProbeGuard};
