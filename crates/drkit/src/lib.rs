@@ -1,0 +1,172 @@
+//! # drkit
+//!
+//! The facade of the drkit toolkit: one dependency, a feature per provider, a prelude, and one
+//! call that registers every enabled action.
+//!
+//! ```toml
+//! [dependencies]
+//! drkit = { version = "0.1", default-features = false, features = ["rds", "checks"] }
+//! ```
+//!
+//! | feature | crate | actions |
+//! |---|---|---|
+//! | `rds` | [`drkit_rds`] | `rds.*` |
+//! | `eks` | [`drkit_eks`] | `eks.*` |
+//! | `elasticache` | [`drkit_elasticache`] | `elasticache.*` |
+//! | `checks` | [`drkit_checks`] | `checks.*` (PostgreSQL, Redis) |
+//! | `journal-s3` | [`drkit_journal_s3`] | the runner's journal in S3 |
+//!
+//! ```no_run
+//! use drkit::prelude::*;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let aws = drkit::aws::AwsContext::load(&drkit::aws::AwsSettings::default()).await;
+//! let registry = drkit::registry(&aws)?;
+//! let failover = registry.build(&ActionSpec::new(
+//!     "failover-db",
+//!     "rds.failover_db_cluster",
+//!     serde_json::json!({ "cluster": "mint-replica-cluster" }),
+//! ))?;
+//! let plan = Plan::new("mint", vec![Step::new(failover).tier(Tier::Critical)])?;
+//! println!("{}", drkit::iam_policy(&registry, ["rds.failover_db_cluster"])?);
+//! let report = Runner::new().run(&plan).await?;
+//! println!("{}", report.to_markdown());
+//! # Ok(()) }
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+use std::collections::BTreeSet;
+
+pub use drkit_aws as aws;
+#[cfg(feature = "checks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "checks")))]
+pub use drkit_checks as checks;
+pub use drkit_core as core;
+#[cfg(feature = "eks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "eks")))]
+pub use drkit_eks as eks;
+#[cfg(feature = "elasticache")]
+#[cfg_attr(docsrs, doc(cfg(feature = "elasticache")))]
+pub use drkit_elasticache as elasticache;
+#[cfg(feature = "journal-s3")]
+#[cfg_attr(docsrs, doc(cfg(feature = "journal-s3")))]
+pub use drkit_journal_s3 as journal_s3;
+#[cfg(feature = "rds")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rds")))]
+pub use drkit_rds as rds;
+pub use drkit_runner as runner;
+
+use drkit_aws::AwsContext;
+use drkit_core::registry::{DuplicateKind, Registry};
+
+/// What most programs using drkit need.
+pub mod prelude {
+    pub use drkit_core::registry::{ActionSpec, Registry};
+    pub use drkit_core::{
+        ActionError, ActionExt, ActionRef, Check, Context, ErrorKind, Outputs, RecoveryAction,
+        Resource, RetryPolicy, SecretRef,
+    };
+    pub use drkit_runner::{OnFailure, Plan, Report, Runner, Step, Tier};
+}
+
+/// Registers the actions of every enabled provider, talking to AWS as configured in `aws`.
+pub fn register_all(registry: &mut Registry, aws: &AwsContext) -> Result<(), DuplicateKind> {
+    let _ = (&registry, aws); // used or not, depending on the features
+    #[cfg(feature = "rds")]
+    drkit_rds::register(registry, aws)?;
+    #[cfg(feature = "eks")]
+    drkit_eks::register(registry, aws)?;
+    #[cfg(feature = "elasticache")]
+    drkit_elasticache::register(registry, aws)?;
+    #[cfg(feature = "checks")]
+    drkit_checks::register(registry)?;
+    Ok(())
+}
+
+/// A registry with every enabled provider's actions.
+pub fn registry(aws: &AwsContext) -> Result<Registry, DuplicateKind> {
+    let mut registry = Registry::new();
+    register_all(&mut registry, aws)?;
+    Ok(registry)
+}
+
+/// An action kind the registry does not know.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown action `{0}`")]
+pub struct UnknownKind(pub String);
+
+/// The least-privilege IAM policy (JSON) for exactly the action kinds given: every IAM action
+/// they declare, once, sorted — what a drill of that plan needs and nothing more. Resources are
+/// `*`: scoping them to ARNs is left to the operator (the actions know names, not ARNs).
+pub fn iam_policy<'a>(
+    registry: &Registry,
+    kinds: impl IntoIterator<Item = &'a str>,
+) -> Result<serde_json::Value, UnknownKind> {
+    let mut actions = BTreeSet::new();
+    for kind in kinds {
+        let descriptor = registry
+            .descriptor(kind)
+            .ok_or_else(|| UnknownKind(kind.to_owned()))?;
+        actions.extend(descriptor.iam_actions.iter().copied());
+    }
+    Ok(serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "DrkitRecovery",
+            "Effect": "Allow",
+            "Action": actions.into_iter().collect::<Vec<_>>(),
+            "Resource": "*",
+        }],
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn aws() -> AwsContext {
+        AwsContext::load(&drkit_aws::AwsSettings::default().region("us-east-1")).await
+    }
+
+    #[tokio::test]
+    async fn every_enabled_provider_is_registered() {
+        let registry = registry(&aws().await).unwrap();
+        let kinds: Vec<&str> = registry.descriptors().map(|d| d.kind).collect();
+        #[cfg(feature = "rds")]
+        assert!(kinds.contains(&"rds.failover_db_cluster"));
+        #[cfg(feature = "eks")]
+        assert!(kinds.contains(&"eks.scale_nodegroup"));
+        #[cfg(feature = "elasticache")]
+        assert!(kinds.contains(&"elasticache.set_primary"));
+        #[cfg(feature = "checks")]
+        assert!(kinds.contains(&"checks.pg_data_loss"));
+        assert!(!kinds.is_empty());
+    }
+
+    #[cfg(feature = "rds")]
+    #[tokio::test]
+    async fn the_iam_policy_has_exactly_the_plans_actions() {
+        let registry = registry(&aws().await).unwrap();
+        let policy = iam_policy(
+            &registry,
+            [
+                "rds.failover_db_cluster",
+                "rds.cluster_status",
+                "rds.failover_db_cluster",
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            policy["Statement"][0]["Action"],
+            serde_json::json!([
+                "rds:DescribeDBClusters",
+                "rds:DescribeDBInstances",
+                "rds:FailoverDBCluster"
+            ])
+        );
+        assert_eq!(
+            iam_policy(&registry, ["rds.nope"]).unwrap_err(),
+            UnknownKind("rds.nope".into())
+        );
+    }
+}
