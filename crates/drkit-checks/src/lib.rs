@@ -8,6 +8,8 @@
 //! | `checks.pg_data_loss` | newest timestamp of a table vs the incident time: the **measured RPO** |
 //! | `checks.pg_compare_counts` | row counts of the same tables in two databases, with a tolerance |
 //! | `checks.redis_role` | `ROLE`, `INFO replication` and `PING` round-trip of a Redis server |
+//! | `checks.http` | an HTTP(S) endpoint answers the expected status (and body) within a time-out |
+//! | `checks.tls` | a TLS server's certificate: trusted chain, names, days to expiry |
 //!
 //! ## The convention every check follows
 //!
@@ -67,6 +69,7 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod http_check;
 mod pg;
 mod pg_checks;
 mod pg_client;
@@ -74,8 +77,11 @@ mod redis_client;
 mod redis_port;
 mod redis_role;
 mod register;
+mod tls_check;
 mod verdict;
+mod web_register;
 
+pub use http_check::{HttpCheck, HttpCheckParams};
 #[cfg(any(test, feature = "mock"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub use pg::MockPgApi;
@@ -94,3 +100,5 @@ pub use redis_role::{RedisRoleCheck, RedisRoleParams};
 pub use register::{
     PG_COMPARE_COUNTS, PG_DATA_LOSS, PG_ROW_COUNTS, REDIS_ROLE, register, register_with,
 };
+pub use tls_check::{TlsCheck, TlsCheckParams};
+pub use web_register::{HTTP, TLS, register_http_tls};

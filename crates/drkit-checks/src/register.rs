@@ -216,13 +216,15 @@ pub const REDIS_ROLE: ActionDescriptor = ActionDescriptor {
     ],
 };
 
-/// Registers every check, over `tokio-postgres` and the `redis` crate.
+/// Registers every check, over `tokio-postgres` and the `redis` crate, and `checks.http` /
+/// `checks.tls` ([`crate::register_http_tls`]).
 pub fn register(registry: &mut Registry) -> Result<(), DuplicateKind> {
     register_with(
         registry,
         Arc::new(TokioPg::new()),
         Arc::new(RedisClient::new()),
-    )
+    )?;
+    crate::web_register::register_http_tls(registry)
 }
 
 /// Registers every check with the given ports (e.g. mocks in the embedder's tests).

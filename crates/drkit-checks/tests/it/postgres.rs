@@ -163,8 +163,14 @@ async fn the_data_loss_window_is_measured_exactly() {
     let action = build("checks.pg_data_loss", params("created_at", "2m"));
     let err = action.check(&ctx).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PostconditionFailed);
-    assert_eq!(err.outputs().unwrap().get("rpo_seconds"), Some(&json!(150.25)));
-    assert!(err.message().contains("150.25 s before the incident"), "{err}");
+    assert_eq!(
+        err.outputs().unwrap().get("rpo_seconds"),
+        Some(&json!(150.25))
+    );
+    assert!(
+        err.message().contains("150.25 s before the incident"),
+        "{err}"
+    );
     let err = action.execute(&ctx).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PostconditionFailed);
 

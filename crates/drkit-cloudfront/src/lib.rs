@@ -1,0 +1,24 @@
+//! # drkit-cloudfront
+//!
+//! CloudFront recovery actions for drkit:
+//!
+//! | kind | what it does |
+//! |---|---|
+//! | `cloudfront.invalidate` | `CreateInvalidation`, waited until `Completed`; a re-execute never creates a second one |
+//! | `cloudfront.check_distribution` | probe: the distribution is `Deployed` and enabled |
+//!
+//! Parts, as in every provider: the port [`CloudFrontApi`] (`MockCloudFrontApi` with the
+//! `mock` feature), the adapter [`SdkCloudFront`], the actions, and [`register`] /
+//! [`register_with`].
+
+mod actions;
+mod port;
+mod register;
+mod sdk;
+
+pub use actions::{CheckDistribution, DistributionParams, Invalidate, InvalidateParams};
+#[cfg(any(test, feature = "mock"))]
+pub use port::MockCloudFrontApi;
+pub use port::{CloudFrontApi, Distribution, Invalidation};
+pub use register::{CHECK_DISTRIBUTION, DESCRIPTORS, INVALIDATE, register, register_with};
+pub use sdk::SdkCloudFront;

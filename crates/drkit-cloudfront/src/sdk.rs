@@ -1,0 +1,116 @@
+//! The adapter: [`CloudFrontApi`] over `aws-sdk-cloudfront`.
+
+use async_trait::async_trait;
+use aws_sdk_cloudfront::Client;
+use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
+use drkit_aws::SdkResultExt;
+use drkit_core::{ActionError, ErrorKind};
+
+use crate::port::{CloudFrontApi, Distribution, Invalidation};
+
+/// [`CloudFrontApi`] over an `aws-sdk-cloudfront` client (CloudFront is global).
+#[derive(Clone, Debug)]
+pub struct SdkCloudFront {
+    client: Client,
+}
+
+impl SdkCloudFront {
+    /// Wraps a client.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// A client for `config`.
+    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
+        Self::new(Client::new(config))
+    }
+
+    /// The wrapped client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+fn missing(operation: &str, what: &str) -> ActionError {
+    ActionError::new(ErrorKind::Other, format!("the answer has no {what}"))
+        .with_operation(operation)
+}
+
+fn invalidation(
+    i: Option<&aws_sdk_cloudfront::types::Invalidation>,
+    operation: &str,
+) -> Result<Invalidation, ActionError> {
+    let i = i.ok_or_else(|| missing(operation, "Invalidation"))?;
+    Ok(Invalidation {
+        id: i.id().to_owned(),
+        status: i.status().to_owned(),
+    })
+}
+
+#[async_trait]
+impl CloudFrontApi for SdkCloudFront {
+    async fn get_distribution(&self, id: &str) -> Result<Distribution, ActionError> {
+        let out = self
+            .client
+            .get_distribution()
+            .id(id)
+            .send()
+            .await
+            .or_action_error("GetDistribution")?;
+        let d = out
+            .distribution()
+            .ok_or_else(|| missing("GetDistribution", "Distribution"))?;
+        Ok(Distribution {
+            id: d.id().to_owned(),
+            status: d.status().to_owned(),
+            enabled: d.distribution_config().is_some_and(|c| c.enabled()),
+            domain_name: d.domain_name().to_owned(),
+        })
+    }
+
+    async fn create_invalidation(
+        &self,
+        distribution: &str,
+        paths: Vec<String>,
+        caller_reference: &str,
+    ) -> Result<Invalidation, ActionError> {
+        let quantity =
+            i32::try_from(paths.len()).map_err(|_| ActionError::invalid_input("too many paths"))?;
+        let batch = InvalidationBatch::builder()
+            .paths(
+                Paths::builder()
+                    .quantity(quantity)
+                    .set_items(Some(paths))
+                    .build()
+                    .map_err(|e| ActionError::invalid_input(format!("paths: {e}")))?,
+            )
+            .caller_reference(caller_reference)
+            .build()
+            .map_err(|e| ActionError::invalid_input(format!("invalidation batch: {e}")))?;
+        let out = self
+            .client
+            .create_invalidation()
+            .distribution_id(distribution)
+            .invalidation_batch(batch)
+            .send()
+            .await
+            .or_action_error("CreateInvalidation")?;
+        invalidation(out.invalidation(), "CreateInvalidation")
+    }
+
+    async fn get_invalidation(
+        &self,
+        distribution: &str,
+        id: &str,
+    ) -> Result<Invalidation, ActionError> {
+        let out = self
+            .client
+            .get_invalidation()
+            .distribution_id(distribution)
+            .id(id)
+            .send()
+            .await
+            .or_action_error("GetInvalidation")?;
+        invalidation(out.invalidation(), "GetInvalidation")
+    }
+}

@@ -1,0 +1,150 @@
+//! `cloudfront.invalidate` and `cloudfront.check_distribution` against moto, which creates
+//! distributions `Deployed` and invalidations `COMPLETED` (upper case) at once (the waits through
+//! `InProgress` are covered by the unit tests).
+
+use std::sync::Arc;
+
+use aws_sdk_cloudfront::Client;
+use aws_sdk_cloudfront::types::{
+    DefaultCacheBehavior, DistributionConfig, Origin, Origins, ViewerProtocolPolicy,
+};
+use drkit_cloudfront::SdkCloudFront;
+use drkit_core::registry::{ActionSpec, Registry};
+use drkit_core::{Check, Context};
+use drkit_testkit::unique;
+use serde_json::json;
+
+async fn setup() -> Option<(Client, Registry)> {
+    let moto = drkit_testkit::moto()?;
+    let client = Client::new(&moto.sdk_config("us-east-1").await);
+    let mut registry = Registry::new();
+    drkit_cloudfront::register_with(&mut registry, Arc::new(SdkCloudFront::new(client.clone())))
+        .unwrap();
+    Some((client, registry))
+}
+
+async fn distribution(client: &Client, enabled: bool) -> String {
+    let origin = format!("{}.s3.amazonaws.com", unique("mint-web"));
+    let config = DistributionConfig::builder()
+        .caller_reference(unique("dist"))
+        .comment("drkit test")
+        .enabled(enabled)
+        .origins(
+            Origins::builder()
+                .quantity(1)
+                .items(
+                    Origin::builder()
+                        .id("web")
+                        .domain_name(origin)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .default_cache_behavior(
+            DefaultCacheBehavior::builder()
+                .target_origin_id("web")
+                .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let out = client
+        .create_distribution()
+        .distribution_config(config)
+        .send()
+        .await
+        .unwrap();
+    out.distribution().unwrap().id().to_owned()
+}
+
+#[tokio::test]
+async fn invalidate_creates_one_invalidation_and_reports_its_id() {
+    let Some((client, registry)) = setup().await else {
+        return;
+    };
+    let dist = distribution(&client, true).await;
+    let action = registry
+        .build(&ActionSpec::new(
+            "purge-cdn",
+            "cloudfront.invalidate",
+            json!({
+            "distribution": dist, "paths": ["/*", "/index.html"]}),
+        ))
+        .unwrap();
+    let ctx = Context::new().with_timeout(std::time::Duration::from_secs(60));
+    assert!(matches!(
+        action.check(&ctx).await.unwrap(),
+        Check::Ready { .. }
+    ));
+    let out = action.execute(&ctx).await.unwrap();
+    let id = out.get_str("invalidation_id").unwrap().to_owned();
+    assert!(
+        out.get_str("status")
+            .unwrap()
+            .eq_ignore_ascii_case("Completed")
+    );
+    // Read back with the SDK.
+    let got = client
+        .get_invalidation()
+        .distribution_id(&dist)
+        .id(&id)
+        .send()
+        .await
+        .unwrap();
+    let batch = got.invalidation().unwrap().invalidation_batch().unwrap();
+    assert_eq!(batch.paths().unwrap().items(), ["/*", "/index.html"]);
+    assert!(batch.caller_reference().starts_with("drkit-purge-cdn-"));
+    // Executed again: the same invalidation, not a second one.
+    let again = action.execute(&ctx).await.unwrap();
+    assert_eq!(again.get_str("invalidation_id"), Some(id.as_str()));
+    let list = client
+        .list_invalidations()
+        .distribution_id(&dist)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.invalidation_list().unwrap().quantity(), 1);
+    assert!(action.check(&ctx).await.unwrap().is_done());
+}
+
+#[tokio::test]
+async fn check_distribution_sees_deployed_enabled_disabled_and_missing() {
+    let Some((client, registry)) = setup().await else {
+        return;
+    };
+    let ctx = Context::new();
+    let probe = |dist: &str| {
+        registry
+            .build(&ActionSpec::new(
+                "cdn",
+                "cloudfront.check_distribution",
+                json!({"distribution": dist}),
+            ))
+            .unwrap()
+    };
+    let enabled = distribution(&client, true).await;
+    match probe(&enabled).check(&ctx).await.unwrap() {
+        Check::Done { outputs, .. } => {
+            assert_eq!(outputs.get_str("status"), Some("Deployed"));
+            assert!(
+                outputs
+                    .get_str("domain_name")
+                    .unwrap()
+                    .ends_with("cloudfront.net")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let disabled = distribution(&client, false).await;
+    match probe(&disabled).check(&ctx).await.unwrap() {
+        Check::Blocked { reason } => assert!(reason.contains("disabled"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        probe("E000000MISSING").check(&ctx).await.unwrap(),
+        Check::Blocked { .. }
+    ));
+}

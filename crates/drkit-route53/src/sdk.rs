@@ -1,0 +1,340 @@
+//! The adapter: [`Route53Api`] over `aws-sdk-route53`.
+
+use async_trait::async_trait;
+use aws_sdk_route53::Client;
+use aws_sdk_route53::types::{
+    self as r53, Change, ChangeBatch, ResourceRecord, ResourceRecordSet, ResourceRecordSetFailover,
+    RrType,
+};
+use drkit_aws::SdkResultExt;
+use drkit_core::{ActionError, ErrorKind};
+
+use crate::port::{
+    AliasTarget, ChangeAction, ChangeInfo, CheckerReport, HostedZone, RecordChange, RecordSet,
+    Route53Api, normalize_name,
+};
+
+/// [`Route53Api`] over an `aws-sdk-route53` client. Route 53 is global: the client's region
+/// does not matter.
+#[derive(Clone, Debug)]
+pub struct SdkRoute53 {
+    client: Client,
+}
+
+impl SdkRoute53 {
+    /// Wraps a client.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// A client for `config`.
+    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
+        Self::new(Client::new(config))
+    }
+
+    /// The wrapped client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+fn strip(id: &str, prefix: &str) -> String {
+    id.trim_start_matches('/')
+        .trim_start_matches(prefix.trim_start_matches('/'))
+        .to_owned()
+}
+
+fn zone_from_sdk(z: &r53::HostedZone) -> HostedZone {
+    HostedZone {
+        id: strip(z.id(), "/hostedzone/"),
+        name: normalize_name(z.name()),
+        private: z.config().is_some_and(r53::HostedZoneConfig::private_zone),
+    }
+}
+
+fn record_from_sdk(r: &ResourceRecordSet) -> RecordSet {
+    RecordSet {
+        name: normalize_name(r.name()),
+        rtype: r.r#type().as_str().to_owned(),
+        ttl: r.ttl(),
+        values: r
+            .resource_records()
+            .iter()
+            .map(|v| v.value().to_owned())
+            .collect(),
+        alias: r.alias_target().map(|a| AliasTarget {
+            hosted_zone_id: a.hosted_zone_id().to_owned(),
+            dns_name: normalize_name(a.dns_name()),
+            evaluate_target_health: a.evaluate_target_health(),
+        }),
+        set_identifier: r.set_identifier().map(str::to_owned),
+        weight: r.weight(),
+        failover: r.failover().map(|f| f.as_str().to_owned()),
+        health_check_id: r.health_check_id().map(str::to_owned),
+    }
+}
+
+fn invalid(what: &str, e: impl std::fmt::Display) -> ActionError {
+    ActionError::invalid_input(format!("cannot build {what}: {e}"))
+}
+
+fn record_to_sdk(r: &RecordSet) -> Result<ResourceRecordSet, ActionError> {
+    let mut b = ResourceRecordSet::builder()
+        .name(&r.name)
+        .r#type(RrType::from(r.rtype.as_str()));
+    if let Some(ttl) = r.ttl {
+        b = b.ttl(ttl);
+    }
+    for v in &r.values {
+        b = b.resource_records(
+            ResourceRecord::builder()
+                .value(v)
+                .build()
+                .map_err(|e| invalid("a resource record", e))?,
+        );
+    }
+    if let Some(a) = &r.alias {
+        b = b.alias_target(
+            r53::AliasTarget::builder()
+                .hosted_zone_id(&a.hosted_zone_id)
+                .dns_name(&a.dns_name)
+                .evaluate_target_health(a.evaluate_target_health)
+                .build()
+                .map_err(|e| invalid("an alias target", e))?,
+        );
+    }
+    if let Some(id) = &r.set_identifier {
+        b = b.set_identifier(id);
+    }
+    if let Some(w) = r.weight {
+        b = b.weight(w);
+    }
+    if let Some(f) = &r.failover {
+        b = b.failover(ResourceRecordSetFailover::from(f.as_str()));
+    }
+    if let Some(h) = &r.health_check_id {
+        b = b.health_check_id(h);
+    }
+    b.build().map_err(|e| invalid("a record set", e))
+}
+
+fn change_info(info: Option<&r53::ChangeInfo>, operation: &str) -> Result<ChangeInfo, ActionError> {
+    let info = info.ok_or_else(|| {
+        ActionError::new(ErrorKind::Other, "the answer has no ChangeInfo").with_operation(operation)
+    })?;
+    Ok(ChangeInfo {
+        id: strip(info.id(), "/change/"),
+        status: info.status().as_str().to_owned(),
+    })
+}
+
+/// Whether `zone` is an id (`Z...`, `/hostedzone/Z...`) rather than a name.
+pub(crate) fn is_zone_id(zone: &str) -> bool {
+    zone.starts_with("/hostedzone/")
+        || (!zone.contains('.') && zone.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+#[async_trait]
+impl Route53Api for SdkRoute53 {
+    async fn find_zone(&self, zone: &str) -> Result<HostedZone, ActionError> {
+        if is_zone_id(zone) {
+            let out = self
+                .client
+                .get_hosted_zone()
+                .id(strip(zone, "/hostedzone/"))
+                .send()
+                .await
+                .or_action_error("GetHostedZone")?;
+            return out.hosted_zone().map(zone_from_sdk).ok_or_else(|| {
+                ActionError::new(ErrorKind::NotFound, format!("hosted zone {zone} not found"))
+                    .with_operation("GetHostedZone")
+            });
+        }
+        let name = normalize_name(zone);
+        let out = self
+            .client
+            .list_hosted_zones_by_name()
+            .dns_name(&name)
+            .max_items(10)
+            .send()
+            .await
+            .or_action_error("ListHostedZonesByName")?;
+        let found: Vec<HostedZone> = out
+            .hosted_zones()
+            .iter()
+            .map(zone_from_sdk)
+            .filter(|z| z.name == name)
+            .collect();
+        match found.as_slice() {
+            [] => Err(ActionError::new(
+                ErrorKind::NotFound,
+                format!("hosted zone {name} not found"),
+            )
+            .with_operation("ListHostedZonesByName")),
+            [one] => Ok(one.clone()),
+            many => Err(ActionError::invalid_input(format!(
+                "{} hosted zones are named {name} ({}): give the zone id",
+                many.len(),
+                many.iter()
+                    .map(|z| format!("{}{}", z.id, if z.private { " private" } else { "" }))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .with_operation("ListHostedZonesByName")),
+        }
+    }
+
+    async fn list_records(
+        &self,
+        zone_id: &str,
+        name: &str,
+        rtype: &str,
+    ) -> Result<Vec<RecordSet>, ActionError> {
+        let name = normalize_name(name);
+        let mut out = Vec::new();
+        let mut start = (name.clone(), rtype.to_owned(), None::<String>);
+        loop {
+            let page = self
+                .client
+                .list_resource_record_sets()
+                .hosted_zone_id(zone_id)
+                .start_record_name(&start.0)
+                .start_record_type(RrType::from(start.1.as_str()))
+                .set_start_record_identifier(start.2.clone())
+                .send()
+                .await
+                .or_action_error("ListResourceRecordSets")?;
+            let mut past = false;
+            for r in page.resource_record_sets() {
+                let record = record_from_sdk(r);
+                if record.name == name && record.rtype == rtype {
+                    out.push(record);
+                } else {
+                    // Listed from (name, type) on, sorted: anything else is past them.
+                    past = true;
+                }
+            }
+            let next = (
+                page.next_record_name(),
+                page.next_record_type(),
+                page.next_record_identifier(),
+            );
+            match next {
+                (Some(n), Some(t), id)
+                    if page.is_truncated()
+                        && !past
+                        && normalize_name(n) == name
+                        && t.as_str() == rtype =>
+                {
+                    start = (n.to_owned(), t.as_str().to_owned(), id.map(str::to_owned));
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    async fn change_records(
+        &self,
+        zone_id: &str,
+        changes: Vec<RecordChange>,
+        comment: &str,
+    ) -> Result<ChangeInfo, ActionError> {
+        let mut batch = ChangeBatch::builder().comment(comment);
+        for c in &changes {
+            let action = match c.action {
+                ChangeAction::Create => r53::ChangeAction::Create,
+                ChangeAction::Upsert => r53::ChangeAction::Upsert,
+                ChangeAction::Delete => r53::ChangeAction::Delete,
+            };
+            batch = batch.changes(
+                Change::builder()
+                    .action(action)
+                    .resource_record_set(record_to_sdk(&c.record)?)
+                    .build()
+                    .map_err(|e| invalid("a change", e))?,
+            );
+        }
+        let out = self
+            .client
+            .change_resource_record_sets()
+            .hosted_zone_id(zone_id)
+            .change_batch(batch.build().map_err(|e| invalid("a change batch", e))?)
+            .send()
+            .await
+            .or_action_error("ChangeResourceRecordSets")?;
+        change_info(out.change_info(), "ChangeResourceRecordSets")
+    }
+
+    async fn get_change(&self, change_id: &str) -> Result<ChangeInfo, ActionError> {
+        let out = self
+            .client
+            .get_change()
+            .id(change_id)
+            .send()
+            .await
+            .or_action_error("GetChange")?;
+        change_info(out.change_info(), "GetChange")
+    }
+
+    async fn health_check_status(
+        &self,
+        health_check_id: &str,
+    ) -> Result<Vec<CheckerReport>, ActionError> {
+        let out = self
+            .client
+            .get_health_check_status()
+            .health_check_id(health_check_id)
+            .send()
+            .await
+            .or_action_error("GetHealthCheckStatus")?;
+        Ok(out
+            .health_check_observations()
+            .iter()
+            .map(|o| CheckerReport {
+                region: o
+                    .region()
+                    .map(|r| r.as_str().to_owned())
+                    .or_else(|| o.ip_address().map(str::to_owned))
+                    .unwrap_or_default(),
+                status: o
+                    .status_report()
+                    .and_then(|s| s.status())
+                    .unwrap_or_default()
+                    .to_owned(),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zone_ids_and_names_are_told_apart() {
+        assert!(is_zone_id("Z0123456789ABCDEFGHIJ"));
+        assert!(is_zone_id("/hostedzone/Z0123"));
+        assert!(!is_zone_id("example.com"));
+        assert!(!is_zone_id("example.com."));
+        assert_eq!(strip("/hostedzone/Z1", "/hostedzone/"), "Z1");
+        assert_eq!(strip("Z1", "/hostedzone/"), "Z1");
+        assert_eq!(strip("/change/C1", "/change/"), "C1");
+    }
+
+    #[test]
+    fn records_round_trip_through_the_sdk_types() {
+        let mut r = RecordSet::simple("api.example.com", "A", 60, vec!["192.0.2.1".into()]);
+        r.set_identifier = Some("blue".into());
+        r.weight = Some(10);
+        assert_eq!(record_from_sdk(&record_to_sdk(&r).unwrap()), r);
+        let alias = RecordSet {
+            name: "example.com.".into(),
+            rtype: "A".into(),
+            alias: Some(AliasTarget::new("Z2FDTNDATAQYW2", "d1.cloudfront.net")),
+            failover: Some("PRIMARY".into()),
+            set_identifier: Some("p".into()),
+            ..RecordSet::default()
+        };
+        assert_eq!(record_from_sdk(&record_to_sdk(&alias).unwrap()), alias);
+    }
+}

@@ -1,0 +1,33 @@
+//! # drkit-s3
+//!
+//! S3 recovery actions for drkit:
+//!
+//! | kind | what it does |
+//! |---|---|
+//! | `s3.verify_replication` | replication rules enabled, versioning on both sides, destination reachable; with `sample`, the newest objects replicated and the data at risk (`rpo_seconds`, class `files`) |
+//! | `s3.configure_website` | serve a (replica) bucket as a website; rollback restores the previous configuration or removes it |
+//!
+//! Parts, as in every provider: the port [`S3Api`] (`MockS3Api` with the `mock` feature), the
+//! adapter [`SdkS3`] (path-style addressing when an endpoint is set), the actions, and
+//! [`register`] / [`register_with`].
+
+mod port;
+mod register;
+mod replication;
+mod sdk;
+mod website;
+
+#[cfg(any(test, feature = "mock"))]
+pub use port::MockS3Api;
+pub use port::{ObjectInfo, ReplicationConfig, ReplicationRule, S3Api, WebsiteConfig};
+pub use register::{
+    CONFIGURE_WEBSITE, DESCRIPTORS, S3ApiFactory, VERIFY_REPLICATION, register, register_with,
+};
+pub use replication::{RPO_CLASS_FILES, VerifyReplication, VerifyReplicationParams};
+pub use sdk::SdkS3;
+pub use website::{ConfigureWebsite, ConfigureWebsiteParams, website_endpoint};
+
+#[cfg(test)]
+mod replication_tests;
+#[cfg(test)]
+mod website_tests;

@@ -1,0 +1,314 @@
+//! `s3.configure_website`: serve a bucket (the replica) as a website — the seed's "failover to
+//! replica bucket".
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use drkit_core::{
+    ActionError, Check, Context, ErrorKind, Outputs, Poll, RecoveryAction, Resource, WaitPolicy,
+    wait_until,
+};
+use serde::Deserialize;
+
+use crate::port::{S3Api, WebsiteConfig};
+
+pub(crate) const KIND: &str = "s3.configure_website";
+pub(crate) const IAM: &[&str] = &[
+    "s3:GetBucketWebsite",
+    "s3:PutBucketWebsite",
+    "s3:DeleteBucketWebsite",
+];
+
+/// The parameters of `s3.configure_website`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ConfigureWebsiteParams {
+    /// The bucket.
+    pub bucket: String,
+    /// The index document suffix, e.g. `index.html`.
+    pub index_document: String,
+    /// The error document key, e.g. `error.html`.
+    #[serde(default)]
+    pub error_document: Option<String>,
+}
+
+/// The website endpoint of `bucket` in `region` (dash form in the regions that use it).
+pub fn website_endpoint(bucket: &str, region: &str) -> String {
+    const DASH: &[&str] = &[
+        "us-east-1",
+        "us-west-1",
+        "us-west-2",
+        "eu-west-1",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-northeast-1",
+        "sa-east-1",
+        "us-gov-west-1",
+    ];
+    if DASH.contains(&region) {
+        format!("{bucket}.s3-website-{region}.amazonaws.com")
+    } else {
+        format!("{bucket}.s3-website.{region}.amazonaws.com")
+    }
+}
+
+/// Sets a bucket's website configuration (index and error documents) and waits until it reads
+/// back.
+///
+/// - `check`: the bucket's configuration is already the wanted one -> done; the bucket does not
+///   exist, or its configuration has routing rules (which drkit could not restore) -> blocked.
+/// - `execute`: captures the configuration there was (once), `PutBucketWebsite`, waits until it
+///   reads back.
+/// - `rollback`: puts the previous configuration back, or deletes the configuration if there
+///   was none.
+///
+/// Outputs: `bucket`, `website_endpoint` (when the region is known), `index_document`,
+/// `error_document`.
+pub struct ConfigureWebsite {
+    id: String,
+    params: ConfigureWebsiteParams,
+    target: Resource,
+    api: Arc<dyn S3Api>,
+    wait: WaitPolicy,
+    /// `Some(previous)` once this action has changed the configuration.
+    previous: Mutex<Option<Option<WebsiteConfig>>>,
+}
+
+impl fmt::Debug for ConfigureWebsite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigureWebsite")
+            .field("id", &self.id)
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConfigureWebsite {
+    /// A step `id` for a bucket in `region`, through `api`.
+    pub fn new(
+        id: impl Into<String>,
+        params: ConfigureWebsiteParams,
+        api: Arc<dyn S3Api>,
+        region: Option<&str>,
+    ) -> Self {
+        let target = Resource::new("s3", "bucket", params.bucket.clone()).in_region(region);
+        Self {
+            id: id.into(),
+            params,
+            target,
+            api,
+            wait: WaitPolicy::default(),
+            previous: Mutex::new(None),
+        }
+    }
+
+    /// Uses `policy` for the wait until the configuration reads back.
+    #[must_use]
+    pub fn with_wait_policy(mut self, policy: WaitPolicy) -> Self {
+        self.wait = policy;
+        self
+    }
+
+    fn wanted(&self) -> WebsiteConfig {
+        WebsiteConfig::documents(
+            &self.params.index_document,
+            self.params.error_document.as_deref(),
+        )
+    }
+
+    fn previous(&self) -> Option<Option<WebsiteConfig>> {
+        self.previous
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_previous(&self, p: Option<Option<WebsiteConfig>>) {
+        *self.previous.lock().unwrap_or_else(PoisonError::into_inner) = p;
+    }
+
+    fn outputs(&self) -> Outputs {
+        let mut out = Outputs::new()
+            .with("bucket", self.params.bucket.clone())
+            .with("index_document", self.params.index_document.clone())
+            .with(
+                "error_document",
+                self.params.error_document.clone().unwrap_or_default(),
+            );
+        if let Some(region) = &self.target.region {
+            out.insert(
+                "website_endpoint",
+                website_endpoint(&self.params.bucket, region),
+            );
+        }
+        out
+    }
+
+    async fn current(&self, ctx: &Context) -> Result<Option<WebsiteConfig>, ActionError> {
+        ctx.bounded(self.api.website(&self.params.bucket))
+            .await
+            .map_err(|e| e.in_action(self))
+    }
+
+    async fn wait_for(
+        &self,
+        ctx: &Context,
+        wanted: Option<WebsiteConfig>,
+    ) -> Result<(), ActionError> {
+        let what = format!(
+            "the website configuration of {} to read back as {}",
+            self.params.bucket,
+            wanted
+                .as_ref()
+                .map_or("none".into(), WebsiteConfig::describe)
+        );
+        wait_until(ctx, &what, &self.wait, || async {
+            let now = ctx.bounded(self.api.website(&self.params.bucket)).await?;
+            Ok(if now == wanted {
+                Poll::Ready(())
+            } else {
+                Poll::Pending(now.as_ref().map_or("none".into(), WebsiteConfig::describe))
+            })
+        })
+        .await
+        .map_err(|e| e.in_action(self))
+    }
+}
+
+#[async_trait]
+impl RecoveryAction for ConfigureWebsite {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+    fn target(&self) -> &Resource {
+        &self.target
+    }
+    fn mutates(&self) -> bool {
+        true
+    }
+    fn iam_actions(&self) -> &'static [&'static str] {
+        IAM
+    }
+    fn supports_rollback(&self) -> bool {
+        true
+    }
+
+    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
+        let current = match ctx.bounded(self.api.website(&self.params.bucket)).await {
+            Ok(c) => c,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Ok(Check::blocked(format!(
+                    "bucket {} does not exist",
+                    self.params.bucket
+                )));
+            }
+            Err(e) => return Err(e.in_action(self)),
+        };
+        let wanted = self.wanted();
+        match current {
+            Some(c) if c == wanted => Ok(Check::Done {
+                detail: format!("bucket {} serves {}", self.params.bucket, c.describe()),
+                outputs: self.outputs(),
+            }),
+            Some(c) if c.has_routing_rules && self.previous().is_none() => {
+                Ok(Check::blocked(format!(
+                    "bucket {} has a website configuration with routing rules ({}); drkit could not \
+                 restore them on rollback",
+                    self.params.bucket,
+                    c.describe()
+                )))
+            }
+            other => Ok(Check::ready(format!(
+                "set the website configuration of {} to {} (was {})",
+                self.params.bucket,
+                wanted.describe(),
+                other
+                    .as_ref()
+                    .map_or("none".into(), WebsiteConfig::describe)
+            ))),
+        }
+    }
+
+    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
+        if ctx.is_dry_run() {
+            return Err(
+                ActionError::invalid_input("execute was called during a dry run").in_action(self),
+            );
+        }
+        let wanted = self.wanted();
+        if self.previous().is_none() {
+            let current = self.current(ctx).await?;
+            if current.as_ref() == Some(&wanted) {
+                ctx.progress("the website configuration is already the wanted one");
+                return Ok(self.outputs());
+            }
+            if current.as_ref().is_some_and(|c| c.has_routing_rules) {
+                return Err(ActionError::precondition(format!(
+                    "bucket {} has routing rules that drkit could not restore",
+                    self.params.bucket
+                ))
+                .in_action(self));
+            }
+            // Remembered before the call: if the call times out after taking effect, a
+            // rollback still knows what to restore.
+            self.set_previous(Some(current));
+        }
+        ctx.bounded(self.api.put_website(&self.params.bucket, wanted.clone()))
+            .await
+            .map_err(|e| e.with_operation("PutBucketWebsite").in_action(self))?;
+        ctx.progress(format!(
+            "PutBucketWebsite {}: {}",
+            self.params.bucket,
+            wanted.describe()
+        ));
+        self.wait_for(ctx, Some(wanted)).await?;
+        Ok(self.outputs())
+    }
+
+    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
+        let current = self.current(ctx).await?;
+        if current == Some(self.wanted()) {
+            Ok(format!(
+                "bucket {} serves {}",
+                self.params.bucket,
+                self.wanted().describe()
+            ))
+        } else {
+            Err(ActionError::postcondition(format!(
+                "the website configuration of {} is {}",
+                self.params.bucket,
+                current
+                    .as_ref()
+                    .map_or("none".into(), WebsiteConfig::describe)
+            ))
+            .in_action(self))
+        }
+    }
+
+    async fn rollback(&self, ctx: &Context) -> Result<(), ActionError> {
+        let Some(previous) = self.previous() else {
+            return Err(ActionError::unsupported(
+                "nothing to roll back: this action did not change the website configuration",
+            )
+            .in_action(self));
+        };
+        match &previous {
+            Some(config) => ctx
+                .bounded(self.api.put_website(&self.params.bucket, config.clone()))
+                .await
+                .map_err(|e| e.with_operation("PutBucketWebsite").in_action(self))?,
+            None => ctx
+                .bounded(self.api.delete_website(&self.params.bucket))
+                .await
+                .map_err(|e| e.with_operation("DeleteBucketWebsite").in_action(self))?,
+        }
+        self.wait_for(ctx, previous).await?;
+        self.set_previous(None);
+        Ok(())
+    }
+}

@@ -1,0 +1,295 @@
+//! `s3.verify_replication` and `s3.configure_website` against moto, where the replication and
+//! website configurations are real (moto does not replicate objects: the sampled part is
+//! covered by the unit tests; here a sample only shows the listing and HEAD calls work).
+
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, Destination,
+    ErrorDocument, IndexDocument, ReplicationConfiguration, ReplicationRule, ReplicationRuleStatus,
+    VersioningConfiguration, WebsiteConfiguration,
+};
+use drkit_aws::AwsContext;
+use drkit_core::registry::{ActionSpec, Registry};
+use drkit_core::{Check, Context};
+use drkit_testkit::unique;
+use serde_json::json;
+
+async fn setup() -> Option<(AwsContext, Registry)> {
+    let moto = drkit_testkit::moto()?;
+    let aws = AwsContext::from_sdk_config(moto.sdk_config("us-east-1").await);
+    let mut registry = Registry::new();
+    drkit_s3::register(&mut registry, &aws).unwrap();
+    Some((aws, registry))
+}
+
+fn client(aws: &AwsContext, region: &str) -> Client {
+    drkit_s3::SdkS3::for_region(aws, Some(region))
+        .client()
+        .clone()
+}
+
+async fn bucket(client: &Client, region: &str, versioned: bool) -> String {
+    let name = unique("mint-assets");
+    let mut req = client.create_bucket().bucket(&name);
+    if region != "us-east-1" {
+        req = req.create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(region))
+                .build(),
+        );
+    }
+    req.send().await.unwrap();
+    if versioned {
+        client
+            .put_bucket_versioning()
+            .bucket(&name)
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    name
+}
+
+#[allow(deprecated)] // `prefix`: the V1 rule schema, the simplest moto accepts.
+async fn replicate(client: &Client, source: &str, dest: &str, status: ReplicationRuleStatus) {
+    client
+        .put_bucket_replication()
+        .bucket(source)
+        .replication_configuration(
+            ReplicationConfiguration::builder()
+                .role("arn:aws:iam::123456789012:role/s3-replication")
+                .rules(
+                    ReplicationRule::builder()
+                        .id("all")
+                        .prefix("")
+                        .status(status)
+                        .destination(
+                            Destination::builder()
+                                .bucket(format!("arn:aws:s3:::{dest}"))
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+fn verify(registry: &Registry, params: serde_json::Value) -> drkit_core::ActionRef {
+    registry
+        .build(
+            &ActionSpec::new("verify-s3", "s3.verify_replication", params).in_region("us-east-1"),
+        )
+        .unwrap()
+}
+
+#[tokio::test]
+async fn cross_region_replication_is_verified() {
+    let Some((aws, registry)) = setup().await else {
+        return;
+    };
+    let east = client(&aws, "us-east-1");
+    let west = client(&aws, "us-west-2");
+    let source = bucket(&east, "us-east-1", true).await;
+    let dest = bucket(&west, "us-west-2", true).await;
+    let ctx = Context::new().with_timeout(Duration::from_secs(60));
+
+    // No configuration yet: blocked.
+    match verify(&registry, json!({"bucket": source}))
+        .check(&ctx)
+        .await
+        .unwrap()
+    {
+        Check::Blocked { reason } => {
+            assert!(reason.contains("no replication configuration"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    replicate(&east, &source, &dest, ReplicationRuleStatus::Enabled).await;
+    match verify(&registry, json!({"bucket": source}))
+        .check(&ctx)
+        .await
+        .unwrap()
+    {
+        Check::Done { outputs, .. } => {
+            assert_eq!(
+                outputs.get("destinations").unwrap(),
+                &json!([format!("{dest} (us-west-2)")])
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // A sample: moto does not replicate, so a fresh object is unreplicated but within the RPO.
+    east.put_object()
+        .bucket(&source)
+        .key("img/logo.png")
+        .body(b"png".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let out = verify(&registry, json!({"bucket": source, "sample": 5}))
+        .execute(&ctx)
+        .await
+        .unwrap();
+    assert_eq!(out.get("sampled").unwrap(), 1);
+    assert_eq!(out.get_str("rpo_class"), Some("files"));
+    assert!(out.get("rpo_seconds").unwrap().as_u64().unwrap() < 60);
+    // ...and older than a 0 s limit it blocks.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert!(matches!(
+        verify(
+            &registry,
+            json!({"bucket": source, "sample": 5, "max_unreplicated_age": "0s"})
+        )
+        .check(&ctx)
+        .await
+        .unwrap(),
+        Check::Blocked { .. }
+    ));
+    // A disabled rule blocks.
+    replicate(&east, &source, &dest, ReplicationRuleStatus::Disabled).await;
+    match verify(&registry, json!({"bucket": source}))
+        .check(&ctx)
+        .await
+        .unwrap()
+    {
+        Check::Blocked { reason } => assert!(reason.contains("none enabled"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn unversioned_destination_and_missing_source_block() {
+    let Some((aws, registry)) = setup().await else {
+        return;
+    };
+    let east = client(&aws, "us-east-1");
+    let source = bucket(&east, "us-east-1", true).await;
+    let dest = bucket(&east, "us-east-1", true).await;
+    replicate(&east, &source, &dest, ReplicationRuleStatus::Enabled).await;
+    east.put_bucket_versioning()
+        .bucket(&dest)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Suspended)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let ctx = Context::new().with_timeout(Duration::from_secs(60));
+    match verify(&registry, json!({"bucket": source}))
+        .check(&ctx)
+        .await
+        .unwrap()
+    {
+        Check::Blocked { reason } => assert!(reason.contains("destination bucket"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    match verify(&registry, json!({"bucket": unique("no-such-bucket")}))
+        .check(&ctx)
+        .await
+        .unwrap()
+    {
+        Check::Blocked { reason } => assert!(reason.contains("does not exist"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn website_is_configured_and_rolled_back() {
+    let Some((aws, registry)) = setup().await else {
+        return;
+    };
+    let east = client(&aws, "us-east-1");
+    let ctx = Context::new().with_timeout(Duration::from_secs(60));
+    let build = |bucket: &str| {
+        registry
+            .build(
+                &ActionSpec::new(
+                    "serve-replica",
+                    "s3.configure_website",
+                    json!({"bucket": bucket, "index_document": "index.html", "error_document": "error.html"}),
+                )
+                .in_region("us-east-1"),
+            )
+            .unwrap()
+    };
+    // A bucket without a website: rollback removes the configuration again.
+    let plain = bucket(&east, "us-east-1", false).await;
+    let action = build(&plain);
+    assert!(matches!(
+        action.check(&ctx).await.unwrap(),
+        Check::Ready { .. }
+    ));
+    let out = action.execute(&ctx).await.unwrap();
+    assert_eq!(
+        out.get_str("website_endpoint").map(str::to_owned),
+        Some(format!("{plain}.s3-website-us-east-1.amazonaws.com"))
+    );
+    let got = east
+        .get_bucket_website()
+        .bucket(&plain)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.index_document().unwrap().suffix(), "index.html");
+    assert_eq!(got.error_document().unwrap().key(), "error.html");
+    assert!(action.check(&ctx).await.unwrap().is_done());
+    action.rollback(&ctx).await.unwrap();
+    assert!(
+        east.get_bucket_website()
+            .bucket(&plain)
+            .send()
+            .await
+            .is_err()
+    );
+
+    // A bucket with a website: rollback restores it.
+    let served = bucket(&east, "us-east-1", false).await;
+    east.put_bucket_website()
+        .bucket(&served)
+        .website_configuration(
+            WebsiteConfiguration::builder()
+                .index_document(
+                    IndexDocument::builder()
+                        .suffix("home.html")
+                        .build()
+                        .unwrap(),
+                )
+                .error_document(ErrorDocument::builder().key("oops.html").build().unwrap())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let action = build(&served);
+    action.execute(&ctx).await.unwrap();
+    action.rollback(&ctx).await.unwrap();
+    let got = east
+        .get_bucket_website()
+        .bucket(&served)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.index_document().unwrap().suffix(), "home.html");
+    assert_eq!(got.error_document().unwrap().key(), "oops.html");
+
+    // A missing bucket: blocked.
+    assert!(matches!(
+        build(&unique("no-such-bucket")).check(&ctx).await.unwrap(),
+        Check::Blocked { .. }
+    ));
+}
