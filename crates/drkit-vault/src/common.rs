@@ -1,0 +1,70 @@
+//! What the actions share: the address and token defaults, the resource, health waits.
+
+use drkit_core::{ActionError, Context, Poll, Resource, SecretRef, WaitPolicy, wait_until};
+
+use crate::client::validate_address;
+use crate::port::{Health, VaultApi, VaultConn};
+
+/// The variable `address` defaults to.
+pub(crate) const ADDRESS_VAR: &str = "VAULT_ADDR";
+
+/// The variable the token is read from when `token` is not given.
+pub(crate) const TOKEN_VAR: &str = "VAULT_TOKEN";
+
+/// `token` when not given: `env:VAULT_TOKEN`.
+pub(crate) fn default_token() -> SecretRef {
+    SecretRef::Env(TOKEN_VAR.to_owned())
+}
+
+/// The address: the parameter, else `VAULT_ADDR` (read with `env`), checked.
+pub(crate) fn resolve_address(
+    param: Option<&str>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    let address = match param {
+        Some(a) => a.to_owned(),
+        None => env(ADDRESS_VAR)
+            .filter(|a| !a.trim().is_empty())
+            .ok_or_else(|| format!("not given and {ADDRESS_VAR} is not set"))?,
+    };
+    let address = address.trim().trim_end_matches('/').to_owned();
+    validate_address(&address)?;
+    Ok(address)
+}
+
+/// `vault:server/<address>`.
+pub(crate) fn server_resource(address: &str) -> Resource {
+    Resource::new("vault", "server", address.to_owned())
+}
+
+/// Waits until the server is active (or, with `allow_standby`, at least an unsealed standby).
+pub(crate) async fn wait_for_health(
+    ctx: &Context,
+    api: &dyn VaultApi,
+    conn: &VaultConn,
+    allow_standby: bool,
+    policy: &WaitPolicy,
+) -> Result<Health, ActionError> {
+    let what = if allow_standby {
+        format!("{} to be unsealed (active or standby)", conn.address())
+    } else {
+        format!("{} to be active", conn.address())
+    };
+    wait_until(ctx, &what, policy, || async {
+        let health = ctx.bounded(api.health(conn)).await?;
+        let ok = health.is_active() || (allow_standby && health.initialized && !health.sealed);
+        Ok(if ok {
+            Poll::Ready(health)
+        } else {
+            Poll::Pending(health.state().to_owned())
+        })
+    })
+    .await
+}
+
+/// A short wait policy: Vault's state changes take seconds, not minutes.
+pub(crate) fn vault_wait_policy() -> WaitPolicy {
+    WaitPolicy::default()
+        .first_delay(std::time::Duration::from_millis(200))
+        .max_delay(std::time::Duration::from_secs(5))
+}

@@ -1,0 +1,278 @@
+//! The port: the Vault operations drkit uses, in drkit's own plain types.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use drkit_core::{ActionError, SecretString};
+
+/// Where a Vault (or OpenBao) server is and, for calls that need one, the token to use.
+///
+/// Its `Debug` shows the address only: the token is a [`SecretString`] and never shown.
+#[derive(Clone)]
+pub struct VaultConn {
+    address: String,
+    token: Option<SecretString>,
+}
+
+impl fmt::Debug for VaultConn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VaultConn")
+            .field("address", &self.address)
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+impl VaultConn {
+    /// The server at `address` (e.g. `https://vault.example:8200`), without a token.
+    pub fn new(address: impl Into<String>) -> Self {
+        Self {
+            address: address.into(),
+            token: None,
+        }
+    }
+
+    /// The same server, calling with `token`.
+    #[must_use]
+    pub fn with_token(mut self, token: SecretString) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// The address.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The token, if any.
+    pub fn token(&self) -> Option<&SecretString> {
+        self.token.as_ref()
+    }
+}
+
+/// `GET /v1/sys/seal-status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SealStatus {
+    /// Whether the server has been initialised.
+    pub initialized: bool,
+    /// Whether it is sealed.
+    pub sealed: bool,
+    /// How many shares unseal it (`t`).
+    pub threshold: u32,
+    /// How many shares there are (`n`).
+    pub shares: u32,
+    /// How many shares have been accepted so far in the current unseal attempt.
+    pub progress: u32,
+    /// The server version.
+    pub version: String,
+}
+
+impl SealStatus {
+    /// A seal status.
+    pub fn new(
+        initialized: bool,
+        sealed: bool,
+        threshold: u32,
+        shares: u32,
+        progress: u32,
+    ) -> Self {
+        Self {
+            initialized,
+            sealed,
+            threshold,
+            shares,
+            progress,
+            version: String::new(),
+        }
+    }
+
+    /// The same status, with `version`.
+    #[must_use]
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = version.into();
+        self
+    }
+}
+
+/// `GET /v1/sys/health`, whatever the state (drkit asks for HTTP 200 in every state and reads
+/// the body).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Health {
+    /// Whether the server has been initialised.
+    pub initialized: bool,
+    /// Whether it is sealed.
+    pub sealed: bool,
+    /// Whether it is a standby (another node is active).
+    pub standby: bool,
+    /// Whether it is a performance standby (Vault Enterprise; OpenBao does not say).
+    pub performance_standby: Option<bool>,
+    /// The server version.
+    pub version: String,
+    /// The cluster name, once unsealed.
+    pub cluster_name: Option<String>,
+}
+
+impl Health {
+    /// A health answer.
+    pub fn new(initialized: bool, sealed: bool, standby: bool, version: impl Into<String>) -> Self {
+        Self {
+            initialized,
+            sealed,
+            standby,
+            performance_standby: None,
+            version: version.into(),
+            cluster_name: None,
+        }
+    }
+
+    /// `uninitialized`, `sealed`, `standby`, `performance_standby` or `active`.
+    pub fn state(&self) -> &'static str {
+        if !self.initialized {
+            "uninitialized"
+        } else if self.sealed {
+            "sealed"
+        } else if self.performance_standby == Some(true) {
+            "performance_standby"
+        } else if self.standby {
+            "standby"
+        } else {
+            "active"
+        }
+    }
+
+    /// Initialised, unsealed and not a standby.
+    pub fn is_active(&self) -> bool {
+        self.state() == "active"
+    }
+}
+
+/// What `GET /v1/<mount>/keys/<name>` says about a transit key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransitKey {
+    /// The key name.
+    pub name: String,
+    /// Its type, e.g. `aes256-gcm96`.
+    pub key_type: String,
+    /// Its newest version.
+    pub latest_version: u64,
+    /// Whether it may be exported.
+    pub exportable: bool,
+    /// Whether a plaintext backup may be taken (needed, with `exportable`, for a backup).
+    pub allow_plaintext_backup: bool,
+    /// Whether it may be deleted.
+    pub deletion_allowed: bool,
+}
+
+impl TransitKey {
+    /// A key description.
+    pub fn new(name: impl Into<String>, key_type: impl Into<String>, latest_version: u64) -> Self {
+        Self {
+            name: name.into(),
+            key_type: key_type.into(),
+            latest_version,
+            exportable: false,
+            allow_plaintext_backup: false,
+            deletion_allowed: false,
+        }
+    }
+
+    /// The same key, backup allowed (`exportable` and `allow_plaintext_backup`).
+    #[must_use]
+    pub fn backup_allowed(mut self) -> Self {
+        self.exportable = true;
+        self.allow_plaintext_backup = true;
+        self
+    }
+}
+
+/// The Vault operations drkit's actions use. Implemented by [`crate::VaultrsApi`] over
+/// `vaultrs`, and by `MockVaultApi` (feature `mock`) in tests.
+///
+/// Errors are classified [`ActionError`]s with the HTTP status as their code: connection
+/// failures and 5xx -> `Unavailable`, 429 -> `Throttled` (all retryable); 400 -> `InvalidInput`,
+/// 403 -> `AccessDenied`, 404 -> `NotFound`. They never hold a key, a token or a key backup.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait VaultApi: Send + Sync {
+    /// `GET /v1/sys/seal-status`.
+    async fn seal_status(&self, conn: &VaultConn) -> Result<SealStatus, ActionError>;
+
+    /// `PUT /v1/sys/unseal` with one key share; the status after it. A wrong share is accepted
+    /// until the threshold is reached; then the server answers 400 (`InvalidInput`) and resets
+    /// its progress.
+    async fn submit_unseal_share(
+        &self,
+        conn: &VaultConn,
+        share: &SecretString,
+    ) -> Result<SealStatus, ActionError>;
+
+    /// `GET /v1/sys/health`, read in every state.
+    async fn health(&self, conn: &VaultConn) -> Result<Health, ActionError>;
+
+    /// `GET /v1/sys/storage/raft/snapshot`: the snapshot (a gzip archive).
+    async fn raft_snapshot_save(&self, conn: &VaultConn) -> Result<Vec<u8>, ActionError>;
+
+    /// `POST /v1/sys/storage/raft/snapshot` (or `snapshot-force` when `force`).
+    async fn raft_snapshot_restore(
+        &self,
+        conn: &VaultConn,
+        snapshot: Vec<u8>,
+        force: bool,
+    ) -> Result<(), ActionError>;
+
+    /// `GET /v1/<mount>/keys/<name>`; `NotFound` when there is no such key.
+    async fn transit_read_key(
+        &self,
+        conn: &VaultConn,
+        mount: &str,
+        name: &str,
+    ) -> Result<TransitKey, ActionError>;
+
+    /// `GET /v1/<mount>/backup/<name>`: the backup, which holds the key material.
+    async fn transit_backup_key(
+        &self,
+        conn: &VaultConn,
+        mount: &str,
+        name: &str,
+    ) -> Result<SecretString, ActionError>;
+
+    /// `POST /v1/<mount>/restore/<name>`: restores `backup` under `name`.
+    async fn transit_restore_key(
+        &self,
+        conn: &VaultConn,
+        mount: &str,
+        name: &str,
+        backup: &SecretString,
+    ) -> Result<(), ActionError>;
+
+    /// `POST /v1/<mount>/encrypt/<name>`: the ciphertext (`vault:vN:...`) of the base64
+    /// `plaintext`.
+    async fn transit_encrypt(
+        &self,
+        conn: &VaultConn,
+        mount: &str,
+        name: &str,
+        plaintext: &str,
+    ) -> Result<String, ActionError>;
+
+    /// `POST /v1/<mount>/decrypt/<name>`: the base64 plaintext of `ciphertext`.
+    async fn transit_decrypt(
+        &self,
+        conn: &VaultConn,
+        mount: &str,
+        name: &str,
+        ciphertext: &str,
+    ) -> Result<String, ActionError>;
+
+    /// `POST /v1/<mount>/keys/<name>/config {deletion_allowed: true}`, then
+    /// `DELETE /v1/<mount>/keys/<name>`.
+    async fn transit_delete_key(
+        &self,
+        conn: &VaultConn,
+        mount: &str,
+        name: &str,
+    ) -> Result<(), ActionError>;
+}
