@@ -65,8 +65,12 @@ pub struct RtoBudgets {
     /// Critical tier (seed: 1 h).
     #[serde(with = "humantime_serde")]
     pub critical: Duration,
-    /// Non-critical tier (seed: 4 h).
-    #[serde(with = "humantime_serde")]
+    /// Non-critical tier (seed: 4 h). Written `non-critical` (the runbook's spelling).
+    #[serde(
+        with = "humantime_serde",
+        rename = "non-critical",
+        alias = "non_critical"
+    )]
     pub non_critical: Duration,
     /// Full recovery (seed: 8 h).
     #[serde(with = "humantime_serde")]

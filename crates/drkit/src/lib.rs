@@ -13,7 +13,11 @@
 //! | `rds` | [`drkit_rds`] | `rds.*` |
 //! | `eks` | [`drkit_eks`] | `eks.*` |
 //! | `elasticache` | [`drkit_elasticache`] | `elasticache.*` |
-//! | `checks` | [`drkit_checks`] | `checks.*` (PostgreSQL, Redis) |
+//! | `s3` | [`drkit_s3`] | `s3.*` |
+//! | `route53` | [`drkit_route53`] | `route53.*` |
+//! | `cloudfront` | [`drkit_cloudfront`] | `cloudfront.*` |
+//! | `vault` | [`drkit_vault`] | `vault.*` (Vault / OpenBao) |
+//! | `checks` | [`drkit_checks`] | `checks.*` (PostgreSQL, Redis, HTTP, TLS) |
 //! | `journal-s3` | [`drkit_journal_s3`] | the runner's journal in S3 |
 //!
 //! ```no_run
@@ -41,6 +45,9 @@ pub use drkit_aws as aws;
 #[cfg(feature = "checks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "checks")))]
 pub use drkit_checks as checks;
+#[cfg(feature = "cloudfront")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cloudfront")))]
+pub use drkit_cloudfront as cloudfront;
 pub use drkit_core as core;
 #[cfg(feature = "eks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "eks")))]
@@ -54,7 +61,16 @@ pub use drkit_journal_s3 as journal_s3;
 #[cfg(feature = "rds")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rds")))]
 pub use drkit_rds as rds;
+#[cfg(feature = "route53")]
+#[cfg_attr(docsrs, doc(cfg(feature = "route53")))]
+pub use drkit_route53 as route53;
 pub use drkit_runner as runner;
+#[cfg(feature = "s3")]
+#[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
+pub use drkit_s3 as s3;
+#[cfg(feature = "vault")]
+#[cfg_attr(docsrs, doc(cfg(feature = "vault")))]
+pub use drkit_vault as vault;
 
 use drkit_aws::AwsContext;
 use drkit_core::registry::{DuplicateKind, Registry};
@@ -78,6 +94,14 @@ pub fn register_all(registry: &mut Registry, aws: &AwsContext) -> Result<(), Dup
     drkit_eks::register(registry, aws)?;
     #[cfg(feature = "elasticache")]
     drkit_elasticache::register(registry, aws)?;
+    #[cfg(feature = "s3")]
+    drkit_s3::register(registry, aws)?;
+    #[cfg(feature = "route53")]
+    drkit_route53::register(registry, aws)?;
+    #[cfg(feature = "cloudfront")]
+    drkit_cloudfront::register(registry, aws)?;
+    #[cfg(feature = "vault")]
+    drkit_vault::register(registry)?;
     #[cfg(feature = "checks")]
     drkit_checks::register(registry)?;
     Ok(())
@@ -140,6 +164,10 @@ mod tests {
         assert!(kinds.contains(&"elasticache.set_primary"));
         #[cfg(feature = "checks")]
         assert!(kinds.contains(&"checks.pg_data_loss"));
+        #[cfg(feature = "route53")]
+        assert!(kinds.contains(&"route53.change_records"));
+        #[cfg(feature = "vault")]
+        assert!(kinds.contains(&"vault.unseal"));
         assert!(!kinds.is_empty());
     }
 

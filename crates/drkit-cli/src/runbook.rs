@@ -1,0 +1,448 @@
+//! The runbook file (TOML): parsing, validation with located errors, and the plan it becomes.
+//!
+//! Validation makes no network call. Every problem found is reported, each with
+//! `file:line:column` and what was expected.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use drkit::core::registry::{ActionSpec, Registry};
+use drkit::core::{RetryPolicy, SecretRef};
+use drkit::runner::rto::{RpoObjectives, RtoBudgets};
+use drkit::runner::{OnFailure, Plan, PlanError, Step, StepPolicy, Tier};
+use serde::Deserialize;
+use serde_json::Value;
+use toml::Spanned;
+
+/// The largest runbook accepted (a runbook is a page of text, not a data set).
+pub const MAX_SIZE: usize = 1024 * 1024;
+
+/// The file's top level.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    version: Spanned<u32>,
+    name: Spanned<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    defaults: Defaults,
+    #[serde(default)]
+    objectives: Objectives,
+    steps: Vec<StepDef>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Defaults {
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default, with = "humantime_serde")]
+    timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    attempt_timeout: Option<Duration>,
+    #[serde(default)]
+    retry: Option<RetryPolicy>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Objectives {
+    #[serde(default)]
+    rto: Option<RtoBudgets>,
+    #[serde(default)]
+    rpo: Option<RpoObjectives>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepDef {
+    id: Spanned<String>,
+    action: Spanned<String>,
+    #[serde(default)]
+    tier: Tier,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    depends_on: Vec<Spanned<String>>,
+    #[serde(default)]
+    on_failure: OnFailure,
+    #[serde(default)]
+    approval: bool,
+    #[serde(default, with = "humantime_serde")]
+    timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    attempt_timeout: Option<Duration>,
+    #[serde(default)]
+    retry: Option<RetryPolicy>,
+    #[serde(default)]
+    params: Option<Spanned<toml::Table>>,
+}
+
+/// One problem in a runbook, located.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+/// Every problem found in a runbook file.
+#[derive(Debug)]
+pub struct Invalid {
+    /// The file, as given.
+    pub path: String,
+    /// The problems, in file order.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}:{}:{}: {}", self.path, p.line, p.column, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// A validated runbook.
+#[derive(Debug)]
+pub struct Runbook {
+    /// The plan's name.
+    pub name: String,
+    /// Its description.
+    pub description: Option<String>,
+    /// The plan, ready to run.
+    pub plan: Plan,
+    /// The action kind of each step, in file order.
+    pub kinds: Vec<(String, String)>,
+    /// RTO budgets per tier.
+    pub rto: RtoBudgets,
+    /// RPO objectives per data class.
+    pub rpo: RpoObjectives,
+}
+
+/// Line and column (1-based) of byte `offset` in `text`.
+fn locate(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+struct Problems<'a> {
+    text: &'a str,
+    list: Vec<(usize, Problem)>,
+}
+
+impl Problems<'_> {
+    fn at(&mut self, span: &Range<usize>, message: impl Into<String>) {
+        let (line, column) = locate(self.text, span.start);
+        self.list.push((
+            span.start,
+            Problem {
+                line,
+                column,
+                message: message.into(),
+            },
+        ));
+    }
+}
+
+/// TOML -> JSON, turning TOML datetimes into RFC 3339 strings.
+fn to_json(value: &toml::Value) -> Value {
+    match value {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::from(*i),
+        toml::Value::Float(f) => {
+            serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
+        }
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(a) => Value::Array(a.iter().map(to_json).collect()),
+        toml::Value::Table(t) => {
+            Value::Object(t.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
+        }
+    }
+}
+
+/// Parameter names that hold secrets: a plain string there is a secret written in clear.
+fn is_secret_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "password",
+        "token",
+        "secret",
+        "unseal",
+        "private_key",
+        "keys",
+    ]
+    .iter()
+    .any(|s| name.contains(s))
+}
+
+/// Checks secrets and substitutes `${env.NAME}`, collecting problems (messages only: the caller
+/// locates them at the step's parameters).
+fn prepare(
+    value: &mut Value,
+    key: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<String>,
+) {
+    match value {
+        Value::Object(map) if map.len() == 1 && map.contains_key("secret") => {
+            match map
+                .get("secret")
+                .and_then(Value::as_str)
+                .map(str::parse::<SecretRef>)
+            {
+                Some(Ok(SecretRef::Env(name))) if env(&name).is_none() => errors.push(format!(
+                    "parameter `{}`: missing secret: environment variable {name} is not set",
+                    key.unwrap_or("?")
+                )),
+                Some(Ok(r @ SecretRef::File(_))) if r.resolve().is_err() => errors.push(format!(
+                    "parameter `{}`: missing secret: {r} cannot be read",
+                    key.unwrap_or("?")
+                )),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => errors.push(format!("parameter `{}`: {e}", key.unwrap_or("?"))),
+                None => errors.push(format!(
+                    "parameter `{}`: `secret` must be a string such as \"env:NAME\"",
+                    key.unwrap_or("?")
+                )),
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                prepare(v, Some(k), env, errors);
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                prepare(v, key, env, errors);
+            }
+        }
+        Value::String(s) => {
+            if let Some(k) = key
+                && is_secret_name(k)
+                && !s.starts_with("env:")
+                && !s.starts_with("file:")
+                && !s.contains("${")
+            {
+                errors.push(format!(
+                    "parameter `{k}`: a secret written in clear; use a reference such as \
+                     {{ secret = \"env:NAME\" }}"
+                ));
+                return;
+            }
+            match substitute_env(s, env) {
+                Ok(new) => *s = new,
+                Err(e) => errors.push(format!("parameter `{}`: {e}", key.unwrap_or("?"))),
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Replaces `${env.NAME}` in `s`; `${steps...}` is left for the runner.
+fn substitute_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("${env.") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 6..];
+        let Some(end) = after.find('}') else {
+            return Err(format!("unclosed `${{env.` in \"{s}\""));
+        };
+        let name = &after[..end];
+        match env(name) {
+            Some(v) => out.push_str(&v),
+            None => {
+                return Err(format!(
+                    "environment variable {name} is not set (`${{env.{name}}}`)"
+                ));
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn contains_step_refs(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains("${steps."),
+        Value::Array(a) => a.iter().any(contains_step_refs),
+        Value::Object(o) => o.values().any(contains_step_refs),
+        _ => false,
+    }
+}
+
+/// Parses and validates `text` (the file `path`) against the actions in `registry`, reading
+/// `${env.NAME}` and secret references with `env`. Makes no network call.
+pub fn load(
+    path: &str,
+    text: &str,
+    registry: &Arc<Registry>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Runbook, Invalid> {
+    let mut problems = Problems {
+        text,
+        list: Vec::new(),
+    };
+    let invalid = |problems: Problems<'_>| {
+        let mut list = problems.list;
+        list.sort_by_key(|(at, _)| *at);
+        Invalid {
+            path: path.to_owned(),
+            problems: list.into_iter().map(|(_, p)| p).collect(),
+        }
+    };
+    if text.len() > MAX_SIZE {
+        problems.at(
+            &(0..0),
+            format!(
+                "the file is larger than {} KiB: not a runbook",
+                MAX_SIZE / 1024
+            ),
+        );
+        return Err(invalid(problems));
+    }
+    let file: File = match toml::from_str(text) {
+        Ok(file) => file,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            problems.at(&span, e.message().trim().to_owned());
+            return Err(invalid(problems));
+        }
+    };
+    if *file.version.get_ref() != 1 {
+        problems.at(
+            &file.version.span(),
+            format!("unsupported version {}; expected 1", file.version.get_ref()),
+        );
+    }
+    if file.name.get_ref().trim().is_empty() {
+        problems.at(&file.name.span(), "the runbook needs a name");
+    }
+    if file.steps.is_empty() {
+        problems.at(&(0..0), "the runbook has no [[steps]]");
+    }
+
+    let registry_arc = Arc::clone(registry);
+    let mut steps = Vec::new();
+    let mut kinds = Vec::new();
+    let mut seen = BTreeSet::new();
+    for def in &file.steps {
+        let id = def.id.get_ref().clone();
+        if !seen.insert(id.clone()) {
+            problems.at(&def.id.span(), format!("duplicate step id `{id}`"));
+        }
+        let kind = def.action.get_ref().clone();
+        let params_span = def
+            .params
+            .as_ref()
+            .map_or_else(|| def.id.span(), Spanned::span);
+        let mut params = def.params.as_ref().map_or_else(
+            || Value::Object(serde_json::Map::new()),
+            |t| to_json(&toml::Value::Table(t.get_ref().clone())),
+        );
+        let mut errors = Vec::new();
+        prepare(&mut params, None, env, &mut errors);
+        for e in errors {
+            problems.at(&params_span, format!("step `{id}`: {e}"));
+        }
+        let region = def.region.clone().or_else(|| file.defaults.region.clone());
+        let mut spec = ActionSpec::new(id.clone(), kind.clone(), params);
+        spec.region = region;
+        match registry.descriptor(&kind) {
+            None => {
+                let err = registry
+                    .build(&spec)
+                    .err()
+                    .map_or_else(|| format!("unknown action `{kind}`"), |e| e.to_string());
+                problems.at(&def.action.span(), err);
+            }
+            Some(_) if !contains_step_refs(&spec.params) => {
+                // Build it now: unknown parameters, wrong types and bad values show here.
+                if let Err(e) = registry.build(&spec) {
+                    problems.at(&params_span, e.to_string());
+                }
+            }
+            Some(descriptor) => {
+                // Parameters that wait for earlier outputs are built when the step runs; at
+                // least their names must be known.
+                if let Value::Object(map) = &spec.params {
+                    for name in map.keys() {
+                        if !descriptor.params.iter().any(|p| p.name == name) {
+                            let known: Vec<&str> =
+                                descriptor.params.iter().map(|p| p.name).collect();
+                            problems.at(&params_span, format!(
+                                "step `{id}` ({kind}): unknown parameter `{name}`, expected one of {}",
+                                known.join(", ")
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        let mut policy = StepPolicy::default();
+        policy.timeout = def.timeout.or(file.defaults.timeout);
+        policy.attempt_timeout = def.attempt_timeout.or(file.defaults.attempt_timeout);
+        policy.retry = def.retry.clone().or_else(|| file.defaults.retry.clone());
+        policy.on_failure = def.on_failure;
+        policy.approval = def.approval.then(Default::default);
+        let step = Step::from_spec(Arc::clone(&registry_arc), spec)
+            .depends_on(def.depends_on.iter().map(|d| d.get_ref().clone()))
+            .tier(def.tier)
+            .policy(policy);
+        kinds.push((id, kind));
+        steps.push(step);
+    }
+    let plan = match Plan::new(file.name.get_ref().clone(), steps) {
+        Ok(plan) => Some(plan),
+        Err(PlanError {
+            problems: plan_problems,
+            ..
+        }) => {
+            for p in plan_problems {
+                let text = p.to_string();
+                // Point at the first step the problem names.
+                let span = file
+                    .steps
+                    .iter()
+                    .find(|s| text.contains(&format!("`{}`", s.id.get_ref())))
+                    .map_or(0..0, |s| s.id.span());
+                problems.at(&span, text);
+            }
+            None
+        }
+    };
+    match plan {
+        Some(plan) if problems.list.is_empty() => Ok(Runbook {
+            name: file.name.into_inner(),
+            description: file.description,
+            plan,
+            kinds,
+            rto: file.objectives.rto.unwrap_or_default(),
+            rpo: file.objectives.rpo.unwrap_or_default(),
+        }),
+        _ => Err(invalid(problems)),
+    }
+}
+
+/// The kinds most like `kind`, for "did you mean".
+pub fn suggest(registry: &Registry, kind: &str) -> Vec<String> {
+    registry.closest(kind)
+}

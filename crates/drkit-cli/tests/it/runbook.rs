@@ -1,0 +1,191 @@
+use std::sync::Arc;
+
+use drkit::aws::{AwsContext, AwsSettings};
+use drkit::core::registry::Registry;
+use drkit_cli::runbook::{Invalid, Runbook, load};
+
+async fn registry() -> Arc<Registry> {
+    // A dead endpoint: these tests must never need AWS.
+    let aws = AwsContext::load(
+        &AwsSettings::default()
+            .region("us-west-2")
+            .endpoint_url("http://127.0.0.1:9"),
+    )
+    .await;
+    Arc::new(drkit::registry(&aws).unwrap())
+}
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "VAULT_KEY_1" => Some("k1".into()),
+        "DR_ZONE" => Some("mintreplica.com".into()),
+        _ => None,
+    }
+}
+
+const GOOD: &str = r#"
+version = 1
+name = "mint-replica-regional-failover"
+description = "Fail Mint Replica Lite over from us-east-1 to us-west-2"
+
+[defaults]
+region = "us-west-2"
+timeout = "30m"
+retry = { max_attempts = 5, initial_backoff = "1s", max_backoff = "30s" }
+
+[objectives.rto]
+critical = "1h"
+non-critical = "4h"
+full = "8h"
+[objectives.rpo]
+database = "5m"
+files = "15m"
+
+[[steps]]
+id = "scale-standby-nodes"
+action = "eks.scale_nodegroup"
+tier = "critical"
+[steps.params]
+cluster = "mint-replica-standby"
+nodegroup = "primary-nodes"
+desired_size = 4
+
+[[steps]]
+id = "failover-db"
+action = "rds.failover_db_cluster"
+tier = "critical"
+depends_on = ["scale-standby-nodes"]
+on_failure = "rollback"
+approval = true
+[steps.params]
+cluster = "mint-replica-cluster"
+
+[[steps]]
+id = "db-status"
+action = "rds.cluster_status"
+depends_on = ["failover-db"]
+[steps.params]
+cluster = "mint-replica-cluster"
+expect_status = "${steps.failover-db.outputs.cluster_status}"
+"#;
+
+async fn check(text: &str) -> Result<Runbook, Invalid> {
+    load("mint.toml", text, &registry().await, &env)
+}
+
+async fn problems(text: &str) -> Vec<String> {
+    match check(text).await {
+        Ok(_) => panic!("expected problems in:\n{text}"),
+        Err(invalid) => invalid.to_string().lines().map(str::to_owned).collect(),
+    }
+}
+
+#[tokio::test]
+async fn the_contract_example_is_valid() {
+    let rb = check(GOOD).await.unwrap();
+    assert_eq!(rb.name, "mint-replica-regional-failover");
+    assert_eq!(rb.plan.len(), 3);
+    assert_eq!(
+        rb.rto.non_critical,
+        std::time::Duration::from_secs(4 * 3600)
+    );
+    let waves = drkit_cli::commands::waves(&rb);
+    assert_eq!(
+        waves,
+        [
+            vec!["scale-standby-nodes".to_owned()],
+            vec!["failover-db".to_owned()],
+            vec!["db-status".to_owned()]
+        ]
+    );
+}
+
+/// Each malformed runbook: the expected message, at the expected line.
+#[tokio::test]
+async fn malformed_runbooks_give_located_errors() {
+    let step = |action: &str, params: &str| {
+        format!(
+            "version = 1\nname = \"p\"\n\n[[steps]]\nid = \"s\"\naction = \"{action}\"\n[steps.params]\n{params}\n"
+        )
+    };
+    let cases: Vec<(String, &str, usize)> = vec![
+        ("version = 1\nname = \"p\"\n[[steps]\n".into(), "", 3),
+        ("version = 2\nname = \"p\"\n[[steps]]\nid = \"s\"\naction = \"rds.cluster_status\"\n[steps.params]\ncluster = \"c\"\n".into(), "unsupported version 2", 1),
+        ("version = 1\nname = \"p\"\nsteps = []\n".into(), "no [[steps]]", 1),
+        ("version = 1\nname = \"p\"\nnmae = \"x\"\n[[steps]]\nid = \"s\"\naction = \"rds.cluster_status\"\n".into(), "unknown field `nmae`", 3),
+        (step("rds.failover_cluster", "cluster = \"c\""), "did you mean `rds.failover_db_cluster`", 6),
+        (step("rds.failover_db_cluster", "clustr = \"c\""), "unknown field `clustr`", 7),
+        (step("rds.failover_db_cluster", "cluster = 3"), "invalid type: integer `3`, expected a string", 7),
+        (step("rds.failover_db_cluster", "cluster = \"1-bad\""), "not a valid RDS identifier", 7),
+        (step("rds.check_replica_lag", "instance = \"r\"\nmax_lag = \"5 parsecs\""), "parameter `max_lag`", 7),
+        (step("eks.scale_nodegroup", "cluster = \"c\"\nnodegroup = \"n\"\ndesired_size = -4"), "desired_size", 7),
+        (step("vault.unseal", "address = \"http://127.0.0.1:8200\"\nkeys = [\"hunter2\"]"), "secret", 7),
+        (step("checks.pg_row_counts", "database = { host = \"h\", dbname = \"d\", user = \"u\", password = \"hunter2\" }"), "a secret written in clear", 7),
+        (step("checks.pg_row_counts", "database = { host = \"h\", dbname = \"d\", user = \"u\", password = { secret = \"env:NOT_SET_ANYWHERE\" } }"), "missing secret: environment variable NOT_SET_ANYWHERE is not set", 7),
+        (step("route53.check_health", "health_check_id = \"${env.NOT_SET_EITHER}\""), "environment variable NOT_SET_EITHER is not set", 7),
+        ("version = 1\nname = \"p\"\n[[steps]]\nid = \"a\"\naction = \"rds.cluster_status\"\ndepends_on = [\"ghost\"]\n[steps.params]\ncluster = \"c\"\n".into(), "ghost", 4),
+        ("version = 1\nname = \"p\"\n[[steps]]\nid = \"a\"\naction = \"rds.cluster_status\"\ndepends_on = [\"b\"]\n[steps.params]\ncluster = \"c\"\n[[steps]]\nid = \"b\"\naction = \"rds.cluster_status\"\ndepends_on = [\"a\"]\n[steps.params]\ncluster = \"c\"\n".into(), "cycle", 4),
+        ("version = 1\nname = \"p\"\n[[steps]]\nid = \"a\"\naction = \"rds.cluster_status\"\n[steps.params]\ncluster = \"c\"\n[[steps]]\nid = \"a\"\naction = \"rds.cluster_status\"\n[steps.params]\ncluster = \"c\"\n".into(), "duplicate step id `a`", 9),
+        ("version = 1\nname = \"p\"\n[[steps]]\nid = \"a\"\naction = \"rds.cluster_status\"\n[steps.params]\ncluster = \"c\"\n[[steps]]\nid = \"b\"\naction = \"rds.cluster_status\"\n[steps.params]\ncluster = \"${steps.a.outputs.writer}\"\n".into(), "not", 9),
+        ("version = 1\nname = \"p\"\n[defaults]\ntimeout = \"thirty minutes\"\n[[steps]]\nid = \"a\"\naction = \"rds.cluster_status\"\n".into(), "", 4),
+        ("version = 1\nname = \"p\"\n[[steps]]\nid = \"a\"\naction = \"rds.cluster_status\"\non_failure = \"explode\"\n".into(), "unknown variant `explode`", 6),
+        ("version = 1\nname = \"p\"\n[[steps]]\nid = \"a\"\naction = \"rds.cluster_status\"\ntier = \"urgent\"\n".into(), "unknown variant `urgent`", 6),
+        ("version = 1\nname = \"p\"\n[objectives.rto]\ncritical = \"soon\"\n[[steps]]\nid = \"a\"\naction = \"rds.cluster_status\"\n".into(), "", 4),
+        ("version = 1\nname = \"p\"\n[[steps]]\nid = \"a\"\naction = \"rds.cluster_status\"\nretry = { max_attempts = \"five\" }\n".into(), "", 6),
+        (step("rds.restore_instance_to_point_in_time", "source = \"a\"\ntarget = \"b\""), "exactly one of `restore_time`", 7),
+        (step("rds.restore_instance_to_point_in_time", "source = \"a\"\ntarget = \"b\"\nrestore_time = \"yesterday\""), "restore_time", 7),
+        ("version = 1\nname = \"\"\n[[steps]]\nid = \"a\"\naction = \"rds.cluster_status\"\n[steps.params]\ncluster = \"c\"\n".into(), "needs a name", 2),
+    ];
+    assert!(cases.len() >= 25, "{} cases", cases.len());
+    for (text, expected, line) in &cases {
+        let lines = problems(text).await;
+        let hit = lines
+            .iter()
+            .find(|l| l.contains(expected))
+            .unwrap_or_else(|| {
+                panic!("no problem mentions {expected:?}: {lines:#?}\n--- in:\n{text}")
+            });
+        assert!(
+            hit.starts_with(&format!("mint.toml:{line}:")),
+            "expected line {line}: {hit}\n--- in:\n{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_problem_is_reported_not_only_the_first() {
+    let text = "version = 1\nname = \"p\"\n[[steps]]\nid = \"a\"\naction = \"rds.nope\"\n[[steps]]\nid = \"b\"\naction = \"rds.cluster_status\"\n[steps.params]\nclustr = \"c\"\n";
+    let lines = problems(text).await;
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+}
+
+#[tokio::test]
+async fn secrets_never_appear_in_messages() {
+    let text = "version = 1\nname = \"p\"\n[[steps]]\nid = \"s\"\naction = \"checks.pg_row_counts\"\n[steps.params]\ndatabase = { host = \"h\", dbname = \"d\", user = \"u\", password = \"Sup3rS3cret!\" }\n";
+    let lines = problems(text).await;
+    assert!(
+        lines.iter().all(|l| !l.contains("Sup3rS3cret!")),
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_huge_file_is_refused_cleanly() {
+    let text = format!(
+        "version = 1\nname = \"p\"\n# {}\n",
+        "x".repeat(2 * 1024 * 1024)
+    );
+    let lines = problems(&text).await;
+    assert!(lines[0].contains("larger than"), "{lines:#?}");
+}
+
+#[tokio::test]
+async fn deeply_nested_input_is_refused_without_a_crash() {
+    let text = format!(
+        "version = 1\nname = \"p\"\nx = {}{}\n",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
+    let lines = problems(&text).await;
+    assert!(!lines.is_empty());
+}
