@@ -16,6 +16,7 @@
 //! | `s3` | [`drkit_s3`] | `s3.*` |
 //! | `route53` | [`drkit_route53`] | `route53.*` |
 //! | `cloudfront` | [`drkit_cloudfront`] | `cloudfront.*` |
+//! | `acm` | [`drkit_acm`] | `acm.*` (request with DNS validation through Route 53, check, import) |
 //! | `vault` | [`drkit_vault`] | `vault.*` (Vault / OpenBao) |
 //! | `checks` | [`drkit_checks`] | `checks.*` (PostgreSQL, Redis, HTTP, TLS) |
 //! | `journal-s3` | [`drkit_journal_s3`] | the runner's journal in S3 |
@@ -41,6 +42,9 @@
 
 use std::collections::BTreeSet;
 
+#[cfg(feature = "acm")]
+#[cfg_attr(docsrs, doc(cfg(feature = "acm")))]
+pub use drkit_acm as acm;
 pub use drkit_aws as aws;
 #[cfg(feature = "checks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "checks")))]
@@ -100,6 +104,8 @@ pub fn register_all(registry: &mut Registry, aws: &AwsContext) -> Result<(), Dup
     drkit_route53::register(registry, aws)?;
     #[cfg(feature = "cloudfront")]
     drkit_cloudfront::register(registry, aws)?;
+    #[cfg(feature = "acm")]
+    drkit_acm::register(registry, aws)?;
     #[cfg(feature = "vault")]
     drkit_vault::register(registry)?;
     #[cfg(feature = "checks")]
@@ -168,6 +174,8 @@ mod tests {
         assert!(kinds.contains(&"route53.change_records"));
         #[cfg(feature = "vault")]
         assert!(kinds.contains(&"vault.unseal"));
+        #[cfg(feature = "acm")]
+        assert!(kinds.contains(&"acm.request_certificate"));
         assert!(!kinds.is_empty());
     }
 

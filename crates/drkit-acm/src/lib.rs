@@ -1,0 +1,37 @@
+//! # drkit-acm
+//!
+//! ACM certificate recovery actions for drkit:
+//!
+//! | kind | what it does |
+//! |---|---|
+//! | `acm.request_certificate` | a DNS-validated certificate; validation CNAMEs written through the Route 53 port; waited until `ISSUED` |
+//! | `acm.check_certificate` | status, names, days to expiry, users of a certificate |
+//! | `acm.import_certificate` | a certificate and its private key (a secret reference) into ACM, or re-imported |
+//!
+//! Parts, as in every provider: the port [`AcmApi`] (`MockAcmApi` with the `mock` feature), the
+//! adapter [`SdkAcm`], the actions, and [`register`] / [`register_with`]. DNS records are
+//! written through `drkit-route53`'s port ([`drkit_route53::Route53Api`]), never through
+//! `aws-sdk-route53`.
+
+mod check;
+mod import;
+mod port;
+mod register;
+mod request;
+mod sdk;
+
+pub use check::{CheckCertificate, CheckCertificateParams};
+pub use import::{ImportCertificate, ImportCertificateParams};
+#[cfg(any(test, feature = "mock"))]
+pub use port::MockAcmApi;
+pub use port::{AcmApi, CertificateInfo, CertificateSummary, ValidationRecord};
+pub use register::{
+    AcmApiFactory, AcmPorts, CHECK_CERTIFICATE, DESCRIPTORS, IMPORT_CERTIFICATE,
+    REQUEST_CERTIFICATE, register, register_with,
+};
+pub use request::{RequestCertificate, RequestCertificateParams};
+pub use sdk::SdkAcm;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests;

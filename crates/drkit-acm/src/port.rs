@@ -1,0 +1,101 @@
+//! The port: the narrow set of ACM operations drkit uses, in drkit's own types.
+
+use async_trait::async_trait;
+use drkit_core::{ActionError, SecretString};
+
+/// A DNS validation record ACM asks for (always a CNAME).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ValidationRecord {
+    /// The domain it validates.
+    pub domain: String,
+    /// The record name, e.g. `_x1.example.com.`.
+    pub name: String,
+    /// The record type (`CNAME`).
+    pub rtype: String,
+    /// The value, e.g. `_x2.acm-validations.aws.`.
+    pub value: String,
+}
+
+/// A certificate, as drkit needs to see it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CertificateInfo {
+    /// Its ARN.
+    pub arn: String,
+    /// The main domain name.
+    pub domain: String,
+    /// Every name it covers (the domain first, then the other SANs).
+    pub names: Vec<String>,
+    /// `PENDING_VALIDATION`, `ISSUED`, `FAILED`, ...
+    pub status: String,
+    /// `AMAZON_ISSUED`, `IMPORTED` or `PRIVATE`.
+    pub cert_type: String,
+    /// Expiry, in seconds since the Unix epoch.
+    pub not_after: Option<i64>,
+    /// The ARNs of the resources using it.
+    pub in_use_by: Vec<String>,
+    /// Why it failed, when `FAILED`.
+    pub failure_reason: Option<String>,
+    /// The DNS validation records known so far.
+    pub validation: Vec<ValidationRecord>,
+}
+
+/// One line of `ListCertificates`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CertificateSummary {
+    /// Its ARN.
+    pub arn: String,
+    /// The main domain name.
+    pub domain: String,
+    /// Its status.
+    pub status: String,
+}
+
+impl CertificateSummary {
+    /// A summary (handy in tests).
+    pub fn new(arn: &str, domain: &str, status: &str) -> Self {
+        Self {
+            arn: arn.to_owned(),
+            domain: domain.to_owned(),
+            status: status.to_owned(),
+        }
+    }
+}
+
+/// The ACM operations drkit uses. Implemented by [`crate::SdkAcm`] over `aws-sdk-acm`, and by
+/// `MockAcmApi` (feature `mock`) in tests. Errors are classified [`ActionError`]s; a missing
+/// certificate is `NotFound`.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait AcmApi: Send + Sync {
+    /// `RequestCertificate` with DNS validation; returns the ARN.
+    async fn request_certificate(
+        &self,
+        domain: &str,
+        sans: Vec<String>,
+        idempotency_token: &str,
+    ) -> Result<String, ActionError>;
+
+    /// `DescribeCertificate`.
+    async fn describe_certificate(&self, arn: &str) -> Result<CertificateInfo, ActionError>;
+
+    /// `ListCertificates` with these statuses (all pages).
+    async fn list_certificates(
+        &self,
+        statuses: Vec<String>,
+    ) -> Result<Vec<CertificateSummary>, ActionError>;
+
+    /// `DeleteCertificate`.
+    async fn delete_certificate(&self, arn: &str) -> Result<(), ActionError>;
+
+    /// `ImportCertificate` (into `arn` when given: a re-import); returns the ARN.
+    async fn import_certificate(
+        &self,
+        arn: Option<String>,
+        certificate: String,
+        private_key: SecretString,
+        chain: Option<String>,
+    ) -> Result<String, ActionError>;
+}
