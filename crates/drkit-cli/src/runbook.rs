@@ -238,6 +238,7 @@ fn prepare(
                 && is_secret_name(k)
                 && !s.starts_with("env:")
                 && !s.starts_with("file:")
+                && !s.starts_with("prompt:")
                 && !s.contains("${")
             {
                 errors.push(format!(

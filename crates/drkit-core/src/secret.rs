@@ -1,7 +1,8 @@
 //! Secret references: where a secret comes from, never the secret itself.
 //!
 //! A runbook or a parameter table holds a *reference* (`"env:MINT_DB_PASSWORD"`,
-//! `"file:/run/secrets/db"`, or the table form `{ secret = "env:MINT_DB_PASSWORD" }`); the value
+//! `"file:/run/secrets/db"`, `"prompt:Vault unseal key 1"`, or the table form
+//! `{ secret = "env:MINT_DB_PASSWORD" }`); the value
 //! is read only when an action needs it, into a [`SecretString`] whose `Debug` is redacted. A
 //! reference can be logged and journalled; a value never is.
 //!
@@ -30,6 +31,9 @@ pub enum SecretRef {
     Env(String),
     /// A file; one trailing newline is removed (`file:/path`).
     File(PathBuf),
+    /// Typed by the operator at the terminal, without echo (`prompt:LABEL`); the label is what
+    /// the prompt asks for. Fails when there is no terminal (e.g. in CI).
+    Prompt(String),
 }
 
 /// Why a secret reference could not be parsed or read. Never contains the secret.
@@ -51,6 +55,15 @@ impl FromStr for SecretRef {
             }
             return Ok(Self::Env(name.to_owned()));
         }
+        if let Some(label) = s.strip_prefix("prompt:") {
+            if label.trim().is_empty() {
+                return Err(SecretRefError(
+                    "`prompt:` needs a label saying what to type, e.g. `prompt:Vault unseal key 1`"
+                        .to_owned(),
+                ));
+            }
+            return Ok(Self::Prompt(label.trim().to_owned()));
+        }
         if let Some(path) = s.strip_prefix("file:") {
             if path.is_empty() {
                 return Err(SecretRefError("`file:` needs a path".to_owned()));
@@ -71,6 +84,7 @@ impl fmt::Display for SecretRef {
         match self {
             Self::Env(name) => write!(f, "env:{name}"),
             Self::File(path) => write!(f, "file:{}", path.display()),
+            Self::Prompt(label) => write!(f, "prompt:{label}"),
         }
     }
 }
@@ -108,9 +122,18 @@ impl<'de> Deserialize<'de> for SecretRef {
 }
 
 impl SecretRef {
-    /// Reads the secret. The error names the reference, never a value.
+    /// Reads the secret. The error names the reference, never a value. A `prompt:` reference
+    /// blocks until the operator has typed the value.
     pub fn resolve(&self) -> Result<SecretString, ActionError> {
         match self {
+            Self::Prompt(label) => match rpassword::prompt_password(format!("{label}: ")) {
+                Ok(value) if !value.is_empty() => Ok(SecretString::from(value)),
+                Ok(_) => Err(missing(format!("nothing was typed for `{label}`"))),
+                Err(err) => Err(missing(format!(
+                    "cannot prompt for `{label}`: no terminal ({})",
+                    err.kind()
+                ))),
+            },
             Self::Env(name) => match std::env::var(name) {
                 Ok(value) if !value.is_empty() => Ok(SecretString::from(value)),
                 Ok(_) => Err(missing(format!("environment variable {name} is empty"))),
@@ -155,7 +178,10 @@ mod tests {
         let r: SecretRef =
             serde_json::from_value(serde_json::json!({"secret": "file:/run/secrets/db"})).unwrap();
         assert_eq!(r, SecretRef::File("/run/secrets/db".into()));
-        for bad in ["hunter2", "env:", "env:A-B", "file:"] {
+        let r: SecretRef = "prompt: Vault unseal key 1".parse().unwrap();
+        assert_eq!(r, SecretRef::Prompt("Vault unseal key 1".into()));
+        assert_eq!(r.to_string(), "prompt:Vault unseal key 1");
+        for bad in ["hunter2", "env:", "env:A-B", "file:", "prompt:  "] {
             let err = serde_json::from_value::<SecretRef>(serde_json::json!(bad)).unwrap_err();
             assert!(!err.to_string().contains("hunter2"), "{err}");
         }
