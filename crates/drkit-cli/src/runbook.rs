@@ -247,12 +247,39 @@ fn prepare(
                 ));
                 return;
             }
-            match substitute_env(s, env) {
-                Ok(new) => *s = new,
-                Err(e) => errors.push(format!("parameter `{}`: {e}", key.unwrap_or("?"))),
-            }
+            let whole = s.starts_with("${env.") && s.ends_with('}') && s.matches("${").count() == 1;
+            // A value that is exactly one `${env.NAME}` takes the type its text reads as
+            // (`"${env.PG_PORT}"` -> 5433), as a whole `${steps...}` reference keeps the output's
+            // type; inside longer text it stays text. An unset variable is reported once, and the
+            // runner must not see its `${...}` again.
+            let replacement = match substitute_env(s, env) {
+                Ok(new) if whole => typed(new),
+                Ok(new) => Value::String(new),
+                Err(e) => {
+                    errors.push(format!("parameter `{}`: {e}", key.unwrap_or("?")));
+                    Value::Null
+                }
+            };
+            *value = replacement;
         }
         _ => {}
+    }
+}
+
+/// The JSON value a substituted text reads as: an integer, a number, a boolean, else the text.
+fn typed(text: String) -> Value {
+    if let Ok(i) = text.parse::<i64>() {
+        return Value::from(i);
+    }
+    if let Ok(f) = text.parse::<f64>()
+        && let Some(n) = serde_json::Number::from_f64(f)
+    {
+        return Value::Number(n);
+    }
+    match text.as_str() {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        _ => Value::String(text),
     }
 }
 

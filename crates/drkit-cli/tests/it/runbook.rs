@@ -153,6 +153,17 @@ async fn malformed_runbooks_give_located_errors() {
 }
 
 #[tokio::test]
+async fn a_whole_env_reference_takes_the_type_it_reads_as_and_an_unset_one_is_reported_once() {
+    let env = |name: &str| (name == "PG_PORT").then(|| "5433".to_owned());
+    let text = "version = 1\nname = \"p\"\n[[steps]]\nid = \"s\"\naction = \"checks.pg_row_counts\"\n[steps.params]\ndatabase = { host = \"127.0.0.1\", port = \"${env.PG_PORT}\", dbname = \"d\", user = \"u\" }\n";
+    assert!(load("mint.toml", text, &registry().await, &env).is_ok());
+    let unset = text.replace("PG_PORT", "NOT_SET_PORT");
+    let err = load("mint.toml", &unset, &registry().await, &env).unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    assert!(err.to_string().contains("NOT_SET_PORT is not set"), "{err}");
+}
+
+#[tokio::test]
 async fn every_problem_is_reported_not_only_the_first() {
     let text = "version = 1\nname = \"p\"\n[[steps]]\nid = \"a\"\naction = \"rds.nope\"\n[[steps]]\nid = \"b\"\naction = \"rds.cluster_status\"\n[steps.params]\nclustr = \"c\"\n";
     let lines = problems(text).await;
