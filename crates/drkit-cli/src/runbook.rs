@@ -388,6 +388,9 @@ pub fn load(
         );
         let mut errors = Vec::new();
         prepare(&mut params, None, env, &mut errors);
+        // Parameters already reported (an unset variable, a secret in clear) are not built
+        // again: one problem, one message.
+        let params_ok = errors.is_empty();
         for e in errors {
             problems.at(&params_span, format!("step `{id}`: {e}"));
         }
@@ -402,6 +405,7 @@ pub fn load(
                     .map_or_else(|| format!("unknown action `{kind}`"), |e| e.to_string());
                 problems.at(&def.action.span(), err);
             }
+            Some(_) if !params_ok => {}
             Some(_) if !contains_step_refs(&spec.params) => {
                 // Build it now: unknown parameters, wrong types and bad values show here.
                 if let Err(e) = registry.build(&spec) {
