@@ -174,90 +174,90 @@ pub fn register(registry: &mut Registry) -> Result<(), DuplicateKind> {
 
 /// Registers every Vault action with the given port (e.g. a mock in the embedder's tests).
 pub fn register_with(registry: &mut Registry, api: Arc<dyn VaultApi>) -> Result<(), DuplicateKind> {
-    {
-        let api = Arc::clone(&api);
-        registry.register_fn(UNSEAL, move |spec| {
-            let params: UnsealParams = decode_params(spec)?;
-            let address = address(spec, params.address.as_deref())?;
-            if params.keys.is_empty() {
+    with_vault(
+        registry,
+        UNSEAL,
+        Arc::clone(&api),
+        |p: &UnsealParams| p.address.as_deref(),
+        |spec, p| {
+            if p.keys.is_empty() {
                 return Err(BuildError::invalid(
                     spec,
                     Some("keys"),
                     "give at least one key share reference",
                 ));
             }
-            if params.threshold == Some(0) {
+            if p.threshold == Some(0) {
                 return Err(BuildError::invalid(
                     spec,
                     Some("threshold"),
                     "must be at least 1",
                 ));
             }
-            Ok(Arc::new(Unseal::new(
-                spec.id.clone(),
-                address,
-                params,
-                Arc::clone(&api),
-            )) as ActionRef)
-        })?;
-    }
-    {
-        let api = Arc::clone(&api);
-        registry.register_fn(CHECK_HEALTH, move |spec| {
-            let params: CheckHealthParams = decode_params(spec)?;
-            let address = address(spec, params.address.as_deref())?;
-            Ok(Arc::new(CheckHealth::new(
-                spec.id.clone(),
-                address,
-                params,
-                Arc::clone(&api),
-            )) as ActionRef)
-        })?;
-    }
-    {
-        let api = Arc::clone(&api);
-        registry.register_fn(RAFT_SNAPSHOT_SAVE, move |spec| {
-            let params: SnapshotSaveParams = decode_params(spec)?;
-            let address = address(spec, params.address.as_deref())?;
-            if params.path.as_os_str().is_empty() {
-                return Err(BuildError::invalid(spec, Some("path"), "must not be empty"));
-            }
-            Ok(Arc::new(SnapshotSave::new(
-                spec.id.clone(),
-                address,
-                params,
-                Arc::clone(&api),
-            )) as ActionRef)
-        })?;
-    }
-    {
-        let api = Arc::clone(&api);
-        registry.register_fn(RAFT_SNAPSHOT_RESTORE, move |spec| {
-            let params: SnapshotRestoreParams = decode_params(spec)?;
-            let address = address(spec, params.address.as_deref())?;
-            if params.path.as_os_str().is_empty() {
-                return Err(BuildError::invalid(spec, Some("path"), "must not be empty"));
-            }
-            Ok(Arc::new(SnapshotRestore::new(
-                spec.id.clone(),
-                address,
-                params,
-                Arc::clone(&api),
-            )) as ActionRef)
-        })?;
-    }
-    registry.register_fn(VERIFY_TRANSIT_BACKUP, move |spec| {
-        let params: TransitBackupParams = decode_params(spec)?;
-        let address = address(spec, params.address.as_deref())?;
-        validate_name(spec, "mount", &params.mount, true)?;
-        validate_name(spec, "key", &params.key, false)?;
-        Ok(Arc::new(VerifyTransitBackup::new(
-            spec.id.clone(),
-            address,
-            params,
-            Arc::clone(&api),
-        )) as ActionRef)
+            Ok(())
+        },
+        |id, address, p, api| Arc::new(Unseal::new(id, address, p, api)),
+    )?;
+    with_vault(
+        registry,
+        CHECK_HEALTH,
+        Arc::clone(&api),
+        |p: &CheckHealthParams| p.address.as_deref(),
+        |_, _| Ok(()),
+        |id, address, p, api| Arc::new(CheckHealth::new(id, address, p, api)),
+    )?;
+    with_vault(
+        registry,
+        RAFT_SNAPSHOT_SAVE,
+        Arc::clone(&api),
+        |p: &SnapshotSaveParams| p.address.as_deref(),
+        |spec, p| non_empty_path(spec, &p.path),
+        |id, address, p, api| Arc::new(SnapshotSave::new(id, address, p, api)),
+    )?;
+    with_vault(
+        registry,
+        RAFT_SNAPSHOT_RESTORE,
+        Arc::clone(&api),
+        |p: &SnapshotRestoreParams| p.address.as_deref(),
+        |spec, p| non_empty_path(spec, &p.path),
+        |id, address, p, api| Arc::new(SnapshotRestore::new(id, address, p, api)),
+    )?;
+    with_vault(
+        registry,
+        VERIFY_TRANSIT_BACKUP,
+        api,
+        |p: &TransitBackupParams| p.address.as_deref(),
+        |spec, p| {
+            validate_name(spec, "mount", &p.mount, true)?;
+            validate_name(spec, "key", &p.key, false)
+        },
+        |id, address, p, api| Arc::new(VerifyTransitBackup::new(id, address, p, api)),
+    )
+}
+
+/// Registers `descriptor`: decode the parameters as `P`, resolve the address (parameter or
+/// `VAULT_ADDR`), `validate` (before any call), then `build` the action over `api`.
+fn with_vault<P: serde::de::DeserializeOwned + 'static>(
+    registry: &mut Registry,
+    descriptor: ActionDescriptor,
+    api: Arc<dyn VaultApi>,
+    address_of: fn(&P) -> Option<&str>,
+    validate: fn(&ActionSpec, &P) -> Result<(), BuildError>,
+    build: fn(String, String, P, Arc<dyn VaultApi>) -> ActionRef,
+) -> Result<(), DuplicateKind> {
+    registry.register_fn(descriptor, move |spec| {
+        let params: P = decode_params(spec)?;
+        let address = address(spec, address_of(&params))?;
+        validate(spec, &params)?;
+        Ok(build(spec.id.clone(), address, params, Arc::clone(&api)))
     })
+}
+
+fn non_empty_path(spec: &ActionSpec, path: &std::path::Path) -> Result<(), BuildError> {
+    if path.as_os_str().is_empty() {
+        return Err(BuildError::invalid(spec, Some("path"), "must not be empty"));
+    }
+    Ok(())
 }
 
 fn address(spec: &ActionSpec, param: Option<&str>) -> Result<String, BuildError> {
