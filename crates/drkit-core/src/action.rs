@@ -225,6 +225,36 @@ pub trait RecoveryAction: Send + Sync + fmt::Debug {
 /// A shared, type-erased action.
 pub type ActionRef = Arc<dyn RecoveryAction>;
 
+/// Implements the identity methods of [`RecoveryAction`] (`id`, `kind`, `target`, `mutates`,
+/// `iam_actions`) for a struct with fields `id: String` and `target: Resource`:
+///
+/// ```text
+/// impl RecoveryAction for FailoverDbCluster {
+///     drkit_core::action_identity!(kind = "rds.failover_db_cluster", mutates = true, iam = IAM);
+///     // check, execute, verify, ...
+/// }
+/// ```
+#[macro_export]
+macro_rules! action_identity {
+    (kind = $kind:expr, mutates = $mutates:expr, iam = $iam:expr) => {
+        fn id(&self) -> &str {
+            &self.id
+        }
+        fn kind(&self) -> &'static str {
+            $kind
+        }
+        fn target(&self) -> &$crate::Resource {
+            &self.target
+        }
+        fn mutates(&self) -> bool {
+            $mutates
+        }
+        fn iam_actions(&self) -> &'static [&'static str] {
+            $iam
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -293,6 +293,18 @@ impl Context {
         self.emit(ProgressKind::Message { text: text.into() });
     }
 
+    /// `Err(InvalidInput)` in a dry run: the guard at the top of every mutating `execute` (a
+    /// dry run only ever calls `check`; this makes a mistake in a caller harmless).
+    pub fn refuse_dry_run(&self) -> Result<(), ActionError> {
+        if self.dry_run {
+            Err(ActionError::invalid_input(
+                "execute was called during a dry run",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
     /// `Err(Cancelled)` once cancelled, `Err(DeadlineExceeded)` once the deadline has passed.
     pub fn ensure_live(&self) -> Result<(), ActionError> {
         if self.is_cancelled() {

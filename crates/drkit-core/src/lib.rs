@@ -34,7 +34,7 @@ pub use layer::{ActionExt, Layer, RetryLayer, RetryPolicy, TimeoutLayer};
 #[cfg(any(test, feature = "mock"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub use mock::MockRecoveryAction;
-pub use secret::{ExposeSecret, SecretRef, SecretRefError, SecretString};
+pub use secret::{ExposeSecret, MAX_SECRET_FILE, SecretRef, SecretRefError, SecretString};
 pub use wait::{Poll, WaitPolicy, wait_until};
 
 /// Re-exported so providers and embedders use the same version.

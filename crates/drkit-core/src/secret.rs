@@ -139,28 +139,79 @@ impl SecretRef {
                 Ok(_) => Err(missing(format!("environment variable {name} is empty"))),
                 Err(_) => Err(missing(format!("environment variable {name} is not set"))),
             },
-            Self::File(path) => match std::fs::read_to_string(path) {
-                Ok(mut value) => {
-                    if value.ends_with('\n') {
+            Self::File(path) => {
+                let file = open_secret_file(path)?;
+                let mut value = String::new();
+                std::io::Read::read_to_string(
+                    &mut std::io::Read::take(file, MAX_SECRET_FILE + 1),
+                    &mut value,
+                )
+                .map_err(|err| {
+                    missing(format!(
+                        "secret file {} cannot be read: {}",
+                        path.display(),
+                        err.kind()
+                    ))
+                })?;
+                if value.len() as u64 > MAX_SECRET_FILE {
+                    return Err(too_large(path));
+                }
+                if value.ends_with('\n') {
+                    value.pop();
+                    if value.ends_with('\r') {
                         value.pop();
-                        if value.ends_with('\r') {
-                            value.pop();
-                        }
-                    }
-                    if value.is_empty() {
-                        Err(missing(format!("secret file {} is empty", path.display())))
-                    } else {
-                        Ok(SecretString::from(value))
                     }
                 }
-                Err(err) => Err(missing(format!(
-                    "secret file {} cannot be read: {}",
-                    path.display(),
-                    err.kind()
-                ))),
-            },
+                if value.is_empty() {
+                    Err(missing(format!("secret file {} is empty", path.display())))
+                } else {
+                    Ok(SecretString::from(value))
+                }
+            }
         }
     }
+
+    /// Whether a `file:` secret can be read, without reading it: it exists, is a regular file
+    /// (not a device, a FIFO or `/dev/stdin`, which could block or never end) of at most
+    /// [`MAX_SECRET_FILE`] bytes, and opens. Other references are not probed here.
+    pub fn probe_file(&self) -> Result<(), ActionError> {
+        match self {
+            Self::File(path) => open_secret_file(path).map(drop),
+            Self::Env(_) | Self::Prompt(_) => Ok(()),
+        }
+    }
+}
+
+/// The largest secret file read: a key or a token, not a data file.
+pub const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+fn open_secret_file(path: &std::path::Path) -> Result<std::fs::File, ActionError> {
+    let unreadable = |err: std::io::Error| {
+        missing(format!(
+            "secret file {} cannot be read: {}",
+            path.display(),
+            err.kind()
+        ))
+    };
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
+    if !meta.is_file() {
+        return Err(missing(format!(
+            "secret file {} is not a regular file",
+            path.display()
+        )));
+    }
+    if meta.len() > MAX_SECRET_FILE {
+        return Err(too_large(path));
+    }
+    std::fs::File::open(path).map_err(unreadable)
+}
+
+fn too_large(path: &std::path::Path) -> ActionError {
+    missing(format!(
+        "secret file {} is larger than {} KiB: not a secret",
+        path.display(),
+        MAX_SECRET_FILE / 1024
+    ))
 }
 
 fn missing(message: String) -> ActionError {
@@ -169,6 +220,25 @@ fn missing(message: String) -> ActionError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_device_or_a_huge_file_is_refused_without_being_read() {
+        let started = std::time::Instant::now();
+        let err = SecretRef::File("/dev/zero".into()).resolve().unwrap_err();
+        assert!(err.message().contains("not a regular file"), "{err}");
+        let err = SecretRef::File("/dev/zero".into())
+            .probe_file()
+            .unwrap_err();
+        assert!(err.message().contains("not a regular file"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'x'; 70 * 1024]).unwrap();
+        let err = SecretRef::File(big.clone()).resolve().unwrap_err();
+        assert!(err.message().contains("larger than 64 KiB"), "{err}");
+        assert!(SecretRef::File(big).probe_file().is_err());
+    }
+
     use super::*;
 
     #[test]

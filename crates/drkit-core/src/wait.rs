@@ -12,7 +12,7 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::time::Instant;
 
-use crate::{ActionError, Context, ProgressKind};
+use crate::{ActionError, Context, ErrorKind, ProgressKind};
 
 /// One observation of a probe.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,6 +118,7 @@ where
     let start = Instant::now();
     let mut backoff = policy.backoff();
     let mut attempt: u32 = 0;
+    let mut last_state: Option<String> = None;
     loop {
         if ctx.is_cancelled() {
             return Err(ActionError::cancelled(format!(
@@ -139,8 +140,24 @@ where
             }
             Ok(Poll::Pending(state)) => state,
             Err(err) if err.is_retryable() => format!("probe failed, will poll again: {err}"),
+            // The last poll, at the deadline, is cut off by the deadline itself (a real call is
+            // never instant): the wait gave up; say so with the last state actually seen.
+            Err(err)
+                if err.kind() == ErrorKind::DeadlineExceeded
+                    && ctx.deadline().is_some_and(|d| Instant::now() >= d) =>
+            {
+                return Err(ActionError::deadline_exceeded(format!(
+                    "gave up waiting for {what} after {:.1} s and {} polls; last state: {}",
+                    start.elapsed().as_secs_f64(),
+                    attempt.saturating_sub(1),
+                    last_state
+                        .as_deref()
+                        .unwrap_or("none seen (no poll finished in time)")
+                )));
+            }
             Err(err) => return Err(err),
         };
+        last_state = Some(state.clone());
 
         let now = Instant::now();
         let waited = now.saturating_duration_since(start);
@@ -257,6 +274,29 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::DeadlineExceeded);
         assert!(err.message().contains("never"), "{err}");
         assert!(err.message().contains("status=failing-over"), "{err}");
+    }
+
+    /// A real probe is a call through `ctx.bounded` that takes time: the poll at the deadline
+    /// is cut off by the deadline. The error must still name the last state seen, not "the
+    /// deadline passed during a call".
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_cut_off_at_the_deadline_still_reports_the_last_state() {
+        let ctx = Context::new().with_timeout(Duration::from_secs(30));
+        let err = wait_until(&ctx, "pods ready", &WaitPolicy::default(), || {
+            ctx.bounded(async {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Ok(Poll::<()>::Pending("api-0: CrashLoopBackOff".into()))
+            })
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::DeadlineExceeded);
+        assert!(err.message().contains("pods ready"), "{err}");
+        assert!(
+            err.message()
+                .contains("last state: api-0: CrashLoopBackOff"),
+            "{err}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
