@@ -13,6 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/peers.sh
 source scripts/lib/peers.sh
+# shellcheck source=scripts/lib/mint-env.sh
+source scripts/lib/mint-env.sh
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$DRKIT_CACHE/target}
 trap stop_peers EXIT
 
@@ -29,18 +31,7 @@ export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-west-2
 unset AWS_PROFILE AWS_SESSION_TOKEN
 
 # What the runbook reads (`${env.NAME}` and `env:` secret references).
-# PostgreSQL: the private test server, on its free port.
-pg_port=${DRKIT_TEST_PG_URL##*:}
-pg_port=${pg_port%%/*}
-export MINT_PG_HOST=127.0.0.1 MINT_PG_PORT=$pg_port MINT_PG_DBNAME=drkit MINT_PG_USER=drkit
-export MINT_PG_PASSWORD=$DRKIT_TEST_PG_PASSWORD
-# Vault: the sealed server is the one to recover; the transit key lives on the other one.
-export MINT_VAULT_ADDR=$DRKIT_TEST_VAULT_SEALED_ADDR
-export MINT_VAULT_KEY_1=$DRKIT_TEST_VAULT_SEALED_KEY_1
-export MINT_VAULT_KEY_2=$DRKIT_TEST_VAULT_SEALED_KEY_2
-export MINT_VAULT_KEY_3=$DRKIT_TEST_VAULT_SEALED_KEY_3
-export MINT_VAULT_TRANSIT_ADDR=$DRKIT_TEST_VAULT_ADDR
-export MINT_VAULT_TOKEN=$DRKIT_TEST_VAULT_TOKEN
+mint_env
 
 log "building drkit and the mint_world example"
 cargo build --quiet --locked -p drkit-cli --bin drkit

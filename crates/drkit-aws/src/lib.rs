@@ -4,7 +4,10 @@
 //!
 //! - [`AwsSettings`] / [`AwsContext`]: the SDK configuration, loaded the way AWS users expect
 //!   (default credential chain, profile, region per step, assume-role, `endpoint_url` and
-//!   `AWS_ENDPOINT_URL` for emulators, S3 path-style when an endpoint is set);
+//!   `AWS_ENDPOINT_URL` for emulators, S3 path-style when an endpoint is set), with a connect,
+//!   per-attempt and per-call time-out on every client (5 s, 30 s, 2 min by default; settable,
+//!   or `DRKIT_AWS_CONNECT_TIMEOUT` / `DRKIT_AWS_ATTEMPT_TIMEOUT` /
+//!   `DRKIT_AWS_OPERATION_TIMEOUT`) and the SDK's standard retry mode (3 attempts);
 //! - [`sdk_error`] / [`SdkResultExt`]: SDK errors mapped to [`drkit_core::ActionError`] with
 //!   the provider's error code and the right retry classification — including a local
 //!   emulator's "not implemented" answer (HTTP 500 with an HTML page), which is permanent.
@@ -22,5 +25,9 @@
 mod config;
 mod error;
 
-pub use config::{AssumeRole, AwsContext, AwsSettings};
+pub use config::{
+    ATTEMPT_TIMEOUT_ENV, AssumeRole, AwsContext, AwsSettings, CONNECT_TIMEOUT_ENV,
+    DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_OPERATION_TIMEOUT, OPERATION_TIMEOUT_ENV,
+};
 pub use error::{SdkResultExt, classify_code, sdk_error};

@@ -9,6 +9,10 @@
 //! | PostgreSQL | `DRKIT_TEST_PG_URL` (+ `DRKIT_TEST_PG_PASSWORD`) |
 //! | Redis primary / replica | `DRKIT_TEST_REDIS_URL`, `DRKIT_TEST_REDIS_REPLICA_URL` (+ `DRKIT_TEST_REDIS_PASSWORD`) |
 //!
+//! The [`faults`] module (and the `fault-proxy` binary) is a fault-injecting proxy in front of
+//! the moto server: throttling, 5xx and time-outs in each AWS protocol's shape, and an endpoint
+//! that stops answering.
+//!
 //! When a peer is missing, a test that needs it **fails** under `CI=true` (a test that skips
 //! itself in CI is a test that cannot fail) and is skipped with a note otherwise, so
 //! `cargo test` still works on a laptop without the peers. Run `scripts/test.sh` to have them.
@@ -21,6 +25,8 @@
 //! # }
 //! ```
 #![allow(clippy::panic, clippy::print_stderr)] // a test helper: failing loudly is its job
+
+pub mod faults;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1,0 +1,179 @@
+//! `fault-proxy`: a fault-injecting HTTP proxy in front of an AWS endpoint (see
+//! `drkit_testkit::faults`).
+//!
+//! ```text
+//! fault-proxy --upstream http://127.0.0.1:5000 [--listen 127.0.0.1:0] [--rate 0.3] [--seed N]
+//!             [--faults throttle,5xx,timeout] [--pick rotate|random] [--hold 60s]
+//!             [--blackhole-after N] [--max-faults N] [--stats FILE] [--addr-file FILE]
+//! ```
+//!
+//! Prints `fault-proxy listening on http://ADDR` (and writes the URL to `--addr-file`); on
+//! SIGTERM or SIGINT writes the counts as JSON to `--stats` (and prints a one-line summary to
+//! stderr) and exits 0. The counts are also served at `GET /__fault-proxy/stats`.
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use drkit_testkit::faults::{FaultConfig, FaultKind, FaultProxy, FaultStats, Pick};
+
+struct Args {
+    config: FaultConfig,
+    listen: SocketAddr,
+    stats: Option<String>,
+    addr_file: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut upstream = None;
+    let mut listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut rate = 0.0;
+    let mut seed = 0;
+    let mut kinds = FaultKind::ALL.to_vec();
+    let mut pick = Pick::Rotate;
+    let mut hold = Duration::from_secs(60);
+    let mut blackhole_after = None;
+    let mut max_faults = None;
+    let mut stats = None;
+    let mut addr_file = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--upstream" => upstream = Some(value()?),
+            "--listen" => listen = value()?.parse().map_err(|e| format!("--listen: {e}"))?,
+            "--rate" => rate = value()?.parse().map_err(|e| format!("--rate: {e}"))?,
+            "--seed" => seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--faults" => {
+                kinds = value()?
+                    .split(',')
+                    .map(|k| FaultKind::parse(k).ok_or_else(|| format!("--faults: unknown `{k}`")))
+                    .collect::<Result<_, _>>()?;
+            }
+            "--pick" => {
+                pick = match value()?.as_str() {
+                    "rotate" => Pick::Rotate,
+                    "random" => Pick::Random,
+                    other => return Err(format!("--pick: `{other}` (rotate or random)")),
+                }
+            }
+            "--hold" => {
+                hold = humantime::parse_duration(&value()?).map_err(|e| format!("--hold: {e}"))?;
+            }
+            "--blackhole-after" => {
+                blackhole_after = Some(
+                    value()?
+                        .parse()
+                        .map_err(|e| format!("--blackhole-after: {e}"))?,
+                );
+            }
+            "--max-faults" => {
+                max_faults = Some(value()?.parse().map_err(|e| format!("--max-faults: {e}"))?);
+            }
+            "--stats" => stats = Some(value()?),
+            "--addr-file" => addr_file = Some(value()?),
+            "-h" | "--help" => {
+                return Err(
+                    "usage: fault-proxy --upstream URL [--listen ADDR] [--rate R] \
+                            [--seed N] [--faults throttle,5xx,timeout] [--pick rotate|random] \
+                            [--hold 60s] [--blackhole-after N] [--max-faults N] [--stats FILE] \
+                            [--addr-file FILE]"
+                        .to_owned(),
+                );
+            }
+            other => return Err(format!("unknown argument `{other}` (see --help)")),
+        }
+    }
+    let upstream = upstream.ok_or("--upstream URL is required")?;
+    let mut config = FaultConfig::new(upstream)
+        .rate(rate)
+        .seed(seed)
+        .kinds(&kinds)
+        .pick(pick)
+        .hold(hold);
+    if let Some(n) = blackhole_after {
+        config = config.blackhole_after(n);
+    }
+    if let Some(n) = max_faults {
+        config = config.max_faults(n);
+    }
+    Ok(Args {
+        config,
+        listen,
+        stats,
+        addr_file,
+    })
+}
+
+fn summary(stats: &FaultStats) -> String {
+    let faults: Vec<String> = stats
+        .faults
+        .iter()
+        .map(|(kind, n)| format!("{kind}={n}"))
+        .collect();
+    format!(
+        "fault-proxy: {} requests, {} forwarded, {} faults [{}], {} blackholed, {} upstream errors",
+        stats.requests,
+        stats.forwarded,
+        stats.faults_total,
+        faults.join(" "),
+        stats.blackholed,
+        stats.upstream_errors
+    )
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("fault-proxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let upstream = args.config.upstream.clone();
+    let proxy = match FaultProxy::start(args.config, args.listen).await {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("fault-proxy: cannot listen on {}: {e}", args.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "fault-proxy listening on {} (upstream {upstream})",
+        proxy.url()
+    );
+    if let Some(file) = &args.addr_file
+        && let Err(e) = std::fs::write(file, format!("{}\n", proxy.url()))
+    {
+        eprintln!("fault-proxy: writing {file}: {e}");
+        return ExitCode::FAILURE;
+    }
+    wait_for_signal().await;
+    let stats = proxy.shutdown().await;
+    eprintln!("{}", summary(&stats));
+    if let Some(file) = &args.stats {
+        let json = serde_json::to_string_pretty(&stats).unwrap_or_default();
+        if let Err(e) = std::fs::write(file, json + "\n") {
+            eprintln!("fault-proxy: writing {file}: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
