@@ -14,6 +14,7 @@ use drkit::runner::{
     AutoApprove, FileJournalStore, JournalStore, Outcome, PromptApprover, Report, RunError, Runner,
 };
 
+use crate::progress::{BarProgress, LineProgress, ProgressMode};
 use crate::runbook::{self, Runbook};
 use crate::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
 
@@ -249,12 +250,15 @@ pub fn iam_policy(
 }
 
 /// Options of `drkit run` and `drkit resume`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RunOptions {
     /// Only read-only checks; print what would change.
     pub dry_run: bool,
     /// A directory for file journals, or `s3://bucket/prefix`.
     pub journal: Option<String>,
+    /// The lease of an S3 journal's lock (how soon another machine may take over the run of
+    /// one that died); default [`drkit::journal_s3::DEFAULT_LEASE`].
+    pub journal_lease: Option<Duration>,
     /// Where to write the Markdown report.
     pub report: Option<PathBuf>,
     /// When the incident began (RFC 3339); default: the run's start.
@@ -263,11 +267,107 @@ pub struct RunOptions {
     pub auto_approve: bool,
     /// A Slack-compatible webhook for start, summaries and result.
     pub webhook: Option<String>,
-    /// Resume the last run from the journal instead of starting one.
-    pub resume: bool,
+    /// How to show progress on stderr.
+    pub progress: ProgressMode,
+    /// Print the report as JSON rather than Markdown.
+    pub json: bool,
+    /// Cancelled on Ctrl-C (SIGINT) or SIGTERM: no new step starts, running steps stop at a
+    /// safe point, the journal stays consistent, the exit code is 3.
+    pub cancel: CancellationToken,
 }
 
-/// `drkit run FILE` / `drkit resume FILE`.
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            journal: None,
+            journal_lease: None,
+            report: None,
+            incident_start: None,
+            auto_approve: false,
+            webhook: None,
+            progress: ProgressMode::Off,
+            json: false,
+            cancel: CancellationToken::new(),
+        }
+    }
+}
+
+/// The default journal directory.
+pub const DEFAULT_JOURNAL_DIR: &str = ".drkit/journal";
+
+/// The journal store at `location`: a directory, or `s3://bucket/prefix` (with `lease` for
+/// its lock, if given).
+fn journal_store(
+    location: &str,
+    aws: &AwsContext,
+    lease: Option<Duration>,
+) -> Result<Arc<dyn JournalStore>, String> {
+    if location.starts_with("s3://") {
+        drkit::journal_s3::S3JournalStore::from_url(location, aws)
+            .map(|s| match lease {
+                Some(lease) => s.with_lease(lease),
+                None => s,
+            })
+            .map(|s| Arc::new(s) as Arc<dyn JournalStore>)
+            .map_err(|e| e.to_string())
+    } else {
+        FileJournalStore::new(location)
+            .map(|s| Arc::new(s) as Arc<dyn JournalStore>)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Where one plan's journal is: a file `<dir>/<plan>.journal.jsonl`, or an S3 folder
+/// `s3://bucket/prefix/<plan>` (what `drkit run --journal s3://bucket/prefix` writes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalLocation {
+    /// What to give [`journal_store`]: a directory or `s3://bucket/prefix`.
+    pub store: String,
+    /// The plan's name.
+    pub plan: String,
+}
+
+impl JournalLocation {
+    /// Parses a journal as named on the command line.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if let Some(rest) = text.strip_prefix("s3://") {
+            let rest = rest.trim_end_matches('/');
+            let Some((store, plan)) = rest.rsplit_once('/') else {
+                return Err(format!(
+                    "`{text}`: expected s3://bucket/prefix/<plan>, the plan's journal folder"
+                ));
+            };
+            if plan.is_empty() || store.is_empty() {
+                return Err(format!("`{text}`: expected s3://bucket/prefix/<plan>"));
+            }
+            return Ok(Self {
+                store: format!("s3://{store}"),
+                plan: plan.to_owned(),
+            });
+        }
+        let path = Path::new(text);
+        let Some(plan) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".journal.jsonl"))
+        else {
+            return Err(format!(
+                "`{text}`: expected a journal file named <plan>.journal.jsonl or s3://bucket/prefix/<plan>"
+            ));
+        };
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Ok(Self {
+            store: dir.display().to_string(),
+            plan: plan.to_owned(),
+        })
+    }
+}
+
+/// `drkit run FILE`.
 pub async fn run(
     path: &Path,
     registry: &Arc<Registry>,
@@ -279,12 +379,112 @@ pub async fn run(
     let Some(rb) = load(path, registry, err) else {
         return EXIT_BAD_INPUT;
     };
-    let cancel = CancellationToken::new();
+    let location = options
+        .journal
+        .clone()
+        .unwrap_or_else(|| DEFAULT_JOURNAL_DIR.to_owned());
+    let store = match journal_store(&location, aws, options.journal_lease) {
+        Ok(store) => store,
+        Err(e) => {
+            let _ = writeln!(err, "--journal {location}: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    execute(rb, store, false, options, out, err).await
+}
+
+/// `drkit resume JOURNAL`: the runbook is the one the journal recorded when the run started
+/// (`runbook` overrides it, e.g. for a journal written before drkit recorded runbooks). The
+/// plan must be unchanged: a resume of a changed plan is refused.
+pub async fn resume(
+    journal: &str,
+    runbook: Option<&Path>,
+    registry: &Arc<Registry>,
+    aws: &AwsContext,
+    options: RunOptions,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let location = match JournalLocation::parse(journal) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = writeln!(err, "{e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let store = match journal_store(&location.store, aws, options.journal_lease) {
+        Ok(store) => store,
+        Err(e) => {
+            let _ = writeln!(err, "{journal}: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let rb = if let Some(file) = runbook {
+        load(file, registry, err)
+    } else {
+        let records = match store.load(&location.plan).await {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = writeln!(err, "{journal}: {e}");
+                return EXIT_FAILED;
+            }
+        };
+        let Some(source) = drkit::runner::last_run_source(&records) else {
+            let _ = writeln!(
+                err,
+                "{journal}: no run of `{}` with its runbook recorded; give the runbook with --runbook FILE",
+                location.plan
+            );
+            return EXIT_BAD_INPUT;
+        };
+        let shown = format!("{} (as recorded in {journal})", source.origin);
+        match runbook::load(&shown, &source.text, registry, &|name| {
+            std::env::var(name).ok()
+        }) {
+            Ok(rb) => Some(rb),
+            Err(invalid) => {
+                let _ = writeln!(err, "{invalid}");
+                None
+            }
+        }
+    };
+    let Some(rb) = rb else {
+        return EXIT_BAD_INPUT;
+    };
+    if rb.name != location.plan {
+        let _ = writeln!(
+            err,
+            "{journal}: the journal is of plan `{}`, the runbook is `{}`",
+            location.plan, rb.name
+        );
+        return EXIT_BAD_INPUT;
+    }
+    execute(rb, store, true, options, out, err).await
+}
+
+/// Runs (or resumes) a loaded runbook with its journal in `store`.
+async fn execute(
+    rb: Runbook,
+    store: Arc<dyn JournalStore>,
+    resume: bool,
+    options: RunOptions,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let cancel = options.cancel.clone();
     let mut runner = Runner::new()
         .with_cancellation(cancel.clone())
         .with_rto(rb.rto.clone())
         .with_rpo(rb.rpo.clone())
-        .with_sink(Arc::new(TracingEvents));
+        .with_sink(Arc::new(TracingEvents))
+        .with_shared_journal(store);
+    match options.progress {
+        ProgressMode::Bars => runner = runner.with_sink(Arc::new(BarProgress::new(rb.plan.len()))),
+        ProgressMode::Lines => {
+            runner = runner.with_sink(Arc::new(LineProgress::new(std::io::stderr())));
+        }
+        ProgressMode::Off => {}
+    }
     if let Some(at) = options.incident_start {
         runner = runner.with_incident_start(at);
     }
@@ -294,28 +494,6 @@ pub async fn run(
         let who = std::env::var("USER").unwrap_or_else(|_| "operator".to_owned());
         runner.with_approver(PromptApprover::terminal(format!("{who} (terminal)")))
     };
-    let journal = options
-        .journal
-        .clone()
-        .unwrap_or_else(|| ".drkit/journal".to_owned());
-    let store: Arc<dyn JournalStore> = if journal.starts_with("s3://") {
-        match drkit::journal_s3::S3JournalStore::from_url(&journal, aws) {
-            Ok(store) => Arc::new(store),
-            Err(e) => {
-                let _ = writeln!(err, "--journal {journal}: {e}");
-                return EXIT_BAD_INPUT;
-            }
-        }
-    } else {
-        match FileJournalStore::new(&journal) {
-            Ok(store) => Arc::new(store),
-            Err(e) => {
-                let _ = writeln!(err, "--journal {journal}: {e}");
-                return EXIT_BAD_INPUT;
-            }
-        }
-    };
-    runner = runner.with_shared_journal(store);
     let webhook = match options
         .webhook
         .as_deref()
@@ -332,32 +510,22 @@ pub async fn run(
         runner = runner.with_sink(Arc::clone(w) as Arc<dyn RunEventSink>);
     }
 
-    // Ctrl-C: launch no new step, let running ones reach a safe point.
-    let ctrl_c = {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                cancel.cancel();
-            }
-        })
-    };
-
     if options.dry_run {
         let report = runner.dry_run(&rb.plan).await;
-        ctrl_c.abort();
         let _ = writeln!(out, "{}", report.to_markdown());
-        return if report.problems().next().is_some() {
+        return if cancel.is_cancelled() {
+            EXIT_INTERRUPTED
+        } else if report.problems().next().is_some() {
             EXIT_FAILED
         } else {
             EXIT_OK
         };
     }
-    let result = if options.resume {
+    let result = if resume {
         runner.resume(&rb.plan).await
     } else {
         runner.run(&rb.plan).await
     };
-    ctrl_c.abort();
     if let Some(w) = &webhook {
         let stats = w.finish().await;
         tracing::info!(?stats, "webhook");
@@ -384,13 +552,29 @@ pub async fn run(
             };
         }
     };
-    write_report(&report, options.report.as_deref(), out, err);
+    write_report(&report, options.report.as_deref(), options.json, out, err);
+    if code == EXIT_INTERRUPTED {
+        let _ = writeln!(
+            err,
+            "interrupted: the journal is consistent; continue with `drkit resume <journal>`"
+        );
+    }
     code
 }
 
-fn write_report(report: &Report, path: Option<&Path>, out: &mut dyn Write, err: &mut dyn Write) {
+fn write_report(
+    report: &Report,
+    path: Option<&Path>,
+    json: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) {
     let md = report.to_markdown();
-    let _ = writeln!(out, "{md}");
+    if json {
+        let _ = writeln!(out, "{:#}", report.to_json());
+    } else {
+        let _ = writeln!(out, "{md}");
+    }
     if let Some(path) = path
         && let Err(e) = std::fs::write(path, &md)
     {
@@ -398,33 +582,26 @@ fn write_report(report: &Report, path: Option<&Path>, out: &mut dyn Write, err: 
     }
 }
 
-/// `drkit report JOURNAL`: the report of the last run in a file journal
-/// (`<dir>/<plan>.journal.jsonl`), built from the journal alone.
-pub async fn report(journal: &Path, json: bool, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let Some(name) = journal
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.strip_suffix(".journal.jsonl"))
-    else {
-        let _ = writeln!(
-            err,
-            "{}: expected a journal file named <plan>.journal.jsonl",
-            journal.display()
-        );
-        return EXIT_BAD_INPUT;
-    };
-    let dir = journal
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let records = match FileJournalStore::new(dir) {
-        Ok(store) => store.load(name).await,
+/// `drkit report JOURNAL`: the report of the last run in a journal (`<dir>/<plan>.journal.jsonl`
+/// or `s3://bucket/prefix/<plan>`), built from the journal alone.
+pub async fn report(
+    journal: &str,
+    aws: &AwsContext,
+    json: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let records = match JournalLocation::parse(journal) {
+        Ok(location) => match journal_store(&location.store, aws, None) {
+            Ok(store) => store.load(&location.plan).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let records = match records {
         Ok(r) => r,
         Err(e) => {
-            let _ = writeln!(err, "{}: {e}", journal.display());
+            let _ = writeln!(err, "{journal}: {e}");
             return EXIT_BAD_INPUT;
         }
     };
@@ -439,7 +616,7 @@ pub async fn report(journal: &Path, json: bool, out: &mut dyn Write, err: &mut d
             EXIT_OK
         }
         Err(e) => {
-            let _ = writeln!(err, "{}: {e}", journal.display());
+            let _ = writeln!(err, "{journal}: {e}");
             EXIT_BAD_INPUT
         }
     }

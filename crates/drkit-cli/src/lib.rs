@@ -6,6 +6,7 @@
 //! Exit codes: 0 success, 1 the run failed, 2 bad input (the runbook, a flag), 3 interrupted.
 
 pub mod commands;
+pub mod progress;
 pub mod runbook;
 
 /// Exit code: success.

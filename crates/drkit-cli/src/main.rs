@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use drkit::aws::{AwsContext, AwsSettings};
-use drkit_cli::EXIT_BAD_INPUT;
+use drkit::core::CancellationToken;
 use drkit_cli::commands::{self, RunOptions};
+use drkit_cli::progress::ProgressMode;
+use drkit_cli::{EXIT_BAD_INPUT, EXIT_INTERRUPTED};
 
 /// Cloud disaster recovery as code: runbooks of checked, waited-for, journalled recovery steps.
 ///
@@ -57,14 +59,26 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
-    /// Resume the last run of a runbook from its journal.
+    /// Resume the last run from its journal: <dir>/<plan>.journal.jsonl or
+    /// s3://bucket/prefix/<plan>. The journal holds the runbook; steps already done are not
+    /// done again.
     Resume {
-        file: PathBuf,
+        /// The journal (a runbook .toml file is also accepted, with --journal).
+        #[arg(value_name = "JOURNAL")]
+        target: String,
+        /// Use this runbook rather than the one recorded in the journal (it must describe the
+        /// same plan).
+        #[arg(long)]
+        runbook: Option<PathBuf>,
         #[command(flatten)]
         run: RunArgs,
     },
-    /// The report of the last run in a journal file (<dir>/<plan>.journal.jsonl).
-    Report { journal: PathBuf },
+    /// The report of the last run in a journal: <dir>/<plan>.journal.jsonl or
+    /// s3://bucket/prefix/<plan>.
+    Report {
+        /// The journal.
+        journal: String,
+    },
     /// Every action, with its parameters, outputs and IAM actions.
     Actions,
     /// The least-privilege IAM policy for exactly the actions of a runbook.
@@ -79,6 +93,10 @@ struct RunArgs {
     /// Journal: a directory (default .drkit/journal) or s3://bucket/prefix.
     #[arg(long)]
     journal: Option<String>,
+    /// Lease of an S3 journal's lock: another machine may take a dead run over after it
+    /// (default 2m; the lock is renewed while the run lives).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    journal_lease: Option<std::time::Duration>,
     /// Also write the Markdown report to this file.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -122,7 +140,11 @@ async fn main() -> ExitCode {
     }
     // Only `run` and `resume` talk to AWS; the other commands build actions without loading
     // credentials or asking the instance metadata service anything.
-    let needs_aws = matches!(cli.command, Command::Run { .. } | Command::Resume { .. });
+    let needs_aws = match &cli.command {
+        Command::Run { .. } | Command::Resume { .. } => true,
+        Command::Report { journal } => journal.starts_with("s3://"),
+        _ => false,
+    };
     let aws = if needs_aws {
         AwsContext::load(&settings).await
     } else {
@@ -149,8 +171,10 @@ async fn main() -> ExitCode {
         Command::Plan { file } => commands::plan(&file, &registry, json, &mut out, &mut err),
         Command::Actions => commands::actions(&registry, json, &mut out),
         Command::IamPolicy { file } => commands::iam_policy(&file, &registry, &mut out, &mut err),
-        Command::Report { journal } => commands::report(&journal, json, &mut out, &mut err).await,
-        Command::Run { file, run } | Command::Resume { file, run }
+        Command::Report { journal } => {
+            commands::report(&journal, &aws, json, &mut out, &mut err).await
+        }
+        Command::Run { run, .. } | Command::Resume { run, .. }
             if run
                 .incident_start
                 .as_deref()
@@ -165,26 +189,53 @@ async fn main() -> ExitCode {
                     .err()
                     .unwrap_or_default()
             );
-            let _ = file;
             EXIT_BAD_INPUT
         }
         Command::Run { file, run } => {
-            commands::run(
-                &file,
-                &registry,
-                &aws,
-                options(run, false),
-                &mut out,
-                &mut err,
-            )
-            .await
+            let options = options(run, cli.quiet, json);
+            commands::run(&file, &registry, &aws, options, &mut out, &mut err).await
         }
-        Command::Resume { file, run } => {
-            commands::run(
-                &file,
+        // The earlier form, `drkit resume FILE.toml [--journal DIR]`.
+        Command::Resume { target, run, .. } if target.ends_with(".toml") => {
+            let options = options(run, cli.quiet, json);
+            let location = options
+                .journal
+                .clone()
+                .unwrap_or_else(|| commands::DEFAULT_JOURNAL_DIR.to_owned());
+            let file = PathBuf::from(&target);
+            match commands::load(&file, &registry, &mut err) {
+                Some(rb) => {
+                    let journal = if location.starts_with("s3://") {
+                        format!("{}/{}", location.trim_end_matches('/'), rb.name)
+                    } else {
+                        format!("{location}/{}.journal.jsonl", rb.name)
+                    };
+                    commands::resume(
+                        &journal,
+                        Some(&file),
+                        &registry,
+                        &aws,
+                        options,
+                        &mut out,
+                        &mut err,
+                    )
+                    .await
+                }
+                None => EXIT_BAD_INPUT,
+            }
+        }
+        Command::Resume {
+            target,
+            runbook,
+            run,
+        } => {
+            let options = options(run, cli.quiet, json);
+            commands::resume(
+                &target,
+                runbook.as_deref(),
                 &registry,
                 &aws,
-                options(run, true),
+                options,
                 &mut out,
                 &mut err,
             )
@@ -195,10 +246,11 @@ async fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-fn options(run: RunArgs, resume: bool) -> RunOptions {
+fn options(run: RunArgs, quiet: bool, json: bool) -> RunOptions {
     RunOptions {
         dry_run: run.dry_run,
         journal: run.journal,
+        journal_lease: run.journal_lease,
         report: run.report,
         incident_start: run
             .incident_start
@@ -206,6 +258,55 @@ fn options(run: RunArgs, resume: bool) -> RunOptions {
             .and_then(|t| commands::parse_incident_start(t).ok()),
         auto_approve: run.auto_approve,
         webhook: run.webhook,
-        resume,
+        progress: ProgressMode::detect(quiet),
+        json,
+        cancel: interrupt_on_signals(),
+    }
+}
+
+/// A token cancelled by the first Ctrl-C (SIGINT) or SIGTERM: no new step starts, running
+/// steps stop at their next safe point and the journal records it (exit code 3). A second
+/// signal exits at once: the journal is still consistent (every record is whole; a step
+/// without a recorded end is checked again on resume).
+fn interrupt_on_signals() -> CancellationToken {
+    use tokio::signal::unix::{SignalKind, signal};
+    let cancel = CancellationToken::new();
+    let token = cancel.clone();
+    tokio::spawn(async move {
+        let mut term = signal(SignalKind::terminate()).ok();
+        next_signal(term.as_mut()).await;
+        eprintln!(
+            "\ninterrupted: stopping at the next safe point (press Ctrl-C again to exit now)"
+        );
+        token.cancel();
+        next_signal(term.as_mut()).await;
+        eprintln!("interrupted again: exiting now; `drkit resume <journal>` continues the run");
+        std::process::exit(i32::from(EXIT_INTERRUPTED));
+    });
+    cancel
+}
+
+/// The next SIGINT or SIGTERM.
+async fn next_signal(term: Option<&mut tokio::signal::unix::Signal>) {
+    match term {
+        Some(term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        None => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use drkit::core::registry::{ActionSpec, Registry};
 use drkit::core::{RetryPolicy, SecretRef};
 use drkit::runner::rto::{RpoObjectives, RtoBudgets};
-use drkit::runner::{OnFailure, Plan, PlanError, Step, StepPolicy, Tier};
+use drkit::runner::{OnFailure, Plan, PlanError, PlanSource, Step, StepPolicy, Tier};
 use serde::Deserialize;
 use serde_json::Value;
 use toml::Spanned;
@@ -211,10 +211,15 @@ fn prepare(
                     "parameter `{}`: missing secret: environment variable {name} is not set",
                     key.unwrap_or("?")
                 )),
-                Some(Ok(r @ SecretRef::File(_))) if r.resolve().is_err() => errors.push(format!(
-                    "parameter `{}`: missing secret: {r} cannot be read",
-                    key.unwrap_or("?")
-                )),
+                // Probed, never read: validation does not handle secret values.
+                Some(Ok(r @ SecretRef::File(_))) if r.probe_file().is_err() => {
+                    let why = r.probe_file().err().map(|e| e.message().to_owned());
+                    errors.push(format!(
+                        "parameter `{}`: missing secret: {}",
+                        key.unwrap_or("?"),
+                        why.unwrap_or_default()
+                    ));
+                }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => errors.push(format!("parameter `{}`: {e}", key.unwrap_or("?"))),
                 None => errors.push(format!(
@@ -443,7 +448,12 @@ pub fn load(
         steps.push(step);
     }
     let plan = match Plan::new(file.name.get_ref().clone(), steps) {
-        Ok(plan) => Some(plan),
+        // The journal keeps the runbook's text (it holds no secret: only references), so a
+        // run can be resumed from its journal alone.
+        Ok(plan) => Some(plan.with_source(PlanSource {
+            origin: path.to_owned(),
+            text: text.to_owned(),
+        })),
         Err(PlanError {
             problems: plan_problems,
             ..

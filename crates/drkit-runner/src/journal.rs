@@ -42,6 +42,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::approval::Decision;
 use crate::clock::Clock;
 use crate::events::Hub;
+use crate::plan::PlanSource;
 use crate::report::Outcome;
 use crate::rto::{RpoObjectives, RtoBudgets, Tier};
 
@@ -104,6 +105,10 @@ pub enum Event {
         rpo: RpoObjectives,
         /// The steps.
         steps: Vec<StepInfo>,
+        /// Where the plan came from (e.g. the runbook's text), when the caller recorded it:
+        /// enough to resume from the journal alone.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<PlanSource>,
     },
     /// A step was launched.
     StepStarted {
@@ -585,6 +590,19 @@ impl JournalStore for FileJournalStore {
         };
         parse_lines(BufReader::new(file), &path.display().to_string())
     }
+}
+
+/// The plan source recorded by the last run (not resume) in `records`: what `drkit resume
+/// JOURNAL` rebuilds the plan from. `None` if that run recorded none.
+pub fn last_run_source(records: &[Record]) -> Option<&PlanSource> {
+    records.iter().rev().find_map(|r| match &r.event {
+        Event::RunStarted {
+            resumed: false,
+            source,
+            ..
+        } => Some(source.as_ref()),
+        _ => None,
+    })?
 }
 
 /// Parses JSON lines; a torn last line is ignored. `path` names the source in errors. Public

@@ -80,9 +80,9 @@ pub use events::{RunEvent, RunEventKind, RunEventSink};
 pub use guard::{Guard, GuardVerdict, ProbeGuard};
 pub use journal::{
     Batch, Event, FileJournalStore, JournalError, JournalLock, JournalStore, LockHolder, Record,
-    parse_lines,
+    last_run_source, parse_lines,
 };
-pub use plan::{OnFailure, OutputRef, Plan, Step, StepInputs, StepPolicy};
+pub use plan::{OnFailure, OutputRef, Plan, PlanSource, Step, StepInputs, StepPolicy};
 pub use report::{NoRun, Outcome, Report, StepReport, StepState};
 pub use rto::{RpoObjectives, RtoBudgets, Tier, Verdict};
 pub use runner::{DryRunReport, DryRunState, DryRunStep, Runner};

@@ -447,6 +447,20 @@ pub(crate) struct PlanInner {
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub(crate) inner: Arc<PlanInner>,
+    pub(crate) source: Option<Arc<PlanSource>>,
+}
+
+/// Where a plan came from, kept in the journal's `run_started` record so that a run can be
+/// resumed from its journal alone (`drkit resume JOURNAL`), on another machine if need be.
+///
+/// Only for sources that hold no secret: a drkit runbook may (its secrets are references such
+/// as `env:VAULT_KEY_1`, and a secret written in clear is refused before a run starts).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanSource {
+    /// Where it was read from (a file path as given), for messages.
+    pub origin: String,
+    /// Its text.
+    pub text: String,
 }
 
 impl Plan {
@@ -574,7 +588,20 @@ impl Plan {
                 inputs,
                 fingerprint,
             }),
+            source: None,
         })
+    }
+
+    /// Records where the plan came from: the journal keeps it, so a resume needs nothing else.
+    #[must_use]
+    pub fn with_source(mut self, source: PlanSource) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// Where the plan came from, if recorded.
+    pub fn source(&self) -> Option<&PlanSource> {
+        self.source.as_deref()
     }
 
     /// The plan's name.

@@ -305,6 +305,7 @@ impl Runner {
                 rto: self.rto.clone(),
                 rpo: self.rpo.clone(),
                 steps,
+                source: plan.source().cloned(),
             })
             .await;
         let outcome = match started {

@@ -10,7 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-fn drkit(args: &[&str], envs: &[(&str, &str)]) -> Output {
+pub(crate) fn drkit(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    command(args, envs).output().expect("drkit runs")
+}
+
+/// `drkit ARGS` with a clean AWS environment (test credentials, no profile, no IMDS).
+pub(crate) fn command(args: &[&str], envs: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_drkit"));
     cmd.args(args)
         // Never the machine's own AWS settings, never the instance metadata service.
@@ -24,14 +29,14 @@ fn drkit(args: &[&str], envs: &[(&str, &str)]) -> Output {
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    cmd.output().expect("drkit runs")
+    cmd
 }
 
-fn text(out: &[u8]) -> String {
+pub(crate) fn text(out: &[u8]) -> String {
     String::from_utf8_lossy(out).into_owned()
 }
 
-fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
+pub(crate) fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, body).unwrap();
     path
@@ -226,6 +231,47 @@ fn a_runbook_with_errors_gives_exit_2_and_no_request_reaches_aws() {
     );
 }
 
+/// The platform half of the seed (k8s, IAM, security groups): valid, planned, and its IAM
+/// policy has exactly its AWS actions.
+#[test]
+fn the_mint_replica_platform_runbook_validates_plans_and_gives_its_iam_policy() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let file = root.join("examples/runbooks/mint-replica-platform.toml");
+    let file = file.to_str().unwrap();
+    let envs = [
+        ("MINT_DR_CLUSTER", "mint-dr"),
+        ("MINT_API_SG", "mint-replica-api"),
+    ];
+    let run = |args: &[&str]| {
+        let out = command(args, &envs).current_dir(&root).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    run(&["validate", file]);
+    let plan = run(&["plan", file]);
+    for step in [
+        "restore-dr-role-policy",
+        "api-sg-https",
+        "deploy-services",
+        "services-ready",
+    ] {
+        assert!(plan.contains(step), "{step} not in {plan}");
+    }
+    let policy = run(&["iam-policy", file]);
+    for action in [
+        "iam:PutRolePolicy",
+        "ec2:AuthorizeSecurityGroupIngress",
+        "eks:DescribeCluster",
+    ] {
+        assert!(policy.contains(action), "{action} not in {policy}");
+    }
+}
+
 #[test]
 fn the_mint_replica_runbook_validates_with_its_environment() {
     let runbook =
@@ -267,15 +313,15 @@ fn the_mint_replica_runbook_validates_with_its_environment() {
 }
 
 /// The world of the moto test: a bucket and a hosted zone of its own.
-struct World {
-    bucket: String,
-    zone: String,
-    s3: aws_sdk_s3::Client,
+pub(crate) struct World {
+    pub(crate) bucket: String,
+    pub(crate) zone: String,
+    pub(crate) s3: aws_sdk_s3::Client,
     route53: aws_sdk_route53::Client,
 }
 
 impl World {
-    async fn create(moto: &drkit_testkit::Moto) -> Self {
+    pub(crate) async fn create(moto: &drkit_testkit::Moto) -> Self {
         let config = moto.sdk_config("us-east-1").await;
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&config)
@@ -334,7 +380,7 @@ changes = [{{ action = "UPSERT", name = "api.{zone}", type = "CNAME", ttl = 60, 
         )
     }
 
-    async fn website(&self) -> bool {
+    pub(crate) async fn website(&self) -> bool {
         self.s3
             .get_bucket_website()
             .bucket(&self.bucket)
@@ -343,7 +389,7 @@ changes = [{{ action = "UPSERT", name = "api.{zone}", type = "CNAME", ttl = 60, 
             .is_ok()
     }
 
-    async fn api_record(&self) -> Option<String> {
+    pub(crate) async fn api_record(&self) -> Option<String> {
         let zones = self
             .route53
             .list_hosted_zones_by_name()

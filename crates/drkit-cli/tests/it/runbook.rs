@@ -200,3 +200,17 @@ async fn deeply_nested_input_is_refused_without_a_crash() {
     let lines = problems(&text).await;
     assert!(!lines.is_empty());
 }
+
+/// Found while fuzzing: a `file:` secret naming a device was read whole at validation
+/// (`/dev/zero` until memory ran out; `/dev/stdin` or a FIFO blocked for ever). Validation only
+/// probes the file now, and never reads a secret.
+#[tokio::test]
+async fn a_secret_file_that_is_a_device_is_refused_without_reading_it() {
+    let text = "version = 1\nname = \"n\"\n[[steps]]\nid = \"a\"\naction = \"vault.check_health\"\n\
+                [steps.params]\naddress = \"http://127.0.0.1:8200\"\n\
+                token = { secret = \"file:/dev/zero\" }\n";
+    let started = std::time::Instant::now();
+    let err = load("f.toml", text, &registry().await, &env).unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+}
