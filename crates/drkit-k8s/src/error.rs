@@ -1,0 +1,228 @@
+//! kube errors -> [`ActionError`], in one place.
+//!
+//! | what kube returned | [`ErrorKind`] | retry? |
+//! |---|---|---|
+//! | API status 429 (`TooManyRequests`) | `Throttled` (with `Retry-After` from `retryAfterSeconds`) | yes |
+//! | API status 5xx (`InternalError`, `ServiceUnavailable`, `Timeout`, ...), 504 | `Unavailable` | yes |
+//! | API status 408 / reason `Timeout` | `Timeout` | yes |
+//! | a connection, I/O or HTTP-stack failure (`HyperError`, `Service`) | `Unavailable` | yes |
+//! | API status 401 / 403 (`Unauthorized`, `Forbidden`) and auth errors | `AccessDenied` | no |
+//! | API status 404 (`NotFound`) | `NotFound` | no |
+//! | API status 409 (`AlreadyExists`, `Conflict`: a field-manager conflict) | `Conflict` | no |
+//! | API status 400 / 422 (`BadRequest`, `Invalid`) and other 4xx; a request that could not be built | `InvalidInput` | no |
+//! | kubeconfig that cannot be found or read | `InvalidInput` | no |
+//! | TLS set-up, an answer that cannot be decoded, anything else | `Other` | no |
+//!
+//! The message names the operation (`apply`, `get`, `list`, `get scale`, ...) and the object
+//! (`Deployment mint-replica/api`); the code is the API's `reason` (`Forbidden`, `NotFound`,
+//! ...). kube's errors never carry the bearer token, and neither do these.
+
+use std::time::Duration;
+
+use drkit_core::{ActionError, ErrorKind};
+
+/// Classifies an HTTP status of the Kubernetes API.
+pub(crate) fn classify_status(code: u16, reason: &str) -> ErrorKind {
+    match code {
+        429 => ErrorKind::Throttled,
+        408 => ErrorKind::Timeout,
+        401 | 403 => ErrorKind::AccessDenied,
+        404 => ErrorKind::NotFound,
+        409 => ErrorKind::Conflict,
+        400..=499 => ErrorKind::InvalidInput,
+        500..=599 => ErrorKind::Unavailable,
+        _ => match reason {
+            "Timeout" => ErrorKind::Timeout,
+            "TooManyRequests" => ErrorKind::Throttled,
+            "ServiceUnavailable" | "InternalError" | "ServerTimeout" => ErrorKind::Unavailable,
+            _ => ErrorKind::Other,
+        },
+    }
+}
+
+/// Maps a kube error of `operation` on `object` (e.g. `Deployment mint-replica/api`).
+pub fn kube_error(err: kube::Error, operation: &str, object: &str) -> ActionError {
+    let (kind, message, code, retry_after) = match &err {
+        kube::Error::Api(status) => {
+            let kind = classify_status(status.code, &status.reason);
+            let retry_after = status
+                .details
+                .as_ref()
+                .map(|d| d.retry_after_seconds)
+                .filter(|s| *s > 0)
+                .map(|s| Duration::from_secs(u64::from(s)));
+            let code = if status.reason.is_empty() {
+                format!("HTTP{}", status.code)
+            } else {
+                status.reason.clone()
+            };
+            let what = if status.message.is_empty() {
+                format!("the API server answered HTTP {}", status.code)
+            } else {
+                status.message.clone()
+            };
+            (kind, what, Some(code), retry_after)
+        }
+        kube::Error::HyperError(e) => (
+            ErrorKind::Unavailable,
+            format!("cannot reach the API server: {e}"),
+            None,
+            None,
+        ),
+        kube::Error::Service(e) => (
+            ErrorKind::Unavailable,
+            format!("cannot reach the API server: {e}"),
+            None,
+            None,
+        ),
+        kube::Error::ReadEvents(e) => (
+            ErrorKind::Unavailable,
+            format!("connection to the API server broken: {e}"),
+            None,
+            None,
+        ),
+        kube::Error::Auth(e) => (
+            ErrorKind::AccessDenied,
+            format!("cannot authenticate to the API server: {e}"),
+            None,
+            None,
+        ),
+        kube::Error::BuildRequest(e) => (
+            ErrorKind::InvalidInput,
+            format!("cannot build the request: {e}"),
+            None,
+            None,
+        ),
+        kube::Error::HttpError(e) => (
+            ErrorKind::InvalidInput,
+            format!("cannot build the request: {e}"),
+            None,
+            None,
+        ),
+        kube::Error::InferConfig(e) => (
+            ErrorKind::InvalidInput,
+            format!("cannot find a kubeconfig: {e}"),
+            None,
+            None,
+        ),
+        kube::Error::InferKubeconfig(e) => (
+            ErrorKind::InvalidInput,
+            format!("cannot use the kubeconfig: {e}"),
+            None,
+            None,
+        ),
+        kube::Error::Discovery(e) => (
+            ErrorKind::NotFound,
+            format!("API discovery failed: {e}"),
+            None,
+            None,
+        ),
+        other => (ErrorKind::Other, other.to_string(), None, None),
+    };
+    let mut out = ActionError::new(kind, format!("{operation} {object}: {message}"))
+        .with_operation(operation.to_owned())
+        .with_source(err);
+    if let Some(code) = code {
+        out = out.with_code(code);
+    }
+    if let Some(after) = retry_after {
+        out = out.with_retry_after(after);
+    }
+    out
+}
+
+/// Whether `err` is the API's 404.
+pub(crate) fn is_not_found(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(s) if s.code == 404)
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::core::Status;
+    use kube::core::response::StatusDetails;
+
+    use super::*;
+
+    fn api(code: u16, reason: &str, message: &str) -> kube::Error {
+        kube::Error::Api(Status::failure(message, reason).with_code(code).boxed())
+    }
+
+    #[test]
+    fn statuses_map_to_kinds_and_retryability() {
+        let cases = [
+            (429, "TooManyRequests", ErrorKind::Throttled, true),
+            (500, "InternalError", ErrorKind::Unavailable, true),
+            (503, "ServiceUnavailable", ErrorKind::Unavailable, true),
+            (504, "Timeout", ErrorKind::Unavailable, true),
+            (408, "Timeout", ErrorKind::Timeout, true),
+            (401, "Unauthorized", ErrorKind::AccessDenied, false),
+            (403, "Forbidden", ErrorKind::AccessDenied, false),
+            (404, "NotFound", ErrorKind::NotFound, false),
+            (409, "Conflict", ErrorKind::Conflict, false),
+            (409, "AlreadyExists", ErrorKind::Conflict, false),
+            (422, "Invalid", ErrorKind::InvalidInput, false),
+            (400, "BadRequest", ErrorKind::InvalidInput, false),
+        ];
+        for (code, reason, kind, retryable) in cases {
+            let err = kube_error(api(code, reason, "boom"), "apply", "Deployment ns/api");
+            assert_eq!(err.kind(), kind, "{code} {reason}");
+            assert_eq!(err.is_retryable(), retryable, "{code} {reason}");
+            assert_eq!(err.code(), Some(reason));
+            assert_eq!(err.operation(), Some("apply"));
+        }
+    }
+
+    #[test]
+    fn forbidden_names_the_object_and_the_operation() {
+        let err = kube_error(
+            api(
+                403,
+                "Forbidden",
+                "deployments.apps \"api\" is forbidden: User \"dr\" cannot patch resource",
+            ),
+            "apply",
+            "Deployment mint-replica/api",
+        );
+        let text = err.to_string();
+        assert!(text.contains("apply Deployment mint-replica/api"), "{text}");
+        assert!(text.contains("code Forbidden"), "{text}");
+        assert!(text.contains("a retry will not help"), "{text}");
+    }
+
+    #[test]
+    fn retry_after_seconds_are_kept() {
+        let status = Status::failure("slow down", "TooManyRequests")
+            .with_code(429)
+            .with_details(
+                serde_json::from_value::<StatusDetails>(
+                    serde_json::json!({"retryAfterSeconds": 7}),
+                )
+                .unwrap(),
+            );
+        let err = kube_error(kube::Error::Api(status.boxed()), "list", "pods in ns");
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
+        assert!(err.is_retryable());
+    }
+
+    #[test]
+    fn connection_failures_are_retryable_and_undecodable_answers_are_not() {
+        let io: tower::BoxError = Box::new(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "connection refused",
+        ));
+        let err = kube_error(kube::Error::Service(io), "get", "Namespace ns");
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert!(err.is_retryable());
+
+        let serde = serde_json::from_str::<u32>("x").unwrap_err();
+        let err = kube_error(kube::Error::SerdeError(serde), "get", "Namespace ns");
+        assert_eq!(err.kind(), ErrorKind::Other);
+        assert!(!err.is_retryable());
+    }
+
+    #[test]
+    fn not_found_is_recognised() {
+        assert!(is_not_found(&api(404, "NotFound", "x")));
+        assert!(!is_not_found(&api(403, "Forbidden", "x")));
+    }
+}

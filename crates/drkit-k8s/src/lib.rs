@@ -1,0 +1,66 @@
+//! # drkit-k8s
+//!
+//! Kubernetes recovery actions for drkit — the seed's `kubectl apply -f k8s/dr-manifests/` and
+//! `kubectl get pods -n mint-replica | grep Running`, done properly:
+//!
+//! - [`ApplyManifests`] (`k8s.apply`): server-side apply of every object of a manifest file or
+//!   folder (multi-document YAML), Namespaces and CRDs first, field manager `drkit`;
+//! - [`WaitReady`] (`k8s.wait_ready`): waits until the Deployments, StatefulSets and
+//!   DaemonSets of a namespace have rolled out and their pods are Ready; on time-out the error
+//!   names each pod that is not ready and why (`CrashLoopBackOff`, `ImagePullBackOff`,
+//!   `Unschedulable`, ...);
+//! - [`ScaleWorkload`] (`k8s.scale`): sets replicas through the `scale` subresource, waits,
+//!   and rolls back to the previous count.
+//!
+//! Clusters are reached through a kubeconfig context or, for EKS, by cluster name: the
+//! endpoint and CA come from `eks:DescribeCluster` ([`EksClusterApi`]) and the bearer token is
+//! made as `aws eks get-token` makes it ([`eks_token`]), kept in a `SecretString`. Errors from
+//! kube are classified in one place ([`kube_error`]). kube-rs is used over rustls with the
+//! `ring` provider.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use drkit_core::{Context, RecoveryAction};
+//! use drkit_k8s::{ApplyManifests, ApplyParams, ClusterRef, KubeconfigConnector};
+//!
+//! # async fn demo() -> Result<(), drkit_core::ActionError> {
+//! let cluster = ClusterRef::Kubeconfig { context: Some("dr".into()) };
+//! let apply = ApplyManifests::new(
+//!     "deploy-services",
+//!     ApplyParams::new("examples/k8s/dr-manifests"),
+//!     &cluster,
+//!     Arc::new(KubeconfigConnector::new(Some("dr".into()))),
+//! );
+//! let outputs = apply.execute(&Context::new()).await?;
+//! assert!(outputs.get("created").is_some());
+//! # Ok(()) }
+//! ```
+
+mod apply;
+mod connect;
+mod error;
+pub mod manifest;
+mod ready;
+mod register;
+pub mod rollout;
+mod scale;
+mod token;
+mod waiting;
+
+pub use apply::{ApplyManifests, ApplyParams, FIELD_MANAGER};
+#[cfg(any(test, feature = "mock"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
+pub use connect::MockEksClusterApi;
+pub use connect::{
+    ClusterEndpoint, ClusterRef, Connect, EKS_TOKEN_REFRESH, EksClusterApi, EksConnector,
+    FixedClient, KubeconfigConnector, SdkEksCluster,
+};
+pub use error::kube_error;
+pub use ready::{WaitReady, WaitReadyParams, WorkloadKind};
+pub use register::{
+    APPLY, ConnectFactory, DESCRIPTORS, EKS_IAM_ACTIONS, SCALE, WAIT_READY, register, register_with,
+};
+pub use scale::{ScaleKind, ScaleParams, ScaleWorkload};
+pub use token::{
+    CLUSTER_ID_HEADER, PRESIGN_EXPIRY, TOKEN_PREFIX, eks_token, presigned_url, sts_endpoint,
+};

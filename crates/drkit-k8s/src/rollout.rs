@@ -1,0 +1,431 @@
+//! Rollout and pod readiness, as `kubectl rollout status` judges them, in pure functions.
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::Pod;
+
+/// Whether a workload's rollout is complete: `Ok(summary)` or `Err(what is still pending)`.
+pub type Rollout = Result<String, String>;
+
+fn generation_pending(
+    kind: &str,
+    name: &str,
+    generation: Option<i64>,
+    observed: Option<i64>,
+) -> Option<String> {
+    let generation = generation.unwrap_or(0);
+    let observed = observed.unwrap_or(0);
+    (generation > observed).then(|| {
+        format!("{kind} {name}: waiting for the controller to observe generation {generation} (seen {observed})")
+    })
+}
+
+/// A Deployment: observed generation, the `Progressing` condition, updated, total and
+/// available replicas.
+pub fn deployment(d: &Deployment) -> Rollout {
+    let name = d.metadata.name.as_deref().unwrap_or("?");
+    let status = d.status.clone().unwrap_or_default();
+    if let Some(p) = generation_pending(
+        "Deployment",
+        name,
+        d.metadata.generation,
+        status.observed_generation,
+    ) {
+        return Err(p);
+    }
+    let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let updated = status.updated_replicas.unwrap_or(0);
+    let total = status.replicas.unwrap_or(0);
+    let available = status.available_replicas.unwrap_or(0);
+    let deadline = status.conditions.iter().flatten().find(|c| {
+        c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+    });
+    let prefix = match deadline {
+        Some(_) => format!("Deployment {name} exceeded its progress deadline: "),
+        None => format!("Deployment {name}: "),
+    };
+    if updated < desired {
+        return Err(format!("{prefix}{updated} of {desired} replicas updated"));
+    }
+    if total > updated {
+        return Err(format!(
+            "{prefix}{} old replicas pending termination",
+            total - updated
+        ));
+    }
+    if available < updated {
+        return Err(format!(
+            "{prefix}{available} of {updated} updated replicas available"
+        ));
+    }
+    Ok(format!(
+        "Deployment {name}: {available}/{desired} available"
+    ))
+}
+
+/// A StatefulSet: observed generation, ready replicas, the rolling update (partition or
+/// revisions), available replicas.
+pub fn stateful_set(s: &StatefulSet) -> Rollout {
+    let name = s.metadata.name.as_deref().unwrap_or("?");
+    let status = s.status.clone().unwrap_or_default();
+    if let Some(p) = generation_pending(
+        "StatefulSet",
+        name,
+        s.metadata.generation,
+        status.observed_generation,
+    ) {
+        return Err(p);
+    }
+    let spec = s.spec.clone().unwrap_or_default();
+    let desired = spec.replicas.unwrap_or(1);
+    let ready = status.ready_replicas.unwrap_or(0);
+    if ready < desired {
+        return Err(format!(
+            "StatefulSet {name}: {ready} of {desired} replicas ready"
+        ));
+    }
+    let strategy = spec.update_strategy.unwrap_or_default();
+    if strategy.type_.as_deref() != Some("OnDelete") {
+        let partition = strategy
+            .rolling_update
+            .and_then(|r| r.partition)
+            .unwrap_or(0);
+        let updated = status.updated_replicas.unwrap_or(0);
+        if partition > 0 {
+            if updated < desired - partition {
+                return Err(format!(
+                    "StatefulSet {name}: {updated} of {} replicas updated (partition {partition})",
+                    desired - partition
+                ));
+            }
+        } else if status.update_revision.is_some()
+            && status.update_revision != status.current_revision
+        {
+            return Err(format!(
+                "StatefulSet {name}: rolling update to revision {} in progress ({updated} of \
+                 {desired} updated)",
+                status.update_revision.as_deref().unwrap_or("?")
+            ));
+        }
+    }
+    let available = status.available_replicas.unwrap_or(ready);
+    if available < desired {
+        return Err(format!(
+            "StatefulSet {name}: {available} of {desired} replicas available"
+        ));
+    }
+    Ok(format!("StatefulSet {name}: {ready}/{desired} ready"))
+}
+
+/// A DaemonSet: observed generation, updated and available pods on every node it targets.
+pub fn daemon_set(d: &DaemonSet) -> Rollout {
+    let name = d.metadata.name.as_deref().unwrap_or("?");
+    let status = d.status.clone().unwrap_or_default();
+    if let Some(p) = generation_pending(
+        "DaemonSet",
+        name,
+        d.metadata.generation,
+        status.observed_generation,
+    ) {
+        return Err(p);
+    }
+    let desired = status.desired_number_scheduled;
+    let updated = status.updated_number_scheduled.unwrap_or(0);
+    let available = status.number_available.unwrap_or(0);
+    if updated < desired {
+        return Err(format!(
+            "DaemonSet {name}: {updated} of {desired} pods updated"
+        ));
+    }
+    if available < desired {
+        return Err(format!(
+            "DaemonSet {name}: {available} of {desired} pods available"
+        ));
+    }
+    Ok(format!("DaemonSet {name}: {available}/{desired} available"))
+}
+
+/// A ReplicaSet: observed generation, ready and available replicas.
+pub fn replica_set(r: &ReplicaSet) -> Rollout {
+    let name = r.metadata.name.as_deref().unwrap_or("?");
+    let status = r.status.clone().unwrap_or_default();
+    if let Some(p) = generation_pending(
+        "ReplicaSet",
+        name,
+        r.metadata.generation,
+        status.observed_generation,
+    ) {
+        return Err(p);
+    }
+    let desired = r.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let available = status.available_replicas.unwrap_or(0);
+    if status.replicas != desired || available < desired {
+        return Err(format!(
+            "ReplicaSet {name}: {available} of {desired} replicas available ({} exist)",
+            status.replicas
+        ));
+    }
+    Ok(format!(
+        "ReplicaSet {name}: {available}/{desired} available"
+    ))
+}
+
+/// Whether a pod counts at all: not being deleted, not completed.
+pub fn is_counted(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_none()
+        && pod.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Succeeded")
+}
+
+/// Whether the pod's `Ready` condition is true.
+pub fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn with_message(reason: &str, message: Option<&str>) -> String {
+    match message.filter(|m| !m.is_empty()) {
+        Some(m) => format!("{reason} ({m})"),
+        None => reason.to_owned(),
+    }
+}
+
+/// Why a pod is not ready, in words: container waiting reasons (`CrashLoopBackOff`,
+/// `ImagePullBackOff`, ...), terminations, the scheduler's `Unschedulable` message, the phase.
+pub fn not_ready_reason(pod: &Pod) -> String {
+    let Some(status) = pod.status.as_ref() else {
+        return "no status yet".to_owned();
+    };
+    let mut reasons = Vec::new();
+    if status.phase.as_deref() == Some("Failed") {
+        reasons.push(with_message(
+            &format!(
+                "Failed: {}",
+                status.reason.as_deref().unwrap_or("pod failed")
+            ),
+            status.message.as_deref(),
+        ));
+    }
+    for c in status.conditions.iter().flatten() {
+        if c.type_ == "PodScheduled" && c.status == "False" {
+            reasons.push(with_message(
+                &format!(
+                    "not scheduled: {}",
+                    c.reason.as_deref().unwrap_or("Unschedulable")
+                ),
+                c.message.as_deref(),
+            ));
+        }
+    }
+    let containers = status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .map(|c| ("init container", c))
+        .chain(
+            status
+                .container_statuses
+                .iter()
+                .flatten()
+                .map(|c| ("container", c)),
+        );
+    for (what, c) in containers {
+        let state = c.state.as_ref();
+        if let Some(w) = state.and_then(|s| s.waiting.as_ref()) {
+            let reason = w.reason.as_deref().unwrap_or("Waiting");
+            if reason == "PodInitializing" || reason == "ContainerCreating" && w.message.is_none() {
+                continue;
+            }
+            let last = c
+                .last_state
+                .as_ref()
+                .and_then(|l| l.terminated.as_ref())
+                .map(|t| {
+                    format!(
+                        "; last exit {} {}",
+                        t.exit_code,
+                        t.reason.as_deref().unwrap_or("")
+                    )
+                    .trim_end()
+                    .to_owned()
+                })
+                .unwrap_or_default();
+            reasons.push(format!(
+                "{what} {} {}{} (restarts {})",
+                c.name,
+                with_message(reason, w.message.as_deref()),
+                last,
+                c.restart_count
+            ));
+        } else if let Some(t) = state.and_then(|s| s.terminated.as_ref()) {
+            if what == "init container" && t.exit_code == 0 {
+                continue;
+            }
+            reasons.push(format!(
+                "{what} {} terminated: {} exit {}",
+                c.name,
+                with_message(
+                    t.reason.as_deref().unwrap_or("Terminated"),
+                    t.message.as_deref()
+                ),
+                t.exit_code
+            ));
+        } else if !c.ready && what == "container" {
+            reasons.push(format!(
+                "container {} running but not ready (readiness probe; restarts {})",
+                c.name, c.restart_count
+            ));
+        }
+    }
+    if reasons.is_empty() {
+        reasons.push(format!(
+            "phase {}",
+            status.phase.as_deref().unwrap_or("Unknown")
+        ));
+    }
+    reasons.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn deploy(v: serde_json::Value) -> Deployment {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn deployment_rollout_stages() {
+        let base = |status: serde_json::Value, generation: i64| {
+            deploy(json!({
+                "metadata": {"name": "api", "generation": generation},
+                "spec": {"replicas": 3, "selector": {}, "template": {}},
+                "status": status
+            }))
+        };
+        let d = base(json!({"observedGeneration": 1}), 2);
+        assert!(deployment(&d).unwrap_err().contains("observe generation 2"));
+        let d = base(
+            json!({"observedGeneration": 2, "updatedReplicas": 1, "replicas": 3}),
+            2,
+        );
+        assert!(
+            deployment(&d)
+                .unwrap_err()
+                .contains("1 of 3 replicas updated")
+        );
+        let d = base(
+            json!({"observedGeneration": 2, "updatedReplicas": 3, "replicas": 4}),
+            2,
+        );
+        assert!(
+            deployment(&d)
+                .unwrap_err()
+                .contains("1 old replicas pending termination")
+        );
+        let d = base(
+            json!({"observedGeneration": 2, "updatedReplicas": 3, "replicas": 3, "availableReplicas": 2}),
+            2,
+        );
+        assert!(
+            deployment(&d)
+                .unwrap_err()
+                .contains("2 of 3 updated replicas available")
+        );
+        let d = base(
+            json!({"observedGeneration": 2, "updatedReplicas": 1, "replicas": 3, "conditions": [
+                {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]}),
+            2,
+        );
+        assert!(
+            deployment(&d)
+                .unwrap_err()
+                .contains("exceeded its progress deadline")
+        );
+        let d = base(
+            json!({"observedGeneration": 2, "updatedReplicas": 3, "replicas": 3, "availableReplicas": 3}),
+            2,
+        );
+        assert_eq!(deployment(&d).unwrap(), "Deployment api: 3/3 available");
+    }
+
+    #[test]
+    fn stateful_set_and_daemon_set_rollouts() {
+        let s: StatefulSet = serde_json::from_value(json!({
+            "metadata": {"name": "db", "generation": 1},
+            "spec": {"replicas": 2, "selector": {}, "serviceName": "db", "template": {}},
+            "status": {"observedGeneration": 1, "replicas": 2, "readyReplicas": 2,
+                       "availableReplicas": 2, "updatedReplicas": 1,
+                       "currentRevision": "db-1", "updateRevision": "db-2"}
+        }))
+        .unwrap();
+        assert!(
+            stateful_set(&s)
+                .unwrap_err()
+                .contains("rolling update to revision db-2")
+        );
+        let mut done = s;
+        if let Some(st) = done.status.as_mut() {
+            st.current_revision = Some("db-2".into());
+        }
+        assert_eq!(stateful_set(&done).unwrap(), "StatefulSet db: 2/2 ready");
+
+        let d: DaemonSet = serde_json::from_value(json!({
+            "metadata": {"name": "agent", "generation": 1},
+            "spec": {"selector": {}, "template": {}},
+            "status": {"observedGeneration": 1, "desiredNumberScheduled": 3,
+                       "currentNumberScheduled": 3, "numberMisscheduled": 0, "numberReady": 2,
+                       "updatedNumberScheduled": 3, "numberAvailable": 2}
+        }))
+        .unwrap();
+        assert!(
+            daemon_set(&d)
+                .unwrap_err()
+                .contains("2 of 3 pods available")
+        );
+    }
+
+    #[test]
+    fn pod_reasons_name_the_container_and_the_reason() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "api-1"},
+            "status": {"phase": "Running",
+                "conditions": [{"type": "Ready", "status": "False"}],
+                "containerStatuses": [{
+                    "name": "api", "ready": false, "restartCount": 5, "image": "i", "imageID": "",
+                    "state": {"waiting": {"reason": "CrashLoopBackOff",
+                        "message": "back-off 5m0s restarting failed container=api"}},
+                    "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}
+                }]}
+        }))
+        .unwrap();
+        assert!(!is_ready(&pod));
+        assert_eq!(
+            not_ready_reason(&pod),
+            "container api CrashLoopBackOff (back-off 5m0s restarting failed container=api); \
+             last exit 1 Error (restarts 5)"
+        );
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "api-2"},
+            "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled",
+                "status": "False", "reason": "Unschedulable",
+                "message": "0/3 nodes are available: 3 Insufficient cpu."}]}
+        }))
+        .unwrap();
+        assert_eq!(
+            not_ready_reason(&pod),
+            "not scheduled: Unschedulable (0/3 nodes are available: 3 Insufficient cpu.)"
+        );
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "api-3"},
+            "status": {"phase": "Pending", "containerStatuses": [{
+                "name": "api", "ready": false, "restartCount": 0, "image": "i", "imageID": "",
+                "state": {"waiting": {"reason": "ImagePullBackOff",
+                    "message": "Back-off pulling image \"x\""}}}]}
+        }))
+        .unwrap();
+        assert!(not_ready_reason(&pod).starts_with("container api ImagePullBackOff"));
+    }
+}
