@@ -7,27 +7,8 @@ use drkit_core::{ActionError, Context, ErrorKind, Outputs, Poll, WaitPolicy, wai
 
 use crate::port::{DbCluster, DbInstance, DbSnapshot, RdsApi, SnapshotOf};
 
-/// Implements the identity methods of `RecoveryAction` from fields `id` and `target`.
-macro_rules! identity {
-    (kind = $kind:expr, mutates = $mutates:expr, iam = $iam:expr) => {
-        fn id(&self) -> &str {
-            &self.id
-        }
-        fn kind(&self) -> &'static str {
-            $kind
-        }
-        fn target(&self) -> &drkit_core::Resource {
-            &self.target
-        }
-        fn mutates(&self) -> bool {
-            $mutates
-        }
-        fn iam_actions(&self) -> &'static [&'static str] {
-            $iam
-        }
-    };
-}
-pub(crate) use identity;
+/// The identity methods of `RecoveryAction`, from fields `id` and `target`.
+pub(crate) use drkit_core::action_identity as identity;
 
 /// A resource that is not there yet right after its creation call is "not visible yet", not
 /// an error: RDS describes are eventually consistent.

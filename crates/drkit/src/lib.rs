@@ -19,6 +19,9 @@
 //! | `acm` | [`drkit_acm`] | `acm.*` (request with DNS validation through Route 53, check, import) |
 //! | `vault` | [`drkit_vault`] | `vault.*` (Vault / OpenBao) |
 //! | `checks` | [`drkit_checks`] | `checks.*` (PostgreSQL, Redis, HTTP, TLS) |
+//! | `k8s` | [`drkit_k8s`] | `k8s.*` (server-side apply, rollout readiness, scale; kubeconfig or EKS token) |
+//! | `iam` | [`drkit_iam`] | `iam.*` (role inline policy with rollback, role check) |
+//! | `ec2` | [`drkit_ec2`] | `ec2.*` (security-group ingress with rollback, check) |
 //! | `journal-s3` | [`drkit_journal_s3`] | the runner's journal in S3 |
 //!
 //! ```no_run
@@ -53,15 +56,24 @@ pub use drkit_checks as checks;
 #[cfg_attr(docsrs, doc(cfg(feature = "cloudfront")))]
 pub use drkit_cloudfront as cloudfront;
 pub use drkit_core as core;
+#[cfg(feature = "ec2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ec2")))]
+pub use drkit_ec2 as ec2;
 #[cfg(feature = "eks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "eks")))]
 pub use drkit_eks as eks;
 #[cfg(feature = "elasticache")]
 #[cfg_attr(docsrs, doc(cfg(feature = "elasticache")))]
 pub use drkit_elasticache as elasticache;
+#[cfg(feature = "iam")]
+#[cfg_attr(docsrs, doc(cfg(feature = "iam")))]
+pub use drkit_iam as iam;
 #[cfg(feature = "journal-s3")]
 #[cfg_attr(docsrs, doc(cfg(feature = "journal-s3")))]
 pub use drkit_journal_s3 as journal_s3;
+#[cfg(feature = "k8s")]
+#[cfg_attr(docsrs, doc(cfg(feature = "k8s")))]
+pub use drkit_k8s as k8s;
 #[cfg(feature = "rds")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rds")))]
 pub use drkit_rds as rds;
@@ -110,6 +122,12 @@ pub fn register_all(registry: &mut Registry, aws: &AwsContext) -> Result<(), Dup
     drkit_vault::register(registry)?;
     #[cfg(feature = "checks")]
     drkit_checks::register(registry)?;
+    #[cfg(feature = "k8s")]
+    drkit_k8s::register(registry, aws)?;
+    #[cfg(feature = "iam")]
+    drkit_iam::register(registry, aws)?;
+    #[cfg(feature = "ec2")]
+    drkit_ec2::register(registry, aws)?;
     Ok(())
 }
 
@@ -176,6 +194,12 @@ mod tests {
         assert!(kinds.contains(&"vault.unseal"));
         #[cfg(feature = "acm")]
         assert!(kinds.contains(&"acm.request_certificate"));
+        #[cfg(feature = "k8s")]
+        assert!(kinds.contains(&"k8s.apply"));
+        #[cfg(feature = "iam")]
+        assert!(kinds.contains(&"iam.put_role_policy"));
+        #[cfg(feature = "ec2")]
+        assert!(kinds.contains(&"ec2.authorize_ingress"));
         assert!(!kinds.is_empty());
     }
 
