@@ -151,10 +151,11 @@ struct Resolved {
 /// - `execute`: `PATCH` with `application/apply-patch+yaml`, field manager `drkit`,
 ///   `force=true` unless `force_conflicts` is false (then another manager's field is a
 ///   `Conflict` error naming it). An object is *created* when it did not exist, *unchanged*
-///   when its `resourceVersion` did not move (the API server does not write a no-op apply),
-///   else *configured*. Applying is idempotent, so executing again is safe.
+///   when its `resourceVersion` did not move (the API server does not write a no-op apply) or
+///   when it moved but only through `status` (a controller wrote it between the `GET` and
+///   the `PATCH`), else *configured*. Applying is idempotent, so executing again is safe.
 /// - `check`: for each object, a `GET`, then the same apply with `dryRun=All`; the object is
-///   unchanged when the dry-run result equals the live object, ignoring
+///   unchanged when the dry-run result equals the live object, ignoring `status`,
 ///   `metadata.managedFields`, `resourceVersion` and `generation` (what `kubectl diff
 ///   --server-side` shows); all unchanged -> done. A missing object (or one whose namespace
 ///   or CRD does not exist yet) would be created. A field conflict without force, or a kind
@@ -182,8 +183,13 @@ impl fmt::Debug for ApplyManifests {
     }
 }
 
+/// What an apply can change: the object without `status` (written by controllers, never by
+/// an apply) and without the server's bookkeeping.
 fn normalized(value: &Value) -> Value {
     let mut v = value.clone();
+    if let Some(obj) = v.as_object_mut() {
+        obj.remove("status");
+    }
     if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("managedFields");
         meta.remove("resourceVersion");
@@ -194,6 +200,16 @@ fn normalized(value: &Value) -> Value {
 
 fn resource_version(obj: &DynamicObject) -> Option<&str> {
     obj.metadata.resource_version.as_deref()
+}
+
+/// Whether `after` (the apply's answer) is `before` unchanged: same `resourceVersion`, or the
+/// same once [`normalized`] (a controller's status write moved the version meanwhile).
+fn unchanged(before: &DynamicObject, after: &DynamicObject) -> bool {
+    resource_version(before) == resource_version(after)
+        || serde_json::to_value(before)
+            .ok()
+            .zip(serde_json::to_value(after).ok())
+            .is_some_and(|(a, b)| normalized(&a) == normalized(&b))
 }
 
 impl ApplyManifests {
@@ -519,7 +535,7 @@ impl RecoveryAction for ApplyManifests {
             let after = self.apply_one(ctx, &r, false).await?;
             let change = match &before {
                 None => Change::Created,
-                Some(b) if resource_version(b) == resource_version(&after) => Change::Unchanged,
+                Some(b) if unchanged(b, &after) => Change::Unchanged,
                 Some(_) => Change::Configured,
             };
             ctx.progress(format!(

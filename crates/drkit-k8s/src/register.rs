@@ -261,6 +261,11 @@ pub fn register_with(
             params.region.clone(),
         )?;
         let conn = connect(&factory, spec, &cluster)?;
+        // Read and parse the manifests now, so `drkit validate` (not a step mid-recovery) says
+        // that a file is missing or a document malformed. They are read again when the step
+        // runs.
+        crate::manifest::load(&params.manifests)
+            .map_err(|e| BuildError::invalid(spec, Some("manifests"), e.message()))?;
         Ok(Arc::new(ApplyManifests::new(spec.id.clone(), params, &cluster, conn)) as ActionRef)
     })?;
     let factory = Arc::clone(&connect_with);
@@ -407,10 +412,14 @@ mod tests {
 
     #[tokio::test]
     async fn builds_each_kind_with_its_resource_and_iam() {
-        let a = build("k8s.apply", json!({"manifests": "k8s/dr-manifests"})).unwrap();
+        let manifests = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/k8s/dr-manifests"
+        );
+        let a = build("k8s.apply", json!({ "manifests": manifests })).unwrap();
         assert_eq!(
             a.target().to_string(),
-            "k8s:manifests/k8s/dr-manifests@kubeconfig"
+            format!("k8s:manifests/{manifests}@kubeconfig")
         );
         assert!(a.mutates());
         assert!(a.iam_actions().is_empty());
@@ -461,6 +470,11 @@ mod tests {
                 "k8s.apply",
                 json!({"manifests": "m", "namespcae": "x"}),
                 "unknown field `namespcae`",
+            ),
+            (
+                "k8s.apply",
+                json!({"manifests": "no/such/manifests"}),
+                "parameter `manifests`: cannot read no/such/manifests",
             ),
             (
                 "k8s.wait_ready",

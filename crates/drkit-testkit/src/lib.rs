@@ -13,6 +13,11 @@
 //! the moto server: throttling, 5xx and time-outs in each AWS protocol's shape, and an endpoint
 //! that stops answering.
 //!
+//! The [`fake_kube`] module (and the `fake-kube-apiserver` binary) is a **fake** Kubernetes API
+//! server over plain HTTP: discovery, server-side apply, lists with label selectors, the scale
+//! subresource and a simulated Deployment rollout, so drkit's `k8s.*` actions can run end to
+//! end where no real API server can. Its module docs say what it does not do.
+//!
 //! When a peer is missing, a test that needs it **fails** under `CI=true` (a test that skips
 //! itself in CI is a test that cannot fail) and is skipped with a note otherwise, so
 //! `cargo test` still works on a laptop without the peers. Run `scripts/test.sh` to have them.
@@ -26,6 +31,7 @@
 //! ```
 #![allow(clippy::panic, clippy::print_stderr)] // a test helper: failing loudly is its job
 
+pub mod fake_kube;
 pub mod faults;
 
 use std::sync::atomic::{AtomicU32, Ordering};

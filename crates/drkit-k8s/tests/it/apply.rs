@@ -242,6 +242,10 @@ async fn execute_tells_configured_from_unchanged_by_resource_version() {
         }
         let mut live = manifest_for(&r.path);
         live["metadata"]["resourceVersion"] = json!("10");
+        if r.path.contains("/deployments/") {
+            // The live Deployment runs 1 replica; the manifest says 2.
+            live["spec"]["replicas"] = json!(1);
+        }
         match r.method.as_str() {
             "GET" => (200, live),
             "PATCH" if r.path.contains("/deployments/") => (200, applied(&r.body, "11")),
@@ -260,6 +264,46 @@ async fn execute_tells_configured_from_unchanged_by_resource_version() {
         Some(&json!([
             "Namespace mint-replica",
             "Service mint-replica/api"
+        ]))
+    );
+}
+
+/// A controller writes the Deployment's status between drkit's GET and its PATCH: the
+/// `resourceVersion` moves, but the apply changed nothing, so it is *unchanged* (found against
+/// drkit-testkit's fake API server while a rollout completed).
+#[tokio::test]
+async fn a_status_write_between_get_and_apply_is_not_a_change() {
+    let api = MockApi::new(|r| {
+        if let Some(d) = discovery(&r.path) {
+            return d;
+        }
+        let mut live = manifest_for(&r.path);
+        live["metadata"]["resourceVersion"] = json!("10");
+        live["status"] = json!({"readyReplicas": 1});
+        match r.method.as_str() {
+            "GET" => (200, live),
+            "PATCH" if r.path.contains("/deployments/") => {
+                let mut after = applied(&r.body, "12");
+                after["status"] = json!({"readyReplicas": 2});
+                (200, after)
+            }
+            "PATCH" => {
+                let mut after = applied(&r.body, "10");
+                after["status"] = json!({"readyReplicas": 1});
+                (200, after)
+            }
+            _ => status(405, "MethodNotAllowed", "unexpected"),
+        }
+    });
+    let apply = action(&api, ApplyParams::new(example_manifests()));
+    let out = apply.execute(&Context::new()).await.unwrap();
+    assert_eq!(out.get("configured"), Some(&json!([])));
+    assert_eq!(
+        out.get("unchanged"),
+        Some(&json!([
+            "Namespace mint-replica",
+            "Service mint-replica/api",
+            "Deployment mint-replica/api"
         ]))
     );
 }

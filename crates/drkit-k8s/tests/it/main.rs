@@ -6,10 +6,15 @@
 //! field manager, dry runs, apply order, scale subresource), the actions' logic over scripted
 //! states, and error classification. What they cannot show: that a real API server answers
 //! the same way (see docs/actions/k8s.md).
+//!
+//! [`fake_server`] runs the actions over real HTTP against `drkit_testkit::fake_kube`, a fake
+//! API server (discovery, server-side apply, label selectors, a simulated rollout): closer to a
+//! cluster than the mock, and still a fake.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod apply;
 mod eks;
+mod fake_server;
 mod mock;
 mod ready;
 mod scale;

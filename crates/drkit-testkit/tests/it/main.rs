@@ -3,6 +3,8 @@
 //! drkit's providers speak; an endpoint that stops answering ends a call with a time-out.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod fake_kube;
+
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, SdkConfig};
