@@ -211,6 +211,11 @@ pub trait RecoveryAction: Send + Sync + fmt::Debug {
     async fn verify(&self, ctx: &Context) -> Result<String, ActionError>;
 
     /// Compensates a completed `execute`. Not supported unless the action says otherwise.
+    ///
+    /// The runner gives the rollback's context the step's own recorded outputs
+    /// (`ctx.outputs_of(self.id())`), also after a resume in another process: an action that
+    /// puts what it needs to undo into its outputs (e.g. the previous value) can roll back even
+    /// when it did not run `execute` itself.
     async fn rollback(&self, ctx: &Context) -> Result<(), ActionError> {
         let _ = ctx;
         Err(ActionError::unsupported("this action has no rollback").in_action(self))

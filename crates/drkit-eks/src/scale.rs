@@ -441,13 +441,26 @@ impl RecoveryAction for ScaleNodegroup {
     }
 
     async fn rollback(&self, ctx: &Context) -> Result<(), ActionError> {
-        let Some(requested) = self.requested() else {
+        // What this instance did, else (after a resume) what the step recorded.
+        let recorded = || {
+            let out = ctx.outputs_of(&self.id)?;
+            let size = |name: &str| {
+                out.get(name)
+                    .and_then(serde_json::Value::as_u64)
+                    .and_then(|v| u32::try_from(v).ok())
+            };
+            Some(Scaling {
+                min_size: size("previous_min_size")?,
+                max_size: size("previous_max_size")?,
+                desired_size: size("previous_desired_size")?,
+            })
+        };
+        let Some(previous) = self.requested().map(|r| r.previous).or_else(recorded) else {
             return Err(ActionError::unsupported(
                 "nothing to roll back: this action did not change the node group's scaling",
             )
             .in_action(self));
         };
-        let previous = requested.previous;
         let back = Self::new(
             format!("{}-rollback", self.id),
             ScaleNodegroupParams::new(

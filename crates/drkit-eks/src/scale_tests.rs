@@ -434,3 +434,29 @@ async fn rollback_restores_the_scaling_it_found() {
     );
     scale.rollback(&Context::new()).await.unwrap();
 }
+
+/// After a resume the action instance is new: it restores the scaling the step recorded.
+#[tokio::test(start_paused = true)]
+async fn rollback_after_a_resume_uses_the_recorded_previous_scaling() {
+    let mut api = MockEksApi::new();
+    nodegroups(
+        &mut api,
+        vec![
+            Ok(ng("ACTIVE", 3, 6, 3)), // the rollback reads
+            Ok(ng("ACTIVE", 0, 2, 0)), // the rollback's wait
+        ],
+    );
+    api.expect_update_nodegroup_scaling()
+        .withf(|_, _, s| *s == Scaling::new(0, 2, 0))
+        .times(1)
+        .returning(|_, _, _| Ok(NodegroupUpdate::new("u-2", "Successful")));
+    let scale = action(api, to(3).min_size(3).max_size(6));
+    let ctx = Context::new().with_outputs(std::collections::BTreeMap::from([(
+        scale.id().to_owned(),
+        drkit_core::Outputs::new()
+            .with("previous_min_size", 0)
+            .with("previous_max_size", 2)
+            .with("previous_desired_size", 0),
+    )]));
+    scale.rollback(&ctx).await.unwrap();
+}

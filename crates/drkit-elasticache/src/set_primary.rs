@@ -333,7 +333,17 @@ impl RecoveryAction for SetPrimary {
     }
 
     async fn rollback(&self, ctx: &Context) -> Result<(), ActionError> {
-        let Some(previous) = self.requested_from().filter(|p| !p.is_empty()) else {
+        // What this instance did, else (after a resume) what the step recorded.
+        let recorded = || {
+            let out = ctx.outputs_of(&self.id)?;
+            let previous = out.get_str("previous_primary").filter(|p| !p.is_empty())?;
+            (out.get_str("primary") != Some(previous)).then(|| previous.to_owned())
+        };
+        let Some(previous) = self
+            .requested_from()
+            .filter(|p| !p.is_empty())
+            .or_else(recorded)
+        else {
             return Err(ActionError::unsupported(
                 "nothing to roll back: this action did not change the primary",
             )

@@ -284,3 +284,35 @@ async fn rollback_promotes_the_previous_primary_again() {
     promote.execute(&Context::new()).await.unwrap();
     promote.rollback(&Context::new()).await.unwrap();
 }
+
+/// After a resume the action instance is new: it promotes the primary the step recorded.
+#[tokio::test(start_paused = true)]
+async fn rollback_after_a_resume_uses_the_recorded_previous_primary() {
+    let mut api = MockElastiCacheApi::new();
+    states(
+        &mut api,
+        vec![
+            Ok(group("available", "b", &["a"])), // the rollback reads
+            Ok(group("available", "a", &["b"])),
+        ],
+    );
+    api.expect_set_primary_cluster()
+        .with(eq(GROUP), eq("a"))
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let ctx = Context::new().with_outputs(std::collections::BTreeMap::from([(
+        "promote-cache".to_owned(),
+        drkit_core::Outputs::new()
+            .with("primary", "b")
+            .with("previous_primary", "a")
+            .with("status", "available"),
+    )]));
+    action(api, "b").rollback(&ctx).await.unwrap();
+    // Nothing recorded, nothing remembered: nothing to roll back.
+    assert!(
+        action(MockElastiCacheApi::new(), "b")
+            .rollback(&Context::new())
+            .await
+            .is_err()
+    );
+}

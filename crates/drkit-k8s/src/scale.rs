@@ -425,7 +425,14 @@ impl RecoveryAction for ScaleWorkload {
     }
 
     async fn rollback(&self, ctx: &Context) -> Result<(), ActionError> {
-        let Some(previous) = self.previous() else {
+        // What this instance did, else (after a resume) what the step recorded.
+        let recorded = || {
+            ctx.outputs_of(&self.id)?
+                .get("previous_replicas")
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|v| u32::try_from(v).ok())
+        };
+        let Some(previous) = self.previous().or_else(recorded) else {
             return Err(ActionError::unsupported(
                 "nothing to roll back: this action did not scale the workload",
             )

@@ -364,7 +364,13 @@ impl RecoveryAction for FailoverDbCluster {
     }
 
     async fn rollback(&self, ctx: &Context) -> Result<(), ActionError> {
-        let Some(previous) = self.requested_from() else {
+        // What this instance did, else (after a resume) what the step recorded.
+        let recorded = || {
+            let out = ctx.outputs_of(&self.id)?;
+            let previous = out.get_str("previous_writer").filter(|p| !p.is_empty())?;
+            (out.get_str("writer") != Some(previous)).then(|| previous.to_owned())
+        };
+        let Some(previous) = self.requested_from().or_else(recorded) else {
             return Err(ActionError::unsupported(
                 "nothing to roll back: this action did not fail the cluster over",
             )

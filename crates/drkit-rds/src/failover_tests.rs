@@ -422,3 +422,40 @@ async fn rollback_fails_back_to_the_previous_writer() {
     failover.execute(&Context::new()).await.unwrap();
     failover.rollback(&Context::new()).await.unwrap();
 }
+
+/// After a resume the action instance is new: it fails back to the writer the step recorded
+/// (`previous_writer`), and refuses when the record shows no change.
+#[tokio::test(start_paused = true)]
+async fn rollback_after_a_resume_uses_the_recorded_previous_writer() {
+    let mut api = MockRdsApi::new();
+    states(
+        &mut api,
+        vec![
+            Ok(cluster("available", "b", &["a"])), // the rollback reads
+            Ok(cluster("available", "a", &["b"])),
+        ],
+    );
+    instances_available(&mut api);
+    api.expect_failover_db_cluster()
+        .withf(|_, t| *t == Some("a"))
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let recorded = |writer: &str, previous: &str| {
+        Context::new().with_outputs(std::collections::BTreeMap::from([(
+            "failover-db".to_owned(),
+            drkit_core::Outputs::new()
+                .with("writer", writer)
+                .with("previous_writer", previous)
+                .with("cluster_status", "available"),
+        )]))
+    };
+    action(api, Some("b"))
+        .rollback(&recorded("b", "a"))
+        .await
+        .unwrap();
+    let err = action(MockRdsApi::new(), Some("b"))
+        .rollback(&recorded("b", "b"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+}

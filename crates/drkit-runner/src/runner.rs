@@ -317,6 +317,7 @@ impl Runner {
                     cancel: self.cancel.clone(),
                     plan: plan.clone(),
                     run: run.clone(),
+                    built: std::sync::Mutex::new(vec![None; plan.inner.steps.len()]),
                 });
                 let mut sched = Scheduler::new(self, &env, &prior);
                 sched.run().await
@@ -573,6 +574,30 @@ struct StepEnv {
     cancel: CancellationToken,
     plan: Plan,
     run: String,
+    /// The action each step was built into when it ran, by step index: a rollback compensates
+    /// with that same instance (it remembers what it changed), not a fresh build.
+    built: std::sync::Mutex<Vec<Option<ActionRef>>>,
+}
+
+impl StepEnv {
+    fn remember(&self, idx: usize, action: &ActionRef) {
+        let mut built = self
+            .built
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(slot) = built.get_mut(idx) {
+            *slot = Some(Arc::clone(action));
+        }
+    }
+
+    fn built(&self, idx: usize) -> Option<ActionRef> {
+        self.built
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(idx)
+            .cloned()
+            .flatten()
+    }
 }
 
 enum StepEnd {
@@ -635,7 +660,10 @@ async fn run_step(env: Arc<StepEnv>, idx: usize, inputs: BTreeMap<String, Output
         ActionSource::Deferred { build, .. } => build(&StepInputs::new(id, &inputs)),
     };
     let action = match built {
-        Ok(a) => a,
+        Ok(a) => {
+            env.remember(idx, &a);
+            a
+        }
         Err(e) => {
             journal.record(Event::StepStarted {
                 step: id.to_owned(),
@@ -1138,10 +1166,22 @@ impl<'a> Scheduler<'a> {
         let mut all_ok = true;
         for i in order {
             let step = &inner.steps[i];
-            let inputs = Arc::new(self.inputs(i));
-            let action = match &step.source {
-                ActionSource::Ready(a) => Ok(Arc::clone(a)),
-                ActionSource::Deferred { build, .. } => build(&StepInputs::new(&step.id, &inputs)),
+            // The step's own recorded outputs too: after a resume, the action instance is new
+            // and remembers nothing of its execute; what it recorded (e.g. the previous
+            // document) is what it can undo from (`ctx.outputs_of(own id)`).
+            let mut inputs = self.inputs(i);
+            if let Some(own) = &self.outputs[i] {
+                inputs.insert(step.id.clone(), own.clone());
+            }
+            let inputs = Arc::new(inputs);
+            // The instance that ran (it remembers what it changed); after a resume, a new
+            // one, which has the step's recorded outputs in its context.
+            let action = match (self.env.built(i), &step.source) {
+                (Some(a), _) => Ok(a),
+                (None, ActionSource::Ready(a)) => Ok(Arc::clone(a)),
+                (None, ActionSource::Deferred { build, .. }) => {
+                    build(&StepInputs::new(&step.id, &inputs))
+                }
             };
             let result = match action {
                 Err(e) => Err(e.to_string()),

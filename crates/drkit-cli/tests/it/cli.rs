@@ -535,3 +535,60 @@ async fn dry_run_run_report_and_iam_policy_against_moto() {
     .collect();
     assert_eq!(seen, expected, "{policy:#}");
 }
+
+/// A step failing after the website and the DNS record were changed: `drkit run` rolls both
+/// back (the record deleted, the website configuration removed), with the instances that made
+/// the changes. Before, each runbook step was built anew for its rollback and these two
+/// actions, which remember what they changed in memory, had "nothing to roll back".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_step_rolls_back_the_website_and_the_record_against_moto() {
+    let Some(moto) = drkit_testkit::moto() else {
+        return;
+    };
+    let world = World::create(&moto).await;
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: the health check fails at once.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/health", closed.local_addr().unwrap());
+    drop(closed);
+    let runbook = format!(
+        r#"{}
+[[steps]]
+id = "api-health"
+action = "checks.http"
+tier = "critical"
+depends_on = ["dns-failover"]
+on_failure = "rollback"
+retry = {{ max_attempts = 1 }}
+[steps.params]
+url = "{url}"
+attempts = 1
+"#,
+        world.runbook()
+    );
+    let file = write(dir.path(), "cli-moto.toml", &runbook);
+    let journal = dir.path().join("journal");
+    let endpoint = moto.endpoint().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        drkit(
+            &[
+                "run",
+                file.to_str().unwrap(),
+                "--auto-approve",
+                "--journal",
+                journal.to_str().unwrap(),
+                "--endpoint-url",
+                &endpoint,
+            ],
+            &[],
+        )
+    })
+    .await
+    .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("rolled back"), "{stdout}");
+    assert!(!stdout.contains("ROLLBACK FAILED"), "{stdout}");
+    assert!(!world.website().await, "the website configuration remains");
+    assert_eq!(world.api_record().await, None, "the DNS record remains");
+}

@@ -146,6 +146,29 @@ async fn rollback_without_execute_is_unsupported() {
     assert!(api.requests().is_empty());
 }
 
+/// After a resume the action instance is new and remembers nothing: rollback restores the
+/// count the step recorded (`previous_replicas`).
+#[tokio::test(start_paused = true)]
+async fn rollback_after_a_resume_uses_the_recorded_previous_count() {
+    let state = Arc::new(Mutex::new(Cluster {
+        spec: 5,
+        running: 5,
+        reads_since_patch: 10,
+    }));
+    let api = server(Arc::clone(&state));
+    let ctx = Context::new()
+        .with_timeout(Duration::from_secs(300))
+        .with_outputs(std::collections::BTreeMap::from([(
+            "scale-api".to_owned(),
+            drkit_core::Outputs::new()
+                .with("previous_replicas", 2)
+                .with("replicas", 5),
+        )]));
+    action(&api, 5).rollback(&ctx).await.unwrap();
+    let s = state.lock().unwrap();
+    assert_eq!((s.spec, s.running), (2, 2));
+}
+
 /// A missing Deployment: check is blocked, execute fails NotFound (not retryable).
 #[tokio::test]
 async fn a_missing_workload_blocks_the_check() {

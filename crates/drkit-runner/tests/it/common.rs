@@ -183,8 +183,12 @@ impl RecoveryAction for Fake {
         }
         Ok(format!("{} verified", self.id))
     }
-    async fn rollback(&self, _ctx: &Context) -> Result<(), ActionError> {
+    async fn rollback(&self, ctx: &Context) -> Result<(), ActionError> {
         self.log.push(format!("rollback:{}", self.id));
+        if let Some(own) = ctx.outputs_of(&self.id) {
+            let own = serde_json::to_string(own).unwrap_or_default();
+            self.log.push(format!("undo-from:{}:{own}", self.id));
+        }
         match self.rollback {
             Some(true) => Ok(()),
             Some(false) => Err(ActionError::new(ErrorKind::Conflict, "cannot undo")),

@@ -134,3 +134,50 @@ async fn resume_refuses_a_changed_plan_and_an_empty_journal() {
     assert_eq!(log.count("execute:a"), 1);
     assert_eq!(again.segments, 2);
 }
+
+/// A step completed in the first process is rolled back in the second, after a resume: the
+/// new action instance remembers nothing, so the runner hands it the outputs it recorded.
+#[tokio::test(start_paused = true)]
+async fn a_rollback_after_a_resume_gets_the_steps_recorded_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::default();
+    let plan_with = |bad_failures: u32, bad_latency: u64, log: &Log| {
+        let a = Fake::new("a", log)
+            .output("previous", "v1")
+            .rollback(Some(true))
+            .arc();
+        let bad = Fake::new("bad", log)
+            .latency(bad_latency)
+            .fails(bad_failures, ErrorKind::Conflict)
+            .arc();
+        Plan::new(
+            "p",
+            vec![
+                Step::new(action(&a)),
+                Step::new(action(&bad))
+                    .depends_on(["a"])
+                    .on_failure(drkit_runner::OnFailure::Rollback),
+            ],
+        )
+        .unwrap()
+    };
+    let runner = Runner::new().with_journal(FileJournalStore::new(dir.path()).unwrap());
+    // First process: `a` succeeds, then the process dies while `bad` runs.
+    let first = plan_with(0, 60, &log);
+    let died = tokio::time::timeout(Duration::from_secs(10), runner.run(&first)).await;
+    assert!(died.is_err());
+    assert_eq!(log.count("end:a"), 1);
+    // Second process: new action instances; `bad` fails, `a` is rolled back from its record.
+    let log2 = Log::default();
+    let second = plan_with(1, 0, &log2);
+    let report = failed_report(runner.resume(&second).await);
+    assert_eq!(report.outcome, Some(Outcome::RolledBack));
+    assert_eq!(log2.count("execute:a"), 0);
+    assert_eq!(log2.count("rollback:a"), 1);
+    assert_eq!(
+        log2.count(r#"undo-from:a:{"previous":"v1"}"#),
+        1,
+        "{:?}",
+        log2.entries()
+    );
+}

@@ -113,3 +113,41 @@ async fn a_step_whose_verify_failed_after_executing_is_compensated_too() {
     assert_eq!(report.outcome, Some(Outcome::RolledBack));
     assert_eq!(log.count("rollback:a"), 1);
 }
+
+/// A deferred step (how every runbook step is built) is rolled back by the instance that
+/// executed it — which remembers what it changed — not by a fresh build that remembers
+/// nothing.
+#[tokio::test(start_paused = true)]
+async fn a_deferred_step_is_rolled_back_by_the_instance_that_ran() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let log = Log::default();
+    let builds = Arc::new(AtomicUsize::new(0));
+    let step = {
+        let (log, builds) = (log.clone(), Arc::clone(&builds));
+        Step::deferred("a", "demo", [], move |_| {
+            builds.fetch_add(1, Ordering::SeqCst);
+            Ok(action(&Fake::new("a", &log).rollback(Some(true)).arc()))
+        })
+    };
+    let bad = Fake::new("bad", &log).fails(1, ErrorKind::Conflict).arc();
+    let plan = Plan::new(
+        "p",
+        vec![
+            step,
+            Step::new(action(&bad))
+                .depends_on(["a"])
+                .on_failure(OnFailure::Rollback),
+        ],
+    )
+    .unwrap();
+    let report = failed_report(Runner::new().run(&plan).await);
+    assert_eq!(report.outcome, Some(Outcome::RolledBack));
+    assert_eq!(log.count("rollback:a"), 1);
+    assert_eq!(
+        builds.load(Ordering::SeqCst),
+        1,
+        "built again for the rollback"
+    );
+}
