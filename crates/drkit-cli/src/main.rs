@@ -111,6 +111,21 @@ struct RunArgs {
     webhook: Option<String>,
 }
 
+/// The log filter for a verbosity `level` (when `RUST_LOG` is not set).
+///
+/// vaultrs (and rustify under it) log every non-2xx answer at ERROR, also the 404s drkit
+/// expects and handles (e.g. `vault.verify_transit_backup` making sure its scratch key is
+/// gone): an incident commander would read "ERROR ... status code 404" next to a step that
+/// succeeded. drkit reports Vault errors itself, with context; those two crates are only shown
+/// with `-vv`.
+fn log_filter(level: &str) -> String {
+    if level == "debug" {
+        level.to_owned()
+    } else {
+        format!("{level},vaultrs=off,rustify=off")
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -123,7 +138,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter(level))),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -308,5 +323,45 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         super::Cli::command().debug_assert();
+    }
+
+    /// What the default filter lets through: vaultrs's ERROR for a handled 404 only with
+    /// `-vv`, drkit's own warnings always.
+    #[test]
+    fn vaultrs_error_logs_are_shown_only_with_debug() {
+        use std::io::Write;
+        use std::sync::{Arc, Mutex};
+
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let logged = |level: &str| {
+            let buf = Buf::default();
+            let writer = buf.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(super::log_filter(level)))
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .finish();
+            tracing::subscriber::with_default(subscriber, || {
+                tracing::error!(target: "vaultrs::api", "The Vault server returned an error (status code 404)");
+                tracing::error!(target: "rustify::client", "Server returned error");
+                tracing::warn!(target: "drkit_runner", "a drkit warning");
+            });
+            String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+        };
+        let warn = logged("warn");
+        assert!(warn.contains("a drkit warning"), "{warn}");
+        assert!(!warn.contains("404") && !warn.contains("rustify"), "{warn}");
+        let debug = logged("debug");
+        assert!(debug.contains("status code 404"), "{debug}");
     }
 }

@@ -35,7 +35,7 @@ pub use layer::{ActionExt, Layer, RetryLayer, RetryPolicy, TimeoutLayer};
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub use mock::MockRecoveryAction;
 pub use secret::{ExposeSecret, MAX_SECRET_FILE, SecretRef, SecretRefError, SecretString};
-pub use wait::{Poll, WaitPolicy, wait_until};
+pub use wait::{MIN_FAILED_POLLS, Poll, WaitPolicy, wait_until};
 
 /// Re-exported so providers and embedders use the same version.
 pub use async_trait::async_trait;

@@ -39,7 +39,15 @@ pub struct WaitPolicy {
     pub lag_fraction: f64,
     /// ...or this floor, whichever is larger.
     pub lag_floor: Duration,
+    /// When every poll has failed (retryable errors) for this long, and at least
+    /// [`MIN_FAILED_POLLS`] in a row, the wait ends with the last error instead of waiting on
+    /// until the deadline: a dead endpoint is reported as such, not as a time-out. `None`:
+    /// only the deadline ends a failing wait.
+    pub max_failing: Option<Duration>,
 }
+
+/// The fewest polls in a row that must fail before [`WaitPolicy::max_failing`] ends a wait.
+pub const MIN_FAILED_POLLS: u32 = 3;
 
 impl Default for WaitPolicy {
     fn default() -> Self {
@@ -50,6 +58,7 @@ impl Default for WaitPolicy {
             jitter: true,
             lag_fraction: 0.10,
             lag_floor: Duration::from_secs(1),
+            max_failing: Some(Duration::from_secs(5 * 60)),
         }
     }
 }
@@ -77,6 +86,14 @@ impl WaitPolicy {
         self
     }
 
+    /// Sets how long polls may fail in a row before the wait ends with the last error (`None`:
+    /// until the deadline).
+    #[must_use]
+    pub fn max_failing(mut self, failing: Option<Duration>) -> Self {
+        self.max_failing = failing;
+        self
+    }
+
     /// The largest pause allowed after having waited `waited`.
     pub fn lag_bound(&self, waited: Duration) -> Duration {
         self.lag_floor.max(waited.mul_f64(self.lag_fraction))
@@ -99,7 +116,10 @@ impl WaitPolicy {
 ///
 /// - Each poll emits a [`ProgressKind::Poll`] event through the context.
 /// - A retryable probe error (throttling, 5xx, time-out) counts as "not yet" and the wait goes
-///   on; any other probe error ends the wait with that error.
+///   on — until polls have failed in a row for [`WaitPolicy::max_failing`] (and at least
+///   [`MIN_FAILED_POLLS`] times): then the wait ends with an error of the last error's kind
+///   (still retryable, so a retry layer may try the step again), saying how long and how often
+///   the probe failed. Any other probe error ends the wait with that error.
 /// - Cancellation ends the wait at once with `Cancelled`; the deadline ends it with
 ///   `DeadlineExceeded`, naming what was awaited and the last state seen. A last poll is made at
 ///   the deadline itself.
@@ -119,6 +139,8 @@ where
     let mut backoff = policy.backoff();
     let mut attempt: u32 = 0;
     let mut last_state: Option<String> = None;
+    // Since when, and how many times in a row, the probe has failed.
+    let mut failing: Option<(Instant, u32)> = None;
     loop {
         if ctx.is_cancelled() {
             return Err(ActionError::cancelled(format!(
@@ -138,8 +160,21 @@ where
                 });
                 return Ok(value);
             }
-            Ok(Poll::Pending(state)) => state,
-            Err(err) if err.is_retryable() => format!("probe failed, will poll again: {err}"),
+            Ok(Poll::Pending(state)) => {
+                failing = None;
+                state
+            }
+            Err(err) if err.is_retryable() => {
+                let (since, count) = failing.get_or_insert((Instant::now(), 0));
+                *count = count.saturating_add(1);
+                let failed_for = since.elapsed();
+                if *count >= MIN_FAILED_POLLS
+                    && policy.max_failing.is_some_and(|max| failed_for >= max)
+                {
+                    return Err(gave_up_failing(what, *count, failed_for, &err));
+                }
+                format!("probe failed, will poll again: {err}")
+            }
             // The last poll, at the deadline, is cut off by the deadline itself (a real call is
             // never instant): the wait gave up; say so with the last state actually seen.
             Err(err)
@@ -189,6 +224,31 @@ where
             ActionError::cancelled(format!("the run was cancelled while waiting for {what}"))
         })?;
     }
+}
+
+/// The error that ends a wait whose probe kept failing: the last error's kind, code and
+/// operation, and how long and how often the probe failed.
+fn gave_up_failing(
+    what: &str,
+    count: u32,
+    failed_for: Duration,
+    last: &ActionError,
+) -> ActionError {
+    let mut err = ActionError::new(
+        last.kind(),
+        format!(
+            "gave up waiting for {what}: the last {count} polls, over {:.1} s, all failed; \
+             last error: {last}",
+            failed_for.as_secs_f64()
+        ),
+    );
+    if let Some(code) = last.code() {
+        err = err.with_code(code);
+    }
+    if let Some(operation) = last.operation() {
+        err = err.with_operation(operation);
+    }
+    err
 }
 
 #[cfg(test)]
@@ -351,6 +411,79 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(value, 3);
+    }
+
+    /// A probe that fails on every poll (an endpoint gone dead mid-wait) ends the wait after
+    /// `max_failing`, with the last error's kind and code, long before the deadline.
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_failing_for_max_failing_ends_the_wait_with_its_last_error() {
+        let ctx = Context::new().with_deadline(Instant::now() + Duration::from_secs(30 * 60));
+        let start = Instant::now();
+        let mut calls = 0_u32;
+        let err = wait_until(&ctx, "the writer", &WaitPolicy::default(), || {
+            calls += 1;
+            let n = calls;
+            async move {
+                if n == 1 {
+                    Ok(Poll::<()>::Pending("failing-over".into()))
+                } else {
+                    Err(ActionError::new(ErrorKind::Timeout, "no answer").with_code("Timeout"))
+                }
+            }
+        })
+        .await
+        .unwrap_err();
+        let took = start.elapsed();
+        assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert!(err.is_retryable());
+        assert_eq!(err.code(), Some("Timeout"));
+        assert!(
+            err.message().contains("gave up waiting for the writer")
+                && err.message().contains("all failed")
+                && err.message().contains("no answer"),
+            "{err}"
+        );
+        // Five minutes of failing polls (plus the one good poll and the lag bound's slack),
+        // not the 30-minute deadline.
+        assert!(took >= Duration::from_secs(5 * 60), "{took:?}");
+        assert!(took < Duration::from_secs(6 * 60), "{took:?}");
+    }
+
+    /// A good poll in between starts the count again; `max_failing = None` waits until the
+    /// deadline.
+    #[tokio::test(start_paused = true)]
+    async fn failing_polls_must_be_in_a_row_and_none_disables_the_bound() {
+        let ctx = Context::new().with_deadline(Instant::now() + Duration::from_secs(20 * 60));
+        let start = Instant::now();
+        let err = wait_until(
+            &ctx,
+            "flapping",
+            &WaitPolicy::default().max_failing(None),
+            || async { Err::<Poll<()>, _>(ActionError::new(ErrorKind::Throttled, "slow down")) },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::DeadlineExceeded, "{err}");
+        assert!(start.elapsed() >= Duration::from_secs(20 * 60));
+
+        // Two minutes failing, two minutes answering (polls are at most 60 s apart), for 12
+        // minutes: never 5 minutes of failures in a row, so the wait sees the condition hold.
+        let start = Instant::now();
+        let policy = WaitPolicy::default().max_failing(Some(Duration::from_secs(5 * 60)));
+        let ready = wait_until(&Context::new(), "flapping", &policy, || {
+            let at = start.elapsed();
+            async move {
+                if at >= Duration::from_secs(12 * 60) {
+                    Ok(Poll::Ready(()))
+                } else if at.as_secs() / 60 % 4 >= 2 {
+                    Ok(Poll::Pending("answered".into()))
+                } else {
+                    Err(ActionError::new(ErrorKind::Unavailable, "503"))
+                }
+            }
+        })
+        .await;
+        assert!(ready.is_ok(), "{ready:?}");
     }
 
     #[tokio::test(start_paused = true)]
