@@ -14,7 +14,10 @@
 //! - S3 bucket `mint-replica-primary` (us-east-1) replicating to `mint-replica-dr` (us-west-2),
 //!   both versioned;
 //! - Route 53 zone `mintreplica.com` with `api.` and `www.` records pointing at production;
-//! - CloudFront distribution (comment `mint-replica-web`) in front of the primary bucket.
+//! - CloudFront distribution (comment `mint-replica-web`) in front of the primary bucket;
+//! - IAM role `mint-replica-dr-role` whose inline policy `mint-replica-dr-access` is stale
+//!   (it lost `rds:FailoverDBCluster` and the EC2 permissions);
+//! - security group `mint-replica-api` in the default VPC, without its HTTPS rule.
 //!
 //! With `MINT_PG_HOST` (`MINT_PG_PORT`, `MINT_PG_DBNAME`, `MINT_PG_USER`, `MINT_PG_PASSWORD`):
 //! the `transactions` table, with rows created in the last minutes. With
@@ -49,6 +52,9 @@ const ZONE: &str = "mintreplica.com";
 const CDN_COMMENT: &str = "mint-replica-web";
 const TRANSIT_KEY: &str = "mint-payments";
 const ACCOUNT: &str = "123456789012";
+const DR_ROLE: &str = "mint-replica-dr-role";
+const DR_POLICY: &str = "mint-replica-dr-access";
+const API_SG: &str = "mint-replica-api";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -102,13 +108,18 @@ async fn run() -> Result<(), AnyError> {
     s3(east.sdk_config(), west.sdk_config()).await?;
     let distribution = cloudfront(west.sdk_config()).await?;
     route53(west.sdk_config(), &distribution.1).await?;
+    iam(west.sdk_config()).await?;
+    let api_sg = security_group(west.sdk_config()).await?;
     postgres().await?;
     transit_key().await?;
 
     if let Some(path) = env_out {
         std::fs::write(
             &path,
-            format!("export MINT_CDN_DISTRIBUTION={}\n", distribution.0),
+            format!(
+                "export MINT_CDN_DISTRIBUTION={}\nexport MINT_API_SG={api_sg}\n",
+                distribution.0
+            ),
         )?;
         println!("  ids for the runbook written to {path}");
     }
@@ -440,6 +451,87 @@ async fn route53(config: &aws_config::SdkConfig, cdn_domain: &str) -> Result<(),
 }
 
 /// The `transactions` table in the "promoted" database, with rows of the last minutes.
+/// The DR role, with the stale inline policy the runbook replaces.
+async fn iam(config: &aws_config::SdkConfig) -> Result<(), AnyError> {
+    let client = aws_sdk_iam::Client::new(config);
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let made = client
+        .create_role()
+        .role_name(DR_ROLE)
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .or_action_error("CreateRole");
+    if created(made, &format!("IAM role {DR_ROLE}"))? {
+        println!("  IAM role {DR_ROLE}: created");
+    }
+    // Every run of the world starts from the stale policy, so the drill always has a change to
+    // make (and a previous document to roll back to).
+    let stale = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["rds:Describe*"],"Resource":"*"}]}"#;
+    client
+        .put_role_policy()
+        .role_name(DR_ROLE)
+        .policy_name(DR_POLICY)
+        .policy_document(stale)
+        .send()
+        .await
+        .or_action_error("PutRolePolicy")?;
+    println!("  IAM role {DR_ROLE}: inline policy {DR_POLICY} is stale (rds:Describe* only)");
+    Ok(())
+}
+
+/// The API's security group in the default VPC, without its HTTPS rule. Returns its id.
+async fn security_group(config: &aws_config::SdkConfig) -> Result<String, AnyError> {
+    use aws_sdk_ec2::types::Filter;
+    let client = aws_sdk_ec2::Client::new(config);
+    let vpcs = client
+        .describe_vpcs()
+        .filters(Filter::builder().name("is-default").values("true").build())
+        .send()
+        .await
+        .or_action_error("DescribeVpcs")?;
+    let vpc = vpcs
+        .vpcs()
+        .first()
+        .and_then(|v| v.vpc_id())
+        .ok_or("the emulator has no default VPC in us-west-2")?
+        .to_owned();
+    let existing = client
+        .describe_security_groups()
+        .filters(Filter::builder().name("group-name").values(API_SG).build())
+        .filters(Filter::builder().name("vpc-id").values(&vpc).build())
+        .send()
+        .await
+        .or_action_error("DescribeSecurityGroups")?;
+    let id = match existing
+        .security_groups()
+        .first()
+        .and_then(|g| g.group_id())
+    {
+        Some(id) => {
+            println!("  security group {API_SG} ({id}): exists, reused");
+            id.to_owned()
+        }
+        None => {
+            let made = client
+                .create_security_group()
+                .group_name(API_SG)
+                .description("Mint Replica API")
+                .vpc_id(&vpc)
+                .send()
+                .await
+                .or_action_error("CreateSecurityGroup")?;
+            let id = made
+                .group_id()
+                .ok_or("CreateSecurityGroup answered without a group id")?
+                .to_owned();
+            println!("  security group {API_SG} ({id}): created in {vpc}, no HTTPS rule");
+            id
+        }
+    };
+    Ok(id)
+}
+
 async fn postgres() -> Result<(), AnyError> {
     let Ok(host) = std::env::var("MINT_PG_HOST") else {
         println!("  PostgreSQL: MINT_PG_HOST is not set, the transactions table is not seeded");

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole Mint Replica Lite recovery, on a fresh machine and without an AWS account: starts a
-# local AWS emulator (moto server), PostgreSQL and OpenBao (one server sealed, for drkit to
-# unseal; one with a transit engine), creates the "production" world in them
+# local AWS emulator (moto server), PostgreSQL, OpenBao (one server sealed, for drkit to
+# unseal; one with a transit engine) and drkit-testkit's fake Kubernetes API server (no real one
+# can run here), creates the "production" world in them
 # (examples/mint_world.rs), then validates, plans and runs examples/runbooks/mint-replica.toml
 # with drkit and prints the report. Exit code: drkit's (0 success, 1 the run failed, 2 bad
 # input, 3 interrupted).
@@ -24,6 +25,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/mint-drill.XXXXXX")
 start_moto
 start_postgres
 start_openbao
+start_fake_kube
 
 # The standard AWS variables: drkit and the example read them exactly as against real AWS.
 export AWS_ENDPOINT_URL=$DRKIT_TEST_AWS_ENDPOINT

@@ -425,3 +425,28 @@ PY
     DRKIT_TEST_VAULT_KEY_3
   log "OpenBao $version: sealed server at $DRKIT_TEST_VAULT_SEALED_ADDR, unsealed server with transit at $DRKIT_TEST_VAULT_ADDR (logs: $PEERS_DIR/openbao-*.log)"
 }
+
+# start_fake_kube: drkit-testkit's fake Kubernetes API server (NOT a real kube-apiserver: no
+# Kubernetes API server can run on this machine; see crates/drkit-testkit/src/fake_kube.rs for
+# what it implements). Builds it, starts it on a free port with its kubeconfig, and exports
+# KUBECONFIG and MINT_KUBE_CONTEXT (what examples/runbooks/mint-replica.toml reads), and
+# FAKE_KUBE_PID. Call it again to start from an empty cluster (the previous one is stopped).
+start_fake_kube() {
+  local target=${CARGO_TARGET_DIR:-$DRKIT_CACHE/target}
+  if [ -n "${FAKE_KUBE_PID:-}" ]; then
+    kill "$FAKE_KUBE_PID" 2>/dev/null || true
+    wait "$FAKE_KUBE_PID" 2>/dev/null || true
+  fi
+  (cd "$DRKIT_ROOT" && CARGO_TARGET_DIR=$target \
+    cargo build --quiet --locked -p drkit-testkit --bin fake-kube-apiserver)
+  local port
+  port=$(free_port)
+  export MINT_KUBE_CONTEXT=${MINT_KUBE_CONTEXT:-mint-replica-standby}
+  export KUBECONFIG=$PEERS_DIR/fake-kube.kubeconfig
+  "$target/debug/fake-kube-apiserver" --port "$port" --rollout-delay "${FAKE_KUBE_ROLLOUT_DELAY:-3s}" \
+    --kubeconfig-out "$KUBECONFIG" --context "$MINT_KUBE_CONTEXT" >"$PEERS_DIR/fake-kube.log" 2>&1 &
+  FAKE_KUBE_PID=$!
+  register_pid "$FAKE_KUBE_PID"
+  wait_http "http://127.0.0.1:$port/version" 30 "$PEERS_DIR/fake-kube.log"
+  log "fake Kubernetes API server at http://127.0.0.1:$port, context $MINT_KUBE_CONTEXT (log: $PEERS_DIR/fake-kube.log)"
+}

@@ -210,14 +210,7 @@ impl FakeKubeApi {
         let app = Router::new()
             .fallback(handle)
             .with_state(Arc::clone(&shared));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let server = axum::serve(listener, app);
-            tokio::select! {
-                _ = server => {}
-                _ = stopped => {}
-            }
-        });
+        let (stop, task) = crate::serve(listener, app);
         Ok(FakeKubeHandle {
             addr,
             shared,

@@ -519,14 +519,7 @@ impl FaultProxy {
         let app = Router::new()
             .fallback(handle)
             .with_state(Arc::clone(&shared));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let server = axum::serve(listener, app);
-            tokio::select! {
-                _ = server => {}
-                _ = stopped => {}
-            }
-        });
+        let (stop, task) = crate::serve(listener, app);
         Ok(Self {
             addr,
             shared,

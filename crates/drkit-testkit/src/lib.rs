@@ -40,6 +40,43 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 
+/// Waits for SIGTERM or Ctrl-C: how the test-peer binaries (`fault-proxy`,
+/// `fake-kube-apiserver`) are told to stop.
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Serves `app` on `listener` in a task until the returned sender is used or dropped: the
+/// in-process servers' (fault proxy, fake API server) way to start and stop.
+pub(crate) fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let server = axum::serve(listener, app);
+        tokio::select! {
+            _ = server => {}
+            _ = stopped => {}
+        }
+    });
+    (stop, task)
+}
+
 /// The variable that carries the moto server's endpoint.
 pub const AWS_ENDPOINT_VAR: &str = "DRKIT_TEST_AWS_ENDPOINT";
 

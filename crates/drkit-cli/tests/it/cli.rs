@@ -231,54 +231,19 @@ fn a_runbook_with_errors_gives_exit_2_and_no_request_reaches_aws() {
     );
 }
 
-/// The platform half of the seed (k8s, IAM, security groups): valid, planned, and its IAM
-/// policy has exactly its AWS actions.
-#[test]
-fn the_mint_replica_platform_runbook_validates_plans_and_gives_its_iam_policy() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let file = root.join("examples/runbooks/mint-replica-platform.toml");
-    let file = file.to_str().unwrap();
-    let envs = [
-        ("MINT_DR_CLUSTER", "mint-dr"),
-        ("MINT_API_SG", "mint-replica-api"),
-    ];
-    let run = |args: &[&str]| {
-        let out = command(args, &envs).current_dir(&root).output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    };
-    run(&["validate", file]);
-    let plan = run(&["plan", file]);
-    for step in [
-        "restore-dr-role-policy",
-        "api-sg-https",
-        "deploy-services",
-        "services-ready",
-    ] {
-        assert!(plan.contains(step), "{step} not in {plan}");
-    }
-    let policy = run(&["iam-policy", file]);
-    for action in [
-        "iam:PutRolePolicy",
-        "ec2:AuthorizeSecurityGroupIngress",
-        "eks:DescribeCluster",
-    ] {
-        assert!(policy.contains(action), "{action} not in {policy}");
-    }
-}
-
 #[test]
 fn the_mint_replica_runbook_validates_with_its_environment() {
-    let runbook =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/runbooks/mint-replica.toml");
-    let file = runbook.to_str().unwrap();
+    // From the repository root: the runbook's relative paths (the IAM policy document, the
+    // Kubernetes manifests) are read from the working directory.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let file = "examples/runbooks/mint-replica.toml";
+    let drkit = |args: &[&str], envs: &[(&str, &str)]| {
+        command(args, envs).current_dir(&root).output().unwrap()
+    };
     let envs = [
         ("MINT_CDN_DISTRIBUTION", "E2MINTREPLICA"),
+        ("MINT_API_SG", "mint-replica-api"),
+        ("MINT_KUBE_CONTEXT", "mint-dr"),
         ("MINT_VAULT_ADDR", "http://127.0.0.1:8200"),
         ("MINT_VAULT_KEY_1", "k1"),
         ("MINT_VAULT_KEY_2", "k2"),
@@ -296,8 +261,41 @@ fn the_mint_replica_runbook_validates_with_its_environment() {
     let out = drkit(&["plan", file], &envs);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let plan = text(&out.stdout);
-    for step in ["failover-db", "dns-failover", "vault-unseal", "data-loss"] {
+    for step in [
+        "failover-db",
+        "restore-dr-role-policy",
+        "api-sg-https",
+        "deploy-services",
+        "services-ready",
+        "dns-failover",
+        "vault-unseal",
+        "data-loss",
+    ] {
         assert!(plan.contains(step), "{step} not in {plan}");
+    }
+    // Its IAM policy has the AWS actions of every provider, the platform's included.
+    let out = drkit(&["iam-policy", file], &envs);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let policy = text(&out.stdout);
+    for action in [
+        "rds:FailoverDBCluster",
+        "iam:PutRolePolicy",
+        "ec2:AuthorizeSecurityGroupIngress",
+    ] {
+        assert!(policy.contains(action), "{action} not in {policy}");
+    }
+    // From another directory the relative paths do not resolve: exit 2 at validation, naming
+    // the parameter, before any call.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let absolute = root.join(file);
+    let out = command(&["validate", absolute.to_str().unwrap()], &envs)
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    for what in ["parameter `document`", "parameter `manifests`"] {
+        assert!(err.contains(what), "{what} not in {err}");
     }
     // Without its environment: exit 2, each missing variable named.
     let out = drkit(&["validate", file], &[]);
@@ -305,6 +303,7 @@ fn the_mint_replica_runbook_validates_with_its_environment() {
     let err = text(&out.stderr);
     for var in [
         "MINT_CDN_DISTRIBUTION",
+        "MINT_KUBE_CONTEXT",
         "MINT_VAULT_KEY_1",
         "MINT_PG_PASSWORD",
     ] {

@@ -62,21 +62,6 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
     let args = match parse_args() {
@@ -105,7 +90,7 @@ async fn main() -> ExitCode {
     }
     println!("listening on {}", fake.url());
     let _ = std::io::stdout().flush();
-    wait_for_signal().await;
+    drkit_testkit::wait_for_signal().await;
     let requests = fake.requests().len();
     let objects = fake.object_count();
     fake.shutdown().await;

@@ -123,21 +123,6 @@ fn summary(stats: &FaultStats) -> String {
     )
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
     let args = match parse_args() {
@@ -165,7 +150,7 @@ async fn main() -> ExitCode {
         eprintln!("fault-proxy: writing {file}: {e}");
         return ExitCode::FAILURE;
     }
-    wait_for_signal().await;
+    drkit_testkit::wait_for_signal().await;
     let stats = proxy.shutdown().await;
     eprintln!("{}", summary(&stats));
     if let Some(file) = &args.stats {
