@@ -178,11 +178,7 @@ impl RecoveryAction for ImportCertificate {
     }
 
     async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        if ctx.is_dry_run() {
-            return Err(
-                ActionError::invalid_input("execute was called during a dry run").in_action(self),
-            );
-        }
+        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
         if let Some(arn) = self.imported() {
             return Ok(Self::outputs(&arn));
         }

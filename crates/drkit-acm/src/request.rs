@@ -366,11 +366,7 @@ impl RecoveryAction for RequestCertificate {
     }
 
     async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        if ctx.is_dry_run() {
-            return Err(
-                ActionError::invalid_input("execute was called during a dry run").in_action(self),
-            );
-        }
+        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
         let zone = match self.zone(ctx).await? {
             Ok(zone) => zone,
             Err(reason) => return Err(ActionError::precondition(reason).in_action(self)),

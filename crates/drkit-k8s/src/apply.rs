@@ -513,11 +513,7 @@ impl RecoveryAction for ApplyManifests {
     }
 
     async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        if ctx.is_dry_run() {
-            return Err(
-                ActionError::invalid_input("execute was called during a dry run").in_action(self),
-            );
-        }
+        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
         let client = self.client(ctx).await?;
         let objects = self.load()?;
         let mut cache = HashMap::new();

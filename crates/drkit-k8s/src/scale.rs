@@ -383,11 +383,7 @@ impl RecoveryAction for ScaleWorkload {
     }
 
     async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        if ctx.is_dry_run() {
-            return Err(
-                ActionError::invalid_input("execute was called during a dry run").in_action(self),
-            );
-        }
+        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
         let wanted = self.params.replicas;
         let client = self.client(ctx).await.map_err(|e| e.in_action(self))?;
         // Executed again after a failure: keep the count found the first time.

@@ -137,14 +137,3 @@ pub(crate) fn seconds_between(from: SystemTime, to: SystemTime) -> u64 {
 pub(crate) fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
-
-/// `Err(InvalidInput)` when a mutating call is attempted in a dry run.
-pub(crate) fn refuse_dry_run(ctx: &Context) -> Result<(), ActionError> {
-    if ctx.is_dry_run() {
-        Err(ActionError::invalid_input(
-            "execute was called during a dry run",
-        ))
-    } else {
-        Ok(())
-    }
-}

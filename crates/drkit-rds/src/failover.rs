@@ -272,11 +272,7 @@ impl RecoveryAction for FailoverDbCluster {
     }
 
     async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        if ctx.is_dry_run() {
-            return Err(
-                ActionError::invalid_input("execute was called during a dry run").in_action(self),
-            );
-        }
+        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
         let started = Instant::now();
         let from = match self.requested_from() {
             // Executed again after a failure: the failover was already requested; do not

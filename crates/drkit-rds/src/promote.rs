@@ -11,7 +11,7 @@ use drkit_core::{
 };
 
 use crate::common::{
-    cluster_ready, cluster_state, instance_outputs, instance_ready, instance_state, refuse_dry_run,
+    cluster_ready, cluster_state, instance_outputs, instance_ready, instance_state,
 };
 use crate::port::RdsApi;
 
@@ -177,7 +177,7 @@ impl RecoveryAction for PromoteReadReplica {
     }
 
     async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        refuse_dry_run(ctx).map_err(|e| e.in_action(self))?;
+        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
         let before = self.seen(ctx).await.map_err(|e| e.in_action(self))?;
         let promoted_from = before.source.clone().unwrap_or_default();
         if !self.requested.load(Ordering::SeqCst) {

@@ -15,8 +15,8 @@ use drkit_core::{
 use serde::Deserialize;
 
 use crate::common::{
-    cluster_ready, identity, instance_gone, instance_outputs, instance_ready, refuse_dry_run,
-    rfc3339, seconds_between,
+    cluster_ready, identity, instance_gone, instance_outputs, instance_ready, rfc3339,
+    seconds_between,
 };
 use crate::port::{DbInstance, DbSnapshot, RdsApi, RestoreTime};
 
@@ -247,7 +247,7 @@ impl RecoveryAction for RestoreInstanceToPointInTime {
     }
 
     async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        refuse_dry_run(ctx).map_err(|e| e.in_action(self))?;
+        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
         let started = SystemTime::now();
         let restored_to = if self.existing_target(ctx).await?.is_some() {
             ctx.progress(format!(
@@ -546,7 +546,7 @@ impl RecoveryAction for RestoreInstanceFromSnapshot {
     }
 
     async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        refuse_dry_run(ctx).map_err(|e| e.in_action(self))?;
+        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
         let started = SystemTime::now();
         let exists = match ctx
             .bounded(self.api.describe_db_instance(&self.params.target))
@@ -834,7 +834,7 @@ impl RecoveryAction for RestoreClusterToPointInTime {
     }
 
     async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        refuse_dry_run(ctx).map_err(|e| e.in_action(self))?;
+        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
         let started = SystemTime::now();
         let existing = self.exists(
             ctx.bounded(self.api.describe_db_cluster(&self.params.target))

@@ -10,7 +10,7 @@ use drkit_core::{
 };
 use serde::Deserialize;
 
-use crate::common::{identity, refuse_dry_run, rfc3339, snapshot_ready};
+use crate::common::{identity, rfc3339, snapshot_ready};
 use crate::port::{DbSnapshot, RdsApi, SnapshotOf};
 
 pub(crate) const KIND: &str = "rds.create_snapshot";
@@ -156,7 +156,7 @@ impl RecoveryAction for CreateSnapshot {
     }
 
     async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        refuse_dry_run(ctx).map_err(|e| e.in_action(self))?;
+        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
         if self.existing(ctx).await?.is_none() {
             ctx.bounded(
                 self.api

@@ -99,6 +99,13 @@ pub struct ChangeRecordsParams {
     pub comment: Option<String>,
 }
 
+/// One applied change and the record before it, as recorded in the `undo` output.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Undo {
+    change: RecordChange,
+    before: Option<RecordSet>,
+}
+
 /// What this action did, so a re-execute does not repeat it and a rollback can undo it.
 #[derive(Debug, Default)]
 struct State {
@@ -286,6 +293,22 @@ impl ChangeRecords {
             .with("zone_name", zone.name.clone())
             .with("change_ids", state.change_ids.clone())
             .with("changes_submitted", state.applied.len())
+            // What a rollback needs when the instance that made the changes is gone (a resume
+            // in another process): each change with the record as it was before.
+            .with(
+                "undo",
+                serde_json::to_value(
+                    state
+                        .applied
+                        .iter()
+                        .map(|(change, before)| Undo {
+                            change: change.clone(),
+                            before: before.clone(),
+                        })
+                        .collect::<Vec<_>>(),
+                )
+                .unwrap_or_default(),
+            )
             .with(
                 "records",
                 self.changes
@@ -393,11 +416,7 @@ impl RecoveryAction for ChangeRecords {
     }
 
     async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        if ctx.is_dry_run() {
-            return Err(
-                ActionError::invalid_input("execute was called during a dry run").in_action(self),
-            );
-        }
+        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
         let zone = self
             .zone(ctx)
             .await?
@@ -453,7 +472,18 @@ impl RecoveryAction for ChangeRecords {
     }
 
     async fn rollback(&self, ctx: &Context) -> Result<(), ActionError> {
-        let applied = self.state().applied.clone();
+        let mut applied = self.state().applied.clone();
+        if applied.is_empty() {
+            // After a resume: what the step recorded.
+            applied = ctx
+                .outputs_of(&self.id)
+                .and_then(|o| o.get("undo"))
+                .and_then(|v| serde_json::from_value::<Vec<Undo>>(v.clone()).ok())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|u| (u.change, u.before))
+                .collect();
+        }
         if applied.is_empty() {
             return Err(ActionError::unsupported(
                 "nothing to roll back: this action changed no record",

@@ -482,3 +482,41 @@ async fn check_health_follows_the_18_percent_rule() {
         ErrorKind::Throttled
     );
 }
+
+/// After a resume the instance is new: execute records `undo` (each change with the record
+/// before it), and a fresh instance rolls back from it alone: the upserted record put back,
+/// the created one deleted, the deleted one restored.
+#[tokio::test(start_paused = true)]
+async fn rollback_after_a_resume_uses_the_recorded_undo() {
+    let fake = Fake::with(vec![
+        a("api.example.com", "192.0.2.1"),
+        a("old.example.com", "192.0.2.9"),
+    ]);
+    let ran = action(&fake, failover_to_dr());
+    let out = ran.execute(&Context::new()).await.unwrap();
+    assert_eq!(
+        out.get("undo").and_then(|u| u.as_array()).map(Vec::len),
+        Some(3)
+    );
+    let fresh = action(&fake, failover_to_dr());
+    let ctx = Context::new().with_outputs(std::collections::BTreeMap::from([(
+        "dns-failover".to_owned(),
+        out,
+    )]));
+    fresh.rollback(&ctx).await.unwrap();
+    assert_eq!(
+        fake.live("api.example.com"),
+        [a("api.example.com", "192.0.2.1")]
+    );
+    assert_eq!(fake.live("api-dr.example.com"), []);
+    assert_eq!(
+        fake.live("old.example.com"),
+        [a("old.example.com", "192.0.2.9")]
+    );
+    // Nothing recorded, nothing remembered: nothing to roll back.
+    let none = action(&fake, failover_to_dr());
+    assert_eq!(
+        none.rollback(&Context::new()).await.unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
+}

@@ -80,7 +80,8 @@ impl AliasTarget {
 
 /// A resource record set, as drkit needs to see it. Names are normalised by
 /// [`normalize_name`]; two sets are the same record when name, type and set identifier match.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+/// Serialised in a change step's `undo` output (what a rollback after a resume restores).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct RecordSet {
     /// The name, normalised (`api-dr.example.com.`).
@@ -165,7 +166,7 @@ impl RecordSet {
 }
 
 /// One change of a batch.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordChange {
     /// What to do.
     pub action: ChangeAction,

@@ -143,7 +143,37 @@ impl ConfigureWebsite {
                 website_endpoint(&self.params.bucket, region),
             );
         }
+        // What a rollback restores when the instance that made the change is gone (a resume
+        // in another process): the configuration before it, or null when there was none.
+        if let Some(previous) = self.previous() {
+            out.insert(
+                "previous_website",
+                previous.map_or(serde_json::Value::Null, |p| {
+                    serde_json::json!({
+                        "index_document": p.index_document,
+                        "error_document": p.error_document,
+                        "redirect_all_to": p.redirect_all_to,
+                    })
+                }),
+            );
+        }
         out
+    }
+
+    /// The configuration the step recorded as there before its change (`previous_website`):
+    /// `Some(None)` when there was none, `None` when nothing was recorded.
+    fn recorded_previous(&self, ctx: &Context) -> Option<Option<WebsiteConfig>> {
+        let value = ctx.outputs_of(&self.id)?.get("previous_website")?;
+        if value.is_null() {
+            return Some(None);
+        }
+        let text = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        Some(Some(WebsiteConfig {
+            index_document: text("index_document"),
+            error_document: text("error_document"),
+            redirect_all_to: text("redirect_all_to"),
+            has_routing_rules: false,
+        }))
     }
 
     async fn current(&self, ctx: &Context) -> Result<Option<WebsiteConfig>, ActionError> {
@@ -235,11 +265,7 @@ impl RecoveryAction for ConfigureWebsite {
     }
 
     async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        if ctx.is_dry_run() {
-            return Err(
-                ActionError::invalid_input("execute was called during a dry run").in_action(self),
-            );
-        }
+        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
         let wanted = self.wanted();
         if self.previous().is_none() {
             let current = self.current(ctx).await?;
@@ -291,7 +317,7 @@ impl RecoveryAction for ConfigureWebsite {
     }
 
     async fn rollback(&self, ctx: &Context) -> Result<(), ActionError> {
-        let Some(previous) = self.previous() else {
+        let Some(previous) = self.previous().or_else(|| self.recorded_previous(ctx)) else {
             return Err(ActionError::unsupported(
                 "nothing to roll back: this action did not change the website configuration",
             )

@@ -141,3 +141,28 @@ fn website_endpoints_use_the_region_form() {
         "b.s3-website.eu-central-1.amazonaws.com"
     );
 }
+
+/// After a resume the instance is new: execute records `previous_website`, and a fresh
+/// instance rolls back from it alone (a configuration, or none: then it deletes).
+#[tokio::test(start_paused = true)]
+async fn rollback_after_a_resume_uses_the_recorded_previous_website() {
+    for before in [Some(WebsiteConfig::documents("home.html", None)), None] {
+        let state = Arc::new(Mutex::new(before.clone()));
+        let ran = action(api(Arc::clone(&state), 0), "mint-assets-dr");
+        let out = ran.execute(&Context::new()).await.unwrap();
+        assert!(out.get("previous_website").is_some(), "{out:?}");
+        let fresh = action(api(Arc::clone(&state), 0), "mint-assets-dr");
+        let ctx = Context::new().with_outputs(std::collections::BTreeMap::from([(
+            fresh.id().to_owned(),
+            out,
+        )]));
+        fresh.rollback(&ctx).await.unwrap();
+        assert_eq!(*state.lock().unwrap(), before);
+    }
+    // Nothing recorded, nothing remembered: nothing to roll back.
+    let fresh = action(api(Arc::new(Mutex::new(None)), 0), "mint-assets-dr");
+    assert_eq!(
+        fresh.rollback(&Context::new()).await.unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
+}
