@@ -133,6 +133,72 @@ pub struct ActionDescriptor {
     pub outputs: &'static [OutputDoc],
 }
 
+impl ActionDescriptor {
+    /// What the Markdown `page` (a `docs/actions/*.md` page) fails to document about this
+    /// action. Its entry is its table row (a line starting with ``| `kind` |``) or its section
+    /// (from a heading ``## `kind` `` to the next heading); the entry must name each parameter;
+    /// each output must be named in the entry, else elsewhere on the page; each IAM action
+    /// on the page; and the page must show it in a runbook example (`action = "kind"`). Empty
+    /// when all is there. Each provider's tests assert it over its descriptors, so a new
+    /// parameter or output cannot go undocumented.
+    pub fn undocumented_in(&self, page: &str) -> Vec<String> {
+        let kind = self.kind;
+        let Some(row) = doc_entry(page, kind) else {
+            return vec![format!("{kind}: no table row and no section")];
+        };
+        let mut missing = Vec::new();
+        for p in self.params {
+            if !row.contains(&format!("`{}", p.name)) {
+                missing.push(format!("{kind}: parameter `{}`", p.name));
+            }
+        }
+        for o in self.outputs {
+            let name = format!("`{}`", o.name);
+            if !row.contains(&name) && !page.contains(&name) {
+                missing.push(format!("{kind}: output `{}`", o.name));
+            }
+        }
+        for a in self.iam_actions {
+            if !page.contains(a) {
+                missing.push(format!("{kind}: IAM action {a}"));
+            }
+        }
+        if !page.contains(&format!("action = \"{kind}\"")) {
+            missing.push(format!(
+                "{kind}: no runbook example (`action = \"{kind}\"`)"
+            ));
+        }
+        missing
+    }
+}
+
+/// The table row or the section documenting `kind` on a docs page.
+fn doc_entry<'a>(page: &'a str, kind: &str) -> Option<&'a str> {
+    let row = format!("| `{kind}` |");
+    if let Some(line) = page.lines().find(|l| l.starts_with(&row)) {
+        return Some(line);
+    }
+    let mut offset = 0;
+    for line in page.split_inclusive('\n') {
+        let heading = line.trim_start_matches('#');
+        if line.starts_with('#') && heading.trim() == format!("`{kind}`") {
+            let body = &page[offset + line.len()..];
+            let end = body
+                .split_inclusive('\n')
+                .scan(0, |pos, l| {
+                    let at = *pos;
+                    *pos += l.len();
+                    Some((at, l))
+                })
+                .find(|(_, l)| l.starts_with('#'))
+                .map_or(body.len(), |(at, _)| at);
+            return Some(&body[..end]);
+        }
+        offset += line.len();
+    }
+    None
+}
+
 /// Why an action could not be built. Each variant names the step and, where it applies, the
 /// parameter and what was expected.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -332,6 +398,46 @@ mod tests {
 
     use super::*;
     use crate::{ActionError, Check, Context, Outputs, RecoveryAction, Resource};
+
+    const DOCUMENTED: ActionDescriptor = ActionDescriptor {
+        kind: "demo.scale",
+        summary: "scale",
+        mutates: true,
+        iam_actions: &["demo:Scale"],
+        params: &[ParamDoc {
+            name: "replicas",
+            ty: "integer",
+            required: true,
+            doc: "how many",
+        }],
+        outputs: &[OutputDoc {
+            name: "previous",
+            doc: "the count before",
+        }],
+    };
+
+    /// A table row or a section both count as the entry; each missing piece is named.
+    #[test]
+    fn undocumented_in_names_what_a_docs_page_lacks() {
+        let row = "| `demo.scale` | `replicas` | `previous` | `demo:Scale` |\n\n```toml\naction = \"demo.scale\"\n```\n";
+        assert!(DOCUMENTED.undocumented_in(row).is_empty());
+        let section = "## `demo.scale`\n\n| `replicas` | integer |\n\nOutputs: `previous`. IAM: demo:Scale\n\n## `other`\n\naction = \"demo.scale\"\n";
+        assert!(DOCUMENTED.undocumented_in(section).is_empty());
+        // The parameter named only in another action's section does not count.
+        let elsewhere = "## `demo.scale`\n\nOutputs: `previous`.\n\n## `other`\n\n`replicas`\n";
+        assert_eq!(
+            DOCUMENTED.undocumented_in(elsewhere),
+            [
+                "demo.scale: parameter `replicas`",
+                "demo.scale: IAM action demo:Scale",
+                "demo.scale: no runbook example (`action = \"demo.scale\"`)",
+            ]
+        );
+        assert_eq!(
+            DOCUMENTED.undocumented_in("nothing here"),
+            ["demo.scale: no table row and no section"]
+        );
+    }
 
     #[derive(Debug)]
     struct Touch {

@@ -419,3 +419,25 @@ mod tests {
         assert!(d.outputs.iter().any(|o| o.name == "previous_desired_size"));
     }
 }
+
+#[cfg(test)]
+mod docs_tests {
+    /// docs/actions/eks-elasticache.md documents every action of this crate: row, parameters, outputs,
+    /// IAM actions and a runbook example.
+    #[test]
+    fn the_actions_page_documents_every_action() {
+        let page = include_str!("../../../docs/actions/eks-elasticache.md");
+        let missing: Vec<String> = [
+            super::CHECK_CLUSTER,
+            super::CHECK_NODEGROUP,
+            super::SCALE_NODEGROUP,
+        ]
+        .iter()
+        .flat_map(|d| d.undocumented_in(page))
+        .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/actions/eks-elasticache.md lacks: {missing:#?}"
+        );
+    }
+}

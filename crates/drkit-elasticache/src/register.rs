@@ -345,3 +345,25 @@ mod tests {
         assert_eq!(d.iam_actions, failover::IAM_ACTIONS);
     }
 }
+
+#[cfg(test)]
+mod docs_tests {
+    /// docs/actions/eks-elasticache.md documents every action of this crate: row, parameters, outputs,
+    /// IAM actions and a runbook example.
+    #[test]
+    fn the_actions_page_documents_every_action() {
+        let page = include_str!("../../../docs/actions/eks-elasticache.md");
+        let missing: Vec<String> = [
+            super::CHECK_REPLICATION_GROUP,
+            super::SET_PRIMARY,
+            super::TEST_FAILOVER,
+        ]
+        .iter()
+        .flat_map(|d| d.undocumented_in(page))
+        .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/actions/eks-elasticache.md lacks: {missing:#?}"
+        );
+    }
+}

@@ -214,3 +214,110 @@ async fn a_secret_file_that_is_a_device_is_refused_without_reading_it() {
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
     assert!(err.to_string().contains("not a regular file"), "{err}");
 }
+
+/// The `[[steps]]` blocks of a docs page: the text of every ```toml block that holds one.
+/// (Blocks without `[[steps]]` are fragments, e.g. a connection table, and are not runbooks.)
+fn runbook_blocks(page: &str) -> Vec<(usize, String)> {
+    let mut blocks = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (n, line) in page.lines().enumerate() {
+        match &mut current {
+            None if line.trim() == "```toml" => current = Some((n + 2, String::new())),
+            None => {}
+            Some(_) if line.trim() == "```" => {
+                let (first, body) = current.take().unwrap();
+                // Also a block that only looks like steps, so a malformed example is caught.
+                if body.contains("[[steps]]") || body.contains("action = \"") {
+                    blocks.push((first, body));
+                }
+            }
+            Some((_, body)) => {
+                body.push_str(line);
+                body.push('\n');
+            }
+        }
+    }
+    assert!(current.is_none(), "a ```toml block is never closed");
+    blocks
+}
+
+/// Every runbook example in `docs/actions/*.md` passes `drkit validate`, as a runbook of its
+/// own (a header added when the block has none), from the repository root (relative paths such
+/// as `examples/k8s/dr-manifests` resolve from there), with dummy values for the environment
+/// its `${env.NAME}` and `env:NAME` references read.
+#[test]
+fn every_runbook_example_in_the_action_docs_validates() {
+    use crate::cli::{command, text, write};
+
+    const HEADER: &str =
+        "version = 1\nname = \"docs-example\"\n[defaults]\nregion = \"us-west-2\"\n";
+    // Existing blocks left out, as (page, first line of the block, why). None for now.
+    const SKIP: &[(&str, usize, &str)] = &[];
+    let envs = [
+        ("MINT_CDN_CERT_FILE", "/etc/mint/cdn.pem"),
+        ("MINT_CDN_CHAIN_FILE", "/etc/mint/cdn-chain.pem"),
+        ("MINT_CDN_CERT_KEY", "k"),
+        ("MINT_CDN_DISTRIBUTION", "E2MINTREPLICA"),
+        (
+            "MINT_DR_HEALTH_CHECK",
+            "abcdef01-2345-6789-abcd-ef0123456789",
+        ),
+        ("MINT_PG_HOST", "127.0.0.1"),
+        ("MINT_PG_PASSWORD", "p"),
+        ("MINT_PG_PRIMARY_HOST", "127.0.0.2"),
+        ("MINT_PG_PRIMARY_PASSWORD", "p"),
+        ("MINT_REDIS_HOST", "127.0.0.1"),
+        ("MINT_REDIS_PASSWORD", "r"),
+        ("MINT_VAULT_ADDR", "http://127.0.0.1:8200"),
+        ("MINT_VAULT_KEY_1", "k1"),
+        ("MINT_VAULT_KEY_2", "k2"),
+        ("MINT_VAULT_KEY_3", "k3"),
+        ("MINT_VAULT_TOKEN", "t"),
+        ("MINT_VAULT_DR_ADDR", "http://127.0.0.1:8201"),
+        ("MINT_VAULT_DR_TOKEN", "t"),
+        ("MINT_VAULT_SNAPSHOT_DIR", "/tmp"),
+    ];
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    let mut pages: Vec<_> = std::fs::read_dir(root.join("docs/actions"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    pages.sort();
+    assert!(!pages.is_empty(), "no docs/actions/*.md");
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for path in &pages {
+        let page = path.file_name().unwrap().to_str().unwrap();
+        for (first, block) in runbook_blocks(&std::fs::read_to_string(path).unwrap()) {
+            if SKIP.iter().any(|(p, line, _)| *p == page && *line == first) {
+                continue;
+            }
+            let has_header = block
+                .lines()
+                .any(|l| l.trim_start().starts_with("version ="));
+            let body = if has_header {
+                block
+            } else {
+                format!("{HEADER}{block}")
+            };
+            let file = write(dir.path(), &format!("{page}-{first}.toml"), &body);
+            let out = command(&["validate", file.to_str().unwrap()], &envs)
+                .current_dir(&root)
+                .output()
+                .unwrap();
+            checked += 1;
+            if out.status.code() != Some(0) {
+                failures.push(format!(
+                    "docs/actions/{page}, the block from line {first}: exit {:?}\n{}",
+                    out.status.code(),
+                    text(&out.stderr)
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(checked >= pages.len(), "only {checked} blocks found");
+}
