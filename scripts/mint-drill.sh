@@ -5,7 +5,7 @@
 # can run here), creates the "production" world in them
 # (examples/mint_world.rs), then validates, plans and runs examples/runbooks/mint-replica.toml
 # with drkit and prints the report. Exit code: drkit's (0 success, 1 the run failed, 2 bad
-# input, 3 interrupted).
+# input, 3 interrupted), or 1 when a step recorded an output its action does not declare.
 #
 #   bash scripts/mint-drill.sh
 #
@@ -60,4 +60,31 @@ else
 fi
 echo
 echo "drkit run exited $rc; journal in $work/journal, report $work/report.md"
+
+# Every output a step recorded must be one its action declares (`drkit actions`): the
+# declarations are what `${steps.<id>.outputs.<name>}` references and the docs rely on.
+"$drkit" actions --output json >"$work/actions.json"
+if ! python3 - "$work/actions.json" "$work"/journal/*.journal.jsonl <<'PY'
+import json, sys
+declared = {a["kind"]: {o["name"] for o in a["outputs"]} for a in json.load(open(sys.argv[1]))}
+kinds, bad = {}, []
+for line in open(sys.argv[2]):
+    r = json.loads(line)
+    if r.get("event") == "step_started":
+        kinds[r["step"]] = r.get("kind")
+    outputs = r.get("outputs") or {}
+    kind = kinds.get(r.get("step"))
+    if kind in declared:
+        extra = sorted(set(outputs) - declared[kind])
+        if extra:
+            bad.append(f"{r['step']} ({kind}): {', '.join(extra)}")
+for b in sorted(set(bad)):
+    print(f"undeclared output: {b}", file=sys.stderr)
+print(f"outputs checked against the actions' declarations: {len(kinds)} steps, "
+      f"{len(set(bad))} with undeclared outputs")
+sys.exit(1 if bad else 0)
+PY
+then
+  [ "$rc" = 0 ] && rc=1
+fi
 exit "$rc"

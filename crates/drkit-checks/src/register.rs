@@ -213,6 +213,10 @@ pub const REDIS_ROLE: ActionDescriptor = ActionDescriptor {
             name: "replication_offset",
             doc: "the replication offset (primary or replica)",
         },
+        OutputDoc {
+            name: "masters",
+            doc: "(sentinel) the primaries it watches",
+        },
     ],
 };
 

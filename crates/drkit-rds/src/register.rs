@@ -64,20 +64,18 @@ const fn out(name: &'static str, doc: &'static str) -> OutputDoc {
     OutputDoc { name, doc }
 }
 
-const INSTANCE_OUTPUTS: &[OutputDoc] = &[
-    out("instance", "the instance identifier"),
-    out("status", "its status"),
-    out("endpoint", "address:port"),
-    out("address", "the DNS name"),
-    out("port", "the port"),
-];
-
 const RESTORE_OUTPUTS: &[OutputDoc] = &[
     out("instance", "the new instance"),
+    out("status", "its status"),
     out("endpoint", "address:port of the new instance"),
     out("address", "the DNS name"),
     out("port", "the port"),
+    out("source", "the instance restored from"),
     out("restored_to", "the point in time restored (RFC 3339)"),
+    out(
+        "data_loss_seconds",
+        "data lost: from the restore point to the restore",
+    ),
     out(
         "rpo_seconds",
         "data lost: from the restore point to the restore (class database)",
@@ -94,7 +92,11 @@ pub const PROMOTE_READ_REPLICA: ActionDescriptor = ActionDescriptor {
     params: &[p("instance", "string", "the read replica")],
     outputs: &[
         out("promoted_from", "its former source"),
+        out("instance", "the instance identifier"),
+        out("status", "its status"),
         out("endpoint", "address:port"),
+        out("address", "the DNS name"),
+        out("port", "the port"),
     ],
 };
 
@@ -107,6 +109,7 @@ pub const PROMOTE_READ_REPLICA_DB_CLUSTER: ActionDescriptor = ActionDescriptor {
     params: &[p("cluster", "string", "the replica cluster")],
     outputs: &[
         out("promoted_from", "its former source"),
+        out("cluster", "the cluster identifier"),
         out("endpoint", "the writer endpoint"),
     ],
 };
@@ -162,7 +165,12 @@ pub const RESTORE_INSTANCE_FROM_SNAPSHOT: ActionDescriptor = ActionDescriptor {
             "its age when restored: the data lost",
         ),
         out("instance", "the new instance"),
+        out("status", "its status"),
         out("endpoint", "address:port of the new instance"),
+        out("address", "the DNS name"),
+        out("port", "the port"),
+        out("restored_to", "the snapshot's creation time (RFC 3339)"),
+        out("data_loss_seconds", "data lost: the snapshot's age"),
         out("rpo_seconds", "data lost (class database)"),
         out("rpo_class", "`database`"),
     ],
@@ -195,7 +203,12 @@ pub const RESTORE_CLUSTER_TO_POINT_IN_TIME: ActionDescriptor = ActionDescriptor 
         out("endpoint", "the writer endpoint"),
         out("reader_endpoint", "the reader endpoint"),
         out("restored_to", "the point in time restored"),
+        out(
+            "data_loss_seconds",
+            "data lost: from the restore point to the restore",
+        ),
         out("rpo_seconds", "data lost (class database)"),
+        out("rpo_class", "`database`"),
     ],
 };
 
@@ -248,6 +261,11 @@ pub const CHECK_REPLICA_LAG: ActionDescriptor = ActionDescriptor {
         out("lag_seconds", "the newest lag"),
         out("measured_at", "its time"),
         out(
+            "datapoint_age_seconds",
+            "how old the newest datapoint was when read",
+        ),
+        out("rpo_class", "`database`"),
+        out(
             "rpo_seconds",
             "the lag, as data that would be lost (class database)",
         ),
@@ -268,7 +286,17 @@ pub const INSTANCE_STATUS: ActionDescriptor = ActionDescriptor {
             "the status it must have (default `available`)",
         ),
     ],
-    outputs: INSTANCE_OUTPUTS,
+    outputs: &[
+        out("instance", "the instance identifier"),
+        out("status", "its status"),
+        out("endpoint", "address:port"),
+        out("address", "the DNS name"),
+        out("port", "the port"),
+        out(
+            "replication_source",
+            "the instance it replicates from (empty when standalone)",
+        ),
+    ],
 };
 
 /// `rds.cluster_status`.
