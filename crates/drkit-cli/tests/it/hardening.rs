@@ -21,10 +21,13 @@ use drkit::runner::{Event, FileJournalStore, JournalStore, Outcome, Record};
 
 use crate::cli::{World, command, drkit, text, write};
 
-/// An HTTP endpoint answering 503 until made healthy, counting the requests it gets.
+/// An HTTP endpoint answering 503 until made healthy, counting the requests it gets. Its path
+/// `/released` answers 503 until `set_healthy` even when it starts healthy: the runbook's last
+/// step waits on it, so a run is still alive (to be killed) after its DNS change.
 struct Health {
     port: u16,
     healthy: Arc<AtomicBool>,
+    released: Arc<AtomicBool>,
     hits: Arc<AtomicUsize>,
 }
 
@@ -33,16 +36,23 @@ impl Health {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let healthy = Arc::new(AtomicBool::new(healthy));
+        let released = Arc::new(AtomicBool::new(false));
         let hits = Arc::new(AtomicUsize::new(0));
         let (ok, seen) = (Arc::clone(&healthy), Arc::clone(&hits));
+        let free = Arc::clone(&released);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
                 let mut buf = [0u8; 4096];
-                let _ = stream.read(&mut buf);
+                let n = stream.read(&mut buf).unwrap_or(0);
                 seen.fetch_add(1, Ordering::SeqCst);
-                let answer: &[u8] = if ok.load(Ordering::SeqCst) {
+                let up = if buf[..n].starts_with(b"GET /released") {
+                    free.load(Ordering::SeqCst)
+                } else {
+                    ok.load(Ordering::SeqCst)
+                };
+                let answer: &[u8] = if up {
                     b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
                 } else {
                     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\nConnection: close\r\n\r\ndown"
@@ -53,6 +63,7 @@ impl Health {
         Self {
             port,
             healthy,
+            released,
             hits,
         }
     }
@@ -63,6 +74,7 @@ impl Health {
 
     fn set_healthy(&self) {
         self.healthy.store(true, Ordering::SeqCst);
+        self.released.store(true, Ordering::SeqCst);
     }
 
     fn hits(&self) -> usize {
@@ -102,10 +114,20 @@ depends_on = ["wait-healthy"]
 [steps.params]
 zone = "{zone}"
 changes = [{{ action = "UPSERT", name = "api.{zone}", type = "CNAME", ttl = 60, values = ["api-dr.{zone}"] }}]
+[[steps]]
+id = "released"
+action = "checks.http"
+tier = "critical"
+depends_on = ["dns-failover"]
+[steps.params]
+url = "http://127.0.0.1:{port}/released"
+attempts = 20
+timeout = "2s"
 "#,
         bucket = world.bucket,
         zone = world.zone,
         url = health.url(),
+        port = health.port,
     )
 }
 
