@@ -450,19 +450,16 @@ mod docs_tests {
     /// IAM actions and a runbook example.
     #[test]
     fn the_actions_page_documents_every_action() {
-        let page = include_str!("../../../docs/actions/checks.md");
-        let missing: Vec<String> = [
-            super::PG_ROW_COUNTS,
-            super::PG_DATA_LOSS,
-            super::PG_COMPARE_COUNTS,
-            super::REDIS_ROLE,
-        ]
-        .iter()
-        .flat_map(|d| d.undocumented_in(page))
-        .collect();
-        assert!(
-            missing.is_empty(),
-            "docs/actions/checks.md lacks: {missing:#?}"
-        );
+        drkit_core::registry::documented(
+            "docs/actions/checks.md",
+            include_str!("../../../docs/actions/checks.md"),
+            &[
+                super::PG_ROW_COUNTS,
+                super::PG_DATA_LOSS,
+                super::PG_COMPARE_COUNTS,
+                super::REDIS_ROLE,
+            ],
+        )
+        .unwrap();
     }
 }

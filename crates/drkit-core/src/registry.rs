@@ -172,6 +172,21 @@ impl ActionDescriptor {
     }
 }
 
+/// [`ActionDescriptor::undocumented_in`] over every descriptor of a crate: `Err` lists what
+/// the docs page `name` (its text `page`) lacks. Each provider's docs test is
+/// `documented("docs/actions/x.md", include_str!(..), DESCRIPTORS).unwrap()`.
+pub fn documented(name: &str, page: &str, descriptors: &[ActionDescriptor]) -> Result<(), String> {
+    let missing: Vec<String> = descriptors
+        .iter()
+        .flat_map(|d| d.undocumented_in(page))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{name} lacks:\n  {}", missing.join("\n  ")))
+    }
+}
+
 /// The table row or the section documenting `kind` on a docs page.
 fn doc_entry<'a>(page: &'a str, kind: &str) -> Option<&'a str> {
     let row = format!("| `{kind}` |");

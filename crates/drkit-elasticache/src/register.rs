@@ -352,18 +352,15 @@ mod docs_tests {
     /// IAM actions and a runbook example.
     #[test]
     fn the_actions_page_documents_every_action() {
-        let page = include_str!("../../../docs/actions/eks-elasticache.md");
-        let missing: Vec<String> = [
-            super::CHECK_REPLICATION_GROUP,
-            super::SET_PRIMARY,
-            super::TEST_FAILOVER,
-        ]
-        .iter()
-        .flat_map(|d| d.undocumented_in(page))
-        .collect();
-        assert!(
-            missing.is_empty(),
-            "docs/actions/eks-elasticache.md lacks: {missing:#?}"
-        );
+        drkit_core::registry::documented(
+            "docs/actions/eks-elasticache.md",
+            include_str!("../../../docs/actions/eks-elasticache.md"),
+            &[
+                super::CHECK_REPLICATION_GROUP,
+                super::SET_PRIMARY,
+                super::TEST_FAILOVER,
+            ],
+        )
+        .unwrap();
     }
 }

@@ -541,14 +541,11 @@ mod docs_tests {
     /// docs/actions/k8s.md names every registered kind and each of its parameters and outputs.
     #[test]
     fn the_actions_page_documents_every_action() {
-        let page = include_str!("../../../docs/actions/k8s.md");
-        let missing: Vec<String> = DESCRIPTORS
-            .iter()
-            .flat_map(|d| d.undocumented_in(page))
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "docs/actions/k8s.md lacks: {missing:#?}"
-        );
+        drkit_core::registry::documented(
+            "docs/actions/k8s.md",
+            include_str!("../../../docs/actions/k8s.md"),
+            &DESCRIPTORS,
+        )
+        .unwrap();
     }
 }
