@@ -19,10 +19,13 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_rds::Client;
 use drkit_aws::{AwsContext, AwsSettings, SdkResultExt};
-use drkit_core::registry::{ActionSpec, Registry};
+use drkit_core::registry::Registry;
 use drkit_core::{
     ActionExt, CancellationToken, Check, Context, ErrorKind, ProgressEvent, ProgressKind,
     RetryPolicy,
+};
+use drkit_rds::{
+    ClusterPitrParams, FailoverDbCluster, FailoverDbClusterParams, RestoreClusterToPointInTime,
 };
 
 const CLUSTER: &str = "mint-replica-cluster";
@@ -81,17 +84,17 @@ async fn run() -> Result<(), AnyError> {
         format!("cluster {CLUSTER}: writer {WRITER}, reader {READER}"),
     );
 
-    // 2. The action, built from the registry by kind name + parameters, as a runbook would.
+    // 2. The action, built from the registry by type, from its typed parameters (a runbook
+    //    builds the same step from kind name + parameter table).
     let mut registry = Registry::new();
     drkit_rds::register(&mut registry, &aws)?;
-    let spec = ActionSpec::new(
-        "failover-db",
-        "rds.failover_db_cluster",
-        serde_json::json!({ "cluster": CLUSTER, "target_instance": READER }),
-    )
-    .in_region(&region);
+    let step_id = "failover-db";
     let action = registry
-        .build(&spec)?
+        .typed_in::<FailoverDbCluster>(
+            step_id,
+            FailoverDbClusterParams::new(CLUSTER).to_instance(READER),
+            &region,
+        )?
         .with_retry(RetryPolicy::default())
         .with_timeout(Duration::from_secs(30 * 60));
 
@@ -123,7 +126,7 @@ async fn run() -> Result<(), AnyError> {
     });
     let cancel = CancellationToken::new();
     let ctx = Context::new()
-        .with_step(spec.id.clone())
+        .with_step(step_id)
         .with_cancellation(cancel.clone())
         .with_events(events);
     let ctrl_c = {
@@ -183,18 +186,10 @@ async fn run() -> Result<(), AnyError> {
     //    Recovery"), with the data it loses measured against the database RPO (5 min).
     let t = Instant::now();
     let restore = registry
-        .build(
-            &ActionSpec::new(
-                "restore-db",
-                "rds.restore_cluster_to_point_in_time",
-                serde_json::json!({
-                    "source": CLUSTER,
-                    "target": RESTORED,
-                    "use_latest_restorable_time": true,
-                    "instance_class": "db.r6g.large",
-                }),
-            )
-            .in_region(&region),
+        .typed_in::<RestoreClusterToPointInTime>(
+            "restore-db",
+            ClusterPitrParams::latest(CLUSTER, RESTORED, "db.r6g.large"),
+            &region,
         )?
         .with_retry(RetryPolicy::default())
         .with_timeout(Duration::from_secs(60 * 60));

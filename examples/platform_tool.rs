@@ -15,42 +15,36 @@ use std::time::Duration;
 
 use drkit::aws::{AwsContext, AwsSettings};
 use drkit::prelude::*;
-use drkit::rds::RdsPorts;
+use drkit::rds::{
+    ClusterStatus, ClusterStatusParams, FailoverDbCluster, FailoverDbClusterParams, RdsPorts,
+};
 use drkit::runner::RunEventKind;
 use drkit::runner::journal::Event;
 
 const CLUSTER: &str = "mint-replica-cluster";
 
 /// The team's recovery: read the cluster, fail it over to `reader` (rolling back on failure),
-/// read it again. Pure plan-building: no call is made here.
+/// read it again. Pure plan-building: no call is made here. Each step is built from its kind's
+/// typed parameters, validated as a runbook's would be.
 fn recovery_plan(registry: &Registry, reader: &str) -> Result<Plan, Box<dyn std::error::Error>> {
-    let build = |id: &str, kind: &str, params: serde_json::Value| {
-        registry.build(&ActionSpec::new(id, kind, params))
-    };
+    let mut before = ClusterStatusParams::new(CLUSTER);
+    before.min_members = 2;
     Ok(Plan::new(
         "platform-db-failover",
         vec![
-            Step::new(build(
-                "db-before",
-                "rds.cluster_status",
-                serde_json::json!({ "cluster": CLUSTER, "min_members": 2 }),
-            )?)
-            .tier(Tier::Critical),
-            Step::new(build(
+            Step::new(registry.typed::<ClusterStatus>("db-before", before)?).tier(Tier::Critical),
+            Step::new(registry.typed::<FailoverDbCluster>(
                 "failover",
-                "rds.failover_db_cluster",
-                serde_json::json!({ "cluster": CLUSTER, "target_instance": reader }),
+                FailoverDbClusterParams::new(CLUSTER).to_instance(reader),
             )?)
             .tier(Tier::Critical)
             .depends_on(["db-before"])
             .timeout(Duration::from_secs(30 * 60))
             .retry(RetryPolicy::default())
             .on_failure(OnFailure::Rollback),
-            Step::new(build(
-                "db-after",
-                "rds.cluster_status",
-                serde_json::json!({ "cluster": CLUSTER }),
-            )?)
+            Step::new(
+                registry.typed::<ClusterStatus>("db-after", ClusterStatusParams::new(CLUSTER))?,
+            )
             .tier(Tier::Critical)
             .depends_on(["failover"]),
         ],
@@ -93,7 +87,7 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let mut registry = Registry::new();
-    if let Err(e) = drkit::rds::register_with(&mut registry, &RdsPorts::aws(&aws)) {
+    if let Err(e) = drkit::rds::register_with(&mut registry, &RdsPorts::aws(&aws.into())) {
         eprintln!("{e}");
         return ExitCode::FAILURE;
     }
@@ -120,6 +114,7 @@ async fn main() -> ExitCode {
 mod tests {
     use std::sync::{Arc, Mutex};
 
+    use drkit::core::PortFactory;
     use drkit::rds::{ClusterMember, DbCluster, DbInstance, MockMetricsApi, MockRdsApi, RdsApi};
 
     use super::*;
@@ -156,10 +151,9 @@ mod tests {
                 *flag.lock().unwrap() = true;
                 Ok(())
             });
-        let rds: Arc<dyn RdsApi> = Arc::new(rds);
         let ports = RdsPorts {
-            rds: Arc::new(move |_| Arc::clone(&rds)),
-            metrics: Arc::new(|_| Arc::new(MockMetricsApi::new()) as _),
+            rds: PortFactory::fixed(Arc::new(rds) as Arc<dyn RdsApi>),
+            metrics: PortFactory::fixed(Arc::new(MockMetricsApi::new()) as _),
         };
         let mut registry = Registry::new();
         drkit::rds::register_with(&mut registry, &ports).unwrap();
@@ -184,10 +178,9 @@ mod tests {
     fn a_bad_reader_name_is_refused_at_build_time() {
         let mut rds = MockRdsApi::new();
         rds.expect_failover_db_cluster().never();
-        let rds: Arc<dyn RdsApi> = Arc::new(rds);
         let ports = RdsPorts {
-            rds: Arc::new(move |_| Arc::clone(&rds)),
-            metrics: Arc::new(|_| Arc::new(MockMetricsApi::new()) as _),
+            rds: PortFactory::fixed(Arc::new(rds) as Arc<dyn RdsApi>),
+            metrics: PortFactory::fixed(Arc::new(MockMetricsApi::new()) as _),
         };
         let mut registry = Registry::new();
         drkit::rds::register_with(&mut registry, &ports).unwrap();

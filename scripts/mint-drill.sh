@@ -22,6 +22,9 @@ trap stop_peers EXIT
 RUNBOOK=examples/runbooks/mint-replica.toml
 work=$(mktemp -d "${TMPDIR:-/tmp}/mint-drill.XXXXXX")
 
+log "building drkit, mint_world and the test peers' binaries (the first build on a machine takes minutes)"
+build_binaries
+
 start_moto
 start_postgres
 start_openbao
@@ -35,9 +38,6 @@ unset AWS_PROFILE AWS_SESSION_TOKEN
 # What the runbook reads (`${env.NAME}` and `env:` secret references).
 mint_env
 
-log "building drkit and the mint_world example"
-cargo build --quiet --locked -p drkit-cli --bin drkit
-cargo build --quiet --locked -p drkit-examples --example mint_world
 drkit=$CARGO_TARGET_DIR/debug/drkit
 
 "$CARGO_TARGET_DIR/debug/examples/mint_world" --env-out "$work/world.env"

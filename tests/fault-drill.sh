@@ -66,6 +66,9 @@ stop_proxy() {
 }
 trap 'stop_proxy; stop_peers' EXIT
 
+log "building drkit, mint_world, fault-proxy and the fake Kubernetes API server"
+build_binaries
+
 start_moto
 start_postgres
 start_openbao
@@ -76,10 +79,6 @@ export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-west-2
 unset AWS_PROFILE AWS_SESSION_TOKEN
 mint_env
 
-log "building drkit, mint_world and fault-proxy"
-cargo build --quiet --locked -p drkit-cli --bin drkit
-cargo build --quiet --locked -p drkit-examples --example mint_world
-cargo build --quiet --locked -p drkit-testkit --bin fault-proxy
 drkit=$CARGO_TARGET_DIR/debug/drkit
 mint_world=$CARGO_TARGET_DIR/debug/examples/mint_world
 fault_proxy=$CARGO_TARGET_DIR/debug/fault-proxy

@@ -426,8 +426,17 @@ PY
   log "OpenBao $version: sealed server at $DRKIT_TEST_VAULT_SEALED_ADDR, unsealed server with transit at $DRKIT_TEST_VAULT_ADDR (logs: $PEERS_DIR/openbao-*.log)"
 }
 
+# build_binaries: every binary and example of the workspace (drkit, mint_world, the fault proxy,
+# the fake Kubernetes API server...) in ONE build selecting exactly what README's test command
+# selects (the whole workspace, all features, dev-dependencies on through the examples), so the
+# drill, the fault drill and the tests share one build of every dependency: the AWS SDK crates
+# are compiled once (see docs/performance.md, "Build and CI"). A second call is a no-op.
+build_binaries() {
+  cargo build --quiet --locked --workspace --all-features --bins --examples
+}
+
 # start_fake_kube: drkit-testkit's fake Kubernetes API server (NOT a real kube-apiserver: no
-# Kubernetes API server can run on this machine; see crates/drkit-testkit/src/fake_kube.rs for
+# Kubernetes API server can run on this machine; see crates/drkit-testkit/src/fake_kube/mod.rs for
 # what it implements). Builds it, starts it on a free port with its kubeconfig, and exports
 # KUBECONFIG and MINT_KUBE_CONTEXT (what examples/runbooks/mint-replica.toml reads), and
 # FAKE_KUBE_PID. Call it again to start from an empty cluster (the previous one is stopped).
@@ -437,8 +446,7 @@ start_fake_kube() {
     kill "$FAKE_KUBE_PID" 2>/dev/null || true
     wait "$FAKE_KUBE_PID" 2>/dev/null || true
   fi
-  (cd "$DRKIT_ROOT" && CARGO_TARGET_DIR=$target \
-    cargo build --quiet --locked -p drkit-testkit --bin fake-kube-apiserver)
+  (cd "$DRKIT_ROOT" && CARGO_TARGET_DIR=$target build_binaries)
   local port
   port=$(free_port)
   export MINT_KUBE_CONTEXT=${MINT_KUBE_CONTEXT:-mint-replica-standby}

@@ -1,59 +1,119 @@
 //! `acm.check_certificate`: status, names, days to expiry and users of a certificate.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use drkit_core::{ActionError, Check, Context, ErrorKind, Outputs, RecoveryAction, Resource};
+use drkit_core::registry::{OutputDoc, ParamError};
+use drkit_core::{
+    ActionError, ActionKind, Base, Context, ErrorKind, Finding, HasBase, Outputs, Params,
+    PortFactory, Probe, Resource, StepSpec,
+};
 use serde::Deserialize;
 
 use crate::port::{AcmApi, CertificateInfo};
-
-/// The kind name.
-pub(crate) const KIND: &str = "acm.check_certificate";
-
-/// The IAM actions it needs.
-pub(crate) const IAM_ACTIONS: &[&str] = &["acm:DescribeCertificate", "acm:ListCertificates"];
+use crate::register::{acm_region, valid_name};
 
 fn default_min_days() -> i64 {
     30
 }
 
 /// The parameters of `acm.check_certificate`: give `certificate_arn` or `domain`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CheckCertificateParams {
-    /// The certificate's ARN.
+    /// The certificate (or `domain`).
     #[serde(default)]
     pub certificate_arn: Option<String>,
-    /// Or a name it covers: the ISSUED certificate covering it that expires last is checked.
+    /// A name the certificate covers (or `certificate_arn`).
     #[serde(default)]
     pub domain: Option<String>,
     /// The fewest days it must still be valid (default 30).
     #[serde(default = "default_min_days")]
     pub min_days_valid: i64,
-    /// The ACM region (default: the step's region).
+    /// The ACM region (default: the step's region; CloudFront needs us-east-1).
     #[serde(default)]
     pub region: Option<String>,
 }
 
-/// Reads a certificate: done when it is `ISSUED` and valid for at least `min_days_valid` more
-/// days, blocked otherwise (with what was found). Read-only.
-pub struct CheckCertificate {
-    id: String,
-    params: CheckCertificateParams,
-    target: Resource,
-    acm: Arc<dyn AcmApi>,
+impl CheckCertificateParams {
+    /// The certificate `arn`, valid for at least 30 more days.
+    pub fn arn(arn: impl Into<String>) -> Self {
+        Self {
+            certificate_arn: Some(arn.into()),
+            domain: None,
+            min_days_valid: default_min_days(),
+            region: None,
+        }
+    }
+
+    /// The `ISSUED` certificate covering `domain` that expires last, valid for at least 30
+    /// more days.
+    pub fn domain(domain: impl Into<String>) -> Self {
+        Self {
+            certificate_arn: None,
+            domain: Some(domain.into()),
+            min_days_valid: default_min_days(),
+            region: None,
+        }
+    }
 }
 
-impl fmt::Debug for CheckCertificate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CheckCertificate")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .finish_non_exhaustive()
+/// Reads a certificate: done when it is `ISSUED` and valid for at least `min_days_valid` more
+/// days, blocked otherwise (with what was found). Read-only.
+#[derive(Debug, HasBase)]
+pub struct CheckCertificate {
+    base: Base<Self>,
+}
+
+impl ActionKind for CheckCertificate {
+    const KIND: &'static str = "acm.check_certificate";
+    const SUMMARY: &'static str =
+        "Read a certificate: done when ISSUED and valid for min_days_valid more days";
+    const MUTATES: bool = false;
+    const IAM_ACTIONS: &'static [&'static str] =
+        &["acm:DescribeCertificate", "acm:ListCertificates"];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("certificate_arn", "the certificate's ARN"),
+        OutputDoc::new("status", "its status"),
+        OutputDoc::new("names", "every name it covers"),
+        OutputDoc::new("days_to_expiry", "whole days until it expires"),
+        OutputDoc::new("in_use_by", "the ARNs of the resources using it"),
+    ];
+    type Params = CheckCertificateParams;
+    type Port = dyn AcmApi;
+    type Ports = PortFactory<dyn AcmApi>;
+
+    fn validate(params: &CheckCertificateParams) -> Result<(), ParamError> {
+        match (&params.certificate_arn, &params.domain) {
+            (Some(arn), None) if arn.starts_with("arn:") => {}
+            (Some(_), None) => {
+                return Err(ParamError::new(
+                    "certificate_arn",
+                    "must be an ARN (arn:aws:acm:...)",
+                ));
+            }
+            (None, Some(domain)) => valid_name("domain", domain)?,
+            _ => {
+                return Err(ParamError::general(
+                    "give exactly one of `certificate_arn` and `domain`",
+                ));
+            }
+        }
+        if params.min_days_valid < 0 {
+            return Err(ParamError::new("min_days_valid", "must not be negative"));
+        }
+        Ok(())
+    }
+
+    fn build(
+        step: StepSpec<CheckCertificateParams>,
+        ports: &Self::Ports,
+    ) -> Result<Self, ParamError> {
+        let region = acm_region(&step, step.params.region.as_deref());
+        let acm = ports.get(region.as_deref());
+        Ok(Self::new(step.id, step.params, acm, region.as_deref()))
     }
 }
 
@@ -90,38 +150,35 @@ impl CheckCertificate {
             .or_else(|| params.domain.clone())
             .unwrap_or_default();
         let region = params.region.clone().or(region.map(str::to_owned));
+        let target = Resource::new("acm", "certificate", what).in_region(region);
         Self {
-            id: id.into(),
-            target: Resource::new("acm", "certificate", what).in_region(region),
-            params,
-            acm,
+            base: Base::new(id, params, target, acm),
         }
     }
 
     async fn find(&self, ctx: &Context) -> Result<Result<CertificateInfo, String>, ActionError> {
-        if let Some(arn) = &self.params.certificate_arn {
-            return match ctx.bounded(self.acm.describe_certificate(arn)).await {
+        if let Some(arn) = &self.base.params.certificate_arn {
+            return match ctx.bounded(self.base.port.describe_certificate(arn)).await {
                 Ok(info) => Ok(Ok(info)),
                 Err(e) if e.kind() == ErrorKind::NotFound => {
                     Ok(Err(format!("certificate {arn} does not exist")))
                 }
-                Err(e) => Err(e.in_action(self)),
+                Err(e) => Err(e),
             };
         }
-        let domain = self.params.domain.clone().unwrap_or_default();
+        let domain = self.base.params.domain.clone().unwrap_or_default();
         let list = ctx
-            .bounded(self.acm.list_certificates(Vec::new()))
-            .await
-            .map_err(|e| e.in_action(self))?;
+            .bounded(self.base.port.list_certificates(Vec::new()))
+            .await?;
         let mut best: Option<CertificateInfo> = None;
         for summary in list {
             let info = match ctx
-                .bounded(self.acm.describe_certificate(&summary.arn))
+                .bounded(self.base.port.describe_certificate(&summary.arn))
                 .await
             {
                 Ok(info) => info,
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                Err(e) => return Err(e.in_action(self)),
+                Err(e) => return Err(e),
             };
             if !info.names.iter().any(|n| covers(n, &domain)) {
                 continue;
@@ -133,14 +190,14 @@ impl CheckCertificate {
         }
         Ok(best.ok_or_else(|| format!("no certificate covers {domain}")))
     }
+}
 
-    async fn evaluate(
-        &self,
-        ctx: &Context,
-    ) -> Result<Result<(String, Outputs), String>, ActionError> {
+#[async_trait]
+impl Probe for CheckCertificate {
+    async fn evaluate(&self, ctx: &Context) -> Result<Finding, ActionError> {
         let info = match self.find(ctx).await? {
             Ok(info) => info,
-            Err(reason) => return Ok(Err(reason)),
+            Err(reason) => return Ok(Finding::fail(reason, Outputs::new())),
         };
         let days = info.not_after.map(days_left);
         let mut outputs = Outputs::new()
@@ -166,67 +223,24 @@ impl CheckCertificate {
             }
         );
         if info.status != "ISSUED" {
-            return Ok(Err(format!("{summary}: not ISSUED")));
+            return Ok(Finding::fail(
+                format!("{summary}: not ISSUED"),
+                Outputs::new(),
+            ));
         }
-        match days {
-            Some(d) if d >= self.params.min_days_valid => Ok(Ok((summary, outputs))),
-            _ => Ok(Err(format!(
-                "{summary}: fewer than {} day(s) valid",
-                self.params.min_days_valid
-            ))),
-        }
-    }
-}
-
-#[async_trait]
-impl RecoveryAction for CheckCertificate {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-    fn mutates(&self) -> bool {
-        false
-    }
-    fn iam_actions(&self) -> &'static [&'static str] {
-        IAM_ACTIONS
-    }
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
-        Ok(match self.evaluate(ctx).await? {
-            Ok((detail, outputs)) => Check::Done { detail, outputs },
-            Err(reason) => Check::blocked(reason),
+        Ok(match days {
+            Some(d) if d >= self.base.params.min_days_valid => Finding::pass(summary, outputs),
+            _ => Finding::fail(
+                format!(
+                    "{summary}: fewer than {} day(s) valid",
+                    self.base.params.min_days_valid
+                ),
+                Outputs::new(),
+            ),
         })
-    }
-
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        match self.evaluate(ctx).await? {
-            Ok((_, outputs)) => Ok(outputs),
-            Err(reason) => Err(ActionError::postcondition(reason).in_action(self)),
-        }
-    }
-
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
-        match self.evaluate(ctx).await? {
-            Ok((detail, _)) => Ok(detail),
-            Err(reason) => Err(ActionError::postcondition(reason).in_action(self)),
-        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::covers;
-
-    #[test]
-    fn wildcards_cover_one_label() {
-        assert!(covers("api.example.com", "API.example.com"));
-        assert!(covers("*.example.com", "api.example.com"));
-        assert!(!covers("*.example.com", "a.b.example.com"));
-        assert!(!covers("*.example.com", "example.com"));
-    }
-}
+#[path = "check_tests.rs"]
+mod tests;

@@ -1,41 +1,51 @@
 //! `acm.import_certificate`: a certificate and its private key (read through a [`SecretRef`])
 //! into ACM, or re-imported into an existing ARN.
 
-use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    ActionError, Check, Context, ErrorKind, Outputs, RecoveryAction, Resource, SecretRef,
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params,
+    PortFactory, Resource, SecretRef, StepSpec,
 };
 use serde::Deserialize;
 
 use crate::port::AcmApi;
-
-/// The kind name.
-pub(crate) const KIND: &str = "acm.import_certificate";
-
-/// The IAM actions it needs.
-pub(crate) const IAM_ACTIONS: &[&str] = &["acm:ImportCertificate", "acm:DescribeCertificate"];
+use crate::register::{acm_region, not_empty};
 
 /// The parameters of `acm.import_certificate`. The private key is a reference, never a value.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ImportCertificateParams {
-    /// The certificate: PEM text, or the path of a PEM file.
+    /// PEM text or the path of a PEM file.
     pub certificate: String,
-    /// Where the PEM private key is read from (`env:NAME`, `file:/path`).
+    /// `env:NAME` or `file:/path` of the PEM private key.
     pub private_key: SecretRef,
     /// The chain: PEM text or a file path.
     #[serde(default)]
     pub chain: Option<String>,
-    /// Re-import into this certificate (renewal in place).
+    /// Re-import into this imported certificate.
     #[serde(default)]
     pub certificate_arn: Option<String>,
-    /// The ACM region (default: the step's region).
+    /// The ACM region (default: the step's region; CloudFront needs us-east-1).
     #[serde(default)]
     pub region: Option<String>,
+}
+
+impl ImportCertificateParams {
+    /// Import `certificate` (PEM text or a file path) with the private key read from
+    /// `private_key`.
+    pub fn new(certificate: impl Into<String>, private_key: SecretRef) -> Self {
+        Self {
+            certificate: certificate.into(),
+            private_key,
+            chain: None,
+            certificate_arn: None,
+            region: None,
+        }
+    }
 }
 
 /// PEM text as given, or the content of the file it names.
@@ -59,21 +69,47 @@ pub(crate) fn pem(what: &str, value: &str) -> Result<String, String> {
 /// - `execute`: `ImportCertificate`; executed again, returns the ARN it already imported.
 /// - The private key is resolved only when needed, handed to the port, and never appears in
 ///   progress, errors, outputs or `Debug`.
+#[derive(Debug, HasBase)]
 pub struct ImportCertificate {
-    id: String,
-    params: ImportCertificateParams,
-    target: Resource,
-    acm: Arc<dyn AcmApi>,
+    base: Base<Self>,
     imported: Mutex<Option<String>>,
 }
 
-impl fmt::Debug for ImportCertificate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ImportCertificate")
-            .field("id", &self.id)
-            .field("private_key", &self.params.private_key)
-            .field("certificate_arn", &self.params.certificate_arn)
-            .finish_non_exhaustive()
+impl ActionKind for ImportCertificate {
+    const KIND: &'static str = "acm.import_certificate";
+    const SUMMARY: &'static str = "Import a certificate and its private key (a secret reference) \
+                                   into ACM, or re-import it into an ARN";
+    const MUTATES: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] =
+        &["acm:ImportCertificate", "acm:DescribeCertificate"];
+    const OUTPUTS: &'static [OutputDoc] = &[OutputDoc::new(
+        "certificate_arn",
+        "the imported certificate's ARN",
+    )];
+    type Params = ImportCertificateParams;
+    type Port = dyn AcmApi;
+    type Ports = PortFactory<dyn AcmApi>;
+
+    fn validate(params: &ImportCertificateParams) -> Result<(), ParamError> {
+        not_empty("certificate", &params.certificate)?;
+        if let Some(arn) = &params.certificate_arn
+            && !arn.starts_with("arn:")
+        {
+            return Err(ParamError::new(
+                "certificate_arn",
+                "must be an ARN (arn:aws:acm:...)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn build(
+        step: StepSpec<ImportCertificateParams>,
+        ports: &Self::Ports,
+    ) -> Result<Self, ParamError> {
+        let region = acm_region(&step, step.params.region.as_deref());
+        let acm = ports.get(region.as_deref());
+        Ok(Self::new(step.id, step.params, acm, region.as_deref()))
     }
 }
 
@@ -90,11 +126,9 @@ impl ImportCertificate {
             .certificate_arn
             .clone()
             .unwrap_or_else(|| "(new import)".to_owned());
+        let target = Resource::new("acm", "certificate", what).in_region(region);
         Self {
-            id: id.into(),
-            target: Resource::new("acm", "certificate", what).in_region(region),
-            params,
-            acm,
+            base: Base::new(id, params, target, acm),
             imported: Mutex::new(None),
         }
     }
@@ -108,19 +142,19 @@ impl ImportCertificate {
 
     /// Why the step cannot run, if it cannot.
     async fn blocker(&self, ctx: &Context) -> Result<Option<String>, ActionError> {
-        if let Err(reason) = pem("certificate", &self.params.certificate) {
+        if let Err(reason) = pem("certificate", &self.base.params.certificate) {
             return Ok(Some(reason));
         }
-        if let Some(chain) = &self.params.chain
+        if let Some(chain) = &self.base.params.chain
             && let Err(reason) = pem("chain", chain)
         {
             return Ok(Some(reason));
         }
-        if let Err(e) = self.params.private_key.resolve() {
+        if let Err(e) = self.base.params.private_key.resolve() {
             return Ok(Some(format!("private key: {}", e.message())));
         }
-        if let Some(arn) = &self.params.certificate_arn {
-            match ctx.bounded(self.acm.describe_certificate(arn)).await {
+        if let Some(arn) = &self.base.params.certificate_arn {
+            match ctx.bounded(self.base.port.describe_certificate(arn)).await {
                 Ok(info) if info.cert_type != "IMPORTED" => {
                     return Ok(Some(format!(
                         "certificate {arn} is {}, not IMPORTED: only an imported certificate \
@@ -132,7 +166,7 @@ impl ImportCertificate {
                 Err(e) if e.kind() == ErrorKind::NotFound => {
                     return Ok(Some(format!("certificate {arn} does not exist")));
                 }
-                Err(e) => return Err(e.in_action(self)),
+                Err(e) => return Err(e),
             }
         }
         Ok(None)
@@ -144,24 +178,8 @@ impl ImportCertificate {
 }
 
 #[async_trait]
-impl RecoveryAction for ImportCertificate {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-    fn mutates(&self) -> bool {
-        true
-    }
-    fn iam_actions(&self) -> &'static [&'static str] {
-        IAM_ACTIONS
-    }
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
+impl Act for ImportCertificate {
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
         if let Some(arn) = self.imported() {
             return Ok(Check::Done {
                 detail: format!("imported as {arn}"),
@@ -171,50 +189,43 @@ impl RecoveryAction for ImportCertificate {
         if let Some(reason) = self.blocker(ctx).await? {
             return Ok(Check::blocked(reason));
         }
-        Ok(Check::ready(match &self.params.certificate_arn {
+        Ok(Check::ready(match &self.base.params.certificate_arn {
             Some(arn) => format!("re-import the certificate into {arn}"),
             None => "import the certificate into ACM".to_owned(),
         }))
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         if let Some(arn) = self.imported() {
             return Ok(Self::outputs(&arn));
         }
-        let certificate =
-            pem("certificate", &self.params.certificate).map_err(|r| self.invalid(&r))?;
-        let chain = match &self.params.chain {
-            Some(c) => Some(pem("chain", c).map_err(|r| self.invalid(&r))?),
+        let p = &self.base.params;
+        let certificate = pem("certificate", &p.certificate).map_err(ActionError::precondition)?;
+        let chain = match &p.chain {
+            Some(c) => Some(pem("chain", c).map_err(ActionError::precondition)?),
             None => None,
         };
-        let key = self
-            .params
-            .private_key
-            .resolve()
-            .map_err(|e| e.in_action(self))?;
+        let key = p.private_key.resolve()?;
         let arn = ctx
-            .bounded(self.acm.import_certificate(
-                self.params.certificate_arn.clone(),
+            .bounded(self.base.port.import_certificate(
+                p.certificate_arn.clone(),
                 certificate,
                 key,
                 chain,
             ))
-            .await
-            .map_err(|e| e.in_action(self))?;
+            .await?;
         ctx.progress(format!("imported certificate {arn}"));
         *self.imported.lock().unwrap_or_else(PoisonError::into_inner) = Some(arn.clone());
         Ok(Self::outputs(&arn))
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
         let Some(arn) = self.imported() else {
-            return Err(ActionError::postcondition("nothing was imported").in_action(self));
+            return Err(ActionError::postcondition("nothing was imported"));
         };
         let info = ctx
-            .bounded(self.acm.describe_certificate(&arn))
-            .await
-            .map_err(|e| e.in_action(self))?;
+            .bounded(self.base.port.describe_certificate(&arn))
+            .await?;
         if info.cert_type == "IMPORTED" {
             Ok(format!(
                 "certificate {arn} is IMPORTED ({}), status {}",
@@ -225,14 +236,7 @@ impl RecoveryAction for ImportCertificate {
             Err(ActionError::postcondition(format!(
                 "certificate {arn} is {}, not IMPORTED",
                 info.cert_type
-            ))
-            .in_action(self))
+            )))
         }
-    }
-}
-
-impl ImportCertificate {
-    fn invalid(&self, reason: &str) -> ActionError {
-        ActionError::precondition(reason.to_owned()).in_action(self)
     }
 }

@@ -9,10 +9,14 @@
 //! | `acm.import_certificate` | a certificate and its private key (a secret reference) into ACM, or re-imported |
 //!
 //! Parts, as in every provider: the port [`AcmApi`] (`MockAcmApi` with the `mock` feature), the
-//! adapter [`SdkAcm`], the actions, and [`register`] / [`register_with`]. DNS records are
-//! written through `drkit-route53`'s port ([`drkit_route53::Route53Api`]), never through
+//! adapter [`SdkAcm`], the actions (one type per kind: [`RequestCertificate`],
+//! [`CheckCertificate`], [`ImportCertificate`]), and [`register`] / [`register_with`] (over
+//! [`AcmPorts`]). DNS records are written through `drkit-route53`'s port
+//! ([`drkit_route53::Route53Api`], [`drkit_route53::upsert_records`]), never through
 //! `aws-sdk-route53`.
 
+#[cfg(test)]
+mod behaviour_tests;
 mod check;
 mod import;
 mod port;
@@ -25,10 +29,7 @@ pub use import::{ImportCertificate, ImportCertificateParams};
 #[cfg(any(test, feature = "mock"))]
 pub use port::MockAcmApi;
 pub use port::{AcmApi, CertificateInfo, CertificateSummary, ValidationRecord};
-pub use register::{
-    AcmApiFactory, AcmPorts, CHECK_CERTIFICATE, DESCRIPTORS, IMPORT_CERTIFICATE,
-    REQUEST_CERTIFICATE, register, register_with,
-};
+pub use register::{AcmPorts, DESCRIPTORS, register, register_with};
 pub use request::{RequestCertificate, RequestCertificateParams};
 pub use sdk::SdkAcm;
 

@@ -69,7 +69,7 @@ impl CertificateSummary {
 /// certificate is `NotFound`.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
-pub trait AcmApi: Send + Sync {
+pub trait AcmApi: std::fmt::Debug + Send + Sync {
     /// `RequestCertificate` with DNS validation; returns the ARN.
     async fn request_certificate(
         &self,

@@ -2,167 +2,74 @@
 
 use std::sync::Arc;
 
-use drkit_aws::AwsContext;
-use drkit_core::ActionRef;
-use drkit_core::registry::{
-    ActionDescriptor, ActionSpec, BuildError, DuplicateKind, OutputDoc, ParamDoc, Registry,
-    decode_params,
-};
-use drkit_route53::{Route53Api, SdkRoute53};
+use drkit_aws::Aws;
+use drkit_core::registry::{ActionDescriptor, DuplicateKind, ParamError, Registry};
+use drkit_core::{ActionKind, PortFactory, StepSpec};
+use drkit_route53::Route53Api;
 
-use crate::check::{self, CheckCertificate, CheckCertificateParams};
-use crate::import::{self, ImportCertificate, ImportCertificateParams};
+use crate::check::CheckCertificate;
+use crate::import::ImportCertificate;
 use crate::port::AcmApi;
-use crate::request::{self, RequestCertificate, RequestCertificateParams};
+use crate::request::RequestCertificate;
 use crate::sdk::SdkAcm;
 
-const fn out(name: &'static str, doc: &'static str) -> OutputDoc {
-    OutputDoc { name, doc }
-}
-
-const REGION: ParamDoc = ParamDoc::optional(
-    "region",
-    "string",
-    "the ACM region (default: the step's region; CloudFront needs us-east-1)",
-);
-
-/// `acm.request_certificate`.
-pub const REQUEST_CERTIFICATE: ActionDescriptor = ActionDescriptor {
-    kind: request::KIND,
-    summary: "Request a DNS-validated certificate, write its validation CNAMEs through Route 53, \
-              wait until ISSUED; rollback deletes it if unused",
-    mutates: true,
-    iam_actions: request::IAM_ACTIONS,
-    params: &[
-        ParamDoc::required("domain", "string", "the main domain name"),
-        ParamDoc::optional(
-            "subject_alternative_names",
-            "list of strings",
-            "other names the certificate covers",
-        ),
-        ParamDoc::required(
-            "hosted_zone",
-            "string",
-            "the Route 53 zone id (`Z...`) or name for the validation records",
-        ),
-        REGION,
-    ],
-    outputs: &[
-        out("certificate_arn", "the certificate's ARN"),
-        out("domain", "its main domain name"),
-        out("names", "every name it covers"),
-        out("status", "`ISSUED`"),
-    ],
-};
-
-/// `acm.check_certificate`.
-pub const CHECK_CERTIFICATE: ActionDescriptor = ActionDescriptor {
-    kind: check::KIND,
-    summary: "Read a certificate: done when ISSUED and valid for min_days_valid more days",
-    mutates: false,
-    iam_actions: check::IAM_ACTIONS,
-    params: &[
-        ParamDoc::optional("certificate_arn", "string", "the certificate (or `domain`)"),
-        ParamDoc::optional(
-            "domain",
-            "string",
-            "a name the certificate covers (or `certificate_arn`)",
-        ),
-        ParamDoc::optional(
-            "min_days_valid",
-            "integer",
-            "the fewest days it must still be valid (default 30)",
-        ),
-        REGION,
-    ],
-    outputs: &[
-        out("certificate_arn", "the certificate's ARN"),
-        out("status", "its status"),
-        out("names", "every name it covers"),
-        out("days_to_expiry", "whole days until it expires"),
-        out("in_use_by", "the ARNs of the resources using it"),
-    ],
-};
-
-/// `acm.import_certificate`.
-pub const IMPORT_CERTIFICATE: ActionDescriptor = ActionDescriptor {
-    kind: import::KIND,
-    summary: "Import a certificate and its private key (a secret reference) into ACM, or \
-              re-import it into an ARN",
-    mutates: true,
-    iam_actions: import::IAM_ACTIONS,
-    params: &[
-        ParamDoc::required(
-            "certificate",
-            "string",
-            "PEM text or the path of a PEM file",
-        ),
-        ParamDoc::required(
-            "private_key",
-            "secret reference",
-            "`env:NAME` or `file:/path` of the PEM private key",
-        ),
-        ParamDoc::optional("chain", "string", "the chain: PEM text or a file path"),
-        ParamDoc::optional(
-            "certificate_arn",
-            "string",
-            "re-import into this imported certificate",
-        ),
-        REGION,
-    ],
-    outputs: &[out("certificate_arn", "the imported certificate's ARN")],
-};
-
 /// Every ACM action's descriptor.
-pub const DESCRIPTORS: &[ActionDescriptor] =
-    &[REQUEST_CERTIFICATE, CHECK_CERTIFICATE, IMPORT_CERTIFICATE];
+pub const DESCRIPTORS: &[ActionDescriptor] = &[
+    RequestCertificate::DESCRIPTOR,
+    CheckCertificate::DESCRIPTOR,
+    ImportCertificate::DESCRIPTOR,
+];
 
-/// Builds the ACM port for a region (`None`: the default region).
-pub type AcmApiFactory = Arc<dyn Fn(Option<&str>) -> Arc<dyn AcmApi> + Send + Sync>;
-
-/// The ports the ACM actions are built with: the real AWS clients ([`register`]) or the
+/// The ports the ACM actions are built with: the real AWS clients ([`AcmPorts::aws`]) or the
 /// embedder's own, e.g. mocks ([`register_with`]).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct AcmPorts {
     /// The ACM port, per region.
-    pub acm: AcmApiFactory,
-    /// The Route 53 port (global) for the validation records.
-    pub dns: Arc<dyn Route53Api>,
-}
-
-impl std::fmt::Debug for AcmPorts {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AcmPorts").finish_non_exhaustive()
-    }
+    pub acm: PortFactory<dyn AcmApi>,
+    /// The Route 53 port (global) for the validation records: `drkit-route53`'s.
+    pub dns: PortFactory<dyn Route53Api>,
 }
 
 impl AcmPorts {
-    /// Ports over the AWS SDK, configured by `aws`.
-    pub fn aws(aws: &AwsContext) -> Self {
+    /// Ports over the AWS SDK, configured by `aws` when first used; DNS through
+    /// [`drkit_route53::ports`].
+    pub fn aws(aws: &Aws) -> Self {
         let a = aws.clone();
         Self {
-            acm: Arc::new(move |region| {
-                Arc::new(SdkAcm::from_config(&a.for_region(region))) as Arc<dyn AcmApi>
+            acm: PortFactory::new(move |region| {
+                Arc::new(SdkAcm::lazy(&a, region)) as Arc<dyn AcmApi>
             }),
-            dns: Arc::new(SdkRoute53::from_config(aws.sdk_config())),
+            dns: drkit_route53::ports(aws),
         }
     }
 }
 
-/// Registers every ACM action, talking to AWS as configured in `aws`.
-pub fn register(registry: &mut Registry, aws: &AwsContext) -> Result<(), DuplicateKind> {
-    register_with(registry, &AcmPorts::aws(aws))
+/// Registers every ACM action, talking to AWS as configured in `aws` (loaded on first use).
+pub fn register(registry: &mut Registry, aws: impl Into<Aws>) -> Result<(), DuplicateKind> {
+    register_with(registry, &AcmPorts::aws(&aws.into()))
 }
 
-fn not_empty(spec: &ActionSpec, name: &str, value: &str) -> Result<(), BuildError> {
+/// Registers every ACM action with the given ports (e.g. mocks in the embedder's tests).
+pub fn register_with(registry: &mut Registry, ports: &AcmPorts) -> Result<(), DuplicateKind> {
+    registry.register::<RequestCertificate>(ports.clone())?;
+    registry.register::<CheckCertificate>(ports.acm.clone())?;
+    registry.register::<ImportCertificate>(ports.acm.clone())
+}
+
+/// The ACM region of a step: its `region` parameter, else the step's region.
+pub(crate) fn acm_region<P>(step: &StepSpec<P>, param: Option<&str>) -> Option<String> {
+    param.or(step.region()).map(str::to_owned)
+}
+
+pub(crate) fn not_empty(name: &str, value: &str) -> Result<(), ParamError> {
     if value.trim().is_empty() {
-        Err(BuildError::invalid(spec, Some(name), "must not be empty"))
+        Err(ParamError::new(name, "must not be empty"))
     } else {
         Ok(())
     }
 }
 
-fn valid_name(spec: &ActionSpec, param: &str, name: &str) -> Result<(), BuildError> {
+pub(crate) fn valid_name(param: &str, name: &str) -> Result<(), ParamError> {
     let n = name.trim().trim_end_matches('.');
     let labels: Vec<&str> = n.split('.').collect();
     let ok = labels.len() >= 2
@@ -175,98 +82,9 @@ fn valid_name(spec: &ActionSpec, param: &str, name: &str) -> Result<(), BuildErr
     if ok {
         Ok(())
     } else {
-        Err(BuildError::invalid(
-            spec,
-            Some(param),
+        Err(ParamError::new(
+            param,
             format!("`{name}` is not a valid domain name"),
         ))
     }
-}
-
-/// Registers every ACM action with the given ports (e.g. mocks in the embedder's tests).
-pub fn register_with(registry: &mut Registry, ports: &AcmPorts) -> Result<(), DuplicateKind> {
-    let (acm, dns) = (Arc::clone(&ports.acm), Arc::clone(&ports.dns));
-    registry.register_fn(REQUEST_CERTIFICATE, move |spec| {
-        let params: RequestCertificateParams = decode_params(spec)?;
-        valid_name(spec, "domain", &params.domain)?;
-        for san in &params.subject_alternative_names {
-            valid_name(spec, "subject_alternative_names", san)?;
-        }
-        not_empty(spec, "hosted_zone", &params.hosted_zone)?;
-        if params.names().len() > 100 {
-            return Err(BuildError::invalid(
-                spec,
-                Some("subject_alternative_names"),
-                "ACM allows at most 100 names",
-            ));
-        }
-        let region = params.region.clone().or_else(|| spec.region.clone());
-        let api = acm(region.as_deref());
-        Ok(Arc::new(RequestCertificate::new(
-            spec.id.clone(),
-            params,
-            api,
-            Arc::clone(&dns),
-            region.as_deref(),
-        )) as ActionRef)
-    })?;
-    let acm = Arc::clone(&ports.acm);
-    registry.register_fn(CHECK_CERTIFICATE, move |spec| {
-        let params: CheckCertificateParams = decode_params(spec)?;
-        match (&params.certificate_arn, &params.domain) {
-            (Some(arn), None) if arn.starts_with("arn:") => {}
-            (Some(_), None) => {
-                return Err(BuildError::invalid(
-                    spec,
-                    Some("certificate_arn"),
-                    "must be an ARN (arn:aws:acm:...)",
-                ));
-            }
-            (None, Some(domain)) => valid_name(spec, "domain", domain)?,
-            _ => {
-                return Err(BuildError::invalid(
-                    spec,
-                    None,
-                    "give exactly one of `certificate_arn` and `domain`",
-                ));
-            }
-        }
-        if params.min_days_valid < 0 {
-            return Err(BuildError::invalid(
-                spec,
-                Some("min_days_valid"),
-                "must not be negative",
-            ));
-        }
-        let region = params.region.clone().or_else(|| spec.region.clone());
-        let api = acm(region.as_deref());
-        Ok(Arc::new(CheckCertificate::new(
-            spec.id.clone(),
-            params,
-            api,
-            region.as_deref(),
-        )) as ActionRef)
-    })?;
-    let acm = Arc::clone(&ports.acm);
-    registry.register_fn(IMPORT_CERTIFICATE, move |spec| {
-        let params: ImportCertificateParams = decode_params(spec)?;
-        not_empty(spec, "certificate", &params.certificate)?;
-        if let Some(arn) = &params.certificate_arn
-            && !arn.starts_with("arn:")
-        {
-            return Err(BuildError::invalid(
-                spec,
-                Some("certificate_arn"),
-                "must be an ARN (arn:aws:acm:...)",
-            ));
-        }
-        let region = params.region.clone().or_else(|| spec.region.clone());
-        let api = acm(region.as_deref());
-        Ok(Arc::new(ImportCertificate::new(
-            spec.id.clone(),
-            params,
-            api,
-            region.as_deref(),
-        )) as ActionRef)
-    })
 }

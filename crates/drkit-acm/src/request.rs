@@ -1,55 +1,69 @@
 //! `acm.request_certificate`: a DNS-validated certificate, its validation records written
 //! through the Route 53 port, waited until `ISSUED`.
 
-use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    ActionError, Check, Context, ErrorKind, Outputs, Poll, RecoveryAction, Resource, WaitPolicy,
-    wait_until,
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params, Poll,
+    Resource, StepSpec, wait_until,
 };
 use drkit_route53::{HostedZone, RecordSet, Route53Api, normalize_name, upsert_records};
 use serde::Deserialize;
 
 use crate::port::{AcmApi, CertificateInfo, ValidationRecord};
-
-/// The kind name.
-pub(crate) const KIND: &str = "acm.request_certificate";
-
-/// The IAM actions it needs (ACM and the Route 53 record writes).
-pub(crate) const IAM_ACTIONS: &[&str] = &[
-    "acm:RequestCertificate",
-    "acm:DescribeCertificate",
-    "acm:ListCertificates",
-    "acm:DeleteCertificate",
-    "route53:GetHostedZone",
-    "route53:ListHostedZonesByName",
-    "route53:ChangeResourceRecordSets",
-    "route53:GetChange",
-];
+use crate::register::{AcmPorts, acm_region, not_empty, valid_name};
 
 /// The TTL of the validation CNAMEs.
 const VALIDATION_TTL: i64 = 300;
 
 /// The parameters of `acm.request_certificate`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RequestCertificateParams {
-    /// The main domain name, e.g. `api-dr.example.com` (or `*.example.com`).
+    /// The main domain name.
     pub domain: String,
     /// Other names the certificate covers.
     #[serde(default)]
+    #[param(ty = "list of strings")]
     pub subject_alternative_names: Vec<String>,
-    /// The hosted zone for the validation records: its id (`Z...`) or name.
+    /// The Route 53 zone id (`Z...`) or name for the validation records.
     pub hosted_zone: String,
-    /// The ACM region (default: the step's region). CloudFront needs `us-east-1`.
+    /// The ACM region (default: the step's region; CloudFront needs us-east-1).
     #[serde(default)]
     pub region: Option<String>,
 }
 
 impl RequestCertificateParams {
+    /// A certificate for `domain`, validated through the Route 53 zone `hosted_zone`.
+    pub fn new(domain: impl Into<String>, hosted_zone: impl Into<String>) -> Self {
+        Self {
+            domain: domain.into(),
+            subject_alternative_names: Vec::new(),
+            hosted_zone: hosted_zone.into(),
+            region: None,
+        }
+    }
+
+    /// Also covering `names`.
+    #[must_use]
+    pub fn with_names(mut self, names: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.subject_alternative_names
+            .extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// In ACM's `region`.
+    #[must_use]
+    pub fn in_region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
     /// Every name, lowercase, the domain first, without duplicates.
     pub fn names(&self) -> Vec<String> {
         let mut names = vec![self.domain.trim().to_ascii_lowercase()];
@@ -68,8 +82,9 @@ pub(crate) fn validated_name(name: &str) -> String {
     normalize_name(name.strip_prefix("*.").unwrap_or(name))
 }
 
-/// A short token (`\w`, at most 32 characters) derived from the step id and the names, so a
-/// retried request within ACM's hour is the same request.
+/// A short token (`\w`, at most 32 characters) derived from `step` (the step id and the
+/// action instance's [`nonce`]) and the names, so a retried request within ACM's hour is the
+/// same request.
 pub(crate) fn idempotency_token(step: &str, names: &[String]) -> String {
     // FNV-1a, twice with different seeds: stable across builds and platforms.
     let hash = |seed: u64| {
@@ -98,7 +113,22 @@ pub(crate) fn same_names(a: &[String], b: &[String]) -> bool {
     norm(a) == norm(b)
 }
 
-#[derive(Debug, Default)]
+/// Unique to an action instance (and to each request after a rollback): the time and a
+/// counter of the process.
+///
+/// ACM keeps an idempotency token for an hour, also once its certificate is deleted: a token
+/// derived from the step alone would, after a rollback, get the deleted certificate's ARN back
+/// (moto fails the request instead). A re-run in a new process finds its certificate through
+/// `ListCertificates`, not through the token.
+fn nonce() -> String {
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let time = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{time:x}.{}", COUNT.fetch_add(1, Ordering::Relaxed))
+}
+
+#[derive(Debug)]
 struct State {
     /// The certificate this step works on (requested or adopted).
     arn: Option<String>,
@@ -106,6 +136,19 @@ struct State {
     requested: bool,
     /// Whether the validation records were written.
     records_written: bool,
+    /// The idempotency token of the next request.
+    token: String,
+}
+
+impl State {
+    fn new(step: &str, names: &[String]) -> Self {
+        Self {
+            arn: None,
+            requested: false,
+            records_written: false,
+            token: idempotency_token(&format!("{step}.{}", nonce()), names),
+        }
+    }
 }
 
 /// Requests a DNS-validated ACM certificate, writes its validation CNAMEs into the hosted zone
@@ -116,27 +159,73 @@ struct State {
 ///   these names that is `ISSUED` -> done (its ARN); `PENDING_VALIDATION` -> ready (resume:
 ///   no new request); otherwise ready (request).
 /// - `execute`: adopts a pending certificate or requests one (idempotency token from the step
-///   id), writes the records, waits; `FAILED` ends with its reason. Executed again, it reuses
-///   the certificate it has.
-/// - `rollback`: deletes the certificate this run requested, only if nothing uses it.
+///   id and the action instance), writes the records, waits; `FAILED` ends with its reason.
+///   Executed again, it reuses the certificate it has.
+/// - `rollback`: deletes the certificate this run requested (also after a resume: the
+///   `requested` output says so), only if nothing uses it.
+#[derive(Debug, HasBase)]
 pub struct RequestCertificate {
-    id: String,
-    params: RequestCertificateParams,
+    base: Base<Self>,
     names: Vec<String>,
-    target: Resource,
-    acm: Arc<dyn AcmApi>,
     dns: Arc<dyn Route53Api>,
-    dns_wait: WaitPolicy,
-    issue_wait: WaitPolicy,
     state: Mutex<State>,
 }
 
-impl fmt::Debug for RequestCertificate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequestCertificate")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .finish_non_exhaustive()
+impl ActionKind for RequestCertificate {
+    const KIND: &'static str = "acm.request_certificate";
+    const SUMMARY: &'static str = "Request a DNS-validated certificate, write its validation \
+                                   CNAMEs through Route 53, wait until ISSUED; rollback deletes \
+                                   it if unused";
+    const MUTATES: bool = true;
+    /// ACM and the Route 53 record writes.
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "acm:RequestCertificate",
+        "acm:DescribeCertificate",
+        "acm:ListCertificates",
+        "acm:DeleteCertificate",
+        "route53:GetHostedZone",
+        "route53:ListHostedZonesByName",
+        "route53:ChangeResourceRecordSets",
+        "route53:GetChange",
+    ];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("certificate_arn", "the certificate's ARN"),
+        OutputDoc::new("domain", "its main domain name"),
+        OutputDoc::new("names", "every name it covers"),
+        OutputDoc::new("status", "`ISSUED`"),
+        OutputDoc::new(
+            "requested",
+            "whether this step requested it (a rollback deletes only such a certificate)",
+        ),
+    ];
+    type Params = RequestCertificateParams;
+    type Port = dyn AcmApi;
+    type Ports = AcmPorts;
+
+    fn validate(params: &RequestCertificateParams) -> Result<(), ParamError> {
+        valid_name("domain", &params.domain)?;
+        for san in &params.subject_alternative_names {
+            valid_name("subject_alternative_names", san)?;
+        }
+        not_empty("hosted_zone", &params.hosted_zone)?;
+        if params.names().len() > 100 {
+            return Err(ParamError::new(
+                "subject_alternative_names",
+                "ACM allows at most 100 names",
+            ));
+        }
+        Ok(())
+    }
+
+    fn build(
+        step: StepSpec<RequestCertificateParams>,
+        ports: &AcmPorts,
+    ) -> Result<Self, ParamError> {
+        let region = acm_region(&step, step.params.region.as_deref());
+        let acm = ports.acm.get(region.as_deref());
+        // Route 53 is global.
+        let dns = ports.dns.get(None);
+        Ok(Self::new(step.id, step.params, acm, dns, region.as_deref()))
     }
 }
 
@@ -157,48 +246,42 @@ impl RequestCertificate {
         dns: Arc<dyn Route53Api>,
         region: Option<&str>,
     ) -> Self {
+        let id = id.into();
         let names = params.names();
         let region = params.region.clone().or(region.map(str::to_owned));
         let target = Resource::new("acm", "certificate", names[0].clone()).in_region(region);
+        let state = Mutex::new(State::new(&id, &names));
         Self {
-            id: id.into(),
-            params,
+            base: Base::new(id, params, target, acm),
             names,
-            target,
-            acm,
             dns,
-            dns_wait: WaitPolicy::default(),
-            issue_wait: WaitPolicy::default(),
-            state: Mutex::new(State::default()),
+            state,
         }
-    }
-
-    /// Uses `policy` for the wait until `ISSUED` (and `INSYNC`).
-    #[must_use]
-    pub fn with_wait_policy(mut self, policy: WaitPolicy) -> Self {
-        self.dns_wait = policy.clone();
-        self.issue_wait = policy;
-        self
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The idempotency token the next `RequestCertificate` sends.
+    pub(crate) fn token(&self) -> String {
+        self.state().token.clone()
+    }
+
     /// The zone, or why it cannot be used.
     async fn zone(&self, ctx: &Context) -> Result<Result<HostedZone, String>, ActionError> {
         let zone = match ctx
-            .bounded(self.dns.find_zone(&self.params.hosted_zone))
+            .bounded(self.dns.find_zone(&self.base.params.hosted_zone))
             .await
         {
             Ok(zone) => zone,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Ok(Err(format!(
                     "hosted zone {} does not exist",
-                    self.params.hosted_zone
+                    self.base.params.hosted_zone
                 )));
             }
-            Err(e) => return Err(e.in_action(self)),
+            Err(e) => return Err(e),
         };
         let outside: Vec<&str> = self
             .names
@@ -224,23 +307,23 @@ impl RequestCertificate {
     async fn existing(&self, ctx: &Context) -> Result<Existing, ActionError> {
         let list = ctx
             .bounded(
-                self.acm
+                self.base
+                    .port
                     .list_certificates(vec!["ISSUED".into(), "PENDING_VALIDATION".into()]),
             )
-            .await
-            .map_err(|e| e.in_action(self))?;
+            .await?;
         let mut pending = None;
         for summary in list
             .iter()
             .filter(|s| s.domain.eq_ignore_ascii_case(&self.names[0]))
         {
             let info = match ctx
-                .bounded(self.acm.describe_certificate(&summary.arn))
+                .bounded(self.base.port.describe_certificate(&summary.arn))
                 .await
             {
                 Ok(info) => info,
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                Err(e) => return Err(e.in_action(self)),
+                Err(e) => return Err(e),
             };
             if info.cert_type != "AMAZON_ISSUED" || !same_names(&info.names, &self.names) {
                 continue;
@@ -255,11 +338,16 @@ impl RequestCertificate {
     }
 
     fn outputs(&self, info: &CertificateInfo) -> Outputs {
+        let requested = {
+            let state = self.state();
+            state.requested && state.arn.as_deref() == Some(info.arn.as_str())
+        };
         Outputs::new()
             .with("certificate_arn", info.arn.clone())
             .with("domain", info.domain.clone())
             .with("names", info.names.clone())
             .with("status", info.status.clone())
+            .with("requested", requested)
     }
 
     /// Waits until ACM has published a validation record for every name.
@@ -269,8 +357,10 @@ impl RequestCertificate {
         arn: &str,
     ) -> Result<Vec<ValidationRecord>, ActionError> {
         let what = format!("the DNS validation records of {arn}");
-        wait_until(ctx, &what, &self.dns_wait, || async {
-            let info = ctx.bounded(self.acm.describe_certificate(arn)).await?;
+        wait_until(ctx, &what, &self.base.wait, || async {
+            let info = ctx
+                .bounded(self.base.port.describe_certificate(arn))
+                .await?;
             let missing: Vec<&str> = self
                 .names
                 .iter()
@@ -289,13 +379,14 @@ impl RequestCertificate {
             })
         })
         .await
-        .map_err(|e| e.in_action(self))
     }
 
     async fn wait_issued(&self, ctx: &Context, arn: &str) -> Result<CertificateInfo, ActionError> {
         let what = format!("certificate {arn} to be ISSUED");
-        wait_until(ctx, &what, &self.issue_wait, || async {
-            let info = ctx.bounded(self.acm.describe_certificate(arn)).await?;
+        wait_until(ctx, &what, &self.base.wait, || async {
+            let info = ctx
+                .bounded(self.base.port.describe_certificate(arn))
+                .await?;
             match info.status.as_str() {
                 "ISSUED" => Ok(Poll::Ready(info)),
                 "PENDING_VALIDATION" => Ok(Poll::Pending("status=PENDING_VALIDATION".into())),
@@ -306,38 +397,22 @@ impl RequestCertificate {
                         .as_deref()
                         .map(|r| format!(" ({r})"))
                         .unwrap_or_default(),
-                    self.params.hosted_zone
+                    self.base.params.hosted_zone
                 ))
                 .with_code(other)),
             }
         })
         .await
-        .map_err(|e| e.in_action(self))
     }
 }
 
 #[async_trait]
-impl RecoveryAction for RequestCertificate {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-    fn mutates(&self) -> bool {
-        true
-    }
-    fn iam_actions(&self) -> &'static [&'static str] {
-        IAM_ACTIONS
-    }
-    fn supports_rollback(&self) -> bool {
+impl Act for RequestCertificate {
+    fn can_undo(&self) -> bool {
         true
     }
 
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
         let zone = match self.zone(ctx).await? {
             Ok(zone) => zone,
             Err(reason) => return Ok(Check::blocked(reason)),
@@ -365,11 +440,10 @@ impl RecoveryAction for RequestCertificate {
         })
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let zone = match self.zone(ctx).await? {
             Ok(zone) => zone,
-            Err(reason) => return Err(ActionError::precondition(reason).in_action(self)),
+            Err(reason) => return Err(ActionError::precondition(reason)),
         };
         let known = self.state().arn.clone();
         let arn = match known {
@@ -385,15 +459,14 @@ impl RecoveryAction for RequestCertificate {
                     info.arn
                 }
                 Existing::None => {
-                    let token = idempotency_token(&self.id, &self.names);
+                    let token = self.token();
                     let arn = ctx
-                        .bounded(self.acm.request_certificate(
+                        .bounded(self.base.port.request_certificate(
                             &self.names[0],
                             self.names[1..].to_vec(),
                             &token,
                         ))
-                        .await
-                        .map_err(|e| e.in_action(self))?;
+                        .await?;
                     ctx.progress(format!("requested certificate {arn}"));
                     let mut state = self.state();
                     state.arn = Some(arn.clone());
@@ -411,9 +484,7 @@ impl RecoveryAction for RequestCertificate {
                 }
             }
             let n = records.len();
-            upsert_records(ctx, self.dns.as_ref(), &zone.id, records, &self.dns_wait)
-                .await
-                .map_err(|e| e.in_action(self))?;
+            upsert_records(ctx, self.dns.as_ref(), &zone.id, records, &self.base.wait).await?;
             ctx.progress(format!(
                 "{n} validation record(s) of {arn} are INSYNC in {}",
                 zone.name
@@ -424,21 +495,20 @@ impl RecoveryAction for RequestCertificate {
         Ok(self.outputs(&info))
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
         let known = self.state().arn.clone();
         let info = match known {
-            Some(arn) => ctx
-                .bounded(self.acm.describe_certificate(&arn))
-                .await
-                .map_err(|e| e.in_action(self))?,
+            Some(arn) => {
+                ctx.bounded(self.base.port.describe_certificate(&arn))
+                    .await?
+            }
             None => match self.existing(ctx).await? {
                 Existing::Issued(info) => info,
                 _ => {
                     return Err(ActionError::postcondition(format!(
                         "no ISSUED certificate for {}",
                         self.names.join(", ")
-                    ))
-                    .in_action(self));
+                    )));
                 }
             },
         };
@@ -448,42 +518,48 @@ impl RecoveryAction for RequestCertificate {
             Err(ActionError::postcondition(format!(
                 "certificate {} is {}, not ISSUED",
                 info.arn, info.status
-            ))
-            .in_action(self))
+            )))
         }
     }
 
-    async fn rollback(&self, ctx: &Context) -> Result<(), ActionError> {
+    async fn undo(&self, ctx: &Context) -> Result<(), ActionError> {
         let (arn, requested) = {
             let state = self.state();
             (state.arn.clone(), state.requested)
         };
-        let Some(arn) = arn.filter(|_| requested) else {
+        // What this instance requested, else (after a resume) what the step recorded.
+        let recorded = || {
+            let out = ctx.outputs_of(&self.base.id)?;
+            (out.get("requested") == Some(&serde_json::Value::Bool(true)))
+                .then(|| out.get_str("certificate_arn").map(str::to_owned))
+                .flatten()
+        };
+        let Some(arn) = arn.filter(|_| requested).or_else(recorded) else {
             ctx.progress("nothing to roll back: this run requested no certificate");
             return Ok(());
         };
-        let info = match ctx.bounded(self.acm.describe_certificate(&arn)).await {
-            Ok(info) => info,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e.in_action(self)),
-        };
-        if !info.in_use_by.is_empty() {
-            return Err(ActionError::precondition(format!(
-                "certificate {arn} is in use by {}: not deleted",
-                info.in_use_by.join(", ")
-            ))
-            .in_action(self));
-        }
-        match ctx.bounded(self.acm.delete_certificate(&arn)).await {
-            Ok(()) => {}
+        match ctx.bounded(self.base.port.describe_certificate(&arn)).await {
+            Ok(info) if !info.in_use_by.is_empty() => {
+                return Err(ActionError::precondition(format!(
+                    "certificate {arn} is in use by {}: not deleted",
+                    info.in_use_by.join(", ")
+                )));
+            }
+            Ok(_) => {
+                match ctx.bounded(self.base.port.delete_certificate(&arn)).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+                ctx.progress(format!("deleted certificate {arn}"));
+            }
+            // Already gone.
             Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(e.in_action(self)),
+            Err(e) => return Err(e),
         }
-        ctx.progress(format!("deleted certificate {arn}"));
-        let mut state = self.state();
-        state.arn = None;
-        state.requested = false;
-        state.records_written = false;
+        // A request after this one is a new request: a new token (ACM would answer the old
+        // one with the deleted certificate).
+        *self.state() = State::new(&self.base.id, &self.names);
         Ok(())
     }
 }

@@ -215,10 +215,7 @@ async fn request_writes_the_validation_records_through_route53_and_waits_until_i
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].0, "api.example.com");
     assert_eq!(requests[0].1, ["*.example.com"]);
-    assert_eq!(
-        requests[0].2,
-        idempotency_token("request-cert", &step.names)
-    );
+    assert_eq!(requests[0].2, step.token());
     let submitted = dns.submitted.lock().unwrap().clone();
     assert_eq!(submitted.len(), 1, "one batch");
     assert!(
@@ -429,4 +426,20 @@ fn the_idempotency_token_is_stable_short_and_per_step() {
         &["a.example.com".into(), "B.example.com".into()],
         &["b.example.com".into(), "a.example.com".into()]
     ));
+}
+
+/// ACM keeps a token's ARN for an hour, also once the certificate is deleted: each action
+/// instance has its own token, and a rollback gives the instance a new one.
+#[tokio::test(start_paused = true)]
+async fn a_request_after_a_rollback_is_a_new_request() {
+    let (acm, dns) = (FakeAcm::new(Some(1), "ISSUED"), FakeDns::default());
+    let step = action(&acm, &dns, api_cert());
+    let resumed = action(&acm, &dns, api_cert());
+    assert_ne!(step.token(), resumed.token(), "one token per instance");
+    let ctx = Context::new();
+    step.execute(&ctx).await.unwrap();
+    let sent = step.token();
+    step.rollback(&ctx).await.unwrap();
+    assert_eq!(*acm.deleted.lock().unwrap(), [ARN]);
+    assert_ne!(step.token(), sent, "a new token after the rollback");
 }

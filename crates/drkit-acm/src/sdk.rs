@@ -4,26 +4,40 @@ use async_trait::async_trait;
 use aws_sdk_acm::Client;
 use aws_sdk_acm::primitives::Blob;
 use aws_sdk_acm::types::{CertificateStatus, ValidationMethod};
-use drkit_aws::SdkResultExt;
+use drkit_aws::{Aws, LazyClient, SdkResultExt};
 use drkit_core::{ActionError, ExposeSecret, SecretString};
 
 use crate::port::{AcmApi, CertificateInfo, CertificateSummary, ValidationRecord};
 
 /// [`AcmApi`] over an `aws-sdk-acm` client (ACM is regional: the client's region matters).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SdkAcm {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl SdkAcm {
     /// Wraps a client.
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client: LazyClient::ready(client),
+        }
     }
 
     /// A client for `config`.
     pub fn from_config(config: &aws_config::SdkConfig) -> Self {
         Self::new(Client::new(config))
+    }
+
+    /// A client for `region` (`None`: the default one), built from `aws` on its first call.
+    pub fn lazy(aws: &Aws, region: Option<&str>) -> Self {
+        Self {
+            client: LazyClient::new(aws, region, Client::new),
+        }
+    }
+
+    /// The wrapped client (built on the first call).
+    pub async fn client(&self) -> &Client {
+        self.client.get().await
     }
 }
 
@@ -36,7 +50,8 @@ impl AcmApi for SdkAcm {
         idempotency_token: &str,
     ) -> Result<String, ActionError> {
         let mut req = self
-            .client
+            .client()
+            .await
             .request_certificate()
             .domain_name(domain)
             .validation_method(ValidationMethod::Dns)
@@ -53,7 +68,8 @@ impl AcmApi for SdkAcm {
 
     async fn describe_certificate(&self, arn: &str) -> Result<CertificateInfo, ActionError> {
         let out = self
-            .client
+            .client()
+            .await
             .describe_certificate()
             .certificate_arn(arn)
             .send()
@@ -111,7 +127,11 @@ impl AcmApi for SdkAcm {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut req = self.client.list_certificates().set_next_token(token.take());
+            let mut req = self
+                .client()
+                .await
+                .list_certificates()
+                .set_next_token(token.take());
             for s in &statuses {
                 req = req.certificate_statuses(CertificateStatus::from(s.as_str()));
             }
@@ -134,7 +154,8 @@ impl AcmApi for SdkAcm {
     }
 
     async fn delete_certificate(&self, arn: &str) -> Result<(), ActionError> {
-        self.client
+        self.client()
+            .await
             .delete_certificate()
             .certificate_arn(arn)
             .send()
@@ -152,7 +173,8 @@ impl AcmApi for SdkAcm {
     ) -> Result<String, ActionError> {
         // The SDK marks the private key as sensitive: its Debug output is redacted.
         let out = self
-            .client
+            .client()
+            .await
             .import_certificate()
             .set_certificate_arn(arn)
             .certificate(Blob::new(certificate.into_bytes()))

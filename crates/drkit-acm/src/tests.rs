@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use drkit_core::registry::{ActionSpec, Registry};
 use drkit_core::{
-    Check, Context, ErrorKind, ExposeSecret, ProgressEvent, RecoveryAction, SecretRef,
+    Check, Context, ErrorKind, ExposeSecret, PortFactory, ProgressEvent, RecoveryAction, SecretRef,
 };
 use drkit_route53::MockRoute53Api;
 use serde_json::json;
@@ -266,8 +266,10 @@ async fn re_import_needs_an_existing_imported_certificate() {
 fn registry() -> Registry {
     let mut registry = Registry::new();
     let ports = AcmPorts {
-        acm: Arc::new(|_| Arc::new(MockAcmApi::new()) as Arc<dyn crate::AcmApi>),
-        dns: Arc::new(MockRoute53Api::new()),
+        acm: PortFactory::new(|_| Arc::new(MockAcmApi::new()) as Arc<dyn crate::AcmApi>),
+        dns: PortFactory::fixed(
+            Arc::new(MockRoute53Api::new()) as Arc<dyn drkit_route53::Route53Api>
+        ),
     };
     register_with(&mut registry, &ports).unwrap();
     registry
@@ -364,7 +366,7 @@ fn parameters_are_validated_before_any_call() {
 /// docs/actions/acm.md names every registered kind, each parameter, output and IAM action.
 #[test]
 fn the_actions_page_documents_every_action() {
-    drkit_core::registry::documented(
+    drkit_testkit::docs::documented(
         "docs/actions/acm.md",
         include_str!("../../../docs/actions/acm.md"),
         DESCRIPTORS,

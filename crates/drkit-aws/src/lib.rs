@@ -8,6 +8,8 @@
 //!   per-attempt and per-call time-out on every client (5 s, 30 s, 2 min by default; settable,
 //!   or `DRKIT_AWS_CONNECT_TIMEOUT` / `DRKIT_AWS_ATTEMPT_TIMEOUT` /
 //!   `DRKIT_AWS_OPERATION_TIMEOUT`) and the SDK's standard retry mode (3 attempts);
+//! - [`Aws`] / [`LazyClient`]: the same configuration and the SDK clients, made on first use,
+//!   so building actions (validate, plan) never loads credentials;
 //! - [`sdk_error`] / [`SdkResultExt`]: SDK errors mapped to [`drkit_core::ActionError`] with
 //!   the provider's error code and the right retry classification — including a local
 //!   emulator's "not implemented" answer (HTTP 500 with an HTML page), which is permanent.
@@ -24,6 +26,7 @@
 
 mod config;
 mod error;
+mod lazy;
 
 pub use config::{
     ATTEMPT_TIMEOUT_ENV, AssumeRole, AwsContext, AwsSettings, CONNECT_TIMEOUT_ENV,
@@ -31,3 +34,4 @@ pub use config::{
     DEFAULT_OPERATION_TIMEOUT, OPERATION_TIMEOUT_ENV,
 };
 pub use error::{SdkResultExt, classify_code, sdk_error};
+pub use lazy::{Aws, LazyClient};

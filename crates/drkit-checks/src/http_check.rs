@@ -1,17 +1,18 @@
 //! `checks.http`: the seed's `curl https://api-dr.../health` — does the endpoint answer the
 //! expected status (and body), within a time-out, in one of a few attempts?
 
-use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use drkit_core::{ActionError, Check, Context, ErrorKind, Outputs, RecoveryAction, Resource};
+use drkit_core::registry::{OutputDoc, ParamError};
+use drkit_core::{
+    ActionError, ActionKind, Base, Context, ErrorKind, Finding, HasBase, Outputs, Params,
+    PortFactory, Probe, Resource, StepSpec,
+};
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::verdict::{Measurement, as_check, as_outputs, as_verified};
-
-pub(crate) const KIND: &str = "checks.http";
+use crate::web_port::{HttpAnswer, HttpApi};
 
 /// The pause between two attempts.
 const PAUSE: Duration = Duration::from_secs(1);
@@ -29,24 +30,37 @@ fn one() -> u32 {
 }
 
 /// The parameters of `checks.http`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct HttpCheckParams {
-    /// The URL (`http://` or `https://`; no credentials in it).
+    /// http:// or https:// URL (no credentials in it)
     pub url: String,
-    /// The status the endpoint must answer (default 200).
+    /// the status to answer (default 200)
     #[serde(default = "status_200")]
     pub expect_status: u16,
-    /// Text the body must contain.
+    /// text the body must contain
     #[serde(default)]
     pub body_contains: Option<String>,
-    /// The time-out of one attempt (default `"10s"`).
+    /// time-out of one attempt (default "10s")
     #[serde(default = "ten_seconds", with = "humantime_serde")]
     pub timeout: Duration,
-    /// How many attempts, 1 s apart, before the check fails (default 1).
+    /// attempts, 1 s apart (default 1, at most 20)
     #[serde(default = "one")]
     pub attempts: u32,
+}
+
+impl HttpCheckParams {
+    /// Expects `url` to answer 200 within 10 s, in one attempt.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            expect_status: status_200(),
+            body_contains: None,
+            timeout: ten_seconds(),
+            attempts: one(),
+        }
+    }
 }
 
 /// Why `url` cannot be checked, if it cannot.
@@ -68,23 +82,53 @@ pub(crate) fn url_problem(url: &str) -> Option<String> {
 /// passes on the first answer with `expect_status` (and `body_contains`). HTTPS certificates
 /// are verified against the Mozilla roots (an untrusted certificate is a failed check).
 ///
-/// Read-only, with the checks' convention: `check` -> done (with what was seen) or blocked
-/// (the last wrong answer); `execute` and `verify` fail with `PostconditionFailed`. When the
-/// last attempt got no answer at all, the error is returned as it is: `Timeout` or
-/// `Unavailable` (connection refused), which the retry layer may retry.
+/// A [`Probe`]: `check` -> done (with what was seen) or blocked (the last wrong answer);
+/// `execute` and `verify` fail with `PostconditionFailed`. When the last attempt got no answer
+/// at all, the error is returned as it is: `Timeout` or `Unavailable` (connection refused),
+/// which the retry layer may retry.
+#[derive(Debug, HasBase)]
 pub struct HttpCheck {
-    id: String,
-    params: HttpCheckParams,
-    target: Resource,
-    client: reqwest::Client,
+    base: Base<Self>,
 }
 
-impl fmt::Debug for HttpCheck {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpCheck")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .finish_non_exhaustive()
+impl ActionKind for HttpCheck {
+    const KIND: &'static str = "checks.http";
+    const SUMMARY: &'static str = "GET an HTTP(S) endpoint: expected status (and body text) within a time-out, in a \
+              few attempts";
+    const MUTATES: bool = false;
+    const IAM_ACTIONS: &'static [&'static str] = &[];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("url", "the URL"),
+        OutputDoc::new("status", "the status answered"),
+        OutputDoc::new("body_bytes", "the body's length"),
+        OutputDoc::new("elapsed_ms", "the answering attempt's duration"),
+        OutputDoc::new("attempts_used", "how many attempts were made"),
+    ];
+    type Params = HttpCheckParams;
+    type Port = dyn HttpApi;
+    type Ports = PortFactory<dyn HttpApi>;
+
+    fn validate(p: &HttpCheckParams) -> Result<(), ParamError> {
+        if let Some(problem) = url_problem(&p.url) {
+            return Err(ParamError::new("url", problem));
+        }
+        if !(100..=599).contains(&p.expect_status) {
+            return Err(ParamError::new("expect_status", "must be 100 to 599"));
+        }
+        if !(1..=20).contains(&p.attempts) {
+            return Err(ParamError::new("attempts", "must be 1 to 20"));
+        }
+        if p.timeout.is_zero() {
+            return Err(ParamError::new("timeout", "must be more than 0"));
+        }
+        Ok(())
+    }
+
+    fn build(step: StepSpec<HttpCheckParams>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let target = Resource::new("http", "endpoint", step.params.url.clone());
+        Ok(Self {
+            base: step.into_base(target, ports),
+        })
     }
 }
 
@@ -95,48 +139,15 @@ enum Attempt {
     NoAnswer(ActionError),
 }
 
-fn is_certificate_error(e: &reqwest::Error) -> bool {
-    let mut source: Option<&dyn std::error::Error> = Some(e);
-    while let Some(s) = source {
-        let text = s.to_string().to_ascii_lowercase();
-        if text.contains("certificate") || text.contains("unknownissuer") {
-            return true;
-        }
-        source = s.source();
-    }
-    false
-}
-
 impl HttpCheck {
-    /// A check step `id` (its parameters validated by the registry).
-    pub fn new(id: impl Into<String>, params: HttpCheckParams) -> Result<Self, ActionError> {
-        let client = reqwest::Client::builder()
-            .timeout(params.timeout)
-            .user_agent("drkit-checks")
-            .build()
-            .map_err(|e| ActionError::new(ErrorKind::Other, format!("HTTP client: {e}")))?;
-        let target = Resource::new("http", "endpoint", params.url.clone());
-        Ok(Self {
-            id: id.into(),
-            params,
-            target,
-            client,
-        })
-    }
-
     async fn attempt(&self) -> Attempt {
-        let p = &self.params;
-        let response = match self.client.get(&p.url).send().await {
-            Ok(r) => r,
-            Err(e) if is_certificate_error(&e) => {
-                return Attempt::Wrong(format!("TLS certificate not accepted: {e}"));
+        let p = &self.base.params;
+        let (status, body) = match self.base.port.get(&p.url, p.timeout).await {
+            Ok(HttpAnswer::Answered { status, body }) => (status, body),
+            Ok(HttpAnswer::CertificateRefused(why)) => {
+                return Attempt::Wrong(format!("TLS certificate not accepted: {why}"));
             }
-            Err(e) => return Attempt::NoAnswer(classify(&e, p)),
-        };
-        let status = response.status().as_u16();
-        let body = match response.text().await {
-            Ok(b) => b,
-            Err(e) => return Attempt::NoAnswer(classify(&e, p)),
+            Err(e) => return Attempt::NoAnswer(e),
         };
         if status != p.expect_status {
             return Attempt::Wrong(format!("status {status}, expected {}", p.expect_status));
@@ -151,9 +162,13 @@ impl HttpCheck {
         }
         Attempt::Right(status, body.len())
     }
+}
 
-    async fn measure(&self, ctx: &Context) -> Result<Measurement, ActionError> {
-        let attempts = self.params.attempts.max(1);
+#[async_trait]
+impl Probe for HttpCheck {
+    async fn evaluate(&self, ctx: &Context) -> Result<Finding, ActionError> {
+        let url = &self.base.params.url;
+        let attempts = self.base.params.attempts.max(1);
         let mut last = None;
         for n in 1..=attempts {
             if n > 1 {
@@ -165,88 +180,37 @@ impl HttpCheck {
             let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             match outcome {
                 Attempt::Right(status, bytes) => {
-                    return Ok(Measurement::pass(
+                    return Ok(Finding::pass(
+                        format!(
+                            "{url} answered {status} in {elapsed_ms} ms (attempt {n} of {attempts})"
+                        ),
                         Outputs::new()
-                            .with("url", self.params.url.clone())
+                            .with("url", url.clone())
                             .with("status", status)
                             .with("body_bytes", bytes)
                             .with("elapsed_ms", elapsed_ms)
                             .with("attempts_used", n),
-                        format!(
-                            "{} answered {status} in {elapsed_ms} ms (attempt {n} of {attempts})",
-                            self.params.url
-                        ),
                     ));
                 }
                 Attempt::Wrong(why) => {
-                    ctx.progress(format!(
-                        "{}: attempt {n} of {attempts}: {why}",
-                        self.params.url
-                    ));
+                    ctx.progress(format!("{url}: attempt {n} of {attempts}: {why}"));
                     last = Some(Ok(why));
                 }
                 Attempt::NoAnswer(e) => {
-                    ctx.progress(format!(
-                        "{}: attempt {n} of {attempts}: {}",
-                        self.params.url,
-                        e.message()
-                    ));
+                    ctx.progress(format!("{url}: attempt {n} of {attempts}: {}", e.message()));
                     last = Some(Err(e));
                 }
             }
         }
         match last {
-            Some(Ok(why)) => Ok(Measurement::fail(
+            Some(Ok(why)) => Ok(Finding::fail(
+                format!("{url}: {why} (after {attempts} attempt(s))"),
                 Outputs::new()
-                    .with("url", self.params.url.clone())
+                    .with("url", url.clone())
                     .with("attempts_used", attempts),
-                format!("{}: {why} (after {attempts} attempt(s))", self.params.url),
             )),
-            Some(Err(e)) => Err(e.in_action(self)),
-            None => Err(ActionError::new(ErrorKind::Other, "no attempt was made").in_action(self)),
+            Some(Err(e)) => Err(e),
+            None => Err(ActionError::new(ErrorKind::Other, "no attempt was made")),
         }
-    }
-}
-
-fn classify(e: &reqwest::Error, p: &HttpCheckParams) -> ActionError {
-    let (kind, text) = if e.is_timeout() {
-        (
-            ErrorKind::Timeout,
-            format!("no answer within {}", humantime::format_duration(p.timeout)),
-        )
-    } else {
-        (ErrorKind::Unavailable, format!("no answer: {e}"))
-    };
-    ActionError::new(kind, format!("GET {}: {text}", p.url))
-}
-
-#[async_trait]
-impl RecoveryAction for HttpCheck {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-    fn mutates(&self) -> bool {
-        false
-    }
-    fn iam_actions(&self) -> &'static [&'static str] {
-        &[]
-    }
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
-        as_check(self.measure(ctx).await)
-    }
-
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        as_outputs(self.measure(ctx).await, self)
-    }
-
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
-        as_verified(self.measure(ctx).await, self)
     }
 }

@@ -13,8 +13,8 @@
 //!
 //! ## The convention every check follows
 //!
-//! A check is read-only (`mutates() == false`, no IAM actions) and **measures in all three of
-//! its methods**:
+//! A check is read-only (`mutates() == false`, no IAM actions), a
+//! [`Probe`](drkit_core::Probe), and **measures in all three of its methods**:
 //!
 //! - `check` measures and answers `Done { detail, outputs }` when the data passes — so a runner
 //!   records the measurement as the step's outputs without calling `execute`, a dry run shows
@@ -46,9 +46,12 @@
 //!
 //! ## Parts
 //!
-//! Like the provider crates: ports ([`PgApi`], [`RedisApi`]; `MockPgApi` and `MockRedisApi`
-//! with the `mock` feature), adapters ([`TokioPg`] over `tokio-postgres`, [`RedisClient`] over
-//! `redis`), actions written against the ports, and [`register`] / [`register_with`].
+//! Like the provider crates: ports ([`PgApi`], [`RedisApi`], [`HttpApi`], [`TlsApi`];
+//! `MockPgApi`, `MockRedisApi`, `MockHttpApi` and `MockTlsApi` with the `mock` feature),
+//! adapters ([`TokioPg`] over `tokio-postgres`, [`RedisClient`] over `redis`, [`ReqwestHttp`]
+//! over `reqwest`, [`RustlsTls`] over `tokio-rustls`), one type per check written against its
+//! port ([`drkit_core::ActionKind`]), and [`register`] / [`register_with`] (with
+//! [`ChecksPorts`]).
 //!
 //! ```no_run
 //! use drkit_core::registry::{ActionSpec, Registry};
@@ -79,7 +82,11 @@ mod redis_role;
 mod register;
 mod tls_check;
 mod verdict;
-mod web_register;
+mod web_client;
+mod web_port;
+
+#[cfg(test)]
+mod behaviour_tests;
 
 pub use http_check::{HttpCheck, HttpCheckParams};
 #[cfg(any(test, feature = "mock"))]
@@ -97,8 +104,10 @@ pub use redis_client::RedisClient;
 pub use redis_port::MockRedisApi;
 pub use redis_port::{RedisApi, RedisProbe, RedisTarget, Role, RoleInfo};
 pub use redis_role::{RedisRoleCheck, RedisRoleParams};
-pub use register::{
-    PG_COMPARE_COUNTS, PG_DATA_LOSS, PG_ROW_COUNTS, REDIS_ROLE, register, register_with,
-};
+pub use register::{ChecksPorts, DESCRIPTORS, register, register_with};
 pub use tls_check::{TlsCheck, TlsCheckParams};
-pub use web_register::{HTTP, TLS, register_http_tls};
+pub use web_client::{ReqwestHttp, RustlsTls};
+pub use web_port::{HttpAnswer, HttpApi, TlsApi, TlsEndpoint, TlsHandshake};
+#[cfg(any(test, feature = "mock"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
+pub use web_port::{MockHttpApi, MockTlsApi};

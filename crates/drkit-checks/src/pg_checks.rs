@@ -3,26 +3,30 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use drkit_core::{ActionError, Check, Context, Outputs, RecoveryAction, Resource};
+use drkit_core::registry::{OutputDoc, ParamError};
+use drkit_core::{
+    ActionError, ActionKind, Base, Context, Finding, HasBase, Outputs, Params, PortFactory, Probe,
+    StepSpec,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::pg::{ColumnName, PgApi, PgConnection, RowCounts, TableName};
-use crate::verdict::{Measurement, as_check, as_outputs, as_verified, labelled};
-
-/// Kind name of [`PgRowCounts`].
-pub(crate) const ROW_COUNTS_KIND: &str = "checks.pg_row_counts";
-/// Kind name of [`PgDataLoss`].
-pub(crate) const DATA_LOSS_KIND: &str = "checks.pg_data_loss";
-/// Kind name of [`PgCompareCounts`].
-pub(crate) const COMPARE_COUNTS_KIND: &str = "checks.pg_compare_counts";
+use crate::verdict::labelled;
 
 /// The RPO class `checks.pg_data_loss` reports its measurement under.
 pub const RPO_CLASS_DATABASE: &str = "database";
+
+/// A connection parameter that cannot be used: `param.field`, why.
+fn connection(param: &str, db: &PgConnection) -> Result<(), ParamError> {
+    match db.problem() {
+        Some((field, why)) => Err(ParamError::new(format!("{param}.{field}"), why)),
+        None => Ok(()),
+    }
+}
 
 fn count_map<'a>(counts: impl Iterator<Item = (&'a String, &'a i64)>) -> Value {
     Value::Object(
@@ -36,14 +40,17 @@ fn count_map<'a>(counts: impl Iterator<Item = (&'a String, &'a i64)>) -> Value {
 // checks.pg_row_counts
 
 /// The parameters of `checks.pg_row_counts`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct PgRowCountsParams {
-    /// The database.
+    /// connection table {host, port (5432), dbname, user, password (secret reference, e.g.
+    /// "env:DB_PASSWORD"), sslmode ("disable" only, for now), connect_timeout ("10s")}
+    #[param(ty = "table")]
     pub database: PgConnection,
-    /// Tables to count exactly (`COUNT(*)`); `table` or `schema.table`.
+    /// tables to count exactly, `table` or `schema.table` (quoted, case-sensitive)
     #[serde(default)]
+    #[param(ty = "list of strings")]
     pub tables: Vec<TableName>,
 }
 
@@ -60,40 +67,52 @@ impl PgRowCountsParams {
 /// Passes when every named table exists and could be counted; a missing table or database
 /// makes `check` blocked. Outputs: `counts` (`{table: rows}`), `live_tuples`
 /// (`{schema.table: n_live_tup}`), `user_tables` (how many), `database`.
+#[derive(Debug, HasBase)]
 pub struct PgRowCounts {
-    id: String,
-    params: PgRowCountsParams,
-    target: Resource,
-    api: Arc<dyn PgApi>,
+    base: Base<Self>,
 }
 
-impl fmt::Debug for PgRowCounts {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgRowCounts")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .finish_non_exhaustive()
+impl ActionKind for PgRowCounts {
+    const KIND: &'static str = "checks.pg_row_counts";
+    const SUMMARY: &'static str =
+        "Count rows: exact COUNT(*) of named tables and n_live_tup of all user tables";
+    const MUTATES: bool = false;
+    const IAM_ACTIONS: &'static [&'static str] = &[];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("counts", "{table: exact row count} of the named tables"),
+        OutputDoc::new(
+            "live_tuples",
+            "{schema.table: n_live_tup} of every user table (pg_stat_user_tables)",
+        ),
+        OutputDoc::new("user_tables", "how many user tables there are"),
+        OutputDoc::new(
+            "database",
+            "postgresql://user@host:port/dbname (no password)",
+        ),
+    ];
+    type Params = PgRowCountsParams;
+    type Port = dyn PgApi;
+    type Ports = PortFactory<dyn PgApi>;
+
+    fn validate(p: &PgRowCountsParams) -> Result<(), ParamError> {
+        connection("database", &p.database)
+    }
+
+    fn build(step: StepSpec<PgRowCountsParams>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let target = step.params.database.resource();
+        Ok(Self {
+            base: step.into_base(target, ports),
+        })
     }
 }
 
-impl PgRowCounts {
-    /// A row-count step `id`, reading through `api`.
-    pub fn new(id: impl Into<String>, params: PgRowCountsParams, api: Arc<dyn PgApi>) -> Self {
-        let target = params.database.resource();
-        Self {
-            id: id.into(),
-            params,
-            target,
-            api,
-        }
-    }
-
-    async fn measure(&self, ctx: &Context) -> Result<Measurement, ActionError> {
-        let db = &self.params.database;
+#[async_trait]
+impl Probe for PgRowCounts {
+    async fn evaluate(&self, ctx: &Context) -> Result<Finding, ActionError> {
+        let db = &self.base.params.database;
         let counts = ctx
-            .bounded(self.api.row_counts(db, &self.params.tables))
-            .await
-            .map_err(|e| e.in_action(self))?;
+            .bounded(self.base.port.row_counts(db, &self.base.params.tables))
+            .await?;
         let outputs = Outputs::new()
             .with("counts", count_map(counts.exact.iter()))
             .with("live_tuples", count_map(counts.live_tuples.iter()))
@@ -113,35 +132,7 @@ impl PgRowCounts {
             },
             counts.live_tuples.len()
         );
-        Ok(Measurement::pass(outputs, detail))
-    }
-}
-
-#[async_trait]
-impl RecoveryAction for PgRowCounts {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn kind(&self) -> &'static str {
-        ROW_COUNTS_KIND
-    }
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-    fn mutates(&self) -> bool {
-        false
-    }
-    fn iam_actions(&self) -> &'static [&'static str] {
-        &[]
-    }
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
-        as_check(self.measure(ctx).await)
-    }
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        as_outputs(self.measure(ctx).await, self)
-    }
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
-        as_verified(self.measure(ctx).await, self)
+        Ok(Finding::pass(detail, outputs))
     }
 }
 
@@ -149,21 +140,28 @@ impl RecoveryAction for PgRowCounts {
 // checks.pg_data_loss
 
 /// The parameters of `checks.pg_data_loss`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `database` is the restored or promoted database; `column` may be a `timestamptz`, a
+/// `timestamp` (read as UTC) or a `date`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct PgDataLossParams {
-    /// The (restored or promoted) database.
+    /// connection table {host, port (5432), dbname, user, password (secret reference, e.g.
+    /// "env:DB_PASSWORD"), sslmode ("disable" only, for now), connect_timeout ("10s")}
+    #[param(ty = "table")]
     pub database: PgConnection,
-    /// The table whose newest row is looked for, e.g. `transactions`.
+    /// the table, e.g. `transactions`
+    #[param(ty = "string")]
     pub table: TableName,
-    /// Its timestamp column, e.g. `created_at` (`timestamptz`, `timestamp` read as UTC, or
-    /// `date`).
+    /// its timestamp column, e.g. `created_at` (timestamptz; timestamp is read as UTC)
+    #[param(ty = "string")]
     pub column: ColumnName,
-    /// When the incident happened, RFC 3339 in UTC (`2026-11-28T23:00:00Z`); default: now.
+    /// when the incident happened, e.g. 2026-11-28T23:00:00Z; default: now
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(ty = "RFC 3339 time (UTC)")]
     pub incident_time: Option<String>,
-    /// The largest acceptable data-loss window, e.g. `"5m"`.
+    /// the largest acceptable window, e.g. "5m"; more fails the check
     #[serde(with = "humantime_serde")]
     pub max_loss: Duration,
 }
@@ -233,53 +231,75 @@ fn seconds(micros: i128) -> f64 {
 ///
 /// Outputs: `data_loss_seconds`, `rpo_seconds` (the same number), `rpo_class`, `newest`
 /// (RFC 3339), `incident_time` (RFC 3339), `max_loss_seconds`, `table`, `column`.
+#[derive(Debug, HasBase)]
 pub struct PgDataLoss {
-    id: String,
-    params: PgDataLossParams,
+    base: Base<Self>,
     incident: Option<SystemTime>,
-    target: Resource,
-    api: Arc<dyn PgApi>,
 }
 
-impl fmt::Debug for PgDataLoss {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgDataLoss")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .finish_non_exhaustive()
+/// The incident time of `p`, if given (a [`ParamError`] when it is not RFC 3339).
+fn incident_of(p: &PgDataLossParams) -> Result<Option<SystemTime>, ParamError> {
+    p.incident_time
+        .as_deref()
+        .map(parse_time)
+        .transpose()
+        .map_err(|why| ParamError::new("incident_time", why))
+}
+
+impl ActionKind for PgDataLoss {
+    const KIND: &'static str = "checks.pg_data_loss";
+    const SUMMARY: &'static str =
+        "Measure the data-loss window (RPO): newest timestamp of a table vs the incident time";
+    const MUTATES: bool = false;
+    const IAM_ACTIONS: &'static [&'static str] = &[];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new(
+            "data_loss_seconds",
+            "incident time minus the newest value, in seconds (0 if newer)",
+        ),
+        OutputDoc::new(
+            "rpo_seconds",
+            "the same measured window, for the run's RPO verdict",
+        ),
+        OutputDoc::new("rpo_class", "\"database\""),
+        OutputDoc::new("newest", "the newest value, RFC 3339 UTC"),
+        OutputDoc::new("incident_time", "the incident time used, RFC 3339 UTC"),
+        OutputDoc::new("max_loss_seconds", "max_loss in seconds"),
+        OutputDoc::new("table", "the table"),
+        OutputDoc::new("column", "the column"),
+    ];
+    type Params = PgDataLossParams;
+    type Port = dyn PgApi;
+    type Ports = PortFactory<dyn PgApi>;
+
+    fn validate(p: &PgDataLossParams) -> Result<(), ParamError> {
+        connection("database", &p.database)?;
+        if p.max_loss.is_zero() {
+            return Err(ParamError::new(
+                "max_loss",
+                "must be more than 0 (e.g. \"5m\")",
+            ));
+        }
+        incident_of(p).map(drop)
     }
-}
 
-impl PgDataLoss {
-    /// A data-loss step `id`, reading through `api`. Fails when `incident_time` is not an
-    /// RFC 3339 UTC time.
-    pub fn new(
-        id: impl Into<String>,
-        params: PgDataLossParams,
-        api: Arc<dyn PgApi>,
-    ) -> Result<Self, ActionError> {
-        let incident = params
-            .incident_time
-            .as_deref()
-            .map(parse_time)
-            .transpose()
-            .map_err(ActionError::invalid_input)?;
-        let target = params.database.resource();
+    fn build(step: StepSpec<PgDataLossParams>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let incident = incident_of(&step.params)?;
+        let target = step.params.database.resource();
         Ok(Self {
-            id: id.into(),
-            params,
+            base: step.into_base(target, ports),
             incident,
-            target,
-            api,
         })
     }
+}
 
-    async fn measure(&self, ctx: &Context) -> Result<Measurement, ActionError> {
-        let p = &self.params;
+#[async_trait]
+impl Probe for PgDataLoss {
+    async fn evaluate(&self, ctx: &Context) -> Result<Finding, ActionError> {
+        let p = &self.base.params;
         let newest = ctx
-            .bounded(self.api.newest(&p.database, &p.table, &p.column))
-            .await
-            .map_err(|e| e.in_action(self))?;
+            .bounded(self.base.port.newest(&p.database, &p.table, &p.column))
+            .await?;
         let incident = self.incident.unwrap_or_else(SystemTime::now);
         let incident_micros = micros_since_epoch(incident);
         let max_micros = i128::try_from(p.max_loss.as_micros()).unwrap_or(i128::MAX);
@@ -289,12 +309,12 @@ impl PgDataLoss {
             .with("incident_time", rfc3339_micros(incident_micros))
             .with("max_loss_seconds", seconds(max_micros));
         let Some(newest) = newest else {
-            return Ok(Measurement::fail(
-                base,
+            return Ok(Finding::fail(
                 format!(
                     "{}: {}.{} has no value: the data loss cannot be measured (is the table empty?)",
                     p.database, p.table, p.column
                 ),
+                base,
             ));
         };
         let newest_micros = i128::from(newest.epoch_micros);
@@ -315,51 +335,23 @@ impl PgDataLoss {
             rfc3339_micros(incident_micros)
         );
         if window > max_micros {
-            Ok(Measurement::fail(
-                outputs,
+            Ok(Finding::fail(
                 format!(
                     "data loss over the limit: {what}; max_loss is {} ({} s)",
                     humantime::format_duration(p.max_loss),
                     seconds(max_micros)
                 ),
+                outputs,
             ))
         } else {
-            Ok(Measurement::pass(
-                outputs,
+            Ok(Finding::pass(
                 format!(
                     "data loss {loss} s within {}: {what}",
                     humantime::format_duration(p.max_loss)
                 ),
+                outputs,
             ))
         }
-    }
-}
-
-#[async_trait]
-impl RecoveryAction for PgDataLoss {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn kind(&self) -> &'static str {
-        DATA_LOSS_KIND
-    }
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-    fn mutates(&self) -> bool {
-        false
-    }
-    fn iam_actions(&self) -> &'static [&'static str] {
-        &[]
-    }
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
-        as_check(self.measure(ctx).await)
-    }
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        as_outputs(self.measure(ctx).await, self)
-    }
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
-        as_verified(self.measure(ctx).await, self)
     }
 }
 
@@ -456,18 +448,25 @@ impl<'de> Deserialize<'de> for Tolerance {
 }
 
 /// The parameters of `checks.pg_compare_counts`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// `left` is e.g. the primary (or its last backup's source), `right` the restored copy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct PgCompareCountsParams {
-    /// One database (e.g. the primary, or its last backup's source).
+    /// connection table {host, port (5432), dbname, user, password (secret reference, e.g.
+    /// "env:DB_PASSWORD"), sslmode ("disable" only, for now), connect_timeout ("10s")}
+    #[param(ty = "table")]
     pub left: PgConnection,
-    /// The other (e.g. the restored copy).
+    /// the other database, same form as `left`
+    #[param(ty = "table")]
     pub right: PgConnection,
-    /// The tables to compare (at least one).
+    /// the tables to compare (at least one)
+    #[param(ty = "list of strings")]
     pub tables: Vec<TableName>,
-    /// How far the counts may differ (default 0).
+    /// allowed difference: rows (5) or a percentage of the larger count ("0.5%"); default 0
     #[serde(default)]
+    #[param(ty = "integer or string")]
     pub tolerance: Tolerance,
 }
 
@@ -496,48 +495,71 @@ impl PgCompareCountsParams {
 /// Passes when every table's counts differ by at most `tolerance`; a missing table on either
 /// side makes `check` blocked. Outputs: `tables` (`{table: {left, right, difference,
 /// allowed}}`), `mismatched` (the tables over the tolerance), `left`, `right`.
+#[derive(Debug, HasBase)]
 pub struct PgCompareCounts {
-    id: String,
-    params: PgCompareCountsParams,
-    target: Resource,
-    api: Arc<dyn PgApi>,
+    base: Base<Self>,
 }
 
-impl fmt::Debug for PgCompareCounts {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgCompareCounts")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .finish_non_exhaustive()
+impl ActionKind for PgCompareCounts {
+    const KIND: &'static str = "checks.pg_compare_counts";
+    const SUMMARY: &'static str =
+        "Compare exact row counts of tables between two databases (primary vs restored)";
+    const MUTATES: bool = false;
+    const IAM_ACTIONS: &'static [&'static str] = &[];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("tables", "{table: {left, right, difference, allowed}}"),
+        OutputDoc::new(
+            "mismatched",
+            "the tables whose counts differ beyond the tolerance",
+        ),
+        OutputDoc::new("left", "the left database (no password)"),
+        OutputDoc::new("right", "the right database (no password)"),
+    ];
+    type Params = PgCompareCountsParams;
+    type Port = dyn PgApi;
+    type Ports = PortFactory<dyn PgApi>;
+
+    fn validate(p: &PgCompareCountsParams) -> Result<(), ParamError> {
+        connection("left", &p.left)?;
+        connection("right", &p.right)?;
+        if p.tables.is_empty() {
+            return Err(ParamError::new(
+                "tables",
+                "name at least one table to compare",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The target resource is the right-hand database (the one being validated).
+    fn build(
+        step: StepSpec<PgCompareCountsParams>,
+        ports: &Self::Ports,
+    ) -> Result<Self, ParamError> {
+        let target = step.params.right.resource();
+        Ok(Self {
+            base: step.into_base(target, ports),
+        })
     }
 }
 
 impl PgCompareCounts {
-    /// A comparison step `id`, reading both databases through `api`. The target resource is
-    /// the right-hand database (the one being validated).
-    pub fn new(id: impl Into<String>, params: PgCompareCountsParams, api: Arc<dyn PgApi>) -> Self {
-        let target = params.right.resource();
-        Self {
-            id: id.into(),
-            params,
-            target,
-            api,
-        }
-    }
-
     async fn counts(
         &self,
         ctx: &Context,
         side: &str,
         db: &PgConnection,
     ) -> Result<RowCounts, ActionError> {
-        ctx.bounded(self.api.row_counts(db, &self.params.tables))
+        ctx.bounded(self.base.port.row_counts(db, &self.base.params.tables))
             .await
-            .map_err(|e| labelled(e, &format!("{side} database {db}")).in_action(self))
+            .map_err(|e| labelled(e, &format!("{side} database {db}")))
     }
+}
 
-    async fn measure(&self, ctx: &Context) -> Result<Measurement, ActionError> {
-        let p = &self.params;
+#[async_trait]
+impl Probe for PgCompareCounts {
+    async fn evaluate(&self, ctx: &Context) -> Result<Finding, ActionError> {
+        let p = &self.base.params;
         let (left, right) = tokio::join!(
             self.counts(ctx, "left", &p.left),
             self.counts(ctx, "right", &p.right)
@@ -573,8 +595,7 @@ impl PgCompareCounts {
             .with("left", p.left.to_string())
             .with("right", p.right.to_string());
         if mismatched.is_empty() {
-            Ok(Measurement::pass(
-                outputs,
+            Ok(Finding::pass(
                 format!(
                     "{} tables match within {} between {} and {}",
                     seen.len(),
@@ -582,10 +603,10 @@ impl PgCompareCounts {
                     p.left,
                     p.right
                 ),
+                outputs,
             ))
         } else {
-            Ok(Measurement::fail(
-                outputs,
+            Ok(Finding::fail(
                 format!(
                     "row counts differ beyond {} between {} and {}: {}",
                     p.tolerance,
@@ -593,36 +614,9 @@ impl PgCompareCounts {
                     p.right,
                     mismatched.join("; ")
                 ),
+                outputs,
             ))
         }
-    }
-}
-
-#[async_trait]
-impl RecoveryAction for PgCompareCounts {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn kind(&self) -> &'static str {
-        COMPARE_COUNTS_KIND
-    }
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-    fn mutates(&self) -> bool {
-        false
-    }
-    fn iam_actions(&self) -> &'static [&'static str] {
-        &[]
-    }
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
-        as_check(self.measure(ctx).await)
-    }
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        as_outputs(self.measure(ctx).await, self)
-    }
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
-        as_verified(self.measure(ctx).await, self)
     }
 }
 

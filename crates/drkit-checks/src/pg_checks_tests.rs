@@ -3,13 +3,23 @@
 //! verdict arithmetic (limits, boundaries, tolerances). `tests/it/postgres.rs` runs the same
 //! checks against a real PostgreSQL.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use drkit_core::{ActionExt, ActionRef, ErrorKind, RetryPolicy, SecretRef};
+use drkit_core::kind::with_port;
+use drkit_core::registry::BuildError;
+use drkit_core::{ActionExt, ActionRef, Check, ErrorKind, RecoveryAction, RetryPolicy, SecretRef};
 
 use super::*;
 use crate::pg::{MockPgApi, Newest, RowCounts};
 use crate::pg_client::TokioPg;
+
+/// Kind `K` for step `id` reading through `api`.
+fn build<K>(id: &str, params: K::Params, api: Arc<dyn PgApi>) -> K
+where
+    K: ActionKind<Port = dyn PgApi, Ports = PortFactory<dyn PgApi>>,
+{
+    with_port::<K>(StepSpec::new(id, params), api).unwrap()
+}
 
 fn db(name: &str) -> PgConnection {
     PgConnection::new("127.0.0.1", name, "mint_ro").password(SecretRef::Env("MINT_PW".into()))
@@ -48,7 +58,7 @@ fn data_loss(api: MockPgApi, max_loss: Duration, incident: Option<&str>) -> PgDa
         max_loss,
     );
     params.incident_time = incident.map(str::to_owned);
-    PgDataLoss::new("measure-rpo", params, Arc::new(api)).unwrap()
+    build::<PgDataLoss>("measure-rpo", params, Arc::new(api))
 }
 
 fn newest_at(micros: i64) -> MockPgApi {
@@ -76,7 +86,7 @@ async fn row_counts_are_done_with_the_counts_as_outputs() {
         .withf(|d, t| d.dbname == "mint" && t.len() == 2)
         .times(3)
         .returning(|_, _| Ok(counts(&[("transactions", 1000), ("accounts", 20)])));
-    let action = PgRowCounts::new(
+    let action = build::<PgRowCounts>(
         "count",
         PgRowCountsParams::new(db("mint"), tables(&["transactions", "accounts"])),
         Arc::new(api),
@@ -107,7 +117,7 @@ async fn row_counts_are_done_with_the_counts_as_outputs() {
 async fn a_refused_connection_is_a_retryable_error_not_a_verdict() {
     let mut api = MockPgApi::new();
     api.expect_row_counts().returning(|_, _| Err(refused()));
-    let action = PgRowCounts::new(
+    let action = build::<PgRowCounts>(
         "count",
         PgRowCountsParams::new(db("mint"), vec![]),
         Arc::new(api),
@@ -143,7 +153,7 @@ async fn the_retry_layer_gets_past_a_database_that_is_still_starting() {
             Ok(counts(&[("transactions", 7)]))
         }
     });
-    let action: ActionRef = Arc::new(PgRowCounts::new(
+    let action: ActionRef = Arc::new(build::<PgRowCounts>(
         "count",
         PgRowCountsParams::new(db("mint"), tables(&["transactions"])),
         Arc::new(api),
@@ -164,7 +174,7 @@ async fn a_missing_table_blocks_the_check_and_fails_execute() {
         )
         .with_code("42P01"))
     });
-    let action = PgRowCounts::new(
+    let action = build::<PgRowCounts>(
         "count",
         PgRowCountsParams::new(db("mint"), tables(&["transactions"])),
         Arc::new(api),
@@ -203,7 +213,7 @@ async fn a_hung_database_cannot_hold_the_step_past_its_deadline() {
             std::future::pending().await
         }
     }
-    let action = PgRowCounts::new(
+    let action = build::<PgRowCounts>(
         "count",
         PgRowCountsParams::new(db("mint"), vec![]),
         Arc::new(Hung),
@@ -333,8 +343,12 @@ fn a_bad_incident_time_is_refused() {
         Duration::from_secs(1),
     );
     params.incident_time = Some("2026-11-28 23:00 CET".into());
-    let err = PgDataLoss::new("x", params, Arc::new(MockPgApi::new())).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let err = with_port::<PgDataLoss>(StepSpec::new("x", params), Arc::new(MockPgApi::new()))
+        .unwrap_err();
+    assert!(
+        matches!(&err, BuildError::InvalidParams { param: Some(p), .. } if p == "incident_time"),
+        "{err}"
+    );
 }
 
 // --- checks.pg_compare_counts ------------------------------------------------------------
@@ -352,7 +366,7 @@ fn compare(
     api.expect_row_counts()
         .withf(|d, _| d.dbname == "restored")
         .returning(move |_, _| right.lock().unwrap().take().unwrap());
-    PgCompareCounts::new(
+    build::<PgCompareCounts>(
         "compare",
         PgCompareCountsParams::new(
             db("primary"),
@@ -483,7 +497,7 @@ async fn a_known_password_never_shows() {
         ColumnName::new("created_at").unwrap(),
         Duration::from_secs(300),
     );
-    let action = PgDataLoss::new("measure-rpo", params.clone(), Arc::new(TokioPg::new())).unwrap();
+    let action: PgDataLoss = build("measure-rpo", params.clone(), Arc::new(TokioPg::new()));
     let err = action.check(&Context::new()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
     assert!(err.is_retryable());

@@ -167,42 +167,11 @@ impl RedisProbe {
 /// (retryable), a time-out -> `Timeout`, a wrong or missing password -> `AccessDenied`.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
-pub trait RedisApi: Send + Sync {
+pub trait RedisApi: fmt::Debug + Send + Sync {
     /// Connects, then `PING` (timed), `ROLE` and `INFO replication`.
     async fn probe(&self, target: &RedisTarget) -> Result<RedisProbe, ActionError>;
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_with_a_password_or_tls_are_refused_without_being_repeated() {
-        for (url, expected) in [
-            ("redis://:hunter2@10.0.0.1:6379", "holds a password"),
-            ("redis://default:hunter2@10.0.0.1", "holds a password"),
-            ("rediss://10.0.0.1", "not supported yet"),
-            ("http://hunter2@x", "must start with redis://"),
-            ("redis://", "no host"),
-        ] {
-            let err = RedisTarget::new(url, None).unwrap_err();
-            assert!(err.contains(expected), "{url}: {err}");
-            assert!(!err.contains("hunter2"), "{err}");
-        }
-        let t = RedisTarget::new("redis://ops@10.0.0.1:6380/2", None).unwrap();
-        assert_eq!(t.address(), "10.0.0.1:6380/2");
-        assert_eq!(t.resource().to_string(), "redis:server/10.0.0.1:6380/2");
-    }
-
-    #[test]
-    fn roles_accept_redis_words() {
-        let r: Role = serde_json::from_value(serde_json::json!("master")).unwrap();
-        assert_eq!(r, Role::Primary);
-        let r: Role = serde_json::from_value(serde_json::json!("slave")).unwrap();
-        assert_eq!(r, Role::Replica);
-        assert_eq!(
-            serde_json::to_value(Role::Replica).unwrap(),
-            serde_json::json!("replica")
-        );
-    }
-}
+#[path = "redis_port_tests.rs"]
+mod tests;

@@ -1,32 +1,32 @@
 //! `checks.redis_role`: which replication role a Redis server has, and whether it answers.
 
-use std::fmt;
-use std::sync::Arc;
-
 use async_trait::async_trait;
-use drkit_core::{ActionError, Check, Context, Outputs, RecoveryAction, Resource, SecretRef};
+use drkit_core::registry::{OutputDoc, ParamError};
+use drkit_core::{
+    ActionError, ActionKind, Base, Context, Finding, HasBase, Outputs, Params, PortFactory, Probe,
+    SecretRef, StepSpec,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::redis_port::{RedisApi, RedisTarget, Role, RoleInfo};
-use crate::verdict::{Measurement, as_check, as_outputs, as_verified};
-
-/// Kind name of [`RedisRoleCheck`].
-pub(crate) const REDIS_ROLE_KIND: &str = "checks.redis_role";
 
 /// The parameters of `checks.redis_role`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `url` is `redis://[user@]host[:port][/db]`, without a password (refused: give it in
+/// `password`); absent `expect_role`, any role passes (the check only reports it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RedisRoleParams {
-    /// `redis://[user@]host[:port][/db]` — without a password (refused: give it in `password`).
+    /// redis://[user@]host[:port][/db], without a password
     pub url: String,
-    /// Where the password is read from (`env:NAME`, `file:/path`), if the server requires one.
+    /// where the password is read from, e.g. "env:REDIS_PASSWORD"
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<SecretRef>,
-    /// The role the server must have: `primary` (or `master`), `replica` (or `slave`),
-    /// `sentinel`. Absent: any role passes (the check only reports it).
+    /// primary (master), replica (slave) or sentinel; another role fails the check
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(ty = "string")]
     pub expect_role: Option<Role>,
 }
 
@@ -63,48 +63,63 @@ impl RedisRoleParams {
 /// `replica`, `sentinel`), `ping_ms`, `replication` (the `INFO replication` fields); for a
 /// primary `connected_replicas` and `replicas` (`host:port`); for a replica `primary`
 /// (`host:port`), `link_state`; and `replication_offset`.
+#[derive(Debug, HasBase)]
 pub struct RedisRoleCheck {
-    id: String,
-    params: RedisRoleParams,
+    base: Base<Self>,
     server: RedisTarget,
-    target: Resource,
-    api: Arc<dyn RedisApi>,
 }
 
-impl fmt::Debug for RedisRoleCheck {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisRoleCheck")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .finish_non_exhaustive()
+impl ActionKind for RedisRoleCheck {
+    const KIND: &'static str = "checks.redis_role";
+    const SUMMARY: &'static str =
+        "Probe a Redis server: ROLE, INFO replication, PING round-trip; optionally require a role";
+    const MUTATES: bool = false;
+    const IAM_ACTIONS: &'static [&'static str] = &[];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("role", "primary, replica or sentinel"),
+        OutputDoc::new("ping_ms", "PING round-trip time in milliseconds"),
+        OutputDoc::new("replication", "the INFO replication fields"),
+        OutputDoc::new(
+            "connected_replicas",
+            "(primary) how many replicas are connected",
+        ),
+        OutputDoc::new("replicas", "(primary) the connected replicas, host:port"),
+        OutputDoc::new("primary", "(replica) the primary it replicates, host:port"),
+        OutputDoc::new(
+            "link_state",
+            "(replica) the state of the link to the primary",
+        ),
+        OutputDoc::new(
+            "replication_offset",
+            "the replication offset (primary or replica)",
+        ),
+        OutputDoc::new("masters", "(sentinel) the primaries it watches"),
+    ];
+    type Params = RedisRoleParams;
+    type Port = dyn RedisApi;
+    type Ports = PortFactory<dyn RedisApi>;
+
+    fn validate(p: &RedisRoleParams) -> Result<(), ParamError> {
+        // Refuses a password in the URL without repeating the URL.
+        RedisTarget::new(p.url.clone(), None)
+            .map(drop)
+            .map_err(|why| ParamError::new("url", why))
     }
-}
 
-impl RedisRoleCheck {
-    /// A role check step `id`, probing through `api`. Fails when the URL is not `redis://` or
-    /// holds a password.
-    pub fn new(
-        id: impl Into<String>,
-        params: RedisRoleParams,
-        api: Arc<dyn RedisApi>,
-    ) -> Result<Self, ActionError> {
-        let server = RedisTarget::new(params.url.clone(), params.password.clone())
-            .map_err(ActionError::invalid_input)?;
-        let target = server.resource();
+    fn build(step: StepSpec<RedisRoleParams>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let server = RedisTarget::new(step.params.url.clone(), step.params.password.clone())
+            .map_err(|why| ParamError::new("url", why))?;
         Ok(Self {
-            id: id.into(),
-            params,
+            base: step.into_base(server.resource(), ports),
             server,
-            target,
-            api,
         })
     }
+}
 
-    async fn measure(&self, ctx: &Context) -> Result<Measurement, ActionError> {
-        let probe = ctx
-            .bounded(self.api.probe(&self.server))
-            .await
-            .map_err(|e| e.in_action(self))?;
+#[async_trait]
+impl Probe for RedisRoleCheck {
+    async fn evaluate(&self, ctx: &Context) -> Result<Finding, ActionError> {
+        let probe = ctx.bounded(self.base.port.probe(&self.server)).await?;
         let role = probe.role.role();
         let ping_ms = probe.ping.as_secs_f64() * 1000.0;
         let mut outputs = Outputs::new()
@@ -154,41 +169,13 @@ impl RedisRoleCheck {
             }
         };
         let seen = format!("{seen}; PING {ping_ms:.3} ms");
-        match self.params.expect_role {
-            Some(expected) if expected != role => Ok(Measurement::fail(
-                outputs,
+        match self.base.params.expect_role {
+            Some(expected) if expected != role => Ok(Finding::fail(
                 format!("{seen}; expected a {expected}"),
+                outputs,
             )),
-            _ => Ok(Measurement::pass(outputs, seen)),
+            _ => Ok(Finding::pass(seen, outputs)),
         }
-    }
-}
-
-#[async_trait]
-impl RecoveryAction for RedisRoleCheck {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn kind(&self) -> &'static str {
-        REDIS_ROLE_KIND
-    }
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-    fn mutates(&self) -> bool {
-        false
-    }
-    fn iam_actions(&self) -> &'static [&'static str] {
-        &[]
-    }
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
-        as_check(self.measure(ctx).await)
-    }
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        as_outputs(self.measure(ctx).await, self)
-    }
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
-        as_verified(self.measure(ctx).await, self)
     }
 }
 

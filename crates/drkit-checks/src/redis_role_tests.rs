@@ -2,9 +2,11 @@
 //! not take on demand, errors). `tests/it/redis.rs` probes a real primary and replica.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use drkit_core::{ErrorKind, SecretRef};
+use drkit_core::kind::with_port;
+use drkit_core::{Check, ErrorKind, RecoveryAction, SecretRef};
 
 use super::*;
 use crate::redis_client::RedisClient;
@@ -31,7 +33,7 @@ fn check_of(answer: Result<RedisProbe, ActionError>, expect: Option<Role>) -> Re
     let mut params =
         RedisRoleParams::new("redis://10.0.3.7:6379").password(SecretRef::Env("REDIS_PW".into()));
     params.expect_role = expect;
-    RedisRoleCheck::new("redis-role", params, Arc::new(api)).unwrap()
+    with_port::<RedisRoleCheck>(StepSpec::new("redis-role", params), Arc::new(api)).unwrap()
 }
 
 fn primary() -> RoleInfo {
@@ -139,8 +141,11 @@ async fn a_known_password_never_shows() {
     let params = RedisRoleParams::new(format!("redis://127.0.0.1:{port}"))
         .password(SecretRef::File(file.clone()))
         .expect_role(Role::Primary);
-    let action =
-        RedisRoleCheck::new("redis-role", params.clone(), Arc::new(RedisClient::new())).unwrap();
+    let action = with_port::<RedisRoleCheck>(
+        StepSpec::new("redis-role", params.clone()),
+        Arc::new(RedisClient::new()),
+    )
+    .unwrap();
     let err = action.check(&Context::new()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
     let texts = [

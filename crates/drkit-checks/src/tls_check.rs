@@ -1,27 +1,19 @@
 //! `checks.tls`: the seed's `openssl s_client` — is the certificate chain trusted, does it name
 //! what it should, and how many days are left before it expires?
 
-use std::fmt;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use drkit_core::{ActionError, Check, Context, ErrorKind, Outputs, RecoveryAction, Resource};
-use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use drkit_core::registry::{OutputDoc, ParamError};
+use drkit_core::{
+    ActionError, ActionKind, Base, Context, ErrorKind, Finding, HasBase, Outputs, Params,
+    PortFactory, Probe, Resource, StepSpec,
+};
 use serde::Deserialize;
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 use x509_parser::extensions::GeneralName;
 
-use crate::verdict::{Measurement, as_check, as_outputs, as_verified};
-
-pub(crate) const KIND: &str = "checks.tls";
+use crate::web_port::{TlsApi, TlsEndpoint};
 
 fn ten_seconds() -> Duration {
     Duration::from_secs(10)
@@ -32,33 +24,48 @@ fn https_port() -> u16 {
 }
 
 /// The parameters of `checks.tls`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct TlsCheckParams {
-    /// The host to connect to (name or IP).
+    /// the host to connect to (name or IP)
     pub host: String,
-    /// The port (default 443).
+    /// the port (default 443)
     #[serde(default = "https_port")]
     pub port: u16,
-    /// The name sent as SNI and verified against the certificate (default: `host`).
+    /// SNI and name to verify (default: host)
     #[serde(default)]
     pub server_name: Option<String>,
-    /// Names the certificate must cover (wildcards honoured), e.g. `["api-dr.example.com"]`.
+    /// names the certificate must cover
     #[serde(default)]
+    #[param(ty = "list of strings")]
     pub expect_names: Vec<String>,
-    /// The fewest days the certificate must still be valid.
+    /// the fewest days it must still be valid
     pub min_days_valid: i64,
-    /// A PEM file of extra trusted CA certificates (private CAs); the Mozilla roots are always
-    /// trusted.
+    /// PEM file of extra trusted CAs (private CAs)
     #[serde(default)]
+    #[param(ty = "path")]
     pub ca_file: Option<String>,
-    /// Connect and handshake time-out (default `"10s"`).
+    /// connect + handshake time-out (default "10s")
     #[serde(default = "ten_seconds", with = "humantime_serde")]
     pub timeout: Duration,
 }
 
 impl TlsCheckParams {
+    /// Expects the certificate of `host:443` to be valid for at least `min_days_valid` more
+    /// days.
+    pub fn new(host: impl Into<String>, min_days_valid: i64) -> Self {
+        Self {
+            host: host.into(),
+            port: https_port(),
+            server_name: None,
+            expect_names: Vec::new(),
+            min_days_valid,
+            ca_file: None,
+            timeout: ten_seconds(),
+        }
+    }
+
     fn server_name(&self) -> &str {
         self.server_name.as_deref().unwrap_or(&self.host)
     }
@@ -66,70 +73,74 @@ impl TlsCheckParams {
 
 /// Checks a server's TLS certificate: the chain is trusted for the server name (Mozilla roots
 /// plus `ca_file`), it covers every `expect_names`, and it is valid for at least
-/// `min_days_valid` more days. Read-only, with the checks' convention: `check` -> done (with
-/// what was seen) or blocked (why); `execute` and `verify` fail with `PostconditionFailed`.
-/// A refused connection is `Unavailable`, a time-out `Timeout` (errors, not verdicts).
+/// `min_days_valid` more days. A [`Probe`]: `check` -> done (with what was seen) or blocked
+/// (why); `execute` and `verify` fail with `PostconditionFailed`. A refused connection is
+/// `Unavailable`, a time-out `Timeout` (errors, not verdicts).
+#[derive(Debug, HasBase)]
 pub struct TlsCheck {
-    id: String,
-    params: TlsCheckParams,
-    target: Resource,
+    base: Base<Self>,
 }
 
-impl fmt::Debug for TlsCheck {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsCheck")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .finish_non_exhaustive()
+impl ActionKind for TlsCheck {
+    const KIND: &'static str = "checks.tls";
+    const SUMMARY: &'static str =
+        "Inspect a TLS server's certificate: trusted chain, names, days to expiry";
+    const MUTATES: bool = false;
+    const IAM_ACTIONS: &'static [&'static str] = &[];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new(
+            "days_left",
+            "whole days until it expires (negative once expired)",
+        ),
+        OutputDoc::new("host", "the host connected to"),
+        OutputDoc::new("port", "the port connected to"),
+        OutputDoc::new("server_name", "the name sent in SNI and checked"),
+        OutputDoc::new("not_after", "its expiry, RFC 3339"),
+        OutputDoc::new("not_before", "its start, RFC 3339"),
+        OutputDoc::new("names", "the names it covers (subject alternative names)"),
+        OutputDoc::new("subject", "its subject"),
+        OutputDoc::new("issuer", "its issuer"),
+        OutputDoc::new("chain_length", "certificates the server sent"),
+        OutputDoc::new(
+            "trusted",
+            "whether the chain is trusted for the server name",
+        ),
+        OutputDoc::new("protocol", "the TLS version negotiated"),
+    ];
+    type Params = TlsCheckParams;
+    type Port = dyn TlsApi;
+    type Ports = PortFactory<dyn TlsApi>;
+
+    fn validate(p: &TlsCheckParams) -> Result<(), ParamError> {
+        if p.host.is_empty()
+            || p.host.contains('/')
+            || p.host.contains(':')
+                && !p.host.contains("::")
+                && p.host.parse::<std::net::IpAddr>().is_err()
+        {
+            return Err(ParamError::new(
+                "host",
+                "give a host name or IP address (the port goes in `port`)",
+            ));
+        }
+        if p.port == 0 {
+            return Err(ParamError::new("port", "must be 1 to 65535"));
+        }
+        if p.min_days_valid < 0 {
+            return Err(ParamError::new("min_days_valid", "must be 0 or more"));
+        }
+        if p.timeout.is_zero() {
+            return Err(ParamError::new("timeout", "must be more than 0"));
+        }
+        Ok(())
     }
-}
 
-/// Verifies like rustls's WebPKI verifier but lets the handshake go on, remembering the
-/// verdict, so an untrusted or expired chain can still be inspected and reported.
-#[derive(Debug)]
-struct Recording {
-    inner: Arc<WebPkiServerVerifier>,
-    verdict: Mutex<Option<Result<(), String>>>,
-}
-
-impl ServerCertVerifier for Recording {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let verdict = self
-            .inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-            .map(|_| ())
-            .map_err(|e| e.to_string());
-        *self.verdict.lock().unwrap_or_else(PoisonError::into_inner) = Some(verdict);
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+    fn build(step: StepSpec<TlsCheckParams>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let p = &step.params;
+        let target = Resource::new("tls", "endpoint", format!("{}:{}", p.host, p.port));
+        Ok(Self {
+            base: step.into_base(target, ports),
+        })
     }
 }
 
@@ -207,130 +218,31 @@ fn rfc3339(unix: i64) -> String {
     )
 }
 
-impl TlsCheck {
-    /// A check step `id`.
-    pub fn new(id: impl Into<String>, params: TlsCheckParams) -> Self {
-        let target = Resource::new(
-            "tls",
-            "endpoint",
-            format!("{}:{}", params.host, params.port),
-        );
-        Self {
-            id: id.into(),
-            params,
-            target,
-        }
-    }
-
-    fn roots(&self) -> Result<RootCertStore, ActionError> {
-        let mut roots = RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(path) = &self.params.ca_file {
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| ActionError::invalid_input(format!("ca_file {path}: {e}")))?;
-            for cert in certs {
-                let cert =
-                    cert.map_err(|e| ActionError::invalid_input(format!("ca_file {path}: {e}")))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| ActionError::invalid_input(format!("ca_file {path}: {e}")))?;
-            }
-        }
-        Ok(roots)
-    }
-
-    async fn handshake(
-        &self,
-    ) -> Result<(Vec<CertificateDer<'static>>, Result<(), String>, String), ActionError> {
-        let p = &self.params;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let inner = WebPkiServerVerifier::builder_with_provider(
-            Arc::new(self.roots()?),
-            Arc::clone(&provider),
-        )
-        .build()
-        .map_err(|e| ActionError::invalid_input(format!("trust roots: {e}")))?;
-        let recording = Arc::new(Recording {
-            inner,
-            verdict: Mutex::new(None),
-        });
-        let config = ClientConfig::builder_with_provider(provider as Arc<CryptoProvider>)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ActionError::new(ErrorKind::Other, format!("TLS configuration: {e}")))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::clone(&recording) as Arc<dyn ServerCertVerifier>)
-            .with_no_client_auth();
-        let name = ServerName::try_from(p.server_name().to_owned()).map_err(|e| {
-            ActionError::invalid_input(format!("`{}` is not a server name: {e}", p.server_name()))
-        })?;
-        let addr = format!("{}:{}", p.host, p.port);
-        let connect = async {
-            let tcp = TcpStream::connect(&addr).await.map_err(|e| {
-                ActionError::new(
-                    ErrorKind::Unavailable,
-                    format!("cannot connect to {addr}: {e}"),
-                )
-                .with_source(e)
-            })?;
-            TlsConnector::from(Arc::new(config))
-                .connect(name, tcp)
-                .await
-                .map_err(|e| {
-                    ActionError::new(
-                        ErrorKind::Unavailable,
-                        format!("TLS handshake with {addr} failed: {e}"),
-                    )
-                    .with_source(e)
-                })
+#[async_trait]
+impl Probe for TlsCheck {
+    async fn evaluate(&self, ctx: &Context) -> Result<Finding, ActionError> {
+        let p = &self.base.params;
+        let endpoint = TlsEndpoint {
+            host: p.host.clone(),
+            port: p.port,
+            server_name: p.server_name().to_owned(),
+            ca_file: p.ca_file.clone(),
+            timeout: p.timeout,
         };
-        let stream = tokio::time::timeout(p.timeout, connect)
-            .await
-            .map_err(|_| {
-                ActionError::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "no TLS handshake with {addr} within {}",
-                        humantime::format_duration(p.timeout)
-                    ),
-                )
-            })??;
-        let (_, conn) = stream.get_ref();
-        let chain: Vec<CertificateDer<'static>> = conn
-            .peer_certificates()
-            .unwrap_or_default()
-            .iter()
-            .map(|c| c.clone().into_owned())
-            .collect();
-        let protocol = conn
-            .protocol_version()
-            .map(|v| format!("{v:?}"))
-            .unwrap_or_default();
-        let verdict = recording
-            .verdict
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .unwrap_or_else(|| Err("the server's certificate was not verified".into()));
-        Ok((chain, verdict, protocol))
-    }
-
-    async fn measure(&self, ctx: &Context) -> Result<Measurement, ActionError> {
-        let (chain, trust, protocol) = ctx
-            .bounded(self.handshake())
-            .await
-            .map_err(|e| e.in_action(self))?;
-        let leaf_der = chain.first().ok_or_else(|| {
-            ActionError::new(ErrorKind::Other, "the server sent no certificate").in_action(self)
-        })?;
-        let leaf = parse_leaf(leaf_der).map_err(|e| e.in_action(self))?;
+        let shake = ctx.bounded(self.base.port.handshake(&endpoint)).await?;
+        let (chain, trust, protocol) = (shake.chain, shake.trust, shake.protocol);
+        let leaf_der = chain
+            .first()
+            .ok_or_else(|| ActionError::new(ErrorKind::Other, "the server sent no certificate"))?;
+        let leaf = parse_leaf(leaf_der)?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         let days_left = (leaf.not_after - now).div_euclid(86_400);
         let outputs = Outputs::new()
-            .with("host", self.params.host.clone())
-            .with("port", self.params.port)
-            .with("server_name", self.params.server_name().to_owned())
+            .with("host", p.host.clone())
+            .with("port", p.port)
+            .with("server_name", p.server_name().to_owned())
             .with("days_left", days_left)
             .with("not_before", rfc3339(leaf.not_before))
             .with("not_after", rfc3339(leaf.not_after))
@@ -347,11 +259,11 @@ impl TlsCheck {
                 rfc3339(leaf.not_after),
                 -days_left
             ));
-        } else if days_left < self.params.min_days_valid {
+        } else if days_left < p.min_days_valid {
             problems.push(format!(
                 "the certificate expires in {days_left} day(s) ({}), fewer than {}",
                 rfc3339(leaf.not_after),
-                self.params.min_days_valid
+                p.min_days_valid
             ));
         }
         if leaf.not_before > now {
@@ -363,14 +275,13 @@ impl TlsCheck {
         if let Err(why) = &trust {
             problems.push(format!(
                 "the chain is not trusted for {}: {why}",
-                self.params.server_name()
+                p.server_name()
             ));
         }
-        let missing: Vec<&str> = self
-            .params
+        let missing: Vec<&str> = p
             .expect_names
             .iter()
-            .filter(|n| !leaf.names.iter().any(|p| covers(p, n)))
+            .filter(|n| !leaf.names.iter().any(|pattern| covers(pattern, n)))
             .map(String::as_str)
             .collect();
         if !missing.is_empty() {
@@ -380,50 +291,19 @@ impl TlsCheck {
                 leaf.names.join(", ")
             ));
         }
-        let target = format!("{}:{}", self.params.host, self.params.port);
+        let target = format!("{}:{}", p.host, p.port);
         Ok(if problems.is_empty() {
-            Measurement::pass(
-                outputs,
+            Finding::pass(
                 format!(
                     "{target}: trusted certificate for {}, {days_left} day(s) left (until {})",
                     leaf.names.join(", "),
                     rfc3339(leaf.not_after)
                 ),
+                outputs,
             )
         } else {
-            Measurement::fail(outputs, format!("{target}: {}", problems.join("; ")))
+            Finding::fail(format!("{target}: {}", problems.join("; ")), outputs)
         })
-    }
-}
-
-#[async_trait]
-impl RecoveryAction for TlsCheck {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-    fn mutates(&self) -> bool {
-        false
-    }
-    fn iam_actions(&self) -> &'static [&'static str] {
-        &[]
-    }
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
-        as_check(self.measure(ctx).await)
-    }
-
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        as_outputs(self.measure(ctx).await, self)
-    }
-
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
-        as_verified(self.measure(ctx).await, self)
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
 use drkit_core::registry::{ActionSpec, Registry};
-use drkit_core::{ActionRef, Check, Context, ErrorKind};
+use drkit_core::{ActionKind, ActionRef, Check, Context, ErrorKind};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -486,10 +486,10 @@ fn wildcards_cover_one_label() {
 /// actions and a runbook example.
 #[test]
 fn the_actions_page_documents_both_checks() {
-    drkit_core::registry::documented(
+    drkit_testkit::docs::documented(
         "docs/actions/storage-dns-cdn.md",
         include_str!("../../../docs/actions/storage-dns-cdn.md"),
-        &[crate::HTTP, crate::TLS],
+        &[crate::HttpCheck::DESCRIPTOR, crate::TlsCheck::DESCRIPTOR],
     )
     .unwrap();
 }

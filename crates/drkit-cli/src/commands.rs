@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use drkit::aws::AwsContext;
+use drkit::aws::Aws;
 use drkit::core::CancellationToken;
 use drkit::core::registry::Registry;
 use drkit::runner::events::{RunEventSink, TracingEvents, WebhookNotifier};
@@ -298,13 +298,15 @@ pub const DEFAULT_JOURNAL_DIR: &str = ".drkit/journal";
 
 /// The journal store at `location`: a directory, or `s3://bucket/prefix` (with `lease` for
 /// its lock, if given).
-fn journal_store(
+///
+/// AWS configuration is loaded only for an S3 journal.
+async fn journal_store(
     location: &str,
-    aws: &AwsContext,
+    aws: &Aws,
     lease: Option<Duration>,
 ) -> Result<Arc<dyn JournalStore>, String> {
     if location.starts_with("s3://") {
-        drkit::journal_s3::S3JournalStore::from_url(location, aws)
+        drkit::journal_s3::S3JournalStore::from_url(location, aws.context().await)
             .map(|s| match lease {
                 Some(lease) => s.with_lease(lease),
                 None => s,
@@ -371,7 +373,7 @@ impl JournalLocation {
 pub async fn run(
     path: &Path,
     registry: &Arc<Registry>,
-    aws: &AwsContext,
+    aws: &Aws,
     options: RunOptions,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -383,7 +385,7 @@ pub async fn run(
         .journal
         .clone()
         .unwrap_or_else(|| DEFAULT_JOURNAL_DIR.to_owned());
-    let store = match journal_store(&location, aws, options.journal_lease) {
+    let store = match journal_store(&location, aws, options.journal_lease).await {
         Ok(store) => store,
         Err(e) => {
             let _ = writeln!(err, "--journal {location}: {e}");
@@ -400,7 +402,7 @@ pub async fn resume(
     journal: &str,
     runbook: Option<&Path>,
     registry: &Arc<Registry>,
-    aws: &AwsContext,
+    aws: &Aws,
     options: RunOptions,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -412,7 +414,7 @@ pub async fn resume(
             return EXIT_BAD_INPUT;
         }
     };
-    let store = match journal_store(&location.store, aws, options.journal_lease) {
+    let store = match journal_store(&location.store, aws, options.journal_lease).await {
         Ok(store) => store,
         Err(e) => {
             let _ = writeln!(err, "{journal}: {e}");
@@ -586,13 +588,13 @@ fn write_report(
 /// or `s3://bucket/prefix/<plan>`), built from the journal alone.
 pub async fn report(
     journal: &str,
-    aws: &AwsContext,
+    aws: &Aws,
     json: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
     let records = match JournalLocation::parse(journal) {
-        Ok(location) => match journal_store(&location.store, aws, None) {
+        Ok(location) => match journal_store(&location.store, aws, None).await {
             Ok(store) => store.load(&location.plan).await.map_err(|e| e.to_string()),
             Err(e) => Err(e),
         },

@@ -7,11 +7,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use drkit::aws::{AwsContext, AwsSettings};
+use drkit::aws::{Aws, AwsSettings};
 use drkit::core::CancellationToken;
 use drkit_cli::commands::{self, RunOptions};
 use drkit_cli::progress::ProgressMode;
 use drkit_cli::{EXIT_BAD_INPUT, EXIT_INTERRUPTED};
+
+mod prompt;
 
 /// Cloud disaster recovery as code: runbooks of checked, waited-for, journalled recovery steps.
 ///
@@ -128,6 +130,8 @@ fn log_filter(level: &str) -> String {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `prompt:` secret references are typed at the terminal, without echo.
+    let _ = drkit::core::set_prompter(prompt::TerminalPrompt);
     let cli = Cli::parse();
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
@@ -153,26 +157,10 @@ async fn main() -> ExitCode {
     if let Some(u) = &cli.endpoint_url {
         settings = settings.endpoint_url(u.clone());
     }
-    // Only `run` and `resume` talk to AWS; the other commands build actions without loading
-    // credentials or asking the instance metadata service anything.
-    let needs_aws = match &cli.command {
-        Command::Run { .. } | Command::Resume { .. } => true,
-        Command::Report { journal } => journal.starts_with("s3://"),
-        _ => false,
-    };
-    let aws = if needs_aws {
-        AwsContext::load(&settings).await
-    } else {
-        AwsContext::from_sdk_config(
-            aws_config::SdkConfig::builder()
-                .behavior_version(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new(
-                    cli.region.clone().unwrap_or_else(|| "us-east-1".to_owned()),
-                ))
-                .build(),
-        )
-    };
-    let registry = match drkit::registry(&aws) {
+    // The AWS configuration is loaded when the first AWS call is made: `validate`, `plan`,
+    // `actions`, a runbook with no AWS step, or a file journal never load it.
+    let aws = Aws::lazy(settings);
+    let registry = match drkit::registry_with_aws(&aws) {
         Ok(r) => Arc::new(r),
         Err(e) => {
             eprintln!("{e}");

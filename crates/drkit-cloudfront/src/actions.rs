@@ -1,45 +1,72 @@
 //! `cloudfront.invalidate` and `cloudfront.check_distribution`.
 
-use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    ActionError, Check, Context, ErrorKind, Outputs, Poll, RecoveryAction, Resource, WaitPolicy,
-    wait_until,
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, Finding, HasBase, Outputs,
+    Params, Poll, PortFactory, Probe, Resource, StepSpec, wait_until,
 };
 use serde::Deserialize;
 
 use crate::port::{CloudFrontApi, Distribution, Invalidation};
 
-pub(crate) const INVALIDATE_KIND: &str = "cloudfront.invalidate";
-pub(crate) const INVALIDATE_IAM: &[&str] = &[
-    "cloudfront:GetDistribution",
-    "cloudfront:CreateInvalidation",
-    "cloudfront:GetInvalidation",
-];
-pub(crate) const CHECK_KIND: &str = "cloudfront.check_distribution";
-pub(crate) const CHECK_IAM: &[&str] = &["cloudfront:GetDistribution"];
-
 /// The parameters of `cloudfront.invalidate`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct InvalidateParams {
     /// The distribution id.
     pub distribution: String,
-    /// The paths, each starting with `/` (`/*` for everything).
+    /// Paths starting with `/` (`/*`: everything); at most 3,000, 15 with a wildcard.
+    #[param(ty = "list of strings")]
     pub paths: Vec<String>,
 }
 
+impl InvalidateParams {
+    /// Invalidate `paths` of `distribution`.
+    pub fn new(distribution: impl Into<String>, paths: Vec<String>) -> Self {
+        Self {
+            distribution: distribution.into(),
+            paths,
+        }
+    }
+}
+
 /// The parameters of `cloudfront.check_distribution`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct DistributionParams {
     /// The distribution id.
     pub distribution: String,
+}
+
+impl DistributionParams {
+    /// Probe `distribution`.
+    pub fn new(distribution: impl Into<String>) -> Self {
+        Self {
+            distribution: distribution.into(),
+        }
+    }
+}
+
+/// A distribution id: letters and digits.
+fn distribution_id(id: &str) -> Result<(), ParamError> {
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(ParamError::new(
+            "distribution",
+            format!("`{id}` is not a distribution id (letters and digits, e.g. E2QWRUHAPOMQZL)"),
+        ));
+    }
+    Ok(())
+}
+
+/// CloudFront is global: the resource has no region.
+fn distribution(id: &str) -> Resource {
+    Resource::new("cloudfront", "distribution", id.to_owned())
 }
 
 /// Why `paths` cannot be invalidated, if they cannot (AWS's limits: 3,000 paths, 15 with a
@@ -82,23 +109,46 @@ pub(crate) fn paths_problem(paths: &[String]) -> Option<String> {
 ///   returns the same invalidation for the same reference. Waits until `Completed`.
 ///
 /// Outputs: `invalidation_id`, `status`, `caller_reference`.
+#[derive(Debug, HasBase)]
 pub struct Invalidate {
-    id: String,
-    params: InvalidateParams,
-    target: Resource,
-    api: Arc<dyn CloudFrontApi>,
-    wait: WaitPolicy,
+    base: Base<Self>,
     caller_reference: String,
     made: Mutex<Option<Invalidation>>,
 }
 
-impl fmt::Debug for Invalidate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Invalidate")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .field("caller_reference", &self.caller_reference)
-            .finish_non_exhaustive()
+impl ActionKind for Invalidate {
+    const KIND: &'static str = "cloudfront.invalidate";
+    const SUMMARY: &'static str =
+        "Invalidate paths of a distribution and wait until the invalidation is Completed";
+    const MUTATES: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "cloudfront:GetDistribution",
+        "cloudfront:CreateInvalidation",
+        "cloudfront:GetInvalidation",
+    ];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("invalidation_id", "the invalidation's id"),
+        OutputDoc::new("status", "`Completed`"),
+        OutputDoc::new(
+            "caller_reference",
+            "the caller reference sent (drkit-<step>-<time>)",
+        ),
+    ];
+    type Params = InvalidateParams;
+    type Port = dyn CloudFrontApi;
+    type Ports = PortFactory<dyn CloudFrontApi>;
+
+    fn validate(params: &InvalidateParams) -> Result<(), ParamError> {
+        distribution_id(&params.distribution)?;
+        match paths_problem(&params.paths) {
+            Some(problem) => Err(ParamError::new("paths", problem)),
+            None => Ok(()),
+        }
+    }
+
+    fn build(step: StepSpec<InvalidateParams>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let port = ports.get(step.region());
+        Ok(Self::new(step.id, step.params, port))
     }
 }
 
@@ -113,23 +163,12 @@ impl Invalidate {
         let nonce = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
-        let target = Resource::new("cloudfront", "distribution", params.distribution.clone());
+        let target = distribution(&params.distribution);
         Self {
             caller_reference: format!("drkit-{id}-{nonce}"),
-            id,
-            params,
-            target,
-            api,
-            wait: WaitPolicy::default(),
+            base: Base::new(id, params, target, api),
             made: Mutex::new(None),
         }
-    }
-
-    /// Uses `policy` for the wait until `Completed`.
-    #[must_use]
-    pub fn with_wait_policy(mut self, policy: WaitPolicy) -> Self {
-        self.wait = policy;
-        self
     }
 
     /// The caller reference sent with `CreateInvalidation`.
@@ -157,45 +196,26 @@ impl Invalidate {
 }
 
 #[async_trait]
-impl RecoveryAction for Invalidate {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn kind(&self) -> &'static str {
-        INVALIDATE_KIND
-    }
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-    fn mutates(&self) -> bool {
-        true
-    }
-    fn iam_actions(&self) -> &'static [&'static str] {
-        INVALIDATE_IAM
-    }
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
+impl Act for Invalidate {
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
+        let p = &self.base.params;
         match ctx
-            .bounded(self.api.get_distribution(&self.params.distribution))
+            .bounded(self.base.port.get_distribution(&p.distribution))
             .await
         {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Ok(Check::blocked(format!(
                     "distribution {} does not exist",
-                    self.params.distribution
+                    p.distribution
                 )));
             }
-            Err(e) => return Err(e.in_action(self)),
+            Err(e) => return Err(e),
         }
         if let Some(made) = self.made() {
             let now = ctx
-                .bounded(
-                    self.api
-                        .get_invalidation(&self.params.distribution, &made.id),
-                )
-                .await
-                .map_err(|e| e.in_action(self))?;
+                .bounded(self.base.port.get_invalidation(&p.distribution, &made.id))
+                .await?;
             if now.is_completed() {
                 return Ok(Check::Done {
                     detail: format!("invalidation {} is Completed", now.id),
@@ -205,14 +225,14 @@ impl RecoveryAction for Invalidate {
         }
         Ok(Check::ready(format!(
             "invalidate {} path(s) of distribution {}: {}",
-            self.params.paths.len(),
-            self.params.distribution,
-            self.params.paths.join(", ")
+            p.paths.len(),
+            p.distribution,
+            p.paths.join(", ")
         )))
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
+        let p = &self.base.params;
         let made = match self.made() {
             Some(made) => {
                 ctx.progress(format!(
@@ -223,28 +243,25 @@ impl RecoveryAction for Invalidate {
             }
             None => {
                 let made = ctx
-                    .bounded(self.api.create_invalidation(
-                        &self.params.distribution,
-                        self.params.paths.clone(),
+                    .bounded(self.base.port.create_invalidation(
+                        &p.distribution,
+                        p.paths.clone(),
                         &self.caller_reference,
                     ))
                     .await
-                    .map_err(|e| e.with_operation("CreateInvalidation").in_action(self))?;
+                    .map_err(|e| e.with_operation("CreateInvalidation"))?;
                 ctx.progress(format!(
                     "invalidation {} created for {} ({})",
-                    made.id, self.params.distribution, made.status
+                    made.id, p.distribution, made.status
                 ));
                 self.set_made(made.clone());
                 made
             }
         };
         let what = format!("invalidation {} to be Completed", made.id);
-        let done = wait_until(ctx, &what, &self.wait, || async {
+        let done = wait_until(ctx, &what, &self.base.wait, || async {
             let i = ctx
-                .bounded(
-                    self.api
-                        .get_invalidation(&self.params.distribution, &made.id),
-                )
+                .bounded(self.base.port.get_invalidation(&p.distribution, &made.id))
                 .await?;
             Ok(if i.is_completed() {
                 Poll::Ready(i)
@@ -252,32 +269,31 @@ impl RecoveryAction for Invalidate {
                 Poll::Pending(format!("status={}", i.status))
             })
         })
-        .await
-        .map_err(|e| e.in_action(self))?;
+        .await?;
         self.set_made(done.clone());
         Ok(self.outputs(&done))
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
         let Some(made) = self.made() else {
-            return Err(
-                ActionError::postcondition("this step has made no invalidation").in_action(self),
-            );
+            return Err(ActionError::postcondition(
+                "this step has made no invalidation",
+            ));
         };
         let now = ctx
             .bounded(
-                self.api
-                    .get_invalidation(&self.params.distribution, &made.id),
+                self.base
+                    .port
+                    .get_invalidation(&self.base.params.distribution, &made.id),
             )
-            .await
-            .map_err(|e| e.in_action(self))?;
+            .await?;
         if now.is_completed() {
             Ok(format!("invalidation {} is Completed", now.id))
         } else {
-            Err(
-                ActionError::postcondition(format!("invalidation {} is {}", now.id, now.status))
-                    .in_action(self),
-            )
+            Err(ActionError::postcondition(format!(
+                "invalidation {} is {}",
+                now.id, now.status
+            )))
         }
     }
 }
@@ -286,19 +302,32 @@ impl RecoveryAction for Invalidate {
 /// `execute` and `verify` fail with `PostconditionFailed` when it does not hold).
 ///
 /// Outputs: `status`, `enabled`, `domain_name`.
+#[derive(Debug, HasBase)]
 pub struct CheckDistribution {
-    id: String,
-    params: DistributionParams,
-    target: Resource,
-    api: Arc<dyn CloudFrontApi>,
+    base: Base<Self>,
 }
 
-impl fmt::Debug for CheckDistribution {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CheckDistribution")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .finish_non_exhaustive()
+impl ActionKind for CheckDistribution {
+    const KIND: &'static str = "cloudfront.check_distribution";
+    const SUMMARY: &'static str = "Probe a distribution: Deployed and enabled";
+    const MUTATES: bool = false;
+    const IAM_ACTIONS: &'static [&'static str] = &["cloudfront:GetDistribution"];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("status", "`Deployed`"),
+        OutputDoc::new("enabled", "true"),
+        OutputDoc::new("domain_name", "its domain name (`d...cloudfront.net`)"),
+    ];
+    type Params = DistributionParams;
+    type Port = dyn CloudFrontApi;
+    type Ports = PortFactory<dyn CloudFrontApi>;
+
+    fn validate(params: &DistributionParams) -> Result<(), ParamError> {
+        distribution_id(&params.distribution)
+    }
+
+    fn build(step: StepSpec<DistributionParams>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let port = ports.get(step.region());
+        Ok(Self::new(step.id, step.params, port))
     }
 }
 
@@ -309,31 +338,26 @@ impl CheckDistribution {
         params: DistributionParams,
         api: Arc<dyn CloudFrontApi>,
     ) -> Self {
-        let target = Resource::new("cloudfront", "distribution", params.distribution.clone());
+        let target = distribution(&params.distribution);
         Self {
-            id: id.into(),
-            params,
-            target,
-            api,
+            base: Base::new(id, params, target, api),
         }
     }
+}
 
-    async fn evaluate(
-        &self,
-        ctx: &Context,
-    ) -> Result<Result<(String, Outputs), String>, ActionError> {
-        let d: Distribution = match ctx
-            .bounded(self.api.get_distribution(&self.params.distribution))
-            .await
-        {
+#[async_trait]
+impl Probe for CheckDistribution {
+    async fn evaluate(&self, ctx: &Context) -> Result<Finding, ActionError> {
+        let id = &self.base.params.distribution;
+        let d: Distribution = match ctx.bounded(self.base.port.get_distribution(id)).await {
             Ok(d) => d,
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Ok(Err(format!(
-                    "distribution {} does not exist",
-                    self.params.distribution
-                )));
+                return Ok(Finding::fail(
+                    format!("distribution {id} does not exist"),
+                    Outputs::new(),
+                ));
             }
-            Err(e) => return Err(e.in_action(self)),
+            Err(e) => return Err(e),
         };
         let text = format!(
             "distribution {} is {} and {}",
@@ -342,56 +366,16 @@ impl CheckDistribution {
             if d.enabled { "enabled" } else { "disabled" }
         );
         Ok(if d.status == "Deployed" && d.enabled {
-            Ok((
+            Finding::pass(
                 text,
                 Outputs::new()
                     .with("status", d.status)
                     .with("enabled", d.enabled)
                     .with("domain_name", d.domain_name),
-            ))
+            )
         } else {
-            Err(text)
+            Finding::fail(text, Outputs::new())
         })
-    }
-}
-
-#[async_trait]
-impl RecoveryAction for CheckDistribution {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn kind(&self) -> &'static str {
-        CHECK_KIND
-    }
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-    fn mutates(&self) -> bool {
-        false
-    }
-    fn iam_actions(&self) -> &'static [&'static str] {
-        CHECK_IAM
-    }
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
-        Ok(match self.evaluate(ctx).await? {
-            Ok((detail, outputs)) => Check::Done { detail, outputs },
-            Err(reason) => Check::blocked(reason),
-        })
-    }
-
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        match self.evaluate(ctx).await? {
-            Ok((_, outputs)) => Ok(outputs),
-            Err(reason) => Err(ActionError::postcondition(reason).in_action(self)),
-        }
-    }
-
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
-        match self.evaluate(ctx).await? {
-            Ok((detail, _)) => Ok(detail),
-            Err(reason) => Err(ActionError::postcondition(reason).in_action(self)),
-        }
     }
 }
 

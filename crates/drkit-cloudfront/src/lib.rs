@@ -8,10 +8,13 @@
 //! | `cloudfront.check_distribution` | probe: the distribution is `Deployed` and enabled |
 //!
 //! Parts, as in every provider: the port [`CloudFrontApi`] (`MockCloudFrontApi` with the
-//! `mock` feature), the adapter [`SdkCloudFront`], the actions, and [`register`] /
-//! [`register_with`].
+//! `mock` feature), the adapter [`SdkCloudFront`], the actions (one type per kind:
+//! [`Invalidate`], [`CheckDistribution`]), and [`register`] / [`register_with`] (over the
+//! [`ports`] of an [`Aws`](drkit_aws::Aws), or the embedder's own).
 
 mod actions;
+#[cfg(test)]
+mod behaviour_tests;
 mod port;
 mod register;
 mod sdk;
@@ -20,5 +23,5 @@ pub use actions::{CheckDistribution, DistributionParams, Invalidate, InvalidateP
 #[cfg(any(test, feature = "mock"))]
 pub use port::MockCloudFrontApi;
 pub use port::{CloudFrontApi, Distribution, Invalidation};
-pub use register::{CHECK_DISTRIBUTION, DESCRIPTORS, INVALIDATE, register, register_with};
+pub use register::{DESCRIPTORS, ports, register, register_with};
 pub use sdk::SdkCloudFront;

@@ -58,7 +58,7 @@ impl Invalidation {
 /// `MockCloudFrontApi` (feature `mock`). A missing distribution is `NotFound`.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
-pub trait CloudFrontApi: Send + Sync {
+pub trait CloudFrontApi: std::fmt::Debug + Send + Sync {
     /// `GetDistribution`.
     async fn get_distribution(&self, id: &str) -> Result<Distribution, ActionError>;
 

@@ -3,21 +3,23 @@
 use async_trait::async_trait;
 use aws_sdk_cloudfront::Client;
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
-use drkit_aws::SdkResultExt;
+use drkit_aws::{Aws, LazyClient, SdkResultExt};
 use drkit_core::{ActionError, ErrorKind};
 
 use crate::port::{CloudFrontApi, Distribution, Invalidation};
 
 /// [`CloudFrontApi`] over an `aws-sdk-cloudfront` client (CloudFront is global).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SdkCloudFront {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl SdkCloudFront {
     /// Wraps a client.
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client: LazyClient::ready(client),
+        }
     }
 
     /// A client for `config`.
@@ -25,9 +27,17 @@ impl SdkCloudFront {
         Self::new(Client::new(config))
     }
 
-    /// The wrapped client.
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// A client for `region` (`None`: the default one; CloudFront is global, so any will do),
+    /// built from `aws` on its first call.
+    pub fn lazy(aws: &Aws, region: Option<&str>) -> Self {
+        Self {
+            client: LazyClient::new(aws, region, Client::new),
+        }
+    }
+
+    /// The wrapped client (built on the first call).
+    pub async fn client(&self) -> &Client {
+        self.client.get().await
     }
 }
 
@@ -51,7 +61,8 @@ fn invalidation(
 impl CloudFrontApi for SdkCloudFront {
     async fn get_distribution(&self, id: &str) -> Result<Distribution, ActionError> {
         let out = self
-            .client
+            .client()
+            .await
             .get_distribution()
             .id(id)
             .send()
@@ -88,7 +99,8 @@ impl CloudFrontApi for SdkCloudFront {
             .build()
             .map_err(|e| ActionError::invalid_input(format!("invalidation batch: {e}")))?;
         let out = self
-            .client
+            .client()
+            .await
             .create_invalidation()
             .distribution_id(distribution)
             .invalidation_batch(batch)
@@ -104,7 +116,8 @@ impl CloudFrontApi for SdkCloudFront {
         id: &str,
     ) -> Result<Invalidation, ActionError> {
         let out = self
-            .client
+            .client()
+            .await
             .get_invalidation()
             .distribution_id(distribution)
             .id(id)

@@ -171,9 +171,10 @@ impl Check {
 /// One recovery step: a change to one resource that can be checked, executed, verified and
 /// (sometimes) rolled back.
 ///
-/// Usable as `Arc<dyn RecoveryAction>` ([`ActionRef`]). Implementations keep their provider
-/// client behind a narrow port trait so they can be tested with mocks; see
-/// `docs/architecture.md`.
+/// Usable as `Arc<dyn RecoveryAction>` ([`ActionRef`]). Provider actions do not implement it
+/// by hand: they implement [`ActionKind`](crate::ActionKind) and [`Act`](crate::Act) (or
+/// [`Probe`](crate::Probe)), and this trait comes with them (see [`kind`](crate::kind)). A
+/// program's own action — a wrapper, a layer, a test double — may implement it directly.
 ///
 /// Contract:
 /// - [`check`](Self::check) is read-only. Dry runs and idempotent re-runs use only it.
@@ -229,36 +230,6 @@ pub trait RecoveryAction: Send + Sync + fmt::Debug {
 
 /// A shared, type-erased action.
 pub type ActionRef = Arc<dyn RecoveryAction>;
-
-/// Implements the identity methods of [`RecoveryAction`] (`id`, `kind`, `target`, `mutates`,
-/// `iam_actions`) for a struct with fields `id: String` and `target: Resource`:
-///
-/// ```text
-/// impl RecoveryAction for FailoverDbCluster {
-///     drkit_core::action_identity!(kind = "rds.failover_db_cluster", mutates = true, iam = IAM);
-///     // check, execute, verify, ...
-/// }
-/// ```
-#[macro_export]
-macro_rules! action_identity {
-    (kind = $kind:expr, mutates = $mutates:expr, iam = $iam:expr) => {
-        fn id(&self) -> &str {
-            &self.id
-        }
-        fn kind(&self) -> &'static str {
-            $kind
-        }
-        fn target(&self) -> &$crate::Resource {
-            &self.target
-        }
-        fn mutates(&self) -> bool {
-            $mutates
-        }
-        fn iam_actions(&self) -> &'static [&'static str] {
-            $iam
-        }
-    };
-}
 
 #[cfg(test)]
 mod tests {

@@ -29,6 +29,7 @@
 //! assert!(err.to_string().contains("did you mean `demo.touch`"));
 //! ```
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -37,7 +38,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::ActionRef;
+use crate::kind::{ActionKind, StepSpec};
+use crate::{ActionRef, RecoveryAction};
 
 /// What is needed to build one action: the step id, the kind, its parameters, and the region
 /// the step runs in (when the provider has regions).
@@ -116,6 +118,63 @@ pub struct OutputDoc {
     pub doc: &'static str,
 }
 
+impl OutputDoc {
+    /// An output `name` holding `doc`.
+    pub const fn new(name: &'static str, doc: &'static str) -> Self {
+        Self { name, doc }
+    }
+}
+
+/// A parameter struct: what a step's parameter table decodes into, documented.
+///
+/// Derive it with `#[derive(Params)]` (from `drkit-derive`, re-exported as
+/// `drkit_core::Params`): the docs come from the struct's fields and doc comments, so they are
+/// written once.
+pub trait Params: DeserializeOwned + fmt::Debug + Send + Sync + 'static {
+    /// One entry per parameter, in declaration order.
+    const DOCS: &'static [ParamDoc];
+}
+
+/// A parameter that is wrong beyond its type (a bad identifier, two parameters that exclude
+/// each other): which one, and why. The registry turns it into a [`BuildError`] naming the
+/// step and the kind.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", param_prefix(.param))]
+pub struct ParamError {
+    /// The parameter, when one is to blame.
+    pub param: Option<String>,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl ParamError {
+    /// `param` is wrong: `message`.
+    pub fn new(param: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            param: Some(param.into()),
+            message: message.into(),
+        }
+    }
+
+    /// The parameters together are wrong (e.g. "give exactly one of `a` and `b`").
+    pub fn general(message: impl Into<String>) -> Self {
+        Self {
+            param: None,
+            message: message.into(),
+        }
+    }
+
+    /// The build error for step `step` of kind `kind`.
+    pub fn for_step(self, step: &str, kind: &str) -> BuildError {
+        BuildError::InvalidParams {
+            step: step.to_owned(),
+            kind: kind.to_owned(),
+            param: self.param,
+            message: self.message,
+        }
+    }
+}
+
 /// What an action kind is: its name, what it does, its parameters, outputs and IAM actions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct ActionDescriptor {
@@ -131,87 +190,6 @@ pub struct ActionDescriptor {
     pub params: &'static [ParamDoc],
     /// Its outputs.
     pub outputs: &'static [OutputDoc],
-}
-
-impl ActionDescriptor {
-    /// What the Markdown `page` (a `docs/actions/*.md` page) fails to document about this
-    /// action. Its entry is its table row (a line starting with ``| `kind` |``) or its section
-    /// (from a heading ``## `kind` `` to the next heading); the entry must name each parameter;
-    /// each output must be named in the entry, else elsewhere on the page; each IAM action
-    /// on the page; and the page must show it in a runbook example (`action = "kind"`). Empty
-    /// when all is there. Each provider's tests assert it over its descriptors, so a new
-    /// parameter or output cannot go undocumented.
-    pub fn undocumented_in(&self, page: &str) -> Vec<String> {
-        let kind = self.kind;
-        let Some(row) = doc_entry(page, kind) else {
-            return vec![format!("{kind}: no table row and no section")];
-        };
-        let mut missing = Vec::new();
-        for p in self.params {
-            if !row.contains(&format!("`{}", p.name)) {
-                missing.push(format!("{kind}: parameter `{}`", p.name));
-            }
-        }
-        for o in self.outputs {
-            let name = format!("`{}`", o.name);
-            if !row.contains(&name) && !page.contains(&name) {
-                missing.push(format!("{kind}: output `{}`", o.name));
-            }
-        }
-        for a in self.iam_actions {
-            if !page.contains(a) {
-                missing.push(format!("{kind}: IAM action {a}"));
-            }
-        }
-        if !page.contains(&format!("action = \"{kind}\"")) {
-            missing.push(format!(
-                "{kind}: no runbook example (`action = \"{kind}\"`)"
-            ));
-        }
-        missing
-    }
-}
-
-/// [`ActionDescriptor::undocumented_in`] over every descriptor of a crate: `Err` lists what
-/// the docs page `name` (its text `page`) lacks. Each provider's docs test is
-/// `documented("docs/actions/x.md", include_str!(..), DESCRIPTORS).unwrap()`.
-pub fn documented(name: &str, page: &str, descriptors: &[ActionDescriptor]) -> Result<(), String> {
-    let missing: Vec<String> = descriptors
-        .iter()
-        .flat_map(|d| d.undocumented_in(page))
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("{name} lacks:\n  {}", missing.join("\n  ")))
-    }
-}
-
-/// The table row or the section documenting `kind` on a docs page.
-fn doc_entry<'a>(page: &'a str, kind: &str) -> Option<&'a str> {
-    let row = format!("| `{kind}` |");
-    if let Some(line) = page.lines().find(|l| l.starts_with(&row)) {
-        return Some(line);
-    }
-    let mut offset = 0;
-    for line in page.split_inclusive('\n') {
-        let heading = line.trim_start_matches('#');
-        if line.starts_with('#') && heading.trim() == format!("`{kind}`") {
-            let body = &page[offset + line.len()..];
-            let end = body
-                .split_inclusive('\n')
-                .scan(0, |pos, l| {
-                    let at = *pos;
-                    *pos += l.len();
-                    Some((at, l))
-                })
-                .find(|(_, l)| l.starts_with('#'))
-                .map_or(body.len(), |(at, _)| at);
-            return Some(&body[..end]);
-        }
-        offset += line.len();
-    }
-    None
 }
 
 /// Why an action could not be built. Each variant names the step and, where it applies, the
@@ -302,6 +280,40 @@ pub trait ActionFactory: Send + Sync {
     fn descriptor(&self) -> &ActionDescriptor;
     /// Builds an action from `spec` (whose kind is this factory's).
     fn build(&self, spec: &ActionSpec) -> Result<ActionRef, BuildError>;
+    /// The factory as `Any`, for [`Registry::typed`] (only the typed factory has one).
+    fn as_any(&self) -> Option<&dyn Any> {
+        None
+    }
+}
+
+/// The factory of a kind registered by type ([`Registry::register`]).
+struct KindFactory<K: ActionKind> {
+    descriptor: ActionDescriptor,
+    ports: K::Ports,
+}
+
+impl<K: ActionKind> KindFactory<K> {
+    fn build_typed(&self, step: StepSpec<K::Params>) -> Result<K, BuildError> {
+        let id = step.id.clone();
+        K::validate(&step.params).map_err(|e| e.for_step(&id, K::KIND))?;
+        K::build(step, &self.ports).map_err(|e| e.for_step(&id, K::KIND))
+    }
+}
+
+impl<K: ActionKind + RecoveryAction> ActionFactory for KindFactory<K> {
+    fn descriptor(&self) -> &ActionDescriptor {
+        &self.descriptor
+    }
+
+    fn build(&self, spec: &ActionSpec) -> Result<ActionRef, BuildError> {
+        let params: K::Params = decode_params(spec)?;
+        let step = StepSpec::new(spec.id.clone(), params).in_region(spec.region.clone());
+        Ok(Arc::new(self.build_typed(step)?))
+    }
+
+    fn as_any(&self) -> Option<&dyn Any> {
+        Some(self)
+    }
 }
 
 type BuildFn = dyn Fn(&ActionSpec) -> Result<ActionRef, BuildError> + Send + Sync;
@@ -346,7 +358,10 @@ impl Registry {
     }
 
     /// Registers a factory under its descriptor's kind.
-    pub fn register(&mut self, factory: impl ActionFactory + 'static) -> Result<(), DuplicateKind> {
+    pub fn register_factory(
+        &mut self,
+        factory: impl ActionFactory + 'static,
+    ) -> Result<(), DuplicateKind> {
         let kind = factory.descriptor().kind;
         if self.factories.contains_key(kind) {
             return Err(DuplicateKind(kind.to_owned()));
@@ -355,13 +370,72 @@ impl Registry {
         Ok(())
     }
 
+    /// Registers the action kind `K`, built with `ports` (the real SDK adapters, or the
+    /// embedder's mocks). Its descriptor is derived from the type.
+    pub fn register<K: ActionKind + RecoveryAction>(
+        &mut self,
+        ports: K::Ports,
+    ) -> Result<(), DuplicateKind> {
+        self.register_factory(KindFactory::<K> {
+            descriptor: K::DESCRIPTOR,
+            ports,
+        })
+    }
+
+    /// Builds step `id` of kind `K` from its typed parameters, in the default region: the
+    /// Rust program's path (a runbook's is [`build`](Self::build)). Validates the parameters
+    /// as a runbook's are.
+    pub fn typed<K: ActionKind + RecoveryAction>(
+        &self,
+        id: impl Into<String>,
+        params: K::Params,
+    ) -> Result<ActionRef, BuildError> {
+        self.typed_step::<K>(StepSpec::new(id, params))
+    }
+
+    /// [`typed`](Self::typed) for a step in `region`.
+    pub fn typed_in<K: ActionKind + RecoveryAction>(
+        &self,
+        id: impl Into<String>,
+        params: K::Params,
+        region: impl Into<String>,
+    ) -> Result<ActionRef, BuildError> {
+        self.typed_step::<K>(StepSpec::new(id, params).in_region(Some(region)))
+    }
+
+    /// The concrete action of kind `K` for `step` (e.g. to call its own methods in a test).
+    pub fn typed_step<K: ActionKind + RecoveryAction>(
+        &self,
+        step: StepSpec<K::Params>,
+    ) -> Result<ActionRef, BuildError> {
+        Ok(Arc::new(self.build_kind::<K>(step)?))
+    }
+
+    /// The concrete action of kind `K` for `step`, not type-erased.
+    pub fn build_kind<K: ActionKind + RecoveryAction>(
+        &self,
+        step: StepSpec<K::Params>,
+    ) -> Result<K, BuildError> {
+        let factory = self
+            .factories
+            .get(K::KIND)
+            .and_then(|f| f.as_any())
+            .and_then(|f| f.downcast_ref::<KindFactory<K>>())
+            .ok_or_else(|| BuildError::UnknownKind {
+                step: step.id.clone(),
+                kind: K::KIND.to_owned(),
+                suggestions: Vec::new(),
+            })?;
+        factory.build_typed(step)
+    }
+
     /// Registers a closure as the factory of `descriptor.kind`.
     pub fn register_fn(
         &mut self,
         descriptor: ActionDescriptor,
         build: impl Fn(&ActionSpec) -> Result<ActionRef, BuildError> + Send + Sync + 'static,
     ) -> Result<(), DuplicateKind> {
-        self.register(FnFactory {
+        self.register_factory(FnFactory {
             descriptor,
             build: Box::new(build),
         })
@@ -413,46 +487,6 @@ mod tests {
 
     use super::*;
     use crate::{ActionError, Check, Context, Outputs, RecoveryAction, Resource};
-
-    const DOCUMENTED: ActionDescriptor = ActionDescriptor {
-        kind: "demo.scale",
-        summary: "scale",
-        mutates: true,
-        iam_actions: &["demo:Scale"],
-        params: &[ParamDoc {
-            name: "replicas",
-            ty: "integer",
-            required: true,
-            doc: "how many",
-        }],
-        outputs: &[OutputDoc {
-            name: "previous",
-            doc: "the count before",
-        }],
-    };
-
-    /// A table row or a section both count as the entry; each missing piece is named.
-    #[test]
-    fn undocumented_in_names_what_a_docs_page_lacks() {
-        let row = "| `demo.scale` | `replicas` | `previous` | `demo:Scale` |\n\n```toml\naction = \"demo.scale\"\n```\n";
-        assert!(DOCUMENTED.undocumented_in(row).is_empty());
-        let section = "## `demo.scale`\n\n| `replicas` | integer |\n\nOutputs: `previous`. IAM: demo:Scale\n\n## `other`\n\naction = \"demo.scale\"\n";
-        assert!(DOCUMENTED.undocumented_in(section).is_empty());
-        // The parameter named only in another action's section does not count.
-        let elsewhere = "## `demo.scale`\n\nOutputs: `previous`.\n\n## `other`\n\n`replicas`\n";
-        assert_eq!(
-            DOCUMENTED.undocumented_in(elsewhere),
-            [
-                "demo.scale: parameter `replicas`",
-                "demo.scale: IAM action demo:Scale",
-                "demo.scale: no runbook example (`action = \"demo.scale\"`)",
-            ]
-        );
-        assert_eq!(
-            DOCUMENTED.undocumented_in("nothing here"),
-            ["demo.scale: no table row and no section"]
-        );
-    }
 
     #[derive(Debug)]
     struct Touch {

@@ -6,6 +6,10 @@
 //! is read only when an action needs it, into a [`SecretString`] whose `Debug` is redacted. A
 //! reference can be logged and journalled; a value never is.
 //!
+//! A `prompt:` reference is asked of the [`SecretPrompt`] the program installed with
+//! [`set_prompter`] (the `drkit` command installs a no-echo terminal prompt); this crate does
+//! no terminal I/O. Without one, resolving it fails and says that no prompt is available.
+//!
 //! ```
 //! use drkit_core::SecretRef;
 //!
@@ -17,6 +21,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 pub use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -31,8 +36,9 @@ pub enum SecretRef {
     Env(String),
     /// A file; one trailing newline is removed (`file:/path`).
     File(PathBuf),
-    /// Typed by the operator at the terminal, without echo (`prompt:LABEL`); the label is what
-    /// the prompt asks for. Fails when there is no terminal (e.g. in CI).
+    /// Typed by the operator, without echo (`prompt:LABEL`); the label is what the prompt asks
+    /// for. Read through the program's [`SecretPrompt`] ([`set_prompter`]); fails when there is
+    /// none, or no terminal (e.g. in CI).
     Prompt(String),
 }
 
@@ -123,15 +129,27 @@ impl<'de> Deserialize<'de> for SecretRef {
 
 impl SecretRef {
     /// Reads the secret. The error names the reference, never a value. A `prompt:` reference
-    /// blocks until the operator has typed the value.
+    /// blocks until the operator has typed the value (see [`set_prompter`]).
     pub fn resolve(&self) -> Result<SecretString, ActionError> {
+        self.resolve_with(PROMPTER.get().map(|p| &**p))
+    }
+
+    /// [`resolve`](Self::resolve), asking `prompter` (if any) for a `prompt:` reference.
+    fn resolve_with(
+        &self,
+        prompter: Option<&dyn SecretPrompt>,
+    ) -> Result<SecretString, ActionError> {
         match self {
-            Self::Prompt(label) => match rpassword::prompt_password(format!("{label}: ")) {
-                Ok(value) if !value.is_empty() => Ok(SecretString::from(value)),
-                Ok(_) => Err(missing(format!("nothing was typed for `{label}`"))),
-                Err(err) => Err(missing(format!(
+            Self::Prompt(label) => match prompter.map(|p| p.prompt(label)) {
+                Some(Ok(value)) if !value.expose_secret().is_empty() => Ok(value),
+                Some(Ok(_)) => Err(missing(format!("nothing was typed for `{label}`"))),
+                Some(Err(err)) => Err(missing(format!(
                     "cannot prompt for `{label}`: no terminal ({})",
                     err.kind()
+                ))),
+                None => Err(missing(format!(
+                    "cannot prompt for `{label}`: no prompt is available in this program (use an \
+                     `env:` or `file:` reference)"
                 ))),
             },
             Self::Env(name) => match std::env::var(name) {
@@ -181,6 +199,45 @@ impl SecretRef {
         }
     }
 }
+
+/// Asks the operator for a secret: what a `prompt:LABEL` reference is read with. The program
+/// installs one with [`set_prompter`]; `drkit-core` itself does no terminal I/O.
+///
+/// ```
+/// use drkit_core::{SecretPrompt, SecretString};
+///
+/// /// Reads the value from a file descriptor handed over by a supervisor, say.
+/// #[derive(Debug)]
+/// struct Fixed;
+///
+/// impl SecretPrompt for Fixed {
+///     fn prompt(&self, _label: &str) -> std::io::Result<SecretString> {
+///         Ok(SecretString::from("s3cr3t"))
+///     }
+/// }
+/// # let _ = Fixed;
+/// ```
+pub trait SecretPrompt: Send + Sync + 'static {
+    /// Asks for the value `label` names (e.g. `Vault unseal key 1`), without echoing it, and
+    /// blocks until it is given. An error (e.g. there is no terminal) is reported with its
+    /// kind only: it must not carry the value.
+    fn prompt(&self, label: &str) -> std::io::Result<SecretString>;
+}
+
+static PROMPTER: OnceLock<Box<dyn SecretPrompt>> = OnceLock::new();
+
+/// Installs the process's [`SecretPrompt`], which `prompt:` references are read with. Once per
+/// process: a second call leaves the first prompter in place and returns an error.
+pub fn set_prompter(prompter: impl SecretPrompt) -> Result<(), PrompterAlreadySet> {
+    PROMPTER
+        .set(Box::new(prompter))
+        .map_err(|_| PrompterAlreadySet)
+}
+
+/// [`set_prompter`] was called before: the first prompter stays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a secret prompter is installed already")]
+pub struct PrompterAlreadySet;
 
 /// The largest secret file read: a key or a token, not a data file.
 pub const MAX_SECRET_FILE: u64 = 64 * 1024;
@@ -286,5 +343,69 @@ mod tests {
             .resolve()
             .unwrap_err();
         assert!(err.message().contains("/nonexistent/drkit"), "{err}");
+    }
+
+    /// Answers as told, counting the questions.
+    #[derive(Debug)]
+    struct Scripted(Result<&'static str, std::io::ErrorKind>);
+
+    impl SecretPrompt for Scripted {
+        fn prompt(&self, label: &str) -> std::io::Result<SecretString> {
+            assert_eq!(label, "Vault unseal key 1");
+            self.0.map(SecretString::from).map_err(std::io::Error::from)
+        }
+    }
+
+    #[test]
+    fn a_prompt_reference_asks_the_prompter_and_never_shows_the_value() {
+        let r: SecretRef = "prompt:Vault unseal key 1".parse().unwrap();
+        let secret = r.resolve_with(Some(&Scripted(Ok("unseal-me")))).unwrap();
+        assert_eq!(secret.expose_secret(), "unseal-me");
+        assert!(!format!("{secret:?} {r:?} {r}").contains("unseal-me"));
+
+        let err = r.resolve_with(Some(&Scripted(Ok("")))).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(
+            err.message()
+                .contains("nothing was typed for `Vault unseal key 1`"),
+            "{err}"
+        );
+        let err = r
+            .resolve_with(Some(&Scripted(Err(std::io::ErrorKind::NotFound))))
+            .unwrap_err();
+        assert!(
+            err.message()
+                .contains("cannot prompt for `Vault unseal key 1`: no terminal"),
+            "{err}"
+        );
+        let err = r.resolve_with(None).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(err.message().contains("no prompt is available"), "{err}");
+    }
+
+    /// The only test that touches the process-wide prompter.
+    #[test]
+    fn the_installed_prompter_answers_prompt_references_and_stays() {
+        let r: SecretRef = "prompt:Vault unseal key 1".parse().unwrap();
+        let err = r.resolve().unwrap_err();
+        assert!(
+            err.message().contains(
+                "cannot prompt for `Vault unseal key 1`: no prompt is available in this program"
+            ),
+            "{err}"
+        );
+        set_prompter(Scripted(Ok("from-the-prompter"))).unwrap();
+        assert_eq!(r.resolve().unwrap().expose_secret(), "from-the-prompter");
+        assert_eq!(
+            set_prompter(Scripted(Ok("second"))),
+            Err(PrompterAlreadySet)
+        );
+        assert_eq!(r.resolve().unwrap().expose_secret(), "from-the-prompter");
+        // Other references do not ask it.
+        assert!(
+            SecretRef::Env("DRKIT_SURELY_NOT_SET_43".into())
+                .resolve()
+                .is_err()
+        );
     }
 }

@@ -1,30 +1,97 @@
 //! `ec2.authorize_ingress`: the seed's "Security Group Recovery", idempotently.
 
-use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    ActionError, Check, Context, ErrorKind, Outputs, Poll, RecoveryAction, Resource, WaitPolicy,
-    wait_until,
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params, Poll,
+    PortFactory, Resource, StepSpec, wait_until,
 };
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::port::{Ec2Api, GroupRef, SecurityGroup};
 use crate::rule::{IngressRule, RuleParam};
-use drkit_core::action_identity as identity;
-
-pub(crate) const KIND: &str = "ec2.authorize_ingress";
-pub(crate) const IAM: &[&str] = &[
-    "ec2:DescribeSecurityGroups",
-    "ec2:AuthorizeSecurityGroupIngress",
-    "ec2:RevokeSecurityGroupIngress",
-];
 
 /// EC2's answer when a rule in the request already exists.
 pub(crate) const DUPLICATE: &str = "InvalidPermission.Duplicate";
 /// EC2's answer when a rule to revoke does not exist.
 const NOT_THERE: &str = "InvalidPermission.NotFound";
+
+/// The parameters of `ec2.authorize_ingress`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AuthorizeIngressParams {
+    /// The security group id (`sg-...`) or name.
+    pub group: String,
+    /// The ingress rules the group must allow.
+    #[param(
+        ty = "list of {protocol, port | from_port + to_port, cidr | source_group, description?}"
+    )]
+    pub rules: Vec<RuleParam>,
+}
+
+impl AuthorizeIngressParams {
+    /// Make `group` (id or name) allow `rules`.
+    pub fn new(group: impl Into<String>, rules: Vec<RuleParam>) -> Self {
+        Self {
+            group: group.into(),
+            rules,
+        }
+    }
+}
+
+/// The `group` parameter: an id (`sg-` and hex digits) or a name.
+pub(crate) fn group_param(group: &str) -> Result<GroupRef, ParamError> {
+    let g = group.trim();
+    if g.is_empty() || g.len() > 255 || g != group {
+        return Err(ParamError::new(
+            "group",
+            format!(
+                "`{group}` is not a security group id or name (1 to 255 characters, no surrounding spaces)"
+            ),
+        ));
+    }
+    if g.starts_with("sg-") && !crate::rule::is_group_id(g) {
+        return Err(ParamError::new(
+            "group",
+            format!("`{group}` is not a security group id (`sg-` and hex digits)"),
+        ));
+    }
+    Ok(GroupRef::parse(g))
+}
+
+/// A list of rules parameter (`rules`, `expect_rules`): at least one, each valid, no two the
+/// same.
+pub(crate) fn rules_param(
+    param: &str,
+    rules: &[RuleParam],
+) -> Result<Vec<IngressRule>, ParamError> {
+    if rules.is_empty() {
+        return Err(ParamError::new(param, "give at least one rule"));
+    }
+    let mut out: Vec<IngressRule> = Vec::new();
+    for (i, p) in rules.iter().enumerate() {
+        let rule = IngressRule::from_param(p).map_err(|(field, message)| {
+            ParamError::new(format!("{param}[{i}].{field}"), message)
+        })?;
+        if let Some(j) = out.iter().position(|r| r.same_as(&rule)) {
+            return Err(ParamError::new(
+                format!("{param}[{i}]"),
+                format!("the same rule as {param}[{j}] ({rule})"),
+            ));
+        }
+        out.push(rule);
+    }
+    Ok(out)
+}
+
+/// The resource of a step on `group`.
+pub(crate) fn group_resource(group: &GroupRef) -> Resource {
+    Resource::new("ec2", "security-group", group.as_str())
+}
 
 /// What this action added to which group (so rollback revokes only that).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -42,23 +109,56 @@ struct Added {
 /// Outputs: `group_id`, `group_name`, `added` (the rules this run added, in parameter form),
 /// `added_rule_ids` (when EC2 reports them), `already_present` (how many wanted rules were
 /// there). Rollback revokes only the rules this run added.
+#[derive(Debug, HasBase)]
 pub struct AuthorizeIngress {
-    id: String,
+    base: Base<Self>,
     group: GroupRef,
     rules: Vec<IngressRule>,
-    target: Resource,
-    api: Arc<dyn Ec2Api>,
-    wait: WaitPolicy,
     added: Mutex<Option<Added>>,
 }
 
-impl fmt::Debug for AuthorizeIngress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthorizeIngress")
-            .field("id", &self.id)
-            .field("group", &self.group)
-            .field("rules", &self.rules.len())
-            .finish_non_exhaustive()
+impl ActionKind for AuthorizeIngress {
+    const KIND: &'static str = "ec2.authorize_ingress";
+    const SUMMARY: &'static str =
+        "Add the missing ingress rules to a security group (existing ones are left alone)";
+    const MUTATES: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "ec2:DescribeSecurityGroups",
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:RevokeSecurityGroupIngress",
+    ];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("group_id", "the group's id"),
+        OutputDoc::new("group_name", "the group's name"),
+        OutputDoc::new(
+            "added",
+            "the rules this run added (rollback revokes exactly these)",
+        ),
+        OutputDoc::new("added_rule_ids", "their rule ids, when EC2 reports them"),
+        OutputDoc::new(
+            "already_present",
+            "how many of the rules were already there",
+        ),
+    ];
+    type Params = AuthorizeIngressParams;
+    type Port = dyn Ec2Api;
+    type Ports = PortFactory<dyn Ec2Api>;
+
+    fn validate(p: &Self::Params) -> Result<(), ParamError> {
+        group_param(&p.group)?;
+        rules_param("rules", &p.rules).map(drop)
+    }
+
+    fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let group = group_param(&step.params.group)?;
+        let rules = rules_param("rules", &step.params.rules)?;
+        let target = group_resource(&group);
+        Ok(Self {
+            base: step.into_base(target, ports),
+            group,
+            rules,
+            added: Mutex::new(None),
+        })
     }
 }
 
@@ -72,7 +172,8 @@ pub(crate) fn list(rules: &[&IngressRule]) -> String {
 }
 
 impl AuthorizeIngress {
-    /// A step `id` that makes `group` (id or name) allow `rules` (validated by the registry).
+    /// A step `id` that makes `group` (id or name) allow `rules` (already validated), talking
+    /// to EC2 through `api`; `region` only labels the resource.
     pub fn new(
         id: impl Into<String>,
         group: GroupRef,
@@ -80,22 +181,17 @@ impl AuthorizeIngress {
         api: Arc<dyn Ec2Api>,
         region: Option<&str>,
     ) -> Self {
+        let params = AuthorizeIngressParams::new(
+            group.as_str(),
+            rules.iter().map(IngressRule::to_param).collect(),
+        );
+        let target = group_resource(&group).in_region(region);
         Self {
-            id: id.into(),
-            target: Resource::new("ec2", "security-group", group.as_str()).in_region(region),
+            base: Base::new(id, params, target, api),
             group,
             rules,
-            api,
-            wait: WaitPolicy::default(),
             added: Mutex::new(None),
         }
-    }
-
-    /// Uses `policy` for the wait until EC2 shows the new rules.
-    #[must_use]
-    pub fn with_wait_policy(mut self, policy: WaitPolicy) -> Self {
-        self.wait = policy;
-        self
     }
 
     fn added(&self) -> Option<Added> {
@@ -121,9 +217,8 @@ impl AuthorizeIngress {
     }
 
     async fn describe(&self, ctx: &Context) -> Result<SecurityGroup, ActionError> {
-        ctx.bounded(self.api.describe_security_group(&self.group))
+        ctx.bounded(self.base.port.describe_security_group(&self.group))
             .await
-            .map_err(|e| e.in_action(self))
     }
 
     fn name(sg: &SecurityGroup) -> String {
@@ -159,7 +254,7 @@ impl AuthorizeIngress {
         missing: &[IngressRule],
     ) -> Result<(), ActionError> {
         match ctx
-            .bounded(self.api.authorize_ingress(&sg.id, missing))
+            .bounded(self.base.port.authorize_ingress(&sg.id, missing))
             .await
         {
             Ok(ids) => {
@@ -172,12 +267,13 @@ impl AuthorizeIngress {
                     Self::name(sg)
                 ));
             }
-            Err(e) => return Err(e.in_action(self)),
+            Err(e) => return Err(e),
         }
         for rule in missing {
             match ctx
                 .bounded(
-                    self.api
+                    self.base
+                        .port
                         .authorize_ingress(&sg.id, std::slice::from_ref(rule)),
                 )
                 .await
@@ -186,7 +282,7 @@ impl AuthorizeIngress {
                 Err(e) if e.code() == Some(DUPLICATE) => {
                     ctx.progress(format!("{rule}: already there (added concurrently)"));
                 }
-                Err(e) => return Err(e.in_action(self)),
+                Err(e) => return Err(e),
             }
         }
         Ok(())
@@ -197,7 +293,7 @@ impl AuthorizeIngress {
         if let Some(added) = self.added() {
             return Ok(Some(added));
         }
-        let Some(out) = ctx.outputs_of(&self.id) else {
+        let Some(out) = ctx.outputs_of(&self.base.id) else {
             return Ok(None);
         };
         let (Some(group_id), Some(added)) = (out.get_str("group_id"), out.get("added")) else {
@@ -205,14 +301,13 @@ impl AuthorizeIngress {
         };
         let params: Vec<RuleParam> = serde_json::from_value(added.clone()).map_err(|e| {
             ActionError::invalid_input(format!("the recorded output `added` is unreadable: {e}"))
-                .in_action(self)
         })?;
         let rules = params
             .iter()
             .map(IngressRule::from_param)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|(field, m)| {
-                ActionError::invalid_input(format!("recorded rule, {field}: {m}")).in_action(self)
+                ActionError::invalid_input(format!("recorded rule, {field}: {m}"))
             })?;
         Ok(Some(Added {
             group_id: group_id.to_owned(),
@@ -223,10 +318,8 @@ impl AuthorizeIngress {
 }
 
 #[async_trait]
-impl RecoveryAction for AuthorizeIngress {
-    identity!(kind = KIND, mutates = true, iam = IAM);
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
+impl Act for AuthorizeIngress {
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
         let sg = match self.describe(ctx).await {
             Ok(sg) => sg,
             Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -256,8 +349,7 @@ impl RecoveryAction for AuthorizeIngress {
         })
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let sg = self.describe(ctx).await?;
         let missing: Vec<IngressRule> = sg.missing(&self.rules).into_iter().cloned().collect();
         if missing.is_empty() {
@@ -276,9 +368,9 @@ impl RecoveryAction for AuthorizeIngress {
         ));
         // EC2 is eventually consistent: wait until a read shows every wanted rule.
         let what = format!("{} to show the new rules", Self::name(&sg));
-        let sg = wait_until(ctx, &what, &self.wait, || async {
+        let sg = wait_until(ctx, &what, &self.base.wait, || async {
             let now = ctx
-                .bounded(self.api.describe_security_group(&self.group))
+                .bounded(self.base.port.describe_security_group(&self.group))
                 .await?;
             let missing = now.missing(&self.rules);
             Ok(if missing.is_empty() {
@@ -287,12 +379,11 @@ impl RecoveryAction for AuthorizeIngress {
                 Poll::Pending(format!("missing {}", list(&missing)))
             })
         })
-        .await
-        .map_err(|e| e.in_action(self))?;
+        .await?;
         Ok(self.outputs(&sg, added.as_ref()))
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
         let sg = self.describe(ctx).await?;
         let missing = sg.missing(&self.rules);
         if missing.is_empty() {
@@ -302,20 +393,21 @@ impl RecoveryAction for AuthorizeIngress {
                 self.rules.len()
             ))
         } else {
-            Err(
-                ActionError::postcondition(format!("{} lacks {}", Self::name(&sg), list(&missing)))
-                    .in_action(self),
-            )
+            Err(ActionError::postcondition(format!(
+                "{} lacks {}",
+                Self::name(&sg),
+                list(&missing)
+            )))
         }
     }
 
-    async fn rollback(&self, ctx: &Context) -> Result<(), ActionError> {
+    async fn undo(&self, ctx: &Context) -> Result<(), ActionError> {
         let Some(added) = self.to_undo(ctx)?.filter(|a| !a.rules.is_empty()) else {
             ctx.progress("nothing to roll back: this action added no rule");
             return Ok(());
         };
         match ctx
-            .bounded(self.api.revoke_ingress(&added.group_id, &added.rules))
+            .bounded(self.base.port.revoke_ingress(&added.group_id, &added.rules))
             .await
         {
             Ok(()) => {}
@@ -324,18 +416,19 @@ impl RecoveryAction for AuthorizeIngress {
                 for rule in &added.rules {
                     match ctx
                         .bounded(
-                            self.api
+                            self.base
+                                .port
                                 .revoke_ingress(&added.group_id, std::slice::from_ref(rule)),
                         )
                         .await
                     {
                         Ok(()) => {}
                         Err(e) if e.code() == Some(NOT_THERE) => {}
-                        Err(e) => return Err(e.in_action(self)),
+                        Err(e) => return Err(e),
                     }
                 }
             }
-            Err(e) => return Err(e.in_action(self)),
+            Err(e) => return Err(e),
         }
         ctx.progress(format!(
             "revoked from {}: {}",
@@ -346,7 +439,7 @@ impl RecoveryAction for AuthorizeIngress {
         Ok(())
     }
 
-    fn supports_rollback(&self) -> bool {
+    fn can_undo(&self) -> bool {
         true
     }
 }

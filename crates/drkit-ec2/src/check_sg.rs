@@ -1,43 +1,95 @@
 //! `ec2.check_security_group`: the seed's "Security Validation" (`describe-security-groups`).
 
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use drkit_core::{ActionError, Check, Context, ErrorKind, Outputs, RecoveryAction, Resource};
+use drkit_core::registry::{OutputDoc, ParamError};
+use drkit_core::{
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params,
+    PortFactory, StepSpec,
+};
+use serde::Deserialize;
 
-use crate::authorize::list;
+use crate::authorize::{group_param, group_resource, list, rules_param};
 use crate::port::{Ec2Api, GroupRef, SecurityGroup};
-use crate::rule::IngressRule;
-use drkit_core::action_identity as identity;
+use crate::rule::{IngressRule, RuleParam};
 
-pub(crate) const KIND: &str = "ec2.check_security_group";
-pub(crate) const IAM: &[&str] = &["ec2:DescribeSecurityGroups"];
+/// The parameters of `ec2.check_security_group`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CheckSecurityGroupParams {
+    /// The security group id (`sg-...`) or name.
+    pub group: String,
+    /// The ingress rules it must have.
+    #[param(
+        ty = "list of {protocol, port | from_port + to_port, cidr | source_group, description?}"
+    )]
+    pub expect_rules: Vec<RuleParam>,
+}
+
+impl CheckSecurityGroupParams {
+    /// Check that `group` (id or name) has `expect_rules`.
+    pub fn new(group: impl Into<String>, expect_rules: Vec<RuleParam>) -> Self {
+        Self {
+            group: group.into(),
+            expect_rules,
+        }
+    }
+}
 
 /// Read-only: the security group exists and has every rule of `expect_rules` (compared
 /// normalized, descriptions ignored). `check` is `Done` when it holds and `Blocked` listing the
-/// missing rules when not; `verify` fails with `PostconditionFailed`. Outputs: `group_id`,
-/// `group_name`, `vpc_id`, `ingress_rules` (how many the group has), `missing`.
+/// missing rules when not; `execute` returns the outputs whatever they show (it changes
+/// nothing); `verify` fails with `PostconditionFailed`. Outputs: `group_id`, `group_name`,
+/// `vpc_id`, `ingress_rules` (how many the group has), `missing`.
+#[derive(Debug, HasBase)]
 pub struct CheckSecurityGroup {
-    id: String,
+    base: Base<Self>,
     group: GroupRef,
     expect: Vec<IngressRule>,
-    target: Resource,
-    api: Arc<dyn Ec2Api>,
 }
 
-impl fmt::Debug for CheckSecurityGroup {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CheckSecurityGroup")
-            .field("id", &self.id)
-            .field("group", &self.group)
-            .field("expect_rules", &self.expect.len())
-            .finish_non_exhaustive()
+impl ActionKind for CheckSecurityGroup {
+    const KIND: &'static str = "ec2.check_security_group";
+    const SUMMARY: &'static str =
+        "Check that a security group exists and has the expected ingress rules";
+    const MUTATES: bool = false;
+    const IAM_ACTIONS: &'static [&'static str] = &["ec2:DescribeSecurityGroups"];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("group_id", "the group's id"),
+        OutputDoc::new("group_name", "the group's name"),
+        OutputDoc::new("vpc_id", "its VPC"),
+        OutputDoc::new("ingress_rules", "how many ingress rules it has"),
+        OutputDoc::new(
+            "missing",
+            "the expected rules it lacks (empty when the check holds)",
+        ),
+    ];
+    type Params = CheckSecurityGroupParams;
+    type Port = dyn Ec2Api;
+    type Ports = PortFactory<dyn Ec2Api>;
+
+    fn validate(p: &Self::Params) -> Result<(), ParamError> {
+        group_param(&p.group)?;
+        rules_param("expect_rules", &p.expect_rules).map(drop)
+    }
+
+    fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let group = group_param(&step.params.group)?;
+        let expect = rules_param("expect_rules", &step.params.expect_rules)?;
+        let target = group_resource(&group);
+        Ok(Self {
+            base: step.into_base(target, ports),
+            group,
+            expect,
+        })
     }
 }
 
 impl CheckSecurityGroup {
-    /// A check step `id` of `group` (id or name) expecting `expect_rules`.
+    /// A check step `id` of `group` (id or name) expecting `expect_rules` (already validated),
+    /// talking to EC2 through `api`; `region` only labels the resource.
     pub fn new(
         id: impl Into<String>,
         group: GroupRef,
@@ -45,24 +97,27 @@ impl CheckSecurityGroup {
         api: Arc<dyn Ec2Api>,
         region: Option<&str>,
     ) -> Self {
+        let params = CheckSecurityGroupParams::new(
+            group.as_str(),
+            expect_rules.iter().map(IngressRule::to_param).collect(),
+        );
+        let target = group_resource(&group).in_region(region);
         Self {
-            id: id.into(),
-            target: Resource::new("ec2", "security-group", group.as_str()).in_region(region),
+            base: Base::new(id, params, target, api),
             group,
             expect: expect_rules,
-            api,
         }
     }
 
     /// `Ok(None)` when the group does not exist.
     async fn describe(&self, ctx: &Context) -> Result<Option<SecurityGroup>, ActionError> {
         match ctx
-            .bounded(self.api.describe_security_group(&self.group))
+            .bounded(self.base.port.describe_security_group(&self.group))
             .await
         {
             Ok(sg) => Ok(Some(sg)),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.in_action(self)),
+            Err(e) => Err(e),
         }
     }
 
@@ -102,11 +157,11 @@ impl CheckSecurityGroup {
     }
 }
 
+/// Read-only, but not a [`Probe`](drkit_core::Probe): `execute` reports what it found without
+/// failing (as the docs say), and a missing group is `NotFound` there.
 #[async_trait]
-impl RecoveryAction for CheckSecurityGroup {
-    identity!(kind = KIND, mutates = false, iam = IAM);
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
+impl Act for CheckSecurityGroup {
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
         let Some(sg) = self.describe(ctx).await? else {
             return Ok(Check::blocked(self.absent()));
         };
@@ -121,11 +176,10 @@ impl RecoveryAction for CheckSecurityGroup {
         })
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let Some(sg) = self.describe(ctx).await? else {
             return Err(ActionError::new(ErrorKind::NotFound, self.absent())
-                .with_operation("DescribeSecurityGroups")
-                .in_action(self));
+                .with_operation("DescribeSecurityGroups"));
         };
         let missing = sg.missing(&self.expect);
         ctx.progress(if missing.is_empty() {
@@ -136,17 +190,16 @@ impl RecoveryAction for CheckSecurityGroup {
         Ok(Self::outputs(&sg, &missing))
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
         let Some(sg) = self.describe(ctx).await? else {
-            return Err(ActionError::postcondition(self.absent()).in_action(self));
+            return Err(ActionError::postcondition(self.absent()));
         };
         let missing = sg.missing(&self.expect);
         if missing.is_empty() {
             Ok(self.holds(&sg))
         } else {
             Err(ActionError::postcondition(Self::lacks(&sg, &missing))
-                .with_outputs(Self::outputs(&sg, &missing))
-                .in_action(self))
+                .with_outputs(Self::outputs(&sg, &missing)))
         }
     }
 }

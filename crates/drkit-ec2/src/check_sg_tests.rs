@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use drkit_core::RecoveryAction;
 use serde_json::json;
 
 use super::*;

@@ -30,21 +30,20 @@
 //! ```
 
 mod authorize;
+#[cfg(test)]
+mod behaviour_tests;
 mod check_sg;
 mod port;
 mod register;
 mod rule;
 mod sdk;
 
-pub use authorize::AuthorizeIngress;
-pub use check_sg::CheckSecurityGroup;
+pub use authorize::{AuthorizeIngress, AuthorizeIngressParams};
+pub use check_sg::{CheckSecurityGroup, CheckSecurityGroupParams};
 #[cfg(any(test, feature = "mock"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub use port::MockEc2Api;
 pub use port::{Ec2Api, GroupRef, SecurityGroup};
-pub use register::{
-    AUTHORIZE_INGRESS, CHECK_SECURITY_GROUP, DESCRIPTORS, Ec2ApiFactory, aws_factory, register,
-    register_with,
-};
+pub use register::{DESCRIPTORS, ports, register, register_with};
 pub use rule::{IngressRule, RuleParam, Source};
 pub use sdk::SdkEc2;

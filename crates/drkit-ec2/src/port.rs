@@ -83,7 +83,7 @@ impl SecurityGroup {
 /// `NotFound` (`InvalidGroup.NotFound`), never a silent `None`.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
-pub trait Ec2Api: Send + Sync {
+pub trait Ec2Api: fmt::Debug + Send + Sync {
     /// `DescribeSecurityGroups` for one group, by id or (filter `group-name`) by name; a name
     /// that matches groups in several VPCs is refused as ambiguous.
     async fn describe_security_group(&self, group: &GroupRef)

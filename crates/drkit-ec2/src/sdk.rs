@@ -3,22 +3,24 @@
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, UserIdGroupPair};
-use drkit_aws::SdkResultExt;
+use drkit_aws::{Aws, LazyClient, SdkResultExt};
 use drkit_core::{ActionError, ErrorKind};
 
 use crate::port::{Ec2Api, GroupRef, SecurityGroup};
 use crate::rule::{IngressRule, Source};
 
 /// [`Ec2Api`] over an `aws-sdk-ec2` client.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SdkEc2 {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl SdkEc2 {
     /// Wraps a client.
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client: LazyClient::ready(client),
+        }
     }
 
     /// A client for `config` (see `drkit_aws::AwsContext::for_region`).
@@ -26,9 +28,16 @@ impl SdkEc2 {
         Self::new(Client::new(config))
     }
 
-    /// The wrapped client.
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// A client for `region`, built from `aws` on its first call.
+    pub fn lazy(aws: &Aws, region: Option<&str>) -> Self {
+        Self {
+            client: LazyClient::new(aws, region, Client::new),
+        }
+    }
+
+    /// The wrapped client (built on the first call).
+    pub async fn client(&self) -> &Client {
+        self.client.get().await
     }
 }
 
@@ -124,7 +133,7 @@ impl Ec2Api for SdkEc2 {
         group: &GroupRef,
     ) -> Result<SecurityGroup, ActionError> {
         const OP: &str = "DescribeSecurityGroups";
-        let request = self.client.describe_security_groups();
+        let request = self.client().await.describe_security_groups();
         let request = match group {
             GroupRef::Id(id) => request.group_ids(id),
             GroupRef::Name(name) => {
@@ -163,7 +172,8 @@ impl Ec2Api for SdkEc2 {
         rules: &[IngressRule],
     ) -> Result<Vec<String>, ActionError> {
         let out = self
-            .client
+            .client()
+            .await
             .authorize_security_group_ingress()
             .group_id(group_id)
             .set_ip_permissions(Some(rules.iter().map(permission).collect()))
@@ -182,7 +192,8 @@ impl Ec2Api for SdkEc2 {
         group_id: &str,
         rules: &[IngressRule],
     ) -> Result<(), ActionError> {
-        self.client
+        self.client()
+            .await
             .revoke_security_group_ingress()
             .group_id(group_id)
             .set_ip_permissions(Some(rules.iter().map(permission).collect()))
@@ -194,36 +205,5 @@ impl Ec2Api for SdkEc2 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn permissions_round_trip_through_the_sdk_types() {
-        let rules = [
-            IngressRule::tcp(443, "10.0.0.0/8"),
-            IngressRule::described("-1", None, None, Source::Group("sg-12345678".into()), None),
-            IngressRule::described(
-                "udp",
-                Some(53),
-                Some(53),
-                Source::Ipv6("2001:db8::/32".into()),
-                Some("dns".into()),
-            ),
-        ];
-        for rule in &rules {
-            let back = rules_from_permission(&permission(rule));
-            assert_eq!(back.len(), 1);
-            assert!(back[0].same_as(rule), "{rule} came back as {}", back[0]);
-            assert_eq!(back[0].description, rule.description);
-        }
-        // EC2 describes all-traffic rules without ports, and groups sources under one permission.
-        let p = IpPermission::builder()
-            .ip_protocol("-1")
-            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
-            .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").build())
-            .build();
-        let rules = rules_from_permission(&p);
-        assert_eq!(rules.len(), 2);
-        assert_eq!((rules[0].from_port, rules[0].to_port), (-1, -1));
-    }
-}
+#[path = "sdk_tests.rs"]
+mod tests;

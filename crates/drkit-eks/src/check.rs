@@ -1,42 +1,31 @@
 //! `eks.check_cluster` and `eks.check_nodegroup`: read-only checks of a cluster and a node group.
+//!
+//! Unlike a [`Probe`](drkit_core::Probe), their `execute` reports what it read whatever it
+//! shows (it changes nothing, and a step recording a degraded group's sizes is useful); `check`
+//! and `verify` judge.
 
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use drkit_core::{ActionError, Check, Context, ErrorKind, Outputs, RecoveryAction, Resource};
+use drkit_core::registry::{OutputDoc, ParamError};
+use drkit_core::{
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params,
+    PortFactory, Resource, StepSpec,
+};
 use serde::Deserialize;
-use serde_json::Value;
 
-use crate::port::{EksApi, EksCluster, HealthIssue, Nodegroup};
-
-/// The kind name of [`CheckCluster`].
-pub(crate) const CHECK_CLUSTER_KIND: &str = "eks.check_cluster";
-/// The IAM actions [`CheckCluster`] needs.
-pub(crate) const CHECK_CLUSTER_IAM: &[&str] = &["eks:DescribeCluster"];
-/// The kind name of [`CheckNodegroup`].
-pub(crate) const CHECK_NODEGROUP_KIND: &str = "eks.check_nodegroup";
-/// The IAM actions [`CheckNodegroup`] needs.
-pub(crate) const CHECK_NODEGROUP_IAM: &[&str] = &["eks:DescribeNodegroup"];
-
-fn issues_value(issues: &[HealthIssue]) -> Value {
-    Value::from(issues.iter().map(ToString::to_string).collect::<Vec<_>>())
-}
-
-fn issues_text(issues: &[HealthIssue]) -> String {
-    issues
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
-}
+use crate::common::{
+    HEALTH_ISSUES, NODEGROUP_OUTPUTS, cluster_name, issues_text, issues_value, nodegroup_name,
+    nodegroup_outputs, nodegroup_resource,
+};
+use crate::port::{EksApi, EksCluster, Nodegroup};
 
 /// The parameters of `eks.check_cluster`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CheckClusterParams {
-    /// The cluster name, e.g. `mint-dr`.
+    /// The EKS cluster name.
     pub cluster: String,
 }
 
@@ -59,20 +48,40 @@ impl CheckClusterParams {
 ///
 /// Outputs: `status`, `version`, `endpoint`, `platform_version`, `health_issues` (a list of
 /// `CODE: message`).
+#[derive(Debug, HasBase)]
 pub struct CheckCluster {
-    id: String,
-    params: CheckClusterParams,
-    target: Resource,
-    api: Arc<dyn EksApi>,
+    base: Base<Self>,
 }
 
-impl fmt::Debug for CheckCluster {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CheckCluster")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .field("target", &self.target)
-            .finish_non_exhaustive()
+impl ActionKind for CheckCluster {
+    const KIND: &'static str = "eks.check_cluster";
+    const SUMMARY: &'static str = "Check that an EKS cluster is ACTIVE; report its Kubernetes \
+                                   version, endpoint and health issues";
+    const MUTATES: bool = false;
+    const IAM_ACTIONS: &'static [&'static str] = &["eks:DescribeCluster"];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new(
+            "status",
+            "the cluster status (ACTIVE, CREATING, UPDATING, ...)",
+        ),
+        OutputDoc::new("version", "the Kubernetes version"),
+        OutputDoc::new("endpoint", "the Kubernetes API server endpoint"),
+        OutputDoc::new("platform_version", "the EKS platform version"),
+        HEALTH_ISSUES,
+    ];
+    type Params = CheckClusterParams;
+    type Port = dyn EksApi;
+    type Ports = PortFactory<dyn EksApi>;
+
+    fn validate(p: &Self::Params) -> Result<(), ParamError> {
+        cluster_name(&p.cluster)
+    }
+
+    fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let target = Resource::new("eks", "cluster", step.params.cluster.clone());
+        Ok(Self {
+            base: step.into_base(target, ports),
+        })
     }
 }
 
@@ -87,17 +96,13 @@ impl CheckCluster {
     ) -> Self {
         let target = Resource::new("eks", "cluster", params.cluster.clone()).in_region(region);
         Self {
-            id: id.into(),
-            params,
-            target,
-            api,
+            base: Base::new(id, params, target, api),
         }
     }
 
     async fn describe(&self, ctx: &Context) -> Result<EksCluster, ActionError> {
-        ctx.bounded(self.api.describe_cluster(&self.params.cluster))
+        ctx.bounded(self.base.port.describe_cluster(&self.base.params.cluster))
             .await
-            .map_err(|e| e.in_action(self))
     }
 
     fn outputs(cluster: &EksCluster) -> Outputs {
@@ -131,34 +136,14 @@ impl CheckCluster {
 }
 
 #[async_trait]
-impl RecoveryAction for CheckCluster {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn kind(&self) -> &'static str {
-        CHECK_CLUSTER_KIND
-    }
-
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-
-    fn mutates(&self) -> bool {
-        false
-    }
-
-    fn iam_actions(&self) -> &'static [&'static str] {
-        CHECK_CLUSTER_IAM
-    }
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
+impl Act for CheckCluster {
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
         let cluster = match self.describe(ctx).await {
             Ok(cluster) => cluster,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Ok(Check::blocked(format!(
                     "EKS cluster {} does not exist",
-                    self.params.cluster
+                    self.base.params.cluster
                 )));
             }
             Err(e) => return Err(e),
@@ -175,13 +160,13 @@ impl RecoveryAction for CheckCluster {
         })
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let cluster = self.describe(ctx).await?;
         ctx.progress(Self::describe_state(&cluster));
         Ok(Self::outputs(&cluster))
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
         let cluster = self.describe(ctx).await?;
         if cluster.is_active() {
             Ok(Self::describe_state(&cluster))
@@ -189,22 +174,21 @@ impl RecoveryAction for CheckCluster {
             Err(ActionError::postcondition(format!(
                 "{}, not ACTIVE",
                 Self::describe_state(&cluster)
-            ))
-            .in_action(self))
+            )))
         }
     }
 }
 
 /// The parameters of `eks.check_nodegroup`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CheckNodegroupParams {
-    /// The cluster name.
+    /// The EKS cluster name.
     pub cluster: String,
-    /// The node group name.
+    /// The managed node group name.
     pub nodegroup: String,
-    /// The fewest nodes the group must be asked to run (its desired size); none by default.
+    /// The fewest nodes the group must run (compared with its desired size).
     #[serde(default)]
     pub min_ready: Option<u32>,
 }
@@ -240,41 +224,41 @@ impl CheckNodegroupParams {
 ///
 /// Outputs: `status`, `min_size`, `max_size`, `desired_size`, `instance_types`,
 /// `capacity_type`, `health_issues` (a list of `CODE: message`).
+#[derive(Debug, HasBase)]
 pub struct CheckNodegroup {
-    id: String,
-    params: CheckNodegroupParams,
-    target: Resource,
-    api: Arc<dyn EksApi>,
+    base: Base<Self>,
 }
 
-impl fmt::Debug for CheckNodegroup {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CheckNodegroup")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .field("target", &self.target)
-            .finish_non_exhaustive()
+impl ActionKind for CheckNodegroup {
+    const KIND: &'static str = "eks.check_nodegroup";
+    const SUMMARY: &'static str = "Check that an EKS managed node group is ACTIVE without health \
+                                   issues (and runs at least min_ready nodes)";
+    const MUTATES: bool = false;
+    const IAM_ACTIONS: &'static [&'static str] = &["eks:DescribeNodegroup"];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        NODEGROUP_OUTPUTS[0],
+        NODEGROUP_OUTPUTS[1],
+        NODEGROUP_OUTPUTS[2],
+        NODEGROUP_OUTPUTS[3],
+        NODEGROUP_OUTPUTS[4],
+        NODEGROUP_OUTPUTS[5],
+        HEALTH_ISSUES,
+    ];
+    type Params = CheckNodegroupParams;
+    type Port = dyn EksApi;
+    type Ports = PortFactory<dyn EksApi>;
+
+    fn validate(p: &Self::Params) -> Result<(), ParamError> {
+        cluster_name(&p.cluster)?;
+        nodegroup_name(&p.nodegroup)
     }
-}
 
-/// The resource of a node group: `eks:nodegroup/<cluster>/<nodegroup>`.
-pub(crate) fn nodegroup_resource(cluster: &str, nodegroup: &str, region: Option<&str>) -> Resource {
-    Resource::new("eks", "nodegroup", format!("{cluster}/{nodegroup}")).in_region(region)
-}
-
-/// The outputs every node-group action reports about a node group.
-pub(crate) fn nodegroup_outputs(ng: &Nodegroup) -> Outputs {
-    Outputs::new()
-        .with("status", ng.status.clone())
-        .with("min_size", ng.scaling.min_size)
-        .with("max_size", ng.scaling.max_size)
-        .with("desired_size", ng.scaling.desired_size)
-        .with("instance_types", Value::from(ng.instance_types.clone()))
-        .with(
-            "capacity_type",
-            ng.capacity_type.clone().unwrap_or_default(),
-        )
-        .with("health_issues", issues_value(&ng.health_issues))
+    fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let target = nodegroup_resource(&step.params.cluster, &step.params.nodegroup, None);
+        Ok(Self {
+            base: step.into_base(target, ports),
+        })
+    }
 }
 
 impl CheckNodegroup {
@@ -288,20 +272,14 @@ impl CheckNodegroup {
     ) -> Self {
         let target = nodegroup_resource(&params.cluster, &params.nodegroup, region);
         Self {
-            id: id.into(),
-            params,
-            target,
-            api,
+            base: Base::new(id, params, target, api),
         }
     }
 
     async fn describe(&self, ctx: &Context) -> Result<Nodegroup, ActionError> {
-        ctx.bounded(
-            self.api
-                .describe_nodegroup(&self.params.cluster, &self.params.nodegroup),
-        )
-        .await
-        .map_err(|e| e.in_action(self))
+        let p = &self.base.params;
+        ctx.bounded(self.base.port.describe_nodegroup(&p.cluster, &p.nodegroup))
+            .await
     }
 
     /// Every condition that does not hold.
@@ -313,7 +291,7 @@ impl CheckNodegroup {
         if !ng.health_issues.is_empty() {
             problems.push(format!("health issues: {}", issues_text(&ng.health_issues)));
         }
-        if let Some(min) = self.params.min_ready
+        if let Some(min) = self.base.params.min_ready
             && ng.scaling.desired_size < min
         {
             problems.push(format!(
@@ -325,36 +303,14 @@ impl CheckNodegroup {
     }
 
     fn name(&self) -> String {
-        format!(
-            "node group {} of EKS cluster {}",
-            self.params.nodegroup, self.params.cluster
-        )
+        let p = &self.base.params;
+        format!("node group {} of EKS cluster {}", p.nodegroup, p.cluster)
     }
 }
 
 #[async_trait]
-impl RecoveryAction for CheckNodegroup {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn kind(&self) -> &'static str {
-        CHECK_NODEGROUP_KIND
-    }
-
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-
-    fn mutates(&self) -> bool {
-        false
-    }
-
-    fn iam_actions(&self) -> &'static [&'static str] {
-        CHECK_NODEGROUP_IAM
-    }
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
+impl Act for CheckNodegroup {
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
         let ng = match self.describe(ctx).await {
             Ok(ng) => ng,
             Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -377,22 +333,23 @@ impl RecoveryAction for CheckNodegroup {
         }
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let ng = self.describe(ctx).await?;
         ctx.progress(format!("{}: {}", self.name(), ng.summary()));
         Ok(nodegroup_outputs(&ng))
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
         let ng = self.describe(ctx).await?;
         let problems = self.problems(&ng);
         if problems.is_empty() {
             Ok(format!("{} is healthy: {}", self.name(), ng.summary()))
         } else {
-            Err(
-                ActionError::postcondition(format!("{}: {}", self.name(), problems.join("; ")))
-                    .in_action(self),
-            )
+            Err(ActionError::postcondition(format!(
+                "{}: {}",
+                self.name(),
+                problems.join("; ")
+            )))
         }
     }
 }

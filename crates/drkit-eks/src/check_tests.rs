@@ -2,11 +2,11 @@
 //! states moto never shows (it creates clusters and node groups straight into `ACTIVE` and never
 //! reports health issues).
 
-use drkit_core::{ActionExt, ActionRef, RetryPolicy};
+use drkit_core::{ActionExt, ActionRef, RecoveryAction, RetryPolicy};
 use mockall::predicate::eq;
 
 use super::*;
-use crate::port::{MockEksApi, Scaling};
+use crate::port::{HealthIssue, MockEksApi, Scaling};
 
 fn cluster(status: &str) -> EksCluster {
     let mut c = EksCluster::new("mint-dr", status);

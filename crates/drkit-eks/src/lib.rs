@@ -8,7 +8,10 @@
 //! 3. **actions** written against the port: [`CheckCluster`] (`eks.check_cluster`),
 //!    [`CheckNodegroup`] (`eks.check_nodegroup`) and [`ScaleNodegroup`]
 //!    (`eks.scale_nodegroup`, the seed's "scale up the standby node group");
-//! 4. **registration** ([`register`]).
+//! 4. **registration** ([`register`]);
+//!
+//! and tests at three levels: mocked port for the states moto cannot show, the behaviour suite
+//! against an in-memory EKS, and moto server for the real protocol (`tests/it`).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -29,7 +32,10 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(test)]
+mod behaviour_tests;
 mod check;
+mod common;
 mod port;
 mod register;
 mod scale;
@@ -40,8 +46,6 @@ pub use check::{CheckCluster, CheckClusterParams, CheckNodegroup, CheckNodegroup
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub use port::MockEksApi;
 pub use port::{EksApi, EksCluster, HealthIssue, Nodegroup, NodegroupUpdate, Scaling};
-pub use register::{
-    CHECK_CLUSTER, CHECK_NODEGROUP, EksApiFactory, SCALE_NODEGROUP, register, register_with,
-};
+pub use register::{DESCRIPTORS, ports, register, register_with};
 pub use scale::{ScaleNodegroup, ScaleNodegroupParams};
 pub use sdk::SdkEks;

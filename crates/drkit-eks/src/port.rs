@@ -54,6 +54,9 @@ pub struct EksCluster {
     pub version: Option<String>,
     /// The API server endpoint.
     pub endpoint: Option<String>,
+    /// The cluster's certificate authority: the base64-encoded PEM certificate the API server's
+    /// TLS certificate is verified with (`certificateAuthority.data`).
+    pub certificate_authority: Option<String>,
     /// The EKS platform version, e.g. `eks.12`.
     pub platform_version: Option<String>,
     /// The health issues EKS reports.
@@ -204,7 +207,7 @@ impl NodegroupUpdate {
 /// resource is an error of kind `NotFound`.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
-pub trait EksApi: Send + Sync {
+pub trait EksApi: fmt::Debug + Send + Sync {
     /// `DescribeCluster`.
     async fn describe_cluster(&self, cluster: &str) -> Result<EksCluster, ActionError>;
 

@@ -1,38 +1,31 @@
 //! `eks.scale_nodegroup`: scale a managed node group (the seed's "scale up the standby node
 //! group") and wait until it runs at the new size.
 
-use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    ActionError, Check, Context, ErrorKind, Outputs, Poll, RecoveryAction, Resource, WaitPolicy,
-    wait_until,
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params, Poll,
+    PortFactory, RecoveryAction, StepSpec, wait_until,
 };
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::check::{nodegroup_outputs, nodegroup_resource};
+use crate::common::{
+    HEALTH_ISSUES, NODEGROUP_OUTPUTS, cluster_name, nodegroup_name, nodegroup_outputs,
+    nodegroup_resource,
+};
 use crate::port::{EksApi, Nodegroup, NodegroupUpdate, Scaling};
 
-/// The kind name.
-pub(crate) const KIND: &str = "eks.scale_nodegroup";
-
-/// The IAM actions it needs.
-pub(crate) const IAM_ACTIONS: &[&str] = &[
-    "eks:DescribeNodegroup",
-    "eks:UpdateNodegroupConfig",
-    "eks:DescribeUpdate",
-];
-
 /// The parameters of `eks.scale_nodegroup`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ScaleNodegroupParams {
-    /// The cluster name.
+    /// The EKS cluster name.
     pub cluster: String,
-    /// The node group name.
+    /// The managed node group name.
     pub nodegroup: String,
     /// The new minimum size; the current one is kept when absent.
     #[serde(default)]
@@ -108,22 +101,78 @@ struct Requested {
 /// Outputs: `previous_min_size`, `previous_max_size`, `previous_desired_size`, `min_size`,
 /// `max_size`, `desired_size`, `status`, `update_id` (empty when nothing had to change), and
 /// the node group's `instance_types`, `capacity_type`, `health_issues`.
+#[derive(Debug, HasBase)]
 pub struct ScaleNodegroup {
-    id: String,
-    params: ScaleNodegroupParams,
-    target: Resource,
-    api: Arc<dyn EksApi>,
-    wait: WaitPolicy,
+    base: Base<Self>,
     requested: Mutex<Option<Requested>>,
 }
 
-impl fmt::Debug for ScaleNodegroup {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ScaleNodegroup")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .field("target", &self.target)
-            .finish_non_exhaustive()
+impl ActionKind for ScaleNodegroup {
+    const KIND: &'static str = "eks.scale_nodegroup";
+    const SUMMARY: &'static str =
+        "Scale an EKS managed node group and wait until it is ACTIVE at the new size";
+    const MUTATES: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "eks:DescribeNodegroup",
+        "eks:UpdateNodegroupConfig",
+        "eks:DescribeUpdate",
+    ];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("previous_min_size", "the minimum size before the change"),
+        OutputDoc::new("previous_max_size", "the maximum size before the change"),
+        OutputDoc::new(
+            "previous_desired_size",
+            "the desired size before the change",
+        ),
+        NODEGROUP_OUTPUTS[0],
+        NODEGROUP_OUTPUTS[1],
+        NODEGROUP_OUTPUTS[2],
+        NODEGROUP_OUTPUTS[3],
+        NODEGROUP_OUTPUTS[4],
+        NODEGROUP_OUTPUTS[5],
+        HEALTH_ISSUES,
+        OutputDoc::new(
+            "update_id",
+            "the EKS update id (empty when the group was already at that size)",
+        ),
+    ];
+    type Params = ScaleNodegroupParams;
+    type Port = dyn EksApi;
+    type Ports = PortFactory<dyn EksApi>;
+
+    /// What can be checked without knowing the current scaling (the rest is checked against
+    /// it before the call).
+    fn validate(p: &Self::Params) -> Result<(), ParamError> {
+        cluster_name(&p.cluster)?;
+        nodegroup_name(&p.nodegroup)?;
+        if let Some(max) = p.max_size {
+            if max == 0 {
+                return Err(ParamError::new("max_size", "EKS needs max_size >= 1"));
+            }
+            if p.desired_size > max {
+                return Err(ParamError::new(
+                    "desired_size",
+                    format!("desired_size {} is above max_size {max}", p.desired_size),
+                ));
+            }
+        }
+        if let Some(min) = p.min_size
+            && p.desired_size < min
+        {
+            return Err(ParamError::new(
+                "desired_size",
+                format!("desired_size {} is below min_size {min}", p.desired_size),
+            ));
+        }
+        Ok(())
+    }
+
+    fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let target = nodegroup_resource(&step.params.cluster, &step.params.nodegroup, None);
+        Ok(Self {
+            base: step.into_base(target, ports),
+            requested: Mutex::new(None),
+        })
     }
 }
 
@@ -138,20 +187,9 @@ impl ScaleNodegroup {
     ) -> Self {
         let target = nodegroup_resource(&params.cluster, &params.nodegroup, region);
         Self {
-            id: id.into(),
-            params,
-            target,
-            api,
-            wait: WaitPolicy::default(),
+            base: Base::new(id, params, target, api),
             requested: Mutex::new(None),
         }
-    }
-
-    /// Uses `policy` for the wait after the update call.
-    #[must_use]
-    pub fn with_wait_policy(mut self, policy: WaitPolicy) -> Self {
-        self.wait = policy;
-        self
     }
 
     fn requested(&self) -> Option<Requested> {
@@ -180,24 +218,19 @@ impl ScaleNodegroup {
     }
 
     fn name(&self) -> String {
-        format!(
-            "node group {} of EKS cluster {}",
-            self.params.nodegroup, self.params.cluster
-        )
+        let p = &self.base.params;
+        format!("node group {} of EKS cluster {}", p.nodegroup, p.cluster)
     }
 
     async fn describe(&self, ctx: &Context) -> Result<Nodegroup, ActionError> {
-        ctx.bounded(
-            self.api
-                .describe_nodegroup(&self.params.cluster, &self.params.nodegroup),
-        )
-        .await
-        .map_err(|e| e.in_action(self))
+        let p = &self.base.params;
+        ctx.bounded(self.base.port.describe_nodegroup(&p.cluster, &p.nodegroup))
+            .await
     }
 
     /// Whether `ng` is `ACTIVE` at the asked scaling.
     fn is_complete(&self, ng: &Nodegroup) -> bool {
-        ng.is_active() && ng.scaling == self.params.target(ng.scaling)
+        ng.is_active() && ng.scaling == self.base.params.target(ng.scaling)
     }
 
     /// Why the node group cannot be scaled now, if it cannot.
@@ -205,7 +238,7 @@ impl ScaleNodegroup {
         if !ng.is_active() {
             return Some(format!("{} is {}, not ACTIVE", self.name(), ng.status));
         }
-        let target = self.params.target(ng.scaling);
+        let target = self.base.params.target(ng.scaling);
         if !target.is_valid() {
             return Some(format!(
                 "cannot scale {} to {target} (it is now {}): EKS needs min_size <= desired_size \
@@ -242,7 +275,6 @@ impl ScaleNodegroup {
             ),
         )
         .with_operation(operation)
-        .in_action(self)
     }
 
     /// Polls until the update is `Successful` and the node group `ACTIVE` at `target`.
@@ -253,12 +285,13 @@ impl ScaleNodegroup {
         target: Scaling,
     ) -> Result<Nodegroup, ActionError> {
         let what = format!("{} to be ACTIVE at {target}", self.name());
-        wait_until(ctx, &what, &self.wait, || async {
+        let p = &self.base.params;
+        wait_until(ctx, &what, &self.base.wait, || async {
             if !self.requested().is_some_and(|r| r.update_done) {
                 let update = ctx
-                    .bounded(self.api.describe_nodegroup_update(
-                        &self.params.cluster,
-                        &self.params.nodegroup,
+                    .bounded(self.base.port.describe_nodegroup_update(
+                        &p.cluster,
+                        &p.nodegroup,
                         update_id,
                     ))
                     .await?;
@@ -276,10 +309,7 @@ impl ScaleNodegroup {
                 self.mark_update_done();
             }
             let ng = ctx
-                .bounded(
-                    self.api
-                        .describe_nodegroup(&self.params.cluster, &self.params.nodegroup),
-                )
+                .bounded(self.base.port.describe_nodegroup(&p.cluster, &p.nodegroup))
                 .await?;
             Ok(if ng.is_active() && ng.scaling == target {
                 Poll::Ready(ng)
@@ -291,37 +321,16 @@ impl ScaleNodegroup {
             })
         })
         .await
-        .map_err(|e| e.in_action(self))
     }
 }
 
 #[async_trait]
-impl RecoveryAction for ScaleNodegroup {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-
-    fn mutates(&self) -> bool {
+impl Act for ScaleNodegroup {
+    fn can_undo(&self) -> bool {
         true
     }
 
-    fn iam_actions(&self) -> &'static [&'static str] {
-        IAM_ACTIONS
-    }
-
-    fn supports_rollback(&self) -> bool {
-        true
-    }
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
         let ng = match self.describe(ctx).await {
             Ok(ng) => ng,
             Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -356,12 +365,12 @@ impl RecoveryAction for ScaleNodegroup {
             "scale {}: {} -> {}",
             self.name(),
             ng.scaling,
-            self.params.target(ng.scaling)
+            self.base.params.target(ng.scaling)
         )))
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
+        let p = &self.base.params;
         let started = Instant::now();
         let requested = match self.requested() {
             Some(r) => {
@@ -378,17 +387,17 @@ impl RecoveryAction for ScaleNodegroup {
                     return Ok(Self::outputs(&ng, ng.scaling, ""));
                 }
                 if let Some(reason) = self.blocker(&ng) {
-                    return Err(ActionError::precondition(reason).in_action(self));
+                    return Err(ActionError::precondition(reason));
                 }
-                let target = self.params.target(ng.scaling);
+                let target = p.target(ng.scaling);
                 let update = ctx
-                    .bounded(self.api.update_nodegroup_scaling(
-                        &self.params.cluster,
-                        &self.params.nodegroup,
+                    .bounded(self.base.port.update_nodegroup_scaling(
+                        &p.cluster,
+                        &p.nodegroup,
                         target,
                     ))
                     .await
-                    .map_err(|e| e.with_operation("UpdateNodegroupConfig").in_action(self))?;
+                    .map_err(|e| e.with_operation("UpdateNodegroupConfig"))?;
                 if update.has_failed() {
                     return Err(self.failed_update(&update, "UpdateNodegroupConfig"));
                 }
@@ -421,7 +430,7 @@ impl RecoveryAction for ScaleNodegroup {
         Ok(Self::outputs(&ng, requested.previous, &requested.update_id))
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
         let ng = self.describe(ctx).await?;
         if self.is_complete(&ng) {
             Ok(format!("{} is ACTIVE at {}", self.name(), ng.scaling))
@@ -429,17 +438,16 @@ impl RecoveryAction for ScaleNodegroup {
             Err(ActionError::postcondition(format!(
                 "{} is not ACTIVE at {}: {}",
                 self.name(),
-                self.params.target(ng.scaling),
+                self.base.params.target(ng.scaling),
                 ng.summary()
-            ))
-            .in_action(self))
+            )))
         }
     }
 
-    async fn rollback(&self, ctx: &Context) -> Result<(), ActionError> {
+    async fn undo(&self, ctx: &Context) -> Result<(), ActionError> {
         // What this instance did, else (after a resume) what the step recorded.
         let recorded = || {
-            let out = ctx.outputs_of(&self.id)?;
+            let out = ctx.outputs_of(&self.base.id)?;
             let size = |name: &str| {
                 out.get(name)
                     .and_then(serde_json::Value::as_u64)
@@ -454,22 +462,23 @@ impl RecoveryAction for ScaleNodegroup {
         let Some(previous) = self.requested().map(|r| r.previous).or_else(recorded) else {
             return Err(ActionError::unsupported(
                 "nothing to roll back: this action did not change the node group's scaling",
-            )
-            .in_action(self));
+            ));
         };
+        let p = &self.base.params;
         let back = Self::new(
-            format!("{}-rollback", self.id),
+            format!("{}-rollback", self.base.id),
             ScaleNodegroupParams::new(
-                self.params.cluster.clone(),
-                self.params.nodegroup.clone(),
+                p.cluster.clone(),
+                p.nodegroup.clone(),
                 previous.desired_size,
             )
             .min_size(previous.min_size)
             .max_size(previous.max_size),
-            Arc::clone(&self.api),
-            self.target.region.as_deref(),
+            Arc::clone(&self.base.port),
+            self.base.region(),
         )
-        .with_wait_policy(self.wait.clone());
+        .with_wait_policy(self.base.wait.clone());
+        // As a step of its own: refused in a dry run, errors naming the rollback step.
         back.execute(ctx).await.map(|_| ())
     }
 }

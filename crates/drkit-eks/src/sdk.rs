@@ -3,21 +3,23 @@
 use async_trait::async_trait;
 use aws_sdk_eks::Client;
 use aws_sdk_eks::types::{NodegroupScalingConfig, Update};
-use drkit_aws::SdkResultExt;
+use drkit_aws::{Aws, LazyClient, SdkResultExt};
 use drkit_core::{ActionError, ErrorKind};
 
 use crate::port::{EksApi, EksCluster, HealthIssue, Nodegroup, NodegroupUpdate, Scaling};
 
 /// [`EksApi`] over an `aws-sdk-eks` client.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SdkEks {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl SdkEks {
     /// Wraps a client.
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client: LazyClient::ready(client),
+        }
     }
 
     /// A client for `config` (see `drkit_aws::AwsContext::for_region`).
@@ -25,9 +27,16 @@ impl SdkEks {
         Self::new(Client::new(config))
     }
 
-    /// The wrapped client.
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// A client for `region` (`None`: the default one), built from `aws` on its first call.
+    pub fn lazy(aws: &Aws, region: Option<&str>) -> Self {
+        Self {
+            client: LazyClient::new(aws, region, Client::new),
+        }
+    }
+
+    /// The wrapped client (built on the first call).
+    pub async fn client(&self) -> &Client {
+        self.client.get().await
     }
 }
 
@@ -72,7 +81,8 @@ fn update_from_sdk(
 impl EksApi for SdkEks {
     async fn describe_cluster(&self, cluster: &str) -> Result<EksCluster, ActionError> {
         let out = self
-            .client
+            .client()
+            .await
             .describe_cluster()
             .name(cluster)
             .send()
@@ -90,6 +100,10 @@ impl EksApi for SdkEks {
             status: c.status().map_or("unknown", |s| s.as_str()).to_owned(),
             version: c.version().map(str::to_owned),
             endpoint: c.endpoint().map(str::to_owned),
+            certificate_authority: c
+                .certificate_authority()
+                .and_then(|ca| ca.data())
+                .map(str::to_owned),
             platform_version: c.platform_version().map(str::to_owned),
             health_issues: c
                 .health()
@@ -113,7 +127,8 @@ impl EksApi for SdkEks {
         nodegroup: &str,
     ) -> Result<Nodegroup, ActionError> {
         let out = self
-            .client
+            .client()
+            .await
             .describe_nodegroup()
             .cluster_name(cluster)
             .nodegroup_name(nodegroup)
@@ -170,7 +185,8 @@ impl EksApi for SdkEks {
             .desired_size(wire_size(scaling.desired_size, "desired_size")?)
             .build();
         let out = self
-            .client
+            .client()
+            .await
             .update_nodegroup_config()
             .cluster_name(cluster)
             .nodegroup_name(nodegroup)
@@ -188,7 +204,8 @@ impl EksApi for SdkEks {
         update_id: &str,
     ) -> Result<NodegroupUpdate, ActionError> {
         let out = self
-            .client
+            .client()
+            .await
             .describe_update()
             .name(cluster)
             .nodegroup_name(nodegroup)

@@ -1,31 +1,21 @@
 //! `elasticache.check_replication_group`: a read-only check of a replication group.
 
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use drkit_core::{ActionError, Check, Context, ErrorKind, Outputs, RecoveryAction, Resource};
+use drkit_core::registry::{OutputDoc, ParamError};
+use drkit_core::{
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params,
+    PortFactory, StepSpec,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::common::{group_id, group_resource};
 use crate::port::{CacheClusterState, ElastiCacheApi, ReplicationGroup};
 
-/// The kind name.
-pub(crate) const KIND: &str = "elasticache.check_replication_group";
-
-/// The IAM actions it needs.
-pub(crate) const IAM_ACTIONS: &[&str] = &[
-    "elasticache:DescribeReplicationGroups",
-    "elasticache:DescribeCacheClusters",
-];
-
-/// The resource of a replication group: `elasticache:replication-group/<id>`.
-pub(crate) fn group_resource(group: &str, region: Option<&str>) -> Resource {
-    Resource::new("elasticache", "replication-group", group).in_region(region)
-}
-
 /// The parameters of `elasticache.check_replication_group`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CheckReplicationGroupParams {
@@ -57,20 +47,51 @@ impl CheckReplicationGroupParams {
 /// Outputs: `status`, `primary` (of the first node group), `primaries` (node group -> primary),
 /// `replicas` (a list of `{cache_cluster_id, node_group, status}`), `automatic_failover`,
 /// `multi_az`, `cluster_enabled`.
+///
+/// Read-only, but not a [`Probe`](drkit_core::Probe): its `execute` reports what it reads even
+/// when the group is not healthy (only `check` and `verify` judge).
+#[derive(Debug, HasBase)]
 pub struct CheckReplicationGroup {
-    id: String,
-    params: CheckReplicationGroupParams,
-    target: Resource,
-    api: Arc<dyn ElastiCacheApi>,
+    base: Base<Self>,
 }
 
-impl fmt::Debug for CheckReplicationGroup {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CheckReplicationGroup")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .field("target", &self.target)
-            .finish_non_exhaustive()
+impl ActionKind for CheckReplicationGroup {
+    const KIND: &'static str = "elasticache.check_replication_group";
+    const SUMMARY: &'static str = "Check an ElastiCache replication group: status, primary, \
+                                   replicas and their state, automatic failover and Multi-AZ";
+    const MUTATES: bool = false;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "elasticache:DescribeReplicationGroups",
+        "elasticache:DescribeCacheClusters",
+    ];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("status", "the group status (available, modifying, ...)"),
+        OutputDoc::new("primary", "the primary member of the first node group"),
+        OutputDoc::new("primaries", "node group id -> primary member"),
+        OutputDoc::new(
+            "replicas",
+            "a list of {cache_cluster_id, node_group, status}",
+        ),
+        OutputDoc::new(
+            "automatic_failover",
+            "enabled, disabled, enabling or disabling",
+        ),
+        OutputDoc::new("multi_az", "enabled or disabled"),
+        OutputDoc::new("cluster_enabled", "whether cluster mode is enabled"),
+    ];
+    type Params = CheckReplicationGroupParams;
+    type Port = dyn ElastiCacheApi;
+    type Ports = PortFactory<dyn ElastiCacheApi>;
+
+    fn validate(p: &Self::Params) -> Result<(), ParamError> {
+        group_id(&p.replication_group)
+    }
+
+    fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let target = group_resource(&step.params.replication_group);
+        Ok(Self {
+            base: step.into_base(target, ports),
+        })
     }
 }
 
@@ -169,60 +190,33 @@ impl CheckReplicationGroup {
         api: Arc<dyn ElastiCacheApi>,
         region: Option<&str>,
     ) -> Self {
-        let target = group_resource(&params.replication_group, region);
+        let target = group_resource(&params.replication_group).in_region(region);
         Self {
-            id: id.into(),
-            params,
-            target,
-            api,
+            base: Base::new(id, params, target, api),
         }
     }
 
     async fn look(&self, ctx: &Context) -> Result<Seen, ActionError> {
-        let group = ctx
-            .bounded(
-                self.api
-                    .describe_replication_group(&self.params.replication_group),
-            )
-            .await
-            .map_err(|e| e.in_action(self))?;
-        let states = ctx
-            .bounded(self.api.member_states(&self.params.replication_group))
-            .await
-            .map_err(|e| e.in_action(self))?;
-        Ok(Seen { group, states })
+        let group = &self.base.params.replication_group;
+        let port = &self.base.port;
+        let found = ctx.bounded(port.describe_replication_group(group)).await?;
+        let states = ctx.bounded(port.member_states(group)).await?;
+        Ok(Seen {
+            group: found,
+            states,
+        })
     }
 }
 
 #[async_trait]
-impl RecoveryAction for CheckReplicationGroup {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-
-    fn mutates(&self) -> bool {
-        false
-    }
-
-    fn iam_actions(&self) -> &'static [&'static str] {
-        IAM_ACTIONS
-    }
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
+impl Act for CheckReplicationGroup {
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
         let seen = match self.look(ctx).await {
             Ok(seen) => seen,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Ok(Check::blocked(format!(
                     "replication group {} does not exist",
-                    self.params.replication_group
+                    self.base.params.replication_group
                 )));
             }
             Err(e) => return Err(e),
@@ -242,13 +236,13 @@ impl RecoveryAction for CheckReplicationGroup {
         }
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let seen = self.look(ctx).await?;
         ctx.progress(seen.detail());
         Ok(seen.outputs())
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
         let seen = self.look(ctx).await?;
         let problems = seen.problems();
         if problems.is_empty() {
@@ -258,8 +252,7 @@ impl RecoveryAction for CheckReplicationGroup {
                 "replication group {}: {}",
                 seen.group.id,
                 problems.join("; ")
-            ))
-            .in_action(self))
+            )))
         }
     }
 }

@@ -2,7 +2,7 @@
 //! cannot show (it creates groups straight into `available`, and its `DescribeCacheClusters`
 //! does not list the members of a replication group, so their state is unknown there).
 
-use drkit_core::{ActionExt, ActionRef, RetryPolicy};
+use drkit_core::{ActionExt, ActionRef, RecoveryAction, RetryPolicy};
 
 use super::*;
 use crate::port::MockElastiCacheApi;

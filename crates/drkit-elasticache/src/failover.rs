@@ -1,28 +1,19 @@
 //! `elasticache.test_failover`: ElastiCache's managed failover of one node group
 //! (`TestFailover`), waiting until a new primary serves.
 
-use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    ActionError, Check, Context, ErrorKind, Outputs, Poll, RecoveryAction, Resource, WaitPolicy,
-    wait_until,
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params, Poll,
+    PortFactory, StepSpec, wait_until,
 };
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::check::group_resource;
+use crate::common::{group_id, group_resource, node_group_id};
 use crate::port::{ElastiCacheApi, NodeGroup, ReplicationGroup};
-
-/// The kind name.
-pub(crate) const KIND: &str = "elasticache.test_failover";
-
-/// The IAM actions it needs.
-pub(crate) const IAM_ACTIONS: &[&str] = &[
-    "elasticache:DescribeReplicationGroups",
-    "elasticache:TestFailover",
-];
 
 /// The error codes AWS answers `TestFailover` with once its quota is used up.
 pub(crate) const QUOTA_CODES: &[&str] = &[
@@ -31,7 +22,7 @@ pub(crate) const QUOTA_CODES: &[&str] = &[
 ];
 
 /// The parameters of `elasticache.test_failover`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct TestFailoverParams {
@@ -71,23 +62,42 @@ impl TestFailoverParams {
 /// - No rollback: failing back would be another `TestFailover` call; run this action again.
 ///
 /// Outputs: `primary`, `previous_primary`, `node_group`, `status`.
+#[derive(Debug, HasBase)]
 pub struct TestFailover {
-    id: String,
-    params: TestFailoverParams,
-    target: Resource,
-    api: Arc<dyn ElastiCacheApi>,
-    wait: WaitPolicy,
+    base: Base<Self>,
     /// The primary this action failed over from, once it has called `TestFailover`.
     requested_from: Mutex<Option<String>>,
 }
 
-impl fmt::Debug for TestFailover {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TestFailover")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .field("target", &self.target)
-            .finish_non_exhaustive()
+impl ActionKind for TestFailover {
+    const KIND: &'static str = "elasticache.test_failover";
+    const SUMMARY: &'static str = "Run ElastiCache's managed failover (TestFailover) of a node \
+                                   group and wait until a new primary serves; AWS allows only a \
+                                   few such calls per rolling 24 hours";
+    const MUTATES: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "elasticache:DescribeReplicationGroups",
+        "elasticache:TestFailover",
+    ];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("primary", "the node group's new primary"),
+        OutputDoc::new("previous_primary", "the primary it failed over from"),
+        OutputDoc::new("node_group", "the node group id"),
+        OutputDoc::new("status", "the group status at the end"),
+    ];
+    type Params = TestFailoverParams;
+    type Port = dyn ElastiCacheApi;
+    type Ports = PortFactory<dyn ElastiCacheApi>;
+
+    fn validate(p: &Self::Params) -> Result<(), ParamError> {
+        group_id(&p.replication_group)?;
+        node_group_id(&p.node_group)
+    }
+
+    fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let port = ports.get(step.region());
+        let region = step.region.clone();
+        Ok(Self::new(step.id, step.params, port, region.as_deref()))
     }
 }
 
@@ -125,22 +135,11 @@ impl TestFailover {
         api: Arc<dyn ElastiCacheApi>,
         region: Option<&str>,
     ) -> Self {
-        let target = group_resource(&params.replication_group, region);
+        let target = group_resource(&params.replication_group).in_region(region);
         Self {
-            id: id.into(),
-            params,
-            target,
-            api,
-            wait: WaitPolicy::default(),
+            base: Base::new(id, params, target, api),
             requested_from: Mutex::new(None),
         }
-    }
-
-    /// Uses `policy` for the wait after the call.
-    #[must_use]
-    pub fn with_wait_policy(mut self, policy: WaitPolicy) -> Self {
-        self.wait = policy;
-        self
     }
 
     fn requested_from(&self) -> Option<String> {
@@ -159,15 +158,15 @@ impl TestFailover {
 
     async fn describe(&self, ctx: &Context) -> Result<ReplicationGroup, ActionError> {
         ctx.bounded(
-            self.api
-                .describe_replication_group(&self.params.replication_group),
+            self.base
+                .port
+                .describe_replication_group(&self.base.params.replication_group),
         )
         .await
-        .map_err(|e| e.in_action(self))
     }
 
     fn node_group<'g>(&self, group: &'g ReplicationGroup) -> Option<&'g NodeGroup> {
-        group.node_group(&self.params.node_group)
+        group.node_group(&self.base.params.node_group)
     }
 
     /// Whether a new primary serves, given the primary the failover started from.
@@ -191,7 +190,7 @@ impl TestFailover {
             ),
             None => format!(
                 "status={}, node group {} missing",
-                group.status, self.params.node_group
+                group.status, self.base.params.node_group
             ),
         }
     }
@@ -204,7 +203,7 @@ impl TestFailover {
         Outputs::new()
             .with("primary", primary)
             .with("previous_primary", previous)
-            .with("node_group", self.params.node_group.clone())
+            .with("node_group", self.base.params.node_group.clone())
             .with("status", group.status.clone())
     }
 
@@ -215,7 +214,7 @@ impl TestFailover {
             return Some(format!(
                 "replication group {} has no node group {} (node groups: {})",
                 group.id,
-                self.params.node_group,
+                self.base.params.node_group,
                 ids.join(", ")
             ));
         };
@@ -257,34 +256,14 @@ impl TestFailover {
 }
 
 #[async_trait]
-impl RecoveryAction for TestFailover {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-
-    fn mutates(&self) -> bool {
-        true
-    }
-
-    fn iam_actions(&self) -> &'static [&'static str] {
-        IAM_ACTIONS
-    }
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
+impl Act for TestFailover {
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
         let group = match self.describe(ctx).await {
             Ok(group) => group,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Ok(Check::blocked(format!(
                     "replication group {} does not exist",
-                    self.params.replication_group
+                    self.base.params.replication_group
                 )));
             }
             Err(e) => return Err(e),
@@ -294,7 +273,7 @@ impl RecoveryAction for TestFailover {
                 return Ok(Check::Done {
                     detail: format!(
                         "node group {} of {} failed over from {from}: {}",
-                        self.params.node_group,
+                        self.base.params.node_group,
                         group.id,
                         self.summary(&group)
                     ),
@@ -304,7 +283,7 @@ impl RecoveryAction for TestFailover {
             return Ok(Check::ready(format!(
                 "wait for the failover of node group {} of {} (from {from}), already requested; \
                  now {}",
-                self.params.node_group,
+                self.base.params.node_group,
                 group.id,
                 self.summary(&group)
             )));
@@ -324,14 +303,13 @@ impl RecoveryAction for TestFailover {
         Ok(Check::ready(format!(
             "TestFailover of node group {} of replication group {}: primary {primary} -> one of \
              [{}] (uses one of the few TestFailover calls AWS allows per rolling 24 hours)",
-            self.params.node_group,
+            self.base.params.node_group,
             group.id,
             replicas.join(", ")
         )))
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let started = Instant::now();
         let from = match self.requested_from() {
             Some(from) => {
@@ -343,49 +321,43 @@ impl RecoveryAction for TestFailover {
             None => {
                 let group = self.describe(ctx).await?;
                 if let Some(reason) = self.blocker(&group) {
-                    return Err(ActionError::precondition(reason).in_action(self));
+                    return Err(ActionError::precondition(reason));
                 }
                 let from = self
                     .node_group(&group)
                     .and_then(NodeGroup::primary)
                     .unwrap_or_default()
                     .to_owned();
-                ctx.bounded(
-                    self.api
-                        .test_failover(&self.params.replication_group, &self.params.node_group),
-                )
+                ctx.bounded(self.base.port.test_failover(
+                    &self.base.params.replication_group,
+                    &self.base.params.node_group,
+                ))
                 .await
-                .map_err(|e| explain_quota(e.with_operation("TestFailover")).in_action(self))?;
+                .map_err(|e| explain_quota(e.with_operation("TestFailover")))?;
                 self.set_requested_from(Some(from.clone()));
                 ctx.progress(format!(
                     "TestFailover accepted for node group {} of {} (primary was {from})",
-                    self.params.node_group, self.params.replication_group
+                    self.base.params.node_group, self.base.params.replication_group
                 ));
                 from
             }
         };
         let what = format!(
             "a new primary of node group {} of {}",
-            self.params.node_group, self.params.replication_group
+            self.base.params.node_group, self.base.params.replication_group
         );
-        let group = wait_until(ctx, &what, &self.wait, || async {
-            let group = ctx
-                .bounded(
-                    self.api
-                        .describe_replication_group(&self.params.replication_group),
-                )
-                .await?;
+        let group = wait_until(ctx, &what, &self.base.wait, || async {
+            let group = self.describe(ctx).await?;
             Ok(if self.is_complete(&group, &from) {
                 Poll::Ready(group)
             } else {
                 Poll::Pending(self.summary(&group))
             })
         })
-        .await
-        .map_err(|e| e.in_action(self))?;
+        .await?;
         ctx.progress(format!(
             "node group {} of {} failed over from {from} after {:.3} s: {}",
-            self.params.node_group,
+            self.base.params.node_group,
             group.id,
             started.elapsed().as_secs_f64(),
             self.summary(&group)
@@ -393,29 +365,27 @@ impl RecoveryAction for TestFailover {
         Ok(self.outputs(&group, &from))
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
         let Some(from) = self.requested_from() else {
             return Err(ActionError::postcondition(
                 "this action has not failed the node group over",
-            )
-            .in_action(self));
+            ));
         };
         let group = self.describe(ctx).await?;
         if self.is_complete(&group, &from) {
             Ok(format!(
                 "node group {} of {} failed over from {from}: {}",
-                self.params.node_group,
+                self.base.params.node_group,
                 group.id,
                 self.summary(&group)
             ))
         } else {
             Err(ActionError::postcondition(format!(
                 "node group {} of {} has not failed over from {from}: {}",
-                self.params.node_group,
+                self.base.params.node_group,
                 group.id,
                 self.summary(&group)
-            ))
-            .in_action(self))
+            )))
         }
     }
 }

@@ -11,7 +11,7 @@
 //!    (`elasticache.check_replication_group`), [`SetPrimary`] (`elasticache.set_primary`, the
 //!    seed's "promote read replica") and [`TestFailover`] (`elasticache.test_failover`, the
 //!    managed failover, a few calls per account per rolling 24 hours);
-//! 4. **registration** ([`register`]).
+//! 4. **registration** ([`register`], or [`register_with`] and your own ports).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -32,7 +32,10 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(test)]
+mod behaviour_tests;
 mod check;
+mod common;
 mod failover;
 mod port;
 mod register;
@@ -47,9 +50,6 @@ pub use failover::{TestFailover, TestFailoverParams};
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub use port::MockElastiCacheApi;
 pub use port::{CacheClusterState, ElastiCacheApi, NodeGroup, NodeGroupMember, ReplicationGroup};
-pub use register::{
-    CHECK_REPLICATION_GROUP, ElastiCacheApiFactory, SET_PRIMARY, TEST_FAILOVER, register,
-    register_with,
-};
+pub use register::{DESCRIPTORS, aws_ports, register, register_with};
 pub use sdk::SdkElastiCache;
 pub use set_primary::{SetPrimary, SetPrimaryParams};

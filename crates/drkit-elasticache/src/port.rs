@@ -197,7 +197,7 @@ impl CacheClusterState {
 /// resource is an error of kind `NotFound`.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
-pub trait ElastiCacheApi: Send + Sync {
+pub trait ElastiCacheApi: std::fmt::Debug + Send + Sync {
     /// `DescribeReplicationGroups` for one group.
     async fn describe_replication_group(
         &self,

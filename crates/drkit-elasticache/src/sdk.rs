@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_elasticache::Client;
-use drkit_aws::SdkResultExt;
+use drkit_aws::{Aws, LazyClient, SdkResultExt};
 use drkit_core::{ActionError, ErrorKind};
 
 use crate::port::{
@@ -10,15 +10,17 @@ use crate::port::{
 };
 
 /// [`ElastiCacheApi`] over an `aws-sdk-elasticache` client.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SdkElastiCache {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl SdkElastiCache {
     /// Wraps a client.
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client: LazyClient::ready(client),
+        }
     }
 
     /// A client for `config` (see `drkit_aws::AwsContext::for_region`).
@@ -26,9 +28,16 @@ impl SdkElastiCache {
         Self::new(Client::new(config))
     }
 
-    /// The wrapped client.
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// A client for `region`, built from `aws` on its first call.
+    pub fn lazy(aws: &Aws, region: Option<&str>) -> Self {
+        Self {
+            client: LazyClient::new(aws, region, Client::new),
+        }
+    }
+
+    /// The wrapped client (built on the first call).
+    pub async fn client(&self) -> &Client {
+        self.client.get().await
     }
 }
 
@@ -73,7 +82,8 @@ impl ElastiCacheApi for SdkElastiCache {
         group: &str,
     ) -> Result<ReplicationGroup, ActionError> {
         let out = self
-            .client
+            .client()
+            .await
             .describe_replication_groups()
             .replication_group_id(group)
             .send()
@@ -97,7 +107,8 @@ impl ElastiCacheApi for SdkElastiCache {
         let mut marker: Option<String> = None;
         loop {
             let out = self
-                .client
+                .client()
+                .await
                 .describe_cache_clusters()
                 .max_records(100)
                 .set_marker(marker.take())
@@ -125,7 +136,8 @@ impl ElastiCacheApi for SdkElastiCache {
         group: &str,
         cache_cluster: &str,
     ) -> Result<(), ActionError> {
-        self.client
+        self.client()
+            .await
             .modify_replication_group()
             .replication_group_id(group)
             .primary_cluster_id(cache_cluster)
@@ -137,7 +149,8 @@ impl ElastiCacheApi for SdkElastiCache {
     }
 
     async fn test_failover(&self, group: &str, node_group: &str) -> Result<(), ActionError> {
-        self.client
+        self.client()
+            .await
             .test_failover()
             .replication_group_id(group)
             .node_group_id(node_group)

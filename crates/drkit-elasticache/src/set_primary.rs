@@ -1,31 +1,22 @@
 //! `elasticache.set_primary`: promote a replica of a replication group to primary (the seed's
 //! "promote read replica").
 
-use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    ActionError, Check, Context, ErrorKind, Outputs, Poll, RecoveryAction, Resource, WaitPolicy,
-    wait_until,
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params, Poll,
+    PortFactory, StepSpec, wait_until,
 };
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::check::group_resource;
+use crate::common::{group_id, group_resource, identifier};
 use crate::port::{ElastiCacheApi, ReplicationGroup};
 
-/// The kind name.
-pub(crate) const KIND: &str = "elasticache.set_primary";
-
-/// The IAM actions it needs.
-pub(crate) const IAM_ACTIONS: &[&str] = &[
-    "elasticache:DescribeReplicationGroups",
-    "elasticache:ModifyReplicationGroup",
-];
-
 /// The parameters of `elasticache.set_primary`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct SetPrimaryParams {
@@ -59,23 +50,43 @@ impl SetPrimaryParams {
 /// - `rollback`: promotes the primary it replaced (only if this action promoted).
 ///
 /// Outputs: `primary`, `previous_primary`, `status`.
+#[derive(Debug, HasBase)]
 pub struct SetPrimary {
-    id: String,
-    params: SetPrimaryParams,
-    target: Resource,
-    api: Arc<dyn ElastiCacheApi>,
-    wait: WaitPolicy,
+    base: Base<Self>,
     /// The primary this action replaced, once it has called `ModifyReplicationGroup`.
     requested_from: Mutex<Option<String>>,
 }
 
-impl fmt::Debug for SetPrimary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SetPrimary")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .field("target", &self.target)
-            .finish_non_exhaustive()
+impl ActionKind for SetPrimary {
+    const KIND: &'static str = "elasticache.set_primary";
+    const SUMMARY: &'static str = "Promote a replica of a cluster-mode-disabled replication group \
+                                   to primary and wait until it serves";
+    const MUTATES: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "elasticache:DescribeReplicationGroups",
+        "elasticache:ModifyReplicationGroup",
+    ];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("primary", "the primary at the end"),
+        OutputDoc::new(
+            "previous_primary",
+            "the primary before the promotion (empty when nothing had to change)",
+        ),
+        OutputDoc::new("status", "the group status at the end"),
+    ];
+    type Params = SetPrimaryParams;
+    type Port = dyn ElastiCacheApi;
+    type Ports = PortFactory<dyn ElastiCacheApi>;
+
+    fn validate(p: &Self::Params) -> Result<(), ParamError> {
+        group_id(&p.replication_group)?;
+        identifier("primary_cluster", &p.primary_cluster, 50)
+    }
+
+    fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let port = ports.get(step.region());
+        let region = step.region.clone();
+        Ok(Self::new(step.id, step.params, port, region.as_deref()))
     }
 }
 
@@ -88,22 +99,11 @@ impl SetPrimary {
         api: Arc<dyn ElastiCacheApi>,
         region: Option<&str>,
     ) -> Self {
-        let target = group_resource(&params.replication_group, region);
+        let target = group_resource(&params.replication_group).in_region(region);
         Self {
-            id: id.into(),
-            params,
-            target,
-            api,
-            wait: WaitPolicy::default(),
+            base: Base::new(id, params, target, api),
             requested_from: Mutex::new(None),
         }
-    }
-
-    /// Uses `policy` for the wait after the call.
-    #[must_use]
-    pub fn with_wait_policy(mut self, policy: WaitPolicy) -> Self {
-        self.wait = policy;
-        self
     }
 
     fn requested_from(&self) -> Option<String> {
@@ -122,15 +122,15 @@ impl SetPrimary {
 
     async fn describe(&self, ctx: &Context) -> Result<ReplicationGroup, ActionError> {
         ctx.bounded(
-            self.api
-                .describe_replication_group(&self.params.replication_group),
+            self.base
+                .port
+                .describe_replication_group(&self.base.params.replication_group),
         )
         .await
-        .map_err(|e| e.in_action(self))
     }
 
     fn is_complete(&self, group: &ReplicationGroup) -> bool {
-        group.is_available() && group.primary() == Some(self.params.primary_cluster.as_str())
+        group.is_available() && group.primary() == Some(self.base.params.primary_cluster.as_str())
     }
 
     fn outputs(group: &ReplicationGroup, previous: Option<&str>) -> Outputs {
@@ -155,10 +155,13 @@ impl SetPrimary {
                 group.id, group.status
             ));
         }
-        if group.node_group_of(&self.params.primary_cluster).is_none() {
+        if group
+            .node_group_of(&self.base.params.primary_cluster)
+            .is_none()
+        {
             return Some(format!(
                 "{} is not a member of replication group {} (members: {})",
-                self.params.primary_cluster,
+                self.base.params.primary_cluster,
                 group.id,
                 group.member_ids().join(", ")
             ));
@@ -175,38 +178,18 @@ impl SetPrimary {
 }
 
 #[async_trait]
-impl RecoveryAction for SetPrimary {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-
-    fn mutates(&self) -> bool {
+impl Act for SetPrimary {
+    fn can_undo(&self) -> bool {
         true
     }
 
-    fn iam_actions(&self) -> &'static [&'static str] {
-        IAM_ACTIONS
-    }
-
-    fn supports_rollback(&self) -> bool {
-        true
-    }
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
         let group = match self.describe(ctx).await {
             Ok(group) => group,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Ok(Check::blocked(format!(
                     "replication group {} does not exist",
-                    self.params.replication_group
+                    self.base.params.replication_group
                 )));
             }
             Err(e) => return Err(e),
@@ -216,7 +199,7 @@ impl RecoveryAction for SetPrimary {
             return Ok(Check::Done {
                 detail: format!(
                     "{} is the primary of available replication group {}",
-                    self.params.primary_cluster, group.id
+                    self.base.params.primary_cluster, group.id
                 ),
                 outputs: Self::outputs(&group, from.as_deref()),
             });
@@ -225,7 +208,7 @@ impl RecoveryAction for SetPrimary {
             return Ok(Check::ready(format!(
                 "wait for the promotion of {} in replication group {} (from {from}), already \
                  requested; now {}",
-                self.params.primary_cluster,
+                self.base.params.primary_cluster,
                 group.id,
                 group.summary()
             )));
@@ -235,21 +218,20 @@ impl RecoveryAction for SetPrimary {
         }
         Ok(Check::ready(format!(
             "promote {} to primary of replication group {}: primary {} -> {}",
-            self.params.primary_cluster,
+            self.base.params.primary_cluster,
             group.id,
             group.primary().unwrap_or("unknown"),
-            self.params.primary_cluster
+            self.base.params.primary_cluster
         )))
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let started = Instant::now();
         let from = match self.requested_from() {
             Some(from) => {
                 ctx.progress(format!(
                     "promotion of {} already requested; waiting for it",
-                    self.params.primary_cluster
+                    self.base.params.primary_cluster
                 ));
                 from
             }
@@ -258,80 +240,73 @@ impl RecoveryAction for SetPrimary {
                 if self.is_complete(&group) {
                     ctx.progress(format!(
                         "{} is already the primary",
-                        self.params.primary_cluster
+                        self.base.params.primary_cluster
                     ));
                     return Ok(Self::outputs(&group, None));
                 }
                 if let Some(reason) = self.blocker(&group) {
-                    return Err(ActionError::precondition(reason).in_action(self));
+                    return Err(ActionError::precondition(reason));
                 }
                 let from = group.primary().unwrap_or_default().to_owned();
-                ctx.bounded(self.api.set_primary_cluster(
-                    &self.params.replication_group,
-                    &self.params.primary_cluster,
+                ctx.bounded(self.base.port.set_primary_cluster(
+                    &self.base.params.replication_group,
+                    &self.base.params.primary_cluster,
                 ))
                 .await
-                .map_err(|e| e.with_operation("ModifyReplicationGroup").in_action(self))?;
+                .map_err(|e| e.with_operation("ModifyReplicationGroup"))?;
                 self.set_requested_from(Some(from.clone()));
                 ctx.progress(format!(
                     "ModifyReplicationGroup accepted: {} -> {} in {}",
                     if from.is_empty() { "unknown" } else { &from },
-                    self.params.primary_cluster,
-                    self.params.replication_group
+                    self.base.params.primary_cluster,
+                    self.base.params.replication_group
                 ));
                 from
             }
         };
         let what = format!(
             "{} to be the primary of an available {}",
-            self.params.primary_cluster, self.params.replication_group
+            self.base.params.primary_cluster, self.base.params.replication_group
         );
-        let group = wait_until(ctx, &what, &self.wait, || async {
-            let group = ctx
-                .bounded(
-                    self.api
-                        .describe_replication_group(&self.params.replication_group),
-                )
-                .await?;
+        let group = wait_until(ctx, &what, &self.base.wait, || async {
+            let group = self.describe(ctx).await?;
             Ok(if self.is_complete(&group) {
                 Poll::Ready(group)
             } else {
                 Poll::Pending(group.summary())
             })
         })
-        .await
-        .map_err(|e| e.in_action(self))?;
+        .await?;
         ctx.progress(format!(
             "{} is the primary of {} after {:.3} s",
-            self.params.primary_cluster,
+            self.base.params.primary_cluster,
             group.id,
             started.elapsed().as_secs_f64()
         ));
         Ok(Self::outputs(&group, Some(&from)))
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
         let group = self.describe(ctx).await?;
         if self.is_complete(&group) {
             Ok(format!(
                 "{} is the primary of available replication group {}",
-                self.params.primary_cluster, group.id
+                self.base.params.primary_cluster, group.id
             ))
         } else {
             Err(ActionError::postcondition(format!(
                 "{} is not the primary of an available replication group {}: {}",
-                self.params.primary_cluster,
+                self.base.params.primary_cluster,
                 group.id,
                 group.summary()
-            ))
-            .in_action(self))
+            )))
         }
     }
 
-    async fn rollback(&self, ctx: &Context) -> Result<(), ActionError> {
+    async fn undo(&self, ctx: &Context) -> Result<(), ActionError> {
         // What this instance did, else (after a resume) what the step recorded.
         let recorded = || {
-            let out = ctx.outputs_of(&self.id)?;
+            let out = ctx.outputs_of(&self.base.id)?;
             let previous = out.get_str("previous_primary").filter(|p| !p.is_empty())?;
             (out.get_str("primary") != Some(previous)).then(|| previous.to_owned())
         };
@@ -342,17 +317,16 @@ impl RecoveryAction for SetPrimary {
         else {
             return Err(ActionError::unsupported(
                 "nothing to roll back: this action did not change the primary",
-            )
-            .in_action(self));
+            ));
         };
         let back = Self::new(
-            format!("{}-rollback", self.id),
-            SetPrimaryParams::new(self.params.replication_group.clone(), previous),
-            Arc::clone(&self.api),
-            self.target.region.as_deref(),
+            format!("{}-rollback", self.base.id),
+            SetPrimaryParams::new(self.base.params.replication_group.clone(), previous),
+            Arc::clone(&self.base.port),
+            self.base.region(),
         )
-        .with_wait_policy(self.wait.clone());
-        back.execute(ctx).await.map(|_| ())
+        .with_wait_policy(self.base.wait.clone());
+        back.apply(ctx).await.map(|_| ())
     }
 }
 

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use drkit_core::{ActionExt, ActionRef, CancellationToken, RetryPolicy};
+use drkit_core::{ActionExt, ActionRef, CancellationToken, RecoveryAction, RetryPolicy};
 use mockall::predicate::eq;
 
 use super::*;

@@ -1,29 +1,72 @@
 //! `iam.check_role`: the role exists and its policies allow the actions recovery needs.
 
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use drkit_core::{ActionError, Check, Context, ErrorKind, Outputs, RecoveryAction, Resource};
+use drkit_core::registry::{OutputDoc, ParamError};
+use drkit_core::{
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params,
+    PortFactory, Resource, StepSpec,
+};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::policy::PolicyDocument;
 use crate::port::{IamApi, Role};
-use drkit_core::action_identity as identity;
+use crate::put_policy::iam_name;
 
-pub(crate) const KIND: &str = "iam.check_role";
-pub(crate) const IAM: &[&str] = &[
-    "iam:GetRole",
-    "iam:ListRolePolicies",
-    "iam:GetRolePolicy",
-    "iam:ListAttachedRolePolicies",
-    "iam:GetPolicy",
-    "iam:GetPolicyVersion",
-];
+/// The parameters of `iam.check_role`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CheckRoleParams {
+    /// The IAM role name.
+    pub role: String,
+    /// IAM actions that must be allowed (e.g. "rds:FailoverDBCluster"); simple wildcard
+    /// matching, not a full IAM evaluation.
+    #[serde(default)]
+    #[param(ty = "list of strings")]
+    pub expect_actions: Vec<String>,
+}
+
+impl CheckRoleParams {
+    /// Check that `role` exists and allows `expect_actions` (e.g. `rds:FailoverDBCluster`,
+    /// `rds:Describe*`).
+    pub fn new(role: impl Into<String>, expect_actions: Vec<String>) -> Self {
+        Self {
+            role: role.into(),
+            expect_actions,
+        }
+    }
+}
+
+/// `service:Action`, with `*`/`?` wildcards allowed in the action part.
+fn iam_action(i: usize, action: &str) -> Result<(), ParamError> {
+    let valid = action.split_once(':').is_some_and(|(service, name)| {
+        !service.is_empty()
+            && service
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '*' || c == '?')
+    });
+    if valid || action == "*" {
+        Ok(())
+    } else {
+        Err(ParamError::new(
+            format!("expect_actions[{i}]"),
+            format!(
+                "`{action}` is not an IAM action (`service:Action`, e.g. `rds:FailoverDBCluster`)"
+            ),
+        ))
+    }
+}
 
 /// What was found about the role.
 #[derive(Debug)]
-struct Finding {
+struct Found {
     role: Role,
     /// `inline:<name>` and `managed:<name>`, in the order read.
     policies: Vec<String>,
@@ -37,91 +80,112 @@ struct Finding {
 /// Not a full IAM policy evaluator: `*`/`?` wildcards in `Action`/`NotAction` are matched
 /// (case-insensitively), `Resource`, `Condition`, permission boundaries, SCPs and session
 /// policies are not considered, and any matching `Deny` counts (see [`PolicyDocument::allows`]).
-/// `check` is `Done` when it holds and `Blocked` with the missing actions when not; `verify`
-/// fails with `PostconditionFailed`. Outputs: `role`, `role_arn`, `policies`, `allowed`,
-/// `missing`.
+/// `check` is `Done` when it holds and `Blocked` with the missing actions when not; `execute`
+/// returns the same outputs (it changes nothing); `verify` fails with `PostconditionFailed`.
+/// Outputs: `role`, `role_arn`, `policies`, `allowed`, `missing`.
+#[derive(Debug, HasBase)]
 pub struct CheckRole {
-    id: String,
-    role: String,
-    expect_actions: Vec<String>,
-    target: Resource,
-    api: Arc<dyn IamApi>,
+    base: Base<Self>,
 }
 
-impl fmt::Debug for CheckRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CheckRole")
-            .field("id", &self.id)
-            .field("role", &self.role)
-            .field("expect_actions", &self.expect_actions)
-            .finish_non_exhaustive()
+impl ActionKind for CheckRole {
+    const KIND: &'static str = "iam.check_role";
+    const SUMMARY: &'static str =
+        "Check that an IAM role exists and its policies allow the given actions";
+    const MUTATES: bool = false;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "iam:GetRole",
+        "iam:ListRolePolicies",
+        "iam:GetRolePolicy",
+        "iam:ListAttachedRolePolicies",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+    ];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("role", "the role name"),
+        OutputDoc::new("role_arn", "its ARN"),
+        OutputDoc::new(
+            "policies",
+            "the policies read (`inline:<name>`, `managed:<name>`)",
+        ),
+        OutputDoc::new("allowed", "the expected actions that are allowed"),
+        OutputDoc::new("missing", "the expected actions that are not"),
+    ];
+    type Params = CheckRoleParams;
+    type Port = dyn IamApi;
+    type Ports = PortFactory<dyn IamApi>;
+
+    fn validate(p: &Self::Params) -> Result<(), ParamError> {
+        iam_name("role", &p.role, 64)?;
+        for (i, action) in p.expect_actions.iter().enumerate() {
+            iam_action(i, action)?;
+        }
+        Ok(())
+    }
+
+    fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        // IAM is global: the region only picks the endpoint; the resource has none.
+        let port = ports.get(step.region());
+        Ok(Self::new(step.id, step.params, port))
     }
 }
 
 impl CheckRole {
-    /// A check step `id` of `role`, expecting `expect_actions` (e.g. `rds:FailoverDBCluster`,
-    /// `rds:Describe*`) to be allowed.
-    pub fn new(
-        id: impl Into<String>,
-        role: impl Into<String>,
-        expect_actions: Vec<String>,
-        api: Arc<dyn IamApi>,
-    ) -> Self {
-        let role = role.into();
+    /// A check step `id` with `params`, talking to IAM through `api`.
+    pub fn new(id: impl Into<String>, params: CheckRoleParams, api: Arc<dyn IamApi>) -> Self {
+        let target = Resource::new("iam", "role", params.role.clone());
         Self {
-            id: id.into(),
-            target: Resource::new("iam", "role", role.clone()),
-            role,
-            expect_actions,
-            api,
+            base: Base::new(id, params, target, api),
         }
     }
 
+    fn role(&self) -> &str {
+        &self.base.params.role
+    }
+
+    fn expect_actions(&self) -> &[String] {
+        &self.base.params.expect_actions
+    }
+
     /// `Ok(None)` when the role does not exist.
-    async fn evaluate(&self, ctx: &Context) -> Result<Option<Finding>, ActionError> {
-        let role = match ctx.bounded(self.api.get_role(&self.role)).await {
+    async fn evaluate(&self, ctx: &Context) -> Result<Option<Found>, ActionError> {
+        let api = &self.base.port;
+        let role = match ctx.bounded(api.get_role(self.role())).await {
             Ok(role) => role,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.in_action(self)),
+            Err(e) => return Err(e),
         };
         let mut policies = Vec::new();
         let mut documents = Vec::new();
-        if !self.expect_actions.is_empty() {
-            let inline = ctx
-                .bounded(self.api.list_role_policies(&self.role))
-                .await
-                .map_err(|e| e.in_action(self))?;
+        if !self.expect_actions().is_empty() {
+            let inline = ctx.bounded(api.list_role_policies(self.role())).await?;
             for name in inline {
-                let text = match ctx
-                    .bounded(self.api.get_role_policy(&self.role, &name))
-                    .await
-                {
+                let text = match ctx.bounded(api.get_role_policy(self.role(), &name)).await {
                     Ok(text) => text,
                     // Deleted between the list and the read.
                     Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                    Err(e) => return Err(e.in_action(self)),
+                    Err(e) => return Err(e),
                 };
                 documents.push(self.parse(&format!("inline policy {name}"), &text)?);
                 policies.push(format!("inline:{name}"));
             }
             let attached = ctx
-                .bounded(self.api.list_attached_role_policies(&self.role))
-                .await
-                .map_err(|e| e.in_action(self))?;
+                .bounded(api.list_attached_role_policies(self.role()))
+                .await?;
             for policy in attached {
                 let text = ctx
-                    .bounded(self.api.get_managed_policy_document(&policy.arn))
+                    .bounded(api.get_managed_policy_document(&policy.arn))
                     .await
-                    .map_err(|e| e.with_resource(&policy.arn).in_action(self))?;
+                    .map_err(|e| e.with_resource(&policy.arn))?;
                 documents.push(self.parse(&format!("managed policy {}", policy.arn), &text)?);
                 policies.push(format!("managed:{}", policy.name));
             }
         }
-        let (allowed, missing) = self.expect_actions.iter().cloned().partition(|action| {
+        let (allowed, missing) = self.expect_actions().iter().cloned().partition(|action| {
             documents.iter().any(|d| d.allows(action))
                 && !documents.iter().any(|d| d.denies(action))
         });
-        Ok(Some(Finding {
+        Ok(Some(Found {
             role,
             policies,
             allowed,
@@ -135,13 +199,12 @@ impl CheckRole {
             .map_err(|e| {
                 ActionError::new(
                     ErrorKind::Other,
-                    format!("{what} of role {} is not JSON: {e}", self.role),
+                    format!("{what} of role {} is not JSON: {e}", self.role()),
                 )
-                .in_action(self)
             })
     }
 
-    fn outputs(f: &Finding) -> Outputs {
+    fn outputs(f: &Found) -> Outputs {
         Outputs::new()
             .with("role", f.role.name.clone())
             .with("role_arn", f.role.arn.clone())
@@ -150,7 +213,7 @@ impl CheckRole {
             .with("missing", f.missing.clone())
     }
 
-    fn shortfall(&self, f: &Finding) -> String {
+    fn shortfall(&self, f: &Found) -> String {
         let read = if f.policies.is_empty() {
             "it has no inline or attached policy".to_owned()
         } else {
@@ -159,18 +222,18 @@ impl CheckRole {
         format!(
             "role {} is not allowed {} ({read}; simple wildcard matching, not a full IAM \
              evaluation)",
-            self.role,
+            self.role(),
             f.missing.join(", ")
         )
     }
 
-    fn holds(&self, f: &Finding) -> String {
-        if self.expect_actions.is_empty() {
-            format!("role {} exists ({})", self.role, f.role.arn)
+    fn holds(&self, f: &Found) -> String {
+        if self.expect_actions().is_empty() {
+            format!("role {} exists ({})", self.role(), f.role.arn)
         } else {
             format!(
                 "role {} allows {} (by {})",
-                self.role,
+                self.role(),
                 f.allowed.join(", "),
                 f.policies.join(", ")
             )
@@ -178,13 +241,13 @@ impl CheckRole {
     }
 }
 
+/// Read-only, but not a [`Probe`](drkit_core::Probe): `execute` reports what it found without
+/// failing (as the docs say), and a missing role is `NotFound` there.
 #[async_trait]
-impl RecoveryAction for CheckRole {
-    identity!(kind = KIND, mutates = false, iam = IAM);
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
+impl Act for CheckRole {
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
         Ok(match self.evaluate(ctx).await? {
-            None => Check::blocked(format!("role {} does not exist", self.role)),
+            None => Check::blocked(format!("role {} does not exist", self.role())),
             Some(f) if !f.missing.is_empty() => Check::blocked(self.shortfall(&f)),
             Some(f) => Check::Done {
                 detail: self.holds(&f),
@@ -193,14 +256,13 @@ impl RecoveryAction for CheckRole {
         })
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         match self.evaluate(ctx).await? {
             None => Err(ActionError::new(
                 ErrorKind::NotFound,
-                format!("role {} does not exist", self.role),
+                format!("role {} does not exist", self.role()),
             )
-            .with_operation("GetRole")
-            .in_action(self)),
+            .with_operation("GetRole")),
             Some(f) => {
                 ctx.progress(if f.missing.is_empty() {
                     self.holds(&f)
@@ -212,16 +274,16 @@ impl RecoveryAction for CheckRole {
         }
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
         match self.evaluate(ctx).await? {
             Some(f) if f.missing.is_empty() => Ok(self.holds(&f)),
-            Some(f) => Err(ActionError::postcondition(self.shortfall(&f))
-                .with_outputs(Self::outputs(&f))
-                .in_action(self)),
-            None => Err(
-                ActionError::postcondition(format!("role {} does not exist", self.role))
-                    .in_action(self),
-            ),
+            Some(f) => {
+                Err(ActionError::postcondition(self.shortfall(&f)).with_outputs(Self::outputs(&f)))
+            }
+            None => Err(ActionError::postcondition(format!(
+                "role {} does not exist",
+                self.role()
+            ))),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use drkit_core::RecoveryAction;
 use mockall::predicate::eq;
 use serde_json::json;
 
@@ -38,8 +39,7 @@ const MANAGED_DOC: &str = r#"{"Version": "2012-10-17", "Statement":
 fn check_role(api: MockIamApi, actions: &[&str]) -> CheckRole {
     CheckRole::new(
         "dr-role",
-        ROLE,
-        actions.iter().map(|a| (*a).to_owned()).collect(),
+        CheckRoleParams::new(ROLE, actions.iter().map(|a| (*a).to_owned()).collect()),
         Arc::new(api),
     )
 }

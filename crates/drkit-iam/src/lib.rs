@@ -28,6 +28,8 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(test)]
+mod behaviour_tests;
 mod check_role;
 mod policy;
 mod port;
@@ -35,14 +37,12 @@ mod put_policy;
 mod register;
 mod sdk;
 
-pub use check_role::CheckRole;
+pub use check_role::{CheckRole, CheckRoleParams};
 pub use policy::{PolicyDocument, PolicyError, wildcard_match};
 #[cfg(any(test, feature = "mock"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub use port::MockIamApi;
 pub use port::{AttachedPolicy, IamApi, Role};
-pub use put_policy::PutRolePolicy;
-pub use register::{
-    CHECK_ROLE, DESCRIPTORS, IamApiFactory, PUT_ROLE_POLICY, aws_factory, register, register_with,
-};
+pub use put_policy::{PutRolePolicy, PutRolePolicyParams};
+pub use register::{DESCRIPTORS, ports, register, register_with};
 pub use sdk::{SdkIam, decode_policy_document};

@@ -51,7 +51,7 @@ impl AttachedPolicy {
 /// `NotFound` (IAM's `NoSuchEntity`), never a silent `None`.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
-pub trait IamApi: Send + Sync {
+pub trait IamApi: std::fmt::Debug + Send + Sync {
     /// `GetRole`.
     async fn get_role(&self, role: &str) -> Result<Role, ActionError>;
 

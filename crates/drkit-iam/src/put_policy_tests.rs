@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use drkit_core::{ActionExt, ActionRef, RetryPolicy};
+use drkit_core::{ActionExt, ActionRef, RecoveryAction, RetryPolicy, WaitPolicy};
 use mockall::predicate::eq;
 use serde_json::json;
 

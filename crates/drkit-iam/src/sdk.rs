@@ -2,21 +2,23 @@
 
 use async_trait::async_trait;
 use aws_sdk_iam::Client;
-use drkit_aws::SdkResultExt;
+use drkit_aws::{Aws, LazyClient, SdkResultExt};
 use drkit_core::{ActionError, ErrorKind};
 
 use crate::port::{AttachedPolicy, IamApi, Role};
 
 /// [`IamApi`] over an `aws-sdk-iam` client.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SdkIam {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl SdkIam {
     /// Wraps a client.
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client: LazyClient::ready(client),
+        }
     }
 
     /// A client for `config` (see `drkit_aws::AwsContext::for_region`).
@@ -24,9 +26,17 @@ impl SdkIam {
         Self::new(Client::new(config))
     }
 
-    /// The wrapped client.
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// A client for `region` (IAM is global: it only picks the endpoint), built from `aws` on
+    /// its first call.
+    pub fn lazy(aws: &Aws, region: Option<&str>) -> Self {
+        Self {
+            client: LazyClient::new(aws, region, Client::new),
+        }
+    }
+
+    /// The wrapped client (built on the first call).
+    pub async fn client(&self) -> &Client {
+        self.client.get().await
     }
 }
 
@@ -81,7 +91,8 @@ pub fn decode_policy_document(raw: &str) -> Result<String, ActionError> {
 impl IamApi for SdkIam {
     async fn get_role(&self, role: &str) -> Result<Role, ActionError> {
         let out = self
-            .client
+            .client()
+            .await
             .get_role()
             .role_name(role)
             .send()
@@ -96,7 +107,8 @@ impl IamApi for SdkIam {
 
     async fn get_role_policy(&self, role: &str, policy_name: &str) -> Result<String, ActionError> {
         let out = self
-            .client
+            .client()
+            .await
             .get_role_policy()
             .role_name(role)
             .policy_name(policy_name)
@@ -112,7 +124,8 @@ impl IamApi for SdkIam {
         policy_name: &str,
         document: &str,
     ) -> Result<(), ActionError> {
-        self.client
+        self.client()
+            .await
             .put_role_policy()
             .role_name(role)
             .policy_name(policy_name)
@@ -124,7 +137,8 @@ impl IamApi for SdkIam {
     }
 
     async fn delete_role_policy(&self, role: &str, policy_name: &str) -> Result<(), ActionError> {
-        self.client
+        self.client()
+            .await
             .delete_role_policy()
             .role_name(role)
             .policy_name(policy_name)
@@ -139,7 +153,8 @@ impl IamApi for SdkIam {
         let mut marker: Option<String> = None;
         loop {
             let out = self
-                .client
+                .client()
+                .await
                 .list_role_policies()
                 .role_name(role)
                 .set_marker(marker.take())
@@ -162,7 +177,8 @@ impl IamApi for SdkIam {
         let mut marker: Option<String> = None;
         loop {
             let out = self
-                .client
+                .client()
+                .await
                 .list_attached_role_policies()
                 .role_name(role)
                 .set_marker(marker.take())
@@ -184,7 +200,8 @@ impl IamApi for SdkIam {
 
     async fn get_managed_policy_document(&self, arn: &str) -> Result<String, ActionError> {
         let policy = self
-            .client
+            .client()
+            .await
             .get_policy()
             .policy_arn(arn)
             .send()
@@ -201,7 +218,8 @@ impl IamApi for SdkIam {
                 .with_operation("GetPolicy")
             })?;
         let out = self
-            .client
+            .client()
+            .await
             .get_policy_version()
             .policy_arn(arn)
             .version_id(version)
@@ -223,30 +241,5 @@ impl IamApi for SdkIam {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Real IAM (and moto) answer `GetRolePolicy` with the document URL-encoded (RFC 3986);
-    /// plain JSON is kept as it is. Both give the same text.
-    #[test]
-    fn iam_url_encoded_documents_are_decoded_and_plain_ones_kept() {
-        let plain = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"rds:Describe*","Resource":"*"}]}"#;
-        // As real IAM returns it (captured shape: every reserved character escaped).
-        let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22rds%3ADescribe%2A%22%2C%22Resource%22%3A%22%2A%22%7D%5D%7D";
-        assert_eq!(decode_policy_document(encoded).unwrap(), plain);
-        assert_eq!(decode_policy_document(plain).unwrap(), plain);
-        // Pretty-printed documents keep their layout; `+` is not a space in RFC 3986.
-        let spaced = "%7B%0A%20%20%22Sid%22%3A%20%22a+b%22%0A%7D";
-        assert_eq!(
-            decode_policy_document(spaced).unwrap(),
-            "{\n  \"Sid\": \"a+b\"\n}"
-        );
-        // Non-ASCII (UTF-8) characters survive.
-        assert_eq!(
-            decode_policy_document("%7B%22Sid%22%3A%22caf%C3%A9%22%7D").unwrap(),
-            r#"{"Sid":"café"}"#
-        );
-        let e = decode_policy_document("%7B%2").unwrap_err();
-        assert!(e.message().contains("bad escape"), "{e}");
-    }
-}
+#[path = "sdk_tests.rs"]
+mod tests;

@@ -2,13 +2,14 @@
 //! `kubectl apply -f k8s/dr-manifests/`).
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    ActionError, Check, Context, ErrorKind, Outputs, Poll, RecoveryAction, Resource, WaitPolicy,
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params, Poll,
+    Resource, StepSpec,
 };
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
@@ -17,12 +18,11 @@ use kube::{Client, discovery};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::common::{EKS_IAM_ACTIONS, cluster_ref, connect, iam_for, label};
 use crate::connect::{ClusterRef, Connect};
 use crate::error::{is_not_found, kube_error};
 use crate::manifest::{self, ManifestObject};
-
-/// The kind name.
-pub(crate) const KIND: &str = "k8s.apply";
+use crate::register::K8sPorts;
 
 /// The field manager drkit applies as.
 pub const FIELD_MANAGER: &str = "drkit";
@@ -32,26 +32,36 @@ fn default_true() -> bool {
 }
 
 /// The parameters of `k8s.apply`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+///
+/// `namespace`: else the context's namespace, else `default`; an object naming another
+/// namespace is refused, as `kubectl apply -n` does. `force_conflicts` is kubectl's
+/// `--force-conflicts`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ApplyParams {
-    /// A manifest file (one or more YAML documents) or a folder of them.
+    /// a YAML/JSON file (one or more documents) or a folder of them (*.yaml, *.yml, *.json,
+    /// by name, not recursive)
+    #[param(ty = "path")]
     pub manifests: PathBuf,
-    /// The namespace of namespaced objects that name none (else the context's namespace, else
-    /// `default`); an object naming another namespace is refused, as `kubectl apply -n` does.
+    /// the namespace of namespaced objects that name none; an object naming another one is
+    /// refused
     #[serde(default)]
     pub namespace: Option<String>,
-    /// Take over fields another field manager owns (`--force-conflicts`); default true.
+    /// take over fields owned by another field manager (default true)
     #[serde(default = "default_true")]
+    #[param(ty = "boolean")]
     pub force_conflicts: bool,
-    /// The kubeconfig context (default: the current one).
+    /// the kubeconfig context (kubeconfig from KUBECONFIG, else ~/.kube/config); the current
+    /// context when absent
     #[serde(default)]
     pub context: Option<String>,
-    /// An EKS cluster name (instead of a kubeconfig context).
+    /// an EKS cluster name, instead of a kubeconfig context: endpoint and CA from
+    /// eks:DescribeCluster, token as `aws eks get-token` makes it
     #[serde(default)]
     pub cluster: Option<String>,
-    /// The EKS cluster's region (default: the step's region, else the default region).
+    /// the EKS cluster's region (only with `cluster`); default the step's region, else the
+    /// default region
     #[serde(default)]
     pub region: Option<String>,
 }
@@ -165,21 +175,47 @@ struct Resolved {
 ///   automatic compensation.
 ///
 /// Outputs: `created`, `configured`, `unchanged` (lists of `Kind namespace/name`), `objects`.
+#[derive(Debug, HasBase)]
 pub struct ApplyManifests {
-    id: String,
-    params: ApplyParams,
-    target: Resource,
-    connect: Arc<dyn Connect>,
-    wait: WaitPolicy,
+    base: Base<Self>,
 }
 
-impl fmt::Debug for ApplyManifests {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApplyManifests")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .field("target", &self.target)
-            .finish_non_exhaustive()
+impl ActionKind for ApplyManifests {
+    const KIND: &'static str = "k8s.apply";
+    const SUMMARY: &'static str = "Server-side apply every object of a manifest file or folder \
+                                   (Namespaces and CRDs first), field manager drkit";
+    const MUTATES: bool = true;
+    /// Only when a step names an EKS `cluster` (see [`Act::iam`]).
+    const IAM_ACTIONS: &'static [&'static str] = EKS_IAM_ACTIONS;
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("created", "the objects created, as `Kind namespace/name`"),
+        OutputDoc::new("configured", "the objects changed"),
+        OutputDoc::new("unchanged", "the objects already as the manifests say"),
+        OutputDoc::new("objects", "how many objects were applied"),
+    ];
+    type Params = ApplyParams;
+    type Port = dyn Connect;
+    type Ports = K8sPorts;
+
+    fn validate(p: &ApplyParams) -> Result<(), ParamError> {
+        if p.manifests.as_os_str().is_empty() {
+            return Err(ParamError::new("manifests", "the path is empty"));
+        }
+        if let Some(ns) = &p.namespace {
+            label("namespace", ns)?;
+        }
+        cluster_ref(p.context.as_ref(), p.cluster.as_ref(), p.region.as_ref()).map(|_| ())
+    }
+
+    fn build(step: StepSpec<ApplyParams>, ports: &K8sPorts) -> Result<Self, ParamError> {
+        let p = &step.params;
+        let cluster = cluster_ref(p.context.as_ref(), p.cluster.as_ref(), p.region.as_ref())?;
+        let conn = connect(ports, &cluster, step.region())?;
+        // Read and parse the manifests now, so `drkit validate` (not a step mid-recovery) says
+        // that a file is missing or a document malformed. They are read again when the step
+        // runs.
+        manifest::load(&p.manifests).map_err(|e| ParamError::new("manifests", e.message()))?;
+        Ok(Self::new(step.id, step.params, &cluster, conn))
     }
 }
 
@@ -223,24 +259,17 @@ impl ApplyManifests {
         let target = Resource::new("k8s", "manifests", params.manifests.display().to_string())
             .in_region(Some(cluster.location()));
         Self {
-            id: id.into(),
-            params,
-            target,
-            connect,
-            wait: WaitPolicy::default(),
+            base: Base::new(id, params, target, connect),
         }
     }
 
-    /// Uses `policy` while waiting for a CRD of the set to be served.
-    #[must_use]
-    pub fn with_wait_policy(mut self, policy: WaitPolicy) -> Self {
-        self.wait = policy;
-        self
+    fn params(&self) -> &ApplyParams {
+        &self.base.params
     }
 
     fn patch_params(&self, dry_run: bool) -> PatchParams {
         let mut pp = PatchParams::apply(FIELD_MANAGER);
-        if self.params.force_conflicts {
+        if self.params().force_conflicts {
             pp = pp.force();
         }
         if dry_run {
@@ -250,13 +279,11 @@ impl ApplyManifests {
     }
 
     async fn client(&self, ctx: &Context) -> Result<Client, ActionError> {
-        ctx.bounded(self.connect.client())
-            .await
-            .map_err(|e| e.in_action(self))
+        ctx.bounded(self.base.port.client()).await
     }
 
     fn load(&self) -> Result<Vec<ManifestObject>, ActionError> {
-        manifest::load(&self.params.manifests).map_err(|e| e.in_action(self))
+        manifest::load(&self.params().manifests)
     }
 
     /// Discovery of `obj`'s kind; `None` when the cluster does not serve it.
@@ -285,8 +312,7 @@ impl ApplyManifests {
                     )),
                 }
             })
-            .await
-            .map_err(|e| e.in_action(self))?;
+            .await?;
         if let Some(found) = &found {
             cache.insert(key, found.clone());
         }
@@ -304,15 +330,14 @@ impl ApplyManifests {
         let mut body = obj.value.clone();
         match scope {
             Scope::Namespaced => {
-                let ns = match (&obj.namespace, &self.params.namespace) {
+                let ns = match (&obj.namespace, &self.params().namespace) {
                     (Some(own), Some(given)) if own != given => {
                         return Err(ActionError::invalid_input(format!(
                             "{} ({}) is in namespace {own}, but the step's namespace is {given}",
                             obj.id(),
                             obj.source
                         ))
-                        .with_operation("read manifests")
-                        .in_action(self));
+                        .with_operation("read manifests"));
                     }
                     (Some(own), _) => own.clone(),
                     (None, Some(given)) => given.clone(),
@@ -355,7 +380,6 @@ impl ApplyManifests {
             }
         })
         .await
-        .map_err(|e| e.in_action(self))
     }
 
     async fn apply_one(
@@ -372,7 +396,6 @@ impl ApplyManifests {
                 .map_err(|e| kube_error(e, operation, &r.id))
         })
         .await
-        .map_err(|e| e.in_action(self))
     }
 
     /// What applying would change, object by object, without changing anything.
@@ -424,7 +447,6 @@ impl ApplyManifests {
             ),
         )
         .with_operation("discover")
-        .in_action(self)
     }
 
     /// Waits until the cluster serves `obj`'s kind (its CRD was just applied).
@@ -436,15 +458,14 @@ impl ApplyManifests {
         cache: &mut HashMap<(String, String, String), (ApiResource, Scope)>,
     ) -> Result<(ApiResource, Scope), ActionError> {
         let what = format!("kind {} of {} to be served", obj.kind, obj.api_version());
-        let found = crate::waiting::wait_keeping_state(ctx, &what, &self.wait, || async {
+        let found = crate::waiting::wait_keeping_state(ctx, &what, &self.base.wait, || async {
             let mut scratch = HashMap::new();
             Ok(match self.discover(ctx, client, obj, &mut scratch).await? {
                 Some(found) => Poll::Ready(found),
                 None => Poll::Pending("not yet in API discovery".to_owned()),
             })
         })
-        .await
-        .map_err(|e| e.in_action(self))?;
+        .await?;
         cache.insert(
             (obj.group.clone(), obj.version.clone(), obj.kind.clone()),
             found.clone(),
@@ -454,28 +475,12 @@ impl ApplyManifests {
 }
 
 #[async_trait]
-impl RecoveryAction for ApplyManifests {
-    fn id(&self) -> &str {
-        &self.id
+impl Act for ApplyManifests {
+    fn iam(&self) -> &'static [&'static str] {
+        iam_for(self.params().cluster.as_deref())
     }
 
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-
-    fn mutates(&self) -> bool {
-        true
-    }
-
-    fn iam_actions(&self) -> &'static [&'static str] {
-        crate::register::iam_for(&self.params.cluster)
-    }
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
         let changes = match self.preview(ctx).await {
             Ok(c) => c,
             Err(e) if e.kind() == ErrorKind::Conflict => {
@@ -495,15 +500,15 @@ impl RecoveryAction for ApplyManifests {
                 detail: format!(
                     "all {} objects of {} are applied and unchanged",
                     changes.unchanged.len(),
-                    self.params.manifests.display()
+                    self.params().manifests.display()
                 ),
                 outputs: changes.outputs(),
             });
         }
         Ok(Check::ready(format!(
             "server-side apply {} (field manager {FIELD_MANAGER}{}): {}",
-            self.params.manifests.display(),
-            if self.params.force_conflicts {
+            self.params().manifests.display(),
+            if self.params().force_conflicts {
                 ", forcing conflicts"
             } else {
                 ""
@@ -512,8 +517,7 @@ impl RecoveryAction for ApplyManifests {
         )))
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let client = self.client(ctx).await?;
         let objects = self.load()?;
         let mut cache = HashMap::new();
@@ -548,21 +552,20 @@ impl RecoveryAction for ApplyManifests {
         Ok(changes.outputs())
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
         let changes = self.preview(ctx).await?;
         if changes.created.is_empty() && changes.configured.is_empty() {
             Ok(format!(
                 "all {} objects of {} are applied",
                 changes.unchanged.len(),
-                self.params.manifests.display()
+                self.params().manifests.display()
             ))
         } else {
             Err(ActionError::postcondition(format!(
                 "the cluster differs from {}: would {}",
-                self.params.manifests.display(),
+                self.params().manifests.display(),
                 changes.summary()
-            ))
-            .in_action(self))
+            )))
         }
     }
 }

@@ -12,11 +12,14 @@
 //! - [`ScaleWorkload`] (`k8s.scale`): sets replicas through the `scale` subresource, waits,
 //!   and rolls back to the previous count.
 //!
-//! Clusters are reached through a kubeconfig context or, for EKS, by cluster name: the
-//! endpoint and CA come from `eks:DescribeCluster` ([`EksClusterApi`]) and the bearer token is
-//! made as `aws eks get-token` makes it ([`eks_token`]), kept in a `SecretString`. Errors from
-//! kube are classified in one place ([`kube_error`]). kube-rs is used over rustls with the
-//! `ring` provider.
+//! Each kind is a type ([`drkit_core::ActionKind`]) whose port is a [`Connect`]: the
+//! connection to the cluster the step names, made by [`K8sPorts`] when the step is built.
+//! Clusters are reached through a kubeconfig context ([`register`]) or, with the feature
+//! `eks`, an EKS cluster by name (`register_with_aws`): the endpoint and CA come from
+//! `eks:DescribeCluster` through drkit-eks's port, and the bearer token is made as
+//! `aws eks get-token` makes it (`eks_token`), kept in a `SecretString`. Without `eks`,
+//! drkit-k8s compiles no aws-* crate. Errors from kube are classified in one place
+//! ([`kube_error`]). kube-rs is used over rustls with the `ring` provider.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -37,30 +40,41 @@
 //! ```
 
 mod apply;
+mod common;
 mod connect;
+#[cfg(feature = "eks")]
+mod eks;
 mod error;
 pub mod manifest;
 mod ready;
 mod register;
 pub mod rollout;
 mod scale;
+#[cfg(feature = "eks")]
 mod token;
 mod waiting;
 
+#[cfg(test)]
+mod behaviour_tests;
+
 pub use apply::{ApplyManifests, ApplyParams, FIELD_MANAGER};
+pub use common::EKS_IAM_ACTIONS;
 #[cfg(any(test, feature = "mock"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
-pub use connect::MockEksClusterApi;
-pub use connect::{
-    ClusterEndpoint, ClusterRef, Connect, EKS_TOKEN_REFRESH, EksClusterApi, EksConnector,
-    FixedClient, KubeconfigConnector, SdkEksCluster,
-};
+pub use connect::MockConnect;
+pub use connect::{ClusterRef, Connect, FixedClient, KubeconfigConnector};
+#[cfg(feature = "eks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "eks")))]
+pub use eks::{EKS_TOKEN_REFRESH, EksConnector};
 pub use error::kube_error;
 pub use ready::{WaitReady, WaitReadyParams, WorkloadKind};
-pub use register::{
-    APPLY, ConnectFactory, DESCRIPTORS, EKS_IAM_ACTIONS, SCALE, WAIT_READY, register, register_with,
-};
+#[cfg(feature = "eks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "eks")))]
+pub use register::register_with_aws;
+pub use register::{DESCRIPTORS, K8sPorts, register, register_with};
 pub use scale::{ScaleKind, ScaleParams, ScaleWorkload};
+#[cfg(feature = "eks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "eks")))]
 pub use token::{
     CLUSTER_ID_HEADER, PRESIGN_EXPIRY, TOKEN_PREFIX, eks_token, presigned_url, sts_endpoint,
 };

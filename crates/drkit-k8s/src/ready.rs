@@ -1,12 +1,13 @@
 //! `k8s.wait_ready`: wait until the workloads of a namespace have rolled out and their pods are
 //! Ready (the seed's `kubectl get pods -n mint-replica | grep Running`, done properly).
 
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    ActionError, Check, Context, Outputs, Poll, RecoveryAction, Resource, WaitPolicy,
+    Act, ActionError, ActionKind, Base, Check, Context, HasBase, Outputs, Params, Poll, Resource,
+    StepSpec,
 };
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
@@ -14,12 +15,11 @@ use kube::Client;
 use kube::api::{Api, ListParams};
 use serde::Deserialize;
 
+use crate::common::{EKS_IAM_ACTIONS, cluster_ref, connect, iam_for, label};
 use crate::connect::{ClusterRef, Connect};
 use crate::error::kube_error;
+use crate::register::K8sPorts;
 use crate::rollout;
-
-/// The kind name.
-pub(crate) const KIND: &str = "k8s.wait_ready";
 
 /// How many not-ready pods a state names (the rest are counted).
 const MAX_PODS_NAMED: usize = 10;
@@ -44,28 +44,35 @@ fn all_kinds() -> Vec<WorkloadKind> {
 }
 
 /// The parameters of `k8s.wait_ready`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+///
+/// `selector` is a label selector such as `app=api,tier!=cache`; `min_ready` defaults to 1: an
+/// empty namespace is not "ready".
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct WaitReadyParams {
-    /// The namespace.
+    /// the namespace
     pub namespace: String,
-    /// A label selector (`app=api,tier!=cache`) for the workloads and pods; all when absent.
+    /// a label selector for workloads and pods (e.g. `app=api`); all when absent
     #[serde(default)]
     pub selector: Option<String>,
-    /// The workload kinds to follow (default: Deployment, StatefulSet, DaemonSet).
+    /// the workload kinds to follow: Deployment, StatefulSet, DaemonSet (default all)
     #[serde(default = "all_kinds")]
+    #[param(ty = "list of strings")]
     pub kinds: Vec<WorkloadKind>,
-    /// The fewest Ready pods (default 1: an empty namespace is not "ready").
+    /// the fewest Ready pods (default 1)
     #[serde(default)]
     pub min_ready: Option<u32>,
-    /// The kubeconfig context (default: the current one).
+    /// the kubeconfig context (kubeconfig from KUBECONFIG, else ~/.kube/config); the current
+    /// context when absent
     #[serde(default)]
     pub context: Option<String>,
-    /// An EKS cluster name (instead of a kubeconfig context).
+    /// an EKS cluster name, instead of a kubeconfig context: endpoint and CA from
+    /// eks:DescribeCluster, token as `aws eks get-token` makes it
     #[serde(default)]
     pub cluster: Option<String>,
-    /// The EKS cluster's region (default: the step's region, else the default region).
+    /// the EKS cluster's region (only with `cluster`); default the step's region, else the
+    /// default region
     #[serde(default)]
     pub region: Option<String>,
 }
@@ -178,21 +185,55 @@ impl Readiness {
 ///
 /// Outputs: `ready_pods` (count), `pods` (names of the Ready pods), `workloads` (one line
 /// per workload, e.g. `Deployment api: 2/2 available`).
+///
+/// Not a [`Probe`](drkit_core::Probe): its `execute` waits for readiness instead of failing
+/// at once.
+#[derive(Debug, HasBase)]
 pub struct WaitReady {
-    id: String,
-    params: WaitReadyParams,
-    target: Resource,
-    connect: Arc<dyn Connect>,
-    wait: WaitPolicy,
+    base: Base<Self>,
 }
 
-impl fmt::Debug for WaitReady {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WaitReady")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .field("target", &self.target)
-            .finish_non_exhaustive()
+impl ActionKind for WaitReady {
+    const KIND: &'static str = "k8s.wait_ready";
+    const SUMMARY: &'static str = "Wait until the Deployments, StatefulSets and DaemonSets of a \
+                                   namespace have rolled out and their pods are Ready";
+    const MUTATES: bool = false;
+    /// Only when a step names an EKS `cluster` (see [`Act::iam`]).
+    const IAM_ACTIONS: &'static [&'static str] = EKS_IAM_ACTIONS;
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("ready_pods", "how many matching pods are Ready"),
+        OutputDoc::new("pods", "the names of the Ready pods"),
+        OutputDoc::new(
+            "workloads",
+            "one line per workload, e.g. `Deployment api: 2/2 available`",
+        ),
+    ];
+    type Params = WaitReadyParams;
+    type Port = dyn Connect;
+    type Ports = K8sPorts;
+
+    fn validate(p: &WaitReadyParams) -> Result<(), ParamError> {
+        label("namespace", &p.namespace)?;
+        if p.kinds.is_empty() {
+            return Err(ParamError::new(
+                "kinds",
+                "give at least one of Deployment, StatefulSet, DaemonSet (or leave it out)",
+            ));
+        }
+        if p.selector.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            return Err(ParamError::new(
+                "selector",
+                "the selector is empty; leave it out to select everything",
+            ));
+        }
+        cluster_ref(p.context.as_ref(), p.cluster.as_ref(), p.region.as_ref()).map(|_| ())
+    }
+
+    fn build(step: StepSpec<WaitReadyParams>, ports: &K8sPorts) -> Result<Self, ParamError> {
+        let p = &step.params;
+        let cluster = cluster_ref(p.context.as_ref(), p.cluster.as_ref(), p.region.as_ref())?;
+        let conn = connect(ports, &cluster, step.region())?;
+        Ok(Self::new(step.id, step.params, &cluster, conn))
     }
 }
 
@@ -207,52 +248,39 @@ impl WaitReady {
         let target = Resource::new("k8s", "namespace", params.namespace.clone())
             .in_region(Some(cluster.location()));
         Self {
-            id: id.into(),
-            params,
-            target,
-            connect,
-            wait: WaitPolicy::default(),
+            base: Base::new(id, params, target, connect),
         }
     }
 
-    /// Uses `policy` for the wait.
-    #[must_use]
-    pub fn with_wait_policy(mut self, policy: WaitPolicy) -> Self {
-        self.wait = policy;
-        self
-    }
-
     fn what(&self) -> String {
-        match &self.params.selector {
-            Some(s) => format!(
-                "workloads and pods ({s}) in namespace {}",
-                self.params.namespace
-            ),
-            None => format!("workloads and pods in namespace {}", self.params.namespace),
+        let p = &self.base.params;
+        match &p.selector {
+            Some(s) => format!("workloads and pods ({s}) in namespace {}", p.namespace),
+            None => format!("workloads and pods in namespace {}", p.namespace),
         }
     }
 
     fn list_params(&self) -> ListParams {
-        match &self.params.selector {
+        match &self.base.params.selector {
             Some(s) => ListParams::default().labels(s),
             None => ListParams::default(),
         }
     }
 
-    /// One observation; errors are not yet in the action's context.
+    /// One observation.
     async fn observe(&self, ctx: &Context) -> Result<Readiness, ActionError> {
-        let client: Client = ctx.bounded(self.connect.client()).await?;
-        let ns = &self.params.namespace;
+        let client: Client = ctx.bounded(self.base.port.client()).await?;
+        let ns = &self.base.params.namespace;
         let lp = self.list_params();
         let mut r = Readiness {
-            min_ready: self.params.min_ready.unwrap_or(1),
+            min_ready: self.base.params.min_ready.unwrap_or(1),
             ..Readiness::default()
         };
         let mut push = |result: rollout::Rollout| match result {
             Ok(done) => r.complete.push(done),
             Err(pending) => r.pending.push(pending),
         };
-        let mut kinds = self.params.kinds.clone();
+        let mut kinds = self.base.params.kinds.clone();
         kinds.sort();
         kinds.dedup();
         for kind in kinds {
@@ -325,29 +353,13 @@ impl WaitReady {
 }
 
 #[async_trait]
-impl RecoveryAction for WaitReady {
-    fn id(&self) -> &str {
-        &self.id
+impl Act for WaitReady {
+    fn iam(&self) -> &'static [&'static str] {
+        iam_for(self.base.params.cluster.as_deref())
     }
 
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-
-    fn mutates(&self) -> bool {
-        false
-    }
-
-    fn iam_actions(&self) -> &'static [&'static str] {
-        crate::register::iam_for(&self.params.cluster)
-    }
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
-        let r = self.observe(ctx).await.map_err(|e| e.in_action(self))?;
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
+        let r = self.observe(ctx).await?;
         if r.is_ready() {
             return Ok(Check::Done {
                 detail: format!("{} are ready: {}", self.what(), r.state()),
@@ -361,9 +373,9 @@ impl RecoveryAction for WaitReady {
         )))
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let what = format!("{} to be ready", self.what());
-        let r = crate::waiting::wait_keeping_state(ctx, &what, &self.wait, || async {
+        let r = crate::waiting::wait_keeping_state(ctx, &what, &self.base.wait, || async {
             let r = self.observe(ctx).await?;
             Ok(if r.is_ready() {
                 Poll::Ready(r)
@@ -371,64 +383,25 @@ impl RecoveryAction for WaitReady {
                 Poll::Pending(r.state())
             })
         })
-        .await
-        .map_err(|e| e.in_action(self))?;
+        .await?;
         ctx.progress(format!("{} are ready: {}", self.what(), r.state()));
         Ok(r.outputs())
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
-        let r = self.observe(ctx).await.map_err(|e| e.in_action(self))?;
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
+        let r = self.observe(ctx).await?;
         if r.is_ready() {
             Ok(format!("{} are ready: {}", self.what(), r.state()))
         } else {
-            Err(
-                ActionError::postcondition(format!("{} are not ready: {}", self.what(), r.state()))
-                    .in_action(self),
-            )
+            Err(ActionError::postcondition(format!(
+                "{} are not ready: {}",
+                self.what(),
+                r.state()
+            )))
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn readiness_needs_complete_rollouts_ready_pods_and_the_minimum() {
-        let mut r = Readiness {
-            complete: vec!["Deployment api: 2/2 available".into()],
-            ready_pods: vec!["api-1".into(), "api-2".into()],
-            min_ready: 2,
-            ..Readiness::default()
-        };
-        assert!(r.is_ready());
-        r.min_ready = 3;
-        assert!(!r.is_ready());
-        assert!(r.state().contains("2 pods ready (want at least 3)"));
-        r.min_ready = 1;
-        r.not_ready
-            .push("api-3: container api CrashLoopBackOff".into());
-        assert!(!r.is_ready());
-        assert!(
-            r.state()
-                .contains("not ready: api-3: container api CrashLoopBackOff")
-        );
-        let empty = Readiness {
-            min_ready: 1,
-            ..Readiness::default()
-        };
-        assert!(!empty.is_ready());
-        assert!(empty.state().starts_with("no workload matches"));
-    }
-
-    #[test]
-    fn many_bad_pods_are_counted_not_all_named() {
-        let r = Readiness {
-            not_ready: (0..15).map(|i| format!("p{i:02}: x")).collect(),
-            min_ready: 1,
-            ..Readiness::default()
-        };
-        assert!(r.state().ends_with("and 5 more"));
-    }
-}
+#[path = "ready_tests.rs"]
+mod tests;

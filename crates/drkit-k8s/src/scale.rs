@@ -5,20 +5,21 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    ActionError, Check, Context, ErrorKind, Outputs, Poll, RecoveryAction, Resource, WaitPolicy,
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params, Poll,
+    Resource, StepSpec,
 };
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use serde::Deserialize;
 
+use crate::common::{EKS_IAM_ACTIONS, cluster_ref, connect, iam_for, label, subdomain};
 use crate::connect::{ClusterRef, Connect};
 use crate::error::kube_error;
+use crate::register::K8sPorts;
 use crate::rollout;
-
-/// The kind name.
-pub(crate) const KIND: &str = "k8s.scale";
 
 /// A workload kind with a `scale` subresource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
@@ -42,25 +43,29 @@ impl fmt::Display for ScaleKind {
 }
 
 /// The parameters of `k8s.scale`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ScaleParams {
-    /// The namespace.
+    /// the namespace
     pub namespace: String,
-    /// `Deployment`, `StatefulSet` or `ReplicaSet`.
+    /// Deployment, StatefulSet or ReplicaSet
+    #[param(ty = "string")]
     pub kind: ScaleKind,
-    /// The workload's name.
+    /// the workload's name
     pub name: String,
-    /// The replica count to set.
+    /// the replica count to set
     pub replicas: u32,
-    /// The kubeconfig context (default: the current one).
+    /// the kubeconfig context (kubeconfig from KUBECONFIG, else ~/.kube/config); the current
+    /// context when absent
     #[serde(default)]
     pub context: Option<String>,
-    /// An EKS cluster name (instead of a kubeconfig context).
+    /// an EKS cluster name, instead of a kubeconfig context: endpoint and CA from
+    /// eks:DescribeCluster, token as `aws eks get-token` makes it
     #[serde(default)]
     pub cluster: Option<String>,
-    /// The EKS cluster's region (default: the step's region, else the default region).
+    /// the EKS cluster's region (only with `cluster`); default the step's region, else the
+    /// default region
     #[serde(default)]
     pub region: Option<String>,
 }
@@ -105,22 +110,53 @@ struct Counts {
 /// - `rollback`: scales back to the previous count (only if this action changed it).
 ///
 /// Outputs: `previous_replicas`, `replicas`, `ready` (the rollout summary).
+#[derive(Debug, HasBase)]
 pub struct ScaleWorkload {
-    id: String,
-    params: ScaleParams,
-    target: Resource,
-    connect: Arc<dyn Connect>,
-    wait: WaitPolicy,
+    base: Base<Self>,
+    /// The count before this action changed it, once it has read it.
     previous: Mutex<Option<u32>>,
 }
 
-impl fmt::Debug for ScaleWorkload {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ScaleWorkload")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .field("target", &self.target)
-            .finish_non_exhaustive()
+impl ActionKind for ScaleWorkload {
+    const KIND: &'static str = "k8s.scale";
+    const SUMMARY: &'static str = "Set a Deployment's, StatefulSet's or ReplicaSet's replicas \
+                                   through the scale subresource and wait until it runs them \
+                                   (rollback restores the count)";
+    const MUTATES: bool = true;
+    /// Only when a step names an EKS `cluster` (see [`Act::iam`]).
+    const IAM_ACTIONS: &'static [&'static str] = EKS_IAM_ACTIONS;
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new(
+            "previous_replicas",
+            "the replica count before the change (what rollback restores)",
+        ),
+        OutputDoc::new("replicas", "the replica count set"),
+        OutputDoc::new(
+            "ready",
+            "the rollout summary, e.g. `Deployment api: 4/4 available`",
+        ),
+    ];
+    type Params = ScaleParams;
+    type Port = dyn Connect;
+    type Ports = K8sPorts;
+
+    fn validate(p: &ScaleParams) -> Result<(), ParamError> {
+        label("namespace", &p.namespace)?;
+        subdomain("name", &p.name)?;
+        if i32::try_from(p.replicas).is_err() {
+            return Err(ParamError::new(
+                "replicas",
+                format!("{} is too large (Kubernetes counts are int32)", p.replicas),
+            ));
+        }
+        cluster_ref(p.context.as_ref(), p.cluster.as_ref(), p.region.as_ref()).map(|_| ())
+    }
+
+    fn build(step: StepSpec<ScaleParams>, ports: &K8sPorts) -> Result<Self, ParamError> {
+        let p = &step.params;
+        let cluster = cluster_ref(p.context.as_ref(), p.cluster.as_ref(), p.region.as_ref())?;
+        let conn = connect(ports, &cluster, step.region())?;
+        Ok(Self::new(step.id, step.params, &cluster, conn))
     }
 }
 
@@ -143,20 +179,13 @@ impl ScaleWorkload {
         )
         .in_region(Some(cluster.location()));
         Self {
-            id: id.into(),
-            params,
-            target,
-            connect,
-            wait: WaitPolicy::default(),
+            base: Base::new(id, params, target, connect),
             previous: Mutex::new(None),
         }
     }
 
-    /// Uses `policy` for the wait.
-    #[must_use]
-    pub fn with_wait_policy(mut self, policy: WaitPolicy) -> Self {
-        self.wait = policy;
-        self
+    fn params(&self) -> &ScaleParams {
+        &self.base.params
     }
 
     fn previous(&self) -> Option<u32> {
@@ -170,20 +199,22 @@ impl ScaleWorkload {
     fn object(&self) -> String {
         format!(
             "{} {}/{}",
-            self.params.kind, self.params.namespace, self.params.name
+            self.params().kind,
+            self.params().namespace,
+            self.params().name
         )
     }
 
     async fn client(&self, ctx: &Context) -> Result<Client, ActionError> {
-        ctx.bounded(self.connect.client()).await
+        ctx.bounded(self.base.port.client()).await
     }
 
     async fn get_scale(&self, ctx: &Context, client: &Client) -> Result<Counts, ActionError> {
-        let ns = &self.params.namespace;
-        let name = &self.params.name;
+        let ns = &self.params().namespace;
+        let name = &self.params().name;
         let object = self.object();
         ctx.bounded(async {
-            let scale = match self.params.kind {
+            let scale = match self.params().kind {
                 ScaleKind::Deployment => {
                     Api::<Deployment>::namespaced(client.clone(), ns)
                         .get_scale(name)
@@ -215,13 +246,13 @@ impl ScaleWorkload {
         client: &Client,
         replicas: u32,
     ) -> Result<(), ActionError> {
-        let ns = &self.params.namespace;
-        let name = &self.params.name;
+        let ns = &self.params().namespace;
+        let name = &self.params().name;
         let object = self.object();
         let patch = Patch::Merge(serde_json::json!({ "spec": { "replicas": replicas } }));
         let pp = PatchParams::default();
         ctx.bounded(async {
-            match self.params.kind {
+            match self.params().kind {
                 ScaleKind::Deployment => Api::<Deployment>::namespaced(client.clone(), ns)
                     .patch_scale(name, &pp, &patch)
                     .await
@@ -245,11 +276,11 @@ impl ScaleWorkload {
         ctx: &Context,
         client: &Client,
     ) -> Result<rollout::Rollout, ActionError> {
-        let ns = &self.params.namespace;
-        let name = &self.params.name;
+        let ns = &self.params().namespace;
+        let name = &self.params().name;
         let object = self.object();
         ctx.bounded(async {
-            match self.params.kind {
+            match self.params().kind {
                 ScaleKind::Deployment => Api::<Deployment>::namespaced(client.clone(), ns)
                     .get(name)
                     .await
@@ -310,7 +341,7 @@ impl ScaleWorkload {
             ));
         }
         let what = format!("{} to run {replicas} replicas", self.object());
-        crate::waiting::wait_keeping_state(ctx, &what, &self.wait, || async {
+        crate::waiting::wait_keeping_state(ctx, &what, &self.base.wait, || async {
             Ok(match self.at(ctx, client, replicas).await? {
                 Ok(summary) => Poll::Ready(summary),
                 Err(state) => Poll::Pending(state),
@@ -321,47 +352,27 @@ impl ScaleWorkload {
 }
 
 #[async_trait]
-impl RecoveryAction for ScaleWorkload {
-    fn id(&self) -> &str {
-        &self.id
+impl Act for ScaleWorkload {
+    fn iam(&self) -> &'static [&'static str] {
+        iam_for(self.params().cluster.as_deref())
     }
 
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-
-    fn mutates(&self) -> bool {
+    fn can_undo(&self) -> bool {
         true
     }
 
-    fn iam_actions(&self) -> &'static [&'static str] {
-        crate::register::iam_for(&self.params.cluster)
-    }
-
-    fn supports_rollback(&self) -> bool {
-        true
-    }
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
-        let client = self.client(ctx).await.map_err(|e| e.in_action(self))?;
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
+        let client = self.client(ctx).await?;
         let counts = match self.get_scale(ctx, &client).await {
             Ok(c) => c,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Ok(Check::blocked(format!("{} does not exist", self.object())));
             }
-            Err(e) => return Err(e.in_action(self)),
+            Err(e) => return Err(e),
         };
-        let wanted = self.params.replicas;
+        let wanted = self.params().replicas;
         if counts.spec == wanted {
-            if let Ok(summary) = self
-                .at(ctx, &client, wanted)
-                .await
-                .map_err(|e| e.in_action(self))?
-            {
+            if let Ok(summary) = self.at(ctx, &client, wanted).await? {
                 return Ok(Check::Done {
                     detail: format!("{} runs {wanted} replicas: {summary}", self.object()),
                     outputs: Outputs::new()
@@ -382,48 +393,36 @@ impl RecoveryAction for ScaleWorkload {
         )))
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
-        let wanted = self.params.replicas;
-        let client = self.client(ctx).await.map_err(|e| e.in_action(self))?;
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
+        let wanted = self.params().replicas;
+        let client = self.client(ctx).await?;
         // Executed again after a failure: keep the count found the first time.
         let previous = match self.previous() {
             Some(p) => p,
             None => {
-                let counts = self
-                    .get_scale(ctx, &client)
-                    .await
-                    .map_err(|e| e.in_action(self))?;
+                let counts = self.get_scale(ctx, &client).await?;
                 self.set_previous(Some(counts.spec));
                 counts.spec
             }
         };
-        let summary = self
-            .scale_to(ctx, &client, wanted)
-            .await
-            .map_err(|e| e.in_action(self))?;
+        let summary = self.scale_to(ctx, &client, wanted).await?;
         Ok(Outputs::new()
             .with("previous_replicas", previous)
             .with("replicas", wanted)
             .with("ready", summary))
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
-        let client = self.client(ctx).await.map_err(|e| e.in_action(self))?;
-        match self
-            .at(ctx, &client, self.params.replicas)
-            .await
-            .map_err(|e| e.in_action(self))?
-        {
-            Ok(summary) => Ok(summary),
-            Err(state) => Err(ActionError::postcondition(state).in_action(self)),
-        }
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
+        let client = self.client(ctx).await?;
+        self.at(ctx, &client, self.params().replicas)
+            .await?
+            .map_err(ActionError::postcondition)
     }
 
-    async fn rollback(&self, ctx: &Context) -> Result<(), ActionError> {
+    async fn undo(&self, ctx: &Context) -> Result<(), ActionError> {
         // What this instance did, else (after a resume) what the step recorded.
         let recorded = || {
-            ctx.outputs_of(&self.id)?
+            ctx.outputs_of(&self.base.id)?
                 .get("previous_replicas")
                 .and_then(serde_json::Value::as_u64)
                 .and_then(|v| u32::try_from(v).ok())
@@ -431,20 +430,17 @@ impl RecoveryAction for ScaleWorkload {
         let Some(previous) = self.previous().or_else(recorded) else {
             return Err(ActionError::unsupported(
                 "nothing to roll back: this action did not scale the workload",
-            )
-            .in_action(self));
+            ));
         };
-        if previous == self.params.replicas {
+        if previous == self.params().replicas {
             ctx.progress(format!(
                 "{} was already at {previous} replicas: nothing to restore",
                 self.object()
             ));
             return Ok(());
         }
-        let client = self.client(ctx).await.map_err(|e| e.in_action(self))?;
-        self.scale_to(ctx, &client, previous)
-            .await
-            .map_err(|e| e.in_action(self))?;
+        let client = self.client(ctx).await?;
+        self.scale_to(ctx, &client, previous).await?;
         ctx.progress(format!("{} is back at {previous} replicas", self.object()));
         Ok(())
     }

@@ -1,14 +1,13 @@
-//! What the RDS actions share: waits for RDS resources, endpoint outputs, and the boilerplate
-//! of the `RecoveryAction` identity methods.
+//! What the RDS actions share: waits for RDS resources, endpoint outputs, and parameter
+//! checks.
 
 use std::time::SystemTime;
+
+use drkit_core::registry::ParamError;
 
 use drkit_core::{ActionError, Context, ErrorKind, Outputs, Poll, WaitPolicy, wait_until};
 
 use crate::port::{DbCluster, DbInstance, DbSnapshot, RdsApi, SnapshotOf};
-
-/// The identity methods of `RecoveryAction`, from fields `id` and `target`.
-pub(crate) use drkit_core::action_identity as identity;
 
 /// A resource that is not there yet right after its creation call is "not visible yet", not
 /// an error: RDS describes are eventually consistent.
@@ -136,4 +135,57 @@ pub(crate) fn seconds_between(from: SystemTime, to: SystemTime) -> u64 {
 /// RFC 3339, to the second.
 pub(crate) fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// RDS identifiers: 1-63 letters, digits or hyphens; first a letter; no trailing hyphen and no
+/// two hyphens in a row. Checked before any call so a typo fails at plan time, not mid-drill.
+pub(crate) fn identifier(param: &str, value: &str) -> Result<(), ParamError> {
+    let bad = |why: &str| {
+        Err(ParamError::new(
+            param,
+            format!("`{value}` is not a valid RDS identifier: {why}"),
+        ))
+    };
+    if value.is_empty() || value.len() > 63 {
+        return bad("it must have 1 to 63 characters");
+    }
+    if !value.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return bad("it must start with a letter");
+    }
+    if !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return bad("only letters, digits and hyphens are allowed");
+    }
+    if value.ends_with('-') || value.contains("--") {
+        return bad("it cannot end with a hyphen or contain two hyphens in a row");
+    }
+    Ok(())
+}
+
+/// An optional identifier parameter, valid when given.
+pub(crate) fn optional_identifier(param: &str, value: Option<&str>) -> Result<(), ParamError> {
+    value.map_or(Ok(()), |v| identifier(param, v))
+}
+
+/// Exactly one of two identifier parameters, and a valid one.
+pub(crate) fn exactly_one(
+    (a, a_value): (&str, Option<&str>),
+    (b, b_value): (&str, Option<&str>),
+) -> Result<(), ParamError> {
+    match (a_value, b_value) {
+        (Some(v), None) => identifier(a, v),
+        (None, Some(v)) => identifier(b, v),
+        _ => Err(ParamError::general(format!(
+            "give exactly one of `{a}` and `{b}`"
+        ))),
+    }
+}
+
+/// Exactly one of `restore_time` and `use_latest_restorable_time = true`.
+pub(crate) fn one_restore_time(has_time: bool, latest: bool) -> Result<(), ParamError> {
+    if has_time == latest {
+        return Err(ParamError::general(
+            "give exactly one of `restore_time` (RFC 3339) and `use_latest_restorable_time = true`",
+        ));
+    }
+    Ok(())
 }

@@ -1,26 +1,27 @@
 //! `rds.failover_db_cluster`: fail an Aurora cluster over to a reader.
 
-use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    ActionError, Check, Context, ErrorKind, Outputs, Poll, RecoveryAction, Resource, WaitPolicy,
-    wait_until,
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params, Poll,
+    PortFactory, Resource, StepSpec, wait_until,
 };
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use crate::common::{identifier, optional_identifier};
 use crate::port::{DbCluster, RdsApi};
 
 /// The parameters of `rds.failover_db_cluster`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct FailoverDbClusterParams {
-    /// The cluster identifier, e.g. `mint-replica-cluster`.
+    /// The DB cluster identifier, e.g. `mint-replica-cluster`.
     pub cluster: String,
-    /// The reader to promote; when absent RDS picks one (by promotion tier).
+    /// The reader to promote; RDS chooses by promotion tier when absent.
     #[serde(default)]
     pub target_instance: Option<String>,
 }
@@ -55,35 +56,43 @@ impl FailoverDbClusterParams {
 /// - `rollback`: fails back to the writer it replaced (only if this action failed over).
 ///
 /// Outputs: `writer`, `previous_writer`, `cluster_status`.
+#[derive(Debug, HasBase)]
 pub struct FailoverDbCluster {
-    id: String,
-    params: FailoverDbClusterParams,
-    target: Resource,
-    api: Arc<dyn RdsApi>,
-    wait: WaitPolicy,
+    base: Base<Self>,
     /// The writer this action failed over *from*, once it has called `FailoverDBCluster`.
     requested_from: Mutex<Option<String>>,
 }
 
-impl fmt::Debug for FailoverDbCluster {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FailoverDbCluster")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .field("target", &self.target)
-            .finish_non_exhaustive()
+impl ActionKind for FailoverDbCluster {
+    const KIND: &'static str = "rds.failover_db_cluster";
+    const SUMMARY: &'static str =
+        "Fail an Aurora DB cluster over to a reader and wait until the new writer serves";
+    const MUTATES: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "rds:DescribeDBClusters",
+        "rds:DescribeDBInstances",
+        "rds:FailoverDBCluster",
+    ];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("writer", "the writer instance after the failover"),
+        OutputDoc::new("previous_writer", "the writer instance before the failover"),
+        OutputDoc::new("cluster_status", "the cluster status at the end"),
+    ];
+    type Params = FailoverDbClusterParams;
+    type Port = dyn RdsApi;
+    type Ports = PortFactory<dyn RdsApi>;
+
+    fn validate(p: &Self::Params) -> Result<(), ParamError> {
+        identifier("cluster", &p.cluster)?;
+        optional_identifier("target_instance", p.target_instance.as_deref())
+    }
+
+    fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let port = ports.get(step.region());
+        let region = step.region.clone();
+        Ok(Self::new(step.id, step.params, port, region.as_deref()))
     }
 }
-
-/// The kind name.
-pub(crate) const KIND: &str = "rds.failover_db_cluster";
-
-/// The IAM actions it needs.
-pub(crate) const IAM_ACTIONS: &[&str] = &[
-    "rds:DescribeDBClusters",
-    "rds:DescribeDBInstances",
-    "rds:FailoverDBCluster",
-];
 
 impl FailoverDbCluster {
     /// A failover step `id` with `params`, talking to RDS through `api`; `region` only labels
@@ -96,20 +105,9 @@ impl FailoverDbCluster {
     ) -> Self {
         let target = Resource::new("rds", "db-cluster", params.cluster.clone()).in_region(region);
         Self {
-            id: id.into(),
-            params,
-            target,
-            api,
-            wait: WaitPolicy::default(),
+            base: Base::new(id, params, target, api),
             requested_from: Mutex::new(None),
         }
-    }
-
-    /// Uses `policy` for the wait after the failover call.
-    #[must_use]
-    pub fn with_wait_policy(mut self, policy: WaitPolicy) -> Self {
-        self.wait = policy;
-        self
     }
 
     fn requested_from(&self) -> Option<String> {
@@ -127,9 +125,12 @@ impl FailoverDbCluster {
     }
 
     async fn describe(&self, ctx: &Context) -> Result<DbCluster, ActionError> {
-        ctx.bounded(self.api.describe_db_cluster(&self.params.cluster))
-            .await
-            .map_err(|e| e.in_action(self))
+        ctx.bounded(
+            self.base
+                .port
+                .describe_db_cluster(&self.base.params.cluster),
+        )
+        .await
     }
 
     /// Whether the failover has taken effect, given the writer it started from.
@@ -137,7 +138,7 @@ impl FailoverDbCluster {
         if !cluster.is_available() {
             return false;
         }
-        match (&self.params.target_instance, cluster.writer()) {
+        match (&self.base.params.target_instance, cluster.writer()) {
             (Some(target), Some(writer)) => writer == target,
             (None, Some(writer)) => from.is_none_or(|from| writer != from),
             (_, None) => false,
@@ -163,7 +164,7 @@ impl FailoverDbCluster {
                 cluster.id, cluster.status
             )));
         }
-        let candidates: Vec<&str> = match &self.params.target_instance {
+        let candidates: Vec<&str> = match &self.base.params.target_instance {
             Some(target) if !cluster.has_member(target) => {
                 let members: Vec<_> = cluster
                     .members
@@ -188,9 +189,8 @@ impl FailoverDbCluster {
         let mut states = Vec::new();
         for instance in candidates {
             let found = ctx
-                .bounded(self.api.describe_db_instance(instance))
-                .await
-                .map_err(|e| e.in_action(self))?;
+                .bounded(self.base.port.describe_db_instance(instance))
+                .await?;
             if found.status == "available" {
                 return Ok(None);
             }
@@ -204,44 +204,24 @@ impl FailoverDbCluster {
 }
 
 #[async_trait]
-impl RecoveryAction for FailoverDbCluster {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-
-    fn mutates(&self) -> bool {
+impl Act for FailoverDbCluster {
+    fn can_undo(&self) -> bool {
         true
     }
 
-    fn iam_actions(&self) -> &'static [&'static str] {
-        IAM_ACTIONS
-    }
-
-    fn supports_rollback(&self) -> bool {
-        true
-    }
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
         let cluster = match self.describe(ctx).await {
             Ok(cluster) => cluster,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Ok(Check::blocked(format!(
                     "DB cluster {} does not exist",
-                    self.params.cluster
+                    self.base.params.cluster
                 )));
             }
             Err(e) => return Err(e),
         };
         let from = self.requested_from();
-        let already_target = match &self.params.target_instance {
+        let already_target = match &self.base.params.target_instance {
             Some(target) => cluster.writer() == Some(target.as_str()),
             // Without a target, "done" is only knowable for a failover this action requested.
             None => from.is_some(),
@@ -260,6 +240,7 @@ impl RecoveryAction for FailoverDbCluster {
             return Ok(Check::blocked(reason));
         }
         let to = self
+            .base
             .params
             .target_instance
             .as_deref()
@@ -271,8 +252,7 @@ impl RecoveryAction for FailoverDbCluster {
         )))
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let started = Instant::now();
         let from = match self.requested_from() {
             // Executed again after a failure: the failover was already requested; do not
@@ -285,7 +265,7 @@ impl RecoveryAction for FailoverDbCluster {
             }
             None => {
                 let cluster = self.describe(ctx).await?;
-                if let Some(target) = &self.params.target_instance
+                if let Some(target) = &self.base.params.target_instance
                     && cluster.writer() == Some(target.as_str())
                     && cluster.is_available()
                 {
@@ -293,35 +273,39 @@ impl RecoveryAction for FailoverDbCluster {
                     return Ok(Self::outputs(&cluster, None));
                 }
                 if let Some(reason) = self.blocker(ctx, &cluster).await? {
-                    return Err(ActionError::precondition(reason).in_action(self));
+                    return Err(ActionError::precondition(reason));
                 }
                 let from = cluster.writer().map(str::to_owned);
-                ctx.bounded(self.api.failover_db_cluster(
-                    &self.params.cluster,
-                    self.params.target_instance.as_deref(),
+                ctx.bounded(self.base.port.failover_db_cluster(
+                    &self.base.params.cluster,
+                    self.base.params.target_instance.as_deref(),
                 ))
                 .await
-                .map_err(|e| e.with_operation("FailoverDBCluster").in_action(self))?;
+                .map_err(|e| e.with_operation("FailoverDBCluster"))?;
                 self.set_requested_from(from.clone());
                 ctx.progress(format!(
                     "FailoverDBCluster accepted for {} (writer was {})",
-                    self.params.cluster,
+                    self.base.params.cluster,
                     from.as_deref().unwrap_or("none")
                 ));
                 from
             }
         };
 
-        let what = match &self.params.target_instance {
+        let what = match &self.base.params.target_instance {
             Some(target) => format!(
                 "{target} to be the writer of an available {}",
-                self.params.cluster
+                self.base.params.cluster
             ),
-            None => format!("a new writer of an available {}", self.params.cluster),
+            None => format!("a new writer of an available {}", self.base.params.cluster),
         };
-        let cluster = wait_until(ctx, &what, &self.wait, || async {
+        let cluster = wait_until(ctx, &what, &self.base.wait, || async {
             let cluster = ctx
-                .bounded(self.api.describe_db_cluster(&self.params.cluster))
+                .bounded(
+                    self.base
+                        .port
+                        .describe_db_cluster(&self.base.params.cluster),
+                )
                 .await?;
             Ok(if self.is_complete(&cluster, from.as_deref()) {
                 Poll::Ready(cluster)
@@ -329,8 +313,7 @@ impl RecoveryAction for FailoverDbCluster {
                 Poll::Pending(cluster.summary())
             })
         })
-        .await
-        .map_err(|e| e.in_action(self))?;
+        .await?;
         ctx.progress(format!(
             "writer of {} is now {} after {:.3} s",
             cluster.id,
@@ -340,7 +323,7 @@ impl RecoveryAction for FailoverDbCluster {
         Ok(Self::outputs(&cluster, from.as_deref()))
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
         let cluster = self.describe(ctx).await?;
         let from = self.requested_from();
         if self.is_complete(&cluster, from.as_deref()) {
@@ -354,32 +337,30 @@ impl RecoveryAction for FailoverDbCluster {
                 "cluster {} has not failed over as expected: {}",
                 cluster.id,
                 cluster.summary()
-            ))
-            .in_action(self))
+            )))
         }
     }
 
-    async fn rollback(&self, ctx: &Context) -> Result<(), ActionError> {
+    async fn undo(&self, ctx: &Context) -> Result<(), ActionError> {
         // What this instance did, else (after a resume) what the step recorded.
         let recorded = || {
-            let out = ctx.outputs_of(&self.id)?;
+            let out = ctx.outputs_of(&self.base.id)?;
             let previous = out.get_str("previous_writer").filter(|p| !p.is_empty())?;
             (out.get_str("writer") != Some(previous)).then(|| previous.to_owned())
         };
         let Some(previous) = self.requested_from().or_else(recorded) else {
             return Err(ActionError::unsupported(
                 "nothing to roll back: this action did not fail the cluster over",
-            )
-            .in_action(self));
+            ));
         };
         let back = Self::new(
-            format!("{}-rollback", self.id),
-            FailoverDbClusterParams::new(self.params.cluster.clone()).to_instance(previous),
-            Arc::clone(&self.api),
-            self.target.region.as_deref(),
+            format!("{}-rollback", self.base.id),
+            FailoverDbClusterParams::new(self.base.params.cluster.clone()).to_instance(previous),
+            Arc::clone(&self.base.port),
+            self.base.region(),
         )
-        .with_wait_policy(self.wait.clone());
-        back.execute(ctx).await.map(|_| ())
+        .with_wait_policy(self.base.wait.clone());
+        back.apply(ctx).await.map(|_| ())
     }
 }
 

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use drkit_core::{
-    ActionExt, ActionRef, CancellationToken, ProgressEvent, ProgressKind, RetryPolicy,
+    ActionExt, ActionRef, CancellationToken, ProgressEvent, ProgressKind, RecoveryAction,
+    RetryPolicy,
 };
 use mockall::predicate::eq;
 

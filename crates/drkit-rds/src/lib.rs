@@ -32,6 +32,8 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(test)]
+mod behaviour_tests;
 mod common;
 mod failover;
 mod port;
@@ -39,6 +41,8 @@ mod probe;
 mod promote;
 mod register;
 mod restore;
+#[cfg(test)]
+mod restore_tests;
 mod sdk;
 mod snapshot;
 
@@ -50,14 +54,15 @@ pub use port::{
 #[cfg(any(test, feature = "mock"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub use port::{MockMetricsApi, MockRdsApi};
-pub use probe::{ClusterStatusParams, InstanceStatusParams, Probe, RdsProbe, ReplicaLagParams};
-pub use promote::{PromoteReadReplica, Replica};
-pub use register::{
-    CHECK_REPLICA_LAG, CLUSTER_STATUS, CREATE_SNAPSHOT, DESCRIPTORS, FAILOVER_DB_CLUSTER,
-    INSTANCE_STATUS, MetricsApiFactory, PROMOTE_READ_REPLICA, PROMOTE_READ_REPLICA_DB_CLUSTER,
-    RESTORE_CLUSTER_TO_POINT_IN_TIME, RESTORE_INSTANCE_FROM_SNAPSHOT,
-    RESTORE_INSTANCE_TO_POINT_IN_TIME, RdsApiFactory, RdsPorts, register, register_with,
+pub use probe::{
+    CheckReplicaLag, ClusterStatus, ClusterStatusParams, InstanceStatus, InstanceStatusParams,
+    ReplicaLagParams,
 };
+pub use promote::{
+    PromoteReadReplica, PromoteReadReplicaDbCluster, PromoteReadReplicaDbClusterParams,
+    PromoteReadReplicaParams,
+};
+pub use register::{DESCRIPTORS, RdsPorts, register, register_with};
 pub use restore::{
     ClusterPitrParams, PitrParams, RestoreClusterToPointInTime, RestoreInstanceFromSnapshot,
     RestoreInstanceToPointInTime, SnapshotRestoreParams,

@@ -250,7 +250,7 @@ pub struct Datapoint {
 /// resource is an error of kind `NotFound`.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
-pub trait RdsApi: Send + Sync {
+pub trait RdsApi: std::fmt::Debug + Send + Sync {
     /// `DescribeDBClusters` for one cluster.
     async fn describe_db_cluster(&self, cluster: &str) -> Result<DbCluster, ActionError>;
 
@@ -337,7 +337,7 @@ pub trait RdsApi: Send + Sync {
 /// `MockMetricsApi` (feature `mock`).
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
-pub trait MetricsApi: Send + Sync {
+pub trait MetricsApi: std::fmt::Debug + Send + Sync {
     /// `GetMetricStatistics` of `AWS/RDS` `ReplicaLag` (maximum per minute) for `instance`
     /// since `since`, oldest first.
     async fn replica_lag(

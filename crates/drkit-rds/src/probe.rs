@@ -1,36 +1,52 @@
 //! Read-only probes: `rds.instance_status`, `rds.cluster_status`, `rds.check_replica_lag`.
 //!
-//! Probes change nothing (`mutates() == false`). Their convention, shared by every drkit probe
-//! and check (`eks.check_*`, `elasticache.check_*`, `checks.*`): `check` evaluates the condition
-//! and says `Done` with what it read as outputs (the condition holds: the runner records the
-//! step as done at check, and a guard built on the probe holds) or `Blocked` with why not (the
-//! plan stops before the steps that depend on it); `execute` and `verify` evaluate it again
-//! (here both fail with `PostconditionFailed` when it does not hold).
+//! Each is a [`Probe`]: one `evaluate`, which `drkit-core` maps to check / execute / verify the
+//! way every drkit probe and check does (`check` says `Done` with what it read, or `Blocked`
+//! with why not; `execute` and `verify` fail with `PostconditionFailed` when it does not hold).
+//! A missing instance or cluster is a failed finding ("... does not exist"), not an error.
 
-use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use drkit_core::{ActionError, Check, Context, ErrorKind, Outputs, RecoveryAction, Resource};
+use drkit_core::registry::{OutputDoc, ParamError};
+use drkit_core::{
+    ActionError, ActionKind, Base, Context, ErrorKind, Finding, HasBase, Outputs, Params,
+    PortFactory, Probe, Resource, StepSpec,
+};
 use serde::Deserialize;
 
-use crate::common::{instance_outputs, instance_state, rfc3339, seconds_between};
+use crate::common::{identifier, instance_outputs, instance_state, rfc3339, seconds_between};
 use crate::port::{MetricsApi, RdsApi};
-
-pub(crate) const INSTANCE_KIND: &str = "rds.instance_status";
-pub(crate) const CLUSTER_KIND: &str = "rds.cluster_status";
-pub(crate) const LAG_KIND: &str = "rds.check_replica_lag";
-pub(crate) const INSTANCE_IAM: &[&str] = &["rds:DescribeDBInstances"];
-pub(crate) const CLUSTER_IAM: &[&str] = &["rds:DescribeDBClusters"];
-pub(crate) const LAG_IAM: &[&str] = &["cloudwatch:GetMetricStatistics"];
 
 fn available() -> String {
     "available".to_owned()
 }
 
+fn one() -> usize {
+    1
+}
+
+fn five_minutes() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// A missing resource is a failed finding; other errors stay errors.
+fn missing<T>(
+    found: Result<T, ActionError>,
+    target: &Resource,
+) -> Result<Result<T, Finding>, ActionError> {
+    match found {
+        Ok(v) => Ok(Ok(v)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Err(Finding::fail(
+            format!("{target} does not exist"),
+            Outputs::new(),
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
 /// The parameters of `rds.instance_status`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct InstanceStatusParams {
@@ -41,8 +57,89 @@ pub struct InstanceStatusParams {
     pub expect_status: String,
 }
 
+impl InstanceStatusParams {
+    /// Expects `instance` to be `available`.
+    pub fn new(instance: impl Into<String>) -> Self {
+        Self {
+            instance: instance.into(),
+            expect_status: available(),
+        }
+    }
+}
+
+/// `rds.instance_status`: an instance's status (and replication source).
+#[derive(Debug, HasBase)]
+pub struct InstanceStatus {
+    base: Base<Self>,
+}
+
+impl ActionKind for InstanceStatus {
+    const KIND: &'static str = "rds.instance_status";
+    const SUMMARY: &'static str = "Probe an instance's status (and replication source)";
+    const MUTATES: bool = false;
+    const IAM_ACTIONS: &'static [&'static str] = &["rds:DescribeDBInstances"];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("instance", "the instance identifier"),
+        OutputDoc::new("status", "its status"),
+        OutputDoc::new("endpoint", "address:port"),
+        OutputDoc::new("address", "the DNS name"),
+        OutputDoc::new("port", "the port"),
+        OutputDoc::new(
+            "replication_source",
+            "the instance it replicates from (empty when standalone)",
+        ),
+    ];
+    type Params = InstanceStatusParams;
+    type Port = dyn RdsApi;
+    type Ports = PortFactory<dyn RdsApi>;
+
+    fn validate(p: &Self::Params) -> Result<(), ParamError> {
+        identifier("instance", &p.instance)
+    }
+
+    fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let target = Resource::new("rds", "db-instance", step.params.instance.clone());
+        Ok(Self {
+            base: step.into_base(target, ports),
+        })
+    }
+}
+
+#[async_trait]
+impl Probe for InstanceStatus {
+    async fn evaluate(&self, ctx: &Context) -> Result<Finding, ActionError> {
+        let p = &self.base.params;
+        let found = ctx
+            .bounded(self.base.port.describe_db_instance(&p.instance))
+            .await;
+        let i = match missing(found, &self.base.target)? {
+            Ok(i) => i,
+            Err(finding) => return Ok(finding),
+        };
+        Ok(if i.status == p.expect_status {
+            Finding::pass(
+                format!("instance {} is {}", i.id, i.status),
+                instance_outputs(&i).with(
+                    "replication_source",
+                    i.replication_source.clone().unwrap_or_default(),
+                ),
+            )
+        } else {
+            Finding::fail(
+                format!(
+                    "instance {} is not {}: {}",
+                    i.id,
+                    p.expect_status,
+                    instance_state(&i)
+                ),
+                Outputs::new(),
+            )
+        })
+    }
+}
+
 /// The parameters of `rds.cluster_status`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ClusterStatusParams {
@@ -56,18 +153,109 @@ pub struct ClusterStatusParams {
     pub min_members: usize,
 }
 
-fn one() -> usize {
-    1
+impl ClusterStatusParams {
+    /// Expects `cluster` to be `available` with at least one member.
+    pub fn new(cluster: impl Into<String>) -> Self {
+        Self {
+            cluster: cluster.into(),
+            expect_status: available(),
+            min_members: one(),
+        }
+    }
+}
+
+/// `rds.cluster_status`: a cluster's status and members (writer, readers).
+#[derive(Debug, HasBase)]
+pub struct ClusterStatus {
+    base: Base<Self>,
+}
+
+impl ActionKind for ClusterStatus {
+    const KIND: &'static str = "rds.cluster_status";
+    const SUMMARY: &'static str = "Probe a cluster's status and members (writer, readers)";
+    const MUTATES: bool = false;
+    const IAM_ACTIONS: &'static [&'static str] = &["rds:DescribeDBClusters"];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("status", "its status"),
+        OutputDoc::new("writer", "the writer instance"),
+        OutputDoc::new("readers", "the reader instances"),
+        OutputDoc::new("endpoint", "the writer endpoint"),
+    ];
+    type Params = ClusterStatusParams;
+    type Port = dyn RdsApi;
+    type Ports = PortFactory<dyn RdsApi>;
+
+    fn validate(p: &Self::Params) -> Result<(), ParamError> {
+        identifier("cluster", &p.cluster)
+    }
+
+    fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let target = Resource::new("rds", "db-cluster", step.params.cluster.clone());
+        Ok(Self {
+            base: step.into_base(target, ports),
+        })
+    }
+}
+
+#[async_trait]
+impl Probe for ClusterStatus {
+    async fn evaluate(&self, ctx: &Context) -> Result<Finding, ActionError> {
+        let p = &self.base.params;
+        let found = ctx
+            .bounded(self.base.port.describe_db_cluster(&p.cluster))
+            .await;
+        let c = match missing(found, &self.base.target)? {
+            Ok(c) => c,
+            Err(finding) => return Ok(finding),
+        };
+        let readers: Vec<&str> = c.readers().map(|m| m.instance_id.as_str()).collect();
+        Ok(if c.status != p.expect_status {
+            Finding::fail(
+                format!(
+                    "cluster {} is not {}: {}",
+                    c.id,
+                    p.expect_status,
+                    c.summary()
+                ),
+                Outputs::new(),
+            )
+        } else if c.members.len() < p.min_members {
+            Finding::fail(
+                format!(
+                    "cluster {} has {} members, fewer than {}",
+                    c.id,
+                    c.members.len(),
+                    p.min_members
+                ),
+                Outputs::new(),
+            )
+        } else {
+            Finding::pass(
+                format!(
+                    "cluster {} is {}, writer {}, readers [{}]",
+                    c.id,
+                    c.status,
+                    c.writer().unwrap_or("none"),
+                    readers.join(", ")
+                ),
+                Outputs::new()
+                    .with("status", c.status.clone())
+                    .with("writer", c.writer().unwrap_or_default())
+                    .with("readers", readers)
+                    .with("endpoint", c.endpoint.clone().unwrap_or_default()),
+            )
+        })
+    }
 }
 
 /// The parameters of `rds.check_replica_lag`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ReplicaLagParams {
     /// The read replica.
     pub instance: String,
-    /// The largest acceptable lag (e.g. `"5m"`, the database RPO).
+    /// The largest acceptable lag, e.g. `"5m"` (the database RPO).
     #[serde(with = "humantime_serde")]
     pub max_lag: Duration,
     /// How recent the newest datapoint must be (default `"5m"`): an old datapoint says nothing
@@ -76,223 +264,102 @@ pub struct ReplicaLagParams {
     pub max_age: Duration,
 }
 
-fn five_minutes() -> Duration {
-    Duration::from_secs(300)
-}
-
-/// What a probe looks at.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Probe {
-    /// `rds.instance_status`.
-    Instance(InstanceStatusParams),
-    /// `rds.cluster_status`.
-    Cluster(ClusterStatusParams),
-    /// `rds.check_replica_lag`.
-    ReplicaLag(ReplicaLagParams),
-}
-
-/// A read-only RDS probe (see the module docs for the convention).
-pub struct RdsProbe {
-    id: String,
-    probe: Probe,
-    target: Resource,
-    rds: Arc<dyn RdsApi>,
-    metrics: Arc<dyn MetricsApi>,
-}
-
-impl fmt::Debug for RdsProbe {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RdsProbe")
-            .field("id", &self.id)
-            .field("probe", &self.probe)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The result of one evaluation: holds (with what was read) or not (why).
-type Evaluation = Result<(String, Outputs), String>;
-
-impl RdsProbe {
-    /// A probe step `id`; `metrics` is only used by the replica-lag probe.
-    pub fn new(
-        id: impl Into<String>,
-        probe: Probe,
-        rds: Arc<dyn RdsApi>,
-        metrics: Arc<dyn MetricsApi>,
-        region: Option<&str>,
-    ) -> Self {
-        let target = match &probe {
-            Probe::Instance(p) => Resource::new("rds", "db-instance", p.instance.clone()),
-            Probe::ReplicaLag(p) => Resource::new("rds", "db-instance", p.instance.clone()),
-            Probe::Cluster(p) => Resource::new("rds", "db-cluster", p.cluster.clone()),
-        }
-        .in_region(region);
+impl ReplicaLagParams {
+    /// At most `max_lag` of lag on `instance`, read from a datapoint at most 5 minutes old.
+    pub fn new(instance: impl Into<String>, max_lag: Duration) -> Self {
         Self {
-            id: id.into(),
-            probe,
-            target,
-            rds,
-            metrics,
+            instance: instance.into(),
+            max_lag,
+            max_age: five_minutes(),
         }
     }
+}
 
-    async fn evaluate(&self, ctx: &Context) -> Result<Evaluation, ActionError> {
-        let missing = |e: ActionError| -> Result<Evaluation, ActionError> {
-            if e.kind() == ErrorKind::NotFound {
-                Ok(Err(format!("{} does not exist", self.target)))
-            } else {
-                Err(e.in_action(self))
-            }
-        };
-        match &self.probe {
-            Probe::Instance(p) => {
-                let i = match ctx
-                    .bounded(self.rds.describe_db_instance(&p.instance))
-                    .await
-                {
-                    Ok(i) => i,
-                    Err(e) => return missing(e),
-                };
-                Ok(if i.status == p.expect_status {
-                    Ok((
-                        format!("instance {} is {}", i.id, i.status),
-                        instance_outputs(&i).with(
-                            "replication_source",
-                            i.replication_source.clone().unwrap_or_default(),
-                        ),
-                    ))
-                } else {
-                    Err(format!(
-                        "instance {} is not {}: {}",
-                        i.id,
-                        p.expect_status,
-                        instance_state(&i)
-                    ))
-                })
-            }
-            Probe::Cluster(p) => {
-                let c = match ctx.bounded(self.rds.describe_db_cluster(&p.cluster)).await {
-                    Ok(c) => c,
-                    Err(e) => return missing(e),
-                };
-                let readers: Vec<&str> = c.readers().map(|m| m.instance_id.as_str()).collect();
-                Ok(if c.status != p.expect_status {
-                    Err(format!(
-                        "cluster {} is not {}: {}",
-                        c.id,
-                        p.expect_status,
-                        c.summary()
-                    ))
-                } else if c.members.len() < p.min_members {
-                    Err(format!(
-                        "cluster {} has {} members, fewer than {}",
-                        c.id,
-                        c.members.len(),
-                        p.min_members
-                    ))
-                } else {
-                    Ok((
-                        format!(
-                            "cluster {} is {}, writer {}, readers [{}]",
-                            c.id,
-                            c.status,
-                            c.writer().unwrap_or("none"),
-                            readers.join(", ")
-                        ),
-                        Outputs::new()
-                            .with("status", c.status.clone())
-                            .with("writer", c.writer().unwrap_or_default())
-                            .with("readers", readers)
-                            .with("endpoint", c.endpoint.clone().unwrap_or_default()),
-                    ))
-                })
-            }
-            Probe::ReplicaLag(p) => {
-                let now = SystemTime::now();
-                let since = now.checked_sub(p.max_age).unwrap_or(SystemTime::UNIX_EPOCH);
-                let points = ctx
-                    .bounded(self.metrics.replica_lag(&p.instance, since))
-                    .await
-                    .map_err(|e| e.in_action(self))?;
-                let Some(newest) = points.iter().filter(|d| d.at >= since).max_by_key(|d| d.at)
-                else {
-                    return Ok(Err(format!(
-                        "no ReplicaLag datapoint for {} in the last {}: the lag is unknown",
-                        p.instance,
-                        humantime::format_duration(p.max_age)
-                    )));
-                };
-                let lag = Duration::from_secs_f64(newest.value.max(0.0));
-                let text = format!(
-                    "replica lag of {} is {:.0} s at {} (limit {})",
-                    p.instance,
-                    newest.value,
-                    rfc3339(newest.at),
-                    humantime::format_duration(p.max_lag)
-                );
-                Ok(if lag > p.max_lag {
-                    Err(text)
-                } else {
-                    Ok((
-                        text,
-                        Outputs::new()
-                            .with("lag_seconds", newest.value)
-                            .with("measured_at", rfc3339(newest.at))
-                            .with("datapoint_age_seconds", seconds_between(newest.at, now))
-                            .with("rpo_seconds", newest.value)
-                            .with("rpo_class", "database"),
-                    ))
-                })
-            }
+/// `rds.check_replica_lag`: reads CloudWatch `ReplicaLag`; blocked above the limit or without a
+/// recent datapoint. Its outputs carry the lag as the database RPO at risk.
+#[derive(Debug, HasBase)]
+pub struct CheckReplicaLag {
+    base: Base<Self>,
+}
+
+impl ActionKind for CheckReplicaLag {
+    const KIND: &'static str = "rds.check_replica_lag";
+    const SUMMARY: &'static str =
+        "Read CloudWatch ReplicaLag; blocked above the limit or without a recent datapoint";
+    const MUTATES: bool = false;
+    const IAM_ACTIONS: &'static [&'static str] = &["cloudwatch:GetMetricStatistics"];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("lag_seconds", "the newest lag"),
+        OutputDoc::new("measured_at", "its time"),
+        OutputDoc::new(
+            "datapoint_age_seconds",
+            "how old the newest datapoint was when read",
+        ),
+        OutputDoc::new("rpo_class", "`database`"),
+        OutputDoc::new(
+            "rpo_seconds",
+            "the lag, as data that would be lost (class database)",
+        ),
+    ];
+    type Params = ReplicaLagParams;
+    type Port = dyn MetricsApi;
+    type Ports = PortFactory<dyn MetricsApi>;
+
+    fn validate(p: &Self::Params) -> Result<(), ParamError> {
+        identifier("instance", &p.instance)?;
+        if p.max_age.is_zero() {
+            return Err(ParamError::new("max_age", "must be longer than zero"));
         }
+        Ok(())
+    }
+
+    fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let target = Resource::new("rds", "db-instance", step.params.instance.clone());
+        Ok(Self {
+            base: step.into_base(target, ports),
+        })
     }
 }
 
 #[async_trait]
-impl RecoveryAction for RdsProbe {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn kind(&self) -> &'static str {
-        match self.probe {
-            Probe::Instance(_) => INSTANCE_KIND,
-            Probe::Cluster(_) => CLUSTER_KIND,
-            Probe::ReplicaLag(_) => LAG_KIND,
-        }
-    }
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-    fn mutates(&self) -> bool {
-        false
-    }
-    fn iam_actions(&self) -> &'static [&'static str] {
-        match self.probe {
-            Probe::Instance(_) => INSTANCE_IAM,
-            Probe::Cluster(_) => CLUSTER_IAM,
-            Probe::ReplicaLag(_) => LAG_IAM,
-        }
-    }
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
-        Ok(match self.evaluate(ctx).await? {
-            Ok((detail, outputs)) => Check::Done { detail, outputs },
-            Err(reason) => Check::blocked(reason),
+impl Probe for CheckReplicaLag {
+    async fn evaluate(&self, ctx: &Context) -> Result<Finding, ActionError> {
+        let p = &self.base.params;
+        let now = SystemTime::now();
+        let since = now.checked_sub(p.max_age).unwrap_or(SystemTime::UNIX_EPOCH);
+        let points = ctx
+            .bounded(self.base.port.replica_lag(&p.instance, since))
+            .await?;
+        let Some(newest) = points.iter().filter(|d| d.at >= since).max_by_key(|d| d.at) else {
+            return Ok(Finding::fail(
+                format!(
+                    "no ReplicaLag datapoint for {} in the last {}: the lag is unknown",
+                    p.instance,
+                    humantime::format_duration(p.max_age)
+                ),
+                Outputs::new(),
+            ));
+        };
+        let lag = Duration::from_secs_f64(newest.value.max(0.0));
+        let text = format!(
+            "replica lag of {} is {:.0} s at {} (limit {})",
+            p.instance,
+            newest.value,
+            rfc3339(newest.at),
+            humantime::format_duration(p.max_lag)
+        );
+        Ok(if lag > p.max_lag {
+            Finding::fail(text, Outputs::new())
+        } else {
+            Finding::pass(
+                text,
+                Outputs::new()
+                    .with("lag_seconds", newest.value)
+                    .with("measured_at", rfc3339(newest.at))
+                    .with("datapoint_age_seconds", seconds_between(newest.at, now))
+                    .with("rpo_seconds", newest.value)
+                    .with("rpo_class", "database"),
+            )
         })
-    }
-
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        match self.evaluate(ctx).await? {
-            Ok((_, outputs)) => Ok(outputs),
-            Err(reason) => Err(ActionError::postcondition(reason).in_action(self)),
-        }
-    }
-
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
-        match self.evaluate(ctx).await? {
-            Ok((detail, _)) => Ok(detail),
-            Err(reason) => Err(ActionError::postcondition(reason).in_action(self)),
-        }
     }
 }

@@ -1,60 +1,209 @@
 //! `rds.promote_read_replica` and `rds.promote_read_replica_db_cluster`: make a (cross-region)
 //! replica a standalone, writable database.
 
-use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
+use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    ActionError, Check, Context, ErrorKind, Outputs, RecoveryAction, Resource, WaitPolicy,
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params,
+    PortFactory, Resource, StepSpec, WaitPolicy,
 };
+use serde::Deserialize;
 
 use crate::common::{
-    cluster_ready, cluster_state, instance_outputs, instance_ready, instance_state,
+    cluster_ready, cluster_state, identifier, instance_outputs, instance_ready, instance_state,
 };
 use crate::port::RdsApi;
 
 /// What is promoted.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Replica {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Replica<'a> {
     /// A read-replica DB instance (`PromoteReadReplica`).
-    Instance(String),
+    Instance(&'a str),
     /// An Aurora cross-region replica cluster (`PromoteReadReplicaDBCluster`).
-    Cluster(String),
+    Cluster(&'a str),
 }
 
-pub(crate) const INSTANCE_KIND: &str = "rds.promote_read_replica";
-pub(crate) const CLUSTER_KIND: &str = "rds.promote_read_replica_db_cluster";
-pub(crate) const INSTANCE_IAM: &[&str] = &["rds:DescribeDBInstances", "rds:PromoteReadReplica"];
-pub(crate) const CLUSTER_IAM: &[&str] =
-    &["rds:DescribeDBClusters", "rds:PromoteReadReplicaDBCluster"];
+/// The parameters of `rds.promote_read_replica`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PromoteReadReplicaParams {
+    /// The read replica.
+    pub instance: String,
+}
 
-/// Promotes a read replica (instance or Aurora cluster) to a standalone database, and waits until
-/// it has no replication source and is `available`.
+impl PromoteReadReplicaParams {
+    /// Promote `instance`.
+    pub fn new(instance: impl Into<String>) -> Self {
+        Self {
+            instance: instance.into(),
+        }
+    }
+}
+
+/// The parameters of `rds.promote_read_replica_db_cluster`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PromoteReadReplicaDbClusterParams {
+    /// The replica cluster.
+    pub cluster: String,
+}
+
+impl PromoteReadReplicaDbClusterParams {
+    /// Promote `cluster`.
+    pub fn new(cluster: impl Into<String>) -> Self {
+        Self {
+            cluster: cluster.into(),
+        }
+    }
+}
+
+/// Promotes a read replica instance to a standalone database, and waits until it has no
+/// replication source and is `available`.
 ///
 /// - `check`: missing -> blocked; already standalone and available -> done; not available ->
 ///   blocked; else ready.
 /// - `execute`: the promote call once (executing again only waits), then the wait.
 /// - No rollback: a promoted replica cannot be re-attached to its source.
 ///
-/// Outputs: `promoted_from` (the former source) and, for an instance, its endpoint.
+/// Outputs: `promoted_from` (the former source) and its endpoint.
+#[derive(Debug, HasBase)]
 pub struct PromoteReadReplica {
-    id: String,
-    replica: Replica,
-    target: Resource,
-    api: Arc<dyn RdsApi>,
-    wait: WaitPolicy,
+    base: Base<Self>,
     requested: AtomicBool,
 }
 
-impl fmt::Debug for PromoteReadReplica {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PromoteReadReplica")
-            .field("id", &self.id)
-            .field("replica", &self.replica)
-            .finish_non_exhaustive()
+/// Promotes an Aurora cross-region replica cluster to a standalone cluster (as
+/// [`PromoteReadReplica`] does for an instance).
+///
+/// Outputs: `promoted_from`, `cluster`, `endpoint`.
+#[derive(Debug, HasBase)]
+pub struct PromoteReadReplicaDbCluster {
+    base: Base<Self>,
+    requested: AtomicBool,
+}
+
+impl ActionKind for PromoteReadReplica {
+    const KIND: &'static str = "rds.promote_read_replica";
+    const SUMMARY: &'static str =
+        "Promote a (cross-region) read replica instance to a standalone database";
+    const MUTATES: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] =
+        &["rds:DescribeDBInstances", "rds:PromoteReadReplica"];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("promoted_from", "its former source"),
+        OutputDoc::new("instance", "the instance identifier"),
+        OutputDoc::new("status", "its status"),
+        OutputDoc::new("endpoint", "address:port"),
+        OutputDoc::new("address", "the DNS name"),
+        OutputDoc::new("port", "the port"),
+    ];
+    type Params = PromoteReadReplicaParams;
+    type Port = dyn RdsApi;
+    type Ports = PortFactory<dyn RdsApi>;
+
+    fn validate(p: &Self::Params) -> Result<(), ParamError> {
+        identifier("instance", &p.instance)
     }
+
+    fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let target = Resource::new("rds", "db-instance", step.params.instance.clone());
+        Ok(Self {
+            base: step.into_base(target, ports),
+            requested: AtomicBool::new(false),
+        })
+    }
+}
+
+impl ActionKind for PromoteReadReplicaDbCluster {
+    const KIND: &'static str = "rds.promote_read_replica_db_cluster";
+    const SUMMARY: &'static str =
+        "Promote an Aurora cross-region replica cluster to a standalone cluster";
+    const MUTATES: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] =
+        &["rds:DescribeDBClusters", "rds:PromoteReadReplicaDBCluster"];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("promoted_from", "its former source"),
+        OutputDoc::new("cluster", "the cluster identifier"),
+        OutputDoc::new("endpoint", "the writer endpoint"),
+    ];
+    type Params = PromoteReadReplicaDbClusterParams;
+    type Port = dyn RdsApi;
+    type Ports = PortFactory<dyn RdsApi>;
+
+    fn validate(p: &Self::Params) -> Result<(), ParamError> {
+        identifier("cluster", &p.cluster)
+    }
+
+    fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let target = Resource::new("rds", "db-cluster", step.params.cluster.clone());
+        Ok(Self {
+            base: step.into_base(target, ports),
+            requested: AtomicBool::new(false),
+        })
+    }
+}
+
+impl PromoteReadReplica {
+    fn promotion(&self) -> Promotion<'_> {
+        Promotion {
+            replica: Replica::Instance(&self.base.params.instance),
+            target: &self.base.target,
+            api: self.base.port.as_ref(),
+            wait: &self.base.wait,
+            requested: &self.requested,
+        }
+    }
+}
+
+impl PromoteReadReplicaDbCluster {
+    fn promotion(&self) -> Promotion<'_> {
+        Promotion {
+            replica: Replica::Cluster(&self.base.params.cluster),
+            target: &self.base.target,
+            api: self.base.port.as_ref(),
+            wait: &self.base.wait,
+            requested: &self.requested,
+        }
+    }
+}
+
+#[async_trait]
+impl Act for PromoteReadReplica {
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
+        self.promotion().inspect(ctx).await
+    }
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
+        self.promotion().apply(ctx).await
+    }
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
+        self.promotion().confirm(ctx).await
+    }
+}
+
+#[async_trait]
+impl Act for PromoteReadReplicaDbCluster {
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
+        self.promotion().inspect(ctx).await
+    }
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
+        self.promotion().apply(ctx).await
+    }
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
+        self.promotion().confirm(ctx).await
+    }
+}
+
+/// The promotion of either kind of replica.
+struct Promotion<'a> {
+    replica: Replica<'a>,
+    target: &'a Resource,
+    api: &'a dyn RdsApi,
+    wait: &'a WaitPolicy,
+    requested: &'a AtomicBool,
 }
 
 /// The state of a replica, whichever kind.
@@ -65,36 +214,7 @@ struct Seen {
     outputs: Outputs,
 }
 
-impl PromoteReadReplica {
-    /// Promotes `replica` through `api`; `region` labels the resource.
-    pub fn new(
-        id: impl Into<String>,
-        replica: Replica,
-        api: Arc<dyn RdsApi>,
-        region: Option<&str>,
-    ) -> Self {
-        let target = match &replica {
-            Replica::Instance(i) => Resource::new("rds", "db-instance", i.clone()),
-            Replica::Cluster(c) => Resource::new("rds", "db-cluster", c.clone()),
-        }
-        .in_region(region);
-        Self {
-            id: id.into(),
-            replica,
-            target,
-            api,
-            wait: WaitPolicy::default(),
-            requested: AtomicBool::new(false),
-        }
-    }
-
-    /// Uses `policy` for the wait.
-    #[must_use]
-    pub fn with_wait_policy(mut self, policy: WaitPolicy) -> Self {
-        self.wait = policy;
-        self
-    }
-
+impl Promotion<'_> {
     fn name(&self) -> &str {
         match &self.replica {
             Replica::Instance(i) | Replica::Cluster(i) => i,
@@ -102,7 +222,7 @@ impl PromoteReadReplica {
     }
 
     async fn seen(&self, ctx: &Context) -> Result<Seen, ActionError> {
-        Ok(match &self.replica {
+        Ok(match self.replica {
             Replica::Instance(id) => {
                 let i = ctx.bounded(self.api.describe_db_instance(id)).await?;
                 Seen {
@@ -127,37 +247,14 @@ impl PromoteReadReplica {
     }
 }
 
-#[async_trait]
-impl RecoveryAction for PromoteReadReplica {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn kind(&self) -> &'static str {
-        match self.replica {
-            Replica::Instance(_) => INSTANCE_KIND,
-            Replica::Cluster(_) => CLUSTER_KIND,
-        }
-    }
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-    fn mutates(&self) -> bool {
-        true
-    }
-    fn iam_actions(&self) -> &'static [&'static str] {
-        match self.replica {
-            Replica::Instance(_) => INSTANCE_IAM,
-            Replica::Cluster(_) => CLUSTER_IAM,
-        }
-    }
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
+impl Promotion<'_> {
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
         let seen = match self.seen(ctx).await {
             Ok(seen) => seen,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Ok(Check::blocked(format!("{} does not exist", self.target)));
             }
-            Err(e) => return Err(e.in_action(self)),
+            Err(e) => return Err(e),
         };
         match (&seen.source, seen.available) {
             (None, true) => Ok(Check::Done {
@@ -176,38 +273,36 @@ impl RecoveryAction for PromoteReadReplica {
         }
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
-        let before = self.seen(ctx).await.map_err(|e| e.in_action(self))?;
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
+        let before = self.seen(ctx).await?;
         let promoted_from = before.source.clone().unwrap_or_default();
         if !self.requested.load(Ordering::SeqCst) {
             if before.source.is_none() && before.available {
                 ctx.progress(format!("{} is already standalone", self.name()));
                 return Ok(before.outputs.with("promoted_from", promoted_from));
             }
-            let call = match &self.replica {
+            let call = match self.replica {
                 Replica::Instance(id) => self.api.promote_read_replica(id),
                 Replica::Cluster(id) => self.api.promote_read_replica_db_cluster(id),
             };
-            ctx.bounded(call).await.map_err(|e| e.in_action(self))?;
+            ctx.bounded(call).await?;
             self.requested.store(true, Ordering::SeqCst);
             ctx.progress(format!("promotion of {} requested", self.name()));
         }
         let what = format!("{} to be standalone and available", self.name());
-        let outputs = match &self.replica {
+        let outputs = match self.replica {
             Replica::Instance(id) => {
-                let i = instance_ready(ctx, self.api.as_ref(), &self.wait, id, &what, |i| {
+                let i = instance_ready(ctx, self.api, self.wait, id, &what, |i| {
                     i.replication_source.is_none()
                 })
                 .await;
-                instance_outputs(&i.map_err(|e| e.in_action(self))?)
+                instance_outputs(&i?)
             }
             Replica::Cluster(id) => {
-                let c = cluster_ready(ctx, self.api.as_ref(), &self.wait, id, &what, |c| {
+                let c = cluster_ready(ctx, self.api, self.wait, id, &what, |c| {
                     c.replication_source.is_none()
                 })
-                .await
-                .map_err(|e| e.in_action(self))?;
+                .await?;
                 Outputs::new()
                     .with("cluster", c.id.clone())
                     .with("endpoint", c.endpoint.unwrap_or_default())
@@ -216,8 +311,8 @@ impl RecoveryAction for PromoteReadReplica {
         Ok(outputs.with("promoted_from", promoted_from))
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
-        let seen = self.seen(ctx).await.map_err(|e| e.in_action(self))?;
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
+        let seen = self.seen(ctx).await?;
         if seen.source.is_none() && seen.available {
             Ok(format!("{} is standalone and available", self.name()))
         } else {
@@ -225,8 +320,7 @@ impl RecoveryAction for PromoteReadReplica {
                 "{} is not a standalone available database: {}",
                 self.name(),
                 seen.state
-            ))
-            .in_action(self))
+            )))
         }
     }
 }

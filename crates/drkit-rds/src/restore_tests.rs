@@ -11,8 +11,14 @@ use crate::port::{
     Datapoint, DbCluster, DbInstance, DbSnapshot, Endpoint, MockMetricsApi, MockRdsApi,
     RestoreTime, SnapshotOf,
 };
-use crate::probe::{Probe, RdsProbe, ReplicaLagParams};
-use crate::promote::{PromoteReadReplica, Replica};
+use drkit_core::StepSpec;
+use drkit_core::kind::with_port;
+
+use crate::probe::{CheckReplicaLag, ReplicaLagParams};
+use crate::promote::{
+    PromoteReadReplica, PromoteReadReplicaDbCluster, PromoteReadReplicaDbClusterParams,
+    PromoteReadReplicaParams,
+};
 use crate::restore::{
     ClusterPitrParams, PitrParams, RestoreClusterToPointInTime, RestoreInstanceFromSnapshot,
     RestoreInstanceToPointInTime, SnapshotRestoreParams,
@@ -358,12 +364,15 @@ async fn promote_waits_until_the_replica_is_standalone() {
         .withf(|i| i == "mint-replica-replica")
         .times(1)
         .returning(|_| Ok(()));
-    let action = PromoteReadReplica::new(
-        "promote",
-        Replica::Instance("mint-replica-replica".into()),
+    let action = with_port::<PromoteReadReplica>(
+        StepSpec::new(
+            "promote",
+            PromoteReadReplicaParams::new("mint-replica-replica"),
+        )
+        .in_region(Some("us-west-2")),
         Arc::new(api),
-        Some("us-west-2"),
-    );
+    )
+    .unwrap();
     let out = action.execute(&Context::new()).await.unwrap();
     assert_eq!(out.get_str("promoted_from"), Some("mint-replica-primary"));
     action.verify(&Context::new()).await.unwrap();
@@ -385,12 +394,12 @@ async fn a_throttled_promote_is_retried_once_the_check_still_says_ready() {
                     .with_code("Throttling"),
             )
         });
-    let action: ActionRef = Arc::new(PromoteReadReplica::new(
-        "promote",
-        Replica::Cluster("mint-dr".into()),
+    let action = with_port::<PromoteReadReplicaDbCluster>(
+        StepSpec::new("promote", PromoteReadReplicaDbClusterParams::new("mint-dr")),
         Arc::new(api),
-        None,
-    ));
+    )
+    .unwrap();
+    let action: ActionRef = Arc::new(action);
     let err = action
         .with_retry(RetryPolicy::attempts(3).jitter(false))
         .execute(&Context::new())
@@ -446,22 +455,19 @@ async fn create_snapshot_waits_for_available_and_is_idempotent() {
     assert!(action.check(&Context::new()).await.unwrap().is_done());
 }
 
-fn lag_probe(points: Vec<Datapoint>, max_lag: Duration) -> RdsProbe {
+fn lag_probe(points: Vec<Datapoint>, max_lag: Duration) -> CheckReplicaLag {
     let mut metrics = MockMetricsApi::new();
     metrics
         .expect_replica_lag()
         .returning(move |_, _| Ok(points.clone()));
-    RdsProbe::new(
-        "lag",
-        Probe::ReplicaLag(ReplicaLagParams {
-            instance: "mint-replica-replica".into(),
-            max_lag,
-            max_age: Duration::from_secs(300),
-        }),
-        Arc::new(MockRdsApi::new()),
+    with_port::<CheckReplicaLag>(
+        StepSpec::new(
+            "lag",
+            ReplicaLagParams::new("mint-replica-replica", max_lag),
+        ),
         Arc::new(metrics),
-        None,
     )
+    .unwrap()
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use aws_sdk_rds::Client;
 use aws_sdk_rds::primitives::DateTime;
-use drkit_aws::SdkResultExt;
+use drkit_aws::{Aws, LazyClient, SdkResultExt};
 use drkit_core::{ActionError, ErrorKind};
 
 use crate::port::{
@@ -22,15 +22,17 @@ fn not_found(operation: &str, what: &str) -> ActionError {
 }
 
 /// [`RdsApi`] over an `aws-sdk-rds` client.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SdkRds {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl SdkRds {
     /// Wraps a client.
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client: LazyClient::ready(client),
+        }
     }
 
     /// A client for `config` (see `drkit_aws::AwsContext::for_region`).
@@ -38,9 +40,16 @@ impl SdkRds {
         Self::new(Client::new(config))
     }
 
-    /// The wrapped client.
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// A client for `region`, built from `aws` on its first call.
+    pub fn lazy(aws: &Aws, region: Option<&str>) -> Self {
+        Self {
+            client: LazyClient::new(aws, region, Client::new),
+        }
+    }
+
+    /// The wrapped client (built on the first call).
+    pub async fn client(&self) -> &Client {
+        self.client.get().await
     }
 }
 
@@ -116,6 +125,8 @@ impl RdsApi for SdkRds {
     async fn describe_db_cluster(&self, cluster: &str) -> Result<DbCluster, ActionError> {
         let out = self
             .client
+            .get()
+            .await
             .describe_db_clusters()
             .db_cluster_identifier(cluster)
             .send()
@@ -131,6 +142,8 @@ impl RdsApi for SdkRds {
     async fn describe_db_instance(&self, instance: &str) -> Result<DbInstance, ActionError> {
         let out = self
             .client
+            .get()
+            .await
             .describe_db_instances()
             .db_instance_identifier(instance)
             .send()
@@ -149,6 +162,8 @@ impl RdsApi for SdkRds {
         target: Option<&'a str>,
     ) -> Result<(), ActionError> {
         self.client
+            .get()
+            .await
             .failover_db_cluster()
             .db_cluster_identifier(cluster)
             .set_target_db_instance_identifier(target.map(str::to_owned))
@@ -160,6 +175,8 @@ impl RdsApi for SdkRds {
 
     async fn promote_read_replica(&self, instance: &str) -> Result<(), ActionError> {
         self.client
+            .get()
+            .await
             .promote_read_replica()
             .db_instance_identifier(instance)
             .send()
@@ -170,6 +187,8 @@ impl RdsApi for SdkRds {
 
     async fn promote_read_replica_db_cluster(&self, cluster: &str) -> Result<(), ActionError> {
         self.client
+            .get()
+            .await
             .promote_read_replica_db_cluster()
             .db_cluster_identifier(cluster)
             .send()
@@ -187,6 +206,8 @@ impl RdsApi for SdkRds {
     ) -> Result<(), ActionError> {
         let request = self
             .client
+            .get()
+            .await
             .restore_db_instance_to_point_in_time()
             .source_db_instance_identifier(source)
             .target_db_instance_identifier(target)
@@ -209,6 +230,8 @@ impl RdsApi for SdkRds {
         instance_class: Option<&'a str>,
     ) -> Result<(), ActionError> {
         self.client
+            .get()
+            .await
             .restore_db_instance_from_db_snapshot()
             .db_instance_identifier(target)
             .db_snapshot_identifier(snapshot)
@@ -227,6 +250,8 @@ impl RdsApi for SdkRds {
     ) -> Result<(), ActionError> {
         let request = self
             .client
+            .get()
+            .await
             .restore_db_cluster_to_point_in_time()
             .source_db_cluster_identifier(source)
             .db_cluster_identifier(target);
@@ -249,6 +274,8 @@ impl RdsApi for SdkRds {
         instance_class: &str,
     ) -> Result<(), ActionError> {
         self.client
+            .get()
+            .await
             .create_db_instance()
             .db_instance_identifier(instance)
             .db_cluster_identifier(cluster)
@@ -267,6 +294,8 @@ impl RdsApi for SdkRds {
         let mut snapshots = Vec::new();
         let mut pages = self
             .client
+            .get()
+            .await
             .describe_db_snapshots()
             .db_instance_identifier(instance)
             .into_paginator()
@@ -286,6 +315,8 @@ impl RdsApi for SdkRds {
         match of {
             SnapshotOf::Instance => self
                 .client
+                .get()
+                .await
                 .describe_db_snapshots()
                 .db_snapshot_identifier(snapshot)
                 .send()
@@ -297,6 +328,8 @@ impl RdsApi for SdkRds {
                 .find(|s| s.id == snapshot),
             SnapshotOf::Cluster => self
                 .client
+                .get()
+                .await
                 .describe_db_cluster_snapshots()
                 .db_cluster_snapshot_identifier(snapshot)
                 .send()
@@ -319,6 +352,8 @@ impl RdsApi for SdkRds {
         match of {
             SnapshotOf::Instance => {
                 self.client
+                    .get()
+                    .await
                     .create_db_snapshot()
                     .db_instance_identifier(source)
                     .db_snapshot_identifier(snapshot)
@@ -328,6 +363,8 @@ impl RdsApi for SdkRds {
             }
             SnapshotOf::Cluster => {
                 self.client
+                    .get()
+                    .await
                     .create_db_cluster_snapshot()
                     .db_cluster_identifier(source)
                     .db_cluster_snapshot_identifier(snapshot)
@@ -341,6 +378,8 @@ impl RdsApi for SdkRds {
 
     async fn delete_db_instance(&self, instance: &str) -> Result<(), ActionError> {
         self.client
+            .get()
+            .await
             .delete_db_instance()
             .db_instance_identifier(instance)
             .skip_final_snapshot(true)
@@ -352,6 +391,8 @@ impl RdsApi for SdkRds {
 
     async fn delete_db_cluster(&self, cluster: &str) -> Result<(), ActionError> {
         self.client
+            .get()
+            .await
             .delete_db_cluster()
             .db_cluster_identifier(cluster)
             .skip_final_snapshot(true)
@@ -363,20 +404,29 @@ impl RdsApi for SdkRds {
 }
 
 /// [`MetricsApi`] over an `aws-sdk-cloudwatch` client.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SdkCloudWatch {
-    client: aws_sdk_cloudwatch::Client,
+    client: LazyClient<aws_sdk_cloudwatch::Client>,
 }
 
 impl SdkCloudWatch {
     /// Wraps a client.
     pub fn new(client: aws_sdk_cloudwatch::Client) -> Self {
-        Self { client }
+        Self {
+            client: LazyClient::ready(client),
+        }
     }
 
     /// A client for `config`.
     pub fn from_config(config: &aws_config::SdkConfig) -> Self {
         Self::new(aws_sdk_cloudwatch::Client::new(config))
+    }
+
+    /// A client for `region`, built from `aws` on its first call.
+    pub fn lazy(aws: &Aws, region: Option<&str>) -> Self {
+        Self {
+            client: LazyClient::new(aws, region, aws_sdk_cloudwatch::Client::new),
+        }
     }
 }
 
@@ -392,6 +442,8 @@ impl MetricsApi for SdkCloudWatch {
         let now = SystemTime::now();
         let out = self
             .client
+            .get()
+            .await
             .get_metric_statistics()
             .namespace("AWS/RDS")
             .metric_name("ReplicaLag")

@@ -1,35 +1,28 @@
 //! `rds.create_snapshot`: the safety snapshot before a risky step.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
+use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    ActionError, Check, Context, ErrorKind, Outputs, RecoveryAction, Resource, WaitPolicy,
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params,
+    PortFactory, Resource, StepSpec,
 };
 use serde::Deserialize;
 
-use crate::common::{identity, rfc3339, snapshot_ready};
+use crate::common::{exactly_one, optional_identifier, rfc3339, snapshot_ready};
 use crate::port::{DbSnapshot, RdsApi, SnapshotOf};
 
-pub(crate) const KIND: &str = "rds.create_snapshot";
-pub(crate) const IAM: &[&str] = &[
-    "rds:CreateDBSnapshot",
-    "rds:CreateDBClusterSnapshot",
-    "rds:DescribeDBSnapshots",
-    "rds:DescribeDBClusterSnapshots",
-];
-
 /// The parameters of `rds.create_snapshot`: exactly one of `instance` and `cluster`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct SnapshotParams {
-    /// The instance to snapshot.
+    /// The instance to snapshot (or give `cluster`).
     #[serde(default)]
     pub instance: Option<String>,
-    /// The Aurora cluster to snapshot.
+    /// The Aurora cluster to snapshot (or give `instance`).
     #[serde(default)]
     pub cluster: Option<String>,
     /// The snapshot's identifier (default `<source>-drkit-<step id>`, so a re-run finds the
@@ -60,23 +53,46 @@ impl SnapshotParams {
 
 /// Takes a DB (instance or cluster) snapshot and waits until it is `available`.
 /// Outputs: `snapshot`, `source`, `taken_at`. No rollback: a safety snapshot is kept.
+#[derive(Debug, HasBase)]
 pub struct CreateSnapshot {
-    id: String,
+    base: Base<Self>,
     of: SnapshotOf,
     source: String,
     snapshot: String,
-    target: Resource,
-    api: Arc<dyn RdsApi>,
-    wait: WaitPolicy,
 }
 
-impl fmt::Debug for CreateSnapshot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CreateSnapshot")
-            .field("id", &self.id)
-            .field("source", &self.source)
-            .field("snapshot", &self.snapshot)
-            .finish_non_exhaustive()
+impl ActionKind for CreateSnapshot {
+    const KIND: &'static str = "rds.create_snapshot";
+    const SUMMARY: &'static str =
+        "Take a safety snapshot of an instance or a cluster and wait until it is available";
+    const MUTATES: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "rds:CreateDBSnapshot",
+        "rds:CreateDBClusterSnapshot",
+        "rds:DescribeDBSnapshots",
+        "rds:DescribeDBClusterSnapshots",
+    ];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("snapshot", "its id"),
+        OutputDoc::new("source", "what it is of"),
+        OutputDoc::new("taken_at", "when"),
+    ];
+    type Params = SnapshotParams;
+    type Port = dyn RdsApi;
+    type Ports = PortFactory<dyn RdsApi>;
+
+    fn validate(p: &Self::Params) -> Result<(), ParamError> {
+        exactly_one(
+            ("instance", p.instance.as_deref()),
+            ("cluster", p.cluster.as_deref()),
+        )?;
+        optional_identifier("snapshot_id", p.snapshot_id.as_deref())
+    }
+
+    fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let port = ports.get(step.region());
+        let region = step.region.clone();
+        Ok(Self::new(step.id, step.params, port, region.as_deref()))
     }
 }
 
@@ -90,13 +106,14 @@ impl CreateSnapshot {
         region: Option<&str>,
     ) -> Self {
         let id = id.into();
-        let (of, source) = match (params.instance, params.cluster) {
-            (Some(instance), _) => (SnapshotOf::Instance, instance),
-            (None, Some(cluster)) => (SnapshotOf::Cluster, cluster),
+        let (of, source) = match (&params.instance, &params.cluster) {
+            (Some(instance), _) => (SnapshotOf::Instance, instance.clone()),
+            (None, Some(cluster)) => (SnapshotOf::Cluster, cluster.clone()),
             (None, None) => (SnapshotOf::Instance, String::new()),
         };
         let snapshot = params
             .snapshot_id
+            .clone()
             .unwrap_or_else(|| format!("{source}-drkit-{id}"));
         let kind = match of {
             SnapshotOf::Instance => "db-snapshot",
@@ -104,31 +121,21 @@ impl CreateSnapshot {
         };
         let target = Resource::new("rds", kind, snapshot.clone()).in_region(region);
         Self {
-            id,
+            base: Base::new(id, params, target, api),
             of,
             source,
             snapshot,
-            target,
-            api,
-            wait: WaitPolicy::default(),
         }
-    }
-
-    /// Uses `policy` for the wait.
-    #[must_use]
-    pub fn with_wait_policy(mut self, policy: WaitPolicy) -> Self {
-        self.wait = policy;
-        self
     }
 
     async fn existing(&self, ctx: &Context) -> Result<Option<DbSnapshot>, ActionError> {
         match ctx
-            .bounded(self.api.describe_snapshot(self.of, &self.snapshot))
+            .bounded(self.base.port.describe_snapshot(self.of, &self.snapshot))
             .await
         {
             Ok(s) => Ok(Some(s)),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.in_action(self)),
+            Err(e) => Err(e),
         }
     }
 
@@ -141,10 +148,8 @@ impl CreateSnapshot {
 }
 
 #[async_trait]
-impl RecoveryAction for CreateSnapshot {
-    identity!(kind = KIND, mutates = true, iam = IAM);
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
+impl Act for CreateSnapshot {
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
         Ok(match self.existing(ctx).await? {
             Some(s) if s.status == "available" => Check::Done {
                 detail: format!("snapshot {} exists", s.id),
@@ -155,15 +160,14 @@ impl RecoveryAction for CreateSnapshot {
         })
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         if self.existing(ctx).await?.is_none() {
             ctx.bounded(
-                self.api
+                self.base
+                    .port
                     .create_snapshot(self.of, &self.source, &self.snapshot),
             )
-            .await
-            .map_err(|e| e.in_action(self))?;
+            .await?;
             ctx.progress(format!(
                 "snapshot {} of {} requested at {}",
                 self.snapshot,
@@ -171,21 +175,25 @@ impl RecoveryAction for CreateSnapshot {
                 rfc3339(SystemTime::now())
             ));
         }
-        let s = snapshot_ready(ctx, self.api.as_ref(), &self.wait, self.of, &self.snapshot)
-            .await
-            .map_err(|e| e.in_action(self))?;
+        let s = snapshot_ready(
+            ctx,
+            self.base.port.as_ref(),
+            &self.base.wait,
+            self.of,
+            &self.snapshot,
+        )
+        .await?;
         Ok(self.outputs(&s))
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
         match self.existing(ctx).await? {
             Some(s) if s.status == "available" => Ok(format!("snapshot {} is available", s.id)),
             other => Err(ActionError::postcondition(format!(
                 "snapshot {} is not available ({})",
                 self.snapshot,
                 other.map_or_else(|| "missing".to_owned(), |s| s.status)
-            ))
-            .in_action(self)),
+            ))),
         }
     }
 }

@@ -1,12 +1,13 @@
 //! `route53.change_records`: one batched `ChangeResourceRecordSets`, waited until `INSYNC`, with
 //! what was there before captured for rollback.
 
-use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    ActionError, Check, Context, ErrorKind, Outputs, RecoveryAction, Resource, WaitPolicy,
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params,
+    PortFactory, Resource, StepSpec,
 };
 use serde::Deserialize;
 
@@ -14,18 +15,7 @@ use crate::port::{
     AliasTarget, ChangeAction, HostedZone, RecordChange, RecordSet, Route53Api, normalize_name,
 };
 use crate::records::{batches, record_problem, submit, wait_insync};
-
-/// The kind name.
-pub(crate) const KIND: &str = "route53.change_records";
-
-/// The IAM actions it needs.
-pub(crate) const IAM_ACTIONS: &[&str] = &[
-    "route53:GetHostedZone",
-    "route53:ListHostedZonesByName",
-    "route53:ListResourceRecordSets",
-    "route53:ChangeResourceRecordSets",
-    "route53:GetChange",
-];
+use crate::sdk::is_zone_id;
 
 /// One wanted change of `route53.change_records`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -86,17 +76,30 @@ impl ChangeParams {
 }
 
 /// The parameters of `route53.change_records`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ChangeRecordsParams {
-    /// The hosted zone: its id (`Z...`) or its name (`example.com`).
+    /// The hosted zone id (`Z...`) or name.
     pub zone: String,
-    /// The changes, applied in one request where AWS's limits allow.
+    /// {action = UPSERT|CREATE|DELETE, name, type, ttl, values | alias = {hosted_zone_id,
+    /// dns_name, evaluate_target_health}, set_identifier, weight, failover, health_check}
+    #[param(ty = "list of tables")]
     pub changes: Vec<ChangeParams>,
-    /// The batch comment (default `drkit <step id>`).
+    /// The batch comment (default `drkit <step>`).
     #[serde(default)]
     pub comment: Option<String>,
+}
+
+impl ChangeRecordsParams {
+    /// `changes` in the hosted zone `zone` (its id or its name).
+    pub fn new(zone: impl Into<String>, changes: Vec<ChangeParams>) -> Self {
+        Self {
+            zone: zone.into(),
+            changes,
+            comment: None,
+        }
+    }
 }
 
 /// One applied change and the record before it, as recorded in the `undo` output.
@@ -127,22 +130,91 @@ struct State {
 ///   not resubmit what is already in effect and resumes waiting.
 /// - `rollback`: puts back what was there before each change it submitted (UPSERT of the old
 ///   record, or DELETE of a record it created).
+#[derive(Debug, HasBase)]
 pub struct ChangeRecords {
-    id: String,
-    params: ChangeRecordsParams,
+    base: Base<Self>,
+    /// The wanted changes, names normalised.
     changes: Vec<RecordChange>,
-    target: Resource,
-    api: Arc<dyn Route53Api>,
-    wait: WaitPolicy,
     state: Mutex<State>,
 }
 
-impl fmt::Debug for ChangeRecords {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChangeRecords")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .finish_non_exhaustive()
+impl ActionKind for ChangeRecords {
+    const KIND: &'static str = "route53.change_records";
+    const SUMMARY: &'static str = "Change record sets in one batch (split only at AWS limits), \
+                                   wait until INSYNC; rollback restores the previous records";
+    const MUTATES: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "route53:GetHostedZone",
+        "route53:ListHostedZonesByName",
+        "route53:ListResourceRecordSets",
+        "route53:ChangeResourceRecordSets",
+        "route53:GetChange",
+    ];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("zone_id", "the hosted zone id"),
+        OutputDoc::new("zone_name", "the zone name"),
+        OutputDoc::new(
+            "change_ids",
+            "the Route 53 change ids submitted by this step",
+        ),
+        OutputDoc::new("changes_submitted", "how many changes this step submitted"),
+        OutputDoc::new(
+            "records",
+            "`ACTION name type [set id]` of every wanted change",
+        ),
+        OutputDoc::new(
+            "undo",
+            "each change this step submitted with the record before it (null: absent); what a \
+             rollback restores",
+        ),
+    ];
+    type Params = ChangeRecordsParams;
+    type Port = dyn Route53Api;
+    type Ports = PortFactory<dyn Route53Api>;
+
+    /// Types and values always; names against the zone when the zone is given by name (given
+    /// by id, `check` validates them once the zone's name is known).
+    fn validate(params: &ChangeRecordsParams) -> Result<(), ParamError> {
+        if params.zone.trim().is_empty() {
+            return Err(ParamError::new("zone", "must not be empty"));
+        }
+        if params.changes.is_empty() {
+            return Err(ParamError::new("changes", "give at least one change"));
+        }
+        let zone = (!is_zone_id(&params.zone)).then(|| normalize_name(&params.zone));
+        let records: Vec<RecordSet> = params
+            .changes
+            .iter()
+            .map(|c| c.to_change().record)
+            .collect();
+        for (i, record) in records.iter().enumerate() {
+            // Without the zone's name, check the record against its parent domain (so not as
+            // an apex); `check` validates it against the zone once the zone's name is known.
+            let against = zone.clone().unwrap_or_else(|| {
+                let name = &record.name;
+                name.split_once('.')
+                    .map_or(name.as_str(), |(_, parent)| parent)
+                    .to_owned()
+            });
+            if let Some(problem) = record_problem(record, &against) {
+                return Err(ParamError::new(format!("changes[{i}]"), problem));
+            }
+        }
+        for (i, record) in records.iter().enumerate() {
+            if records[..i].iter().any(|r| r.same_record(record)) {
+                return Err(ParamError::new(
+                    format!("changes[{i}]"),
+                    format!("{} is changed twice", record.label()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn build(step: StepSpec<ChangeRecordsParams>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        // Route 53 is global: the resource has no region.
+        let port = ports.get(step.region());
+        Ok(Self::new(step.id, step.params, port))
     }
 }
 
@@ -211,21 +283,10 @@ impl ChangeRecords {
         let changes = params.changes.iter().map(ChangeParams::to_change).collect();
         let target = Resource::new("route53", "hostedzone", params.zone.clone());
         Self {
-            id: id.into(),
-            params,
+            base: Base::new(id, params, target, api),
             changes,
-            target,
-            api,
-            wait: WaitPolicy::default(),
             state: Mutex::new(State::default()),
         }
-    }
-
-    /// Uses `policy` for the wait until `INSYNC`.
-    #[must_use]
-    pub fn with_wait_policy(mut self, policy: WaitPolicy) -> Self {
-        self.wait = policy;
-        self
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -233,23 +294,27 @@ impl ChangeRecords {
     }
 
     fn comment(&self) -> String {
-        self.params
+        self.base
+            .params
             .comment
             .clone()
-            .unwrap_or_else(|| format!("drkit {}", self.id))
+            .unwrap_or_else(|| format!("drkit {}", self.base.id))
     }
 
     /// The zone, or why the step cannot run (missing zone, a record outside it).
     async fn zone(&self, ctx: &Context) -> Result<Result<HostedZone, String>, ActionError> {
-        let zone = match ctx.bounded(self.api.find_zone(&self.params.zone)).await {
+        let zone = match ctx
+            .bounded(self.base.port.find_zone(&self.base.params.zone))
+            .await
+        {
             Ok(zone) => zone,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Ok(Err(format!(
                     "hosted zone {} does not exist",
-                    self.params.zone
+                    self.base.params.zone
                 )));
             }
-            Err(e) => return Err(e.in_action(self)),
+            Err(e) => return Err(e),
         };
         match self
             .changes
@@ -268,9 +333,12 @@ impl ChangeRecords {
         record: &RecordSet,
     ) -> Result<Option<RecordSet>, ActionError> {
         let found = ctx
-            .bounded(self.api.list_records(zone_id, &record.name, &record.rtype))
-            .await
-            .map_err(|e| e.in_action(self))?;
+            .bounded(
+                self.base
+                    .port
+                    .list_records(zone_id, &record.name, &record.rtype),
+            )
+            .await?;
         Ok(found.into_iter().find(|r| r.same_record(record)))
     }
 
@@ -321,9 +389,7 @@ impl ChangeRecords {
     async fn wait_all(&self, ctx: &Context) -> Result<(), ActionError> {
         let ids = self.state().change_ids.clone();
         for id in ids {
-            wait_insync(ctx, self.api.as_ref(), &self.wait, &id)
-                .await
-                .map_err(|e| e.in_action(self))?;
+            wait_insync(ctx, self.base.port.as_ref(), &self.base.wait, &id).await?;
         }
         Ok(())
     }
@@ -341,9 +407,14 @@ impl ChangeRecords {
         let comment = self.comment();
         for batch in batches(changes.into_iter().map(|(c, _)| c).collect()) {
             let n = batch.len();
-            let info = submit(ctx, self.api.as_ref(), &zone.id, batch.clone(), &comment)
-                .await
-                .map_err(|e| e.in_action(self))?;
+            let info = submit(
+                ctx,
+                self.base.port.as_ref(),
+                &zone.id,
+                batch.clone(),
+                &comment,
+            )
+            .await?;
             ctx.progress(format!(
                 "ChangeResourceRecordSets accepted {n} change(s) in {}: change {} ({})",
                 zone.name, info.id, info.status
@@ -363,27 +434,12 @@ impl ChangeRecords {
 }
 
 #[async_trait]
-impl RecoveryAction for ChangeRecords {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-    fn mutates(&self) -> bool {
-        true
-    }
-    fn iam_actions(&self) -> &'static [&'static str] {
-        IAM_ACTIONS
-    }
-    fn supports_rollback(&self) -> bool {
+impl Act for ChangeRecords {
+    fn can_undo(&self) -> bool {
         true
     }
 
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
         let zone = match self.zone(ctx).await? {
             Ok(zone) => zone,
             Err(reason) => return Ok(Check::blocked(reason)),
@@ -415,16 +471,12 @@ impl RecoveryAction for ChangeRecords {
         )))
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
-        let zone = self
-            .zone(ctx)
-            .await?
-            .map_err(|why| ActionError::precondition(why).in_action(self))?;
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
+        let zone = self.zone(ctx).await?.map_err(ActionError::precondition)?;
         let observed = self.observe(ctx, &zone.id).await?;
         let blockers: Vec<String> = observed.iter().filter_map(Observed::blocker).collect();
         if !blockers.is_empty() {
-            return Err(ActionError::precondition(blockers.join("; ")).in_action(self));
+            return Err(ActionError::precondition(blockers.join("; ")));
         }
         // Only what is not in effect yet: a re-execute after a failure does not resubmit what
         // an earlier attempt already changed (and `before` stays the one captured then).
@@ -442,11 +494,8 @@ impl RecoveryAction for ChangeRecords {
         Ok(self.outputs(&zone))
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
-        let zone = self
-            .zone(ctx)
-            .await?
-            .map_err(|why| ActionError::postcondition(why).in_action(self))?;
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
+        let zone = self.zone(ctx).await?.map_err(ActionError::postcondition)?;
         let observed = self.observe(ctx, &zone.id).await?;
         let missing: Vec<String> = observed
             .iter()
@@ -466,17 +515,16 @@ impl RecoveryAction for ChangeRecords {
             Err(ActionError::postcondition(format!(
                 "record changes not in effect: {}",
                 missing.join("; ")
-            ))
-            .in_action(self))
+            )))
         }
     }
 
-    async fn rollback(&self, ctx: &Context) -> Result<(), ActionError> {
+    async fn undo(&self, ctx: &Context) -> Result<(), ActionError> {
         let mut applied = self.state().applied.clone();
         if applied.is_empty() {
             // After a resume: what the step recorded.
             applied = ctx
-                .outputs_of(&self.id)
+                .outputs_of(&self.base.id)
                 .and_then(|o| o.get("undo"))
                 .and_then(|v| serde_json::from_value::<Vec<Undo>>(v.clone()).ok())
                 .unwrap_or_default()
@@ -487,13 +535,9 @@ impl RecoveryAction for ChangeRecords {
         if applied.is_empty() {
             return Err(ActionError::unsupported(
                 "nothing to roll back: this action changed no record",
-            )
-            .in_action(self));
+            ));
         }
-        let zone = self
-            .zone(ctx)
-            .await?
-            .map_err(|why| ActionError::precondition(why).in_action(self))?;
+        let zone = self.zone(ctx).await?.map_err(ActionError::precondition)?;
         let mut inverse = Vec::new();
         for (change, before) in applied.iter().rev() {
             let live = self.live(ctx, &zone.id, &change.record).await?;
@@ -519,9 +563,7 @@ impl RecoveryAction for ChangeRecords {
         if !inverse.is_empty() {
             let ids = self.submit_all(ctx, &zone, inverse, false).await?;
             for id in ids {
-                wait_insync(ctx, self.api.as_ref(), &self.wait, &id)
-                    .await
-                    .map_err(|e| e.in_action(self))?;
+                wait_insync(ctx, self.base.port.as_ref(), &self.base.wait, &id).await?;
             }
         }
         *self.state() = State::default();

@@ -1,27 +1,33 @@
 //! `route53.check_health`: what Route 53's health checkers report about an endpoint.
 
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use drkit_core::{ActionError, Check, Context, ErrorKind, Outputs, RecoveryAction, Resource};
+use drkit_core::registry::{OutputDoc, ParamError};
+use drkit_core::{
+    ActionError, ActionKind, Base, Context, ErrorKind, Finding, HasBase, Outputs, Params,
+    PortFactory, Probe, Resource, StepSpec,
+};
 use serde::Deserialize;
 
 use crate::port::Route53Api;
 
-/// The kind name.
-pub(crate) const KIND: &str = "route53.check_health";
-
-/// The IAM actions it needs.
-pub(crate) const IAM_ACTIONS: &[&str] = &["route53:GetHealthCheckStatus"];
-
 /// The parameters of `route53.check_health`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CheckHealthParams {
     /// The health check id.
     pub health_check_id: String,
+}
+
+impl CheckHealthParams {
+    /// Reads health check `health_check_id`.
+    pub fn new(health_check_id: impl Into<String>) -> Self {
+        Self {
+            health_check_id: health_check_id.into(),
+        }
+    }
 }
 
 /// Reads the last report of every Route 53 health checker. The endpoint is healthy, as Route
@@ -30,19 +36,38 @@ pub struct CheckHealthParams {
 /// Read-only, with the probe convention: `check` -> done (healthy) or blocked (unhealthy, no
 /// report yet, or no such health check); `execute` and `verify` fail with
 /// `PostconditionFailed` when unhealthy.
+#[derive(Debug, HasBase)]
 pub struct CheckHealth {
-    id: String,
-    params: CheckHealthParams,
-    target: Resource,
-    api: Arc<dyn Route53Api>,
+    base: Base<Self>,
 }
 
-impl fmt::Debug for CheckHealth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CheckHealth")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .finish_non_exhaustive()
+impl ActionKind for CheckHealth {
+    const KIND: &'static str = "route53.check_health";
+    const SUMMARY: &'static str =
+        "Read a Route 53 health check's checkers; blocked unless more than 18 % report success";
+    const MUTATES: bool = false;
+    const IAM_ACTIONS: &'static [&'static str] = &["route53:GetHealthCheckStatus"];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("status", "`healthy`"),
+        OutputDoc::new("healthy_checkers", "how many checkers report success"),
+        OutputDoc::new("checkers", "how many checkers reported"),
+        OutputDoc::new("failures", "`region: status` of the checkers that did not"),
+    ];
+    type Params = CheckHealthParams;
+    type Port = dyn Route53Api;
+    type Ports = PortFactory<dyn Route53Api>;
+
+    fn validate(params: &CheckHealthParams) -> Result<(), ParamError> {
+        if params.health_check_id.trim().is_empty() {
+            return Err(ParamError::new("health_check_id", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    fn build(step: StepSpec<CheckHealthParams>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        // Route 53 is global: the resource has no region.
+        let port = ports.get(step.region());
+        Ok(Self::new(step.id, step.params, port))
     }
 }
 
@@ -51,25 +76,24 @@ impl CheckHealth {
     pub fn new(id: impl Into<String>, params: CheckHealthParams, api: Arc<dyn Route53Api>) -> Self {
         let target = Resource::new("route53", "healthcheck", params.health_check_id.clone());
         Self {
-            id: id.into(),
-            params,
-            target,
-            api,
+            base: Base::new(id, params, target, api),
         }
     }
+}
 
-    /// Healthy (detail, outputs) or not (why).
-    async fn evaluate(
-        &self,
-        ctx: &Context,
-    ) -> Result<Result<(String, Outputs), String>, ActionError> {
-        let id = &self.params.health_check_id;
-        let reports = match ctx.bounded(self.api.health_check_status(id)).await {
+#[async_trait]
+impl Probe for CheckHealth {
+    async fn evaluate(&self, ctx: &Context) -> Result<Finding, ActionError> {
+        let id = &self.base.params.health_check_id;
+        let reports = match ctx.bounded(self.base.port.health_check_status(id)).await {
             Ok(r) => r,
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Ok(Err(format!("health check {id} does not exist")));
+                return Ok(Finding::fail(
+                    format!("health check {id} does not exist"),
+                    Outputs::new(),
+                ));
             }
-            Err(e) => return Err(e.in_action(self)),
+            Err(e) => return Err(e),
         };
         let total = reports.len();
         let healthy = reports.iter().filter(|r| r.is_healthy()).count();
@@ -79,63 +103,26 @@ impl CheckHealth {
             .map(|r| format!("{}: {}", r.region, r.status))
             .collect();
         if total == 0 {
-            return Ok(Err(format!(
-                "health check {id}: no checker has reported yet"
-            )));
+            return Ok(Finding::fail(
+                format!("health check {id}: no checker has reported yet"),
+                Outputs::new(),
+            ));
         }
-        let is_healthy = healthy * 100 > total * 18;
         let text = format!("health check {id}: {healthy} of {total} checkers report success");
-        Ok(if is_healthy {
-            Ok((
+        Ok(if healthy * 100 > total * 18 {
+            Finding::pass(
                 text,
                 Outputs::new()
                     .with("status", "healthy")
                     .with("healthy_checkers", healthy)
                     .with("checkers", total)
                     .with("failures", failures),
-            ))
+            )
         } else {
-            Err(format!("{text} (unhealthy): {}", failures.join("; ")))
+            Finding::fail(
+                format!("{text} (unhealthy): {}", failures.join("; ")),
+                Outputs::new(),
+            )
         })
-    }
-}
-
-#[async_trait]
-impl RecoveryAction for CheckHealth {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-    fn mutates(&self) -> bool {
-        false
-    }
-    fn iam_actions(&self) -> &'static [&'static str] {
-        IAM_ACTIONS
-    }
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
-        Ok(match self.evaluate(ctx).await? {
-            Ok((detail, outputs)) => Check::Done { detail, outputs },
-            Err(reason) => Check::blocked(reason),
-        })
-    }
-
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        match self.evaluate(ctx).await? {
-            Ok((_, outputs)) => Ok(outputs),
-            Err(reason) => Err(ActionError::postcondition(reason).in_action(self)),
-        }
-    }
-
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
-        match self.evaluate(ctx).await? {
-            Ok((detail, _)) => Ok(detail),
-            Err(reason) => Err(ActionError::postcondition(reason).in_action(self)),
-        }
     }
 }

@@ -8,12 +8,16 @@
 //! | `route53.check_health` | a health check's checkers: healthy when more than 18 % report success |
 //!
 //! Parts, as in every provider: the port [`Route53Api`] (`MockRoute53Api` with the `mock`
-//! feature), the adapter [`SdkRoute53`], the actions, and [`register`] / [`register_with`].
+//! feature), the adapter [`SdkRoute53`], the actions (one type per kind: [`ChangeRecords`],
+//! [`CheckHealth`]), and [`register`] / [`register_with`] (over the [`ports`] of an
+//! [`Aws`](drkit_aws::Aws), or the embedder's own).
 //!
 //! Other providers write DNS records through this crate's port, never through
 //! `aws-sdk-route53`: e.g. ACM's DNS validation records with [`upsert_records`] (validated
 //! against the zone, batched, throttling backed off, waited until `INSYNC`).
 
+#[cfg(test)]
+mod behaviour_tests;
 mod change;
 mod health;
 mod port;
@@ -33,5 +37,5 @@ pub use records::{
     MAX_CHANGES_PER_BATCH, MAX_RECORDS_PER_BATCH, MAX_VALUE_CHARS_PER_BATCH, batches,
     record_problem, submit, upsert_records, wait_insync,
 };
-pub use register::{CHANGE_RECORDS, CHECK_HEALTH, DESCRIPTORS, register, register_with};
+pub use register::{DESCRIPTORS, ports, register, register_with};
 pub use sdk::SdkRoute53;

@@ -240,7 +240,7 @@ pub fn normalize_name(name: &str) -> String {
 /// `NotFound`.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
-pub trait Route53Api: Send + Sync {
+pub trait Route53Api: std::fmt::Debug + Send + Sync {
     /// The zone with this id (`Z...` or `/hostedzone/Z...`) or name (`example.com`):
     /// `GetHostedZone` or `ListHostedZonesByName`. A name matching a public and a private zone
     /// is refused (give the id).

@@ -6,7 +6,7 @@ use aws_sdk_route53::types::{
     self as r53, Change, ChangeBatch, ResourceRecord, ResourceRecordSet, ResourceRecordSetFailover,
     RrType,
 };
-use drkit_aws::SdkResultExt;
+use drkit_aws::{Aws, LazyClient, SdkResultExt};
 use drkit_core::{ActionError, ErrorKind};
 
 use crate::port::{
@@ -16,15 +16,17 @@ use crate::port::{
 
 /// [`Route53Api`] over an `aws-sdk-route53` client. Route 53 is global: the client's region
 /// does not matter.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SdkRoute53 {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl SdkRoute53 {
     /// Wraps a client.
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client: LazyClient::ready(client),
+        }
     }
 
     /// A client for `config`.
@@ -32,9 +34,17 @@ impl SdkRoute53 {
         Self::new(Client::new(config))
     }
 
-    /// The wrapped client.
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// A client for `region` (`None`: the default one; Route 53 is global, so any will do),
+    /// built from `aws` on its first call.
+    pub fn lazy(aws: &Aws, region: Option<&str>) -> Self {
+        Self {
+            client: LazyClient::new(aws, region, Client::new),
+        }
+    }
+
+    /// The wrapped client (built on the first call).
+    pub async fn client(&self) -> &Client {
+        self.client.get().await
     }
 }
 
@@ -139,7 +149,8 @@ impl Route53Api for SdkRoute53 {
     async fn find_zone(&self, zone: &str) -> Result<HostedZone, ActionError> {
         if is_zone_id(zone) {
             let out = self
-                .client
+                .client()
+                .await
                 .get_hosted_zone()
                 .id(strip(zone, "/hostedzone/"))
                 .send()
@@ -152,7 +163,8 @@ impl Route53Api for SdkRoute53 {
         }
         let name = normalize_name(zone);
         let out = self
-            .client
+            .client()
+            .await
             .list_hosted_zones_by_name()
             .dns_name(&name)
             .max_items(10)
@@ -195,7 +207,8 @@ impl Route53Api for SdkRoute53 {
         let mut start = (name.clone(), rtype.to_owned(), None::<String>);
         loop {
             let page = self
-                .client
+                .client()
+                .await
                 .list_resource_record_sets()
                 .hosted_zone_id(zone_id)
                 .start_record_name(&start.0)
@@ -255,7 +268,8 @@ impl Route53Api for SdkRoute53 {
             );
         }
         let out = self
-            .client
+            .client()
+            .await
             .change_resource_record_sets()
             .hosted_zone_id(zone_id)
             .change_batch(batch.build().map_err(|e| invalid("a change batch", e))?)
@@ -267,7 +281,8 @@ impl Route53Api for SdkRoute53 {
 
     async fn get_change(&self, change_id: &str) -> Result<ChangeInfo, ActionError> {
         let out = self
-            .client
+            .client()
+            .await
             .get_change()
             .id(change_id)
             .send()
@@ -281,7 +296,8 @@ impl Route53Api for SdkRoute53 {
         health_check_id: &str,
     ) -> Result<Vec<CheckerReport>, ActionError> {
         let out = self
-            .client
+            .client()
+            .await
             .get_health_check_status()
             .health_check_id(health_check_id)
             .send()
@@ -307,34 +323,5 @@ impl Route53Api for SdkRoute53 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn zone_ids_and_names_are_told_apart() {
-        assert!(is_zone_id("Z0123456789ABCDEFGHIJ"));
-        assert!(is_zone_id("/hostedzone/Z0123"));
-        assert!(!is_zone_id("example.com"));
-        assert!(!is_zone_id("example.com."));
-        assert_eq!(strip("/hostedzone/Z1", "/hostedzone/"), "Z1");
-        assert_eq!(strip("Z1", "/hostedzone/"), "Z1");
-        assert_eq!(strip("/change/C1", "/change/"), "C1");
-    }
-
-    #[test]
-    fn records_round_trip_through_the_sdk_types() {
-        let mut r = RecordSet::simple("api.example.com", "A", 60, vec!["192.0.2.1".into()]);
-        r.set_identifier = Some("blue".into());
-        r.weight = Some(10);
-        assert_eq!(record_from_sdk(&record_to_sdk(&r).unwrap()), r);
-        let alias = RecordSet {
-            name: "example.com.".into(),
-            rtype: "A".into(),
-            alias: Some(AliasTarget::new("Z2FDTNDATAQYW2", "d1.cloudfront.net")),
-            failover: Some("PRIMARY".into()),
-            set_identifier: Some("p".into()),
-            ..RecordSet::default()
-        };
-        assert_eq!(record_from_sdk(&record_to_sdk(&alias).unwrap()), alias);
-    }
-}
+#[path = "sdk_tests.rs"]
+mod tests;

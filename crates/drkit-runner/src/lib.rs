@@ -63,18 +63,22 @@
 
 mod approval;
 mod clock;
+mod dry_run;
 mod error;
 pub mod events;
 mod guard;
 pub mod journal;
+mod phases;
 mod plan;
 mod report;
 pub mod rto;
 mod runner;
+mod scheduler;
 
 pub use approval::{
     ApprovalPolicy, ApprovalRequest, Approver, AutoApprove, Decision, PromptApprover,
 };
+pub use dry_run::{DryRunReport, DryRunState, DryRunStep};
 pub use error::{PlanError, PlanProblem, RunError};
 pub use events::{RunEvent, RunEventKind, RunEventSink};
 pub use guard::{Guard, GuardVerdict, ProbeGuard};
@@ -85,4 +89,4 @@ pub use journal::{
 pub use plan::{OnFailure, OutputRef, Plan, PlanSource, Step, StepInputs, StepPolicy};
 pub use report::{NoRun, Outcome, Report, StepReport, StepState};
 pub use rto::{RpoObjectives, RtoBudgets, Tier, Verdict};
-pub use runner::{DryRunReport, DryRunState, DryRunStep, Runner};
+pub use runner::Runner;

@@ -1,29 +1,24 @@
 //! The runner: runs, resumes and dry-runs plans.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use drkit_core::{
-    ActionError, ActionExt, ActionRef, CancellationToken, Check, Context, ErrorKind, Outputs,
-};
-use serde::Serialize;
+use drkit_core::{CancellationToken, Check, Context, Outputs};
 use tokio::sync::broadcast;
-use tokio::task::JoinSet;
-use tokio::time::Instant;
 
-use crate::approval::{ApprovalRequest, Approver, AutoApprove, Decision};
+use crate::approval::{Approver, AutoApprove};
 use crate::clock::Clock;
+use crate::dry_run::{DryRunReport, DryRunState, DryRunStep};
 use crate::error::RunError;
-use crate::events::{Hub, RunEvent, RunEventSink, StepEvents};
-use crate::guard::GuardVerdict;
+use crate::events::{Hub, RunEvent, RunEventSink};
 use crate::journal::{Event, Journal, JournalError, JournalStore, LockHolder, Record, StepInfo};
-use crate::plan::{ActionSource, OnFailure, Plan, StepInputs, StepPolicy};
-use crate::report::{Outcome, Report, StepState};
+use crate::phases::{StepEnv, layer};
+use crate::plan::{ActionSource, Plan, StepInputs};
+use crate::report::{Outcome, Report};
 use crate::rto::{RpoObjectives, RtoBudgets};
+use crate::scheduler::Scheduler;
 
 /// Runs plans. Configure once, then [`run`](Self::run), [`resume`](Self::resume) or
 /// [`dry_run`](Self::dry_run).
@@ -218,38 +213,8 @@ impl Runner {
         let clock = Clock::start();
         let mut incident_start = self.incident_start.unwrap_or_else(|| clock.now());
         let (run, prior) = if resume {
-            let store = self
-                .store
-                .as_ref()
-                .ok_or_else(|| RunError::NothingToResume {
-                    plan: plan.name().to_owned(),
-                })?;
-            let records = store.load(plan.name()).await?;
-            let Some((run, fingerprint, start)) =
-                records.iter().rev().find_map(|r| match &r.event {
-                    Event::RunStarted {
-                        resumed: false,
-                        fingerprint,
-                        incident_start,
-                        ..
-                    } => Some((r.run.clone(), fingerprint.clone(), *incident_start)),
-                    _ => None,
-                })
-            else {
-                return Err(RunError::NothingToResume {
-                    plan: plan.name().to_owned(),
-                });
-            };
-            if fingerprint != plan.fingerprint() {
-                return Err(RunError::PlanChanged {
-                    plan: plan.name().to_owned(),
-                    run,
-                    journal: fingerprint,
-                    current: plan.fingerprint().to_owned(),
-                });
-            }
+            let (run, prior, start) = self.last_run(plan).await?;
             incident_start = start;
-            let prior: Vec<Record> = records.into_iter().filter(|r| r.run == run).collect();
             (run, prior)
         } else {
             let millis = clock
@@ -279,22 +244,7 @@ impl Runner {
             clock,
             Arc::clone(&hub),
         );
-        let steps = inner
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| StepInfo {
-                id: s.id.clone(),
-                depends_on: inner.deps[i]
-                    .iter()
-                    .map(|&d| inner.steps[d].id.clone())
-                    .collect(),
-                tier: s.tier,
-                service: s.service().to_owned(),
-                kind: s.action().map(|a| a.kind().to_owned()),
-                target: s.action().map(|a| a.target().to_string()),
-            })
-            .collect();
+        let steps = step_infos(plan);
         let started = journal
             .record_durable(Event::RunStarted {
                 plan: plan.name().to_owned(),
@@ -319,7 +269,8 @@ impl Runner {
                     run: run.clone(),
                     built: std::sync::Mutex::new(vec![None; plan.inner.steps.len()]),
                 });
-                let mut sched = Scheduler::new(self, &env, &prior);
+                let mut sched =
+                    Scheduler::new(self.max_concurrency, &self.service_limits, &env, &prior);
                 sched.run().await
             }
             Err(e) => Err(e),
@@ -346,6 +297,41 @@ impl Runner {
         } else {
             Err(RunError::Unsuccessful(Box::new(report)))
         }
+    }
+
+    /// The last (not resumed) run of `plan` in the journal: its id, its records and its
+    /// incident start. The plan must not have changed since.
+    async fn last_run(&self, plan: &Plan) -> Result<(String, Vec<Record>, SystemTime), RunError> {
+        let store = self
+            .store
+            .as_ref()
+            .ok_or_else(|| RunError::NothingToResume {
+                plan: plan.name().to_owned(),
+            })?;
+        let records = store.load(plan.name()).await?;
+        let Some((run, fingerprint, start)) = records.iter().rev().find_map(|r| match &r.event {
+            Event::RunStarted {
+                resumed: false,
+                fingerprint,
+                incident_start,
+                ..
+            } => Some((r.run.clone(), fingerprint.clone(), *incident_start)),
+            _ => None,
+        }) else {
+            return Err(RunError::NothingToResume {
+                plan: plan.name().to_owned(),
+            });
+        };
+        if fingerprint != plan.fingerprint() {
+            return Err(RunError::PlanChanged {
+                plan: plan.name().to_owned(),
+                run,
+                journal: fingerprint,
+                current: plan.fingerprint().to_owned(),
+            });
+        }
+        let prior: Vec<Record> = records.into_iter().filter(|r| r.run == run).collect();
+        Ok((run, prior, start))
     }
 
     /// Dry run: only read-only `check`s are called (with `Context::is_dry_run` set); nothing
@@ -432,803 +418,23 @@ impl Runner {
     }
 }
 
-/// What a dry run found for one step.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum DryRunState {
-    /// Check says already done: the step would be skipped.
-    AlreadyDone {
-        /// What check found.
-        detail: String,
-    },
-    /// The step would make this change.
-    WouldChange {
-        /// The change.
-        change: String,
-    },
-    /// The step could not run now (it may be unblocked by earlier steps' changes).
-    Blocked {
-        /// Why.
-        reason: String,
-    },
-    /// The check itself failed (e.g. a missing permission).
-    CheckFailed {
-        /// The error.
-        error: String,
-    },
-    /// The action is built from outputs of steps that would change first: unknown yet.
-    Unresolved {
-        /// The steps whose outputs it waits for.
-        waiting_on: Vec<String>,
-    },
-}
-
-/// One step of a [`DryRunReport`].
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct DryRunStep {
-    /// The step.
-    pub id: String,
-    /// Its service.
-    pub service: String,
-    /// The action kind, when built before the run.
-    pub kind: Option<String>,
-    /// The resource, when built before the run.
-    pub target: Option<String>,
-    /// Whether the action changes anything, when built before the run.
-    pub mutates: Option<bool>,
-    /// Its dependencies.
-    pub depends_on: Vec<String>,
-    /// Whether it needs an approval.
-    pub needs_approval: bool,
-    /// Its guards, by name (evaluated only just before executing, so not in a dry run).
-    pub guards: Vec<String>,
-    /// What its check said.
-    pub state: DryRunState,
-}
-
-/// The result of a dry run.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct DryRunReport {
-    /// The plan.
-    pub plan: String,
-    /// Every step, in plan order.
-    pub steps: Vec<DryRunStep>,
-}
-
-impl DryRunReport {
-    /// The steps that would change something.
-    pub fn changes(&self) -> impl Iterator<Item = &DryRunStep> {
-        self.steps
-            .iter()
-            .filter(|s| matches!(s.state, DryRunState::WouldChange { .. }))
-    }
-
-    /// The steps whose check failed or said blocked.
-    pub fn problems(&self) -> impl Iterator<Item = &DryRunStep> {
-        self.steps.iter().filter(|s| {
-            matches!(
-                s.state,
-                DryRunState::Blocked { .. } | DryRunState::CheckFailed { .. }
-            )
-        })
-    }
-
-    /// A step by id.
-    pub fn step(&self, id: &str) -> Option<&DryRunStep> {
-        self.steps.iter().find(|s| s.id == id)
-    }
-
-    /// The dry run as a Markdown table, one row per step, in plan order.
-    pub fn to_markdown(&self) -> String {
-        let mut md = format!(
-            "# Dry run of plan `{}`\n\n{} step(s) would change something, {} cannot run now.\n\n\
-             | Step | Target | After | Would | Approval |\n|---|---|---|---|---|\n",
-            self.plan,
-            self.changes().count(),
-            self.problems().count()
-        );
-        for s in &self.steps {
-            let would = match &s.state {
-                DryRunState::AlreadyDone { detail } => format!("nothing (already done: {detail})"),
-                DryRunState::WouldChange { change } => format!("**{change}**"),
-                DryRunState::Blocked { reason } => format!("BLOCKED: {reason}"),
-                DryRunState::CheckFailed { error } => format!("CHECK FAILED: {error}"),
-                DryRunState::Unresolved { waiting_on } => {
-                    format!("depends on outputs of {}", waiting_on.join(", "))
-                }
-            };
-            md.push_str(&format!(
-                "| {} | {} | {} | {} | {} |\n",
-                s.id,
-                s.target.as_deref().unwrap_or(&s.service),
-                if s.depends_on.is_empty() {
-                    "-".to_owned()
-                } else {
-                    s.depends_on.join(", ")
-                },
-                would.replace('|', "\\|").replace('\n', " "),
-                if s.needs_approval { "required" } else { "-" }
-            ));
-        }
-        md
-    }
-}
-
-fn layer(action: ActionRef, policy: &StepPolicy) -> ActionRef {
-    let mut action = action;
-    if let Some(t) = policy.attempt_timeout {
-        action = action.with_timeout(t);
-    }
-    if let Some(retry) = &policy.retry {
-        action = action.with_retry(retry.clone());
-    }
-    action
-}
-
-/// What every step task shares.
-#[derive(Debug)]
-struct StepEnv {
-    journal: Journal,
-    hub: Arc<Hub>,
-    approver: Arc<dyn Approver>,
-    cancel: CancellationToken,
-    plan: Plan,
-    run: String,
-    /// The action each step was built into when it ran, by step index: a rollback compensates
-    /// with that same instance (it remembers what it changed), not a fresh build.
-    built: std::sync::Mutex<Vec<Option<ActionRef>>>,
-}
-
-impl StepEnv {
-    fn remember(&self, idx: usize, action: &ActionRef) {
-        let mut built = self
-            .built
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(slot) = built.get_mut(idx) {
-            *slot = Some(Arc::clone(action));
-        }
-    }
-
-    fn built(&self, idx: usize) -> Option<ActionRef> {
-        self.built
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(idx)
-            .cloned()
-            .flatten()
-    }
-}
-
-enum StepEnd {
-    Succeeded(Outputs),
-    Skipped(Outputs),
-    Failed,
-    Interrupted,
-}
-
-struct StepResult {
-    end: StepEnd,
-    /// Whether a mutating `execute` completed (so a rollback must compensate it).
-    mutated: bool,
-    journal: Result<(), JournalError>,
-}
-
-async fn run_step(env: Arc<StepEnv>, idx: usize, inputs: BTreeMap<String, Outputs>) -> StepResult {
-    let env: &StepEnv = &env;
-    let step = &env.plan.inner.steps[idx];
-    let id = step.id.as_str();
-    let start = Instant::now();
-    let inputs = Arc::new(inputs);
-    let journal = &env.journal;
-    let fail = move |err: ActionError, mutated: bool| async move {
-        let kind = err.kind();
-        let error = err.to_string();
-        let outputs = err.outputs().cloned().unwrap_or_default();
-        let journal = env
-            .journal
-            .record_durable(Event::StepFailed {
-                step: id.to_owned(),
-                error: error.clone(),
-                kind,
-                outputs,
-                duration: start.elapsed(),
-            })
-            .await;
-        StepResult {
-            end: StepEnd::Failed,
-            mutated,
-            journal,
-        }
-    };
-    let interrupted = move |err: ActionError, mutated: bool| async move {
-        let journal = env
-            .journal
-            .record_durable(Event::StepInterrupted {
-                step: id.to_owned(),
-                error: err.to_string(),
-            })
-            .await;
-        StepResult {
-            end: StepEnd::Interrupted,
-            mutated,
-            journal,
-        }
-    };
-    let built = match &step.source {
-        ActionSource::Ready(a) => Ok(Arc::clone(a)),
-        ActionSource::Deferred { build, .. } => build(&StepInputs::new(id, &inputs)),
-    };
-    let action = match built {
-        Ok(a) => {
-            env.remember(idx, &a);
-            a
-        }
-        Err(e) => {
-            journal.record(Event::StepStarted {
-                step: id.to_owned(),
-                kind: "(not built)".to_owned(),
-                target: "(not built)".to_owned(),
-                mutates: false,
-            });
-            return fail(e, false).await;
-        }
-    };
-    journal.record(Event::StepStarted {
-        step: id.to_owned(),
-        kind: action.kind().to_owned(),
-        target: action.target().to_string(),
-        mutates: action.mutates(),
-    });
-    let layered = layer(Arc::clone(&action), &step.policy);
-    let base = Context::new()
-        .with_step(id)
-        .with_cancellation(env.cancel.clone())
-        .with_outputs(Arc::clone(&inputs))
-        .with_events(StepEvents {
-            hub: Arc::clone(&env.hub),
-            journal: journal.clone(),
-        });
-    let step_timeout = step.policy.timeout;
-    let bounded = |ctx: &Context| match step.policy.timeout {
-        Some(t) => ctx.clone().with_timeout(t),
-        None => ctx.clone(),
-    };
-    let mut ctx = bounded(&base);
-
-    // Steady state before: already done -> skipped.
-    let change = match within(&ctx, step_timeout, layered.check(&ctx)).await {
-        Ok(Check::Done { detail, outputs }) => {
-            let journal = journal
-                .record_durable(Event::StepSkipped {
-                    step: id.to_owned(),
-                    detail,
-                    outputs: outputs.clone(),
-                })
-                .await;
-            return StepResult {
-                end: StepEnd::Skipped(outputs),
-                mutated: false,
-                journal,
-            };
-        }
-        Ok(Check::Ready { change }) => change,
-        Ok(Check::Blocked { reason }) => {
-            return fail(
-                ActionError::precondition(format!("check says blocked: {reason}"))
-                    .in_action(action.as_ref()),
-                false,
-            )
-            .await;
-        }
-        Err(e) if e.kind() == ErrorKind::Cancelled => return interrupted(e, false).await,
-        Err(e) => return fail(e.in_action(action.as_ref()), false).await,
-    };
-    journal.record(Event::StepReady {
-        step: id.to_owned(),
-        change: change.clone(),
-    });
-
-    // Approval gate.
-    if let Some(policy) = &step.policy.approval {
-        journal.record(Event::ApprovalRequested {
-            step: id.to_owned(),
-        });
-        let request = ApprovalRequest {
-            run: env.run.clone(),
-            plan: env.plan.name().to_owned(),
-            step: id.to_owned(),
-            kind: action.kind().to_owned(),
-            target: action.target().to_string(),
-            change,
-        };
-        let decided = tokio::select! {
-            biased;
-            () = env.cancel.cancelled() => {
-                return interrupted(ActionError::cancelled("cancelled while waiting for approval"), false).await;
-            }
-            decided = tokio::time::timeout(policy.timeout, env.approver.decide(&request)) => decided,
-        };
-        match decided {
-            Ok(Ok(decision)) => {
-                let denied = match &decision {
-                    Decision::Approved { .. } => None,
-                    Decision::Denied { by, reason } => Some(format!("denied by {by}: {reason}")),
-                };
-                if let Err(e) = journal
-                    .record_durable(Event::ApprovalDecided {
-                        step: id.to_owned(),
-                        decision,
-                    })
-                    .await
-                {
-                    return StepResult {
-                        end: StepEnd::Failed,
-                        mutated: false,
-                        journal: Err(e),
-                    };
-                }
-                if let Some(denied) = denied {
-                    return fail(
-                        ActionError::precondition(denied).in_action(action.as_ref()),
-                        false,
-                    )
-                    .await;
-                }
-            }
-            Ok(Err(e)) => return fail(e.in_action(action.as_ref()), false).await,
-            Err(_) => {
-                return fail(
-                    ActionError::precondition(format!(
-                        "no approval decision within {}",
-                        humantime::format_duration(policy.timeout)
-                    ))
-                    .in_action(action.as_ref()),
-                    false,
-                )
-                .await;
-            }
-        }
-        // The step's time-out does not count the wait for a human.
-        ctx = bounded(&base);
-    }
-
-    // Safety interlocks, just before executing.
-    for guard in &step.guards {
-        match within(&ctx, step_timeout, guard.evaluate(&ctx)).await {
-            Ok(GuardVerdict::Holds(_)) => {}
-            Ok(GuardVerdict::Violated(why)) => {
-                return fail(
-                    ActionError::precondition(format!(
-                        "guard `{}` does not hold: {why}",
-                        guard.name()
-                    ))
-                    .in_action(action.as_ref()),
-                    false,
-                )
-                .await;
-            }
-            Err(e) if e.kind() == ErrorKind::Cancelled => return interrupted(e, false).await,
-            Err(e) => {
-                return fail(
-                    ActionError::precondition(format!(
-                        "guard `{}` could not be evaluated: {e}",
-                        guard.name()
-                    ))
-                    .in_action(action.as_ref()),
-                    false,
-                )
-                .await;
-            }
-        }
-    }
-    if env.cancel.is_cancelled() {
-        return interrupted(ActionError::cancelled("cancelled before executing"), false).await;
-    }
-
-    let outputs = match within(&ctx, step_timeout, layered.execute(&ctx)).await {
-        Ok(outputs) => outputs,
-        Err(e) if e.kind() == ErrorKind::Cancelled => return interrupted(e, false).await,
-        Err(e) => return fail(e.in_action(action.as_ref()), false).await,
-    };
-    let mutated = action.mutates();
-    // Steady state after.
-    let verified = match within(&ctx, step_timeout, layered.verify(&ctx)).await {
-        Ok(v) => v,
-        Err(e) => {
-            let e = if e.kind() == ErrorKind::PostconditionFailed {
-                e
-            } else {
-                ActionError::postcondition(format!("verify after execute failed: {e}"))
-            };
-            return fail(e.in_action(action.as_ref()), mutated).await;
-        }
-    };
-    let journal = journal
-        .record_durable(Event::StepSucceeded {
-            step: id.to_owned(),
-            outputs: outputs.clone(),
-            verified,
-            duration: start.elapsed(),
-        })
-        .await;
-    StepResult {
-        end: StepEnd::Succeeded(outputs),
-        mutated,
-        journal,
-    }
-}
-
-/// Runs `fut`, cut off at the context's deadline (the step's time-out) even if the action does
-/// not watch it. Cancellation is left to the action, which stops at a safe point.
-async fn within<T>(
-    ctx: &Context,
-    timeout: Option<Duration>,
-    fut: impl Future<Output = Result<T, ActionError>>,
-) -> Result<T, ActionError> {
-    match (ctx.deadline(), timeout) {
-        (Some(deadline), Some(timeout)) => tokio::time::timeout_at(deadline, fut)
-            .await
-            .unwrap_or_else(|_| {
-                Err(ActionError::deadline_exceeded(format!(
-                    "the step did not finish within its time-out of {}",
-                    humantime::format_duration(timeout)
-                )))
-            }),
-        _ => fut.await,
-    }
-}
-
-enum Stop {
-    Abort(usize),
-    Rollback(usize),
-}
-
-struct Scheduler<'a> {
-    runner: &'a Runner,
-    env: Arc<StepEnv>,
-    state: Vec<StepState>,
-    outputs: Vec<Option<Outputs>>,
-    waiting: Vec<usize>,
-    /// Steps whose mutating execute completed, in completion order.
-    completed: Vec<usize>,
-    ready: BinaryHeap<(Reverse<crate::rto::Tier>, u32, Reverse<usize>)>,
-    service_running: HashMap<String, usize>,
-    service_waiting: HashMap<String, Vec<usize>>,
-    running: usize,
-}
-
-impl<'a> Scheduler<'a> {
-    fn new(runner: &'a Runner, env: &Arc<StepEnv>, prior: &[Record]) -> Self {
-        let inner = &env.plan.inner;
-        let n = inner.steps.len();
-        let mut state = vec![StepState::Pending; n];
-        let mut outputs = vec![None; n];
-        let mut mutates = vec![false; n];
-        let mut completed = Vec::new();
-        for r in prior {
-            let Some(&i) = r.event.step().and_then(|s| inner.index.get(s)) else {
-                continue;
-            };
-            match &r.event {
-                Event::StepStarted { mutates: m, .. } => mutates[i] = *m,
-                Event::StepSucceeded { outputs: o, .. } => {
-                    state[i] = StepState::Succeeded;
-                    outputs[i] = Some(o.clone());
-                    if mutates[i] {
-                        completed.push(i);
-                    }
-                }
-                Event::StepSkipped { outputs: o, .. } => {
-                    state[i] = StepState::Skipped;
-                    outputs[i] = Some(o.clone());
-                }
-                // Rolled back, failed, interrupted, not run, in flight: run again.
-                Event::StepRolledBack { .. } => {
-                    state[i] = StepState::Pending;
-                    outputs[i] = None;
-                    completed.retain(|&c| c != i);
-                }
-                _ => {}
-            }
-        }
-        let mut waiting: Vec<usize> = inner.deps.iter().map(Vec::len).collect();
-        for (i, s) in state.iter().enumerate() {
-            if s.is_done() {
-                for &d in &inner.dependents[i] {
-                    waiting[d] -= 1;
-                }
-            }
-        }
-        let mut sched = Self {
-            runner,
-            env: Arc::clone(env),
-            state,
-            outputs,
-            waiting,
-            completed,
-            ready: BinaryHeap::new(),
-            service_running: HashMap::new(),
-            service_waiting: HashMap::new(),
-            running: 0,
-        };
-        for i in 0..n {
-            if sched.state[i] == StepState::Pending && sched.waiting[i] == 0 {
-                sched.push_ready(i);
-            }
-        }
-        sched
-    }
-
-    fn push_ready(&mut self, i: usize) {
-        let inner = &self.env.plan.inner;
-        self.ready.push((
-            Reverse(inner.steps[i].tier),
-            inner.bottom_level[i],
-            Reverse(i),
-        ));
-    }
-
-    fn inputs(&self, i: usize) -> BTreeMap<String, Outputs> {
-        let inner = &self.env.plan.inner;
-        inner.inputs[i]
-            .iter()
-            .filter_map(|&d| {
-                self.outputs[d]
-                    .as_ref()
-                    .map(|o| (inner.steps[d].id.clone(), o.clone()))
-            })
-            .collect()
-    }
-
-    fn launch(
-        &mut self,
-        join: &mut JoinSet<StepResult>,
-        ids: &mut HashMap<tokio::task::Id, usize>,
-    ) {
-        while self.running < self.runner.max_concurrency {
-            let Some((_, _, Reverse(i))) = self.ready.pop() else {
-                break;
-            };
-            let service = self.env.plan.inner.steps[i].service().to_owned();
-            if let Some(&limit) = self.runner.service_limits.get(&service) {
-                let running = self.service_running.entry(service.clone()).or_insert(0);
-                if *running >= limit {
-                    self.service_waiting.entry(service).or_default().push(i);
-                    continue;
-                }
-                *running += 1;
-            }
-            self.state[i] = StepState::Running;
-            self.running += 1;
-            let handle = join.spawn(run_step(Arc::clone(&self.env), i, self.inputs(i)));
-            ids.insert(handle.id(), i);
-        }
-    }
-
-    fn release_service(&mut self, i: usize) {
-        let service = self.env.plan.inner.steps[i].service();
-        if let Some(running) = self.service_running.get_mut(service) {
-            *running = running.saturating_sub(1);
-            if let Some(waiting) = self.service_waiting.remove(service) {
-                for w in waiting {
-                    self.push_ready(w);
-                }
-            }
-        }
-    }
-
-    async fn run(&mut self) -> Result<Outcome, JournalError> {
-        let inner = Arc::clone(&self.env.plan.inner);
-        let mut join = JoinSet::new();
-        let mut ids = HashMap::new();
-        let mut stop: Option<Stop> = None;
-        let mut fatal: Option<JournalError> = None;
-        let mut cancelled = false;
-        let mut failures = 0usize;
-        loop {
-            if stop.is_none() && fatal.is_none() && !cancelled && !self.env.cancel.is_cancelled() {
-                self.launch(&mut join, &mut ids);
-            }
-            if join.is_empty() {
-                break;
-            }
-            let joined = tokio::select! {
-                biased;
-                () = self.env.cancel.cancelled(), if !cancelled => {
-                    cancelled = true;
-                    self.env.journal.record(Event::RunInterrupted {
-                        reason: "cancelled: no new step is launched; running steps stop at a safe point".to_owned(),
-                    });
-                    continue;
-                }
-                joined = join.join_next_with_id() => joined,
-            };
-            let Some(joined) = joined else { break };
-            let (i, result) = match joined {
-                Ok((id, result)) => (ids.remove(&id), result),
-                Err(e) => {
-                    let i = ids.remove(&e.id());
-                    let error = format!("the step's task ended abnormally: {e}");
-                    let journal = match i {
-                        Some(i) => {
-                            self.env
-                                .journal
-                                .record_durable(Event::StepFailed {
-                                    step: inner.steps[i].id.clone(),
-                                    error: error.clone(),
-                                    kind: ErrorKind::Other,
-                                    outputs: Outputs::new(),
-                                    duration: Duration::ZERO,
-                                })
-                                .await
-                        }
-                        None => Ok(()),
-                    };
-                    (
-                        i,
-                        StepResult {
-                            end: StepEnd::Failed,
-                            mutated: false,
-                            journal,
-                        },
-                    )
-                }
-            };
-            let Some(i) = i else { continue };
-            self.running -= 1;
-            self.release_service(i);
-            if let Err(e) = result.journal {
-                fatal.get_or_insert(e);
-            }
-            if result.mutated {
-                self.completed.push(i);
-            }
-            match result.end {
-                StepEnd::Succeeded(o) | StepEnd::Skipped(o) => {
-                    self.state[i] = StepState::Succeeded;
-                    self.outputs[i] = Some(o);
-                    for &d in &inner.dependents[i] {
-                        self.waiting[d] -= 1;
-                        if self.waiting[d] == 0 && self.state[d] == StepState::Pending {
-                            self.push_ready(d);
-                        }
-                    }
-                }
-                StepEnd::Failed => {
-                    self.state[i] = StepState::Failed;
-                    failures += 1;
-                    match inner.steps[i].policy.on_failure {
-                        OnFailure::Continue => {}
-                        OnFailure::Abort => {
-                            stop.get_or_insert(Stop::Abort(i));
-                        }
-                        OnFailure::Rollback => {
-                            if !matches!(stop, Some(Stop::Rollback(_))) {
-                                stop = Some(Stop::Rollback(i));
-                            }
-                        }
-                    }
-                }
-                StepEnd::Interrupted => self.state[i] = StepState::Interrupted,
-            }
-        }
-        if let Some(e) = fatal {
-            return Err(e);
-        }
-        // Steps never launched.
-        for &i in &inner.topo {
-            if self.state[i] != StepState::Pending {
-                continue;
-            }
-            let blocking = inner.deps[i]
+/// The plan's steps, as the `run_started` record describes them.
+fn step_infos(plan: &Plan) -> Vec<StepInfo> {
+    let inner = &plan.inner;
+    inner
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| StepInfo {
+            id: s.id.clone(),
+            depends_on: inner.deps[i]
                 .iter()
-                .find(|&&d| !self.state[d].is_done())
-                .map(|&d| inner.steps[d].id.clone());
-            let reason = match (&blocking, &stop) {
-                (Some(dep), _) => format!("dependency `{dep}` did not succeed"),
-                (None, Some(Stop::Abort(f) | Stop::Rollback(f))) => {
-                    format!("the run stopped after `{}` failed", inner.steps[*f].id)
-                }
-                (None, None) if cancelled => "the run was interrupted".to_owned(),
-                (None, None) => "not reached".to_owned(),
-            };
-            self.state[i] = StepState::NotRun;
-            self.env.journal.record(Event::StepNotRun {
-                step: inner.steps[i].id.clone(),
-                reason,
-            });
-        }
-        if let Some(Stop::Rollback(failed)) = stop {
-            return self.rollback(failed).await;
-        }
-        Ok(if failures > 0 {
-            Outcome::Failed
-        } else if self.state.iter().all(|s| s.is_done()) {
-            Outcome::Succeeded
-        } else {
-            Outcome::Interrupted
+                .map(|&d| inner.steps[d].id.clone())
+                .collect(),
+            tier: s.tier,
+            service: s.service().to_owned(),
+            kind: s.action().map(|a| a.kind().to_owned()),
+            target: s.action().map(|a| a.target().to_string()),
         })
-    }
-
-    /// Compensates the completed mutating steps, newest first. Not interrupted by the run's
-    /// cancellation: a half-done rollback is worse than a finished one.
-    async fn rollback(&mut self, failed: usize) -> Result<Outcome, JournalError> {
-        let inner = Arc::clone(&self.env.plan.inner);
-        let order: Vec<usize> = self.completed.iter().rev().copied().collect();
-        self.env
-            .journal
-            .record_durable(Event::RollbackStarted {
-                because_of: inner.steps[failed].id.clone(),
-                steps: order.iter().map(|&i| inner.steps[i].id.clone()).collect(),
-            })
-            .await?;
-        let mut all_ok = true;
-        for i in order {
-            let step = &inner.steps[i];
-            // The step's own recorded outputs too: after a resume, the action instance is new
-            // and remembers nothing of its execute; what it recorded (e.g. the previous
-            // document) is what it can undo from (`ctx.outputs_of(own id)`).
-            let mut inputs = self.inputs(i);
-            if let Some(own) = &self.outputs[i] {
-                inputs.insert(step.id.clone(), own.clone());
-            }
-            let inputs = Arc::new(inputs);
-            // The instance that ran (it remembers what it changed); after a resume, a new
-            // one, which has the step's recorded outputs in its context.
-            let action = match (self.env.built(i), &step.source) {
-                (Some(a), _) => Ok(a),
-                (None, ActionSource::Ready(a)) => Ok(Arc::clone(a)),
-                (None, ActionSource::Deferred { build, .. }) => {
-                    build(&StepInputs::new(&step.id, &inputs))
-                }
-            };
-            let result = match action {
-                Err(e) => Err(e.to_string()),
-                Ok(action) if !action.supports_rollback() => Err(format!(
-                    "{} on {} has no rollback: its change remains",
-                    action.kind(),
-                    action.target()
-                )),
-                Ok(action) => {
-                    let mut ctx = Context::new()
-                        .with_step(step.id.as_str())
-                        .with_outputs(Arc::clone(&inputs))
-                        .with_events(StepEvents {
-                            hub: Arc::clone(&self.env.hub),
-                            journal: self.env.journal.clone(),
-                        });
-                    if let Some(t) = step.policy.timeout {
-                        ctx = ctx.with_timeout(t);
-                    }
-                    let layered = layer(Arc::clone(&action), &step.policy);
-                    within(&ctx, step.policy.timeout, layered.rollback(&ctx))
-                        .await
-                        .map_err(|e| e.in_action(action.as_ref()).to_string())
-                }
-            };
-            let event = match result {
-                Ok(()) => {
-                    self.state[i] = StepState::RolledBack;
-                    Event::StepRolledBack {
-                        step: step.id.clone(),
-                    }
-                }
-                Err(error) => {
-                    all_ok = false;
-                    self.state[i] = StepState::RollbackFailed;
-                    Event::StepRollbackFailed {
-                        step: step.id.clone(),
-                        error,
-                    }
-                }
-            };
-            self.env.journal.record_durable(event).await?;
-        }
-        Ok(if all_ok {
-            Outcome::RolledBack
-        } else {
-            Outcome::RollbackFailed
-        })
-    }
+        .collect()
 }

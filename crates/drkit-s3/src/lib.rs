@@ -11,6 +11,9 @@
 //! adapter [`SdkS3`] (path-style addressing when an endpoint is set), the actions, and
 //! [`register`] / [`register_with`].
 
+#[cfg(test)]
+mod behaviour_tests;
+mod common;
 mod port;
 mod register;
 mod replication;
@@ -20,9 +23,7 @@ mod website;
 #[cfg(any(test, feature = "mock"))]
 pub use port::MockS3Api;
 pub use port::{ObjectInfo, ReplicationConfig, ReplicationRule, S3Api, WebsiteConfig};
-pub use register::{
-    CONFIGURE_WEBSITE, DESCRIPTORS, S3ApiFactory, VERIFY_REPLICATION, register, register_with,
-};
+pub use register::{DESCRIPTORS, aws_ports, register, register_with};
 pub use replication::{RPO_CLASS_FILES, VerifyReplication, VerifyReplicationParams};
 pub use sdk::SdkS3;
 pub use website::{ConfigureWebsite, ConfigureWebsiteParams, website_endpoint};

@@ -112,7 +112,7 @@ impl WebsiteConfig {
 /// `MockS3Api` (feature `mock`). A missing bucket or object is `NotFound`.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
-pub trait S3Api: Send + Sync {
+pub trait S3Api: std::fmt::Debug + Send + Sync {
     /// `GetBucketLocation`: the bucket's region.
     async fn bucket_region(&self, bucket: &str) -> Result<String, ActionError>;
 

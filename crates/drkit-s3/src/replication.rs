@@ -1,26 +1,19 @@
 //! `s3.verify_replication`: is the bucket's data reaching the DR bucket, and how much is at
 //! risk?
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use drkit_core::{ActionError, Check, Context, ErrorKind, Outputs, RecoveryAction, Resource};
+use drkit_core::registry::{OutputDoc, ParamError};
+use drkit_core::{
+    ActionError, ActionKind, Base, Context, ErrorKind, Finding, HasBase, Outputs, Params,
+    PortFactory, Probe, Resource, StepSpec,
+};
 use serde::Deserialize;
 
+use crate::common::bucket_name;
 use crate::port::{ObjectInfo, S3Api};
-use crate::register::S3ApiFactory;
-
-pub(crate) const KIND: &str = "s3.verify_replication";
-pub(crate) const IAM: &[&str] = &[
-    "s3:GetBucketVersioning",
-    "s3:GetReplicationConfiguration",
-    "s3:GetBucketLocation",
-    "s3:ListBucket",
-    "s3:GetObject",
-    "s3:GetObjectVersion",
-];
 
 /// The RPO class of the data-at-risk output.
 pub const RPO_CLASS_FILES: &str = "files";
@@ -30,17 +23,16 @@ fn fifteen_minutes() -> Duration {
 }
 
 /// The parameters of `s3.verify_replication`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct VerifyReplicationParams {
     /// The source bucket.
     pub bucket: String,
-    /// Also look at the newest `sample` objects: replicated (`COMPLETED`) and present in the
-    /// destination.
+    /// Check the newest N objects: replicated (`COMPLETED`) and present in the destination.
     #[serde(default)]
     pub sample: Option<usize>,
-    /// Only objects under this prefix are sampled.
+    /// Sample only objects under this prefix.
     #[serde(default)]
     pub prefix: Option<String>,
     /// The oldest an unreplicated object may be (default `"15m"`, the files RPO).
@@ -56,83 +48,116 @@ pub struct VerifyReplicationParams {
 ///
 /// Read-only, with the probe convention (done / blocked; `execute` and `verify` fail with
 /// `PostconditionFailed`).
+#[derive(Debug, HasBase)]
 pub struct VerifyReplication {
-    id: String,
-    params: VerifyReplicationParams,
-    target: Resource,
-    api: Arc<dyn S3Api>,
-    ports: S3ApiFactory,
+    base: Base<Self>,
+    /// The S3 port of each destination's region.
+    ports: PortFactory<dyn S3Api>,
 }
 
-impl fmt::Debug for VerifyReplication {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifyReplication")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .finish_non_exhaustive()
+impl ActionKind for VerifyReplication {
+    const KIND: &'static str = "s3.verify_replication";
+    const SUMMARY: &'static str = "Verify a bucket's replication (rules, versioning, destination) \
+                                   and, with a sample, the data at risk";
+    const MUTATES: bool = false;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "s3:GetBucketVersioning",
+        "s3:GetReplicationConfiguration",
+        "s3:GetBucketLocation",
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+    ];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new(
+            "destinations",
+            "`bucket (region)` of every enabled rule's destination",
+        ),
+        OutputDoc::new("role", "the replication role"),
+        OutputDoc::new("sampled", "(sample) how many objects were looked at"),
+        OutputDoc::new("replicated", "(sample) how many are replicated"),
+        OutputDoc::new("unreplicated", "(sample) how many are not"),
+        OutputDoc::new(
+            "rpo_seconds",
+            "(sample) age of the oldest unreplicated object: data at risk",
+        ),
+        OutputDoc::new("rpo_class", "(sample) `files`"),
+        OutputDoc::new("oldest_unreplicated", "(sample) its key"),
+    ];
+    type Params = VerifyReplicationParams;
+    type Port = dyn S3Api;
+    type Ports = PortFactory<dyn S3Api>;
+
+    fn validate(p: &Self::Params) -> Result<(), ParamError> {
+        bucket_name(&p.bucket)?;
+        if p.sample == Some(0) || p.sample.is_some_and(|n| n > 1_000) {
+            return Err(ParamError::new("sample", "must be 1 to 1,000"));
+        }
+        Ok(())
+    }
+
+    fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let region = step.region.clone();
+        Ok(Self::new(
+            step.id,
+            step.params,
+            ports.clone(),
+            region.as_deref(),
+        ))
     }
 }
 
-type Evaluation = Result<(String, Outputs), String>;
-
 impl VerifyReplication {
-    /// A probe step `id`; `ports` builds the S3 port of the step's region (`None`) and of each
+    /// A probe step `id`; `ports` builds the S3 port of the step's region and of each
     /// destination's region.
     pub fn new(
         id: impl Into<String>,
         params: VerifyReplicationParams,
-        ports: S3ApiFactory,
+        ports: PortFactory<dyn S3Api>,
         region: Option<&str>,
     ) -> Self {
         let target = Resource::new("s3", "bucket", params.bucket.clone()).in_region(region);
-        let api = ports(region);
+        let api = ports.get(region);
         Self {
-            id: id.into(),
-            params,
-            target,
-            api,
+            base: Base::new(id, params, target, api),
             ports,
         }
     }
+}
 
-    async fn call<T>(
-        &self,
-        ctx: &Context,
-        fut: impl std::future::Future<Output = Result<T, ActionError>>,
-    ) -> Result<T, ActionError> {
-        ctx.bounded(fut).await.map_err(|e| e.in_action(self))
-    }
-
-    async fn evaluate(&self, ctx: &Context) -> Result<Evaluation, ActionError> {
-        let bucket = &self.params.bucket;
-        let versioning = match ctx.bounded(self.api.versioning(bucket)).await {
+#[async_trait]
+impl Probe for VerifyReplication {
+    async fn evaluate(&self, ctx: &Context) -> Result<Finding, ActionError> {
+        let fail = |reason: String| Ok(Finding::fail(reason, Outputs::new()));
+        let p = &self.base.params;
+        let api = &self.base.port;
+        let bucket = &p.bucket;
+        let versioning = match ctx.bounded(api.versioning(bucket)).await {
             Ok(v) => v,
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Ok(Err(format!("bucket {bucket} does not exist")));
+                return fail(format!("bucket {bucket} does not exist"));
             }
-            Err(e) => return Err(e.in_action(self)),
+            Err(e) => return Err(e),
         };
         if versioning != "Enabled" {
-            return Ok(Err(format!(
+            return fail(format!(
                 "versioning of source bucket {bucket} is not enabled ({})",
                 if versioning.is_empty() {
                     "never enabled"
                 } else {
                     &versioning
                 }
-            )));
+            ));
         }
-        let Some(config) = self.call(ctx, self.api.replication(bucket)).await? else {
-            return Ok(Err(format!(
-                "bucket {bucket} has no replication configuration"
-            )));
+        let Some(config) = ctx.bounded(api.replication(bucket)).await? else {
+            return fail(format!("bucket {bucket} has no replication configuration"));
         };
         let enabled: Vec<_> = config.rules.iter().filter(|r| r.enabled).collect();
         if enabled.is_empty() {
-            return Ok(Err(format!(
+            return fail(format!(
                 "bucket {bucket} has {} replication rule(s), none enabled",
                 config.rules.len()
-            )));
+            ));
         }
         let mut destinations: Vec<(String, String, Arc<dyn S3Api>)> = Vec::new();
         for rule in enabled {
@@ -140,33 +165,33 @@ impl VerifyReplication {
             if destinations.iter().any(|(d, _, _)| d == dest) {
                 continue;
             }
-            let region = match ctx.bounded(self.api.bucket_region(dest)).await {
+            let region = match ctx.bounded(api.bucket_region(dest)).await {
                 Ok(r) => r,
                 Err(e) if !e.is_retryable() => {
-                    return Ok(Err(format!(
+                    return fail(format!(
                         "destination bucket {dest} is not reachable: {}",
                         e.message()
-                    )));
+                    ));
                 }
-                Err(e) => return Err(e.in_action(self)),
+                Err(e) => return Err(e),
             };
-            let api = (self.ports)(Some(&region));
-            let v = match ctx.bounded(api.versioning(dest)).await {
+            let dest_api = self.ports.get(Some(&region));
+            let v = match ctx.bounded(dest_api.versioning(dest)).await {
                 Ok(v) => v,
                 Err(e) if !e.is_retryable() => {
-                    return Ok(Err(format!(
+                    return fail(format!(
                         "destination bucket {dest} in {region} is not reachable: {}",
                         e.message()
-                    )));
+                    ));
                 }
-                Err(e) => return Err(e.in_action(self)),
+                Err(e) => return Err(e),
             };
             if v != "Enabled" {
-                return Ok(Err(format!(
+                return fail(format!(
                     "versioning of destination bucket {dest} ({region}) is not enabled"
-                )));
+                ));
             }
-            destinations.push((dest.clone(), region, api));
+            destinations.push((dest.clone(), region, dest_api));
         }
         let names: Vec<String> = destinations
             .iter()
@@ -179,15 +204,11 @@ impl VerifyReplication {
             "bucket {bucket} replicates to {} with versioning on both sides",
             names.join(", ")
         );
-        let Some(n) = self.params.sample else {
-            return Ok(Ok((detail, outputs)));
+        let Some(n) = p.sample else {
+            return Ok(Finding::pass(detail, outputs));
         };
-        let objects = self
-            .call(
-                ctx,
-                self.api
-                    .newest_objects(bucket, self.params.prefix.as_deref(), n),
-            )
+        let objects = ctx
+            .bounded(api.newest_objects(bucket, p.prefix.as_deref(), n))
             .await?;
         let mut unreplicated: Vec<(&ObjectInfo, String)> = Vec::new();
         for o in &objects {
@@ -198,8 +219,8 @@ impl VerifyReplication {
             }
             let mut present = false;
             for (dest, _, api) in &destinations {
-                let found = self
-                    .call(ctx, api.head_object(dest, &o.key, o.version_id.as_deref()))
+                let found = ctx
+                    .bounded(api.head_object(dest, &o.key, o.version_id.as_deref()))
                     .await?;
                 if found.is_some() {
                     present = true;
@@ -235,58 +256,18 @@ impl VerifyReplication {
             .map(|(o, s)| format!("{}: {s}", o.key))
             .collect();
         if !failed.is_empty() {
-            return Ok(Err(format!(
+            return fail(format!(
                 "{detail}; not replicated and not going to be: {}",
                 failed.join(", ")
-            )));
+            ));
         }
-        if at_risk > self.params.max_unreplicated_age.as_secs() {
+        if at_risk > p.max_unreplicated_age.as_secs() {
             let (o, s) = oldest.map_or(("", ""), |(o, s)| (o.key.as_str(), s.as_str()));
-            return Ok(Err(format!(
+            return fail(format!(
                 "{detail}, more than {}: oldest unreplicated {o} ({s})",
-                humantime::format_duration(self.params.max_unreplicated_age)
-            )));
+                humantime::format_duration(p.max_unreplicated_age)
+            ));
         }
-        Ok(Ok((detail, outputs)))
-    }
-}
-
-#[async_trait]
-impl RecoveryAction for VerifyReplication {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-    fn mutates(&self) -> bool {
-        false
-    }
-    fn iam_actions(&self) -> &'static [&'static str] {
-        IAM
-    }
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
-        Ok(match self.evaluate(ctx).await? {
-            Ok((detail, outputs)) => Check::Done { detail, outputs },
-            Err(reason) => Check::blocked(reason),
-        })
-    }
-
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        match self.evaluate(ctx).await? {
-            Ok((_, outputs)) => Ok(outputs),
-            Err(reason) => Err(ActionError::postcondition(reason).in_action(self)),
-        }
-    }
-
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
-        match self.evaluate(ctx).await? {
-            Ok((detail, _)) => Ok(detail),
-            Err(reason) => Err(ActionError::postcondition(reason).in_action(self)),
-        }
+        Ok(Finding::pass(detail, outputs))
     }
 }

@@ -5,10 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use drkit_core::{ActionError, Check, Context, ErrorKind, RecoveryAction};
+use drkit_core::{ActionError, Check, Context, ErrorKind, PortFactory, RecoveryAction};
 
 use crate::port::{MockS3Api, ObjectInfo, ReplicationConfig, ReplicationRule, S3Api};
-use crate::register::S3ApiFactory;
 use crate::replication::{VerifyReplication, VerifyReplicationParams};
 
 fn ago(secs: u64) -> SystemTime {
@@ -35,7 +34,7 @@ impl Default for Setup {
     }
 }
 
-fn factory(s: Setup) -> S3ApiFactory {
+fn factory(s: Setup) -> PortFactory<dyn S3Api> {
     let Setup {
         source_versioning,
         dest_versioning,
@@ -79,7 +78,7 @@ fn factory(s: Setup) -> S3ApiFactory {
             .then(|| ObjectInfo::new(key, ago(1), Some("REPLICA"))))
     });
     let (source, dest): (Arc<dyn S3Api>, Arc<dyn S3Api>) = (Arc::new(source), Arc::new(dest));
-    Arc::new(move |region| match region {
+    PortFactory::new(move |region| match region {
         Some("us-west-2") => Arc::clone(&dest),
         _ => Arc::clone(&source),
     })

@@ -9,35 +9,50 @@ use aws_sdk_s3::types::{
     ErrorDocument, IndexDocument, RedirectAllRequestsTo, ReplicationRuleStatus,
     WebsiteConfiguration,
 };
-use drkit_aws::{AwsContext, SdkResultExt};
+use drkit_aws::{Aws, AwsContext, LazyClient, SdkResultExt};
 use drkit_core::{ActionError, ErrorKind};
 
 use crate::port::{ObjectInfo, ReplicationConfig, ReplicationRule, S3Api, WebsiteConfig};
 
 /// [`S3Api`] over an `aws-sdk-s3` client, for one region.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SdkS3 {
-    client: Client,
+    client: LazyClient<Client>,
+}
+
+/// A client for `config`, path-style when an endpoint is set (emulators: `bucket.127.0.0.1`
+/// does not resolve).
+fn client_for(config: &aws_config::SdkConfig) -> Client {
+    let config = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(config.endpoint_url().is_some())
+        .build();
+    Client::from_conf(config)
 }
 
 impl SdkS3 {
     /// Wraps a client.
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client: LazyClient::ready(client),
+        }
     }
 
     /// A client for `region` (default: the context's), path-style when an endpoint is set
     /// (emulators: `bucket.127.0.0.1` does not resolve).
     pub fn for_region(aws: &AwsContext, region: Option<&str>) -> Self {
-        let config = aws_sdk_s3::config::Builder::from(&aws.for_region(region))
-            .force_path_style(aws.s3_force_path_style())
-            .build();
-        Self::new(Client::from_conf(config))
+        Self::new(client_for(&aws.for_region(region)))
     }
 
-    /// The wrapped client.
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// The same for `region`, built from `aws` on its first call.
+    pub fn lazy(aws: &Aws, region: Option<&str>) -> Self {
+        Self {
+            client: LazyClient::new(aws, region, client_for),
+        }
+    }
+
+    /// The wrapped client (built on the first call).
+    pub async fn client(&self) -> &Client {
+        self.client.get().await
     }
 }
 
@@ -79,7 +94,8 @@ pub(crate) fn bucket_of_arn(arn: &str) -> String {
 impl S3Api for SdkS3 {
     async fn bucket_region(&self, bucket: &str) -> Result<String, ActionError> {
         let out = self
-            .client
+            .client()
+            .await
             .get_bucket_location()
             .bucket(bucket)
             .send()
@@ -94,7 +110,8 @@ impl S3Api for SdkS3 {
 
     async fn versioning(&self, bucket: &str) -> Result<String, ActionError> {
         match self
-            .client
+            .client()
+            .await
             .get_bucket_versioning()
             .bucket(bucket)
             .send()
@@ -124,7 +141,8 @@ impl S3Api for SdkS3 {
 
     async fn replication(&self, bucket: &str) -> Result<Option<ReplicationConfig>, ActionError> {
         let out = absent(
-            self.client
+            self.client()
+                .await
                 .get_bucket_replication()
                 .bucket(bucket)
                 .send()
@@ -161,7 +179,8 @@ impl S3Api for SdkS3 {
         let mut token: Option<String> = None;
         loop {
             let page = self
-                .client
+                .client()
+                .await
                 .list_objects_v2()
                 .bucket(bucket)
                 .set_prefix(prefix.map(str::to_owned))
@@ -196,7 +215,8 @@ impl S3Api for SdkS3 {
         version_id: Option<&'a str>,
     ) -> Result<Option<ObjectInfo>, ActionError> {
         let out = absent(
-            self.client
+            self.client()
+                .await
                 .head_object()
                 .bucket(bucket)
                 .key(key)
@@ -216,7 +236,8 @@ impl S3Api for SdkS3 {
 
     async fn website(&self, bucket: &str) -> Result<Option<WebsiteConfig>, ActionError> {
         let out = absent(
-            self.client
+            self.client()
+                .await
                 .get_bucket_website()
                 .bucket(bucket)
                 .send()
@@ -263,7 +284,8 @@ impl S3Api for SdkS3 {
                     .map_err(invalid)?,
             );
         }
-        self.client
+        self.client()
+            .await
             .put_bucket_website()
             .bucket(bucket)
             .website_configuration(b.build())
@@ -274,7 +296,8 @@ impl S3Api for SdkS3 {
     }
 
     async fn delete_website(&self, bucket: &str) -> Result<(), ActionError> {
-        self.client
+        self.client()
+            .await
             .delete_bucket_website()
             .bucket(bucket)
             .send()
@@ -285,20 +308,5 @@ impl S3Api for SdkS3 {
 }
 
 #[cfg(test)]
-mod tests {
-    #[test]
-    fn the_versioning_status_is_read_from_a_body_the_sdk_refuses() {
-        let moto = "<?xml version=\"1.0\"?>\n<GetBucketVersioningResponse xmlns=\"x\"><Status>Enabled</Status></GetBucketVersioningResponse>";
-        assert_eq!(super::versioning_status_in(moto), "Enabled");
-        assert_eq!(
-            super::versioning_status_in("<GetBucketVersioningResponse/>"),
-            ""
-        );
-    }
-
-    #[test]
-    fn bucket_names_come_from_arns() {
-        assert_eq!(super::bucket_of_arn("arn:aws:s3:::mint-dr"), "mint-dr");
-        assert_eq!(super::bucket_of_arn("mint-dr"), "mint-dr");
-    }
-}
+#[path = "sdk_tests.rs"]
+mod tests;

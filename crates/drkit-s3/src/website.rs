@@ -1,27 +1,21 @@
 //! `s3.configure_website`: serve a bucket (the replica) as a website — the seed's "failover to
 //! replica bucket".
 
-use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    ActionError, Check, Context, ErrorKind, Outputs, Poll, RecoveryAction, Resource, WaitPolicy,
-    wait_until,
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params, Poll,
+    PortFactory, Resource, StepSpec, wait_until,
 };
 use serde::Deserialize;
 
+use crate::common::bucket_name;
 use crate::port::{S3Api, WebsiteConfig};
 
-pub(crate) const KIND: &str = "s3.configure_website";
-pub(crate) const IAM: &[&str] = &[
-    "s3:GetBucketWebsite",
-    "s3:PutBucketWebsite",
-    "s3:DeleteBucketWebsite",
-];
-
 /// The parameters of `s3.configure_website`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ConfigureWebsiteParams {
@@ -66,22 +60,59 @@ pub fn website_endpoint(bucket: &str, region: &str) -> String {
 ///
 /// Outputs: `bucket`, `website_endpoint` (when the region is known), `index_document`,
 /// `error_document`.
+#[derive(Debug, HasBase)]
 pub struct ConfigureWebsite {
-    id: String,
-    params: ConfigureWebsiteParams,
-    target: Resource,
-    api: Arc<dyn S3Api>,
-    wait: WaitPolicy,
+    base: Base<Self>,
     /// `Some(previous)` once this action has changed the configuration.
     previous: Mutex<Option<Option<WebsiteConfig>>>,
 }
 
-impl fmt::Debug for ConfigureWebsite {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConfigureWebsite")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .finish_non_exhaustive()
+impl ActionKind for ConfigureWebsite {
+    const KIND: &'static str = "s3.configure_website";
+    const SUMMARY: &'static str = "Serve a bucket as a website (index/error documents); rollback \
+                                   restores the previous configuration";
+    const MUTATES: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "s3:GetBucketWebsite",
+        "s3:PutBucketWebsite",
+        "s3:DeleteBucketWebsite",
+    ];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("bucket", "the bucket"),
+        OutputDoc::new(
+            "website_endpoint",
+            "<bucket>.s3-website-<region>.amazonaws.com (step region given)",
+        ),
+        OutputDoc::new("index_document", "the index document"),
+        OutputDoc::new("error_document", "the error document (empty when none)"),
+        OutputDoc::new(
+            "previous_website",
+            "when this step changed it: the configuration before (index/error documents or \
+             redirect host), null when there was none; what a rollback restores",
+        ),
+    ];
+    type Params = ConfigureWebsiteParams;
+    type Port = dyn S3Api;
+    type Ports = PortFactory<dyn S3Api>;
+
+    fn validate(p: &Self::Params) -> Result<(), ParamError> {
+        bucket_name(&p.bucket)?;
+        if p.index_document.is_empty() || p.index_document.contains('/') {
+            return Err(ParamError::new(
+                "index_document",
+                "must be a non-empty suffix without `/`, e.g. index.html",
+            ));
+        }
+        if p.error_document.as_deref() == Some("") {
+            return Err(ParamError::new("error_document", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let port = ports.get(step.region());
+        let region = step.region.clone();
+        Ok(Self::new(step.id, step.params, port, region.as_deref()))
     }
 }
 
@@ -95,26 +126,15 @@ impl ConfigureWebsite {
     ) -> Self {
         let target = Resource::new("s3", "bucket", params.bucket.clone()).in_region(region);
         Self {
-            id: id.into(),
-            params,
-            target,
-            api,
-            wait: WaitPolicy::default(),
+            base: Base::new(id, params, target, api),
             previous: Mutex::new(None),
         }
     }
 
-    /// Uses `policy` for the wait until the configuration reads back.
-    #[must_use]
-    pub fn with_wait_policy(mut self, policy: WaitPolicy) -> Self {
-        self.wait = policy;
-        self
-    }
-
     fn wanted(&self) -> WebsiteConfig {
         WebsiteConfig::documents(
-            &self.params.index_document,
-            self.params.error_document.as_deref(),
+            &self.base.params.index_document,
+            self.base.params.error_document.as_deref(),
         )
     }
 
@@ -131,16 +151,16 @@ impl ConfigureWebsite {
 
     fn outputs(&self) -> Outputs {
         let mut out = Outputs::new()
-            .with("bucket", self.params.bucket.clone())
-            .with("index_document", self.params.index_document.clone())
+            .with("bucket", self.base.params.bucket.clone())
+            .with("index_document", self.base.params.index_document.clone())
             .with(
                 "error_document",
-                self.params.error_document.clone().unwrap_or_default(),
+                self.base.params.error_document.clone().unwrap_or_default(),
             );
-        if let Some(region) = &self.target.region {
+        if let Some(region) = &self.base.target.region {
             out.insert(
                 "website_endpoint",
-                website_endpoint(&self.params.bucket, region),
+                website_endpoint(&self.base.params.bucket, region),
             );
         }
         // What a rollback restores when the instance that made the change is gone (a resume
@@ -163,7 +183,7 @@ impl ConfigureWebsite {
     /// The configuration the step recorded as there before its change (`previous_website`):
     /// `Some(None)` when there was none, `None` when nothing was recorded.
     fn recorded_previous(&self, ctx: &Context) -> Option<Option<WebsiteConfig>> {
-        let value = ctx.outputs_of(&self.id)?.get("previous_website")?;
+        let value = ctx.outputs_of(&self.base.id)?.get("previous_website")?;
         if value.is_null() {
             return Some(None);
         }
@@ -177,9 +197,8 @@ impl ConfigureWebsite {
     }
 
     async fn current(&self, ctx: &Context) -> Result<Option<WebsiteConfig>, ActionError> {
-        ctx.bounded(self.api.website(&self.params.bucket))
+        ctx.bounded(self.base.port.website(&self.base.params.bucket))
             .await
-            .map_err(|e| e.in_action(self))
     }
 
     async fn wait_for(
@@ -189,13 +208,13 @@ impl ConfigureWebsite {
     ) -> Result<(), ActionError> {
         let what = format!(
             "the website configuration of {} to read back as {}",
-            self.params.bucket,
+            self.base.params.bucket,
             wanted
                 .as_ref()
                 .map_or("none".into(), WebsiteConfig::describe)
         );
-        wait_until(ctx, &what, &self.wait, || async {
-            let now = ctx.bounded(self.api.website(&self.params.bucket)).await?;
+        wait_until(ctx, &what, &self.base.wait, || async {
+            let now = self.current(ctx).await?;
             Ok(if now == wanted {
                 Poll::Ready(())
             } else {
@@ -203,59 +222,43 @@ impl ConfigureWebsite {
             })
         })
         .await
-        .map_err(|e| e.in_action(self))
     }
 }
 
 #[async_trait]
-impl RecoveryAction for ConfigureWebsite {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-    fn mutates(&self) -> bool {
-        true
-    }
-    fn iam_actions(&self) -> &'static [&'static str] {
-        IAM
-    }
-    fn supports_rollback(&self) -> bool {
+impl Act for ConfigureWebsite {
+    fn can_undo(&self) -> bool {
         true
     }
 
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
-        let current = match ctx.bounded(self.api.website(&self.params.bucket)).await {
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
+        let current = match self.current(ctx).await {
             Ok(c) => c,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Ok(Check::blocked(format!(
                     "bucket {} does not exist",
-                    self.params.bucket
+                    self.base.params.bucket
                 )));
             }
-            Err(e) => return Err(e.in_action(self)),
+            Err(e) => return Err(e),
         };
         let wanted = self.wanted();
         match current {
             Some(c) if c == wanted => Ok(Check::Done {
-                detail: format!("bucket {} serves {}", self.params.bucket, c.describe()),
+                detail: format!("bucket {} serves {}", self.base.params.bucket, c.describe()),
                 outputs: self.outputs(),
             }),
             Some(c) if c.has_routing_rules && self.previous().is_none() => {
                 Ok(Check::blocked(format!(
                     "bucket {} has a website configuration with routing rules ({}); drkit could not \
                  restore them on rollback",
-                    self.params.bucket,
+                    self.base.params.bucket,
                     c.describe()
                 )))
             }
             other => Ok(Check::ready(format!(
                 "set the website configuration of {} to {} (was {})",
-                self.params.bucket,
+                self.base.params.bucket,
                 wanted.describe(),
                 other
                     .as_ref()
@@ -264,8 +267,7 @@ impl RecoveryAction for ConfigureWebsite {
         }
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let wanted = self.wanted();
         if self.previous().is_none() {
             let current = self.current(ctx).await?;
@@ -276,62 +278,67 @@ impl RecoveryAction for ConfigureWebsite {
             if current.as_ref().is_some_and(|c| c.has_routing_rules) {
                 return Err(ActionError::precondition(format!(
                     "bucket {} has routing rules that drkit could not restore",
-                    self.params.bucket
-                ))
-                .in_action(self));
+                    self.base.params.bucket
+                )));
             }
             // Remembered before the call: if the call times out after taking effect, a
             // rollback still knows what to restore.
             self.set_previous(Some(current));
         }
-        ctx.bounded(self.api.put_website(&self.params.bucket, wanted.clone()))
-            .await
-            .map_err(|e| e.with_operation("PutBucketWebsite").in_action(self))?;
+        ctx.bounded(
+            self.base
+                .port
+                .put_website(&self.base.params.bucket, wanted.clone()),
+        )
+        .await
+        .map_err(|e| e.with_operation("PutBucketWebsite"))?;
         ctx.progress(format!(
             "PutBucketWebsite {}: {}",
-            self.params.bucket,
+            self.base.params.bucket,
             wanted.describe()
         ));
         self.wait_for(ctx, Some(wanted)).await?;
         Ok(self.outputs())
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
         let current = self.current(ctx).await?;
         if current == Some(self.wanted()) {
             Ok(format!(
                 "bucket {} serves {}",
-                self.params.bucket,
+                self.base.params.bucket,
                 self.wanted().describe()
             ))
         } else {
             Err(ActionError::postcondition(format!(
                 "the website configuration of {} is {}",
-                self.params.bucket,
+                self.base.params.bucket,
                 current
                     .as_ref()
                     .map_or("none".into(), WebsiteConfig::describe)
-            ))
-            .in_action(self))
+            )))
         }
     }
 
-    async fn rollback(&self, ctx: &Context) -> Result<(), ActionError> {
+    async fn undo(&self, ctx: &Context) -> Result<(), ActionError> {
         let Some(previous) = self.previous().or_else(|| self.recorded_previous(ctx)) else {
             return Err(ActionError::unsupported(
                 "nothing to roll back: this action did not change the website configuration",
-            )
-            .in_action(self));
+            ));
         };
         match &previous {
             Some(config) => ctx
-                .bounded(self.api.put_website(&self.params.bucket, config.clone()))
+                .bounded(
+                    self.base
+                        .port
+                        .put_website(&self.base.params.bucket, config.clone()),
+                )
                 .await
-                .map_err(|e| e.with_operation("PutBucketWebsite").in_action(self))?,
+                .map_err(|e| e.with_operation("PutBucketWebsite"))?,
             None => ctx
-                .bounded(self.api.delete_website(&self.params.bucket))
+                .bounded(self.base.port.delete_website(&self.base.params.bucket))
                 .await
-                .map_err(|e| e.with_operation("DeleteBucketWebsite").in_action(self))?,
+                .map_err(|e| e.with_operation("DeleteBucketWebsite"))?,
         }
         self.wait_for(ctx, previous).await?;
         self.set_previous(None);

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use drkit_core::{ActionError, Check, Context, ErrorKind, RecoveryAction, WaitPolicy};
+use drkit_core::{ActionError, ActionKind, Check, Context, ErrorKind, RecoveryAction, WaitPolicy};
 
 use crate::port::{MockS3Api, WebsiteConfig};
 use crate::website::{ConfigureWebsite, ConfigureWebsiteParams, website_endpoint};

@@ -31,6 +31,8 @@
 //! ```
 #![allow(clippy::panic, clippy::print_stderr)] // a test helper: failing loudly is its job
 
+pub mod behaviour;
+pub mod docs;
 pub mod fake_kube;
 pub mod faults;
 
@@ -40,21 +42,24 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 
-/// Waits for SIGTERM or Ctrl-C: how the test-peer binaries (`fault-proxy`,
-/// `fake-kube-apiserver`) are told to stop.
-pub async fn wait_for_signal() {
+/// SIGTERM or Ctrl-C — how the test-peer binaries (`fault-proxy`, `fake-kube-apiserver`) are
+/// told to stop — with the SIGTERM handler installed **now** (not when the future is first
+/// polled): a binary that announces it is ready only after this call cannot be killed by a
+/// SIGTERM sent in between — the default action, death by signal 15, is already replaced.
+pub fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
             tokio::select! {
                 _ = term.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Serves `app` on `listener` in a task until the returned sender is used or dropped: the

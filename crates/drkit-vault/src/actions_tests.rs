@@ -7,23 +7,35 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use drkit_core::{ActionError, Check, Context, ErrorKind, RecoveryAction, SecretRef, SecretString};
+use drkit_core::kind::with_port;
+use drkit_core::{
+    ActionError, ActionKind, Check, Context, ErrorKind, RecoveryAction, SecretRef, SecretString,
+    StepSpec,
+};
 use serde_json::json;
 
 use crate::health::{CheckHealth, CheckHealthParams};
-use crate::port::{Health, MockVaultApi, TransitKey};
+use crate::port::{Health, MockVaultApi, TransitKey, VaultApi};
 use crate::snapshot::{SnapshotRestore, SnapshotRestoreParams, SnapshotSave, SnapshotSaveParams};
 use crate::transit::{TransitBackupParams, VerifyTransitBackup};
 
 const ADDR: &str = "http://10.0.0.9:8200";
 const SNAPSHOT: &[u8] = &[0x1f, 0x8b, 8, 0, 1, 2, 3, 4];
 
+/// Kind `K` for step `id` at [`ADDR`] over `api`.
+fn build<K>(id: &str, params: K::Params, api: MockVaultApi) -> K
+where
+    K: ActionKind<Port = dyn VaultApi, Ports = drkit_core::PortFactory<dyn VaultApi>>,
+{
+    with_port::<K>(StepSpec::new(id, params), Arc::new(api)).unwrap()
+}
+
 fn health(api: MockVaultApi, allow_standby: bool) -> CheckHealth {
     let params = CheckHealthParams {
+        address: Some(ADDR.into()),
         allow_standby,
-        ..CheckHealthParams::default()
     };
-    CheckHealth::new("health", ADDR, params, Arc::new(api))
+    build("health", params, api)
 }
 
 #[tokio::test(start_paused = true)]
@@ -91,12 +103,12 @@ async fn snapshot_save_writes_the_file_whole_and_refuses_bad_answers() {
         .times(1)
         .returning(|_| Ok(SNAPSHOT.to_vec()));
     let params = SnapshotSaveParams {
-        address: None,
+        address: Some(ADDR.into()),
         path: path.clone(),
         overwrite: false,
         token: token(),
     };
-    let save = SnapshotSave::new("save", ADDR, params.clone(), Arc::new(api));
+    let save: SnapshotSave = build("save", params.clone(), api);
     assert!(matches!(
         save.check(&Context::new()).await.unwrap(),
         Check::Ready { .. }
@@ -106,14 +118,25 @@ async fn snapshot_save_writes_the_file_whole_and_refuses_bad_answers() {
     assert_eq!(std::fs::read(&path).unwrap(), SNAPSHOT);
     assert!(!dir.path().join("vault.snap.partial").exists());
     save.verify(&Context::new()).await.unwrap();
-    // The file now exists: blocked, and execute refuses too.
+    // This step's snapshot is in place: done, and executing again saves nothing more (the
+    // mock allows one save).
     let check = save.check(&Context::new()).await.unwrap();
+    assert!(
+        matches!(&check, Check::Done { outputs, .. } if *outputs == out),
+        "{check:?}"
+    );
+    assert_eq!(save.execute(&Context::new()).await.unwrap(), out);
+    // Another step saving to the same path: the file exists, blocked, and execute refuses too.
+    let mut api = MockVaultApi::new();
+    api.expect_raft_snapshot_save().never();
+    let again: SnapshotSave = build("save-again", params.clone(), api);
+    let check = again.check(&Context::new()).await.unwrap();
     assert!(
         matches!(&check, Check::Blocked { reason } if reason.contains("already exists")),
         "{check:?}"
     );
     assert_eq!(
-        save.execute(&Context::new()).await.unwrap_err().kind(),
+        again.execute(&Context::new()).await.unwrap_err().kind(),
         ErrorKind::PreconditionFailed
     );
 
@@ -122,14 +145,13 @@ async fn snapshot_save_writes_the_file_whole_and_refuses_bad_answers() {
     api.expect_raft_snapshot_save()
         .returning(|_| Ok(b"<html>".to_vec()));
     let other = dir.path().join("other.snap");
-    let save = SnapshotSave::new(
+    let save: SnapshotSave = build(
         "save",
-        ADDR,
         SnapshotSaveParams {
             path: other.clone(),
             ..params
         },
-        Arc::new(api),
+        api,
     );
     let err = save.execute(&Context::new()).await.unwrap_err();
     assert!(err.message().contains("not a raft snapshot"), "{err}");
@@ -139,7 +161,7 @@ async fn snapshot_save_writes_the_file_whole_and_refuses_bad_answers() {
             .await
             .unwrap_err()
             .kind(),
-        ErrorKind::Unsupported
+        ErrorKind::InvalidInput
     );
 }
 
@@ -170,12 +192,12 @@ async fn a_forced_restore_that_leaves_the_server_sealed_says_so_and_is_not_repea
             .unwrap_or_else(|| Ok(Health::new(true, true, false, "2.7.2")))
     });
     let params = SnapshotRestoreParams {
-        address: None,
+        address: Some(ADDR.into()),
         path,
         force: true,
         token: token(),
     };
-    let restore = SnapshotRestore::new("restore", ADDR, params, Arc::new(api));
+    let restore: SnapshotRestore = build("restore", params.clone(), api);
     let ctx = Context::new().with_timeout(Duration::from_secs(60));
     let out = restore.execute(&ctx).await.unwrap();
     assert_eq!(out.get("sealed"), Some(&json!(true)));
@@ -184,8 +206,19 @@ async fn a_forced_restore_that_leaves_the_server_sealed_says_so_and_is_not_repea
     // Executed again (e.g. by the retry layer): no second restore.
     restore.execute(&ctx).await.unwrap();
     assert_eq!(*restores.lock().unwrap(), 1);
-    // check: a sealed server is blocked.
+    // check: this step's restore is done, with its outputs.
     let check = restore.check(&ctx).await.unwrap();
+    assert!(
+        matches!(&check, Check::Done { outputs, .. } if outputs.get("sealed") == Some(&json!(true))),
+        "{check:?}"
+    );
+    // check of another restore step: a sealed server is blocked.
+    let mut api = MockVaultApi::new();
+    api.expect_health()
+        .returning(|_| Ok(Health::new(true, true, false, "2.7.2")));
+    api.expect_raft_snapshot_restore().never();
+    let other: SnapshotRestore = build("restore-again", params, api);
+    let check = other.check(&ctx).await.unwrap();
     assert!(
         matches!(&check, Check::Blocked { reason } if reason.contains("sealed")),
         "{check:?}"
@@ -194,12 +227,12 @@ async fn a_forced_restore_that_leaves_the_server_sealed_says_so_and_is_not_repea
 
 fn transit(api: MockVaultApi) -> VerifyTransitBackup {
     let params = TransitBackupParams {
-        address: None,
+        address: Some(ADDR.into()),
         mount: "transit".into(),
         key: "payments".into(),
         token: token(),
     };
-    VerifyTransitBackup::new("verify-backup", ADDR, params, Arc::new(api))
+    build("verify-backup", params, api)
 }
 
 const BACKUP: &str = "eyJwb2xpY3kiOiJLRVktTUFURVJJQUwifQ==";
@@ -305,7 +338,7 @@ async fn transit_check_blocks_a_key_that_cannot_be_backed_up() {
             .await
             .unwrap_err()
             .kind(),
-        ErrorKind::Unsupported
+        ErrorKind::InvalidInput
     );
 }
 
@@ -332,12 +365,12 @@ async fn the_old_state_right_after_a_restore_is_not_taken_for_the_result() {
             .unwrap_or_else(|| Ok(Health::new(true, true, true, "2.7.2")))
     });
     let params = SnapshotRestoreParams {
-        address: None,
+        address: Some(ADDR.into()),
         path,
         force: true,
         token: token(),
     };
-    let restore = SnapshotRestore::new("restore", ADDR, params, Arc::new(api));
+    let restore: SnapshotRestore = build("restore", params, api);
     let out = restore
         .execute(&Context::new().with_timeout(Duration::from_secs(60)))
         .await
@@ -358,12 +391,12 @@ async fn a_restore_without_a_visible_reload_ends_after_the_grace_period() {
     api.expect_health()
         .returning(|_| Ok(Health::new(true, false, false, "2.7.2")));
     let params = SnapshotRestoreParams {
-        address: None,
+        address: Some(ADDR.into()),
         path,
         force: false,
         token: token(),
     };
-    let restore = SnapshotRestore::new("restore", ADDR, params, Arc::new(api));
+    let restore: SnapshotRestore = build("restore", params, api);
     let started = tokio::time::Instant::now();
     let out = restore.execute(&Context::new()).await.unwrap();
     assert_eq!(out.get_str("state"), Some("active"));

@@ -1,5 +1,6 @@
 //! What the actions share: the address and token defaults, the resource, health waits.
 
+use drkit_core::registry::ParamError;
 use drkit_core::{ActionError, Context, Poll, Resource, SecretRef, WaitPolicy, wait_until};
 
 use crate::client::validate_address;
@@ -30,6 +31,13 @@ pub(crate) fn resolve_address(
     let address = address.trim().trim_end_matches('/').to_owned();
     validate_address(&address)?;
     Ok(address)
+}
+
+/// The address of a step: its `address` parameter, else `VAULT_ADDR`, checked (a
+/// [`ParamError`] on `address` when neither gives a usable one).
+pub(crate) fn step_address(param: Option<&str>) -> Result<String, ParamError> {
+    resolve_address(param, |name| std::env::var(name).ok())
+        .map_err(|why| ParamError::new("address", why))
 }
 
 /// `vault:server/<address>`.

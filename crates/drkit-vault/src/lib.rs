@@ -19,8 +19,9 @@
 //!
 //! Like the provider crates: the port [`VaultApi`] (`MockVaultApi` with the `mock` feature),
 //! the adapter [`VaultrsApi`] (which wraps vaultrs's quirks against OpenBao: its own
-//! `sys::health` cannot read OpenBao's answer), actions written against the port, and
-//! [`register`] / [`register_with`].
+//! `sys::health` cannot read OpenBao's answer), one type per action kind written against the
+//! port ([`drkit_core::ActionKind`]), and [`register`] / [`register_with`] (a
+//! [`PortFactory`](drkit_core::PortFactory) of the port).
 //!
 //! ```no_run
 //! use drkit_core::registry::{ActionSpec, Registry};
@@ -54,13 +55,12 @@ pub use health::{CheckHealth, CheckHealthParams};
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub use port::MockVaultApi;
 pub use port::{Health, SealStatus, TransitKey, VaultApi, VaultConn};
-pub use register::{
-    CHECK_HEALTH, RAFT_SNAPSHOT_RESTORE, RAFT_SNAPSHOT_SAVE, UNSEAL, VERIFY_TRANSIT_BACKUP,
-    register, register_with,
-};
+pub use register::{DESCRIPTORS, register, register_with};
 pub use snapshot::{SnapshotRestore, SnapshotRestoreParams, SnapshotSave, SnapshotSaveParams};
 pub use transit::{TransitBackupParams, VerifyTransitBackup};
 pub use unseal::{Unseal, UnsealParams};
 
 #[cfg(test)]
 mod actions_tests;
+#[cfg(test)]
+mod behaviour_tests;

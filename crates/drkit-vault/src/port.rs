@@ -196,7 +196,7 @@ impl TransitKey {
 /// 403 -> `AccessDenied`, 404 -> `NotFound`. They never hold a key, a token or a key backup.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
-pub trait VaultApi: Send + Sync {
+pub trait VaultApi: fmt::Debug + Send + Sync {
     /// `GET /v1/sys/seal-status`.
     async fn seal_status(&self, conn: &VaultConn) -> Result<SealStatus, ActionError>;
 

@@ -1,65 +1,72 @@
 //! `vault.raft_snapshot_save` and `vault.raft_snapshot_restore`: the DR backup and restore of
 //! Vault itself (integrated raft storage).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
+use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    ActionError, Check, Context, ErrorKind, Outputs, RecoveryAction, Resource, SecretRef,
-    WaitPolicy,
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params,
+    PortFactory, SecretRef, StepSpec,
 };
 use serde::Deserialize;
 
-use crate::common::{default_token, server_resource, vault_wait_policy};
+use crate::common::{default_token, server_resource, step_address, vault_wait_policy};
 use crate::port::{VaultApi, VaultConn};
-
-/// Kind name of [`SnapshotSave`].
-pub(crate) const SAVE_KIND: &str = "vault.raft_snapshot_save";
-/// Kind name of [`SnapshotRestore`].
-pub(crate) const RESTORE_KIND: &str = "vault.raft_snapshot_restore";
 
 /// A raft snapshot is a gzip archive.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// The parameters of `vault.raft_snapshot_save`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+/// The parameters of `vault.raft_snapshot_save`. The token needs `read` on
+/// `sys/storage/raft/snapshot`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct SnapshotSaveParams {
-    /// The server; default: `VAULT_ADDR`.
+    /// the server, http:// or https:// (e.g. https://vault-1.example:8200); default: VAULT_ADDR
     #[serde(default)]
     pub address: Option<String>,
-    /// The file to write the snapshot to.
+    /// the file to write (written as `<path>.partial`, then renamed)
+    #[param(ty = "string")]
     pub path: PathBuf,
-    /// Replace the file if it exists (default false: an existing file blocks the step).
+    /// replace an existing file; default false (blocked)
     #[serde(default)]
+    #[param(ty = "boolean")]
     pub overwrite: bool,
-    /// The token (needs `read` on `sys/storage/raft/snapshot`); default `env:VAULT_TOKEN`.
+    /// where the token is read from (env:NAME, file:/path); default: env:VAULT_TOKEN
     #[serde(default)]
     pub token: Option<SecretRef>,
 }
 
-/// The parameters of `vault.raft_snapshot_restore`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+/// The parameters of `vault.raft_snapshot_restore`. The token needs `update` on
+/// `sys/storage/raft/snapshot` (or `snapshot-force`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct SnapshotRestoreParams {
-    /// The server; default: `VAULT_ADDR`.
+    /// the server, http:// or https:// (e.g. https://vault-1.example:8200); default: VAULT_ADDR
     #[serde(default)]
     pub address: Option<String>,
-    /// The snapshot file.
+    /// the snapshot file
+    #[param(ty = "string")]
     pub path: PathBuf,
-    /// Restore a snapshot of another cluster (`snapshot-force`); the server then needs that
-    /// cluster's unseal keys.
+    /// restore another cluster's snapshot (snapshot-force); that cluster's keys then unseal it
     #[serde(default)]
+    #[param(ty = "boolean")]
     pub force: bool,
-    /// The token (needs `update` on `sys/storage/raft/snapshot` or `snapshot-force`); default
-    /// `env:VAULT_TOKEN`.
+    /// where the token is read from (env:NAME, file:/path); default: env:VAULT_TOKEN
     #[serde(default)]
     pub token: Option<SecretRef>,
+}
+
+/// A path parameter must not be empty.
+fn non_empty_path(path: &Path) -> Result<(), ParamError> {
+    if path.as_os_str().is_empty() {
+        return Err(ParamError::new("path", "must not be empty"));
+    }
+    Ok(())
 }
 
 fn token_ref(token: Option<&SecretRef>) -> SecretRef {
@@ -72,53 +79,54 @@ fn is_snapshot(bytes: &[u8]) -> bool {
 
 /// Saves a raft snapshot of the server to a file.
 ///
-/// - `check`: the file exists (and `overwrite` is false) or its directory does not -> blocked;
-///   otherwise ready.
+/// - `check`: the snapshot this step saved is in place -> done; the file exists (and
+///   `overwrite` is false) or its directory does not -> blocked; otherwise ready.
 /// - `execute`: `GET /v1/sys/storage/raft/snapshot`, checks it is a gzip archive, writes it to
 ///   `<path>.partial` and renames it into place (a file at `path` is always complete).
+///   Executed again once the snapshot is in place, it does not save a second one.
 /// - `verify`: the file is there, with the size written, and is a gzip archive.
 ///
 /// Outputs: `path`, `bytes`. The snapshot is held in memory while it is written.
+#[derive(Debug, HasBase)]
 pub struct SnapshotSave {
-    id: String,
-    params: SnapshotSaveParams,
+    base: Base<Self>,
     conn: VaultConn,
-    target: Resource,
-    api: Arc<dyn VaultApi>,
-    written: std::sync::Mutex<Option<u64>>,
+    written: Mutex<Option<u64>>,
 }
 
-impl fmt::Debug for SnapshotSave {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SnapshotSave")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .finish_non_exhaustive()
+impl ActionKind for SnapshotSave {
+    const KIND: &'static str = "vault.raft_snapshot_save";
+    const SUMMARY: &'static str =
+        "Save a raft snapshot of a Vault/OpenBao server (integrated storage) to a file";
+    const MUTATES: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("path", "the snapshot file"),
+        OutputDoc::new("bytes", "its size"),
+    ];
+    type Params = SnapshotSaveParams;
+    type Port = dyn VaultApi;
+    type Ports = PortFactory<dyn VaultApi>;
+
+    fn validate(p: &SnapshotSaveParams) -> Result<(), ParamError> {
+        step_address(p.address.as_deref())?;
+        non_empty_path(&p.path)
+    }
+
+    fn build(step: StepSpec<SnapshotSaveParams>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let address = step_address(step.params.address.as_deref())?;
+        Ok(Self {
+            base: step.into_base(server_resource(&address), ports),
+            conn: VaultConn::new(address),
+            written: Mutex::new(None),
+        })
     }
 }
 
 impl SnapshotSave {
-    /// A save step `id` of the server at `address` (already resolved and checked).
-    pub fn new(
-        id: impl Into<String>,
-        address: impl Into<String>,
-        params: SnapshotSaveParams,
-        api: Arc<dyn VaultApi>,
-    ) -> Self {
-        let address = address.into();
-        Self {
-            id: id.into(),
-            target: server_resource(&address),
-            conn: VaultConn::new(address),
-            params,
-            api,
-            written: std::sync::Mutex::new(None),
-        }
-    }
-
     fn blocker(&self) -> Option<String> {
-        let path = &self.params.path;
-        if path.exists() && !self.params.overwrite {
+        let path = &self.base.params.path;
+        if path.exists() && !self.base.params.overwrite {
             return Some(format!(
                 "{} already exists: remove it, choose another path, or set overwrite = true",
                 path.display()
@@ -133,9 +141,20 @@ impl SnapshotSave {
         None
     }
 
+    fn written(&self) -> Option<u64> {
+        *self.written.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The size of the snapshot this step saved, when the file still holds that many bytes.
+    fn saved(&self) -> Option<u64> {
+        let bytes = self.written()?;
+        let on_disk = std::fs::metadata(&self.base.params.path).ok()?.len();
+        (on_disk == bytes).then_some(bytes)
+    }
+
     fn outputs(&self, bytes: u64) -> Outputs {
         Outputs::new()
-            .with("path", self.params.path.display().to_string())
+            .with("path", self.base.params.path.display().to_string())
             .with("bytes", bytes)
     }
 }
@@ -158,52 +177,39 @@ fn io_error(what: &str, path: &Path, err: &std::io::Error) -> ActionError {
 }
 
 #[async_trait]
-impl RecoveryAction for SnapshotSave {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn kind(&self) -> &'static str {
-        SAVE_KIND
-    }
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-    fn mutates(&self) -> bool {
-        true
-    }
-    fn iam_actions(&self) -> &'static [&'static str] {
-        &[]
-    }
-
-    async fn check(&self, _ctx: &Context) -> Result<Check, ActionError> {
+impl Act for SnapshotSave {
+    async fn inspect(&self, _ctx: &Context) -> Result<Check, ActionError> {
+        if let Some(bytes) = self.saved() {
+            return Ok(Check::Done {
+                detail: format!(
+                    "{} holds the raft snapshot this step saved ({bytes} bytes)",
+                    self.base.params.path.display()
+                ),
+                outputs: self.outputs(bytes),
+            });
+        }
         if let Some(reason) = self.blocker() {
             return Ok(Check::blocked(reason));
         }
         Ok(Check::ready(format!(
             "save a raft snapshot of {} to {}",
             self.conn.address(),
-            self.params.path.display()
+            self.base.params.path.display()
         )))
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        if ctx.is_dry_run() {
-            return Err(
-                ActionError::unsupported("refusing to write a snapshot in a dry run")
-                    .in_action(self),
-            );
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
+        if let Some(bytes) = self.saved() {
+            return Ok(self.outputs(bytes));
         }
         if let Some(reason) = self.blocker() {
-            return Err(ActionError::precondition(reason).in_action(self));
+            return Err(ActionError::precondition(reason));
         }
-        let token = token_ref(self.params.token.as_ref())
-            .resolve()
-            .map_err(|e| e.in_action(self))?;
+        let token = token_ref(self.base.params.token.as_ref()).resolve()?;
         let conn = self.conn.clone().with_token(token);
         let snapshot = ctx
-            .bounded(self.api.raft_snapshot_save(&conn))
-            .await
-            .map_err(|e| e.in_action(self))?;
+            .bounded(self.base.port.raft_snapshot_save(&conn))
+            .await?;
         if !is_snapshot(&snapshot) {
             return Err(ActionError::new(
                 ErrorKind::Other,
@@ -211,54 +217,44 @@ impl RecoveryAction for SnapshotSave {
                     "the server answered {} bytes that are not a raft snapshot (gzip)",
                     snapshot.len()
                 ),
-            )
-            .in_action(self));
+            ));
         }
+        let path = &self.base.params.path;
         ctx.bounded(async {
-            write_atomically(&self.params.path, &snapshot)
+            write_atomically(path, &snapshot)
                 .await
-                .map_err(|e| io_error("writing", &self.params.path, &e))
+                .map_err(|e| io_error("writing", path, &e))
         })
-        .await
-        .map_err(|e| e.in_action(self))?;
+        .await?;
         let bytes = snapshot.len() as u64;
-        *self
-            .written
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(bytes);
+        *self.written.lock().unwrap_or_else(PoisonError::into_inner) = Some(bytes);
         ctx.progress(format!(
             "raft snapshot of {} saved to {} ({bytes} bytes)",
             self.conn.address(),
-            self.params.path.display()
+            path.display()
         ));
         Ok(self.outputs(bytes))
     }
 
-    async fn verify(&self, _ctx: &Context) -> Result<String, ActionError> {
-        let path = &self.params.path;
+    async fn confirm(&self, _ctx: &Context) -> Result<String, ActionError> {
+        let path = &self.base.params.path;
         let bytes = tokio::fs::read(path)
             .await
-            .map_err(|e| io_error("reading", path, &e).in_action(self))?;
-        let expected = *self
-            .written
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+            .map_err(|e| io_error("reading", path, &e))?;
         if !is_snapshot(&bytes) {
             return Err(ActionError::postcondition(format!(
                 "{} is not a raft snapshot (gzip)",
                 path.display()
-            ))
-            .in_action(self));
+            )));
         }
-        if let Some(expected) = expected
+        if let Some(expected) = self.written()
             && expected != bytes.len() as u64
         {
             return Err(ActionError::postcondition(format!(
                 "{} has {} bytes, {expected} were written",
                 path.display(),
                 bytes.len()
-            ))
-            .in_action(self));
+            )));
         }
         Ok(format!(
             "{} holds a raft snapshot ({} bytes)",
@@ -270,9 +266,10 @@ impl RecoveryAction for SnapshotSave {
 
 /// Restores a raft snapshot file into the server (the DR restore of Vault itself).
 ///
-/// - `check`: the file is missing or not a gzip archive, or the server is sealed or not
-///   initialised -> blocked; otherwise ready. (A restore cannot be seen afterwards, so `check`
-///   never answers done.)
+/// - `check`: this step restored the snapshot -> done (with the outputs of that restore); the
+///   file is missing or not a gzip archive, or the server is sealed or not initialised ->
+///   blocked; otherwise ready. (A restore cannot be seen on the server afterwards, so only the
+///   step that made it answers done.)
 /// - `execute`: `POST /v1/sys/storage/raft/snapshot` (`snapshot-force` with `force`), then
 ///   waits until the server answers again (the first request after a restore blocks for a few
 ///   seconds). A snapshot of the same cluster leaves it unsealed and active; a forced snapshot of
@@ -282,54 +279,58 @@ impl RecoveryAction for SnapshotSave {
 /// - `verify`: the server answers and is initialised.
 ///
 /// Outputs: `path`, `bytes`, `forced`, `state`, `sealed`.
+#[derive(Debug, HasBase)]
 pub struct SnapshotRestore {
-    id: String,
-    params: SnapshotRestoreParams,
+    base: Base<Self>,
     conn: VaultConn,
-    target: Resource,
-    api: Arc<dyn VaultApi>,
-    wait: WaitPolicy,
     restored: AtomicBool,
+    outcome: Mutex<Option<Outputs>>,
 }
 
-impl fmt::Debug for SnapshotRestore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SnapshotRestore")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .finish_non_exhaustive()
+impl ActionKind for SnapshotRestore {
+    const KIND: &'static str = "vault.raft_snapshot_restore";
+    const SUMMARY: &'static str =
+        "Restore a raft snapshot file into a Vault/OpenBao server and wait until it answers";
+    const MUTATES: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("path", "the snapshot file"),
+        OutputDoc::new("bytes", "its size"),
+        OutputDoc::new("forced", "whether snapshot-force was used"),
+        OutputDoc::new("state", "the server state after the restore"),
+        OutputDoc::new(
+            "sealed",
+            "true when it must now be unsealed with the snapshot cluster's keys",
+        ),
+    ];
+    type Params = SnapshotRestoreParams;
+    type Port = dyn VaultApi;
+    type Ports = PortFactory<dyn VaultApi>;
+
+    fn validate(p: &SnapshotRestoreParams) -> Result<(), ParamError> {
+        step_address(p.address.as_deref())?;
+        non_empty_path(&p.path)
+    }
+
+    fn build(
+        step: StepSpec<SnapshotRestoreParams>,
+        ports: &Self::Ports,
+    ) -> Result<Self, ParamError> {
+        let address = step_address(step.params.address.as_deref())?;
+        let mut base = step.into_base(server_resource(&address), ports);
+        base.wait = vault_wait_policy();
+        Ok(Self {
+            base,
+            conn: VaultConn::new(address),
+            restored: AtomicBool::new(false),
+            outcome: Mutex::new(None),
+        })
     }
 }
 
 impl SnapshotRestore {
-    /// A restore step `id` into the server at `address` (already resolved and checked).
-    pub fn new(
-        id: impl Into<String>,
-        address: impl Into<String>,
-        params: SnapshotRestoreParams,
-        api: Arc<dyn VaultApi>,
-    ) -> Self {
-        let address = address.into();
-        Self {
-            id: id.into(),
-            target: server_resource(&address),
-            conn: VaultConn::new(address),
-            params,
-            api,
-            wait: vault_wait_policy(),
-            restored: AtomicBool::new(false),
-        }
-    }
-
-    /// Uses `policy` for the wait after the restore.
-    #[must_use]
-    pub fn with_wait_policy(mut self, policy: WaitPolicy) -> Self {
-        self.wait = policy;
-        self
-    }
-
     async fn read_file(&self) -> Result<Vec<u8>, ActionError> {
-        let path = &self.params.path;
+        let path = &self.base.params.path;
         let bytes = tokio::fs::read(path)
             .await
             .map_err(|e| io_error("reading", path, &e))?;
@@ -341,7 +342,6 @@ impl SnapshotRestore {
         }
         Ok(bytes)
     }
-
     /// Waits until the restore has taken effect and the server answers again; sealed is an
     /// acceptable end here.
     ///
@@ -353,9 +353,9 @@ impl SnapshotRestore {
     async fn settle(&self, ctx: &Context) -> Result<crate::port::Health, ActionError> {
         let restored_at = tokio::time::Instant::now();
         let what = format!("{} to reload the restored snapshot", self.conn.address());
-        drkit_core::wait_until(ctx, &what, &self.wait, || async {
+        drkit_core::wait_until(ctx, &what, &self.base.wait, || async {
             let asked = tokio::time::Instant::now();
-            let answer = ctx.bounded(self.api.health(&self.conn)).await;
+            let answer = ctx.bounded(self.base.port.health(&self.conn)).await;
             let slow = asked.elapsed() >= SLOW_ANSWER;
             Ok(match answer {
                 Err(e)
@@ -375,8 +375,8 @@ impl SnapshotRestore {
         })
         .await?;
         let what = format!("{} to answer after the restore", self.conn.address());
-        drkit_core::wait_until(ctx, &what, &self.wait, || async {
-            let h = ctx.bounded(self.api.health(&self.conn)).await?;
+        drkit_core::wait_until(ctx, &what, &self.base.wait, || async {
+            let h = ctx.bounded(self.base.port.health(&self.conn)).await?;
             Ok(if h.sealed || h.is_active() {
                 drkit_core::Poll::Ready(h)
             } else {
@@ -395,32 +395,28 @@ const RELOAD_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 const SLOW_ANSWER: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[async_trait]
-impl RecoveryAction for SnapshotRestore {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn kind(&self) -> &'static str {
-        RESTORE_KIND
-    }
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-    fn mutates(&self) -> bool {
-        true
-    }
-    fn iam_actions(&self) -> &'static [&'static str] {
-        &[]
-    }
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
+impl Act for SnapshotRestore {
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
+        if let Some(outputs) = self
+            .outcome
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
+            return Ok(Check::Done {
+                detail: format!(
+                    "{} was restored into {} by this step",
+                    self.base.params.path.display(),
+                    self.conn.address()
+                ),
+                outputs,
+            });
+        }
         let bytes = match self.read_file().await {
             Ok(b) => b,
             Err(e) => return Ok(Check::blocked(e.message().to_owned())),
         };
-        let health = ctx
-            .bounded(self.api.health(&self.conn))
-            .await
-            .map_err(|e| e.in_action(self))?;
+        let health = ctx.bounded(self.base.port.health(&self.conn)).await?;
         if !health.initialized || health.sealed {
             return Ok(Check::blocked(format!(
                 "{} is {}: a snapshot is restored into an unsealed server",
@@ -430,10 +426,10 @@ impl RecoveryAction for SnapshotRestore {
         }
         Ok(Check::ready(format!(
             "restore {} ({} bytes) into {}{}: everything written since that snapshot is lost",
-            self.params.path.display(),
+            self.base.params.path.display(),
             bytes.len(),
             self.conn.address(),
-            if self.params.force {
+            if self.base.params.force {
                 " with force (another cluster's snapshot: its unseal keys will be needed)"
             } else {
                 ""
@@ -441,34 +437,23 @@ impl RecoveryAction for SnapshotRestore {
         )))
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        if ctx.is_dry_run() {
-            return Err(
-                ActionError::unsupported("refusing to restore a snapshot in a dry run")
-                    .in_action(self),
-            );
-        }
-        let bytes = self.read_file().await.map_err(|e| e.in_action(self))?;
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
+        let p = &self.base.params;
+        let bytes = self.read_file().await?;
         let size = bytes.len();
         if !self.restored.load(Ordering::SeqCst) {
-            let token = token_ref(self.params.token.as_ref())
-                .resolve()
-                .map_err(|e| e.in_action(self))?;
+            let token = token_ref(p.token.as_ref()).resolve()?;
             let conn = self.conn.clone().with_token(token);
-            ctx.bounded(
-                self.api
-                    .raft_snapshot_restore(&conn, bytes, self.params.force),
-            )
-            .await
-            .map_err(|e| e.in_action(self))?;
+            ctx.bounded(self.base.port.raft_snapshot_restore(&conn, bytes, p.force))
+                .await?;
             self.restored.store(true, Ordering::SeqCst);
             ctx.progress(format!(
                 "snapshot {} restored into {}",
-                self.params.path.display(),
+                p.path.display(),
                 self.conn.address()
             ));
         }
-        let health = self.settle(ctx).await.map_err(|e| e.in_action(self))?;
+        let health = self.settle(ctx).await?;
         if health.sealed {
             ctx.progress(format!(
                 "{} is sealed after the restore: unseal it with the keys of the cluster the \
@@ -476,19 +461,18 @@ impl RecoveryAction for SnapshotRestore {
                 self.conn.address()
             ));
         }
-        Ok(Outputs::new()
-            .with("path", self.params.path.display().to_string())
+        let outputs = Outputs::new()
+            .with("path", p.path.display().to_string())
             .with("bytes", size)
-            .with("forced", self.params.force)
+            .with("forced", p.force)
             .with("state", health.state())
-            .with("sealed", health.sealed))
+            .with("sealed", health.sealed);
+        *self.outcome.lock().unwrap_or_else(PoisonError::into_inner) = Some(outputs.clone());
+        Ok(outputs)
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
-        let health = ctx
-            .bounded(self.api.health(&self.conn))
-            .await
-            .map_err(|e| e.in_action(self))?;
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
+        let health = ctx.bounded(self.base.port.health(&self.conn)).await?;
         if health.initialized {
             Ok(format!(
                 "{} answers after the restore ({})",
@@ -499,8 +483,7 @@ impl RecoveryAction for SnapshotRestore {
             Err(ActionError::postcondition(format!(
                 "{} is not initialised after the restore",
                 self.conn.address()
-            ))
-            .in_action(self))
+            )))
         }
     }
 }

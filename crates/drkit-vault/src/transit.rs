@@ -1,32 +1,32 @@
 //! `vault.verify_transit_backup`: proof that a transit key's backup really restores.
 
-use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
-use drkit_core::{ActionError, Check, Context, Outputs, RecoveryAction, Resource, SecretRef};
+use drkit_core::registry::{OutputDoc, ParamError};
+use drkit_core::{
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params,
+    PortFactory, Resource, SecretRef, StepSpec,
+};
 use serde::Deserialize;
 
-use crate::common::default_token;
+use crate::common::{default_token, step_address};
 use crate::port::{TransitKey, VaultApi, VaultConn};
 
-/// Kind name of [`VerifyTransitBackup`].
-pub(crate) const KIND: &str = "vault.verify_transit_backup";
-
 /// The parameters of `vault.verify_transit_backup`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct TransitBackupParams {
-    /// The server; default: `VAULT_ADDR`.
+    /// the server, http:// or https:// (e.g. https://vault-1.example:8200); default: VAULT_ADDR
     #[serde(default)]
     pub address: Option<String>,
-    /// The transit mount, e.g. `transit`.
+    /// the transit mount, e.g. transit
     pub mount: String,
-    /// The key to verify.
+    /// the key name
     pub key: String,
-    /// The token; default `env:VAULT_TOKEN`.
+    /// where the token is read from (env:NAME, file:/path); default: env:VAULT_TOKEN
     #[serde(default)]
     pub token: Option<SecretRef>,
 }
@@ -35,7 +35,8 @@ pub struct TransitBackupParams {
 /// scratch name, encrypts a random value with the original key and decrypts it with the restored
 /// copy, then deletes the scratch key (also when the round trip fails).
 ///
-/// - `check`: the key is missing -> blocked; its backup is not allowed (`exportable` and
+/// - `check`: this step verified the backup -> done (with the outputs of that verification);
+///   the key is missing -> blocked; its backup is not allowed (`exportable` and
 ///   `allow_plaintext_backup` must both be true) -> blocked; otherwise ready.
 /// - `execute`: the round trip; fails with `PostconditionFailed` when the restored copy cannot
 ///   decrypt what the original encrypted. Refused in a dry run (it creates a scratch key).
@@ -44,21 +45,80 @@ pub struct TransitBackupParams {
 /// The backup holds the key material: it is kept in a `SecretString`, never written anywhere,
 /// and dropped at the end. Outputs: `key`, `mount`, `scratch_key`, `key_type`,
 /// `latest_version`, `ciphertext_version`.
+#[derive(Debug, HasBase)]
 pub struct VerifyTransitBackup {
-    id: String,
-    params: TransitBackupParams,
+    base: Base<Self>,
     conn: VaultConn,
-    target: Resource,
-    api: Arc<dyn VaultApi>,
     scratch: Mutex<Option<String>>,
+    verified: Mutex<Option<Outputs>>,
 }
 
-impl fmt::Debug for VerifyTransitBackup {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifyTransitBackup")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .finish_non_exhaustive()
+impl ActionKind for VerifyTransitBackup {
+    const KIND: &'static str = "vault.verify_transit_backup";
+    const SUMMARY: &'static str = "Prove a transit key's backup restores: back up, restore as a scratch key, encrypt/decrypt across both, delete the scratch key";
+    const MUTATES: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("key", "the key verified"),
+        OutputDoc::new("mount", "its mount"),
+        OutputDoc::new("scratch_key", "the scratch key used (deleted)"),
+        OutputDoc::new("key_type", "e.g. aes256-gcm96"),
+        OutputDoc::new("latest_version", "the key's newest version"),
+        OutputDoc::new(
+            "ciphertext_version",
+            "the key version of the test ciphertext, e.g. v1",
+        ),
+    ];
+    type Params = TransitBackupParams;
+    type Port = dyn VaultApi;
+    type Ports = PortFactory<dyn VaultApi>;
+
+    fn validate(p: &TransitBackupParams) -> Result<(), ParamError> {
+        step_address(p.address.as_deref())?;
+        validate_name("mount", &p.mount, true)?;
+        validate_name("key", &p.key, false)
+    }
+
+    fn build(step: StepSpec<TransitBackupParams>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let address = step_address(step.params.address.as_deref())?;
+        let target = Resource::new(
+            "vault",
+            "transit-key",
+            format!(
+                "{address}/{}/{}",
+                step.params.mount.trim_matches('/'),
+                step.params.key
+            ),
+        );
+        Ok(Self {
+            base: step.into_base(target, ports),
+            conn: VaultConn::new(address),
+            scratch: Mutex::new(None),
+            verified: Mutex::new(None),
+        })
+    }
+}
+
+/// Transit mount paths and key names: letters, digits, `-`, `_`, `.` (and `/` in a mount).
+fn validate_name(param: &str, value: &str, slash: bool) -> Result<(), ParamError> {
+    let trimmed = value.trim_matches('/');
+    let ok = !trimmed.is_empty()
+        && !trimmed
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+        && trimmed.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') || (slash && c == '/')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(ParamError::new(
+            param,
+            format!(
+                "`{value}` is not a valid name (letters, digits, `-`, `_`, `.`{})",
+                if slash { ", `/`" } else { "" }
+            ),
+        ))
     }
 }
 
@@ -81,41 +141,14 @@ fn random_hex() -> String {
 }
 
 impl VerifyTransitBackup {
-    /// A verification step `id` against the server at `address` (already resolved and checked).
-    pub fn new(
-        id: impl Into<String>,
-        address: impl Into<String>,
-        params: TransitBackupParams,
-        api: Arc<dyn VaultApi>,
-    ) -> Self {
-        let address = address.into();
-        let target = Resource::new(
-            "vault",
-            "transit-key",
-            format!(
-                "{address}/{}/{}",
-                params.mount.trim_matches('/'),
-                params.key
-            ),
-        );
-        Self {
-            id: id.into(),
-            target,
-            conn: VaultConn::new(address),
-            params,
-            api,
-            scratch: Mutex::new(None),
-        }
-    }
-
     fn conn(&self) -> Result<VaultConn, ActionError> {
         let token = self
+            .base
             .params
             .token
             .clone()
             .unwrap_or_else(default_token)
-            .resolve()
-            .map_err(|e| e.in_action(self))?;
+            .resolve()?;
         Ok(self.conn.clone().with_token(token))
     }
 
@@ -125,9 +158,12 @@ impl VerifyTransitBackup {
         conn: &VaultConn,
         name: &str,
     ) -> Result<TransitKey, ActionError> {
-        ctx.bounded(self.api.transit_read_key(conn, &self.params.mount, name))
-            .await
-            .map_err(|e| e.in_action(self))
+        ctx.bounded(
+            self.base
+                .port
+                .transit_read_key(conn, &self.base.params.mount, name),
+        )
+        .await
     }
 
     fn blocker(&self, key: &TransitKey) -> Option<String> {
@@ -137,7 +173,10 @@ impl VerifyTransitBackup {
             Some(format!(
                 "transit key {}/{} cannot be backed up: it needs exportable = true and \
                  allow_plaintext_backup = true (it has {} and {})",
-                self.params.mount, self.params.key, key.exportable, key.allow_plaintext_backup
+                self.base.params.mount,
+                self.base.params.key,
+                key.exportable,
+                key.allow_plaintext_backup
             ))
         }
     }
@@ -150,74 +189,81 @@ impl VerifyTransitBackup {
         conn: &VaultConn,
         scratch: &str,
     ) -> Result<String, ActionError> {
-        let mount = &self.params.mount;
+        let mount = &self.base.params.mount;
         let backup = ctx
-            .bounded(self.api.transit_backup_key(conn, mount, &self.params.key))
-            .await
-            .map_err(|e| e.in_action(self))?;
-        ctx.bounded(self.api.transit_restore_key(conn, mount, scratch, &backup))
-            .await
-            .map_err(|e| e.in_action(self))?;
+            .bounded(
+                self.base
+                    .port
+                    .transit_backup_key(conn, mount, &self.base.params.key),
+            )
+            .await?;
+        ctx.bounded(
+            self.base
+                .port
+                .transit_restore_key(conn, mount, scratch, &backup),
+        )
+        .await?;
         drop(backup);
         let plaintext = random_hex();
         let ciphertext = ctx
             .bounded(
-                self.api
-                    .transit_encrypt(conn, mount, &self.params.key, &plaintext),
+                self.base
+                    .port
+                    .transit_encrypt(conn, mount, &self.base.params.key, &plaintext),
             )
-            .await
-            .map_err(|e| e.in_action(self))?;
+            .await?;
         let decrypted = ctx
-            .bounded(self.api.transit_decrypt(conn, mount, scratch, &ciphertext))
+            .bounded(
+                self.base
+                    .port
+                    .transit_decrypt(conn, mount, scratch, &ciphertext),
+            )
             .await
             .map_err(|e| {
                 ActionError::postcondition(format!(
                     "the restored copy {scratch} cannot decrypt what {} encrypted: {}",
-                    self.params.key,
+                    self.base.params.key,
                     e.message()
                 ))
-                .in_action(self)
             })?;
         if decrypted != plaintext {
             return Err(ActionError::postcondition(format!(
                 "the restored copy {scratch} decrypts what {} encrypted to a different value",
-                self.params.key
-            ))
-            .in_action(self));
+                self.base.params.key
+            )));
         }
         Ok(ciphertext.split(':').nth(1).unwrap_or_default().to_owned())
     }
 }
 
 #[async_trait]
-impl RecoveryAction for VerifyTransitBackup {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-    fn mutates(&self) -> bool {
-        true
-    }
-    fn iam_actions(&self) -> &'static [&'static str] {
-        &[]
-    }
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
+impl Act for VerifyTransitBackup {
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
+        let p = &self.base.params;
+        if let Some(outputs) = self
+            .verified
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
+            return Ok(Check::Done {
+                detail: format!(
+                    "this step verified the backup of transit key {}/{}",
+                    p.mount, p.key
+                ),
+                outputs,
+            });
+        }
         let conn = match self.conn() {
             Ok(c) => c,
             Err(e) => return Ok(Check::blocked(e.message().to_owned())),
         };
-        let key = match self.read_key(ctx, &conn, &self.params.key).await {
+        let key = match self.read_key(ctx, &conn, &p.key).await {
             Ok(k) => k,
-            Err(e) if e.kind() == drkit_core::ErrorKind::NotFound => {
+            Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Ok(Check::blocked(format!(
                     "transit key {}/{} does not exist",
-                    self.params.mount, self.params.key
+                    p.mount, p.key
                 )));
             }
             Err(e) => return Err(e),
@@ -228,36 +274,28 @@ impl RecoveryAction for VerifyTransitBackup {
         Ok(Check::ready(format!(
             "back up transit key {}/{} (version {}), restore it under a scratch name, \
              round-trip a value through both, delete the scratch key",
-            self.params.mount, self.params.key, key.latest_version
+            p.mount, p.key, key.latest_version
         )))
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        if ctx.is_dry_run() {
-            return Err(ActionError::unsupported(
-                "refusing to create a scratch transit key in a dry run",
-            )
-            .in_action(self));
-        }
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
+        let p = &self.base.params;
         let conn = self.conn()?;
-        let key = self.read_key(ctx, &conn, &self.params.key).await?;
+        let key = self.read_key(ctx, &conn, &p.key).await?;
         if let Some(reason) = self.blocker(&key) {
-            return Err(ActionError::precondition(reason).in_action(self));
+            return Err(ActionError::precondition(reason));
         }
-        let scratch = format!("{}-drkit-verify-{}", self.params.key, &random_hex()[..12]);
+        let scratch = format!("{}-drkit-verify-{}", p.key, &random_hex()[..12]);
         *self.scratch.lock().unwrap_or_else(PoisonError::into_inner) = Some(scratch.clone());
         let result = self.round_trip(ctx, &conn, &scratch).await;
         // The scratch key goes whatever happened (it may not exist if the restore failed).
         let cleanup = ctx
-            .bounded(
-                self.api
-                    .transit_delete_key(&conn, &self.params.mount, &scratch),
-            )
+            .bounded(self.base.port.transit_delete_key(&conn, &p.mount, &scratch))
             .await;
         let ciphertext_version = result?;
         match cleanup {
             Ok(()) => {}
-            Err(e) if e.kind() == drkit_core::ErrorKind::NotFound => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => {
                 return Err(ActionError::new(
                     e.kind(),
@@ -265,26 +303,28 @@ impl RecoveryAction for VerifyTransitBackup {
                         "the backup restores, but deleting the scratch key {scratch} failed: {}",
                         e.message()
                     ),
-                )
-                .in_action(self));
+                ));
             }
         }
         ctx.progress(format!(
             "transit key {}/{} backup restored as {scratch} and decrypted its ciphertext",
-            self.params.mount, self.params.key
+            p.mount, p.key
         ));
-        Ok(Outputs::new()
-            .with("key", self.params.key.clone())
-            .with("mount", self.params.mount.clone())
+        let outputs = Outputs::new()
+            .with("key", p.key.clone())
+            .with("mount", p.mount.clone())
             .with("scratch_key", scratch)
             .with("key_type", key.key_type)
             .with("latest_version", key.latest_version)
-            .with("ciphertext_version", ciphertext_version))
+            .with("ciphertext_version", ciphertext_version);
+        *self.verified.lock().unwrap_or_else(PoisonError::into_inner) = Some(outputs.clone());
+        Ok(outputs)
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
+        let p = &self.base.params;
         let conn = self.conn()?;
-        self.read_key(ctx, &conn, &self.params.key).await?;
+        self.read_key(ctx, &conn, &p.key).await?;
         let scratch = self
             .scratch
             .lock()
@@ -292,20 +332,19 @@ impl RecoveryAction for VerifyTransitBackup {
             .clone();
         if let Some(scratch) = &scratch {
             match self.read_key(ctx, &conn, scratch).await {
-                Err(e) if e.kind() == drkit_core::ErrorKind::NotFound => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
                 Ok(_) => {
                     return Err(ActionError::postcondition(format!(
                         "the scratch key {scratch} is still there"
-                    ))
-                    .in_action(self));
+                    )));
                 }
             }
         }
         Ok(format!(
             "transit key {}/{} is in place{}",
-            self.params.mount,
-            self.params.key,
+            p.mount,
+            p.key,
             if scratch.is_some() {
                 " and the scratch key is gone"
             } else {

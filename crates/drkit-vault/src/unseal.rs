@@ -1,39 +1,34 @@
 //! `vault.unseal`: submit key shares until the server is unsealed, then wait until it serves.
 
-use std::fmt;
-use std::sync::Arc;
-
 use async_trait::async_trait;
+use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    ActionError, Check, Context, ErrorKind, ExposeSecret, Outputs, RecoveryAction, Resource,
-    SecretRef, SecretString, WaitPolicy,
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, ExposeSecret, HasBase, Outputs,
+    Params, PortFactory, SecretRef, SecretString, StepSpec,
 };
 use serde::Deserialize;
 
-use crate::common::{server_resource, vault_wait_policy, wait_for_health};
+use crate::common::{server_resource, step_address, vault_wait_policy, wait_for_health};
 use crate::port::{SealStatus, VaultApi, VaultConn};
 
-/// Kind name of [`Unseal`].
-pub(crate) const KIND: &str = "vault.unseal";
-
 /// The parameters of `vault.unseal`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct UnsealParams {
-    /// The server, e.g. `https://vault-1.example:8200`; default: `VAULT_ADDR`.
+    /// the server, http:// or https:// (e.g. https://vault-1.example:8200); default: VAULT_ADDR
     #[serde(default)]
     pub address: Option<String>,
-    /// Where the key shares are read from (`env:NAME`, `file:/path`), in the order to try
-    /// them. Only as many as needed are submitted.
+    /// where the key shares are read from, in order (env:NAME, file:/path); never the shares
+    /// themselves
+    #[param(ty = "list of secret references")]
     pub keys: Vec<SecretRef>,
-    /// The threshold the runbook expects; when given and the server says otherwise, the
-    /// action is blocked (a sign of the wrong cluster or the wrong keys).
+    /// the threshold the runbook expects; blocked when the server says otherwise
     #[serde(default)]
     pub threshold: Option<u32>,
-    /// Accept an unsealed standby as the end state (HA clusters: another node is active).
-    /// Default false: wait until this node is active.
+    /// an unsealed standby passes too (HA clusters); default false: only an active node
     #[serde(default)]
+    #[param(ty = "boolean")]
     pub allow_standby: bool,
 }
 
@@ -63,56 +58,63 @@ impl UnsealParams {
 ///
 /// Keys are [`SecretRef`]s resolved into [`SecretString`]s only when needed; no key value is
 /// ever in an output, an error, a progress event or `Debug`.
+#[derive(Debug, HasBase)]
 pub struct Unseal {
-    id: String,
-    params: UnsealParams,
+    base: Base<Self>,
     conn: VaultConn,
-    target: Resource,
-    api: Arc<dyn VaultApi>,
-    wait: WaitPolicy,
 }
 
-impl fmt::Debug for Unseal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Unseal")
-            .field("id", &self.id)
-            .field("params", &self.params)
-            .field("target", &self.target)
-            .finish_non_exhaustive()
+impl ActionKind for Unseal {
+    const KIND: &'static str = "vault.unseal";
+    const SUMMARY: &'static str = "Unseal a Vault/OpenBao server with Shamir key shares (no more than needed), then wait until it is active";
+    const MUTATES: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[];
+    const OUTPUTS: &'static [OutputDoc] = &[
+        OutputDoc::new("sealed", "false"),
+        OutputDoc::new("state", "active (or standby with allow_standby)"),
+        OutputDoc::new("threshold", "shares needed to unseal"),
+        OutputDoc::new("shares", "shares in total"),
+        OutputDoc::new(
+            "shares_submitted",
+            "shares this step submitted (0 when already unsealed)",
+        ),
+        OutputDoc::new("version", "the server version"),
+    ];
+    type Params = UnsealParams;
+    type Port = dyn VaultApi;
+    type Ports = PortFactory<dyn VaultApi>;
+
+    fn validate(p: &UnsealParams) -> Result<(), ParamError> {
+        step_address(p.address.as_deref())?;
+        if p.keys.is_empty() {
+            return Err(ParamError::new(
+                "keys",
+                "give at least one key share reference",
+            ));
+        }
+        if p.threshold == Some(0) {
+            return Err(ParamError::new("threshold", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    fn build(step: StepSpec<UnsealParams>, ports: &Self::Ports) -> Result<Self, ParamError> {
+        let address = step_address(step.params.address.as_deref())?;
+        let mut base = step.into_base(server_resource(&address), ports);
+        base.wait = vault_wait_policy();
+        Ok(Self {
+            base,
+            conn: VaultConn::new(address),
+        })
     }
 }
 
 impl Unseal {
-    /// An unseal step `id` of the server at `address` (already resolved and checked).
-    pub fn new(
-        id: impl Into<String>,
-        address: impl Into<String>,
-        params: UnsealParams,
-        api: Arc<dyn VaultApi>,
-    ) -> Self {
-        let address = address.into();
-        Self {
-            id: id.into(),
-            target: server_resource(&address),
-            conn: VaultConn::new(address),
-            params,
-            api,
-            wait: vault_wait_policy(),
-        }
-    }
-
-    /// Uses `policy` for the wait after unsealing.
-    #[must_use]
-    pub fn with_wait_policy(mut self, policy: WaitPolicy) -> Self {
-        self.wait = policy;
-        self
-    }
-
     /// The shares, resolved, without duplicates (the server ignores a share given twice).
     fn shares(&self) -> Result<Vec<SecretString>, ActionError> {
         let mut shares: Vec<SecretString> = Vec::new();
-        for r in &self.params.keys {
-            let share = r.resolve().map_err(|e| e.in_action(self))?;
+        for r in &self.base.params.keys {
+            let share = r.resolve()?;
             let value = share.expose_secret().trim();
             if !shares.iter().any(|s| s.expose_secret().trim() == value) {
                 shares.push(SecretString::from(value.to_owned()));
@@ -122,9 +124,7 @@ impl Unseal {
     }
 
     async fn status(&self, ctx: &Context) -> Result<SealStatus, ActionError> {
-        ctx.bounded(self.api.seal_status(&self.conn))
-            .await
-            .map_err(|e| e.in_action(self))
+        ctx.bounded(self.base.port.seal_status(&self.conn)).await
     }
 
     /// Why the server cannot be unsealed with what was given, if it cannot.
@@ -135,7 +135,7 @@ impl Unseal {
                 self.conn.address()
             ));
         }
-        if let Some(expected) = self.params.threshold
+        if let Some(expected) = self.base.params.threshold
             && expected != status.threshold
         {
             return Some(format!(
@@ -182,7 +182,7 @@ impl Unseal {
             }
         }
         if !touched {
-            return err.in_action(self);
+            return err;
         }
         let mut out = ActionError::new(err.kind(), message);
         if let Some(code) = err.code() {
@@ -191,7 +191,7 @@ impl Unseal {
         if let Some(op) = err.operation() {
             out = out.with_operation(op.to_owned());
         }
-        out.in_action(self)
+        out
     }
 
     /// Submits shares until unsealed; returns the final status and how many were submitted.
@@ -208,7 +208,7 @@ impl Unseal {
             }
             let before = status.progress;
             let answer = ctx
-                .bounded(self.api.submit_unseal_share(&self.conn, share))
+                .bounded(self.base.port.submit_unseal_share(&self.conn, share))
                 .await;
             submitted += 1;
             status = match answer {
@@ -225,8 +225,7 @@ impl Unseal {
                         detail.message()
                     ))
                     .with_code(detail.code().unwrap_or("400").to_owned())
-                    .with_operation("sys/unseal")
-                    .in_action(self));
+                    .with_operation("sys/unseal"));
                 }
                 Err(e) => return Err(self.scrubbed(e, shares)),
             };
@@ -254,14 +253,14 @@ impl Unseal {
                 status.progress,
                 status.threshold,
                 self.key_refs()
-            ))
-            .in_action(self));
+            )));
         }
         Ok((status, submitted))
     }
 
     fn key_refs(&self) -> String {
-        self.params
+        self.base
+            .params
             .keys
             .iter()
             .map(ToString::to_string)
@@ -271,31 +270,12 @@ impl Unseal {
 }
 
 #[async_trait]
-impl RecoveryAction for Unseal {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn kind(&self) -> &'static str {
-        KIND
-    }
-    fn target(&self) -> &Resource {
-        &self.target
-    }
-    fn mutates(&self) -> bool {
-        true
-    }
-    fn iam_actions(&self) -> &'static [&'static str] {
-        &[]
-    }
-
-    async fn check(&self, ctx: &Context) -> Result<Check, ActionError> {
+impl Act for Unseal {
+    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
         let status = self.status(ctx).await?;
         if status.initialized && !status.sealed {
-            let health = ctx
-                .bounded(self.api.health(&self.conn))
-                .await
-                .map_err(|e| e.in_action(self))?;
-            if health.is_active() || (self.params.allow_standby && !health.sealed) {
+            let health = ctx.bounded(self.base.port.health(&self.conn)).await?;
+            if health.is_active() || (self.base.params.allow_standby && !health.sealed) {
                 return Ok(Check::Done {
                     detail: format!("{} is unsealed ({})", self.conn.address(), health.state()),
                     outputs: self.outputs(&status, 0, health.state()),
@@ -324,15 +304,12 @@ impl RecoveryAction for Unseal {
         )))
     }
 
-    async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        if ctx.is_dry_run() {
-            return Err(ActionError::unsupported("refusing to unseal in a dry run").in_action(self));
-        }
+    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let status = self.status(ctx).await?;
         let (status, submitted) = if status.sealed {
             let shares = self.shares()?;
             if let Some(reason) = self.blocker(&status, shares.len()) {
-                return Err(ActionError::precondition(reason).in_action(self));
+                return Err(ActionError::precondition(reason));
             }
             self.submit(ctx, status, &shares).await?
         } else if status.initialized {
@@ -341,27 +318,23 @@ impl RecoveryAction for Unseal {
             return Err(ActionError::precondition(format!(
                 "{} is not initialised",
                 self.conn.address()
-            ))
-            .in_action(self));
+            )));
         };
         let health = wait_for_health(
             ctx,
-            self.api.as_ref(),
+            self.base.port.as_ref(),
             &self.conn,
-            self.params.allow_standby,
-            &self.wait,
+            self.base.params.allow_standby,
+            &self.base.wait,
         )
-        .await
-        .map_err(|e| e.in_action(self))?;
+        .await?;
         Ok(self.outputs(&status, submitted, health.state()))
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<String, ActionError> {
-        let health = ctx
-            .bounded(self.api.health(&self.conn))
-            .await
-            .map_err(|e| e.in_action(self))?;
-        if health.is_active() || (self.params.allow_standby && health.initialized && !health.sealed)
+    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
+        let health = ctx.bounded(self.base.port.health(&self.conn)).await?;
+        if health.is_active()
+            || (self.base.params.allow_standby && health.initialized && !health.sealed)
         {
             Ok(format!(
                 "{} is unsealed ({})",
@@ -373,8 +346,7 @@ impl RecoveryAction for Unseal {
                 "{} is {}",
                 self.conn.address(),
                 health.state()
-            ))
-            .in_action(self))
+            )))
         }
     }
 }

@@ -2,10 +2,11 @@
 //! demand (a standby that never becomes active, a threshold mismatch, errors) and the exact
 //! number of shares submitted. `tests/it/openbao.rs` unseals a real sealed server.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use drkit_core::{ErrorKind, ProgressEvent};
+use drkit_core::kind::with_port;
+use drkit_core::{ErrorKind, ProgressEvent, RecoveryAction, StepSpec};
 
 use super::*;
 use crate::port::{Health, MockVaultApi};
@@ -48,10 +49,15 @@ fn standby() -> Health {
     Health::new(true, false, true, "2.7.2")
 }
 
+fn unseal(api: MockVaultApi, mut params: UnsealParams) -> Unseal {
+    params.address = Some(ADDR.to_owned());
+    with_port::<Unseal>(StepSpec::new("unseal", params), Arc::new(api)).unwrap()
+}
+
 fn action(api: MockVaultApi, keys: Vec<SecretRef>, threshold: Option<u32>) -> Unseal {
     let mut params = UnsealParams::new(keys);
     params.threshold = threshold;
-    Unseal::new("unseal", ADDR, params, Arc::new(api))
+    unseal(api, params)
 }
 
 /// Everything an operator or a journal could see, as text.
@@ -284,7 +290,7 @@ async fn allow_standby_accepts_an_unsealed_standby() {
     api.expect_health().returning(|_| Ok(standby()));
     let mut params = UnsealParams::new(share_files(&dir, &SHARES));
     params.allow_standby = true;
-    let action = Unseal::new("unseal", ADDR, params, Arc::new(api));
+    let action = unseal(api, params);
     let out = action.execute(&Context::new()).await.unwrap();
     assert_eq!(out.get_str("state"), Some("standby"));
     assert_eq!(
@@ -337,5 +343,7 @@ async fn a_dry_run_submits_nothing() {
         .execute(&Context::new().with_dry_run(true))
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    // Refused by drkit-core before the kind's code runs.
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.message().contains("dry run"), "{err}");
 }

@@ -23,18 +23,25 @@
 //! | `iam` | [`drkit_iam`] | `iam.*` (role inline policy with rollback, role check) |
 //! | `ec2` | [`drkit_ec2`] | `ec2.*` (security-group ingress with rollback, check) |
 //! | `journal-s3` | [`drkit_journal_s3`] | the runner's journal in S3 |
+//! | `aws` | [`drkit_aws`] | the AWS configuration (on with any AWS provider) |
+//!
+//! The AWS-free features (`vault`, `checks`, `k8s` without `eks`) compile no aws-* crate.
+//!
+//! Every provider's actions are registered by type; a Rust program builds a step from the
+//! kind's typed parameter struct (a runbook builds the same step from its TOML table). AWS
+//! configuration is loaded when the first AWS call is made, never to build a step.
 //!
 //! ```no_run
 //! use drkit::prelude::*;
+//! use drkit::rds::{FailoverDbCluster, FailoverDbClusterParams};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let aws = drkit::aws::AwsContext::load(&drkit::aws::AwsSettings::default()).await;
-//! let registry = drkit::registry(&aws)?;
-//! let failover = registry.build(&ActionSpec::new(
+//! let aws = drkit::aws::Aws::lazy(drkit::aws::AwsSettings::default().region("us-east-1"));
+//! let registry = drkit::registry_with_aws(&aws)?;
+//! let failover = registry.typed::<FailoverDbCluster>(
 //!     "failover-db",
-//!     "rds.failover_db_cluster",
-//!     serde_json::json!({ "cluster": "mint-replica-cluster" }),
-//! ))?;
+//!     FailoverDbClusterParams::new("mint-replica-cluster").to_instance("mint-replica-2"),
+//! )?;
 //! let plan = Plan::new("mint", vec![Step::new(failover).tier(Tier::Critical)])?;
 //! println!("{}", drkit::iam_policy(&registry, ["rds.failover_db_cluster"])?);
 //! let report = Runner::new().run(&plan).await?;
@@ -48,6 +55,8 @@ use std::collections::BTreeSet;
 #[cfg(feature = "acm")]
 #[cfg_attr(docsrs, doc(cfg(feature = "acm")))]
 pub use drkit_acm as acm;
+#[cfg(feature = "aws")]
+#[cfg_attr(docsrs, doc(cfg(feature = "aws")))]
 pub use drkit_aws as aws;
 #[cfg(feature = "checks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "checks")))]
@@ -88,53 +97,91 @@ pub use drkit_s3 as s3;
 #[cfg_attr(docsrs, doc(cfg(feature = "vault")))]
 pub use drkit_vault as vault;
 
-use drkit_aws::AwsContext;
 use drkit_core::registry::{DuplicateKind, Registry};
 
 /// What most programs using drkit need.
 pub mod prelude {
     pub use drkit_core::registry::{ActionSpec, Registry};
     pub use drkit_core::{
-        ActionError, ActionExt, ActionRef, Check, Context, ErrorKind, Outputs, RecoveryAction,
-        Resource, RetryPolicy, SecretRef,
+        ActionError, ActionExt, ActionKind, ActionRef, Check, Context, ErrorKind, Outputs,
+        RecoveryAction, Resource, RetryPolicy, SecretRef,
     };
     pub use drkit_runner::{OnFailure, Plan, Report, Runner, Step, Tier};
 }
 
-/// Registers the actions of every enabled provider, talking to AWS as configured in `aws`.
-pub fn register_all(registry: &mut Registry, aws: &AwsContext) -> Result<(), DuplicateKind> {
-    let _ = (&registry, aws); // used or not, depending on the features
+/// Registers the actions of every enabled provider. The AWS providers use the AWS
+/// configuration of the environment (credential chain, `AWS_REGION`, `AWS_PROFILE`,
+/// `AWS_ENDPOINT_URL`), loaded when the first AWS call is made; see [`register_all_with_aws`]
+/// for a configuration of the program's own.
+pub fn register_all(registry: &mut Registry) -> Result<(), DuplicateKind> {
+    #[cfg(feature = "aws")]
+    {
+        let aws = drkit_aws::Aws::lazy(drkit_aws::AwsSettings::default());
+        register_all_with_aws(registry, &aws)
+    }
+    #[cfg(not(feature = "aws"))]
+    register_aws_free(registry)
+}
+
+/// Registers the actions of every enabled provider, the AWS ones talking to AWS as `aws` says
+/// (an [`aws::Aws`], loaded on first use, or an already loaded [`aws::AwsContext`]).
+#[cfg(feature = "aws")]
+#[cfg_attr(docsrs, doc(cfg(feature = "aws")))]
+pub fn register_all_with_aws(
+    registry: &mut Registry,
+    aws: impl Into<drkit_aws::Aws>,
+) -> Result<(), DuplicateKind> {
+    let aws: drkit_aws::Aws = aws.into();
+    let _ = &aws; // used or not, depending on the features
     #[cfg(feature = "rds")]
-    drkit_rds::register(registry, aws)?;
+    drkit_rds::register(registry, &aws)?;
     #[cfg(feature = "eks")]
-    drkit_eks::register(registry, aws)?;
+    drkit_eks::register(registry, &aws)?;
     #[cfg(feature = "elasticache")]
-    drkit_elasticache::register(registry, aws)?;
+    drkit_elasticache::register(registry, &aws)?;
     #[cfg(feature = "s3")]
-    drkit_s3::register(registry, aws)?;
+    drkit_s3::register(registry, &aws)?;
     #[cfg(feature = "route53")]
-    drkit_route53::register(registry, aws)?;
+    drkit_route53::register(registry, &aws)?;
     #[cfg(feature = "cloudfront")]
-    drkit_cloudfront::register(registry, aws)?;
+    drkit_cloudfront::register(registry, &aws)?;
     #[cfg(feature = "acm")]
-    drkit_acm::register(registry, aws)?;
+    drkit_acm::register(registry, &aws)?;
+    #[cfg(all(feature = "k8s", feature = "eks"))]
+    drkit_k8s::register_with_aws(registry, &aws)?;
+    #[cfg(feature = "iam")]
+    drkit_iam::register(registry, &aws)?;
+    #[cfg(feature = "ec2")]
+    drkit_ec2::register(registry, &aws)?;
+    register_aws_free(registry)
+}
+
+/// The providers that need no AWS configuration.
+fn register_aws_free(registry: &mut Registry) -> Result<(), DuplicateKind> {
+    let _ = &registry; // used or not, depending on the features
     #[cfg(feature = "vault")]
     drkit_vault::register(registry)?;
     #[cfg(feature = "checks")]
     drkit_checks::register(registry)?;
-    #[cfg(feature = "k8s")]
-    drkit_k8s::register(registry, aws)?;
-    #[cfg(feature = "iam")]
-    drkit_iam::register(registry, aws)?;
-    #[cfg(feature = "ec2")]
-    drkit_ec2::register(registry, aws)?;
+    #[cfg(all(feature = "k8s", not(feature = "eks")))]
+    drkit_k8s::register(registry)?;
     Ok(())
 }
 
-/// A registry with every enabled provider's actions.
-pub fn registry(aws: &AwsContext) -> Result<Registry, DuplicateKind> {
+/// A registry with every enabled provider's actions (AWS configuration from the environment,
+/// loaded on first use: see [`register_all`]).
+pub fn registry() -> Result<Registry, DuplicateKind> {
     let mut registry = Registry::new();
-    register_all(&mut registry, aws)?;
+    register_all(&mut registry)?;
+    Ok(registry)
+}
+
+/// A registry with every enabled provider's actions, the AWS ones configured by `aws`.
+#[cfg(feature = "aws")]
+#[cfg_attr(docsrs, doc(cfg(feature = "aws")))]
+pub fn registry_with_aws(aws: impl Into<drkit_aws::Aws>) -> Result<Registry, DuplicateKind> {
+    let mut registry = Registry::new();
+    register_all_with_aws(&mut registry, aws)?;
     Ok(registry)
 }
 
@@ -172,13 +219,9 @@ pub fn iam_policy<'a>(
 mod tests {
     use super::*;
 
-    async fn aws() -> AwsContext {
-        AwsContext::load(&drkit_aws::AwsSettings::default().region("us-east-1")).await
-    }
-
-    #[tokio::test]
-    async fn every_enabled_provider_is_registered() {
-        let registry = registry(&aws().await).unwrap();
+    #[test]
+    fn every_enabled_provider_is_registered() {
+        let registry = registry().unwrap();
         let kinds: Vec<&str> = registry.descriptors().map(|d| d.kind).collect();
         #[cfg(feature = "rds")]
         assert!(kinds.contains(&"rds.failover_db_cluster"));
@@ -204,9 +247,9 @@ mod tests {
     }
 
     #[cfg(feature = "rds")]
-    #[tokio::test]
-    async fn the_iam_policy_has_exactly_the_plans_actions() {
-        let registry = registry(&aws().await).unwrap();
+    #[test]
+    fn the_iam_policy_has_exactly_the_plans_actions() {
+        let registry = registry().unwrap();
         let policy = iam_policy(
             &registry,
             [

@@ -1,16 +1,24 @@
 //! The ACM actions against a real AWS API emulator (moto server, started by scripts/test.sh
 //! with `MOTO_ACM_VALIDATION_WAIT=1`): DNS-validated requests whose validation records really
 //! land in a Route 53 zone, and imports. Needs `DRKIT_TEST_AWS_ENDPOINT`; under CI=true a
-//! missing emulator fails these tests.
+//! missing emulator fails these tests. The behaviour suite runs here too, on a world read back
+//! with the SDK.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_acm::Client as Acm;
 use aws_sdk_route53::Client as Route53;
 use aws_sdk_route53::types::RrType;
+use drkit_acm::{AcmApi, AcmPorts, CertificateInfo, CertificateSummary, SdkAcm};
 use drkit_aws::AwsContext;
 use drkit_core::registry::{ActionSpec, Registry};
-use drkit_core::{ActionRef, Check, Context};
+use drkit_core::{ActionError, ActionRef, Check, Context, PortFactory, SecretString, async_trait};
+use drkit_route53::{
+    ChangeInfo, CheckerReport, HostedZone, RecordChange, RecordSet, Route53Api, SdkRoute53,
+};
+use drkit_testkit::behaviour::{Case, World, mutating, read_only};
 use drkit_testkit::{Moto, unique};
 use serde_json::{Value, json};
 
@@ -20,7 +28,7 @@ async fn setup() -> Option<(Moto, Acm, Route53, Registry)> {
     let moto = drkit_testkit::moto()?;
     let config = moto.sdk_config(REGION).await;
     let mut registry = Registry::new();
-    drkit_acm::register(&mut registry, &AwsContext::from_sdk_config(config.clone())).unwrap();
+    drkit_acm::register(&mut registry, AwsContext::from_sdk_config(config.clone())).unwrap();
     Some((moto, Acm::new(&config), Route53::new(&config), registry))
 }
 
@@ -241,4 +249,234 @@ async fn import_and_re_import_a_generated_certificate_with_the_key_from_a_secret
     ));
     let out = reimport.execute(&ctx()).await.unwrap();
     assert_eq!(out.get_str("certificate_arn"), Some(arn.as_str()));
+}
+
+/// A certificate for `name` generated in the test (rcgen), the key in a file under `dir`:
+/// (certificate PEM, certificate file, `file:` reference of the key).
+fn generated(name: &str, dir: &std::path::Path) -> (String, std::path::PathBuf, String) {
+    // moto takes the domain name from the subject's CN: set it to the name.
+    let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name.to_owned());
+    let key_pair = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key_pair).unwrap();
+    let key = dir.join("key.pem");
+    std::fs::write(&key, key_pair.serialize_pem()).unwrap();
+    let cert_file = dir.join("cert.pem");
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    (cert.pem(), cert_file, format!("file:{}", key.display()))
+}
+
+/// The ports over moto, counting the mutating calls (what a behaviour-suite world reports).
+#[derive(Debug)]
+struct Counted<P> {
+    inner: P,
+    mutations: Arc<AtomicUsize>,
+}
+
+impl<P> Counted<P> {
+    fn mutated(&self) {
+        self.mutations.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl AcmApi for Counted<SdkAcm> {
+    async fn request_certificate(
+        &self,
+        domain: &str,
+        sans: Vec<String>,
+        idempotency_token: &str,
+    ) -> Result<String, ActionError> {
+        self.mutated();
+        self.inner
+            .request_certificate(domain, sans, idempotency_token)
+            .await
+    }
+
+    async fn describe_certificate(&self, arn: &str) -> Result<CertificateInfo, ActionError> {
+        self.inner.describe_certificate(arn).await
+    }
+
+    async fn list_certificates(
+        &self,
+        statuses: Vec<String>,
+    ) -> Result<Vec<CertificateSummary>, ActionError> {
+        self.inner.list_certificates(statuses).await
+    }
+
+    async fn delete_certificate(&self, arn: &str) -> Result<(), ActionError> {
+        self.mutated();
+        self.inner.delete_certificate(arn).await
+    }
+
+    async fn import_certificate(
+        &self,
+        arn: Option<String>,
+        certificate: String,
+        private_key: SecretString,
+        chain: Option<String>,
+    ) -> Result<String, ActionError> {
+        self.mutated();
+        self.inner
+            .import_certificate(arn, certificate, private_key, chain)
+            .await
+    }
+}
+
+#[async_trait]
+impl Route53Api for Counted<SdkRoute53> {
+    async fn find_zone(&self, zone: &str) -> Result<HostedZone, ActionError> {
+        self.inner.find_zone(zone).await
+    }
+
+    async fn list_records(
+        &self,
+        zone_id: &str,
+        name: &str,
+        rtype: &str,
+    ) -> Result<Vec<RecordSet>, ActionError> {
+        self.inner.list_records(zone_id, name, rtype).await
+    }
+
+    async fn change_records(
+        &self,
+        zone_id: &str,
+        changes: Vec<RecordChange>,
+        comment: &str,
+    ) -> Result<ChangeInfo, ActionError> {
+        self.mutated();
+        self.inner.change_records(zone_id, changes, comment).await
+    }
+
+    async fn get_change(&self, change_id: &str) -> Result<ChangeInfo, ActionError> {
+        self.inner.get_change(change_id).await
+    }
+
+    async fn health_check_status(&self, id: &str) -> Result<Vec<CheckerReport>, ActionError> {
+        self.inner.health_check_status(id).await
+    }
+}
+
+/// The certificates of one test's names in moto (the domain ends with `suffix`), seen through
+/// the SDK.
+struct MotoCertificates {
+    acm: Acm,
+    suffix: String,
+    mutations: Arc<AtomicUsize>,
+    registry: Registry,
+}
+
+impl MotoCertificates {
+    async fn new(moto: &Moto, suffix: &str) -> Self {
+        let config = moto.sdk_config(REGION).await;
+        let mutations = Arc::new(AtomicUsize::new(0));
+        let acm: Arc<dyn AcmApi> = Arc::new(Counted {
+            inner: SdkAcm::from_config(&config),
+            mutations: Arc::clone(&mutations),
+        });
+        let dns: Arc<dyn Route53Api> = Arc::new(Counted {
+            inner: SdkRoute53::from_config(&config),
+            mutations: Arc::clone(&mutations),
+        });
+        let mut registry = Registry::new();
+        drkit_acm::register_with(
+            &mut registry,
+            &AcmPorts {
+                acm: PortFactory::fixed(acm),
+                dns: PortFactory::fixed(dns),
+            },
+        )
+        .unwrap();
+        Self {
+            acm: Acm::new(&config),
+            suffix: suffix.to_owned(),
+            mutations,
+            registry,
+        }
+    }
+}
+
+#[async_trait]
+impl World for MotoCertificates {
+    async fn state(&self) -> Value {
+        let listed = self.acm.list_certificates().send().await.unwrap();
+        let mut certs: Vec<Value> = listed
+            .certificate_summary_list()
+            .iter()
+            .filter(|c| c.domain_name().is_some_and(|d| d.ends_with(&self.suffix)))
+            .map(|c| {
+                json!([
+                    c.certificate_arn(),
+                    c.status().map(|s| s.as_str().to_owned())
+                ])
+            })
+            .collect();
+        certs.sort_by_key(ToString::to_string);
+        json!(certs)
+    }
+
+    fn mutations(&self) -> usize {
+        self.mutations.load(Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn behaviour_of_request_certificate_on_moto() {
+    let Some((moto, _acm, r53, _registry)) = setup().await else {
+        return;
+    };
+    let zone = create_zone(&r53).await;
+    let world = MotoCertificates::new(&moto, &zone).await;
+    let case = Case::new(
+        world.registry.clone(),
+        "acm.request_certificate",
+        json!({
+            "domain": format!("api.{zone}"),
+            "subject_alternative_names": [format!("www.{zone}")],
+            "hosted_zone": zone,
+        }),
+    )
+    .in_region(REGION)
+    .refuses(
+        json!({"domain": format!("api.{zone}"), "hosted_zone": ""}),
+        "hosted_zone",
+    );
+    mutating(&case, &world).await;
+}
+
+#[tokio::test]
+async fn behaviour_of_import_and_check_certificate_on_moto() {
+    let Some((moto, _acm, _r53, _registry)) = setup().await else {
+        return;
+    };
+    let name = format!("{}.example.com", unique("suite"));
+    let world = MotoCertificates::new(&moto, &name).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (pem, _, key_ref) = generated(&name, dir.path());
+    let import = Case::new(
+        world.registry.clone(),
+        "acm.import_certificate",
+        json!({"certificate": pem, "private_key": key_ref}),
+    )
+    .in_region(REGION)
+    .refuses(
+        json!({"certificate": pem, "private_key": key_ref, "certificate_arn": "c1"}),
+        "certificate_arn",
+    );
+    mutating(&import, &world).await;
+
+    // The imported certificate is there to check.
+    let check = Case::new(
+        world.registry.clone(),
+        "acm.check_certificate",
+        json!({"domain": name, "min_days_valid": 30}),
+    )
+    .in_region(REGION)
+    .refuses(
+        json!({"domain": name, "min_days_valid": -1}),
+        "min_days_valid",
+    );
+    read_only(&check, &world).await;
 }

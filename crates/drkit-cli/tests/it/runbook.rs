@@ -1,18 +1,20 @@
 use std::sync::Arc;
 
-use drkit::aws::{AwsContext, AwsSettings};
+use drkit::aws::{Aws, AwsSettings};
 use drkit::core::registry::Registry;
 use drkit_cli::runbook::{Invalid, Runbook, load};
 
-async fn registry() -> Arc<Registry> {
-    // A dead endpoint: these tests must never need AWS.
-    let aws = AwsContext::load(
-        &AwsSettings::default()
+/// AWS configuration that is never loaded by these tests (a dead endpoint if it were).
+fn aws() -> Aws {
+    Aws::lazy(
+        AwsSettings::default()
             .region("us-west-2")
             .endpoint_url("http://127.0.0.1:9"),
     )
-    .await;
-    Arc::new(drkit::registry(&aws).unwrap())
+}
+
+async fn registry() -> Arc<Registry> {
+    Arc::new(drkit::registry_with_aws(aws()).unwrap())
 }
 
 fn env(name: &str) -> Option<String> {
@@ -98,6 +100,16 @@ async fn the_contract_example_is_valid() {
             vec!["db-status".to_owned()]
         ]
     );
+}
+
+/// Validating builds every step's action (parameters checked, manifests read); none of that
+/// loads AWS configuration: `drkit validate` and `plan` work with no AWS set up at all.
+#[tokio::test]
+async fn building_every_step_loads_no_aws_configuration() {
+    let aws = aws();
+    let registry = Arc::new(drkit::registry_with_aws(&aws).unwrap());
+    load("mint.toml", GOOD, &registry, &env).unwrap();
+    assert!(!aws.is_loaded(), "validating loaded the AWS configuration");
 }
 
 /// Each malformed runbook: the expected message, at the expected line.

@@ -1,25 +1,32 @@
 //! `cloudfront.invalidate` and `cloudfront.check_distribution` against moto, which creates
 //! distributions `Deployed` and invalidations `COMPLETED` (upper case) at once (the waits through
-//! `InProgress` are covered by the unit tests).
+//! `InProgress` are covered by the unit tests). The behaviour suite runs here too, on a world
+//! read back with the SDK.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aws_sdk_cloudfront::Client;
 use aws_sdk_cloudfront::types::{
     DefaultCacheBehavior, DistributionConfig, Origin, Origins, ViewerProtocolPolicy,
 };
-use drkit_cloudfront::SdkCloudFront;
+use drkit_cloudfront::{CloudFrontApi, Distribution, Invalidation, SdkCloudFront};
 use drkit_core::registry::{ActionSpec, Registry};
-use drkit_core::{Check, Context};
+use drkit_core::{ActionError, Check, Context, PortFactory, async_trait};
+use drkit_testkit::behaviour::{Case, World, mutating, read_only};
 use drkit_testkit::unique;
-use serde_json::json;
+use serde_json::{Value, json};
+
+fn registry_over(port: Arc<dyn CloudFrontApi>) -> Registry {
+    let mut registry = Registry::new();
+    drkit_cloudfront::register_with(&mut registry, &PortFactory::fixed(port)).unwrap();
+    registry
+}
 
 async fn setup() -> Option<(Client, Registry)> {
     let moto = drkit_testkit::moto()?;
     let client = Client::new(&moto.sdk_config("us-east-1").await);
-    let mut registry = Registry::new();
-    drkit_cloudfront::register_with(&mut registry, Arc::new(SdkCloudFront::new(client.clone())))
-        .unwrap();
+    let registry = registry_over(Arc::new(SdkCloudFront::new(client.clone())));
     Some((client, registry))
 }
 
@@ -147,4 +154,118 @@ async fn check_distribution_sees_deployed_enabled_disabled_and_missing() {
         probe("E000000MISSING").check(&ctx).await.unwrap(),
         Check::Blocked { .. }
     ));
+}
+
+/// The port over moto, counting the mutating calls (what a behaviour-suite world reports).
+#[derive(Debug)]
+struct Counted {
+    inner: SdkCloudFront,
+    creates: AtomicUsize,
+}
+
+#[async_trait]
+impl CloudFrontApi for Counted {
+    async fn get_distribution(&self, id: &str) -> Result<Distribution, ActionError> {
+        self.inner.get_distribution(id).await
+    }
+
+    async fn create_invalidation(
+        &self,
+        distribution: &str,
+        paths: Vec<String>,
+        caller_reference: &str,
+    ) -> Result<Invalidation, ActionError> {
+        self.creates.fetch_add(1, Ordering::SeqCst);
+        self.inner
+            .create_invalidation(distribution, paths, caller_reference)
+            .await
+    }
+
+    async fn get_invalidation(
+        &self,
+        distribution: &str,
+        id: &str,
+    ) -> Result<Invalidation, ActionError> {
+        self.inner.get_invalidation(distribution, id).await
+    }
+}
+
+/// A distribution in moto, seen through the SDK: its invalidations.
+struct MotoDistribution {
+    client: Client,
+    id: String,
+    port: Arc<Counted>,
+}
+
+impl MotoDistribution {
+    async fn new(client: &Client) -> Self {
+        Self {
+            client: client.clone(),
+            id: distribution(client, true).await,
+            port: Arc::new(Counted {
+                inner: SdkCloudFront::new(client.clone()),
+                creates: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    fn registry(&self) -> Registry {
+        registry_over(Arc::clone(&self.port) as _)
+    }
+}
+
+#[async_trait]
+impl World for MotoDistribution {
+    async fn state(&self) -> Value {
+        let list = self
+            .client
+            .list_invalidations()
+            .distribution_id(&self.id)
+            .send()
+            .await
+            .unwrap();
+        let mut ids: Vec<String> = list
+            .invalidation_list()
+            .map(|l| l.items().iter().map(|i| i.id().to_owned()).collect())
+            .unwrap_or_default();
+        ids.sort();
+        json!(ids)
+    }
+
+    fn mutations(&self) -> usize {
+        self.port.creates.load(Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn behaviour_of_invalidate_on_moto() {
+    let Some((client, _)) = setup().await else {
+        return;
+    };
+    let world = MotoDistribution::new(&client).await;
+    let case = Case::new(
+        world.registry(),
+        "cloudfront.invalidate",
+        json!({"distribution": world.id, "paths": ["/*", "/index.html"]}),
+    )
+    .refuses(
+        json!({"distribution": world.id, "paths": ["/a*b"]}),
+        "paths",
+    );
+    mutating(&case, &world).await;
+}
+
+#[tokio::test]
+async fn behaviour_of_check_distribution_on_moto() {
+    let Some((client, _)) = setup().await else {
+        return;
+    };
+    let world = MotoDistribution::new(&client).await;
+    let case = Case::new(
+        world.registry(),
+        "cloudfront.check_distribution",
+        json!({"distribution": world.id}),
+    )
+    .refuses(json!({"distribution": "E-1"}), "distribution");
+    read_only(&case, &world).await;
 }

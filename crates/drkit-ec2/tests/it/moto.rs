@@ -2,11 +2,18 @@
 //! group's rules really change. Needs `DRKIT_TEST_AWS_ENDPOINT` (scripts/test.sh starts moto and
 //! sets it); under CI=true a missing emulator fails these tests.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{IpPermission, IpRange};
-use drkit_aws::AwsContext;
+use drkit_aws::{Aws, AwsContext};
 use drkit_core::registry::{ActionSpec, Registry};
-use drkit_core::{ActionRef, Check, Context, ErrorKind};
+use drkit_core::{ActionError, ActionRef, Check, Context, ErrorKind, PortFactory};
+use drkit_ec2::{Ec2Api, GroupRef, IngressRule, SdkEc2, SecurityGroup};
+use drkit_testkit::behaviour::{Case, World, mutating, read_only};
 use drkit_testkit::{Moto, unique};
 use serde_json::{Value, json};
 
@@ -17,7 +24,7 @@ async fn setup() -> Option<(Moto, Client, Registry)> {
     let config = moto.sdk_config(REGION).await;
     let client = Client::new(&config);
     let mut registry = Registry::new();
-    drkit_ec2::register(&mut registry, &AwsContext::from_sdk_config(config)).unwrap();
+    drkit_ec2::register(&mut registry, AwsContext::from_sdk_config(config)).unwrap();
     Some((moto, client, registry))
 }
 
@@ -226,4 +233,113 @@ async fn check_security_group_passes_and_fails() {
         gone.check(&ctx).await.unwrap(),
         Check::Blocked { .. }
     ));
+}
+
+/// The EC2 port over moto, its mutating calls counted for the behaviour suite.
+#[derive(Debug)]
+struct Counted {
+    inner: SdkEc2,
+    mutations: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl Ec2Api for Counted {
+    async fn describe_security_group(
+        &self,
+        group: &GroupRef,
+    ) -> Result<SecurityGroup, ActionError> {
+        self.inner.describe_security_group(group).await
+    }
+
+    async fn authorize_ingress(
+        &self,
+        group_id: &str,
+        rules: &[IngressRule],
+    ) -> Result<Vec<String>, ActionError> {
+        self.mutations.fetch_add(1, Ordering::SeqCst);
+        self.inner.authorize_ingress(group_id, rules).await
+    }
+
+    async fn revoke_ingress(
+        &self,
+        group_id: &str,
+        rules: &[IngressRule],
+    ) -> Result<(), ActionError> {
+        self.mutations.fetch_add(1, Ordering::SeqCst);
+        self.inner.revoke_ingress(group_id, rules).await
+    }
+}
+
+/// moto's security groups of one test: their ingress rules, described through the SDK.
+struct MotoWorld {
+    client: Client,
+    groups: Vec<String>,
+    mutations: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl World for MotoWorld {
+    async fn state(&self) -> Value {
+        let mut state = BTreeMap::new();
+        for id in &self.groups {
+            state.insert(id.clone(), rules_of(&self.client, id).await);
+        }
+        json!(state)
+    }
+
+    fn mutations(&self) -> usize {
+        self.mutations.load(Ordering::SeqCst)
+    }
+}
+
+/// The behaviour suite for both EC2 kinds on moto, the group named by id and by name.
+#[tokio::test]
+async fn the_behaviour_suite_on_moto() {
+    let Some((moto, client, _)) = setup().await else {
+        return;
+    };
+    let aws = Aws::from(AwsContext::from_sdk_config(moto.sdk_config(REGION).await));
+    let mutations = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&mutations);
+    let mut registry = Registry::new();
+    drkit_ec2::register_with(
+        &mut registry,
+        &PortFactory::new(move |region| {
+            Arc::new(Counted {
+                inner: SdkEc2::lazy(&aws, region),
+                mutations: Arc::clone(&counted),
+            }) as Arc<dyn Ec2Api>
+        }),
+    )
+    .unwrap();
+    let (id, name) = create_group(&client).await;
+    let world = MotoWorld {
+        client: client.clone(),
+        groups: vec![id.clone()],
+        mutations,
+    };
+
+    for group in [&id, &name] {
+        let case = Case::new(
+            registry.clone(),
+            "ec2.authorize_ingress",
+            json!({"group": group, "rules": wanted()}),
+        )
+        .in_region(REGION)
+        .refuses(json!({"group": group, "rules": []}), "rules")
+        .refuses(
+            json!({"group": group, "rules": [{"protocol": "tcp", "port": 443, "cidr": "10.0.0.0/33"}]}),
+            "rules[0].cidr",
+        );
+        mutating(&case, &world).await;
+
+        let case = Case::new(
+            registry.clone(),
+            "ec2.check_security_group",
+            json!({"group": group, "expect_rules": [{"protocol": "tcp", "port": 443, "cidr": "10.0.0.0/8"}]}),
+        )
+        .in_region(REGION)
+        .refuses(json!({"group": "sg-xyz", "expect_rules": wanted()}), "group");
+        read_only(&case, &world).await;
+    }
 }

@@ -8,13 +8,21 @@
 //! `Successful` (so no `UPDATING` group and no `InProgress` update), does not implement
 //! `DescribeUpdate`, reports no health issues, and never throttles.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
 use aws_sdk_eks::Client;
 use aws_sdk_eks::types::{NodegroupScalingConfig, VpcConfigRequest};
 use drkit_aws::AwsContext;
 use drkit_core::registry::{ActionSpec, Registry};
-use drkit_core::{ActionExt, ActionRef, Check, Context, ErrorKind, RetryPolicy};
+use drkit_core::{
+    ActionError, ActionExt, ActionRef, Check, Context, ErrorKind, PortFactory, RetryPolicy,
+};
+use drkit_eks::{EksApi, EksCluster, Nodegroup, NodegroupUpdate, Scaling, SdkEks};
+use drkit_testkit::behaviour::{Case, World, mutating, read_only};
 use drkit_testkit::{Moto, unique};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const REGION: &str = "us-west-2";
 const ROLE: &str = "arn:aws:iam::123456789012:role/mint-eks-dr";
@@ -85,7 +93,7 @@ async fn setup() -> Option<(Moto, Client, Registry)> {
     let config = moto.sdk_config(REGION).await;
     let client = Client::new(&config);
     let mut registry = Registry::new();
-    drkit_eks::register(&mut registry, &AwsContext::from_sdk_config(config)).unwrap();
+    drkit_eks::register(&mut registry, AwsContext::from_sdk_config(config)).unwrap();
     Some((moto, client, registry))
 }
 
@@ -253,4 +261,138 @@ async fn check_nodegroup_reports_size_and_blocks_below_min_ready() {
         matches!(&check, Check::Blocked { reason } if reason.ends_with("does not exist")),
         "{check:?}"
     );
+}
+
+// --- the behaviour suite against moto -----------------------------------------------------------
+
+/// The SDK port, counting the mutating calls.
+#[derive(Debug)]
+struct Counted {
+    inner: SdkEks,
+    updates: AtomicUsize,
+}
+
+#[async_trait]
+impl EksApi for Counted {
+    async fn describe_cluster(&self, cluster: &str) -> Result<EksCluster, ActionError> {
+        self.inner.describe_cluster(cluster).await
+    }
+
+    async fn describe_nodegroup(
+        &self,
+        cluster: &str,
+        nodegroup: &str,
+    ) -> Result<Nodegroup, ActionError> {
+        self.inner.describe_nodegroup(cluster, nodegroup).await
+    }
+
+    async fn update_nodegroup_scaling(
+        &self,
+        cluster: &str,
+        nodegroup: &str,
+        scaling: Scaling,
+    ) -> Result<NodegroupUpdate, ActionError> {
+        self.updates.fetch_add(1, Ordering::SeqCst);
+        self.inner
+            .update_nodegroup_scaling(cluster, nodegroup, scaling)
+            .await
+    }
+
+    async fn describe_nodegroup_update(
+        &self,
+        cluster: &str,
+        nodegroup: &str,
+        update_id: &str,
+    ) -> Result<NodegroupUpdate, ActionError> {
+        self.inner
+            .describe_nodegroup_update(cluster, nodegroup, update_id)
+            .await
+    }
+}
+
+/// A cluster and its node group in moto, seen through the SDK: the node group's scaling.
+struct MotoNodegroup {
+    client: Client,
+    cluster: String,
+    nodegroup: String,
+    port: Arc<Counted>,
+}
+
+impl MotoNodegroup {
+    async fn new(client: &Client, min: i32, max: i32, desired: i32) -> Self {
+        let (cluster, nodegroup) = create_cluster_and_standby(client, min, max, desired).await;
+        Self {
+            client: client.clone(),
+            cluster,
+            nodegroup,
+            port: Arc::new(Counted {
+                inner: SdkEks::new(client.clone()),
+                updates: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    fn registry(&self) -> Registry {
+        let mut registry = Registry::new();
+        let port: Arc<dyn EksApi> = Arc::clone(&self.port) as _;
+        drkit_eks::register_with(&mut registry, &PortFactory::fixed(port)).unwrap();
+        registry
+    }
+}
+
+#[async_trait]
+impl World for MotoNodegroup {
+    async fn state(&self) -> Value {
+        json!(scaling_of(&self.client, &self.cluster, &self.nodegroup).await)
+    }
+
+    fn mutations(&self) -> usize {
+        self.port.updates.load(Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn behaviour_of_scale_nodegroup_on_moto() {
+    let Some((_moto, client, _)) = setup().await else {
+        return;
+    };
+    let world = MotoNodegroup::new(&client, 0, 2, 0).await;
+    let case = Case::new(
+        world.registry(),
+        "eks.scale_nodegroup",
+        json!({"cluster": world.cluster, "nodegroup": world.nodegroup, "min_size": 2, "max_size": 6, "desired_size": 3}),
+    )
+    .in_region(REGION)
+    .refuses(
+        json!({"cluster": world.cluster, "nodegroup": world.nodegroup, "desired_size": 1, "min_size": 2}),
+        "desired_size",
+    );
+    mutating(&case, &world).await;
+}
+
+#[tokio::test]
+async fn behaviour_of_the_checks_on_moto() {
+    let Some((_moto, client, _)) = setup().await else {
+        return;
+    };
+    let world = MotoNodegroup::new(&client, 0, 4, 2).await;
+    for (kind, params, bad, param) in [
+        (
+            "eks.check_cluster",
+            json!({"cluster": world.cluster}),
+            json!({"cluster": ""}),
+            "cluster",
+        ),
+        (
+            "eks.check_nodegroup",
+            json!({"cluster": world.cluster, "nodegroup": world.nodegroup, "min_ready": 2}),
+            json!({"cluster": world.cluster, "nodegroup": "-x"}),
+            "nodegroup",
+        ),
+    ] {
+        let case = Case::new(world.registry(), kind, params)
+            .in_region(REGION)
+            .refuses(bad, param);
+        read_only(&case, &world).await;
+    }
 }

@@ -9,14 +9,21 @@
 //! list a replication group's members in `DescribeCacheClusters` (their state is `unknown`),
 //! and never throttles.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use aws_sdk_elasticache::Client;
-use drkit_aws::AwsContext;
+use drkit_aws::{Aws, AwsContext};
 use drkit_core::registry::{ActionSpec, Registry};
-use drkit_core::{ActionExt, ActionRef, Check, Context, ErrorKind, RetryPolicy};
+use drkit_core::{
+    ActionError, ActionExt, ActionRef, Check, Context, ErrorKind, PortFactory, RetryPolicy,
+};
+use drkit_elasticache::{CacheClusterState, ElastiCacheApi, ReplicationGroup};
+use drkit_testkit::behaviour::{Case, World, read_only};
 use drkit_testkit::{Moto, unique};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const REGION: &str = "us-east-1";
 
@@ -59,7 +66,7 @@ async fn setup() -> Option<(Moto, Client, Registry)> {
     let config = moto.sdk_config(REGION).await;
     let client = Client::new(&config);
     let mut registry = Registry::new();
-    drkit_elasticache::register(&mut registry, &AwsContext::from_sdk_config(config)).unwrap();
+    drkit_elasticache::register(&mut registry, AwsContext::from_sdk_config(config)).unwrap();
     Some((moto, client, registry))
 }
 
@@ -239,4 +246,124 @@ async fn test_failover_is_ready_on_a_real_group_and_moto_lacks_the_operation() {
         matches!(&blocked, Check::Blocked { reason } if reason.contains("automatic failover disabled")),
         "{blocked:?}"
     );
+}
+
+/// The ElastiCache port over moto, its mutating calls counted for the behaviour suite.
+#[derive(Debug)]
+struct Counted {
+    inner: drkit_elasticache::SdkElastiCache,
+    mutations: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl ElastiCacheApi for Counted {
+    async fn describe_replication_group(
+        &self,
+        group: &str,
+    ) -> Result<ReplicationGroup, ActionError> {
+        self.inner.describe_replication_group(group).await
+    }
+
+    async fn member_states(&self, group: &str) -> Result<Vec<CacheClusterState>, ActionError> {
+        self.inner.member_states(group).await
+    }
+
+    async fn set_primary_cluster(
+        &self,
+        group: &str,
+        cache_cluster: &str,
+    ) -> Result<(), ActionError> {
+        self.mutations.fetch_add(1, Ordering::SeqCst);
+        self.inner.set_primary_cluster(group, cache_cluster).await
+    }
+
+    async fn test_failover(&self, group: &str, node_group: &str) -> Result<(), ActionError> {
+        self.mutations.fetch_add(1, Ordering::SeqCst);
+        self.inner.test_failover(group, node_group).await
+    }
+}
+
+/// moto's replication groups of one test, described through the SDK.
+struct MotoWorld {
+    client: Client,
+    groups: Vec<String>,
+    mutations: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl World for MotoWorld {
+    async fn state(&self) -> Value {
+        let mut state = serde_json::Map::new();
+        for id in &self.groups {
+            let out = self
+                .client
+                .describe_replication_groups()
+                .replication_group_id(id)
+                .send()
+                .await
+                .unwrap();
+            let g = &out.replication_groups()[0];
+            state.insert(
+                id.clone(),
+                json!({
+                    "status": g.status(),
+                    "primary": primary_of(&self.client, id).await,
+                    "automatic_failover": g.automatic_failover().map(|a| a.as_str().to_owned()),
+                }),
+            );
+        }
+        Value::Object(state)
+    }
+
+    fn mutations(&self) -> usize {
+        self.mutations.load(Ordering::SeqCst)
+    }
+}
+
+/// The behaviour suite for the kinds moto supports: `elasticache.check_replication_group`
+/// (moto ignores `PrimaryClusterId` and lacks `TestFailover`: the other two kinds run the suite
+/// against the in-memory fake only, in `src/behaviour_tests.rs`).
+#[tokio::test]
+async fn the_behaviour_suite_on_moto() {
+    let Some(moto) = drkit_testkit::moto() else {
+        return;
+    };
+    let config = moto.sdk_config(REGION).await;
+    let client = Client::new(&config);
+    let groups = vec![
+        create_group(&client, 2, true).await,
+        create_group(&client, 1, false).await,
+    ];
+    let mutations = Arc::new(AtomicUsize::new(0));
+    let aws = Aws::from(AwsContext::from_sdk_config(config));
+    let counted = Arc::clone(&mutations);
+    let mut registry = Registry::new();
+    drkit_elasticache::register_with(
+        &mut registry,
+        &PortFactory::new(move |region| {
+            Arc::new(Counted {
+                inner: drkit_elasticache::SdkElastiCache::lazy(&aws, region),
+                mutations: Arc::clone(&counted),
+            }) as Arc<dyn ElastiCacheApi>
+        }),
+    )
+    .unwrap();
+    let world = MotoWorld {
+        client,
+        groups: groups.clone(),
+        mutations,
+    };
+    for group in groups {
+        let case = Case::new(
+            registry.clone(),
+            "elasticache.check_replication_group",
+            json!({ "replication_group": group }),
+        )
+        .in_region(REGION)
+        .refuses(
+            json!({"replication_group": "mint_cache"}),
+            "replication_group",
+        );
+        read_only(&case, &world).await;
+    }
 }

@@ -2,11 +2,17 @@
 //! really change. Needs `DRKIT_TEST_AWS_ENDPOINT` (scripts/test.sh starts moto and sets it);
 //! under CI=true a missing emulator fails these tests.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
 use aws_sdk_iam::Client;
-use drkit_aws::AwsContext;
+use drkit_aws::{Aws, AwsContext};
 use drkit_core::registry::{ActionSpec, Registry};
-use drkit_core::{ActionRef, Check, Context, ErrorKind};
-use drkit_iam::{PolicyDocument, decode_policy_document};
+use drkit_core::{ActionError, ActionRef, Check, Context, ErrorKind, PortFactory};
+use drkit_iam::{AttachedPolicy, IamApi, PolicyDocument, Role, SdkIam, decode_policy_document};
+use drkit_testkit::behaviour::{Case, World, mutating, read_only};
 use drkit_testkit::{Moto, unique};
 use serde_json::{Value, json};
 
@@ -25,7 +31,7 @@ async fn setup() -> Option<(Moto, Client, Registry)> {
     let config = moto.sdk_config(REGION).await;
     let client = Client::new(&config);
     let mut registry = Registry::new();
-    drkit_iam::register(&mut registry, &AwsContext::from_sdk_config(config)).unwrap();
+    drkit_iam::register(&mut registry, AwsContext::from_sdk_config(config)).unwrap();
     Some((moto, client, registry))
 }
 
@@ -272,4 +278,155 @@ async fn check_role_reads_inline_and_managed_policies() {
         missing.check(&ctx).await.unwrap(),
         Check::Blocked { .. }
     ));
+}
+
+/// The IAM port over moto, its mutating calls counted for the behaviour suite.
+#[derive(Debug)]
+struct Counted {
+    inner: SdkIam,
+    mutations: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl IamApi for Counted {
+    async fn get_role(&self, role: &str) -> Result<Role, ActionError> {
+        self.inner.get_role(role).await
+    }
+
+    async fn get_role_policy(&self, role: &str, policy_name: &str) -> Result<String, ActionError> {
+        self.inner.get_role_policy(role, policy_name).await
+    }
+
+    async fn put_role_policy(
+        &self,
+        role: &str,
+        policy_name: &str,
+        document: &str,
+    ) -> Result<(), ActionError> {
+        self.mutations.fetch_add(1, Ordering::SeqCst);
+        self.inner
+            .put_role_policy(role, policy_name, document)
+            .await
+    }
+
+    async fn delete_role_policy(&self, role: &str, policy_name: &str) -> Result<(), ActionError> {
+        self.mutations.fetch_add(1, Ordering::SeqCst);
+        self.inner.delete_role_policy(role, policy_name).await
+    }
+
+    async fn list_role_policies(&self, role: &str) -> Result<Vec<String>, ActionError> {
+        self.inner.list_role_policies(role).await
+    }
+
+    async fn list_attached_role_policies(
+        &self,
+        role: &str,
+    ) -> Result<Vec<AttachedPolicy>, ActionError> {
+        self.inner.list_attached_role_policies(role).await
+    }
+
+    async fn get_managed_policy_document(&self, arn: &str) -> Result<String, ActionError> {
+        self.inner.get_managed_policy_document(arn).await
+    }
+}
+
+/// moto's roles of one test: their inline policies, described through the SDK.
+struct MotoWorld {
+    client: Client,
+    roles: Vec<String>,
+    mutations: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl World for MotoWorld {
+    async fn state(&self) -> Value {
+        let mut state = BTreeMap::new();
+        for role in &self.roles {
+            let names = self
+                .client
+                .list_role_policies()
+                .role_name(role)
+                .send()
+                .await
+                .unwrap();
+            let mut policies = BTreeMap::new();
+            for name in names.policy_names() {
+                policies.insert(name.clone(), read_policy(&self.client, role, name).await);
+            }
+            state.insert(role.clone(), policies);
+        }
+        json!(state)
+    }
+
+    fn mutations(&self) -> usize {
+        self.mutations.load(Ordering::SeqCst)
+    }
+}
+
+/// The behaviour suite for both IAM kinds on moto: replacing and creating an inline policy,
+/// and checking a role's inline and managed policies.
+#[tokio::test]
+async fn the_behaviour_suite_on_moto() {
+    let Some((moto, client, _)) = setup().await else {
+        return;
+    };
+    let aws = Aws::from(AwsContext::from_sdk_config(moto.sdk_config(REGION).await));
+    let mutations = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&mutations);
+    let mut registry = Registry::new();
+    drkit_iam::register_with(
+        &mut registry,
+        &PortFactory::new(move |region| {
+            Arc::new(Counted {
+                inner: SdkIam::lazy(&aws, region),
+                mutations: Arc::clone(&counted),
+            }) as Arc<dyn IamApi>
+        }),
+    )
+    .unwrap();
+    let with_old = create_role(&client).await;
+    client
+        .put_role_policy()
+        .role_name(&with_old)
+        .policy_name("dr-access")
+        .policy_document(OLD)
+        .send()
+        .await
+        .unwrap();
+    let bare = create_role(&client).await;
+    let world = MotoWorld {
+        client: client.clone(),
+        roles: vec![with_old.clone(), bare.clone()],
+        mutations,
+    };
+
+    for role in [&with_old, &bare] {
+        let case = Case::new(
+            registry.clone(),
+            "iam.put_role_policy",
+            json!({"role": role, "policy_name": "dr-access", "document": wanted()}),
+        )
+        .refuses(
+            json!({"role": role, "policy_name": "dr access", "document": wanted()}),
+            "policy_name",
+        )
+        .refuses(
+            json!({"role": role, "policy_name": "dr-access", "document": "{not json"}),
+            "document",
+        );
+        mutating(&case, &world).await;
+    }
+
+    for (role, actions) in [
+        (&with_old, json!(["rds:DescribeDBClusters"])),
+        (&bare, json!([])),
+    ] {
+        let case = Case::new(
+            registry.clone(),
+            "iam.check_role",
+            json!({"role": role, "expect_actions": actions}),
+        )
+        .refuses(json!({"role": ""}), "role");
+        read_only(&case, &world).await;
+    }
 }

@@ -5,23 +5,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use drkit_core::ActionError;
-use drkit_k8s::{ClusterEndpoint, Connect, EksClusterApi, EksConnector, TOKEN_PREFIX};
+use drkit_eks::{EksCluster, MockEksApi};
+use drkit_k8s::{Connect, EksConnector, TOKEN_PREFIX};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-struct Endpoint(String);
-
-#[async_trait]
-impl EksClusterApi for Endpoint {
-    async fn describe_endpoint(&self, cluster: &str) -> Result<ClusterEndpoint, ActionError> {
-        assert_eq!(cluster, "mint-dr");
-        Ok(ClusterEndpoint::new(self.0.clone(), None))
-    }
+/// drkit-eks's port, describing `mint-dr` with `endpoint`.
+fn endpoint(endpoint: String) -> MockEksApi {
+    let mut api = MockEksApi::new();
+    api.expect_describe_cluster()
+        .withf(|cluster| cluster == "mint-dr")
+        .returning(move |name| {
+            let mut cluster = EksCluster::new(name, "ACTIVE");
+            cluster.endpoint = Some(endpoint.clone());
+            Ok(cluster)
+        });
+    api
 }
 
 /// Accepts one request, answers `/version`, returns the request head.
@@ -46,14 +48,14 @@ async fn serve_once(listener: tokio::net::TcpListener) -> String {
 #[tokio::test]
 async fn the_eks_client_sends_the_token_as_a_bearer_to_the_described_endpoint() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let url = format!("http://{}", listener.local_addr().unwrap());
     let server = tokio::spawn(serve_once(listener));
 
     let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
     let connector = EksConnector::new(
         "mint-dr",
         "us-west-2",
-        Arc::new(Endpoint(endpoint)),
+        Arc::new(endpoint(url)),
         Some(SharedCredentialsProvider::new(Credentials::new(
             "AKIDEXAMPLE",
             secret,

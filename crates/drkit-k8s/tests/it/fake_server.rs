@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use drkit_core::{Check, Context, ErrorKind, RecoveryAction, WaitPolicy};
+use drkit_core::{ActionKind, Check, Context, ErrorKind, RecoveryAction, WaitPolicy};
 use drkit_k8s::{
     ApplyManifests, ApplyParams, ClusterRef, Connect, FixedClient, ScaleKind, ScaleParams,
     ScaleWorkload, WaitReady, WaitReadyParams,

@@ -13,9 +13,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod apply;
+#[cfg(feature = "eks")]
 mod eks;
 mod fake_server;
 mod mock;
 mod ready;
 mod scale;
+#[cfg(feature = "eks")]
 mod token;

@@ -60,7 +60,7 @@ async fn setup() -> Option<(Moto, Client, Registry)> {
     let config = moto.sdk_config(REGION).await;
     let client = Client::new(&config);
     let mut registry = Registry::new();
-    drkit_rds::register(&mut registry, &AwsContext::from_sdk_config(config)).unwrap();
+    drkit_rds::register(&mut registry, AwsContext::from_sdk_config(config)).unwrap();
     Some((moto, client, registry))
 }
 
@@ -382,7 +382,7 @@ async fn an_aurora_replica_cluster_is_promoted() {
     let mut registry = Registry::new();
     drkit_rds::register(
         &mut registry,
-        &AwsContext::from_sdk_config(moto.sdk_config("us-east-1").await),
+        AwsContext::from_sdk_config(moto.sdk_config("us-east-1").await),
     )
     .unwrap();
     let action = registry

@@ -1,8 +1,10 @@
 //! `route53.change_records` and `route53.check_health` against moto, where record sets really
 //! change. Moto answers `GetChange` with INSYNC at once, reports every health check healthy,
 //! and appends on a CREATE of an existing record: those paths are covered by the unit tests.
+//! The behaviour suite runs here too, on a world read back with the SDK.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aws_sdk_route53::Client;
 use aws_sdk_route53::types::{
@@ -10,17 +12,25 @@ use aws_sdk_route53::types::{
     ResourceRecordSet, RrType,
 };
 use drkit_core::registry::{ActionSpec, Registry};
-use drkit_core::{ActionRef, Check, Context};
-use drkit_route53::{RecordSet, Route53Api, SdkRoute53, upsert_records};
+use drkit_core::{ActionError, ActionRef, Check, Context, PortFactory, async_trait};
+use drkit_route53::{
+    ChangeInfo, CheckerReport, HostedZone, RecordChange, RecordSet, Route53Api, SdkRoute53,
+    upsert_records,
+};
+use drkit_testkit::behaviour::{Case, World, mutating, read_only};
 use drkit_testkit::unique;
-use serde_json::json;
+use serde_json::{Value, json};
 
 async fn setup() -> Option<(Client, Registry)> {
     let moto = drkit_testkit::moto()?;
     let config = moto.sdk_config("us-east-1").await;
     let client = Client::new(&config);
     let mut registry = Registry::new();
-    drkit_route53::register_with(&mut registry, Arc::new(SdkRoute53::new(client.clone()))).unwrap();
+    drkit_route53::register_with(
+        &mut registry,
+        &PortFactory::fixed(Arc::new(SdkRoute53::new(client.clone())) as Arc<dyn Route53Api>),
+    )
+    .unwrap();
     Some((client, registry))
 }
 
@@ -342,4 +352,166 @@ async fn upsert_records_writes_validation_records_for_another_provider() {
     assert_eq!(ids.len(), 1);
     let records = live(&client, &zone_id, &format!("{name}.")).await;
     assert_eq!(values(&records[0]), ["_def456.acm-validations.aws."]);
+}
+
+/// The port over moto, counting the mutating calls (what a behaviour-suite world reports).
+#[derive(Debug)]
+struct Counted {
+    inner: SdkRoute53,
+    changes: AtomicUsize,
+}
+
+#[async_trait]
+impl Route53Api for Counted {
+    async fn find_zone(&self, zone: &str) -> Result<HostedZone, ActionError> {
+        self.inner.find_zone(zone).await
+    }
+
+    async fn list_records(
+        &self,
+        zone_id: &str,
+        name: &str,
+        rtype: &str,
+    ) -> Result<Vec<RecordSet>, ActionError> {
+        self.inner.list_records(zone_id, name, rtype).await
+    }
+
+    async fn change_records(
+        &self,
+        zone_id: &str,
+        changes: Vec<RecordChange>,
+        comment: &str,
+    ) -> Result<ChangeInfo, ActionError> {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        self.inner.change_records(zone_id, changes, comment).await
+    }
+
+    async fn get_change(&self, change_id: &str) -> Result<ChangeInfo, ActionError> {
+        self.inner.get_change(change_id).await
+    }
+
+    async fn health_check_status(&self, id: &str) -> Result<Vec<CheckerReport>, ActionError> {
+        self.inner.health_check_status(id).await
+    }
+}
+
+/// A zone in moto, seen through the SDK: its record sets.
+struct MotoZone {
+    client: Client,
+    zone_id: String,
+    port: Arc<Counted>,
+}
+
+impl MotoZone {
+    fn registry(&self) -> Registry {
+        let mut registry = Registry::new();
+        let port: Arc<dyn Route53Api> = Arc::clone(&self.port) as _;
+        drkit_route53::register_with(&mut registry, &PortFactory::fixed(port)).unwrap();
+        registry
+    }
+}
+
+#[async_trait]
+impl World for MotoZone {
+    async fn state(&self) -> Value {
+        let out = self
+            .client
+            .list_resource_record_sets()
+            .hosted_zone_id(&self.zone_id)
+            .send()
+            .await
+            .unwrap();
+        let mut records: Vec<String> = out
+            .resource_record_sets()
+            .iter()
+            .map(|r| {
+                let mut v = values(r);
+                v.sort_unstable();
+                format!("{} {} {:?} {}", r.name(), r.r#type(), r.ttl(), v.join(","))
+            })
+            .collect();
+        records.sort();
+        json!(records)
+    }
+
+    fn mutations(&self) -> usize {
+        self.port.changes.load(Ordering::SeqCst)
+    }
+}
+
+async fn moto_zone(client: &Client) -> (MotoZone, String) {
+    let (zone_id, zone_name) = zone(client).await;
+    let port = Arc::new(Counted {
+        inner: SdkRoute53::new(client.clone()),
+        changes: AtomicUsize::new(0),
+    });
+    let world = MotoZone {
+        client: client.clone(),
+        zone_id,
+        port,
+    };
+    (world, zone_name)
+}
+
+#[tokio::test]
+async fn behaviour_of_change_records_on_moto() {
+    let Some((client, registry)) = setup().await else {
+        return;
+    };
+    let (world, zone_name) = moto_zone(&client).await;
+    let seed = build(
+        &registry,
+        "seed",
+        json!({"zone": zone_name, "changes": [
+            {"action": "UPSERT", "name": format!("api.{zone_name}"), "type": "A", "ttl": 60, "values": ["192.0.2.1"]},
+            {"action": "UPSERT", "name": format!("old.{zone_name}"), "type": "TXT", "ttl": 300, "values": ["\"v=1\""]},
+        ]}),
+    );
+    seed.execute(&Context::new()).await.unwrap();
+    // The suite executes the step again after its rollback. Moto then refuses a CREATE it has
+    // seen before (it is in its change journal) whenever any record sorts after the name, even
+    // though the record is gone: the new record is UPSERTed here (CREATE is covered above and
+    // by the in-memory suite).
+    let case = Case::new(
+        world.registry(),
+        "route53.change_records",
+        json!({"zone": world.zone_id, "changes": [
+            {"action": "UPSERT", "name": format!("api.{zone_name}"), "type": "A", "ttl": 30, "values": ["198.51.100.7", "198.51.100.8"]},
+            {"action": "UPSERT", "name": format!("api-dr.{zone_name}"), "type": "CNAME", "ttl": 60, "values": [format!("api.{zone_name}")]},
+            {"action": "DELETE", "name": format!("old.{zone_name}"), "type": "TXT", "ttl": 300, "values": ["\"v=1\""]},
+        ]}),
+    )
+    .refuses(json!({"zone": world.zone_id, "changes": []}), "changes");
+    mutating(&case, &world).await;
+}
+
+#[tokio::test]
+async fn behaviour_of_check_health_on_moto() {
+    let Some((client, _)) = setup().await else {
+        return;
+    };
+    let hc = client
+        .create_health_check()
+        .caller_reference(unique("hc"))
+        .health_check_config(
+            HealthCheckConfig::builder()
+                .r#type(HealthCheckType::Https)
+                .fully_qualified_domain_name("api-dr.example.com")
+                .port(443)
+                .resource_path("/health")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let hc_id = hc.health_check().unwrap().id().to_owned();
+    let (world, _) = moto_zone(&client).await;
+    let case = Case::new(
+        world.registry(),
+        "route53.check_health",
+        json!({"health_check_id": hc_id}),
+    )
+    .refuses(json!({"health_check_id": " "}), "health_check_id");
+    read_only(&case, &world).await;
 }

@@ -2,31 +2,37 @@
 //! website configurations are real (moto does not replicate objects: the sampled part is
 //! covered by the unit tests; here a sample only shows the listing and HEAD calls work).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{
     BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, Destination,
     ErrorDocument, IndexDocument, ReplicationConfiguration, ReplicationRule, ReplicationRuleStatus,
     VersioningConfiguration, WebsiteConfiguration,
 };
-use drkit_aws::AwsContext;
+use drkit_aws::{Aws, AwsContext};
 use drkit_core::registry::{ActionSpec, Registry};
-use drkit_core::{Check, Context};
+use drkit_core::{ActionError, Check, Context, PortFactory};
+use drkit_s3::{ObjectInfo, ReplicationConfig, S3Api, SdkS3, WebsiteConfig};
+use drkit_testkit::behaviour::{Case, World, mutating, read_only};
 use drkit_testkit::unique;
-use serde_json::json;
+use serde_json::{Value, json};
 
 async fn setup() -> Option<(AwsContext, Registry)> {
     let moto = drkit_testkit::moto()?;
     let aws = AwsContext::from_sdk_config(moto.sdk_config("us-east-1").await);
     let mut registry = Registry::new();
-    drkit_s3::register(&mut registry, &aws).unwrap();
+    drkit_s3::register(&mut registry, aws.clone()).unwrap();
     Some((aws, registry))
 }
 
-fn client(aws: &AwsContext, region: &str) -> Client {
+async fn client(aws: &AwsContext, region: &str) -> Client {
     drkit_s3::SdkS3::for_region(aws, Some(region))
         .client()
+        .await
         .clone()
 }
 
@@ -100,8 +106,8 @@ async fn cross_region_replication_is_verified() {
     let Some((aws, registry)) = setup().await else {
         return;
     };
-    let east = client(&aws, "us-east-1");
-    let west = client(&aws, "us-west-2");
+    let east = client(&aws, "us-east-1").await;
+    let west = client(&aws, "us-west-2").await;
     let source = bucket(&east, "us-east-1", true).await;
     let dest = bucket(&west, "us-west-2", true).await;
     let ctx = Context::new().with_timeout(Duration::from_secs(60));
@@ -175,7 +181,7 @@ async fn unversioned_destination_and_missing_source_block() {
     let Some((aws, registry)) = setup().await else {
         return;
     };
-    let east = client(&aws, "us-east-1");
+    let east = client(&aws, "us-east-1").await;
     let source = bucket(&east, "us-east-1", true).await;
     let dest = bucket(&east, "us-east-1", true).await;
     replicate(&east, &source, &dest, ReplicationRuleStatus::Enabled).await;
@@ -213,7 +219,7 @@ async fn website_is_configured_and_rolled_back() {
     let Some((aws, registry)) = setup().await else {
         return;
     };
-    let east = client(&aws, "us-east-1");
+    let east = client(&aws, "us-east-1").await;
     let ctx = Context::new().with_timeout(Duration::from_secs(60));
     let build = |bucket: &str| {
         registry
@@ -292,4 +298,196 @@ async fn website_is_configured_and_rolled_back() {
         build(&unique("no-such-bucket")).check(&ctx).await.unwrap(),
         Check::Blocked { .. }
     ));
+}
+
+/// The S3 port over moto, its mutating calls counted for the behaviour suite.
+#[derive(Debug)]
+struct Counted {
+    inner: SdkS3,
+    mutations: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl S3Api for Counted {
+    async fn bucket_region(&self, bucket: &str) -> Result<String, ActionError> {
+        self.inner.bucket_region(bucket).await
+    }
+
+    async fn versioning(&self, bucket: &str) -> Result<String, ActionError> {
+        self.inner.versioning(bucket).await
+    }
+
+    async fn replication(&self, bucket: &str) -> Result<Option<ReplicationConfig>, ActionError> {
+        self.inner.replication(bucket).await
+    }
+
+    async fn newest_objects<'a>(
+        &self,
+        bucket: &str,
+        prefix: Option<&'a str>,
+        n: usize,
+    ) -> Result<Vec<ObjectInfo>, ActionError> {
+        self.inner.newest_objects(bucket, prefix, n).await
+    }
+
+    async fn head_object<'a>(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&'a str>,
+    ) -> Result<Option<ObjectInfo>, ActionError> {
+        self.inner.head_object(bucket, key, version_id).await
+    }
+
+    async fn website(&self, bucket: &str) -> Result<Option<WebsiteConfig>, ActionError> {
+        self.inner.website(bucket).await
+    }
+
+    async fn put_website(&self, bucket: &str, config: WebsiteConfig) -> Result<(), ActionError> {
+        self.mutations.fetch_add(1, Ordering::SeqCst);
+        self.inner.put_website(bucket, config).await
+    }
+
+    async fn delete_website(&self, bucket: &str) -> Result<(), ActionError> {
+        self.mutations.fetch_add(1, Ordering::SeqCst);
+        self.inner.delete_website(bucket).await
+    }
+}
+
+/// moto's buckets of one test, described through the SDK (each client in the bucket's
+/// region).
+struct MotoWorld {
+    buckets: Vec<(Client, String)>,
+    mutations: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl World for MotoWorld {
+    async fn state(&self) -> Value {
+        let mut state = serde_json::Map::new();
+        for (client, bucket) in &self.buckets {
+            let website = client.get_bucket_website().bucket(bucket).send().await.ok();
+            let versioning = client
+                .get_bucket_versioning()
+                .bucket(bucket)
+                .send()
+                .await
+                .ok()
+                .and_then(|v| v.status().map(|s| s.as_str().to_owned()));
+            let replicates = client
+                .get_bucket_replication()
+                .bucket(bucket)
+                .send()
+                .await
+                .is_ok();
+            state.insert(
+                bucket.clone(),
+                json!({
+                    "website": website.map(|w| json!({
+                        "index": w.index_document().map(|d| d.suffix().to_owned()),
+                        "error": w.error_document().map(|d| d.key().to_owned()),
+                    })),
+                    "versioning": versioning,
+                    "replicates": replicates,
+                }),
+            );
+        }
+        Value::Object(state)
+    }
+
+    fn mutations(&self) -> usize {
+        self.mutations.load(Ordering::SeqCst)
+    }
+}
+
+/// A registry whose S3 ports go to moto through [`Counted`].
+fn counted_registry(aws: &AwsContext, mutations: &Arc<AtomicUsize>) -> Registry {
+    let aws = Aws::from(aws);
+    let counted = Arc::clone(mutations);
+    let mut registry = Registry::new();
+    drkit_s3::register_with(
+        &mut registry,
+        &PortFactory::new(move |region| {
+            Arc::new(Counted {
+                inner: SdkS3::lazy(&aws, region),
+                mutations: Arc::clone(&counted),
+            }) as Arc<dyn S3Api>
+        }),
+    )
+    .unwrap();
+    registry
+}
+
+/// The behaviour suite for both S3 kinds on moto (versioning, replication and website
+/// configurations are real there; objects are not replicated, so a sampled object is fresh
+/// and unreplicated, within the RPO).
+#[tokio::test]
+async fn the_behaviour_suite_on_moto() {
+    let Some((aws, _)) = setup().await else {
+        return;
+    };
+    let east = client(&aws, "us-east-1").await;
+    let west = client(&aws, "us-west-2").await;
+    let source = bucket(&east, "us-east-1", true).await;
+    let dest = bucket(&west, "us-west-2", true).await;
+    replicate(&east, &source, &dest, ReplicationRuleStatus::Enabled).await;
+    east.put_object()
+        .bucket(&source)
+        .key("img/logo.png")
+        .body(b"png".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let plain = bucket(&east, "us-east-1", false).await;
+    let served = bucket(&east, "us-east-1", false).await;
+    east.put_bucket_website()
+        .bucket(&served)
+        .website_configuration(
+            WebsiteConfiguration::builder()
+                .index_document(
+                    IndexDocument::builder()
+                        .suffix("home.html")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mutations = Arc::new(AtomicUsize::new(0));
+    let registry = counted_registry(&aws, &mutations);
+    let world = MotoWorld {
+        buckets: vec![
+            (east.clone(), source.clone()),
+            (west, dest),
+            (east.clone(), plain.clone()),
+            (east, served.clone()),
+        ],
+        mutations,
+    };
+
+    for params in [
+        json!({"bucket": source}),
+        json!({"bucket": source, "sample": 5}),
+    ] {
+        let case = Case::new(registry.clone(), "s3.verify_replication", params)
+            .in_region("us-east-1")
+            .refuses(json!({"bucket": "Mint_Assets"}), "bucket")
+            .refuses(json!({"bucket": source, "sample": 1001}), "sample");
+        read_only(&case, &world).await;
+    }
+    for bucket in [plain, served] {
+        let case = Case::new(
+            registry.clone(),
+            "s3.configure_website",
+            json!({"bucket": bucket, "index_document": "index.html", "error_document": "error.html"}),
+        )
+        .in_region("us-east-1")
+        .refuses(
+            json!({"bucket": bucket, "index_document": "a/b.html"}),
+            "index_document",
+        );
+        mutating(&case, &world).await;
+    }
 }

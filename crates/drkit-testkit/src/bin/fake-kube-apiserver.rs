@@ -88,9 +88,12 @@ async fn main() -> ExitCode {
         eprintln!("fake-kube-apiserver: writing {path}: {e}");
         return ExitCode::FAILURE;
     }
+    // The SIGTERM handler is installed before the announcement: a test that reads the line and
+    // sends SIGTERM at once must find it in place.
+    let stop = drkit_testkit::stop_signal();
     println!("listening on {}", fake.url());
     let _ = std::io::stdout().flush();
-    drkit_testkit::wait_for_signal().await;
+    stop.await;
     let requests = fake.requests().len();
     let objects = fake.object_count();
     fake.shutdown().await;

@@ -140,6 +140,8 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The SIGTERM handler is in place before the proxy says it is ready.
+    let stop = drkit_testkit::stop_signal();
     println!(
         "fault-proxy listening on {} (upstream {upstream})",
         proxy.url()
@@ -150,7 +152,7 @@ async fn main() -> ExitCode {
         eprintln!("fault-proxy: writing {file}: {e}");
         return ExitCode::FAILURE;
     }
-    drkit_testkit::wait_for_signal().await;
+    stop.await;
     let stats = proxy.shutdown().await;
     eprintln!("{}", summary(&stats));
     if let Some(file) = &args.stats {

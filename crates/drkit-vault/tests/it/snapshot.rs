@@ -37,9 +37,15 @@ async fn a_saved_snapshot_restores_and_rolls_back_later_writes() {
     assert!(bytes > 100, "{bytes}");
     assert_eq!(std::fs::metadata(&path).unwrap().len(), bytes);
     save.verify(&ctx).await.unwrap();
-    // Saving again over it is blocked unless overwrite is set.
+    // This step's snapshot is in place: done.
+    assert!(save.check(&ctx).await.unwrap().is_done());
+    // Another step saving over it is blocked unless overwrite is set.
+    let again = build(
+        "vault.raft_snapshot_save",
+        json!({"address": main.address, "path": path, "token": "env:DRKIT_TEST_VAULT_TOKEN"}),
+    );
     assert!(matches!(
-        save.check(&ctx).await.unwrap(),
+        again.check(&ctx).await.unwrap(),
         Check::Blocked { .. }
     ));
 

@@ -1,0 +1,213 @@
+//! AWS configuration and SDK clients made on first use.
+//!
+//! Building an action never talks to AWS: `drkit validate`, `plan` and `actions`, a runbook
+//! with no AWS step, or a `resume` of a missing journal never load credentials (nor ask the
+//! instance metadata service anything). The configuration is loaded once, when the first AWS
+//! call of the process is made, and shared by every client.
+//!
+//! ```no_run
+//! use drkit_aws::{Aws, AwsSettings, LazyClient};
+//!
+//! # async fn demo() {
+//! let aws = Aws::lazy(AwsSettings::default().region("us-west-2"));
+//! let rds = LazyClient::new(&aws, Some("us-east-1"), aws_sdk_rds_client);
+//! assert!(!aws.is_loaded()); // nothing loaded yet
+//! let _client = rds.get().await; // loads the configuration, builds the client
+//! # }
+//! # #[derive(Clone)] struct C;
+//! # fn aws_sdk_rds_client(_: &aws_config::SdkConfig) -> C { C }
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use tokio::sync::OnceCell;
+
+use crate::{AwsContext, AwsSettings};
+
+/// The AWS configuration of a program, loaded on first use. Cheap to clone; clones share the
+/// one loaded configuration.
+#[derive(Clone)]
+pub struct Aws {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: AwsSettings,
+    loaded: OnceCell<AwsContext>,
+}
+
+impl fmt::Debug for Aws {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Aws")
+            .field("settings", &self.inner.settings)
+            .field("loaded", &self.is_loaded())
+            .finish()
+    }
+}
+
+impl Aws {
+    /// Loads with `settings` ([`AwsContext::load`]) when first needed.
+    pub fn lazy(settings: AwsSettings) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                settings,
+                loaded: OnceCell::new(),
+            }),
+        }
+    }
+
+    /// An already-loaded configuration.
+    pub fn loaded(context: AwsContext) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                settings: AwsSettings::default(),
+                loaded: OnceCell::new_with(Some(context)),
+            }),
+        }
+    }
+
+    /// The configuration, loading it on the first call.
+    pub async fn context(&self) -> &AwsContext {
+        self.inner
+            .loaded
+            .get_or_init(|| AwsContext::load(&self.inner.settings))
+            .await
+    }
+
+    /// The configuration for a step in `region` (see [`AwsContext::for_region`]).
+    pub async fn config(&self, region: Option<&str>) -> SdkConfig {
+        self.context().await.for_region(region)
+    }
+
+    /// Whether the configuration has been loaded.
+    pub fn is_loaded(&self) -> bool {
+        self.inner.loaded.initialized()
+    }
+
+    /// The settings it loads with.
+    pub fn settings(&self) -> &AwsSettings {
+        &self.inner.settings
+    }
+}
+
+impl From<AwsContext> for Aws {
+    fn from(context: AwsContext) -> Self {
+        Self::loaded(context)
+    }
+}
+
+impl From<&AwsContext> for Aws {
+    fn from(context: &AwsContext) -> Self {
+        Self::loaded(context.clone())
+    }
+}
+
+impl From<&Aws> for Aws {
+    fn from(aws: &Aws) -> Self {
+        aws.clone()
+    }
+}
+
+/// An SDK client for one region, built from [`Aws`] on first use. Each provider's SDK adapter
+/// holds one (`SdkRds`, `SdkEks`, ...).
+pub struct LazyClient<C> {
+    source: Source<C>,
+    client: OnceCell<C>,
+}
+
+enum Source<C> {
+    Lazy {
+        aws: Aws,
+        region: Option<String>,
+        make: fn(&SdkConfig) -> C,
+    },
+    Ready,
+}
+
+impl<C> fmt::Debug for LazyClient<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("LazyClient");
+        if let Source::Lazy { region, .. } = &self.source {
+            d.field("region", region);
+        }
+        d.field("built", &self.client.initialized()).finish()
+    }
+}
+
+impl<C> LazyClient<C> {
+    /// A client for `region` (`None`: the default one) that `make` builds from the loaded
+    /// configuration on first use.
+    pub fn new(aws: &Aws, region: Option<&str>, make: fn(&SdkConfig) -> C) -> Self {
+        Self {
+            source: Source::Lazy {
+                aws: aws.clone(),
+                region: region.map(str::to_owned),
+                make,
+            },
+            client: OnceCell::new(),
+        }
+    }
+
+    /// An already-built client (e.g. the embedder's own, or one with a test HTTP client).
+    pub fn ready(client: C) -> Self {
+        Self {
+            source: Source::Ready,
+            client: OnceCell::new_with(Some(client)),
+        }
+    }
+
+    /// The client, built on the first call.
+    pub async fn get(&self) -> &C {
+        self.client
+            .get_or_init(|| async {
+                match &self.source {
+                    Source::Lazy { aws, region, make } => {
+                        make(&aws.config(region.as_deref()).await)
+                    }
+                    // `ready` filled the cell; it cannot be empty.
+                    Source::Ready => unreachable_ready(),
+                }
+            })
+            .await
+    }
+}
+
+#[allow(clippy::panic)] // a `Ready` client is built with its cell full: this cannot run
+fn unreachable_ready<C>() -> C {
+    panic!("LazyClient::ready holds its client from the start")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn nothing_is_loaded_until_a_client_is_used() {
+        let aws = Aws::lazy(
+            AwsSettings::default()
+                .region("us-west-2")
+                .endpoint_url("http://127.0.0.1:9"),
+        );
+        let client = LazyClient::new(&aws, Some("eu-west-1"), |c: &SdkConfig| {
+            c.region().map(|r| r.to_string())
+        });
+        assert!(!aws.is_loaded());
+        assert!(format!("{client:?}").contains("built: false"));
+        assert_eq!(client.get().await.as_deref(), Some("eu-west-1"));
+        assert!(aws.is_loaded());
+        // Clones share the loaded configuration.
+        assert!(aws.clone().is_loaded());
+        let default = LazyClient::new(&aws, None, |c: &SdkConfig| {
+            c.region().map(|r| r.to_string())
+        });
+        assert_eq!(default.get().await.as_deref(), Some("us-west-2"));
+    }
+
+    #[tokio::test]
+    async fn a_ready_client_is_used_as_it_is() {
+        let client = LazyClient::ready(7_u8);
+        assert_eq!(*client.get().await, 7);
+    }
+}

@@ -1,0 +1,52 @@
+//! Tests of `pg.rs`.
+
+use super::*;
+
+#[test]
+fn names_are_always_quoted() {
+    let t: TableName = "transactions".parse().unwrap();
+    assert_eq!(t.quoted(), "\"transactions\"");
+    let t: TableName = "ledger.Transactions".parse().unwrap();
+    assert_eq!(t.quoted(), "\"ledger\".\"Transactions\"");
+    assert_eq!(t.to_string(), "ledger.Transactions");
+    let evil: TableName = "x\"; DROP TABLE transactions; --".parse().unwrap();
+    assert_eq!(evil.quoted(), "\"x\"\"; DROP TABLE transactions; --\"");
+    let c = ColumnName::new("created\"at").unwrap();
+    assert_eq!(c.quoted(), "\"created\"\"at\"");
+}
+
+#[test]
+fn bad_names_are_refused() {
+    for bad in ["", "a.b.c", ".t", "s.", "a\0b", &"x".repeat(64)] {
+        assert!(bad.parse::<TableName>().is_err(), "{bad:?}");
+    }
+    assert!(ColumnName::new("").is_err());
+}
+
+#[test]
+fn connection_display_and_debug_never_show_a_password() {
+    let db: PgConnection = serde_json::from_value(serde_json::json!({
+        "host": "db", "port": 5433, "dbname": "mint", "user": "ro",
+        "password": {"secret": "env:MINT_PW"}, "connect_timeout": "3s"
+    }))
+    .unwrap();
+    assert_eq!(db.to_string(), "postgresql://ro@db:5433/mint");
+    assert_eq!(db.connect_timeout, Some(Duration::from_secs(3)));
+    assert!(format!("{db:?}").contains("SecretRef(env:MINT_PW)"));
+    assert_eq!(db.resource().to_string(), "postgres:database/db:5433/mint");
+    assert!(db.problem().is_none());
+    let literal = serde_json::from_value::<PgConnection>(serde_json::json!({
+        "host": "db", "dbname": "mint", "user": "ro", "password": "hunter2"
+    }))
+    .unwrap_err();
+    assert!(!literal.to_string().contains("hunter2"), "{literal}");
+}
+
+#[test]
+fn tls_modes_other_than_disable_are_refused_clearly() {
+    let mut db = PgConnection::new("db", "mint", "ro");
+    db.sslmode = SslMode::VerifyFull;
+    let (param, why) = db.problem().unwrap();
+    assert_eq!(param, "sslmode");
+    assert!(why.contains("`verify-full` is not supported yet"), "{why}");
+}

@@ -1,0 +1,493 @@
+//! The behaviour suite (`drkit_testkit::behaviour`) for every RDS kind, against an in-memory
+//! RDS: a fake of the port that keeps clusters, instances and snapshots, and counts the
+//! mutating calls.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use drkit_core::registry::Registry;
+use drkit_core::{ActionError, ErrorKind, PortFactory};
+use drkit_testkit::behaviour::{Case, World, mutating, read_only};
+use serde_json::{Value, json};
+
+use crate::port::{
+    ClusterMember, Datapoint, DbCluster, DbInstance, DbSnapshot, Endpoint, MetricsApi, RdsApi,
+    RestoreTime, SnapshotOf,
+};
+use crate::{RdsPorts, register_with};
+
+/// An in-memory RDS.
+#[derive(Debug, Default)]
+struct FakeRds {
+    clusters: Mutex<BTreeMap<String, DbCluster>>,
+    instances: Mutex<BTreeMap<String, DbInstance>>,
+    snapshots: Mutex<BTreeMap<String, DbSnapshot>>,
+    lag: Mutex<Vec<Datapoint>>,
+    mutations: AtomicUsize,
+}
+
+fn not_found(what: &str) -> ActionError {
+    ActionError::new(ErrorKind::NotFound, format!("{what} not found"))
+}
+
+fn ago(secs: u64) -> SystemTime {
+    SystemTime::now() - Duration::from_secs(secs)
+}
+
+/// A new, available instance `id` (with an endpoint), as a restore makes it.
+fn restored(id: &str) -> DbInstance {
+    let mut i = DbInstance::new(id, "available");
+    i.endpoint = Some(Endpoint {
+        address: format!("{id}.fake.rds.amazonaws.com"),
+        port: Some(5432),
+    });
+    i
+}
+
+impl FakeRds {
+    /// An Aurora cluster `mint` (writer `mint-1`, reader `mint-2`, restorable for the last
+    /// day), a replica instance `mint-replica` of `mint-1`, a replica cluster `mint-dr`, a
+    /// standalone instance `mint-db` with a week of backups and a nightly snapshot, and a fresh
+    /// lag datapoint.
+    fn mint() -> Arc<Self> {
+        let fake = Self::default();
+        let mut cluster = DbCluster::new(
+            "mint",
+            "available",
+            vec![
+                ClusterMember::writer("mint-1"),
+                ClusterMember::reader("mint-2"),
+            ],
+        );
+        cluster.engine = Some("aurora-postgresql".into());
+        cluster.earliest_restorable = Some(ago(86_400));
+        cluster.latest_restorable = Some(ago(120));
+        let mut dr = DbCluster::new("mint-dr", "available", vec![ClusterMember::writer("dr-1")]);
+        dr.replication_source = Some("arn:aws:rds:us-east-1:123456789012:cluster:mint".into());
+        let mut replica = DbInstance::new("mint-replica", "available");
+        replica.replication_source = Some("mint-1".into());
+        let mut db = DbInstance::new("mint-db", "available");
+        db.created = Some(ago(2 * 86_400));
+        db.latest_restorable = Some(ago(60));
+        db.backup_retention_days = Some(7);
+        {
+            let mut clusters = fake.clusters.lock().unwrap();
+            clusters.insert("mint".into(), cluster);
+            clusters.insert("mint-dr".into(), dr);
+            let mut instances = fake.instances.lock().unwrap();
+            for id in ["mint-1", "mint-2", "dr-1"] {
+                instances.insert(id.into(), DbInstance::new(id, "available"));
+            }
+            instances.insert("mint-replica".into(), replica);
+            instances.insert("mint-db".into(), db);
+            fake.snapshots.lock().unwrap().insert(
+                "mint-db-nightly".into(),
+                DbSnapshot::new("mint-db-nightly", "available", "mint-db", Some(ago(7200))),
+            );
+        }
+        *fake.lag.lock().unwrap() = vec![Datapoint {
+            at: SystemTime::now() - Duration::from_secs(30),
+            value: 2.0,
+        }];
+        Arc::new(fake)
+    }
+
+    fn mutated(&self) {
+        self.mutations.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn registry(self: &Arc<Self>) -> Registry {
+        let mut registry = Registry::new();
+        let rds: Arc<dyn RdsApi> = Arc::clone(self) as _;
+        let metrics: Arc<dyn MetricsApi> = Arc::clone(self) as _;
+        register_with(
+            &mut registry,
+            &RdsPorts {
+                rds: PortFactory::fixed(rds),
+                metrics: PortFactory::fixed(metrics),
+            },
+        )
+        .unwrap();
+        registry
+    }
+}
+
+#[async_trait]
+impl World for FakeRds {
+    async fn state(&self) -> Value {
+        let clusters = self.clusters.lock().unwrap();
+        let instances = self.instances.lock().unwrap();
+        let snapshots = self.snapshots.lock().unwrap();
+        json!({
+            "writers": clusters.values().map(|c| (c.id.clone(), c.writer().map(str::to_owned))).collect::<BTreeMap<_, _>>(),
+            "sources": clusters.values().map(|c| (c.id.clone(), c.replication_source.clone()))
+                .chain(instances.values().map(|i| (i.id.clone(), i.replication_source.clone())))
+                .collect::<BTreeMap<_, _>>(),
+            "snapshots": snapshots.keys().collect::<Vec<_>>(),
+        })
+    }
+
+    fn mutations(&self) -> usize {
+        self.mutations.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl RdsApi for FakeRds {
+    async fn describe_db_cluster(&self, cluster: &str) -> Result<DbCluster, ActionError> {
+        self.clusters
+            .lock()
+            .unwrap()
+            .get(cluster)
+            .cloned()
+            .ok_or_else(|| not_found(cluster))
+    }
+
+    async fn describe_db_instance(&self, instance: &str) -> Result<DbInstance, ActionError> {
+        self.instances
+            .lock()
+            .unwrap()
+            .get(instance)
+            .cloned()
+            .ok_or_else(|| not_found(instance))
+    }
+
+    async fn failover_db_cluster<'a>(
+        &self,
+        cluster: &str,
+        target: Option<&'a str>,
+    ) -> Result<(), ActionError> {
+        self.mutated();
+        let mut clusters = self.clusters.lock().unwrap();
+        let c = clusters
+            .get_mut(cluster)
+            .ok_or_else(|| not_found(cluster))?;
+        let to = target
+            .map(str::to_owned)
+            .or_else(|| c.readers().next().map(|m| m.instance_id.clone()))
+            .ok_or_else(|| ActionError::precondition("no reader"))?;
+        for m in &mut c.members {
+            m.is_writer = m.instance_id == to;
+        }
+        Ok(())
+    }
+
+    async fn promote_read_replica(&self, instance: &str) -> Result<(), ActionError> {
+        self.mutated();
+        let mut instances = self.instances.lock().unwrap();
+        let i = instances
+            .get_mut(instance)
+            .ok_or_else(|| not_found(instance))?;
+        i.replication_source = None;
+        Ok(())
+    }
+
+    async fn promote_read_replica_db_cluster(&self, cluster: &str) -> Result<(), ActionError> {
+        self.mutated();
+        let mut clusters = self.clusters.lock().unwrap();
+        let c = clusters
+            .get_mut(cluster)
+            .ok_or_else(|| not_found(cluster))?;
+        c.replication_source = None;
+        Ok(())
+    }
+
+    async fn restore_instance_to_point_in_time<'a>(
+        &self,
+        source: &str,
+        target: &str,
+        _: RestoreTime,
+        _: Option<&'a str>,
+    ) -> Result<(), ActionError> {
+        self.mutated();
+        self.describe_db_instance(source).await?;
+        self.instances
+            .lock()
+            .unwrap()
+            .insert(target.into(), restored(target));
+        Ok(())
+    }
+
+    async fn restore_instance_from_snapshot<'a>(
+        &self,
+        target: &str,
+        snapshot: &str,
+        _: Option<&'a str>,
+    ) -> Result<(), ActionError> {
+        self.mutated();
+        self.describe_snapshot(SnapshotOf::Instance, snapshot)
+            .await?;
+        self.instances
+            .lock()
+            .unwrap()
+            .insert(target.into(), restored(target));
+        Ok(())
+    }
+
+    async fn restore_cluster_to_point_in_time(
+        &self,
+        source: &str,
+        target: &str,
+        _: RestoreTime,
+    ) -> Result<(), ActionError> {
+        self.mutated();
+        let source = self.describe_db_cluster(source).await?;
+        let mut cluster = DbCluster::new(target, "available", vec![]);
+        cluster.engine = source.engine;
+        cluster.endpoint = Some(format!("{target}.cluster-fake.rds.amazonaws.com"));
+        self.clusters.lock().unwrap().insert(target.into(), cluster);
+        Ok(())
+    }
+
+    async fn create_cluster_instance(
+        &self,
+        instance: &str,
+        cluster: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<(), ActionError> {
+        self.mutated();
+        let mut clusters = self.clusters.lock().unwrap();
+        let c = clusters
+            .get_mut(cluster)
+            .ok_or_else(|| not_found(cluster))?;
+        c.members.push(ClusterMember::writer(instance));
+        let mut i = restored(instance);
+        i.cluster = Some(cluster.into());
+        self.instances.lock().unwrap().insert(instance.into(), i);
+        Ok(())
+    }
+
+    async fn describe_instance_snapshots(
+        &self,
+        instance: &str,
+    ) -> Result<Vec<DbSnapshot>, ActionError> {
+        Ok(self
+            .snapshots
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|s| s.source == instance)
+            .cloned()
+            .collect())
+    }
+
+    async fn describe_snapshot(
+        &self,
+        _: SnapshotOf,
+        snapshot: &str,
+    ) -> Result<DbSnapshot, ActionError> {
+        self.snapshots
+            .lock()
+            .unwrap()
+            .get(snapshot)
+            .cloned()
+            .ok_or_else(|| not_found(snapshot))
+    }
+
+    async fn create_snapshot(
+        &self,
+        of: SnapshotOf,
+        source: &str,
+        snapshot: &str,
+    ) -> Result<(), ActionError> {
+        self.mutated();
+        let mut s = DbSnapshot::new(snapshot, "available", source, Some(SystemTime::now()));
+        s.of = of;
+        self.snapshots.lock().unwrap().insert(snapshot.into(), s);
+        Ok(())
+    }
+
+    async fn delete_db_instance(&self, instance: &str) -> Result<(), ActionError> {
+        self.mutated();
+        let removed = self
+            .instances
+            .lock()
+            .unwrap()
+            .remove(instance)
+            .ok_or_else(|| not_found(instance))?;
+        if let Some(cluster) = removed.cluster
+            && let Some(c) = self.clusters.lock().unwrap().get_mut(&cluster)
+        {
+            c.members.retain(|m| m.instance_id != instance);
+        }
+        Ok(())
+    }
+
+    async fn delete_db_cluster(&self, cluster: &str) -> Result<(), ActionError> {
+        self.mutated();
+        let mut clusters = self.clusters.lock().unwrap();
+        let c = clusters.get(cluster).ok_or_else(|| not_found(cluster))?;
+        if !c.members.is_empty() {
+            return Err(ActionError::precondition(format!(
+                "cluster {cluster} still has instances"
+            )));
+        }
+        clusters.remove(cluster);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl MetricsApi for FakeRds {
+    async fn replica_lag(&self, _: &str, _: SystemTime) -> Result<Vec<Datapoint>, ActionError> {
+        Ok(self.lag.lock().unwrap().clone())
+    }
+}
+
+#[tokio::test]
+async fn failover_db_cluster() {
+    for params in [
+        json!({"cluster": "mint"}),
+        json!({"cluster": "mint", "target_instance": "mint-2"}),
+    ] {
+        let rds = FakeRds::mint();
+        let case = Case::new(rds.registry(), "rds.failover_db_cluster", params)
+            .refuses(json!({"cluster": "1bad"}), "cluster")
+            .refuses(
+                json!({"cluster": "mint", "target_instance": "bad-"}),
+                "target_instance",
+            );
+        mutating(&case, rds.as_ref()).await;
+    }
+}
+
+#[tokio::test]
+async fn promote_read_replica() {
+    let rds = FakeRds::mint();
+    let case = Case::new(
+        rds.registry(),
+        "rds.promote_read_replica",
+        json!({"instance": "mint-replica"}),
+    )
+    .refuses(json!({"instance": "a_b"}), "instance");
+    mutating(&case, rds.as_ref()).await;
+}
+
+#[tokio::test]
+async fn promote_read_replica_db_cluster() {
+    let rds = FakeRds::mint();
+    let case = Case::new(
+        rds.registry(),
+        "rds.promote_read_replica_db_cluster",
+        json!({"cluster": "mint-dr"}),
+    )
+    .refuses(json!({"cluster": ""}), "cluster");
+    mutating(&case, rds.as_ref()).await;
+}
+
+#[tokio::test]
+async fn create_snapshot() {
+    let rds = FakeRds::mint();
+    let case = Case::new(
+        rds.registry(),
+        "rds.create_snapshot",
+        json!({"cluster": "mint"}),
+    )
+    .refuses(
+        json!({"cluster": "mint", "snapshot_id": "x--y"}),
+        "snapshot_id",
+    );
+    mutating(&case, rds.as_ref()).await;
+}
+
+#[tokio::test]
+async fn the_probes() {
+    let rds = FakeRds::mint();
+    let registry = rds.registry();
+    for (kind, params, bad, param) in [
+        (
+            "rds.instance_status",
+            json!({"instance": "mint-1"}),
+            json!({"instance": "-"}),
+            "instance",
+        ),
+        (
+            "rds.cluster_status",
+            json!({"cluster": "mint", "min_members": 2}),
+            json!({"cluster": "mint", "min_members": "x"}),
+            "min_members",
+        ),
+        (
+            "rds.check_replica_lag",
+            json!({"instance": "mint-replica", "max_lag": "5m"}),
+            json!({"instance": "mint-replica", "max_lag": "5m", "max_age": "0s"}),
+            "max_age",
+        ),
+    ] {
+        let case = Case::new(registry.clone(), kind, params).refuses(bad, param);
+        read_only(&case, rds.as_ref()).await;
+    }
+}
+
+#[tokio::test]
+async fn restore_instance_to_point_in_time() {
+    let rds = FakeRds::mint();
+    let case = Case::new(
+        rds.registry(),
+        "rds.restore_instance_to_point_in_time",
+        json!({"source": "mint-db", "target": "mint-db-pitr", "use_latest_restorable_time": true}),
+    )
+    .refuses(
+        json!({"source": "1db", "target": "mint-db-pitr", "use_latest_restorable_time": true}),
+        "source",
+    )
+    .refuses(
+        json!({"source": "mint-db", "target": "mint-db-pitr"}),
+        "restore_time",
+    );
+    mutating(&case, rds.as_ref()).await;
+}
+
+#[tokio::test]
+async fn restore_instance_from_snapshot() {
+    for params in [
+        json!({"target": "mint-db-copy", "latest_snapshot_of": "mint-db"}),
+        json!({"target": "mint-db-copy", "snapshot": "mint-db-nightly"}),
+    ] {
+        let rds = FakeRds::mint();
+        let case = Case::new(rds.registry(), "rds.restore_instance_from_snapshot", params)
+            .refuses(
+                json!({"target": "copy--1", "snapshot": "mint-db-nightly"}),
+                "target",
+            )
+            .refuses(
+                json!({"target": "mint-db-copy", "latest_snapshot_of": "db_1"}),
+                "latest_snapshot_of",
+            )
+            .refuses(json!({"target": "mint-db-copy"}), "snapshot");
+        mutating(&case, rds.as_ref()).await;
+    }
+}
+
+#[tokio::test]
+async fn restore_cluster_to_point_in_time() {
+    let rds = FakeRds::mint();
+    let case = Case::new(
+        rds.registry(),
+        "rds.restore_cluster_to_point_in_time",
+        json!({
+            "source": "mint",
+            "target": "mint-restored",
+            "use_latest_restorable_time": true,
+            "instance_class": "db.r6g.large",
+        }),
+    )
+    .refuses(
+        json!({"source": "mint", "target": "mint-restored", "use_latest_restorable_time": true}),
+        "instance_class",
+    )
+    .refuses(
+        json!({
+            "source": "mint",
+            "target": "-x",
+            "use_latest_restorable_time": true,
+            "instance_class": "db.r6g.large",
+        }),
+        "target",
+    );
+    mutating(&case, rds.as_ref()).await;
+}

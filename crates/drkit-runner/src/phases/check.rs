@@ -1,0 +1,82 @@
+//! Check: the steady state before. Done -> the step is skipped; ready -> the change to make;
+//! blocked -> the step fails.
+
+use drkit_core::{ActionError, Check, Context, ErrorKind};
+
+use super::{Ending, StepAction};
+
+/// The change the step would make, or the ending when there is none to make: skipped (done
+/// already), failed (blocked, or the check failed) or interrupted (cancelled).
+pub(super) async fn check(ctx: &Context, action: &StepAction) -> Result<String, Ending> {
+    match action.within(ctx, action.layered.check(ctx)).await {
+        Ok(Check::Ready { change }) => Ok(change),
+        Ok(Check::Done { detail, outputs }) => Err(Ending::Skipped { detail, outputs }),
+        Ok(Check::Blocked { reason }) => Err(action.failed(ActionError::precondition(format!(
+            "check says blocked: {reason}"
+        )))),
+        Err(e) if e.kind() == ErrorKind::Cancelled => Err(Ending::Interrupted(e)),
+        Err(e) => Err(action.failed(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use drkit_core::Outputs;
+
+    use super::*;
+    use crate::phases::testing::{failure, mock, step_action};
+
+    async fn checked(result: fn() -> Result<Check, ActionError>) -> Result<String, Ending> {
+        let mut m = mock("a", true);
+        m.expect_check().returning(move |_| result());
+        check(&Context::new(), &step_action(m, None)).await
+    }
+
+    #[tokio::test]
+    async fn ready_gives_the_change_and_done_skips() {
+        assert_eq!(
+            checked(|| Ok(Check::ready("flip it"))).await.unwrap(),
+            "flip it"
+        );
+        match checked(|| {
+            Ok(Check::Done {
+                detail: "flipped".into(),
+                outputs: Outputs::new().with("x", 1),
+            })
+        })
+        .await
+        {
+            Err(Ending::Skipped { detail, outputs }) => {
+                assert_eq!(detail, "flipped");
+                assert!(outputs.get("x").is_some());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn blocked_or_failed_fails_naming_the_action_and_cancelled_interrupts() {
+        let (e, mutated) = failure(
+            checked(|| Ok(Check::blocked("no replica")))
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(e.kind(), ErrorKind::PreconditionFailed);
+        assert!(
+            e.message().contains("check says blocked: no replica"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("demo.mock"), "{e}");
+        assert!(!mutated);
+        let (e, _) = failure(
+            checked(|| Err(ActionError::new(ErrorKind::AccessDenied, "nope")))
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(e.kind(), ErrorKind::AccessDenied);
+        assert!(matches!(
+            checked(|| Err(ActionError::cancelled("stop"))).await,
+            Err(Ending::Interrupted(_))
+        ));
+    }
+}

@@ -1,0 +1,50 @@
+//! Execute: the change itself, within the step's time-out and through its layers.
+
+use drkit_core::{Context, ErrorKind, Outputs};
+
+use super::{Ending, StepAction};
+
+/// The action's outputs, or the ending: failed, or interrupted (cancelled: stopped at a safe
+/// point). A failed execute is not a completed one: the step has not mutated anything to
+/// compensate.
+pub(super) async fn execute(ctx: &Context, action: &StepAction) -> Result<Outputs, Ending> {
+    match action.within(ctx, action.layered.execute(ctx)).await {
+        Ok(outputs) => Ok(outputs),
+        Err(e) if e.kind() == ErrorKind::Cancelled => Err(Ending::Interrupted(e)),
+        Err(e) => Err(action.failed(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use drkit_core::ActionError;
+
+    use super::*;
+    use crate::phases::testing::{failure, mock, step_action};
+
+    async fn executed(result: fn() -> Result<Outputs, ActionError>) -> Result<Outputs, Ending> {
+        let mut m = mock("a", true);
+        m.expect_execute().times(1).returning(move |_| result());
+        execute(&Context::new(), &step_action(m, None)).await
+    }
+
+    #[tokio::test]
+    async fn outputs_or_a_failure_naming_the_action_or_an_interruption() {
+        let outputs = executed(|| Ok(Outputs::new().with("arn", "arn:x")))
+            .await
+            .unwrap();
+        assert_eq!(outputs.get("arn").unwrap(), "arn:x");
+        let (e, mutated) = failure(
+            executed(|| Err(ActionError::new(ErrorKind::Conflict, "busy")))
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(e.kind(), ErrorKind::Conflict);
+        assert!(e.to_string().contains("demo.mock"), "{e}");
+        assert!(!mutated, "a failed execute mutated nothing to compensate");
+        assert!(matches!(
+            executed(|| Err(ActionError::cancelled("stop"))).await,
+            Err(Ending::Interrupted(_))
+        ));
+    }
+}

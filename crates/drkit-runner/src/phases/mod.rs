@@ -1,0 +1,388 @@
+//! The lifecycle of one step, as phases that can be read and tested alone:
+//!
+//! ```text
+//! build -> check -> (step_ready) -> approval -> guards -> execute -> verify
+//!            \-> done: skipped                                  (run failed: rollback)
+//! ```
+//!
+//! Each phase is a function of what it needs, returning what the next phase needs or the
+//! [`Ending`] that stops the step there. [`run_step`] composes them and records the ending in
+//! the journal ([`Ending::record`]); [`undo`] is the rollback of one step, which the scheduler
+//! calls for each completed mutating step, newest first.
+
+mod approval;
+mod check;
+mod ending;
+mod execute;
+mod guards;
+mod rollback;
+mod verify;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use drkit_core::{ActionError, ActionExt, ActionRef, CancellationToken, Context, Outputs};
+use tokio::time::Instant;
+
+use crate::approval::{ApprovalRequest, Approver};
+use crate::events::{Hub, StepEvents};
+use crate::journal::{Event, Journal};
+use crate::plan::{ActionSource, Plan, Step, StepInputs, StepPolicy};
+
+pub(crate) use ending::{Ending, StepEnd, StepResult};
+pub(crate) use rollback::undo;
+
+/// What every step task shares.
+#[derive(Debug)]
+pub(crate) struct StepEnv {
+    pub(crate) journal: Journal,
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) approver: Arc<dyn Approver>,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) plan: Plan,
+    pub(crate) run: String,
+    /// The action each step was built into when it ran, by step index: a rollback compensates
+    /// with that same instance (it remembers what it changed), not a fresh build.
+    pub(crate) built: std::sync::Mutex<Vec<Option<ActionRef>>>,
+}
+
+impl StepEnv {
+    fn remember(&self, idx: usize, action: &ActionRef) {
+        let mut built = self
+            .built
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(slot) = built.get_mut(idx) {
+            *slot = Some(Arc::clone(action));
+        }
+    }
+
+    pub(crate) fn built(&self, idx: usize) -> Option<ActionRef> {
+        self.built
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(idx)
+            .cloned()
+            .flatten()
+    }
+
+    /// The progress sink of a step's context: the run's hub, and the journal for retries.
+    pub(crate) fn events(&self) -> StepEvents {
+        StepEvents {
+            hub: Arc::clone(&self.hub),
+            journal: self.journal.clone(),
+        }
+    }
+}
+
+/// The step's action wrapped in the layers its policy asks for (attempt time-out, retry).
+pub(crate) fn layer(action: ActionRef, policy: &StepPolicy) -> ActionRef {
+    let mut action = action;
+    if let Some(t) = policy.attempt_timeout {
+        action = action.with_timeout(t);
+    }
+    if let Some(retry) = &policy.retry {
+        action = action.with_retry(retry.clone());
+    }
+    action
+}
+
+/// Runs `fut`, cut off at the context's deadline (the step's time-out) even if the action does
+/// not watch it. Cancellation is left to the action, which stops at a safe point.
+pub(crate) async fn within<T>(
+    ctx: &Context,
+    timeout: Option<Duration>,
+    fut: impl Future<Output = Result<T, ActionError>>,
+) -> Result<T, ActionError> {
+    match (ctx.deadline(), timeout) {
+        (Some(deadline), Some(timeout)) => tokio::time::timeout_at(deadline, fut)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ActionError::deadline_exceeded(format!(
+                    "the step did not finish within its time-out of {}",
+                    humantime::format_duration(timeout)
+                )))
+            }),
+        _ => fut.await,
+    }
+}
+
+/// A built step action, as the phases use it.
+#[derive(Debug)]
+pub(crate) struct StepAction {
+    /// As built: named in errors, asked its kind, target and whether it mutates.
+    pub(crate) built: ActionRef,
+    /// With the step's layers: what the phases call.
+    pub(crate) layered: ActionRef,
+    /// The step's time-out (check, guards, execute, verify; not the wait for an approval).
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl StepAction {
+    pub(crate) fn new(built: ActionRef, policy: &StepPolicy) -> Self {
+        Self {
+            layered: layer(Arc::clone(&built), policy),
+            built,
+            timeout: policy.timeout,
+        }
+    }
+
+    /// `base` bounded by the step's time-out, counted from now.
+    pub(crate) fn bounded(&self, base: &Context) -> Context {
+        match self.timeout {
+            Some(t) => base.clone().with_timeout(t),
+            None => base.clone(),
+        }
+    }
+
+    /// Runs `fut` within the step's time-out (see [`within`]).
+    pub(crate) async fn within<T>(
+        &self,
+        ctx: &Context,
+        fut: impl Future<Output = Result<T, ActionError>>,
+    ) -> Result<T, ActionError> {
+        within(ctx, self.timeout, fut).await
+    }
+
+    /// The step fails before its execute completed, with `error` naming the action.
+    pub(crate) fn failed(&self, error: ActionError) -> Ending {
+        Ending::Failed {
+            error: error.in_action(self.built.as_ref()),
+            mutated: false,
+        }
+    }
+}
+
+/// Runs step `idx` through its phases and records how it ended.
+pub(crate) async fn run_step(
+    env: Arc<StepEnv>,
+    idx: usize,
+    inputs: BTreeMap<String, Outputs>,
+) -> StepResult {
+    let env: &StepEnv = &env;
+    let step = &env.plan.inner.steps[idx];
+    let start = Instant::now();
+    let inputs = Arc::new(inputs);
+    let built = match &step.source {
+        ActionSource::Ready(a) => Ok(Arc::clone(a)),
+        ActionSource::Deferred { build, .. } => build(&StepInputs::new(&step.id, &inputs)),
+    };
+    let ending = match built {
+        Ok(action) => {
+            env.remember(idx, &action);
+            match phases(env, step, action, inputs).await {
+                Ok(ending) | Err(ending) => ending,
+            }
+        }
+        Err(error) => {
+            env.journal.record(Event::StepStarted {
+                step: step.id.clone(),
+                kind: "(not built)".to_owned(),
+                target: "(not built)".to_owned(),
+                mutates: false,
+            });
+            Ending::Failed {
+                error,
+                mutated: false,
+            }
+        }
+    };
+    ending.record(&env.journal, &step.id, start).await
+}
+
+/// The phases of a built step, in order; `Err` is the ending of a phase that stopped the step.
+async fn phases(
+    env: &StepEnv,
+    step: &Step,
+    built: ActionRef,
+    inputs: Arc<BTreeMap<String, Outputs>>,
+) -> Result<Ending, Ending> {
+    let id = step.id.as_str();
+    env.journal.record(Event::StepStarted {
+        step: id.to_owned(),
+        kind: built.kind().to_owned(),
+        target: built.target().to_string(),
+        mutates: built.mutates(),
+    });
+    let action = StepAction::new(built, &step.policy);
+    let base = Context::new()
+        .with_step(id)
+        .with_cancellation(env.cancel.clone())
+        .with_outputs(inputs)
+        .with_events(env.events());
+    let mut ctx = action.bounded(&base);
+
+    // Steady state before: already done -> skipped.
+    let change = check::check(&ctx, &action).await?;
+    env.journal.record(Event::StepReady {
+        step: id.to_owned(),
+        change: change.clone(),
+    });
+
+    if let Some(policy) = &step.policy.approval {
+        let request = ApprovalRequest {
+            run: env.run.clone(),
+            plan: env.plan.name().to_owned(),
+            step: id.to_owned(),
+            kind: action.built.kind().to_owned(),
+            target: action.built.target().to_string(),
+            change,
+        };
+        let gate = approval::Gate {
+            journal: &env.journal,
+            approver: env.approver.as_ref(),
+            cancel: &env.cancel,
+        };
+        gate.approve(policy, &request, &action).await?;
+        // The step's time-out does not count the wait for a human.
+        ctx = action.bounded(&base);
+    }
+
+    // Safety interlocks, just before executing.
+    guards::hold(&ctx, &action, &step.guards).await?;
+    if env.cancel.is_cancelled() {
+        return Err(Ending::Interrupted(ActionError::cancelled(
+            "cancelled before executing",
+        )));
+    }
+
+    let outputs = execute::execute(&ctx, &action).await?;
+    // Steady state after.
+    let verified = verify::verify(&ctx, &action).await?;
+    Ok(Ending::Succeeded {
+        outputs,
+        verified,
+        mutated: action.built.mutates(),
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! What the phases' unit tests share: a journal in memory, mock actions.
+
+    use std::collections::HashMap;
+    use std::time::SystemTime;
+
+    use drkit_core::{MockRecoveryAction, Resource};
+    use tokio::sync::broadcast;
+
+    use super::*;
+    use crate::clock::Clock;
+    use crate::journal::Committed;
+    use crate::rto::RtoBudgets;
+
+    /// A journal kept in memory; [`events`] stops it and gives what it recorded.
+    pub(crate) fn journal() -> (Journal, Arc<Hub>, tokio::task::JoinHandle<Committed>) {
+        let clock = Clock::start();
+        let hub = Arc::new(Hub {
+            run: "run-1".to_owned(),
+            plan: "plan".to_owned(),
+            tx: broadcast::channel(16).0,
+            sinks: Vec::new(),
+            incident_start: SystemTime::now(),
+            budgets: RtoBudgets::default(),
+            tiers: HashMap::new(),
+            clock,
+        });
+        let (journal, committer) = Journal::start(
+            None,
+            "plan".to_owned(),
+            "run-1".to_owned(),
+            0,
+            clock,
+            Arc::clone(&hub),
+        );
+        (journal, hub, committer)
+    }
+
+    /// The events `journal` recorded, once it is dropped.
+    pub(crate) async fn events(
+        journal: Journal,
+        committer: tokio::task::JoinHandle<Committed>,
+    ) -> Vec<Event> {
+        drop(journal);
+        committer
+            .await
+            .unwrap()
+            .records
+            .into_iter()
+            .map(|r| r.event)
+            .collect()
+    }
+
+    /// A mock action `step` of kind `demo.mock` on `demo:thing/step`: add the calls expected.
+    pub(crate) fn mock(step: &str, mutates: bool) -> MockRecoveryAction {
+        let mut m = MockRecoveryAction::new();
+        m.expect_id().return_const(step.to_owned());
+        m.expect_kind().return_const("demo.mock");
+        m.expect_target()
+            .return_const(Resource::new("demo", "thing", step));
+        m.expect_mutates().return_const(mutates);
+        m
+    }
+
+    /// `action` with no layers, bounded by `timeout`.
+    pub(crate) fn step_action(action: MockRecoveryAction, timeout: Option<Duration>) -> StepAction {
+        let action: ActionRef = Arc::new(action);
+        StepAction::new(
+            action,
+            &StepPolicy {
+                timeout,
+                ..StepPolicy::default()
+            },
+        )
+    }
+
+    /// The error of a failed ending, and whether the step had mutated.
+    pub(crate) fn failure(ending: Ending) -> (ActionError, bool) {
+        match ending {
+            Ending::Failed { error, mutated } => (error, mutated),
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use drkit_core::ErrorKind;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn within_cuts_off_at_the_step_timeout_and_only_with_one() {
+        let slow = || async {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            Ok::<_, ActionError>("finished")
+        };
+        let ctx = Context::new().with_timeout(Duration::from_secs(5));
+        let e = within(&ctx, Some(Duration::from_secs(5)), slow())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::DeadlineExceeded);
+        assert_eq!(
+            e.message(),
+            "the step did not finish within its time-out of 5s"
+        );
+        // No step time-out: the action's own deadline handling is left alone.
+        assert_eq!(within(&ctx, None, slow()).await.unwrap(), "finished");
+        assert_eq!(
+            within(&Context::new(), None, slow()).await.unwrap(),
+            "finished"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_step_action_is_bounded_from_now_and_fails_naming_itself() {
+        let action = testing::step_action(testing::mock("a", true), Some(Duration::from_secs(5)));
+        let before = Instant::now();
+        let ctx = action.bounded(&Context::new());
+        assert_eq!(ctx.deadline(), Some(before + Duration::from_secs(5)));
+        let unbounded = testing::step_action(testing::mock("a", true), None);
+        assert_eq!(unbounded.bounded(&Context::new()).deadline(), None);
+        let (e, mutated) = testing::failure(action.failed(ActionError::precondition("no")));
+        assert!(e.to_string().contains("demo.mock"), "{e}");
+        assert!(!mutated);
+    }
+}

@@ -1,0 +1,13 @@
+//! `docs_tests` of `register.rs`.
+
+/// docs/actions/vault.md documents every action of this crate: row, parameters, outputs,
+/// IAM actions and a runbook example.
+#[test]
+fn the_actions_page_documents_every_action() {
+    drkit_testkit::docs::documented(
+        "docs/actions/vault.md",
+        include_str!("../../../docs/actions/vault.md"),
+        super::DESCRIPTORS,
+    )
+    .unwrap();
+}
