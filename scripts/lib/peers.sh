@@ -11,7 +11,7 @@ DRKIT_ROOT=${DRKIT_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 DRKIT_CACHE=${DRKIT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/drkit}
 PEERS_DIR=${PEERS_DIR:-$DRKIT_ROOT/.peers}
 MOTO_VENV=${MOTO_VENV:-$DRKIT_ROOT/.venv-emu}
-MOTO_REQUIREMENT=${MOTO_REQUIREMENT:-moto[server]==5.2.*}
+MOTO_REQUIREMENT=${MOTO_REQUIREMENT:-moto[server]==5.2.6}
 mkdir -p "$PEERS_DIR"
 
 _PEER_PIDS=()
@@ -65,13 +65,17 @@ PY
   return 1
 }
 
+# The exact moto version is pinned: emulator behaviour differs between patch releases (5.2.6
+# answers CloudWatch's CBOR protocol, 5.2.1 did not), so a venv made for another pin is redone.
 ensure_moto() {
-  if [ -x "$MOTO_VENV/bin/moto_server" ]; then
+  local stamp="$MOTO_VENV/.drkit-requirement"
+  if [ -x "$MOTO_VENV/bin/moto_server" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$MOTO_REQUIREMENT" ]; then
     return 0
   fi
   log "installing $MOTO_REQUIREMENT into $MOTO_VENV"
   python3 -m venv "$MOTO_VENV"
   "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "$MOTO_REQUIREMENT"
+  printf '%s\n' "$MOTO_REQUIREMENT" >"$stamp"
 }
 
 # start_moto: exports DRKIT_TEST_AWS_ENDPOINT (and MOTO_PID).

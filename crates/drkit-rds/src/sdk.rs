@@ -439,7 +439,10 @@ impl MetricsApi for SdkCloudWatch {
     ) -> Result<Vec<Datapoint>, ActionError> {
         use aws_sdk_cloudwatch::types::{Dimension, Statistic};
 
-        let now = SystemTime::now();
+        // EndTime is exclusive and a period is reported only once it lies inside the window, so
+        // an end of "now" can drop the current minute (moto does; CloudWatch may round). The
+        // window ends one period after now: no datapoint can come from the future.
+        let end = SystemTime::now() + std::time::Duration::from_secs(60);
         let out = self
             .client
             .get()
@@ -454,7 +457,7 @@ impl MetricsApi for SdkCloudWatch {
                     .build(),
             )
             .start_time(aws_sdk_cloudwatch::primitives::DateTime::from(since))
-            .end_time(aws_sdk_cloudwatch::primitives::DateTime::from(now))
+            .end_time(aws_sdk_cloudwatch::primitives::DateTime::from(end))
             .period(60)
             .statistics(Statistic::Maximum)
             .send()

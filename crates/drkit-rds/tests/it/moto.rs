@@ -446,24 +446,62 @@ async fn a_read_replica_promotion_is_accepted_by_the_api() {
         .unwrap();
 }
 
-/// An emulator gap, shown: current `aws-sdk-cloudwatch` speaks CloudWatch's RPC v2 CBOR
-/// protocol, which moto 5.2 does not (it answers an HTML 404). drkit reports that as
-/// `NotImplemented` — not "not found", not retryable. The replica-lag logic itself (limit,
-/// stale datapoints) is covered by the mocked-port tests.
+/// `rds.check_replica_lag` against moto's CloudWatch (moto speaks the RPC v2 CBOR protocol that
+/// current `aws-sdk-cloudwatch` uses since 5.2.6, the version `scripts/lib/peers.sh` pins): a
+/// datapoint put with `PutMetricData` is read back and compared with the limit, and an instance
+/// with no datapoint is blocked ("the lag is unknown"), never passed.
 #[tokio::test]
-async fn replica_lag_against_moto_shows_the_cloudwatch_protocol_gap() {
-    let Some((_moto, _client, registry)) = setup().await else {
+async fn replica_lag_is_read_from_cloudwatch_and_compared_with_the_limit() {
+    let Some((moto, _client, registry)) = setup().await else {
         return;
     };
-    let probe = build(
-        &registry,
-        "rds.check_replica_lag",
-        json!({"instance": unique("mint-replica-replica"), "max_lag": "30s"}),
-    );
-    let err = probe.check(&Context::new()).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotImplemented, "{err}");
-    assert_eq!(err.operation(), Some("GetMetricStatistics"));
-    assert!(!err.is_retryable());
+    let instance = unique("mint-replica-replica");
+    let probe = |max_lag: &str, instance: &str| {
+        build(
+            &registry,
+            "rds.check_replica_lag",
+            json!({"instance": instance, "max_lag": max_lag}),
+        )
+    };
+    match probe("30s", &instance)
+        .check(&Context::new())
+        .await
+        .unwrap()
+    {
+        Check::Blocked { reason } => assert!(reason.contains("lag is unknown"), "{reason}"),
+        other => panic!("no datapoint must block, got {other:?}"),
+    }
+
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config(REGION).await);
+    cloudwatch
+        .put_metric_data()
+        .namespace("AWS/RDS")
+        .metric_data(
+            aws_sdk_cloudwatch::types::MetricDatum::builder()
+                .metric_name("ReplicaLag")
+                .dimensions(
+                    aws_sdk_cloudwatch::types::Dimension::builder()
+                        .name("DBInstanceIdentifier")
+                        .value(&instance)
+                        .build(),
+                )
+                .value(12.0)
+                .unit(aws_sdk_cloudwatch::types::StandardUnit::Seconds)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let within = probe("30s", &instance)
+        .check(&Context::new())
+        .await
+        .unwrap();
+    assert!(matches!(within, Check::Done { .. }), "{within:?}");
+    match probe("5s", &instance).check(&Context::new()).await.unwrap() {
+        Check::Blocked { reason } => assert!(reason.contains("12"), "{reason}"),
+        other => panic!("12 s of lag above a 5 s limit must block, got {other:?}"),
+    }
 }
 
 #[tokio::test]
