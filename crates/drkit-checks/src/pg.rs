@@ -42,13 +42,24 @@ pub struct PgConnection {
     /// TLS mode. Only `disable` is supported for now (see the crate docs).
     #[serde(default)]
     pub sslmode: SslMode,
-    /// How long connecting may take (default 10 s), e.g. `"5s"`.
+    /// How long connecting may take, TCP connection, start-up and authentication together
+    /// (default 10 s), e.g. `"5s"`.
     #[serde(
         default,
         with = "humantime_serde",
         skip_serializing_if = "Option::is_none"
     )]
     pub connect_timeout: Option<Duration>,
+    /// How long one query may run (default 30 s), e.g. `"5m"` for exact counts of very large
+    /// tables: the server's `statement_timeout` for the session (the server cancels the query,
+    /// SQLSTATE 57014), and drkit gives up waiting 5 s after it (a server or network that
+    /// stops answering).
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub statement_timeout: Option<Duration>,
 }
 
 fn default_port() -> u16 {
@@ -70,6 +81,7 @@ impl PgConnection {
             password: None,
             sslmode: SslMode::Disable,
             connect_timeout: None,
+            statement_timeout: None,
         }
     }
 
@@ -109,6 +121,18 @@ impl PgConnection {
         }
         if self.user.is_empty() {
             return Some(("user", "the user is empty".to_owned()));
+        }
+        if self.connect_timeout.is_some_and(|t| t.is_zero()) {
+            return Some(("connect_timeout", "must be more than 0".to_owned()));
+        }
+        if self
+            .statement_timeout
+            .is_some_and(|t| t.as_millis() == 0 || t.as_millis() > i32::MAX as u128)
+        {
+            return Some((
+                "statement_timeout",
+                "must be at least 1ms and at most 24 days (PostgreSQL's limit)".to_owned(),
+            ));
         }
         if self.sslmode != SslMode::Disable {
             return Some((

@@ -45,7 +45,8 @@ fn count_map<'a>(counts: impl Iterator<Item = (&'a String, &'a i64)>) -> Value {
 #[non_exhaustive]
 pub struct PgRowCountsParams {
     /// connection table {host, port (5432), dbname, user, password (secret reference, e.g.
-    /// "env:DB_PASSWORD"), sslmode ("disable" only, for now), connect_timeout ("10s")}
+    /// "env:DB_PASSWORD"), sslmode ("disable" only, for now), connect_timeout ("10s"),
+    /// statement_timeout ("30s")}
     #[param(ty = "table")]
     pub database: PgConnection,
     /// tables to count exactly, `table` or `schema.table` (quoted, case-sensitive)
@@ -148,7 +149,8 @@ impl Probe for PgRowCounts {
 #[non_exhaustive]
 pub struct PgDataLossParams {
     /// connection table {host, port (5432), dbname, user, password (secret reference, e.g.
-    /// "env:DB_PASSWORD"), sslmode ("disable" only, for now), connect_timeout ("10s")}
+    /// "env:DB_PASSWORD"), sslmode ("disable" only, for now), connect_timeout ("10s"),
+    /// statement_timeout ("30s")}
     #[param(ty = "table")]
     pub database: PgConnection,
     /// the table, e.g. `transactions`
@@ -455,7 +457,8 @@ impl<'de> Deserialize<'de> for Tolerance {
 #[non_exhaustive]
 pub struct PgCompareCountsParams {
     /// connection table {host, port (5432), dbname, user, password (secret reference, e.g.
-    /// "env:DB_PASSWORD"), sslmode ("disable" only, for now), connect_timeout ("10s")}
+    /// "env:DB_PASSWORD"), sslmode ("disable" only, for now), connect_timeout ("10s"),
+    /// statement_timeout ("30s")}
     #[param(ty = "table")]
     pub left: PgConnection,
     /// the other database, same form as `left`

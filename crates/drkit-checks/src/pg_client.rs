@@ -1,6 +1,7 @@
 //! The adapter: [`PgApi`] over `tokio-postgres`. It only translates (connection settings,
 //! queries, rows, error classification); all decisions are in the actions.
 
+use std::future::Future;
 use std::io;
 use std::time::Duration;
 
@@ -11,11 +12,23 @@ use tokio_postgres::config::SslMode as PgSslMode;
 
 use crate::pg::{ColumnName, Newest, PgApi, PgConnection, RowCounts, TableName};
 
-/// How long connecting may take when the connection does not say.
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long connecting (TCP, start-up, authentication) may take when the connection does not
+/// say.
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long one query may run when the connection does not say.
+pub(crate) const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How much longer than the statement time-out drkit waits for an answer: the server's own
+/// cancellation (SQLSTATE 57014) normally comes first, this bounds a server or a network that
+/// stops answering altogether.
+pub(crate) const STATEMENT_GRACE: Duration = Duration::from_secs(5);
 
 /// [`PgApi`] over `tokio-postgres`, without TLS (see the crate docs). Every session is read-only
-/// (`default_transaction_read_only=on`) and named `drkit-checks` in `pg_stat_activity`.
+/// (`default_transaction_read_only=on`), has a `statement_timeout` and is named `drkit-checks`
+/// in `pg_stat_activity`. Connecting is bounded as a whole (tokio-postgres's own
+/// `connect_timeout` covers the TCP connection only, not the start-up and authentication that
+/// follow), and so is waiting for each answer.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TokioPg;
 
@@ -29,6 +42,7 @@ impl TokioPg {
         if let Some((param, why)) = db.problem() {
             return Err(ActionError::invalid_input(format!("{param}: {why}")));
         }
+        let connect_timeout = db.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         let mut config = tokio_postgres::Config::new();
         config
             .host(&db.host)
@@ -36,22 +50,58 @@ impl TokioPg {
             .dbname(&db.dbname)
             .user(&db.user)
             .application_name("drkit-checks")
-            .options("-c default_transaction_read_only=on")
+            .options(session_options(db))
             .ssl_mode(PgSslMode::Disable)
-            .connect_timeout(db.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT));
+            .connect_timeout(connect_timeout);
         if let Some(password) = &db.password {
             let secret = password.resolve()?;
             config.password(secret.expose_secret());
         }
-        let (client, connection) = config
-            .connect(NoTls)
+        let doing = format!("connecting to {db}");
+        let (client, connection) = tokio::time::timeout(connect_timeout, config.connect(NoTls))
             .await
-            .map_err(|e| classify(e, &format!("connecting to {db}")))?;
+            .map_err(|_| no_answer(&doing, connect_timeout, "connect_timeout"))?
+            .map_err(|e| classify(e, &doing))?;
         // The connection task ends when `client` is dropped.
         tokio::spawn(async move {
             let _ = connection.await;
         });
         Ok(client)
+    }
+}
+
+/// The session's options: read-only, and the statement time-out in milliseconds.
+pub(crate) fn session_options(db: &PgConnection) -> String {
+    let statement = db.statement_timeout.unwrap_or(DEFAULT_STATEMENT_TIMEOUT);
+    format!(
+        "-c default_transaction_read_only=on -c statement_timeout={}",
+        statement.as_millis().max(1)
+    )
+}
+
+/// Nothing came back within `limit` (set by the connection's `param`): a `Timeout`, which a
+/// retry may cure.
+fn no_answer(doing: &str, limit: Duration, param: &str) -> ActionError {
+    ActionError::new(
+        ErrorKind::Timeout,
+        format!(
+            "{doing}: no answer within {} (the connection's `{param}`)",
+            humantime::format_duration(limit)
+        ),
+    )
+}
+
+/// `query`, waited for at most the statement time-out plus [`STATEMENT_GRACE`].
+async fn bounded<T>(
+    db: &PgConnection,
+    doing: &str,
+    query: impl Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, ActionError> {
+    let statement = db.statement_timeout.unwrap_or(DEFAULT_STATEMENT_TIMEOUT);
+    let limit = statement + STATEMENT_GRACE;
+    match tokio::time::timeout(limit, query).await {
+        Ok(result) => result.map_err(|e| classify(e, doing)),
+        Err(_) => Err(no_answer(doing, limit, "statement_timeout")),
     }
 }
 
@@ -67,21 +117,21 @@ impl PgApi for TokioPg {
         for table in tables {
             // The name is quoted (`TableName::quoted`): it cannot inject SQL.
             let sql = format!("SELECT count(*) FROM {}", table.quoted());
-            let row = client
-                .query_one(&sql, &[])
-                .await
-                .map_err(|e| classify(e, &format!("counting the rows of {table}")))?;
+            let doing = format!("counting the rows of {table}");
+            let row = bounded(db, &doing, client.query_one(&sql, &[])).await?;
             let n: i64 = row.try_get(0).map_err(|e| classify(e, "reading a count"))?;
             counts.exact.insert(table.to_string(), n);
         }
-        let rows = client
-            .query(
+        let rows = bounded(
+            db,
+            "reading pg_stat_user_tables",
+            client.query(
                 "SELECT schemaname::text, relname::text, n_live_tup \
                  FROM pg_stat_user_tables ORDER BY 1, 2",
                 &[],
-            )
-            .await
-            .map_err(|e| classify(e, "reading pg_stat_user_tables"))?;
+            ),
+        )
+        .await?;
         for row in rows {
             let schema: String = row.try_get(0).map_err(|e| classify(e, "reading a row"))?;
             let table: String = row.try_get(1).map_err(|e| classify(e, "reading a row"))?;
@@ -104,10 +154,8 @@ impl PgApi for TokioPg {
             c = column.quoted(),
             t = table.quoted()
         );
-        let row = client
-            .query_one(&sql, &[])
-            .await
-            .map_err(|e| classify(e, &format!("reading max({column}) of {table}")))?;
+        let doing = format!("reading max({column}) of {table}");
+        let row = bounded(db, &doing, client.query_one(&sql, &[])).await?;
         let micros: Option<i64> = row.try_get(0).map_err(|e| classify(e, "reading a row"))?;
         let text: Option<String> = row.try_get(1).map_err(|e| classify(e, "reading a row"))?;
         Ok(micros.map(|m| Newest::new(m, text.unwrap_or_default())))

@@ -15,3 +15,20 @@ fn sqlstates_are_classified() {
     assert_eq!(sqlstate_kind("XX000"), ErrorKind::Other);
     assert!(sqlstate_kind("53300").is_retryable());
 }
+
+#[test]
+fn every_session_is_read_only_with_a_statement_timeout() {
+    let db = PgConnection::new("db", "mint", "ro");
+    assert_eq!(
+        session_options(&db),
+        "-c default_transaction_read_only=on -c statement_timeout=30000"
+    );
+    let mut slow = db;
+    slow.statement_timeout = Some(Duration::from_secs(300));
+    assert_eq!(
+        session_options(&slow),
+        "-c default_transaction_read_only=on -c statement_timeout=300000"
+    );
+    assert_eq!(DEFAULT_STATEMENT_TIMEOUT, Duration::from_secs(30));
+    assert_eq!(DEFAULT_CONNECT_TIMEOUT, Duration::from_secs(10));
+}

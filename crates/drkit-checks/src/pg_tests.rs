@@ -27,11 +27,13 @@ fn bad_names_are_refused() {
 fn connection_display_and_debug_never_show_a_password() {
     let db: PgConnection = serde_json::from_value(serde_json::json!({
         "host": "db", "port": 5433, "dbname": "mint", "user": "ro",
-        "password": {"secret": "env:MINT_PW"}, "connect_timeout": "3s"
+        "password": {"secret": "env:MINT_PW"}, "connect_timeout": "3s",
+        "statement_timeout": "2m"
     }))
     .unwrap();
     assert_eq!(db.to_string(), "postgresql://ro@db:5433/mint");
     assert_eq!(db.connect_timeout, Some(Duration::from_secs(3)));
+    assert_eq!(db.statement_timeout, Some(Duration::from_secs(120)));
     assert!(format!("{db:?}").contains("SecretRef(env:MINT_PW)"));
     assert_eq!(db.resource().to_string(), "postgres:database/db:5433/mint");
     assert!(db.problem().is_none());
@@ -49,4 +51,16 @@ fn tls_modes_other_than_disable_are_refused_clearly() {
     let (param, why) = db.problem().unwrap();
     assert_eq!(param, "sslmode");
     assert!(why.contains("`verify-full` is not supported yet"), "{why}");
+}
+
+#[test]
+fn time_outs_of_zero_are_refused() {
+    let mut db = PgConnection::new("db", "mint", "ro");
+    db.statement_timeout = Some(Duration::ZERO);
+    assert_eq!(db.problem().map(|p| p.0), Some("statement_timeout"));
+    db.statement_timeout = Some(Duration::from_secs(40 * 24 * 3600));
+    assert_eq!(db.problem().map(|p| p.0), Some("statement_timeout"));
+    db.statement_timeout = None;
+    db.connect_timeout = Some(Duration::ZERO);
+    assert_eq!(db.problem().map(|p| p.0), Some("connect_timeout"));
 }

@@ -11,8 +11,14 @@
 //! built on first use (never at registration), then cached. kube's own retry layer is
 //! switched off: drkit's retry layer decides about retries, from the error's kind
 //! ([`crate::kube_error`]).
+//!
+//! Every call is bounded: kube-rs connects within 30 s and sends within 295 s, but by default
+//! waits for an answer for ever. The clients built here wait at most [`READ_TIMEOUT`] (30 s)
+//! for the next bytes of an answer (drkit makes no watch or exec call, which could be idle
+//! longer); running out fails the call with `ErrorKind::Timeout`.
 
 use std::fmt;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use drkit_core::ActionError;
@@ -145,8 +151,20 @@ fn ensure_crypto_provider() {
     }
 }
 
-pub(crate) fn client_from_config(mut config: Config, what: &str) -> Result<Client, ActionError> {
+/// How long a client built here waits for the next bytes of an answer (kube-rs's
+/// `Config::read_timeout`, which it leaves unset), unless the configuration sets its own.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `config` as drkit uses it: kube's retries off, and every read bounded ([`READ_TIMEOUT`]
+/// unless the configuration already has a read time-out).
+pub(crate) fn bounded_config(mut config: Config) -> Config {
     config.default_retry = false;
+    config.read_timeout.get_or_insert(READ_TIMEOUT);
+    config
+}
+
+pub(crate) fn client_from_config(config: Config, what: &str) -> Result<Client, ActionError> {
+    let config = bounded_config(config);
     ensure_crypto_provider();
     Client::try_from(config).map_err(|e| kube_error(e, "connect", what))
 }

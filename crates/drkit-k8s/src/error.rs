@@ -5,6 +5,7 @@
 //! | API status 429 (`TooManyRequests`) | `Throttled` (with `Retry-After` from `retryAfterSeconds`) | yes |
 //! | API status 5xx (`InternalError`, `ServiceUnavailable`, `Timeout`, ...), 504 | `Unavailable` | yes |
 //! | API status 408 / reason `Timeout` | `Timeout` | yes |
+//! | no answer within the read time-out (a `TimedOut` I/O error under `HyperError`, `Service`) | `Timeout` | yes |
 //! | a connection, I/O or HTTP-stack failure (`HyperError`, `Service`) | `Unavailable` | yes |
 //! | API status 401 / 403 (`Unauthorized`, `Forbidden`) and auth errors | `AccessDenied` | no |
 //! | API status 404 (`NotFound`) | `NotFound` | no |
@@ -63,6 +64,12 @@ pub fn kube_error(err: kube::Error, operation: &str, object: &str) -> ActionErro
             };
             (kind, what, Some(code), retry_after)
         }
+        kube::Error::HyperError(_) | kube::Error::Service(_) if timed_out(&err) => (
+            ErrorKind::Timeout,
+            format!("the API server did not answer in time: {}", chain(&err)),
+            None,
+            None,
+        ),
         kube::Error::HyperError(e) => (
             ErrorKind::Unavailable,
             format!("cannot reach the API server: {e}"),
@@ -129,6 +136,40 @@ pub fn kube_error(err: kube::Error, operation: &str, object: &str) -> ActionErro
         out = out.with_retry_after(after);
     }
     out
+}
+
+/// Whether a time-out is behind `err`: the client's read or connect time-out (an I/O error of
+/// kind `TimedOut`, or tower's `Elapsed`) anywhere in its causes.
+fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        let text = e.to_string();
+        if text.contains("timed out") || text.contains("deadline has elapsed") {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// The error text with its causes, `: `-separated (each once).
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Whether `err` is the API's 404.

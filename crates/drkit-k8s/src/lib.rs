@@ -62,7 +62,7 @@ pub use common::EKS_IAM_ACTIONS;
 #[cfg(any(test, feature = "mock"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub use connect::MockConnect;
-pub use connect::{ClusterRef, Connect, FixedClient, KubeconfigConnector};
+pub use connect::{ClusterRef, Connect, FixedClient, KubeconfigConnector, READ_TIMEOUT};
 #[cfg(feature = "eks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "eks")))]
 pub use eks::{EKS_TOKEN_REFRESH, EksConnector};

@@ -99,7 +99,8 @@ async fn snapshot_save_writes_the_file_whole_and_refuses_bad_answers() {
     let path = dir.path().join("vault.snap");
     let mut api = MockVaultApi::new();
     api.expect_raft_snapshot_save()
-        .withf(|conn| conn.token().is_some())
+        // A transfer gets the transfer bound, not the 30 s of a control call.
+        .withf(|conn| conn.token().is_some() && conn.timeout() >= Duration::from_secs(600))
         .times(1)
         .returning(|_| Ok(SNAPSHOT.to_vec()));
     let params = SnapshotSaveParams {
@@ -116,6 +117,12 @@ async fn snapshot_save_writes_the_file_whole_and_refuses_bad_answers() {
     let out = save.execute(&Context::new()).await.unwrap();
     assert_eq!(out.get("bytes"), Some(&json!(SNAPSHOT.len())));
     assert_eq!(std::fs::read(&path).unwrap(), SNAPSHOT);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions())
+            & 0o777,
+        0o600,
+        "a snapshot holds every secret of the cluster: owner-only"
+    );
     assert!(!dir.path().join("vault.snap.partial").exists());
     save.verify(&Context::new()).await.unwrap();
     // This step's snapshot is in place: done, and executing again saves nothing more (the

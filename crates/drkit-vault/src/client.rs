@@ -10,8 +10,16 @@
 //!   (`client.http()` with `client.middle()`, which adds the token and the `/v1` prefix).
 //! - `/v1/sys/health` answers 429/472/473/501/503 depending on the state: drkit asks for 200
 //!   in every state and reads the body.
+//! - vaultrs reads `VAULT_SKIP_VERIFY` loosely: any value but `0`, `f` or `false` — an empty
+//!   one, `no`, `off` — turns TLS verification off. drkit reads it itself
+//!   ([`skip_tls_verify`]): only `true` or `1` turn it off (see the test
+//!   `vaultrs_reads_vault_skip_verify_loosely_drkit_does_not`).
+//! - vaultrs sets no time-out by default: every call here is bounded by the connection's
+//!   ([`VaultConn::timeout`]), and one that runs out is a `Timeout` error.
 
+use std::future::Future;
 use std::marker::PhantomData;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use drkit_core::{ActionError, ErrorKind, ExposeSecret, SecretString};
@@ -26,8 +34,9 @@ use vaultrs::error::ClientError;
 use crate::port::{Health, SealStatus, TransitKey, VaultApi, VaultConn};
 
 /// [`VaultApi`] over `vaultrs` (rustls; no OpenSSL). A client is made per call, with the
-/// address and token of that call; TLS settings come from the usual `VAULT_CACERT`,
-/// `VAULT_CAPATH` and `VAULT_SKIP_VERIFY` variables. The token is never read from
+/// address, token and time-out of that call; TLS settings come from the usual `VAULT_CACERT`,
+/// `VAULT_CAPATH` and `VAULT_SKIP_VERIFY` variables (verification is off only when
+/// `VAULT_SKIP_VERIFY` is `true` or `1`). The token is never read from
 /// `VAULT_TOKEN` behind the action's back: the actions resolve it from their `token` reference.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct VaultrsApi;
@@ -56,15 +65,43 @@ pub(crate) fn validate_address(address: &str) -> Result<(), String> {
     }
 }
 
+/// The variable that turns TLS verification off.
+pub(crate) const SKIP_VERIFY_VAR: &str = "VAULT_SKIP_VERIFY";
+
+/// Whether `VAULT_SKIP_VERIFY`'s value turns TLS verification off: only an explicit `true` or
+/// `1` (case-insensitive, spaces trimmed) does. Unset, empty, `false`, `no`, `0`, `yes` or
+/// anything else: verify.
+pub(crate) fn skip_tls_verify(value: Option<&str>) -> bool {
+    value.is_some_and(|v| {
+        let v = v.trim();
+        v == "1" || v.eq_ignore_ascii_case("true")
+    })
+}
+
 fn client(conn: &VaultConn) -> Result<VaultClient, ActionError> {
+    client_with(conn, std::env::var(SKIP_VERIFY_VAR).ok().as_deref())
+}
+
+/// [`client`], with `VAULT_SKIP_VERIFY`'s value given. vaultrs's own reading of the variable
+/// is overridden: `verify` is always set here.
+fn client_with(conn: &VaultConn, skip_verify: Option<&str>) -> Result<VaultClient, ActionError> {
     validate_address(conn.address()).map_err(ActionError::invalid_input)?;
     let token = conn
         .token()
         .map(|t| t.expose_secret().to_owned())
         .unwrap_or_default();
+    let skip = skip_tls_verify(skip_verify);
+    if skip && conn.address().starts_with("https://") {
+        tracing::warn!(
+            address = conn.address(),
+            "{SKIP_VERIFY_VAR} is set: the server's TLS certificate is not verified"
+        );
+    }
     let settings = VaultClientSettingsBuilder::default()
         .address(conn.address())
         .token(token)
+        .verify(!skip)
+        .timeout(Some(conn.timeout()))
         .build()
         .map_err(|e| ActionError::invalid_input(format!("Vault client settings: {e}")))?;
     VaultClient::new(settings)
@@ -269,12 +306,28 @@ fn from_rustify(err: &rustify::errors::ClientError, operation: &str, address: &s
         }
         R::RequestError { source, .. } => {
             let text = format!("{source:#}");
-            let kind = if text.contains("timed out") || text.contains("operation timed out") {
+            if text.contains("timed out") {
+                return ActionError::new(
+                    ErrorKind::Timeout,
+                    format!("{address} did not answer in time: {text}"),
+                )
+                .with_operation(operation);
+            }
+            ActionError::new(
+                ErrorKind::Unavailable,
+                format!("cannot reach {address}: {text}"),
+            )
+            .with_operation(operation)
+        }
+        // The answer broke off (or stalled past the time-out) while its body was read.
+        R::ResponseError { source } => {
+            let text = format!("{source:#}");
+            let kind = if text.contains("timed out") {
                 ErrorKind::Timeout
             } else {
                 ErrorKind::Unavailable
             };
-            ActionError::new(kind, format!("cannot reach {address}: {text}"))
+            ActionError::new(kind, format!("reading the answer of {address}: {text}"))
                 .with_operation(operation)
         }
         R::ResponseParseError { source, .. } => ActionError::new(
@@ -300,15 +353,44 @@ pub(crate) fn from_vaultrs(err: &ClientError, operation: &str, address: &str) ->
     }
 }
 
+/// `call`, bounded by the connection's time-out (vaultrs's own, set on its client, bounds the
+/// HTTP exchange; this one everything around it too). Running out is a `Timeout` error, which
+/// a retry may cure.
+async fn bounded<T>(
+    conn: &VaultConn,
+    operation: &str,
+    call: impl Future<Output = Result<T, ActionError>>,
+) -> Result<T, ActionError> {
+    let limit = conn.timeout();
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => result,
+        Err(_) => Err(timed_out(conn.address(), operation, limit)),
+    }
+}
+
+fn timed_out(address: &str, operation: &str, limit: Duration) -> ActionError {
+    ActionError::new(
+        ErrorKind::Timeout,
+        format!(
+            "{address} did not answer within {} (VAULT_CLIENT_TIMEOUT sets this bound)",
+            humantime::format_duration(limit)
+        ),
+    )
+    .with_operation(operation)
+}
+
 async fn unwrapped<R: DeserializeOwned + Send + Sync>(
     conn: &VaultConn,
     call: Call<R>,
     operation: &str,
 ) -> Result<R, ActionError> {
     let client = client(conn)?;
-    vaultrs::api::exec_with_no_result(&client, call)
-        .await
-        .map_err(|e| from_vaultrs(&e, operation, conn.address()))
+    bounded(conn, operation, async {
+        vaultrs::api::exec_with_no_result(&client, call)
+            .await
+            .map_err(|e| from_vaultrs(&e, operation, conn.address()))
+    })
+    .await
 }
 
 async fn data<R: DeserializeOwned + Send + Sync>(
@@ -317,16 +399,22 @@ async fn data<R: DeserializeOwned + Send + Sync>(
     operation: &str,
 ) -> Result<R, ActionError> {
     let client = client(conn)?;
-    vaultrs::api::exec_with_result(&client, call)
-        .await
-        .map_err(|e| from_vaultrs(&e, operation, conn.address()))
+    bounded(conn, operation, async {
+        vaultrs::api::exec_with_result(&client, call)
+            .await
+            .map_err(|e| from_vaultrs(&e, operation, conn.address()))
+    })
+    .await
 }
 
 async fn empty(conn: &VaultConn, call: Call<Ignored>, operation: &str) -> Result<(), ActionError> {
     let client = client(conn)?;
-    vaultrs::api::exec_with_empty(&client, call)
-        .await
-        .map_err(|e| from_vaultrs(&e, operation, conn.address()))
+    bounded(conn, operation, async {
+        vaultrs::api::exec_with_empty(&client, call)
+            .await
+            .map_err(|e| from_vaultrs(&e, operation, conn.address()))
+    })
+    .await
 }
 
 #[async_trait]
@@ -355,11 +443,13 @@ impl VaultApi for VaultrsApi {
         const OP: &str = "sys/storage/raft/snapshot";
         let client = client(conn)?;
         let call = Call::<Ignored>::new(RequestMethod::GET, OP);
-        let answer = call
-            .with_middleware(client.middle())
-            .exec(client.http())
-            .await
-            .map_err(|e| from_rustify(&e, OP, conn.address()))?;
+        let answer = bounded(conn, OP, async {
+            call.with_middleware(client.middle())
+                .exec(client.http())
+                .await
+                .map_err(|e| from_rustify(&e, OP, conn.address()))
+        })
+        .await?;
         Ok(answer.raw())
     }
 

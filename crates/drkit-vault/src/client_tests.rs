@@ -75,3 +75,143 @@ async fn a_refused_connection_is_unavailable() {
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
     assert!(err.message().contains("cannot reach"), "{err}");
 }
+
+#[test]
+fn only_an_explicit_true_or_1_skips_tls_verification() {
+    for skip in ["true", "TRUE", " True ", "1", " 1\n"] {
+        assert!(skip_tls_verify(Some(skip)), "{skip:?}");
+    }
+    for verify in [
+        None,
+        Some(""),
+        Some(" "),
+        Some("0"),
+        Some("false"),
+        Some("no"),
+        Some("off"),
+        Some("yes"),
+        Some("t"),
+        Some("2"),
+        Some("truee"),
+    ] {
+        assert!(!skip_tls_verify(verify), "{verify:?}");
+    }
+    // And what the client is built with follows it, whatever vaultrs would read.
+    let conn = VaultConn::new("https://vault.example:8200");
+    assert!(client_with(&conn, Some("")).unwrap().settings.verify);
+    assert!(client_with(&conn, Some("no")).unwrap().settings.verify);
+    assert!(client_with(&conn, None).unwrap().settings.verify);
+    assert!(!client_with(&conn, Some("true")).unwrap().settings.verify);
+}
+
+/// Set for the child process of `vaultrs_reads_vault_skip_verify_loosely_drkit_does_not`.
+const CHILD_VAR: &str = "DRKIT_VAULT_SKIP_VERIFY_CHILD";
+
+/// The quirk, shown with the real environment variable in a child process (this crate forbids
+/// the `unsafe` that setting a variable in-process needs): vaultrs turns TLS verification off
+/// for an empty `VAULT_SKIP_VERIFY`, or `no`; drkit's client keeps it on.
+#[test]
+fn vaultrs_reads_vault_skip_verify_loosely_drkit_does_not() {
+    for value in ["", "no", "off"] {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "client::tests::skip_verify_in_a_child_process",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_VAR, "1")
+            .env("VAULT_SKIP_VERIFY", value)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "VAULT_SKIP_VERIFY={value:?}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Runs in the child process only (a no-op otherwise).
+#[test]
+fn skip_verify_in_a_child_process() {
+    if std::env::var_os(CHILD_VAR).is_none() {
+        return;
+    }
+    let value = std::env::var("VAULT_SKIP_VERIFY").unwrap();
+    // vaultrs on its own: verification off.
+    let theirs = VaultClientSettingsBuilder::default()
+        .address("https://vault.example:8200")
+        .build()
+        .unwrap();
+    assert!(
+        !theirs.verify,
+        "vaultrs now verifies with {value:?}: drop the wrapper?"
+    );
+    // drkit's client, reading the same variable: verification on.
+    let conn = VaultConn::new("https://vault.example:8200");
+    assert!(client(&conn).unwrap().settings.verify, "{value:?}");
+}
+
+/// A server that accepts connections and never answers; its address.
+async fn silent_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_fails_every_call_with_a_timeout_within_the_bound() {
+    let conn = VaultConn::new(silent_server().await)
+        .with_token(SecretString::from("s.fake"))
+        .with_timeout(std::time::Duration::from_millis(800));
+    let api = VaultrsApi::new();
+    let started = std::time::Instant::now();
+    let (health, seal, snapshot, key) = tokio::join!(
+        api.health(&conn),
+        api.seal_status(&conn),
+        api.raft_snapshot_save(&conn),
+        api.transit_read_key(&conn, "transit", "mint"),
+    );
+    let elapsed = started.elapsed();
+    for (what, err) in [
+        ("health", health.unwrap_err()),
+        ("seal status", seal.unwrap_err()),
+        ("snapshot save", snapshot.unwrap_err()),
+        ("transit read key", key.unwrap_err()),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{what}: {err}");
+        assert!(err.is_retryable(), "{what}: {err}");
+        assert!(!err.to_string().contains("s.fake"), "{what}: {err}");
+    }
+    assert!(elapsed < std::time::Duration::from_secs(3), "{elapsed:?}");
+}
+
+#[test]
+fn vault_client_timeout_sets_the_bound_of_each_call() {
+    use crate::common::client_timeout;
+    let env = |value: &'static str| move |_: &str| Some(value.to_owned());
+    assert_eq!(client_timeout(|_| None), Ok(VaultConn::DEFAULT_TIMEOUT));
+    assert_eq!(client_timeout(env("")), Ok(VaultConn::DEFAULT_TIMEOUT));
+    assert_eq!(
+        client_timeout(env("45")),
+        Ok(std::time::Duration::from_secs(45))
+    );
+    assert_eq!(
+        client_timeout(env("2m")),
+        Ok(std::time::Duration::from_secs(120))
+    );
+    assert!(
+        client_timeout(env("soon"))
+            .unwrap_err()
+            .contains("VAULT_CLIENT_TIMEOUT")
+    );
+    assert!(client_timeout(env("0")).is_err());
+}

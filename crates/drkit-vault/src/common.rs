@@ -1,5 +1,7 @@
 //! What the actions share: the address and token defaults, the resource, health waits.
 
+use std::time::Duration;
+
 use drkit_core::registry::ParamError;
 use drkit_core::{ActionError, Context, Poll, Resource, SecretRef, WaitPolicy, wait_until};
 
@@ -38,6 +40,35 @@ pub(crate) fn resolve_address(
 pub(crate) fn step_address(param: Option<&str>) -> Result<String, ParamError> {
     resolve_address(param, |name| std::env::var(name).ok())
         .map_err(|why| ParamError::new("address", why))
+}
+
+/// The variable that bounds each call (the Vault CLI's own): `45s`, `2m`, or whole seconds.
+pub(crate) const TIMEOUT_VAR: &str = "VAULT_CLIENT_TIMEOUT";
+
+/// The bound of each call: `VAULT_CLIENT_TIMEOUT` (read with `env`) when set, else
+/// [`VaultConn::DEFAULT_TIMEOUT`] (30 s).
+pub(crate) fn client_timeout(env: impl Fn(&str) -> Option<String>) -> Result<Duration, String> {
+    let Some(text) = env(TIMEOUT_VAR).filter(|t| !t.trim().is_empty()) else {
+        return Ok(VaultConn::DEFAULT_TIMEOUT);
+    };
+    let text = text.trim();
+    let timeout = match text.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(text).map_err(|e| {
+            format!("{TIMEOUT_VAR}=`{text}` is not a duration such as `45s` or `2m`: {e}")
+        })?,
+    };
+    if timeout.is_zero() {
+        return Err(format!("{TIMEOUT_VAR} must be more than 0"));
+    }
+    Ok(timeout)
+}
+
+/// The connection of a step to `address`: calls bounded by [`client_timeout`] (a
+/// [`ParamError`] when `VAULT_CLIENT_TIMEOUT` is not a duration).
+pub(crate) fn step_conn(address: String) -> Result<VaultConn, ParamError> {
+    let timeout = client_timeout(|name| std::env::var(name).ok()).map_err(ParamError::general)?;
+    Ok(VaultConn::new(address).with_timeout(timeout))
 }
 
 /// `vault:server/<address>`.

@@ -8,7 +8,7 @@ use drkit_core::{
 };
 use serde::Deserialize;
 
-use crate::common::{server_resource, step_address};
+use crate::common::{server_resource, step_address, step_conn};
 use crate::port::{VaultApi, VaultConn};
 
 /// The parameters of `vault.check_health`.
@@ -67,7 +67,7 @@ impl ActionKind for CheckHealth {
         let address = step_address(step.params.address.as_deref())?;
         Ok(Self {
             base: step.into_base(server_resource(&address), ports),
-            conn: VaultConn::new(address),
+            conn: step_conn(address)?,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! The port: the Vault operations drkit uses, in drkit's own plain types.
 
 use std::fmt;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use drkit_core::{ActionError, SecretString};
@@ -8,10 +9,15 @@ use drkit_core::{ActionError, SecretString};
 /// Where a Vault (or OpenBao) server is and, for calls that need one, the token to use.
 ///
 /// Its `Debug` shows the address only: the token is a [`SecretString`] and never shown.
+///
+/// Every call made with it is bounded by its time-out ([`VaultConn::DEFAULT_TIMEOUT`] unless
+/// set): a server that accepts the connection and never answers fails the call with
+/// [`drkit_core::ErrorKind::Timeout`].
 #[derive(Clone)]
 pub struct VaultConn {
     address: String,
     token: Option<SecretString>,
+    timeout: Duration,
 }
 
 impl fmt::Debug for VaultConn {
@@ -19,17 +25,37 @@ impl fmt::Debug for VaultConn {
         f.debug_struct("VaultConn")
             .field("address", &self.address)
             .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
 
 impl VaultConn {
-    /// The server at `address` (e.g. `https://vault.example:8200`), without a token.
+    /// The bound of one call when none is set: 30 s, from connecting to the last byte of the
+    /// answer (the actions take `VAULT_CLIENT_TIMEOUT` when it is set).
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// The server at `address` (e.g. `https://vault.example:8200`), without a token, calls
+    /// bounded by [`VaultConn::DEFAULT_TIMEOUT`].
     pub fn new(address: impl Into<String>) -> Self {
         Self {
             address: address.into(),
             token: None,
+            timeout: Self::DEFAULT_TIMEOUT,
         }
+    }
+
+    /// The same server, each call bounded by `timeout` (from connecting to the last byte of
+    /// the answer).
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The bound of one call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The same server, calling with `token`.

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use drkit_core::registry::{OutputDoc, ParamError};
@@ -13,7 +14,7 @@ use drkit_core::{
 };
 use serde::Deserialize;
 
-use crate::common::{default_token, server_resource, step_address, vault_wait_policy};
+use crate::common::{default_token, server_resource, step_address, step_conn, vault_wait_policy};
 use crate::port::{VaultApi, VaultConn};
 
 /// A raft snapshot is a gzip archive.
@@ -28,7 +29,7 @@ pub struct SnapshotSaveParams {
     /// the server, http:// or https:// (e.g. https://vault-1.example:8200); default: VAULT_ADDR
     #[serde(default)]
     pub address: Option<String>,
-    /// the file to write (written as `<path>.partial`, then renamed)
+    /// the file to write (mode 0600; written as `<path>.partial`, fsynced, then renamed)
     #[param(ty = "string")]
     pub path: PathBuf,
     /// replace an existing file; default false (blocked)
@@ -81,8 +82,10 @@ fn is_snapshot(bytes: &[u8]) -> bool {
 ///
 /// - `check`: the snapshot this step saved is in place -> done; the file exists (and
 ///   `overwrite` is false) or its directory does not -> blocked; otherwise ready.
-/// - `execute`: `GET /v1/sys/storage/raft/snapshot`, checks it is a gzip archive, writes it to
-///   `<path>.partial` and renames it into place (a file at `path` is always complete).
+/// - `execute`: `GET /v1/sys/storage/raft/snapshot` (bounded by [`transfer_timeout`]), checks
+///   it is a gzip archive, writes it to a new `<path>.partial` created with mode 0600, fsyncs
+///   it, renames it into place and fsyncs the directory (a file at `path` is always complete,
+///   and only its owner can read it: a snapshot holds every secret of the cluster).
 ///   Executed again once the snapshot is in place, it does not save a second one.
 /// - `verify`: the file is there, with the size written, and is a gzip archive.
 ///
@@ -117,7 +120,7 @@ impl ActionKind for SnapshotSave {
         let address = step_address(step.params.address.as_deref())?;
         Ok(Self {
             base: step.into_base(server_resource(&address), ports),
-            conn: VaultConn::new(address),
+            conn: step_conn(address)?,
             written: Mutex::new(None),
         })
     }
@@ -159,12 +162,65 @@ impl SnapshotSave {
     }
 }
 
-async fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// How long a snapshot transfer (save or restore) may take at least: a snapshot is much larger
+/// than a control call's answer. The connection's time-out when larger (`VAULT_CLIENT_TIMEOUT`);
+/// the step's `timeout` bounds it further.
+pub(crate) const TRANSFER_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// The bound of a snapshot transfer on a connection whose calls are bounded by `call_timeout`.
+pub(crate) fn transfer_timeout(call_timeout: Duration) -> Duration {
+    call_timeout.max(TRANSFER_TIMEOUT)
+}
+
+/// `<path>.partial`: where a snapshot is written before it is renamed into place.
+pub(crate) fn partial_path(path: &Path) -> PathBuf {
     let mut partial = path.as_os_str().to_owned();
     partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    tokio::fs::write(&partial, bytes).await?;
-    tokio::fs::rename(&partial, path).await
+    PathBuf::from(partial)
+}
+
+/// Writes `bytes` to `path` so that `path` never names a partial file: to a new
+/// `<path>.partial` created with mode 0600 (a leftover of an earlier attempt is removed first,
+/// never reused: its mode could be wider), fsynced, renamed to `path`, then the directory
+/// fsynced so the rename survives a power loss. On an error the partial file is removed.
+pub(crate) async fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let partial = partial_path(path);
+    remove_if_present(&partial).await?;
+    let written = async {
+        write_new_private(&partial, bytes).await?;
+        tokio::fs::rename(&partial, path).await
+    }
+    .await;
+    if let Err(e) = written {
+        let _ = tokio::fs::remove_file(&partial).await;
+        return Err(e);
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    tokio::fs::File::open(dir).await?.sync_all().await
+}
+
+async fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match tokio::fs::remove_file(path).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Creates `path` (it must not exist: no symlink is followed) readable by its owner only, writes
+/// `bytes` and fsyncs it.
+async fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).await?;
+    file.write_all(bytes).await?;
+    file.flush().await?;
+    file.sync_all().await
 }
 
 fn io_error(what: &str, path: &Path, err: &std::io::Error) -> ActionError {
@@ -206,7 +262,11 @@ impl Act for SnapshotSave {
             return Err(ActionError::precondition(reason));
         }
         let token = token_ref(self.base.params.token.as_ref()).resolve()?;
-        let conn = self.conn.clone().with_token(token);
+        let conn = self
+            .conn
+            .clone()
+            .with_token(token)
+            .with_timeout(transfer_timeout(self.conn.timeout()));
         let snapshot = ctx
             .bounded(self.base.port.raft_snapshot_save(&conn))
             .await?;
@@ -321,7 +381,7 @@ impl ActionKind for SnapshotRestore {
         base.wait = vault_wait_policy();
         Ok(Self {
             base,
-            conn: VaultConn::new(address),
+            conn: step_conn(address)?,
             restored: AtomicBool::new(false),
             outcome: Mutex::new(None),
         })
@@ -443,7 +503,11 @@ impl Act for SnapshotRestore {
         let size = bytes.len();
         if !self.restored.load(Ordering::SeqCst) {
             let token = token_ref(p.token.as_ref()).resolve()?;
-            let conn = self.conn.clone().with_token(token);
+            let conn = self
+                .conn
+                .clone()
+                .with_token(token)
+                .with_timeout(transfer_timeout(self.conn.timeout()));
             ctx.bounded(self.base.port.raft_snapshot_restore(&conn, bytes, p.force))
                 .await?;
             self.restored.store(true, Ordering::SeqCst);
@@ -487,3 +551,7 @@ impl Act for SnapshotRestore {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "snapshot_tests.rs"]
+mod tests;

@@ -11,7 +11,7 @@ use drkit_core::{
 };
 use serde::Deserialize;
 
-use crate::common::{default_token, step_address};
+use crate::common::{default_token, step_address, step_conn};
 use crate::port::{TransitKey, VaultApi, VaultConn};
 
 /// The parameters of `vault.verify_transit_backup`.
@@ -92,7 +92,7 @@ impl ActionKind for VerifyTransitBackup {
         );
         Ok(Self {
             base: step.into_base(target, ports),
-            conn: VaultConn::new(address),
+            conn: step_conn(address)?,
             scratch: Mutex::new(None),
             verified: Mutex::new(None),
         })

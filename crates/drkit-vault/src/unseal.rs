@@ -8,7 +8,7 @@ use drkit_core::{
 };
 use serde::Deserialize;
 
-use crate::common::{server_resource, step_address, vault_wait_policy, wait_for_health};
+use crate::common::{server_resource, step_address, step_conn, vault_wait_policy, wait_for_health};
 use crate::port::{SealStatus, VaultApi, VaultConn};
 
 /// The parameters of `vault.unseal`.
@@ -104,7 +104,7 @@ impl ActionKind for Unseal {
         base.wait = vault_wait_policy();
         Ok(Self {
             base,
-            conn: VaultConn::new(address),
+            conn: step_conn(address)?,
         })
     }
 }

@@ -401,3 +401,90 @@ async fn a_refused_connection_is_retryable() {
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
     assert!(err.is_retryable());
 }
+
+/// A server that accepts the connection and never answers the start-up message: connecting
+/// fails with `Timeout` within the connection's `connect_timeout` (tokio-postgres's own covers
+/// the TCP connection only, so without drkit's bound this would wait for ever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_fails_the_connection_with_a_timeout() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let action = build(
+        "checks.pg_row_counts",
+        json!({"database": {"host": "127.0.0.1", "port": port, "dbname": "x", "user": "x",
+                            "connect_timeout": "800ms"}}),
+    );
+    let started = std::time::Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(10), action.check(&Context::new()))
+        .await
+        .expect("bounded by connect_timeout, not by this test")
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.is_retryable());
+    assert!(err.to_string().contains("connect_timeout"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// A query running past the connection's `statement_timeout` is cancelled by the server
+/// (SQLSTATE 57014) and fails with `Timeout` soon after the bound: a view whose column sleeps
+/// 5 s (`pg_sleep`), read with a 1 s statement time-out.
+#[tokio::test]
+async fn a_query_past_the_statement_timeout_is_cancelled_by_the_server() {
+    let Some(pg) = Pg::find() else { return };
+    let schema = unique_ident("slow");
+    pg.client(&pg.dbname)
+        .await
+        .batch_execute(&format!(
+            "CREATE SCHEMA {schema};
+             CREATE FUNCTION {schema}.slow_now() RETURNS timestamptz VOLATILE LANGUAGE sql
+                 AS $$ SELECT pg_sleep(5); SELECT now(); $$;
+             CREATE VIEW {schema}.slow AS SELECT {schema}.slow_now() AS created_at;"
+        ))
+        .await
+        .unwrap();
+    let mut database = pg.params(&pg.dbname);
+    database["statement_timeout"] = json!("1s");
+    let db: PgConnection = serde_json::from_value(database.clone()).unwrap();
+    let started = std::time::Instant::now();
+    let err = drkit_checks::PgApi::newest(
+        &TokioPg::new(),
+        &db,
+        &format!("{schema}.slow").parse().unwrap(),
+        &drkit_checks::ColumnName::new("created_at").unwrap(),
+    )
+    .await
+    .unwrap_err();
+    let elapsed = started.elapsed();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(err.code(), Some("57014"), "{err}");
+    assert!(err.is_retryable());
+    assert!(
+        elapsed >= Duration::from_millis(900) && elapsed < Duration::from_secs(4),
+        "{elapsed:?}"
+    );
+    // The same query with the default (30 s) bound completes.
+    database
+        .as_object_mut()
+        .unwrap()
+        .remove("statement_timeout");
+    let db: PgConnection = serde_json::from_value(database).unwrap();
+    let newest = drkit_checks::PgApi::newest(
+        &TokioPg::new(),
+        &db,
+        &format!("{schema}.slow").parse().unwrap(),
+        &drkit_checks::ColumnName::new("created_at").unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(newest.is_some());
+}
