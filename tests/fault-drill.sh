@@ -199,7 +199,9 @@ mkdir -p "$work/baseline"
 fresh_world "$work/baseline"
 start_proxy "$work/baseline" --rate 0
 start_webhook "$work/baseline"
-DRILL_EXTRA=(-vv --webhook "$WEBHOOK_URL")
+# --webhook takes a secret reference to the URL (the URL is a credential), never the URL.
+export DRILL_WEBHOOK_URL=$WEBHOOK_URL
+DRILL_EXTRA=(-vv --webhook env:DRILL_WEBHOOK_URL)
 drill "$work/baseline" "$RUN_BOUND"
 DRILL_EXTRA=()
 stop_proxy

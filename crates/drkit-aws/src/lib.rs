@@ -35,3 +35,21 @@ pub use config::{
 };
 pub use error::{SdkResultExt, classify_code, sdk_error};
 pub use lazy::{Aws, LazyClient};
+
+/// The retry configuration of a call that must reach the provider at most once: a
+/// non-idempotent mutation that has no idempotency token (e.g. `FailoverDBCluster`, which
+/// fails a cluster back when sent twice). The SDK's retries would resend it after a lost
+/// answer; with one attempt, the action reconciles from its recorded intent instead
+/// ([`drkit_core::Context::mutate`]). Use it per operation:
+///
+/// ```ignore
+/// client.failover_db_cluster()
+///     .db_cluster_identifier(cluster)
+///     .customize()
+///     .config_override(aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()))
+///     .send()
+///     .await
+/// ```
+pub fn single_attempt() -> aws_smithy_types::retry::RetryConfig {
+    aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(1)
+}

@@ -9,9 +9,11 @@ use std::time::{Duration, SystemTime};
 use drkit::aws::Aws;
 use drkit::core::CancellationToken;
 use drkit::core::registry::Registry;
+use drkit::core::{SecretRef, SecretRefError};
 use drkit::runner::events::{RunEventSink, TracingEvents, WebhookNotifier};
 use drkit::runner::{
-    AutoApprove, FileJournalStore, JournalStore, Outcome, PromptApprover, Report, RunError, Runner,
+    AutoApprove, Event, FileJournalStore, JournalStore, Outcome, PlanSource, PromptApprover,
+    Record, Report, RunError, Runner, last_run_source, text_fingerprint,
 };
 
 use crate::progress::{BarProgress, LineProgress, ProgressMode};
@@ -28,7 +30,17 @@ pub fn load(path: &Path, registry: &Arc<Registry>, err: &mut dyn Write) -> Optio
             return None;
         }
     };
-    match runbook::load(&shown, &text, registry, &|name| std::env::var(name).ok()) {
+    parse(&shown, &text, registry, err)
+}
+
+/// Validates a runbook's `text` (read from `shown`); on error writes every problem to `err`.
+fn parse(
+    shown: &str,
+    text: &str,
+    registry: &Arc<Registry>,
+    err: &mut dyn Write,
+) -> Option<Runbook> {
+    match runbook::load(shown, text, registry, &|name| std::env::var(name).ok()) {
         Ok(runbook) => Some(runbook),
         Err(invalid) => {
             let _ = writeln!(err, "{invalid}");
@@ -265,7 +277,9 @@ pub struct RunOptions {
     pub incident_start: Option<SystemTime>,
     /// Approve every approval gate without asking.
     pub auto_approve: bool,
-    /// A Slack-compatible webhook for start, summaries and result.
+    /// A Slack-compatible webhook for start, summaries and result: a secret reference
+    /// (`env:NAME`, `file:PATH`, `prompt:LABEL`) to its URL, never the URL itself (see
+    /// [`start_webhook`]).
     pub webhook: Option<String>,
     /// How to show progress on stderr.
     pub progress: ProgressMode,
@@ -395,9 +409,15 @@ pub async fn run(
     execute(rb, store, false, options, out, err).await
 }
 
-/// `drkit resume JOURNAL`: the runbook is the one the journal recorded when the run started
-/// (`runbook` overrides it, e.g. for a journal written before drkit recorded runbooks). The
-/// plan must be unchanged: a resume of a changed plan is refused.
+/// `drkit resume JOURNAL`: the runbook is the one the journal recorded when the run started.
+/// `runbook` must be the same text (same SHA-256 fingerprint; the refusal names both), or, for
+/// a journal written before drkit recorded runbooks, gives it. The plan must be unchanged: a
+/// resume of a changed plan is refused.
+///
+/// Whoever can write the journal chooses what a resume runs with the operator's credentials:
+/// the run, its state, the runbook's origin and fingerprint are shown on `err` first, and the
+/// resume needs `--auto-approve` or a `yes` at the terminal (standard input that is not a
+/// terminal is refused, exit 2; Ctrl-C at the prompt exits 3).
 pub async fn resume(
     journal: &str,
     runbook: Option<&Path>,
@@ -421,17 +441,51 @@ pub async fn resume(
             return EXIT_BAD_INPUT;
         }
     };
-    let rb = if let Some(file) = runbook {
-        load(file, registry, err)
-    } else {
-        let records = match store.load(&location.plan).await {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = writeln!(err, "{journal}: {e}");
-                return EXIT_FAILED;
+    let records = match store.load(&location.plan).await {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(err, "{journal}: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let Some(last) = LastRun::find(&records) else {
+        let _ = writeln!(
+            err,
+            "{journal}: nothing to resume: the journal holds no run of plan `{}`",
+            location.plan
+        );
+        return EXIT_BAD_INPUT;
+    };
+    let stored = last.source;
+    // The runbook to run, the text it was read from, and where.
+    let (text, shown) = if let Some(file) = runbook {
+        let shown = file.display().to_string();
+        let text = match read_text(file) {
+            Ok(text) => text,
+            Err(message) => {
+                let _ = writeln!(err, "{shown}: {message}");
+                return EXIT_BAD_INPUT;
             }
         };
-        let Some(source) = drkit::runner::last_run_source(&records) else {
+        // The journal's runbook and the file must be the same text: otherwise the resume would
+        // run something else than what the journal's run ran (or than what the operator read).
+        if let Some(stored) = stored
+            && stored.fingerprint() != text_fingerprint(&text)
+        {
+            let _ = writeln!(
+                err,
+                "{journal}: not resumed: the journal's runbook ({}, fingerprint {}) differs from \
+                 {shown} (fingerprint {}); resume without --runbook to run the journal's \
+                 runbook, or start a new run with `drkit run {shown}`",
+                stored.origin,
+                stored.fingerprint(),
+                text_fingerprint(&text),
+            );
+            return EXIT_BAD_INPUT;
+        }
+        (text, shown)
+    } else {
+        let Some(source) = stored else {
             let _ = writeln!(
                 err,
                 "{journal}: no run of `{}` with its runbook recorded; give the runbook with --runbook FILE",
@@ -439,18 +493,12 @@ pub async fn resume(
             );
             return EXIT_BAD_INPUT;
         };
-        let shown = format!("{} (as recorded in {journal})", source.origin);
-        match runbook::load(&shown, &source.text, registry, &|name| {
-            std::env::var(name).ok()
-        }) {
-            Ok(rb) => Some(rb),
-            Err(invalid) => {
-                let _ = writeln!(err, "{invalid}");
-                None
-            }
-        }
+        (
+            source.text.clone(),
+            format!("{} (as recorded in {journal})", source.origin),
+        )
     };
-    let Some(rb) = rb else {
+    let Some(rb) = parse(&shown, &text, registry, err) else {
         return EXIT_BAD_INPUT;
     };
     if rb.name != location.plan {
@@ -461,7 +509,173 @@ pub async fn resume(
         );
         return EXIT_BAD_INPUT;
     }
+    // What will run, with the operator's credentials: shown, then approved.
+    let _ = writeln!(err, "{}", last.describe(&rb.name, &shown, &text));
+    if let Err(refusal) = approve_resume(options.auto_approve, &options.cancel, err).await {
+        let _ = writeln!(err, "{journal}: not resumed: {}", refusal.message);
+        return refusal.code;
+    }
     execute(rb, store, true, options, out, err).await
+}
+
+/// The last (not resumed) run in a journal, as `resume` shows it before asking.
+struct LastRun<'a> {
+    run: &'a str,
+    holder: &'a str,
+    source: Option<&'a PlanSource>,
+    outcome: Option<Outcome>,
+    rollback_started: bool,
+}
+
+impl<'a> LastRun<'a> {
+    fn find(records: &'a [Record]) -> Option<Self> {
+        let (first, holder) = records.iter().rev().find_map(|r| match &r.event {
+            Event::RunStarted {
+                resumed: false,
+                holder,
+                ..
+            } => Some((r, holder.as_str())),
+            _ => None,
+        })?;
+        let run = first.run.as_str();
+        let mine = || records.iter().filter(move |r| r.run == run);
+        Some(Self {
+            run,
+            holder,
+            source: last_run_source(records),
+            outcome: mine().rev().find_map(|r| match r.event {
+                Event::RunFinished { outcome } => Some(outcome),
+                _ => None,
+            }),
+            rollback_started: mine().any(|r| matches!(r.event, Event::RollbackStarted { .. })),
+        })
+    }
+
+    /// The run, its state and the runbook that will run (`shown`, `text`), with its
+    /// fingerprint.
+    fn describe(&self, name: &str, shown: &str, text: &str) -> String {
+        let state = match self.outcome {
+            None => "has not finished (stopped or killed)",
+            Some(Outcome::Succeeded) => "succeeded",
+            Some(Outcome::Failed) => "failed",
+            Some(Outcome::RolledBack) => "failed and was rolled back",
+            Some(Outcome::RollbackFailed) => "failed, and its rollback failed",
+            Some(Outcome::Interrupted) => "was interrupted",
+        };
+        let next = if self.rollback_started {
+            "its rollback started: the resume only continues the rollback and executes no step"
+        } else {
+            "the resume runs the steps not done yet"
+        };
+        format!(
+            "resume: run `{}` of plan `{name}` (started by {}): {state}; {next}\n  \
+             runbook: {shown}\n  fingerprint: {} (what `sha256sum` prints for the runbook file)",
+            self.run,
+            self.holder,
+            text_fingerprint(text),
+        )
+    }
+}
+
+/// Why a resume was not approved, and the exit code.
+#[derive(Debug)]
+struct Refusal {
+    message: String,
+    code: u8,
+}
+
+/// Approves a resume: `--auto-approve`, or a `yes` typed at the terminal. Standard input that
+/// is not a terminal is refused without reading it (a script must say `--auto-approve`).
+async fn approve_resume(
+    auto_approve: bool,
+    cancel: &CancellationToken,
+    err: &mut dyn Write,
+) -> Result<(), Refusal> {
+    use std::io::IsTerminal as _;
+    if auto_approve {
+        let _ = writeln!(err, "  approved by --auto-approve");
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Refusal {
+            message: "resuming runs the runbook above with your credentials and needs your \
+                      approval, but standard input is not a terminal; check the fingerprint, \
+                      then pass --auto-approve"
+                .to_owned(),
+            code: EXIT_BAD_INPUT,
+        });
+    }
+    let _ = write!(err, "Resume with this runbook? [yes/no] ");
+    let _ = err.flush();
+    match read_line(cancel).await {
+        Answer::Line(line) if approves(&line) => Ok(()),
+        Answer::Line(line) => Err(Refusal {
+            message: format!("answered `{}` at the prompt", line.trim()),
+            code: EXIT_BAD_INPUT,
+        }),
+        Answer::Closed => Err(Refusal {
+            message: "no answer: standard input is closed (pass --auto-approve for unattended \
+                      resumes)"
+                .to_owned(),
+            code: EXIT_BAD_INPUT,
+        }),
+        Answer::Cancelled => Err(Refusal {
+            message: "interrupted at the prompt".to_owned(),
+            code: EXIT_INTERRUPTED,
+        }),
+    }
+}
+
+/// Whether an answer typed at a prompt approves: `y` or `yes`, as for approval gates.
+fn approves(line: &str) -> bool {
+    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+enum Answer {
+    Line(String),
+    Closed,
+    Cancelled,
+}
+
+/// A line from standard input, or `Cancelled` on Ctrl-C. Read on a thread of its own: a
+/// blocking read left behind on Ctrl-C must not hold the runtime's shutdown.
+async fn read_line(cancel: &CancellationToken) -> Answer {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let answer = match std::io::stdin().read_line(&mut line) {
+            Ok(0) | Err(_) => Answer::Closed,
+            Ok(_) => Answer::Line(line),
+        };
+        let _ = tx.send(answer);
+    });
+    tokio::select! {
+        () = cancel.cancelled() => Answer::Cancelled,
+        answer = rx => answer.unwrap_or(Answer::Closed),
+    }
+}
+
+/// What `--webhook` says when given a URL rather than a reference to one.
+const WEBHOOK_URL_REFUSED: &str = "give a secret reference to the webhook URL, not the URL: \
+     `--webhook env:NAME` (an environment variable holding it) or `--webhook file:PATH` (a file \
+     holding it, e.g. mode 0600). A webhook URL is a credential, and a command-line argument \
+     is visible to every local user (ps, /proc) and kept in shell history";
+
+/// Starts the webhook notifier of `--webhook REFERENCE`: the URL is read from the secret
+/// reference (`env:NAME`, `file:PATH`, `prompt:LABEL`). A plain URL is refused (it would
+/// already be in the process list and the shell history). Errors never show the URL, nor what
+/// was given when it looks like one.
+pub fn start_webhook(reference: &str) -> Result<WebhookNotifier, String> {
+    let secret: SecretRef = reference.trim().parse().map_err(|e: SecretRefError| {
+        if reference.contains("://") {
+            WEBHOOK_URL_REFUSED.to_owned()
+        } else {
+            e.to_string()
+        }
+    })?;
+    let url = secret.resolve().map_err(|e| format!("{secret}: {e}"))?;
+    WebhookNotifier::start(url, WebhookNotifier::DEFAULT_SUMMARY_EVERY)
+        .map_err(|e| format!("{secret}: {e}"))
 }
 
 /// Runs (or resumes) a loaded runbook with its journal in `store`.
@@ -496,11 +710,7 @@ async fn execute(
         let who = std::env::var("USER").unwrap_or_else(|_| "operator".to_owned());
         runner.with_approver(PromptApprover::terminal(format!("{who} (terminal)")))
     };
-    let webhook = match options
-        .webhook
-        .as_deref()
-        .map(|url| WebhookNotifier::start(url, WebhookNotifier::DEFAULT_SUMMARY_EVERY))
-    {
+    let webhook = match options.webhook.as_deref().map(start_webhook) {
         Some(Ok(w)) => Some(Arc::new(w)),
         Some(Err(e)) => {
             let _ = writeln!(err, "--webhook: {e}");

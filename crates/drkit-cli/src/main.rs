@@ -63,13 +63,14 @@ enum Command {
     },
     /// Resume the last run from its journal: <dir>/<plan>.journal.jsonl or
     /// s3://bucket/prefix/<plan>. The journal holds the runbook; steps already done are not
-    /// done again.
+    /// done again, and a run whose rollback started only continues its rollback. Shows the
+    /// runbook's name and SHA-256 fingerprint and asks for approval (or --auto-approve).
     Resume {
         /// The journal (a runbook .toml file is also accepted, with --journal).
         #[arg(value_name = "JOURNAL")]
         target: String,
-        /// Use this runbook rather than the one recorded in the journal (it must describe the
-        /// same plan).
+        /// Refuse unless the journal's runbook is this file's text (same SHA-256 fingerprint);
+        /// gives the runbook of a journal that holds none.
         #[arg(long)]
         runbook: Option<PathBuf>,
         #[command(flatten)]
@@ -105,11 +106,14 @@ struct RunArgs {
     /// When the incident began: RFC 3339, or a duration ago ("45m"). Default: now.
     #[arg(long)]
     incident_start: Option<String>,
-    /// Approve every approval gate without asking.
+    /// Approve every approval gate without asking (and, for resume, the runbook recorded in
+    /// the journal: check its fingerprint first).
     #[arg(long)]
     auto_approve: bool,
-    /// Slack-compatible webhook for the start notice, summaries and the result.
-    #[arg(long)]
+    /// Slack-compatible webhook for the start notice, summaries and the result: where its URL
+    /// is read from, env:NAME or file:PATH (the URL is a credential: a URL given here is
+    /// refused). A webhook that fails or hangs never holds up the run or the exit.
+    #[arg(long, value_name = "SECRET_REF")]
     webhook: Option<String>,
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -131,6 +131,16 @@ impl EventSink for TracingSink {
     }
 }
 
+/// Where a step's intents are written before its mutating calls: the runner's journal, which
+/// makes them durable before it returns. See [`Context::mutate`].
+#[async_trait::async_trait]
+pub trait IntentLog: Send + Sync + fmt::Debug {
+    /// Durably records `intent` (empty: no outstanding intent) of `step`'s change, or of its
+    /// compensation when `rollback`. Returns only once it is durable.
+    async fn record(&self, step: &str, rollback: bool, intent: &Outputs)
+    -> Result<(), ActionError>;
+}
+
 /// The context an action runs in. Cheap to clone; the runner makes one per step.
 ///
 /// ```
@@ -151,6 +161,14 @@ pub struct Context {
     deadline: Option<Instant>,
     events: Arc<dyn EventSink>,
     outputs: Arc<BTreeMap<String, Outputs>>,
+    intents: Option<Arc<dyn IntentLog>>,
+    /// The step's (or compensation's) intent: recorded by an earlier attempt or run, or by
+    /// this one. Shared by the clones of one step's context.
+    intent: Arc<Mutex<Option<Outputs>>>,
+    /// Whether the intent is that of the step's compensation.
+    compensating: bool,
+    /// The compensation's intent recorded by an earlier run part (seeds [`Self::for_compensation`]).
+    compensation_intent: Option<Outputs>,
 }
 
 impl fmt::Debug for Context {
@@ -161,6 +179,7 @@ impl fmt::Debug for Context {
             .field("cancelled", &self.cancel.is_cancelled())
             .field("remaining", &self.remaining())
             .field("earlier_steps", &self.outputs.keys().collect::<Vec<_>>())
+            .field("intent", &self.intent())
             .finish_non_exhaustive()
     }
 }
@@ -181,6 +200,10 @@ impl Context {
             deadline: None,
             events: Arc::new(TracingSink),
             outputs: Arc::new(BTreeMap::new()),
+            intents: None,
+            intent: Arc::new(Mutex::new(None)),
+            compensating: false,
+            compensation_intent: None,
         }
     }
 
@@ -241,6 +264,119 @@ impl Context {
     pub fn with_outputs(mut self, outputs: impl Into<Arc<BTreeMap<String, Outputs>>>) -> Self {
         self.outputs = outputs.into();
         self
+    }
+
+    /// Writes intents to `log` (durably, before each mutating call: see [`mutate`](Self::mutate)).
+    #[must_use]
+    pub fn with_intent_log(mut self, log: Arc<dyn IntentLog>) -> Self {
+        self.intents = Some(log);
+        self
+    }
+
+    /// Gives the intent an earlier attempt or run recorded for this step (from the journal, on a
+    /// resume): the action reconciles from it instead of repeating its change. A fresh slot:
+    /// clones made before this call do not share it.
+    #[must_use]
+    pub fn with_recorded_intent(mut self, intent: Option<Outputs>) -> Self {
+        self.intent = Arc::new(Mutex::new(intent.filter(|i| !i.is_empty())));
+        self
+    }
+
+    /// Gives the intent an earlier run part recorded for this step's compensation (what
+    /// [`for_compensation`](Self::for_compensation) starts from).
+    #[must_use]
+    pub fn with_recorded_compensation_intent(mut self, intent: Option<Outputs>) -> Self {
+        self.compensation_intent = intent.filter(|i| !i.is_empty());
+        self
+    }
+
+    /// The context for compensating this step (an action's `rollback` makes its calls in it):
+    /// the same step, deadline and cancellation, but the compensation's own intent, journalled
+    /// apart from the change's and seeded with what an earlier run part recorded for it.
+    #[must_use]
+    pub fn for_compensation(&self) -> Self {
+        let recorded = self.compensation_intent.clone();
+        let mut ctx = self.clone().with_recorded_intent(recorded);
+        ctx.compensating = true;
+        ctx
+    }
+
+    /// Whether this is the context of a compensation (see [`for_compensation`](Self::for_compensation)).
+    pub fn is_compensating(&self) -> bool {
+        self.compensating
+    }
+
+    /// The intent recorded for this step before a mutating call (by this attempt, an earlier
+    /// attempt, or an earlier run): what the action needs to recognise its own change.
+    pub fn intent(&self) -> Option<Outputs> {
+        self.intent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Forgets the intent in memory (the journal keeps it): after a successful rollback, the
+    /// change it described is concluded.
+    pub(crate) fn forget_intent(&self) {
+        *self.intent.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// Durably records `intent` for this step (in memory only when the context has no intent
+    /// log, e.g. embedded use without a journal). An empty `intent` clears it. An intent is
+    /// journalled and shown in reports: identifiers and states only, never a secret.
+    pub async fn record_intent(&self, intent: Outputs) -> Result<(), ActionError> {
+        if let Some(log) = &self.intents {
+            let step = self.step.as_deref().unwrap_or("-");
+            log.record(step, self.compensating, &intent).await?;
+        }
+        *self.intent.lock().unwrap_or_else(PoisonError::into_inner) =
+            (!intent.is_empty()).then_some(intent);
+        Ok(())
+    }
+
+    /// Makes one non-idempotent mutating call at most once, so that its change is never made
+    /// twice:
+    ///
+    /// 1. `intent` (what the action needs later to recognise its own change: the writer before a
+    ///    failover, a token, the prior state) is recorded durably first;
+    /// 2. `call` then runs to its end even if the run is cancelled meanwhile (Ctrl-C waits for
+    ///    the answer instead of dropping a request that may have reached the provider); only the
+    ///    step's deadline cuts it off;
+    /// 3. a failure whose outcome is unknown (no answer, a server error, a time-out, cut off) is
+    ///    marked [`maybe_applied`](ActionError::maybe_applied): the action must reconcile by
+    ///    reading state, never send it again. A refusal by the provider (an error code) made no
+    ///    change, so the intent is withdrawn.
+    ///
+    /// The adapter must make one attempt only (no SDK-level retry) for such a call.
+    pub async fn mutate<T, F>(&self, intent: Outputs, call: F) -> Result<T, ActionError>
+    where
+        F: Future<Output = Result<T, ActionError>>,
+    {
+        self.ensure_live()?;
+        self.record_intent(intent).await?;
+        let result = match self.deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, call)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ActionError::deadline_exceeded(
+                        "the step's deadline passed during a call",
+                    ))
+                }),
+            None => call.await,
+        };
+        match result {
+            Ok(value) => Ok(value),
+            Err(e) if e.is_refusal() => {
+                if let Err(journal) = self.record_intent(Outputs::new()).await {
+                    tracing::warn!(
+                        step = self.step(),
+                        "could not withdraw the intent of a refused call: {journal}"
+                    );
+                }
+                Err(e)
+            }
+            Err(e) => Err(e.with_maybe_applied()),
+        }
     }
 
     /// The step this context is for.
@@ -359,6 +495,104 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+
+    #[derive(Debug, Default)]
+    struct Log(Mutex<Vec<(String, Outputs)>>);
+
+    #[async_trait::async_trait]
+    impl IntentLog for Log {
+        async fn record(
+            &self,
+            step: &str,
+            _rollback: bool,
+            intent: &Outputs,
+        ) -> Result<(), ActionError> {
+            self.0
+                .lock()
+                .unwrap()
+                .push((step.to_owned(), intent.clone()));
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn mutate_records_the_intent_before_the_call_and_outlives_a_cancellation() {
+        let log = Arc::new(Log::default());
+        let token = CancellationToken::new();
+        let ctx = Context::new()
+            .with_step("failover")
+            .with_cancellation(token.clone())
+            .with_intent_log(Arc::clone(&log) as Arc<dyn IntentLog>);
+        let seen = Arc::clone(&log);
+        let result = ctx
+            .mutate(Outputs::new().with("from", "w1"), async {
+                // The intent is durable before the request leaves.
+                assert_eq!(seen.0.lock().unwrap().len(), 1);
+                // Ctrl-C while the request is in flight: the answer is still awaited.
+                token.cancel();
+                tokio::task::yield_now().await;
+                Ok::<_, ActionError>("accepted")
+            })
+            .await;
+        assert_eq!(result.unwrap(), "accepted");
+        assert_eq!(ctx.intent().unwrap().get_str("from"), Some("w1"));
+        assert_eq!(log.0.lock().unwrap()[0].0, "failover");
+        // Once cancelled, no new mutating call starts.
+        let err = ctx
+            .mutate(Outputs::new().with("from", "w1"), async {
+                Ok::<_, ActionError>(())
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Cancelled);
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_may_have_applied_but_a_refusal_withdraws_the_intent() {
+        let log = Arc::new(Log::default());
+        let ctx = Context::new()
+            .with_step("s")
+            .with_intent_log(Arc::clone(&log) as Arc<dyn IntentLog>);
+        let lost = ctx
+            .mutate(Outputs::new().with("from", "w1"), async {
+                Err::<(), _>(ActionError::new(
+                    crate::ErrorKind::Unavailable,
+                    "connection closed before an answer",
+                ))
+            })
+            .await
+            .unwrap_err();
+        assert!(lost.maybe_applied());
+        assert!(lost.to_string().contains("may have been made"), "{lost}");
+        assert!(
+            ctx.intent().is_some(),
+            "an unknown outcome keeps the intent"
+        );
+
+        let refused = ctx
+            .mutate(Outputs::new().with("from", "w1"), async {
+                Err::<(), _>(
+                    ActionError::new(crate::ErrorKind::Conflict, "not available")
+                        .with_code("InvalidDBClusterStateFault"),
+                )
+            })
+            .await
+            .unwrap_err();
+        assert!(!refused.maybe_applied());
+        assert!(ctx.intent().is_none(), "a refusal made no change");
+        let recorded = log.0.lock().unwrap();
+        assert!(recorded.last().unwrap().1.is_empty(), "withdrawn durably");
+    }
+
+    #[test]
+    fn compensation_has_its_own_intent() {
+        let ctx = Context::new()
+            .with_step("s")
+            .with_recorded_intent(Some(Outputs::new().with("from", "w1")));
+        let back = ctx.for_compensation();
+        assert!(back.intent().is_none() && back.is_compensating());
+        assert_eq!(ctx.intent().unwrap().get_str("from"), Some("w1"));
+    }
     use crate::ErrorKind;
 
     #[tokio::test(start_paused = true)]

@@ -111,6 +111,7 @@ struct Inner {
     code: Option<String>,
     retry_after: Option<Duration>,
     outputs: Option<crate::Outputs>,
+    maybe_applied: bool,
     source: Option<BoxError>,
 }
 
@@ -136,6 +137,7 @@ impl ActionError {
             code: None,
             retry_after: None,
             outputs: None,
+            maybe_applied: false,
             source: None,
         }))
     }
@@ -213,6 +215,31 @@ impl ActionError {
     pub fn with_outputs(mut self, outputs: crate::Outputs) -> Self {
         self.0.outputs = Some(outputs);
         self
+    }
+
+    /// Marks a failed mutating call whose outcome is unknown: the request may have reached the
+    /// provider and taken effect (its answer was lost, or the call was cut off). Nothing may
+    /// send it again blindly; the action reconciles from what it recorded before the call.
+    #[must_use]
+    pub fn with_maybe_applied(mut self) -> Self {
+        self.0.maybe_applied = true;
+        self
+    }
+
+    /// Whether the failed call may have taken effect (see [`with_maybe_applied`](Self::with_maybe_applied)).
+    pub fn maybe_applied(&self) -> bool {
+        self.0.maybe_applied
+    }
+
+    /// Whether the provider answered and refused the call, so it certainly made no change: a
+    /// provider error code that is not a server-side failure or time-out.
+    pub fn is_refusal(&self) -> bool {
+        self.0.code.is_some()
+            && !matches!(
+                self.0.kind,
+                ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::DeadlineExceeded
+            )
+            && !self.0.maybe_applied
     }
 
     /// Fills in the action kind, step id and resource from `action`, keeping any already set.
@@ -304,6 +331,9 @@ impl fmt::Display for ActionError {
         f.write_str(" (")?;
         if let Some(code) = &self.0.code {
             write!(f, "code {code}; ")?;
+        }
+        if self.0.maybe_applied {
+            f.write_str("the change may have been made; ")?;
         }
         let hint = if self.is_retryable() {
             "a retry can help"

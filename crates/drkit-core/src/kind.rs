@@ -372,7 +372,11 @@ impl<T: Act> RecoveryAction for T {
         if !self.can_undo() {
             return Err(ActionError::unsupported("this action has no rollback").in_action(self));
         }
-        self.undo(ctx).await.map_err(|e| e.in_action(self))
+        self.undo(ctx).await.map_err(|e| e.in_action(self))?;
+        // The change is undone: its intent no longer describes a change in flight, so running
+        // the step again in this context starts afresh instead of waiting for it.
+        ctx.forget_intent();
+        Ok(())
     }
 
     fn supports_rollback(&self) -> bool {

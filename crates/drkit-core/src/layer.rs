@@ -137,7 +137,9 @@ impl RetryPolicy {
 /// wait after the change failed): before each new attempt the layer runs `check` again, and
 /// - `Done` -> the change took effect; its outputs are returned without executing again;
 /// - `Blocked` -> the step fails with that reason;
-/// - `Ready` -> `execute` runs again.
+/// - `Ready` -> `execute` runs again (an action whose call may have taken effect reconciles
+///   from its recorded intent: see [`Context::mutate`]);
+/// - the re-check fails (after its own retries) -> the step fails; `execute` never runs blind.
 ///
 /// A provider's own `retry_after` hint is honoured when longer than the policy's pause.
 #[derive(Clone, Debug)]
@@ -281,8 +283,9 @@ impl RecoveryAction for Retry {
                 return Err(err.in_action(self));
             }
             attempt += 1;
-            // The failed attempt may have made the change: look before executing again.
-            match self.inner.check(ctx).await {
+            // The failed attempt may have made the change: look before executing again. The
+            // look itself is retried; if it keeps failing, nothing is executed blindly.
+            match self.retry_read_only(ctx, |a, c| a.check(c)).await {
                 Ok(Check::Done { detail, outputs }) => {
                     ctx.progress(format!(
                         "attempt {} failed but the change took effect: {detail}",
@@ -297,10 +300,22 @@ impl RecoveryAction for Retry {
                     .in_action(self));
                 }
                 Ok(Check::Ready { .. }) => {}
-                // A failing re-check is not a reason to give up if it is transient: the next
-                // execute attempt will meet the same condition and report it.
-                Err(check_err) if check_err.is_retryable() => {}
-                Err(check_err) => return Err(check_err.in_action(self)),
+                Err(check_err) => {
+                    let check_err = ActionError::new(
+                        check_err.kind(),
+                        format!(
+                            "after a failed attempt ({err}), the state could not be read, so \
+                             the change is not sent again: {}",
+                            check_err.message()
+                        ),
+                    );
+                    let check_err = if err.maybe_applied() {
+                        check_err.with_maybe_applied()
+                    } else {
+                        check_err
+                    };
+                    return Err(check_err.in_action(self));
+                }
             }
         }
     }
@@ -561,6 +576,20 @@ mod tests {
         let err = action.execute(&Context::new()).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::PreconditionFailed);
         assert!(err.message().contains("no reader"), "{err}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_execute_is_never_repeated_when_the_recheck_keeps_failing() {
+        let mut m = mock();
+        // The change may have been made (its answer was lost); the state cannot be read.
+        m.expect_execute().times(1).returning(|_| {
+            Err(ActionError::new(ErrorKind::Unavailable, "connection closed").with_maybe_applied())
+        });
+        m.expect_check().times(3).returning(|_| Err(throttled()));
+        let action = (Arc::new(m) as ActionRef).with_retry(fast_policy(3));
+        let err = action.execute(&Context::new()).await.unwrap_err();
+        assert!(err.maybe_applied(), "{err}");
+        assert!(err.message().contains("not sent again"), "{err}");
     }
 
     #[tokio::test(start_paused = true)]

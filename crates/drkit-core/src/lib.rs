@@ -37,7 +37,7 @@ mod secret;
 mod wait;
 
 pub use action::{ActionRef, Check, Outputs, RecoveryAction, Resource};
-pub use context::{Context, EventSink, ProgressEvent, ProgressKind, TracingSink};
+pub use context::{Context, EventSink, IntentLog, ProgressEvent, ProgressKind, TracingSink};
 pub use error::{ActionError, BoxError, ErrorKind, Result};
 pub use kind::{Act, ActionKind, Base, Finding, HasBase, PortFactory, Probe, StepSpec, Verdict};
 pub use layer::{ActionExt, Layer, RetryLayer, RetryPolicy, TimeoutLayer};

@@ -142,11 +142,19 @@ impl TestFailover {
         }
     }
 
-    fn requested_from(&self) -> Option<String> {
-        self.requested_from
+    /// The primary this step failed over from, once it called `TestFailover`: in memory, else
+    /// from the intent recorded before the call (this attempt, an earlier one, or the run
+    /// `drkit resume` continues).
+    fn requested_from(&self, ctx: &Context) -> Option<String> {
+        let remembered = self
+            .requested_from
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .clone();
+        remembered.or_else(|| {
+            ctx.intent()
+                .and_then(|i| i.get_str("from").map(str::to_owned))
+        })
     }
 
     fn set_requested_from(&self, primary: Option<String>) {
@@ -268,7 +276,7 @@ impl Act for TestFailover {
             }
             Err(e) => return Err(e),
         };
-        if let Some(from) = self.requested_from() {
+        if let Some(from) = self.requested_from(ctx) {
             if self.is_complete(&group, &from) {
                 return Ok(Check::Done {
                     detail: format!(
@@ -311,7 +319,8 @@ impl Act for TestFailover {
 
     async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let started = Instant::now();
-        let from = match self.requested_from() {
+        let mut answer_lost: Option<ActionError> = None;
+        let from = match self.requested_from(ctx) {
             Some(from) => {
                 ctx.progress(format!(
                     "failover from {from} already requested; waiting for it"
@@ -328,17 +337,37 @@ impl Act for TestFailover {
                     .and_then(NodeGroup::primary)
                     .unwrap_or_default()
                     .to_owned();
-                ctx.bounded(self.base.port.test_failover(
-                    &self.base.params.replication_group,
-                    &self.base.params.node_group,
-                ))
-                .await
-                .map_err(|e| explain_quota(e.with_operation("TestFailover")))?;
+                let intent = Outputs::new()
+                    .with("from", from.as_str())
+                    .with("node_group", self.base.params.node_group.as_str());
+                let sent = ctx
+                    .mutate(
+                        intent,
+                        self.base.port.test_failover(
+                            &self.base.params.replication_group,
+                            &self.base.params.node_group,
+                        ),
+                    )
+                    .await
+                    .map_err(|e| explain_quota(e.with_operation("TestFailover")));
+                match sent {
+                    Ok(()) => ctx.progress(format!(
+                        "TestFailover accepted for node group {} of {} (primary was {from})",
+                        self.base.params.node_group, self.base.params.replication_group
+                    )),
+                    // The answer was lost: the failover may be under way. Read, never resend
+                    // (a second call would use up the quota and may fail back).
+                    Err(e) if e.maybe_applied() => {
+                        ctx.progress(format!(
+                            "TestFailover's answer was lost ({}); reading the group instead of \
+                             calling again",
+                            e.message()
+                        ));
+                        answer_lost = Some(e);
+                    }
+                    Err(e) => return Err(e),
+                }
                 self.set_requested_from(Some(from.clone()));
-                ctx.progress(format!(
-                    "TestFailover accepted for node group {} of {} (primary was {from})",
-                    self.base.params.node_group, self.base.params.replication_group
-                ));
                 from
             }
         };
@@ -354,7 +383,24 @@ impl Act for TestFailover {
                 Poll::Pending(self.summary(&group))
             })
         })
-        .await?;
+        .await
+        .map_err(|e| match &answer_lost {
+            // Still the old primary: the call may never have reached ElastiCache. Not sent
+            // again blindly: the operator decides (the group's events show whether it started).
+            Some(lost) => ActionError::new(
+                e.kind(),
+                format!(
+                    "{}; TestFailover's answer was lost ({}) and it was not sent again: check \
+                     the replication group's events (aws elasticache describe-events) before \
+                     retrying",
+                    e.message(),
+                    lost.message()
+                ),
+            )
+            .with_operation("TestFailover")
+            .with_maybe_applied(),
+            None => e,
+        })?;
         ctx.progress(format!(
             "node group {} of {} failed over from {from} after {:.3} s: {}",
             self.base.params.node_group,
@@ -366,7 +412,7 @@ impl Act for TestFailover {
     }
 
     async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
-        let Some(from) = self.requested_from() else {
+        let Some(from) = self.requested_from(ctx) else {
             return Err(ActionError::postcondition(
                 "this action has not failed the node group over",
             ));

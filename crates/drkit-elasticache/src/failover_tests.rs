@@ -309,3 +309,76 @@ async fn execute_refuses_to_run_in_a_dry_run_and_there_is_no_rollback() {
         ErrorKind::Unsupported
     );
 }
+
+/// The answer to `TestFailover` is lost (no AWS error code: the connection broke after the
+/// request left). It may have started the failover, so it is never sent again: the step reads
+/// the group and waits for a new primary, even under the retry layer.
+#[tokio::test(start_paused = true)]
+async fn a_lost_answer_is_never_followed_by_a_second_call() {
+    let mut api = MockElastiCacheApi::new();
+    states(
+        &mut api,
+        vec![
+            Ok(multi_az("available", "a", &["b"])),
+            Ok(during("modifying", "modifying", "a", &["b"])),
+            Ok(multi_az("available", "b", &["a"])),
+        ],
+    );
+    api.expect_test_failover().times(1).returning(|_, _| {
+        Err(ActionError::new(
+            ErrorKind::Unavailable,
+            "dispatch failure: connection closed before message completed",
+        ))
+    });
+    let failover: ActionRef = Arc::new(action(api, "0001"));
+    let failover = failover.with_retry(RetryPolicy::attempts(3).jitter(false));
+    let ctx = Context::new();
+    let out = failover.execute(&ctx).await.unwrap();
+    assert_eq!(out.get_str("primary"), Some("b"));
+    assert_eq!(out.get_str("previous_primary"), Some("a"));
+    let intent = ctx.intent().unwrap();
+    assert_eq!(intent.get_str("from"), Some("a"));
+}
+
+/// `drkit resume` after a crash once the call was sent: the journalled intent names the primary
+/// it failed over from, so check says done when another primary serves and otherwise waits for
+/// that failover; no second `TestFailover` either way.
+#[tokio::test(start_paused = true)]
+async fn a_resumed_step_reconciles_from_the_recorded_intent_without_calling() {
+    let recorded = || {
+        Context::new().with_recorded_intent(Some(
+            Outputs::new().with("from", "a").with("node_group", "0001"),
+        ))
+    };
+    let mut api = MockElastiCacheApi::new();
+    states(&mut api, vec![Ok(multi_az("available", "b", &["a"]))]);
+    api.expect_test_failover().never();
+    let check = action(api, "0001").check(&recorded()).await.unwrap();
+    match check {
+        Check::Done { outputs, .. } => {
+            assert_eq!(outputs.get_str("previous_primary"), Some("a"));
+            assert_eq!(outputs.get_str("primary"), Some("b"));
+        }
+        other => panic!("expected done, got {other:?}"),
+    }
+
+    let mut api = MockElastiCacheApi::new();
+    states(
+        &mut api,
+        vec![
+            Ok(during("modifying", "modifying", "a", &["b"])), // check
+            Ok(during("modifying", "modifying", "a", &["b"])), // the wait
+            Ok(multi_az("available", "b", &["a"])),
+        ],
+    );
+    api.expect_test_failover().never();
+    let failover = action(api, "0001");
+    let ctx = recorded();
+    let check = failover.check(&ctx).await.unwrap();
+    assert!(
+        matches!(&check, Check::Ready { change } if change.contains("already requested")),
+        "{check:?}"
+    );
+    let out = failover.execute(&ctx).await.unwrap();
+    assert_eq!(out.get_str("primary"), Some("b"));
+}

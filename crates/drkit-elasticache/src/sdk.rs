@@ -154,6 +154,12 @@ impl ElastiCacheApi for SdkElastiCache {
             .test_failover()
             .replication_group_id(group)
             .node_group_id(node_group)
+            // One attempt: a retried TestFailover whose first answer was lost would start a
+            // second failover (and use up the quota); the action reconciles by reading instead.
+            .customize()
+            .config_override(
+                aws_sdk_elasticache::Config::builder().retry_config(drkit_aws::single_attempt()),
+            )
             .send()
             .await
             .or_action_error("TestFailover")?;

@@ -48,12 +48,15 @@ impl FailoverDbClusterParams {
 ///
 /// - `check`: the cluster exists and is `available` and has an available reader to promote (the
 ///   named target must be one of its readers); the target already the writer -> done.
-/// - `execute`: `FailoverDBCluster`, then waits until the writer is the target (or, with no
-///   target, any instance other than the old writer) and the cluster is `available`. If it is
-///   executed again after a failure (e.g. by the retry layer), it does not fail over a second
-///   time: it resumes waiting for the failover it already requested.
+/// - `execute`: records its intent (the writer it fails over *from*, the target) in the
+///   journal, then sends `FailoverDBCluster` once (no SDK retry: sent twice, a failover fails
+///   back), then waits until the writer is the target (or, with no target, any instance other
+///   than the recorded writer) and the cluster is `available`. When the answer is lost, or the
+///   step runs again (retry layer, `drkit resume` after a crash), it reconciles from the
+///   recorded intent: a writer other than the recorded one means done; otherwise it waits for
+///   the failover it requested. It never sends a second one.
 /// - `verify`: the same post-condition, read again.
-/// - `rollback`: fails back to the writer it replaced (only if this action failed over).
+/// - `rollback`: fails back to the recorded writer (nothing to do if it is still the writer).
 ///
 /// Outputs: `writer`, `previous_writer`, `cluster_status`.
 #[derive(Debug, HasBase)]
@@ -110,11 +113,19 @@ impl FailoverDbCluster {
         }
     }
 
-    fn requested_from(&self) -> Option<String> {
-        self.requested_from
+    /// The writer this step failed over from, once it requested a failover: in memory, else
+    /// from the intent recorded before the call (this attempt, an earlier one, or the run
+    /// `drkit resume` continues). `Some("")`: the cluster had no writer then.
+    fn requested_from(&self, ctx: &Context) -> Option<String> {
+        let remembered = self
+            .requested_from
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .clone();
+        remembered.or_else(|| {
+            ctx.intent()
+                .and_then(|i| i.get_str("from").map(str::to_owned))
+        })
     }
 
     fn set_requested_from(&self, writer: Option<String>) {
@@ -138,6 +149,7 @@ impl FailoverDbCluster {
         if !cluster.is_available() {
             return false;
         }
+        let from = from.filter(|f| !f.is_empty());
         match (&self.base.params.target_instance, cluster.writer()) {
             (Some(target), Some(writer)) => writer == target,
             (None, Some(writer)) => from.is_none_or(|from| writer != from),
@@ -220,10 +232,10 @@ impl Act for FailoverDbCluster {
             }
             Err(e) => return Err(e),
         };
-        let from = self.requested_from();
+        let from = self.requested_from(ctx);
         let already_target = match &self.base.params.target_instance {
             Some(target) => cluster.writer() == Some(target.as_str()),
-            // Without a target, "done" is only knowable for a failover this action requested.
+            // Without a target, "done" is only knowable for a failover this step requested.
             None => from.is_some(),
         };
         if already_target && self.is_complete(&cluster, from.as_deref()) {
@@ -235,6 +247,17 @@ impl Act for FailoverDbCluster {
                 ),
                 outputs: Self::outputs(&cluster, from.as_deref()),
             });
+        }
+        if let Some(from) = &from {
+            // Requested earlier (the answer was lost, or the run was resumed): executing again
+            // only waits for that failover; nothing is sent again.
+            return Ok(Check::ready(format!(
+                "wait for the failover of DB cluster {} from writer {} requested earlier \
+                 (now: {})",
+                cluster.id,
+                if from.is_empty() { "none" } else { from },
+                cluster.summary()
+            )));
         }
         if let Some(reason) = self.blocker(ctx, &cluster).await? {
             return Ok(Check::blocked(reason));
@@ -254,12 +277,15 @@ impl Act for FailoverDbCluster {
 
     async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let started = Instant::now();
-        let from = match self.requested_from() {
-            // Executed again after a failure: the failover was already requested; do not
-            // request a second one (that would fail back), just wait for it.
+        let mut answer_lost = None;
+        let requested_earlier = self.requested_from(ctx).is_some();
+        let from = match self.requested_from(ctx) {
+            // Requested earlier (by this attempt's predecessor or the run being resumed): do
+            // not request a second one (that would fail back); reconcile by waiting for it.
             Some(from) => {
                 ctx.progress(format!(
-                    "failover from {from} already requested; waiting for it"
+                    "failover from {} already requested; waiting for it",
+                    if from.is_empty() { "none" } else { &from }
                 ));
                 Some(from)
             }
@@ -275,20 +301,40 @@ impl Act for FailoverDbCluster {
                 if let Some(reason) = self.blocker(ctx, &cluster).await? {
                     return Err(ActionError::precondition(reason));
                 }
-                let from = cluster.writer().map(str::to_owned);
-                ctx.bounded(self.base.port.failover_db_cluster(
-                    &self.base.params.cluster,
-                    self.base.params.target_instance.as_deref(),
-                ))
-                .await
-                .map_err(|e| e.with_operation("FailoverDBCluster"))?;
-                self.set_requested_from(from.clone());
-                ctx.progress(format!(
-                    "FailoverDBCluster accepted for {} (writer was {})",
-                    self.base.params.cluster,
-                    from.as_deref().unwrap_or("none")
-                ));
-                from
+                let from = cluster.writer().unwrap_or_default().to_owned();
+                let intent = Outputs::new().with("from", from.as_str()).with(
+                    "target",
+                    self.base.params.target_instance.as_deref().unwrap_or(""),
+                );
+                let sent = ctx
+                    .mutate(
+                        intent,
+                        self.base.port.failover_db_cluster(
+                            &self.base.params.cluster,
+                            self.base.params.target_instance.as_deref(),
+                        ),
+                    )
+                    .await
+                    .map_err(|e| e.with_operation("FailoverDBCluster"));
+                match sent {
+                    Ok(()) => ctx.progress(format!(
+                        "FailoverDBCluster accepted for {} (writer was {})",
+                        self.base.params.cluster,
+                        if from.is_empty() { "none" } else { &from }
+                    )),
+                    // The answer was lost: the failover may be under way. Read, never resend.
+                    Err(e) if e.maybe_applied() => {
+                        ctx.progress(format!(
+                            "FailoverDBCluster's answer was lost ({}); reading the cluster \
+                             instead of sending it again",
+                            e.message()
+                        ));
+                        answer_lost = Some(e);
+                    }
+                    Err(e) => return Err(e),
+                }
+                self.set_requested_from(Some(from.clone()));
+                Some(from)
             }
         };
 
@@ -313,7 +359,33 @@ impl Act for FailoverDbCluster {
                 Poll::Pending(cluster.summary())
             })
         })
-        .await?;
+        .await
+        .map_err(|e| match &answer_lost {
+            // Still the old writer: the request may never have reached RDS. Not resent
+            // blindly: the operator decides (the cluster's events show whether it started).
+            Some(lost) => ActionError::new(
+                e.kind(),
+                format!(
+                    "{}; FailoverDBCluster's answer was lost ({}) and it was not sent again: \
+                     check the cluster's events (aws rds describe-events) before retrying",
+                    e.message(),
+                    lost.message()
+                ),
+            )
+            .with_operation("FailoverDBCluster")
+            .with_maybe_applied(),
+            None if requested_earlier => ActionError::new(
+                e.kind(),
+                format!(
+                    "{}; FailoverDBCluster was sent earlier (its intent is in the journal) and \
+                     is not sent again: check the cluster's events (aws rds describe-events)",
+                    e.message()
+                ),
+            )
+            .with_operation("FailoverDBCluster")
+            .with_maybe_applied(),
+            None => e,
+        })?;
         ctx.progress(format!(
             "writer of {} is now {} after {:.3} s",
             cluster.id,
@@ -325,7 +397,7 @@ impl Act for FailoverDbCluster {
 
     async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
         let cluster = self.describe(ctx).await?;
-        let from = self.requested_from();
+        let from = self.requested_from(ctx);
         if self.is_complete(&cluster, from.as_deref()) {
             Ok(format!(
                 "cluster {} is available with writer {}",
@@ -348,11 +420,18 @@ impl Act for FailoverDbCluster {
             let previous = out.get_str("previous_writer").filter(|p| !p.is_empty())?;
             (out.get_str("writer") != Some(previous)).then(|| previous.to_owned())
         };
-        let Some(previous) = self.requested_from().or_else(recorded) else {
+        let Some(previous) = self
+            .requested_from(ctx)
+            .filter(|p| !p.is_empty())
+            .or_else(recorded)
+        else {
             return Err(ActionError::unsupported(
-                "nothing to roll back: this action did not fail the cluster over",
+                "nothing to roll back: this step did not fail the cluster over from a writer",
             ));
         };
+        // The fail-back is a change of its own, with its own intent: after a crash during it,
+        // a resumed rollback waits for it instead of sending another.
+        let ctx = &ctx.for_compensation();
         let back = Self::new(
             format!("{}-rollback", self.base.id),
             FailoverDbClusterParams::new(self.base.params.cluster.clone()).to_instance(previous),
@@ -360,7 +439,9 @@ impl Act for FailoverDbCluster {
             self.base.region(),
         )
         .with_wait_policy(self.base.wait.clone());
-        back.apply(ctx).await.map(|_| ())
+        back.apply(ctx).await?;
+        self.set_requested_from(None);
+        Ok(())
     }
 }
 

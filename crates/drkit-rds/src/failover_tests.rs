@@ -460,3 +460,99 @@ async fn rollback_after_a_resume_uses_the_recorded_previous_writer() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
 }
+
+/// The case 1 with mocks: `FailoverDBCluster` reached RDS but its answer was lost (no
+/// AWS error code). Never sent again, even under the retry layer: the step waits for a writer
+/// other than the one it recorded, with no target too.
+#[tokio::test(start_paused = true)]
+async fn a_lost_answer_is_reconciled_by_reading_not_by_a_second_failover() {
+    for target in [None, Some("b")] {
+        let mut api = MockRdsApi::new();
+        states(
+            &mut api,
+            vec![
+                Ok(cluster("available", "a", &["b"])),
+                Ok(cluster("failing-over", "a", &["b"])),
+                Ok(cluster("available", "b", &["a"])),
+            ],
+        );
+        instances_available(&mut api);
+        api.expect_failover_db_cluster().times(1).returning(|_, _| {
+            Err(ActionError::new(
+                ErrorKind::Unavailable,
+                "response error: connection closed before message completed",
+            ))
+        });
+        let failover: ActionRef = Arc::new(action(api, target));
+        let failover = failover.with_retry(RetryPolicy::attempts(3).jitter(false));
+        let ctx = Context::new();
+        let out = failover.execute(&ctx).await.unwrap();
+        assert_eq!(out.get_str("writer"), Some("b"), "target {target:?}");
+        assert_eq!(out.get_str("previous_writer"), Some("a"));
+        assert_eq!(ctx.intent().unwrap().get_str("from"), Some("a"));
+    }
+}
+
+/// A lost answer and a writer that never changes: the request may never have reached RDS, but
+/// drkit cannot know. It is not resent; the error says so and is marked "may have applied", so
+/// the runner counts the step as changed for rollback.
+#[tokio::test(start_paused = true)]
+async fn a_lost_answer_and_no_new_writer_fails_without_resending() {
+    let mut api = MockRdsApi::new();
+    states(&mut api, vec![Ok(cluster("available", "a", &["b"]))]);
+    instances_available(&mut api);
+    api.expect_failover_db_cluster()
+        .times(1)
+        .returning(|_, _| Err(ActionError::new(ErrorKind::Timeout, "operation timed out")));
+    let ctx = Context::new().with_timeout(Duration::from_secs(30));
+    let err = action(api, None).execute(&ctx).await.unwrap_err();
+    assert!(err.maybe_applied(), "{err}");
+    assert!(
+        err.to_string()
+            .contains("FailoverDBCluster's answer was lost")
+            && err.to_string().contains("not sent again"),
+        "{err}"
+    );
+}
+
+/// The case 2 with mocks: `drkit resume` after a SIGKILL during the wait. The journalled
+/// intent says which writer the step left; a cluster whose writer is another one is done, not
+/// failed over again (back to the writer the plan just left).
+#[tokio::test(start_paused = true)]
+async fn a_resumed_step_with_a_recorded_intent_never_fails_over_again() {
+    let resumed = || {
+        Context::new()
+            .with_recorded_intent(Some(Outputs::new().with("from", "a").with("target", "")))
+    };
+    let mut api = MockRdsApi::new();
+    states(&mut api, vec![Ok(cluster("available", "b", &["a"]))]);
+    api.expect_failover_db_cluster().never();
+    let failover = action(api, None);
+    match failover.check(&resumed()).await.unwrap() {
+        Check::Done { outputs, .. } => {
+            assert_eq!(outputs.get_str("writer"), Some("b"));
+            assert_eq!(outputs.get_str("previous_writer"), Some("a"));
+        }
+        other => panic!("expected done, got {other:?}"),
+    }
+
+    // Still failing over when resumed: it waits for that failover, sending nothing.
+    let mut api = MockRdsApi::new();
+    states(
+        &mut api,
+        vec![
+            Ok(cluster("failing-over", "a", &["b"])),
+            Ok(cluster("failing-over", "a", &["b"])),
+            Ok(cluster("available", "b", &["a"])),
+        ],
+    );
+    api.expect_failover_db_cluster().never();
+    let failover = action(api, None);
+    let ctx = resumed();
+    assert!(matches!(
+        failover.check(&ctx).await.unwrap(),
+        Check::Ready { .. }
+    ));
+    let out = failover.execute(&ctx).await.unwrap();
+    assert_eq!(out.get_str("writer"), Some("b"));
+}

@@ -167,6 +167,11 @@ impl RdsApi for SdkRds {
             .failover_db_cluster()
             .db_cluster_identifier(cluster)
             .set_target_db_instance_identifier(target.map(str::to_owned))
+            // Sent twice, a failover fails back: one attempt, then the action reconciles.
+            .customize()
+            .config_override(
+                aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()),
+            )
             .send()
             .await
             .or_action_error("FailoverDBCluster")?;

@@ -128,6 +128,18 @@ pub enum RunError {
         /// The plan.
         plan: String,
     },
+    /// A resume was asked for, but the journal's last run failed and its rollback finished:
+    /// every compensated change stays compensated, nothing is done (a new run starts over).
+    #[error(
+        "nothing to resume: run `{run}` of plan `{plan}` failed and was rolled back; a resume \
+         never applies a compensated change again (start a new run to go forward)"
+    )]
+    RolledBack {
+        /// The plan.
+        plan: String,
+        /// The run.
+        run: String,
+    },
     /// The journal's run was of a different plan (steps or dependencies changed).
     #[error(
         "cannot resume run `{run}`: the plan `{plan}` changed since (journal fingerprint \

@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use drkit_core::{EventSink, ProgressEvent, ProgressKind};
 use serde::Serialize;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 
 use crate::clock::{Clock, signed_secs};
 use crate::journal::{Event, Record};
@@ -62,8 +62,12 @@ impl RunEvent {
     }
 }
 
-/// Receives every event of a run. Called from the runner's tasks: must not block (hand slow
-/// work to a task, as [`WebhookNotifier`] does).
+/// Receives every event of a run, in order, from a thread of its own (one per sink), fed
+/// through a bounded queue: a sink that is slow or blocks never holds up the journal, the
+/// steps or the other sinks. If more than 4096 events wait for a sink, the next ones are
+/// dropped for it (counted, and logged at warn level). When the run ends, the runner waits at
+/// most 5 s for its sinks to catch up. Slow work (a network call) is still best handed to a
+/// task of its own, as [`WebhookNotifier`] does.
 pub trait RunEventSink: Send + Sync + fmt::Debug + 'static {
     /// One event.
     fn on_event(&self, event: &RunEvent);
@@ -136,7 +140,9 @@ impl<W: Write + Send + 'static> RunEventSink for JsonLinesEvents<W> {
     }
 }
 
-/// Fans a run's events out to the broadcast and the sinks, adding the budget left.
+/// Fans a run's events out to the broadcast and the sinks, adding the budget left. Never
+/// waits: the broadcast drops for lagging receivers, and the sinks are fed from queues of
+/// their own ([`delivery`]).
 #[derive(Debug)]
 pub(crate) struct Hub {
     pub(crate) run: String,
@@ -147,6 +153,8 @@ pub(crate) struct Hub {
     pub(crate) budgets: RtoBudgets,
     pub(crate) tiers: HashMap<String, Tier>,
     pub(crate) clock: Clock,
+    /// The sinks' queues and threads.
+    pub(crate) sink_queue: delivery::SinkQueue,
 }
 
 impl Hub {
@@ -166,10 +174,17 @@ impl Hub {
     }
 
     fn publish(&self, event: RunEvent) {
-        for sink in &self.sinks {
-            sink.on_event(&event);
+        if self.tx.receiver_count() > 0 {
+            let _ = self.tx.send(event.clone());
         }
-        let _ = self.tx.send(event);
+        if !self.sinks.is_empty() {
+            self.sink_queue.send(&self.sinks, event);
+        }
+    }
+
+    /// Waits, at most [`delivery::FLUSH_TIMEOUT`], for the sinks to have every event.
+    pub(crate) async fn flush_sinks(&self) {
+        self.sink_queue.flush(delivery::FLUSH_TIMEOUT).await;
     }
 
     pub(crate) fn publish_record(&self, record: &Record) {
@@ -225,193 +240,7 @@ impl EventSink for StepEvents {
     }
 }
 
-/// A [`WebhookNotifier`] could not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum WebhookError {
-    /// It was not started from within a tokio runtime.
-    #[error("the webhook notifier must be started within a tokio runtime")]
-    NoRuntime,
-    /// The HTTP client could not be built (e.g. no TLS backend).
-    #[error("the webhook's HTTP client could not be built: {0}")]
-    Client(#[source] reqwest::Error),
-}
+mod delivery;
+mod webhook;
 
-/// What a [`WebhookNotifier`] managed to deliver.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WebhookStats {
-    /// Messages accepted by the server (2xx).
-    pub sent: u32,
-    /// Messages that could not be delivered (connection refused, time-out, non-2xx).
-    pub failed: u32,
-}
-
-/// Posts Slack-compatible JSON (`{"text": "..."}`) to a webhook URL: a start notice, a
-/// summary every `summary_every` (seed: 30 min) and the final result. Delivery failures are
-/// logged and counted, never fatal: the run goes on.
-#[derive(Debug)]
-pub struct WebhookNotifier {
-    tx: mpsc::UnboundedSender<RunEvent>,
-    task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<WebhookStats>>>,
-}
-
-impl WebhookNotifier {
-    /// The seed summary interval.
-    pub const DEFAULT_SUMMARY_EVERY: Duration = Duration::from_secs(30 * 60);
-
-    /// Starts posting to `url` (each post bounded by 10 s) from a task on the current tokio
-    /// runtime.
-    pub fn start(url: impl Into<String>, summary_every: Duration) -> Result<Self, WebhookError> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| WebhookError::NoRuntime)?;
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(WebhookError::Client)?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let task = runtime.spawn(webhook_loop(rx, client, url.into(), summary_every));
-        Ok(Self {
-            tx,
-            task: tokio::sync::Mutex::new(Some(task)),
-        })
-    }
-
-    /// Waits until the final result was posted (or could not be), and says what was delivered.
-    pub async fn finish(&self) -> WebhookStats {
-        let task = self.task.lock().await.take();
-        match task {
-            Some(task) => task.await.unwrap_or_default(),
-            None => WebhookStats::default(),
-        }
-    }
-}
-
-impl RunEventSink for WebhookNotifier {
-    fn on_event(&self, event: &RunEvent) {
-        if event.journal_event().is_some() {
-            let _ = self.tx.send(event.clone());
-        }
-    }
-}
-
-#[derive(Default)]
-struct Tally {
-    plan: String,
-    run: String,
-    total: usize,
-    done: usize,
-    failed: Vec<String>,
-    running: usize,
-    budget: Option<BudgetLeft>,
-}
-
-impl Tally {
-    fn summary(&self) -> String {
-        let mut text = format!(
-            "drkit: plan `{}` (run {}): {}/{} steps done, {} running, {} failed",
-            self.plan,
-            self.run,
-            self.done,
-            self.total,
-            self.running,
-            self.failed.len()
-        );
-        if let Some(b) = self.budget {
-            text.push_str(&format!("; {}", budget_text(b)));
-        }
-        text
-    }
-}
-
-fn budget_text(b: BudgetLeft) -> String {
-    let secs = b.seconds.abs().round();
-    let d = humantime::format_duration(Duration::from_secs_f64(secs));
-    if b.seconds >= 0.0 {
-        format!("{} RTO budget left: {d}", b.tier)
-    } else {
-        format!("{} RTO budget BREACHED by {d}", b.tier)
-    }
-}
-
-async fn webhook_loop(
-    mut rx: mpsc::UnboundedReceiver<RunEvent>,
-    client: reqwest::Client,
-    url: String,
-    every: Duration,
-) -> WebhookStats {
-    let mut stats = WebhookStats::default();
-    let mut tally = Tally::default();
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    let mut started = false;
-    loop {
-        let text = tokio::select! {
-            event = rx.recv() => {
-                let Some(event) = event else { break };
-                tally.budget = event.budget;
-                let Some(ev) = event.journal_event() else { continue };
-                match ev {
-                    Event::RunStarted { plan, steps, resumed, incident_start, .. } => {
-                        started = true;
-                        ticker.reset();
-                        tally.plan.clone_from(plan);
-                        tally.run.clone_from(&event.run);
-                        tally.total = steps.len();
-                        Some(format!(
-                            "drkit: recovery plan `{plan}` {} (run {}), {} steps; incident started {}; {}",
-                            if *resumed { "resumed" } else { "started" },
-                            event.run,
-                            steps.len(),
-                            humantime::format_rfc3339_seconds(*incident_start),
-                            event.budget.map(budget_text).unwrap_or_default(),
-                        ))
-                    }
-                    Event::StepStarted { .. } => { tally.running += 1; None }
-                    Event::StepSucceeded { .. } | Event::StepSkipped { .. } => {
-                        tally.running = tally.running.saturating_sub(1);
-                        tally.done += 1;
-                        None
-                    }
-                    Event::StepFailed { step, .. } | Event::StepInterrupted { step, .. } => {
-                        tally.running = tally.running.saturating_sub(1);
-                        tally.failed.push(step.clone());
-                        None
-                    }
-                    Event::RunFinished { outcome } => {
-                        let mut text = format!(
-                            "drkit: plan `{}` (run {}) finished: {outcome}. {}/{} steps done",
-                            tally.plan, tally.run, tally.done, tally.total
-                        );
-                        if !tally.failed.is_empty() {
-                            text.push_str(&format!("; failed: {}", tally.failed.join(", ")));
-                        }
-                        if let Some(b) = event.budget {
-                            text.push_str(&format!("; {}", budget_text(b)));
-                        }
-                        post(&client, &url, &text, &mut stats).await;
-                        break;
-                    }
-                    _ => None,
-                }
-            }
-            _ = ticker.tick(), if started => Some(tally.summary()),
-        };
-        if let Some(text) = text {
-            post(&client, &url, &text, &mut stats).await;
-        }
-    }
-    stats
-}
-
-async fn post(client: &reqwest::Client, url: &str, text: &str, stats: &mut WebhookStats) {
-    let body = serde_json::json!({ "text": text });
-    match client.post(url).json(&body).send().await {
-        Ok(resp) if resp.status().is_success() => stats.sent += 1,
-        Ok(resp) => {
-            tracing::warn!(status = %resp.status(), "webhook refused the notification");
-            stats.failed += 1;
-        }
-        Err(e) => {
-            tracing::warn!("webhook unreachable: {e}");
-            stats.failed += 1;
-        }
-    }
-}
+pub use webhook::{WebhookError, WebhookNotifier, WebhookOptions, WebhookStats};

@@ -11,6 +11,18 @@
 //!   does not pay one fsync per step.
 //! - **Where**: a [`JournalStore`]. [`FileJournalStore`] keeps `<dir>/<plan>.journal.jsonl`
 //!   and a lock file `<dir>/<plan>.lock` (an OS file lock, released if the process dies).
+//! - **Format**: each line carries the format version, `"v":1` ([`Record::FORMAT_VERSION`]);
+//!   a line without it is version 1. A line of another version, or naming an event this drkit
+//!   does not know, is refused with [`JournalError::UnsupportedVersion`] /
+//!   [`JournalError::UnknownEvent`], naming the file and the line.
+//! - **Torn tail**: a record is complete once its line ends in `\n`. A crash or a full disk in
+//!   the middle of a write leaves an incomplete last line: loading skips it, and
+//!   [`FileJournalStore`] cuts it off (and says so) before it appends again, so the next record
+//!   never lands on the fragment. A bad line anywhere else is an error.
+//! - **Retention**: [`FileJournalStore`] keeps one file per plan, holding the latest run and its
+//!   resumptions; when a new run starts, the previous file moves to
+//!   `<dir>/archive/<plan>.<UTC time>.journal.jsonl`, and only the newest archives are kept
+//!   ([`FileJournalStore::keep_archived`], seed 10).
 //!
 //! ## Writing another store (e.g. S3)
 //!
@@ -24,14 +36,15 @@
 //! Unlike the file store's OS lock, which the kernel releases when its process dies, an object
 //! store's lock outlives a lost machine — the very case the store exists for. Such a store
 //! should give its lock a lease (the [`LockHolder`] with an expiry, renewed while the run goes
-//! on, taken over with `If-Match` once expired) or offer the operator an explicit takeover.
+//! on, taken over with `If-Match` once expired) or offer the operator an explicit takeover. A
+//! lease can be lost while held: the lock then tells the runner through
+//! [`JournalLock::loss`], and the store must refuse the old holder's writes (fencing; see
+//! drkit-journal-s3).
 
-use std::collections::HashMap;
 use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, Write};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::io::BufRead;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -47,18 +60,79 @@ use crate::report::Outcome;
 use crate::rto::{RpoObjectives, RtoBudgets, Tier};
 
 /// One line of the journal.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// Serialised as one flat JSON object that starts with the format version,
+/// `{"v":1,"seq":...,"at":...,"run":...,"event":"step_succeeded",...}`. Deserialising accepts
+/// a line without `v` (written before versions were recorded) as version 1, and refuses any
+/// other version.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Record {
     /// Position in the run's journal, from 0 (a resumed run goes on counting).
     pub seq: u64,
     /// When it happened.
-    #[serde(with = "crate::clock::rfc3339")]
     pub at: SystemTime,
     /// The run.
     pub run: String,
     /// What happened.
-    #[serde(flatten)]
     pub event: Event,
+}
+
+impl Record {
+    /// The journal format this drkit writes, and the only one it reads (`"v"` in each line).
+    pub const FORMAT_VERSION: u32 = 1;
+}
+
+impl Serialize for Record {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Line<'a> {
+            v: u32,
+            seq: u64,
+            #[serde(with = "crate::clock::rfc3339")]
+            at: SystemTime,
+            run: &'a str,
+            #[serde(flatten)]
+            event: &'a Event,
+        }
+        Line {
+            v: Self::FORMAT_VERSION,
+            seq: self.seq,
+            at: self.at,
+            run: &self.run,
+            event: &self.event,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Record {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Line {
+            #[serde(default)]
+            v: Option<u64>,
+            seq: u64,
+            #[serde(with = "crate::clock::rfc3339")]
+            at: SystemTime,
+            run: String,
+            #[serde(flatten)]
+            event: Event,
+        }
+        let line = Line::deserialize(d)?;
+        let version = line.v.unwrap_or(u64::from(Self::FORMAT_VERSION));
+        if version != u64::from(Self::FORMAT_VERSION) {
+            return Err(serde::de::Error::custom(format_args!(
+                "journal format version {version} is not supported (this drkit reads version {})",
+                Self::FORMAT_VERSION
+            )));
+        }
+        Ok(Self {
+            seq: line.seq,
+            at: line.at,
+            run: line.run,
+            event: line.event,
+        })
+    }
 }
 
 /// A step, as the journal describes the plan.
@@ -127,6 +201,19 @@ pub enum Event {
         step: String,
         /// The change.
         change: String,
+    },
+    /// Written durably before a mutating call: what the step is about to change and what it
+    /// needs to recognise its own change later (the writer before a failover, a token, the prior
+    /// state). A resumed step reconciles from its last intent instead of repeating the call. An
+    /// empty `intent` withdraws it (the provider refused the call: nothing changed).
+    StepIntent {
+        /// The step.
+        step: String,
+        /// Whether this is the intent of the step's compensation (its rollback).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        rollback: bool,
+        /// What the action recorded.
+        intent: Outputs,
     },
     /// An attempt failed with a retryable error; another follows after `delay`.
     StepRetried {
@@ -240,6 +327,7 @@ impl Event {
         match self {
             Self::StepStarted { step, .. }
             | Self::StepReady { step, .. }
+            | Self::StepIntent { step, .. }
             | Self::StepRetried { step, .. }
             | Self::ApprovalRequested { step }
             | Self::ApprovalDecided { step, .. }
@@ -263,6 +351,7 @@ impl Event {
             Self::RunStarted { .. } => "run_started",
             Self::StepStarted { .. } => "step_started",
             Self::StepReady { .. } => "step_ready",
+            Self::StepIntent { .. } => "step_intent",
             Self::StepRetried { .. } => "step_retried",
             Self::ApprovalRequested { .. } => "approval_requested",
             Self::ApprovalDecided { .. } => "approval_decided",
@@ -355,6 +444,46 @@ pub enum JournalError {
         /// What is wrong.
         message: String,
     },
+    /// A line was written in a journal format this drkit does not read (a newer drkit wrote
+    /// it). Retrying cannot help: read it with a drkit that knows that version.
+    #[error(
+        "journal {path}, line {line}: journal format version {version} is not supported \
+         (this drkit reads version {supported}); use the drkit version that wrote it",
+        supported = Record::FORMAT_VERSION
+    )]
+    UnsupportedVersion {
+        /// The file or object.
+        path: String,
+        /// The 1-based line.
+        line: usize,
+        /// The version, as written.
+        version: String,
+    },
+    /// A line names an event this drkit does not know (a newer drkit wrote it). Retrying cannot
+    /// help: read it with a drkit that knows that event.
+    #[error(
+        "journal {path}, line {line}: unknown event `{event}` (written by a newer drkit?); \
+         use the drkit version that wrote it"
+    )]
+    UnknownEvent {
+        /// The file or object.
+        path: String,
+        /// The 1-based line.
+        line: usize,
+        /// The event's name, as written.
+        event: String,
+    },
+    /// A record could not be serialised, so it was not written (nor acknowledged). Retrying
+    /// cannot help.
+    #[error(
+        "the journal record `{event}` could not be serialised, so it was not written: {message}"
+    )]
+    Unserialisable {
+        /// The event's name (`step_succeeded`, ...).
+        event: String,
+        /// Why.
+        message: String,
+    },
     /// An earlier write failed: the journal accepts nothing more.
     #[error("the journal failed earlier and stopped: {0}")]
     Stopped(String),
@@ -385,6 +514,13 @@ pub trait JournalLock: Send + Sync + fmt::Debug {
     fn holder(&self) -> &LockHolder;
     /// Releases it.
     async fn release(self: Box<Self>) -> Result<(), JournalError>;
+    /// The loss signal of a lock that can be lost while held (a lease that could not be
+    /// renewed in time, or that another holder took over). The runner then launches no new
+    /// step, cancels the running ones and journals `run_interrupted` ("lost the journal lock:
+    /// ..."). `None` (the default): the lock cannot be lost, like an OS file lock.
+    fn loss(&self) -> Option<crate::lease::LockLoss> {
+        None
+    }
 }
 
 /// Where journals are kept: local file, object store, ...
@@ -417,7 +553,9 @@ pub struct Batch {
     pub run: String,
     /// The `seq` of the first record (an object store can name the batch's object after it,
     /// e.g. `journal/<plan>/<run>/<first_seq:020>.jsonl`, and write it with
-    /// `If-None-Match: *` so that two writers can never both succeed).
+    /// `If-None-Match: *` so that two writers can never both succeed). 0 is the first batch
+    /// of a new (not resumed) run: a store may start a new journal there, as
+    /// [`FileJournalStore`] does.
     pub first_seq: u64,
     /// How many records.
     pub records: usize,
@@ -437,160 +575,9 @@ impl Batch {
     }
 }
 
-/// Journals as files in a directory: `<plan>.journal.jsonl`, locked through `<plan>.lock`.
-#[derive(Debug)]
-pub struct FileJournalStore {
-    dir: PathBuf,
-    open: Mutex<HashMap<String, Arc<Mutex<File>>>>,
-}
+mod file;
 
-impl FileJournalStore {
-    /// Journals in `dir` (created if missing).
-    pub fn new(dir: impl Into<PathBuf>) -> Result<Self, JournalError> {
-        let dir = dir.into();
-        std::fs::create_dir_all(&dir).map_err(|e| JournalError::io(&dir, e))?;
-        Ok(Self {
-            dir,
-            open: Mutex::new(HashMap::new()),
-        })
-    }
-
-    /// The journal file of `plan`.
-    pub fn journal_path(&self, plan: &str) -> PathBuf {
-        self.dir.join(format!("{}.journal.jsonl", file_stem(plan)))
-    }
-
-    /// The lock file of `plan`.
-    pub fn lock_path(&self, plan: &str) -> PathBuf {
-        self.dir.join(format!("{}.lock", file_stem(plan)))
-    }
-
-    fn file(&self, plan: &str) -> Result<Arc<Mutex<File>>, JournalError> {
-        let mut open = self
-            .open
-            .lock()
-            .map_err(|_| JournalError::Stopped("journal file table poisoned".into()))?;
-        if let Some(f) = open.get(plan) {
-            return Ok(Arc::clone(f));
-        }
-        let path = self.journal_path(plan);
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| JournalError::io(&path, e))?;
-        // Make the new file's directory entry durable too.
-        if let Ok(dir) = File::open(&self.dir) {
-            let _ = dir.sync_all();
-        }
-        let file = Arc::new(Mutex::new(file));
-        open.insert(plan.to_owned(), Arc::clone(&file));
-        Ok(file)
-    }
-}
-
-/// Keeps plan names safe as file names.
-fn file_stem(plan: &str) -> String {
-    plan.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-#[derive(Debug)]
-struct FileLock {
-    holder: LockHolder,
-    file: File,
-}
-
-#[async_trait]
-impl JournalLock for FileLock {
-    fn holder(&self) -> &LockHolder {
-        &self.holder
-    }
-
-    async fn release(self: Box<Self>) -> Result<(), JournalError> {
-        // Closing the file releases the OS lock; the holder text stays for the record.
-        fs4::fs_std::FileExt::unlock(&self.file)
-            .map_err(|e| JournalError::Stopped(format!("unlocking: {e}")))
-    }
-}
-
-#[async_trait]
-impl JournalStore for FileJournalStore {
-    async fn acquire(
-        &self,
-        plan: &str,
-        holder: &LockHolder,
-    ) -> Result<Box<dyn JournalLock>, JournalError> {
-        let path = self.lock_path(plan);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| JournalError::io(&path, e))?;
-        let locked = fs4::fs_std::FileExt::try_lock_exclusive(&file)
-            .map_err(|e| JournalError::io(&path, e))?;
-        if !locked {
-            let mut text = String::new();
-            let _ = file.read_to_string(&mut text);
-            let holder = serde_json::from_str(&text).unwrap_or(LockHolder {
-                who: "an unknown process (no holder recorded yet)".to_owned(),
-                since: SystemTime::UNIX_EPOCH,
-            });
-            return Err(JournalError::Locked {
-                plan: plan.to_owned(),
-                holder,
-            });
-        }
-        let write = |file: &mut File| -> std::io::Result<()> {
-            file.set_len(0)?;
-            file.rewind()?;
-            serde_json::to_writer(&mut *file, holder)?;
-            file.sync_data()
-        };
-        write(&mut file).map_err(|e| JournalError::io(&path, e))?;
-        Ok(Box::new(FileLock {
-            holder: holder.clone(),
-            file,
-        }))
-    }
-
-    async fn append(&self, plan: &str, batch: Batch) -> Result<(), JournalError> {
-        let file = self.file(plan)?;
-        let lines = batch.lines;
-        let path = self.journal_path(plan);
-        let write = move || -> std::io::Result<()> {
-            let mut f = file
-                .lock()
-                .map_err(|_| std::io::Error::other("journal file mutex poisoned"))?;
-            f.write_all(&lines)?;
-            f.sync_data()
-        };
-        // Blocking file I/O off the async workers.
-        match tokio::task::spawn_blocking(write).await {
-            Ok(result) => result.map_err(|e| JournalError::io(&path, e)),
-            Err(e) => Err(JournalError::io(&path, std::io::Error::other(e))),
-        }
-    }
-
-    async fn load(&self, plan: &str) -> Result<Vec<Record>, JournalError> {
-        let path = self.journal_path(plan);
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(JournalError::io(&path, e)),
-        };
-        parse_lines(BufReader::new(file), &path.display().to_string())
-    }
-}
+pub use file::FileJournalStore;
 
 /// The plan source recorded by the last run (not resume) in `records`: what `drkit resume
 /// JOURNAL` rebuilds the plan from. `None` if that run recorded none.
@@ -605,43 +592,175 @@ pub fn last_run_source(records: &[Record]) -> Option<&PlanSource> {
     })?
 }
 
-/// Parses JSON lines; a torn last line is ignored. `path` names the source in errors. Public
-/// for other [`JournalStore`]s, which store the same lines.
-pub fn parse_lines(reader: impl BufRead, path: &str) -> Result<Vec<Record>, JournalError> {
-    let lines: Vec<String> =
-        reader
-            .lines()
-            .collect::<Result<_, _>>()
-            .map_err(|e| JournalError::Io {
-                path: path.to_owned(),
-                source: e,
-            })?;
-    let mut records = Vec::with_capacity(lines.len());
-    let last = lines.len();
-    for (i, line) in lines.iter().enumerate() {
-        if line.trim().is_empty() {
+/// Parses JSON lines; a torn last line (see [`complete_len`]) is ignored. `path` names the
+/// source in errors. Public for other [`JournalStore`]s, which store the same lines.
+///
+/// Errors: a line of another format version, [`JournalError::UnsupportedVersion`]; a line
+/// naming an unknown event, [`JournalError::UnknownEvent`]; any other line that is not a
+/// record, [`JournalError::Corrupt`]; each with the path and the 1-based line.
+pub fn parse_lines(mut reader: impl BufRead, path: &str) -> Result<Vec<Record>, JournalError> {
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|e| JournalError::Io {
+            path: path.to_owned(),
+            source: e,
+        })?;
+    parse_bytes(&bytes, path)
+}
+
+/// [`parse_lines`] of bytes in memory.
+pub(crate) fn parse_bytes(bytes: &[u8], path: &str) -> Result<Vec<Record>, JournalError> {
+    let whole = &bytes[..complete_len(bytes)];
+    let mut records = Vec::with_capacity(whole.len() / 128);
+    for (i, line) in whole.split(|&b| b == b'\n').enumerate() {
+        if line.trim_ascii().is_empty() {
             continue;
         }
-        match serde_json::from_str::<Record>(line) {
+        match serde_json::from_slice::<Record>(line) {
             Ok(r) => records.push(r),
-            Err(_) if i + 1 == last => break,
-            Err(e) => {
-                return Err(JournalError::Corrupt {
-                    path: path.to_owned(),
-                    line: i + 1,
-                    message: e.to_string(),
-                });
-            }
+            Err(e) => return Err(line_error(line, path, i + 1, &e)),
         }
     }
     Ok(records)
+}
+
+/// How many leading bytes of a journal hold whole lines: all of it but its torn tail, if any.
+///
+/// A line is complete once it ends in `\n` (every append writes whole lines), so the torn tail
+/// is whatever follows the last `\n`: a write cut short by a crash or a full disk. When the
+/// bytes end in `\n`, a last non-blank line that is not JSON at all (a write whose middle never
+/// reached the disk: zeros, garbage) is torn too. A last line that is JSON stays, whatever it
+/// holds: a record of a newer format is refused, never cut off.
+pub(crate) fn complete_len(bytes: &[u8]) -> usize {
+    let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    if end < bytes.len() {
+        return end;
+    }
+    // Ends in a newline: the last non-blank line must at least be JSON.
+    let mut line_end = end;
+    while line_end > 0 {
+        let body = &bytes[..line_end - 1];
+        let start = body.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let line = &body[start..];
+        if line.trim_ascii().is_empty() {
+            line_end = start;
+            continue;
+        }
+        return if serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok() {
+            end
+        } else {
+            start
+        };
+    }
+    end
+}
+
+/// Why `line` (1-based `number`) is not a record this drkit reads: another format version,
+/// an unknown event, or else corrupt.
+fn line_error(line: &[u8], path: &str, number: usize, error: &serde_json::Error) -> JournalError {
+    #[derive(Deserialize)]
+    struct Header {
+        #[serde(default)]
+        v: Option<serde_json::Value>,
+        #[serde(default)]
+        event: Option<serde_json::Value>,
+    }
+    if let Ok(header) = serde_json::from_slice::<Header>(line) {
+        if let Some(v) = header.v
+            && v != Record::FORMAT_VERSION
+        {
+            return JournalError::UnsupportedVersion {
+                path: path.to_owned(),
+                line: number,
+                version: v.to_string(),
+            };
+        }
+        if let Some(serde_json::Value::String(event)) = header.event
+            && !known_event(&event)
+        {
+            return JournalError::UnknownEvent {
+                path: path.to_owned(),
+                line: number,
+                event,
+            };
+        }
+    }
+    JournalError::Corrupt {
+        path: path.to_owned(),
+        line: number,
+        message: error.to_string(),
+    }
+}
+
+/// Whether `tag` names an [`Event`] variant: asks [`Event`]'s own deserialiser, so that a
+/// variant added to the enum is known without a list to keep up to date.
+fn known_event(tag: &str) -> bool {
+    /// Records whether the deserialiser reported an unknown variant.
+    #[derive(Debug)]
+    struct Probe {
+        unknown_variant: bool,
+    }
+    impl fmt::Display for Probe {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(if self.unknown_variant {
+                "unknown variant"
+            } else {
+                "other error"
+            })
+        }
+    }
+    impl std::error::Error for Probe {}
+    impl serde::de::Error for Probe {
+        fn custom<T: fmt::Display>(_: T) -> Self {
+            Self {
+                unknown_variant: false,
+            }
+        }
+        fn unknown_variant(_: &str, _: &'static [&'static str]) -> Self {
+            Self {
+                unknown_variant: true,
+            }
+        }
+    }
+    let map = serde::de::value::MapDeserializer::<_, Probe>::new(std::iter::once(("event", tag)));
+    !matches!(
+        Event::deserialize(map),
+        Err(Probe {
+            unknown_variant: true
+        })
+    )
 }
 
 /// A record waiting to be committed.
 struct Pending {
     event: Event,
     at: SystemTime,
-    ack: Option<oneshot::Sender<Result<(), String>>>,
+    ack: Option<oneshot::Sender<Result<(), Refused>>>,
+}
+
+/// Why the committer did not acknowledge a record.
+#[derive(Clone, Debug)]
+enum Refused {
+    /// The store failed (now or earlier): the journal accepts nothing more.
+    Stopped(String),
+    /// This record could not be serialised: it was not written.
+    Unserialisable {
+        event: &'static str,
+        message: String,
+    },
+}
+
+impl From<Refused> for JournalError {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::Stopped(e) => Self::Stopped(e),
+            Refused::Unserialisable { event, message } => Self::Unserialisable {
+                event: event.to_owned(),
+                message,
+            },
+        }
+    }
 }
 
 /// What the committer hands back when it stops.
@@ -653,7 +772,10 @@ pub(crate) struct Committed {
 
 /// The writing side of a run's journal: records are queued by any task, and a committer task
 /// writes each queue-full as one batch (group commit), then acknowledges the waiters and
-/// publishes the records to the run's event hub.
+/// publishes the records to the run's event hub (which never waits for the event sinks: they
+/// are fed from a queue of their own). A record is acknowledged only once it was serialised
+/// and written; one that cannot be serialised is not written, logged, and its waiter gets
+/// [`JournalError::Unserialisable`].
 #[derive(Clone, Debug)]
 pub(crate) struct Journal {
     tx: mpsc::UnboundedSender<Pending>,
@@ -692,7 +814,8 @@ impl Journal {
         });
     }
 
-    /// Queues a record and waits until it is durable.
+    /// Queues a record and waits until it is durable: `Ok` only once it was serialised, written
+    /// and synced.
     pub(crate) async fn record_durable(&self, event: Event) -> Result<(), JournalError> {
         let (ack, done) = oneshot::channel();
         self.tx
@@ -704,7 +827,7 @@ impl Journal {
             .map_err(|_| JournalError::Stopped("the journal is closed".into()))?;
         match done.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(JournalError::Stopped(e)),
+            Ok(Err(refused)) => Err(refused.into()),
             Err(_) => Err(JournalError::Stopped("the journal is closed".into())),
         }
     }
@@ -754,14 +877,40 @@ async fn commit_loop(
                 run: run.clone(),
                 event: pending.event,
             };
-            seq += 1;
-            if serde_json::to_writer(&mut bytes, &record).is_ok() {
-                bytes.push(b'\n');
+            let start = bytes.len();
+            // A record's own `Serialize` may fail, or panic (e.g. a time before 1970): either
+            // way it is not written, and its seq goes to the next record.
+            let serialised = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                serde_json::to_writer(&mut bytes, &record)
+            }));
+            let error = match serialised {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some("its serialisation panicked".to_owned()),
+            };
+            if let Some(message) = error {
+                bytes.truncate(start);
+                let event = record.event.name();
+                tracing::error!(
+                    plan,
+                    run,
+                    event,
+                    "journal: a record could not be serialised and was not written: {message}"
+                );
+                if let Some(ack) = pending.ack {
+                    let _ = ack.send(Err(Refused::Unserialisable { event, message }));
+                }
+                continue;
             }
+            bytes.push(b'\n');
+            seq += 1;
             committed.records.push(record);
             if let Some(ack) = pending.ack {
                 acks.push(ack);
             }
+        }
+        if committed.records.len() == first {
+            continue;
         }
         if failed.is_none()
             && let Some(store) = &store
@@ -781,15 +930,21 @@ async fn commit_loop(
         for ack in acks {
             let _ = ack.send(match &failed {
                 None => Ok(()),
-                Some(e) => Err(e.clone()),
+                Some(e) => Err(Refused::Stopped(e.clone())),
             });
         }
         for record in &committed.records[first..] {
             hub.publish_record(record);
         }
     }
+    // Let the event sinks catch up (bounded: a stuck sink does not hold the run's end).
+    hub.flush_sinks().await;
     committed
 }
+
+#[cfg(test)]
+#[path = "journal_tests.rs"]
+mod format_tests;
 
 #[cfg(test)]
 mod tests {
@@ -809,7 +964,7 @@ mod tests {
         let line = serde_json::to_string(&r).unwrap();
         assert_eq!(
             line,
-            r#"{"seq":3,"at":"1970-01-01T00:00:01.500000Z","run":"r1","event":"approval_decided","step":"promote","decision":"approved","by":"alice"}"#
+            r#"{"v":1,"seq":3,"at":"1970-01-01T00:00:01.500000Z","run":"r1","event":"approval_decided","step":"promote","decision":"approved","by":"alice"}"#
         );
         let back: Record = serde_json::from_str(&line).unwrap();
         assert_eq!(back, r);

@@ -68,6 +68,7 @@ mod error;
 pub mod events;
 mod guard;
 pub mod journal;
+mod lease;
 mod phases;
 mod plan;
 mod report;
@@ -86,7 +87,10 @@ pub use journal::{
     Batch, Event, FileJournalStore, JournalError, JournalLock, JournalStore, LockHolder, Record,
     last_run_source, parse_lines,
 };
-pub use plan::{OnFailure, OutputRef, Plan, PlanSource, Step, StepInputs, StepPolicy};
+pub use lease::LockLoss;
+pub use plan::{
+    OnFailure, OutputRef, Plan, PlanSource, Step, StepInputs, StepPolicy, text_fingerprint,
+};
 pub use report::{NoRun, Outcome, Report, StepReport, StepState};
 pub use rto::{RpoObjectives, RtoBudgets, Tier, Verdict};
-pub use runner::Runner;
+pub use runner::{DEFAULT_ROLLBACK_TIMEOUT, Runner};

@@ -463,6 +463,28 @@ pub struct PlanSource {
     pub text: String,
 }
 
+impl PlanSource {
+    /// The SHA-256 of the text, as `sha256:<64 hex digits>`: what `sha256sum FILE` prints for
+    /// the runbook file it was read from. `drkit resume` shows it before running a runbook taken
+    /// from a journal, and compares it with `--runbook FILE`'s.
+    pub fn fingerprint(&self) -> String {
+        text_fingerprint(&self.text)
+    }
+}
+
+/// The SHA-256 of `text`, as `sha256:<64 hex digits>` (see [`PlanSource::fingerprint`]).
+pub fn text_fingerprint(text: &str) -> String {
+    use sha2::Digest as _;
+    use std::fmt::Write as _;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256:");
+    for b in digest {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
 impl Plan {
     /// Validates `steps` as a plan named `name` (the name keys its journal and lock).
     ///
@@ -700,6 +722,20 @@ mod tests {
             err.to_string().contains("unknown field `on_failur`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_source_fingerprint_is_the_sha256_of_its_text() {
+        // `printf 'abc' | sha256sum`
+        let source = PlanSource {
+            origin: "x.toml".into(),
+            text: "abc".into(),
+        };
+        assert_eq!(
+            source.fingerprint(),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_ne!(text_fingerprint("abc "), source.fingerprint());
     }
 
     #[test]

@@ -276,7 +276,13 @@ impl Report {
                     s.state = StepState::NotRun;
                     s.detail = Some(reason.clone());
                 }
-                Event::StepRolledBack { .. } => s.state = StepState::RolledBack,
+                Event::StepRolledBack { .. } => {
+                    // A compensation interrupted, then finished by a resume: no error left.
+                    if s.state == StepState::RollbackFailed {
+                        s.error = None;
+                    }
+                    s.state = StepState::RolledBack;
+                }
                 Event::StepRollbackFailed { error, .. } => {
                     s.state = StepState::RollbackFailed;
                     s.error = Some(error.clone());
@@ -480,6 +486,19 @@ fn detail(e: &Event) -> String {
         ),
         Event::StepStarted { kind, target, .. } => format!("{kind} on {target}"),
         Event::StepReady { change, .. } => change.clone(),
+        Event::StepIntent {
+            intent, rollback, ..
+        } => {
+            let what = if *rollback { "rollback" } else { "change" };
+            if intent.is_empty() {
+                format!("{what} refused by the provider: intent withdrawn")
+            } else {
+                format!(
+                    "about to send its {what}; recorded {}",
+                    serde_json::to_string(intent).unwrap_or_default()
+                )
+            }
+        }
         Event::StepRetried {
             attempt,
             delay,

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use drkit_core::{CancellationToken, Check, Context, Outputs};
 use tokio::sync::broadcast;
@@ -14,6 +14,7 @@ use crate::dry_run::{DryRunReport, DryRunState, DryRunStep};
 use crate::error::RunError;
 use crate::events::{Hub, RunEvent, RunEventSink};
 use crate::journal::{Event, Journal, JournalError, JournalStore, LockHolder, Record, StepInfo};
+use crate::lease::LockLoss;
 use crate::phases::{StepEnv, layer};
 use crate::plan::{ActionSource, Plan, StepInputs};
 use crate::report::{Outcome, Report};
@@ -37,7 +38,12 @@ pub struct Runner {
     sinks: Vec<Arc<dyn RunEventSink>>,
     events: broadcast::Sender<RunEvent>,
     holder: Option<String>,
+    rollback_timeout: Duration,
 }
+
+/// How long a step's compensation may take when the step has no time-out (see
+/// [`Runner::with_rollback_timeout`]).
+pub const DEFAULT_ROLLBACK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 impl fmt::Debug for Runner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -49,6 +55,7 @@ impl fmt::Debug for Runner {
             .field("incident_start", &self.incident_start)
             .field("rto", &self.rto)
             .field("sinks", &self.sinks)
+            .field("rollback_timeout", &self.rollback_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -76,6 +83,7 @@ impl Runner {
             sinks: Vec::new(),
             events,
             holder: None,
+            rollback_timeout: DEFAULT_ROLLBACK_TIMEOUT,
         }
     }
 
@@ -145,6 +153,15 @@ impl Runner {
         self
     }
 
+    /// Bounds the compensation of a step that has no time-out of its own by `timeout` (default
+    /// [`DEFAULT_ROLLBACK_TIMEOUT`], 30 min; a step's `timeout` bounds its compensation too). A
+    /// compensation cut off is journalled `step_rollback_failed`; a resume tries it again.
+    #[must_use]
+    pub fn with_rollback_timeout(mut self, timeout: Duration) -> Self {
+        self.rollback_timeout = timeout;
+        self
+    }
+
     /// Sends every event to `sink` too.
     #[must_use]
     pub fn with_sink(mut self, sink: Arc<dyn RunEventSink>) -> Self {
@@ -183,6 +200,13 @@ impl Runner {
     /// done) are not run again; the others — in flight when the run stopped, failed,
     /// interrupted or never started — are checked again (check says done -> recorded done)
     /// and run if needed. A completed mutating step is never executed twice.
+    ///
+    /// A run whose rollback started (`rollback_started` journalled) only rolls back: the resume
+    /// compensates the steps of that rollback not yet journalled `step_rolled_back` (failed,
+    /// interrupted or never reached), in the recorded order, and launches no step; nothing
+    /// that was compensated, or was to be, is applied again. After a rollback that finished
+    /// (every step rolled back) there is nothing to do: [`RunError::RolledBack`], and the
+    /// journal is left as it is.
     pub async fn resume(&self, plan: &Plan) -> Result<Report, RunError> {
         self.locked(plan, true).await
     }
@@ -197,7 +221,8 @@ impl Runner {
             Some(store) => Some(store.acquire(plan.name(), &holder).await?),
             None => None,
         };
-        let result = self.go(plan, resume, &holder).await;
+        let loss = lock.as_ref().and_then(|lock| lock.loss());
+        let result = self.go(plan, resume, &holder, loss).await;
         if let Some(lock) = lock
             && let Err(e) = lock.release().await
         {
@@ -209,7 +234,13 @@ impl Runner {
         result
     }
 
-    async fn go(&self, plan: &Plan, resume: bool, holder: &LockHolder) -> Result<Report, RunError> {
+    async fn go(
+        &self,
+        plan: &Plan,
+        resume: bool,
+        holder: &LockHolder,
+        loss: Option<LockLoss>,
+    ) -> Result<Report, RunError> {
         let clock = Clock::start();
         let mut incident_start = self.incident_start.unwrap_or_else(|| clock.now());
         let (run, prior) = if resume {
@@ -235,6 +266,7 @@ impl Runner {
             budgets: self.rto.clone(),
             tiers: inner.steps.iter().map(|s| (s.id.clone(), s.tier)).collect(),
             clock,
+            sink_queue: Default::default(),
         });
         let (journal, committer) = Journal::start(
             self.store.clone(),
@@ -258,19 +290,29 @@ impl Runner {
                 source: plan.source().cloned(),
             })
             .await;
+        // The run's cancellation: the caller's (Ctrl-C), or the loss of the journal lock.
+        let cancel = self.cancel.child_token();
+        let _watch = loss
+            .as_ref()
+            .map(|loss| watch_lock(plan.name(), loss.clone(), cancel.clone()));
         let outcome = match started {
             Ok(()) => {
                 let env = Arc::new(StepEnv {
                     journal: journal.clone(),
                     hub,
                     approver: Arc::clone(&self.approver),
-                    cancel: self.cancel.clone(),
+                    cancel,
                     plan: plan.clone(),
                     run: run.clone(),
                     built: std::sync::Mutex::new(vec![None; plan.inner.steps.len()]),
+                    intents: Arc::new(std::sync::Mutex::new(crate::phases::recorded_intents(
+                        &prior,
+                    ))),
                 });
                 let mut sched =
-                    Scheduler::new(self.max_concurrency, &self.service_limits, &env, &prior);
+                    Scheduler::new(self.max_concurrency, &self.service_limits, &env, &prior)
+                        .with_rollback_timeout(self.rollback_timeout)
+                        .with_lock_loss(loss);
                 sched.run().await
             }
             Err(e) => Err(e),
@@ -331,6 +373,14 @@ impl Runner {
             });
         }
         let prior: Vec<Record> = records.into_iter().filter(|r| r.run == run).collect();
+        if crate::phases::rollback_started(&plan.inner.index, &prior)
+            .is_some_and(|started| started.left.is_empty())
+        {
+            return Err(RunError::RolledBack {
+                plan: plan.name().to_owned(),
+                run,
+            });
+        }
         Ok((run, prior, start))
     }
 
@@ -415,6 +465,28 @@ impl Runner {
             plan: plan.name().to_owned(),
             steps,
         }
+    }
+}
+
+/// Cancels `cancel` once `loss` fires (the journal lock was lost); stops watching when dropped.
+fn watch_lock(plan: &str, loss: LockLoss, cancel: CancellationToken) -> AbortOnDrop {
+    let plan = plan.to_owned();
+    AbortOnDrop(tokio::spawn(async move {
+        let why = loss.lost().await;
+        tracing::error!(
+            plan,
+            "lost the journal lock: {why}: no new step is launched, running steps are cancelled"
+        );
+        cancel.cancel();
+    }))
+}
+
+/// A task aborted when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -11,6 +11,7 @@ use drkit_core::{ErrorKind, Outputs};
 use tokio::task::{JoinError, JoinSet};
 
 use crate::journal::{Event, JournalError, Record};
+use crate::lease::LockLoss;
 use crate::phases::{self, StepEnd, StepEnv, StepResult, run_step};
 use crate::plan::OnFailure;
 use crate::report::{Outcome, StepState};
@@ -42,6 +43,12 @@ pub(crate) struct Scheduler<'a> {
     cancelled: bool,
     /// Steps failed so far.
     failures: usize,
+    /// A rollback the resumed run's journal shows started: the run only continues it.
+    resumed_rollback: Option<phases::RollbackStarted>,
+    /// The deadline of a compensation whose step has no time-out.
+    rollback_timeout: Duration,
+    /// The journal lock's loss signal, if the lock can be lost (a lease).
+    lock: Option<LockLoss>,
 }
 
 impl<'a> Scheduler<'a> {
@@ -75,15 +82,19 @@ impl<'a> Scheduler<'a> {
                     state[i] = StepState::Skipped;
                     outputs[i] = Some(o.clone());
                 }
-                // Rolled back, failed, interrupted, not run, in flight: run again.
+                // Only after `rollback_started`: the run then only rolls back (see below).
                 Event::StepRolledBack { .. } => {
-                    state[i] = StepState::Pending;
-                    outputs[i] = None;
+                    state[i] = StepState::RolledBack;
                     completed.retain(|&c| c != i);
                 }
+                Event::StepRollbackFailed { .. } => state[i] = StepState::RollbackFailed,
+                // Failed, interrupted, not run, in flight: run again.
                 _ => {}
             }
         }
+        // A rollback that started is what the run does from then on: a resume continues it and
+        // never launches a step (what was compensated, or is to be, is not applied again).
+        let resumed_rollback = phases::rollback_started(&inner.index, prior);
         let mut waiting: Vec<usize> = inner.deps.iter().map(Vec::len).collect();
         for (i, s) in state.iter().enumerate() {
             if s.is_done() {
@@ -107,13 +118,52 @@ impl<'a> Scheduler<'a> {
             stop: None,
             cancelled: false,
             failures: 0,
+            resumed_rollback,
+            rollback_timeout: crate::runner::DEFAULT_ROLLBACK_TIMEOUT,
+            lock: None,
         };
         for i in 0..n {
-            if sched.state[i] == StepState::Pending && sched.waiting[i] == 0 {
+            if sched.resumed_rollback.is_none()
+                && sched.state[i] == StepState::Pending
+                && sched.waiting[i] == 0
+            {
                 sched.push_ready(i);
             }
         }
         sched
+    }
+
+    /// Bounds each compensation whose step has no time-out by `timeout`.
+    pub(crate) fn with_rollback_timeout(mut self, timeout: Duration) -> Self {
+        self.rollback_timeout = timeout;
+        self
+    }
+
+    /// Stops the run when `loss` fires: no new step, running ones cancelled (`env.cancel` must
+    /// be the run's own token, not the caller's).
+    pub(crate) fn with_lock_loss(mut self, loss: Option<LockLoss>) -> Self {
+        self.lock = loss;
+        self
+    }
+
+    /// Why the journal lock was lost, if it was (checked now, not when a task notices).
+    fn lock_lost(&self) -> Option<String> {
+        self.lock.as_ref().and_then(LockLoss::reason)
+    }
+
+    /// The run was cancelled, or lost its journal lock: journals why.
+    fn interrupted(&mut self) {
+        self.cancelled = true;
+        let reason = match self.lock_lost() {
+            Some(why) => format!(
+                "lost the journal lock: {why}; no new step is launched; running steps stop at a \
+                 safe point"
+            ),
+            None => {
+                "cancelled: no new step is launched; running steps stop at a safe point".to_owned()
+            }
+        };
+        self.env.journal.record(Event::RunInterrupted { reason });
     }
 
     fn push_ready(&mut self, i: usize) {
@@ -174,12 +224,22 @@ impl<'a> Scheduler<'a> {
         }
     }
 
-    /// Runs the steps left, then rolls back if a failure asks for it.
+    /// Runs the steps left, then rolls back if a failure asks for it. A resumed run whose
+    /// rollback had started only continues the rollback.
     pub(crate) async fn run(&mut self) -> Result<Outcome, JournalError> {
+        if let Some(started) = self.resumed_rollback.take() {
+            return self.rollback(started.because_of, started.left).await;
+        }
         let mut join = JoinSet::new();
         let mut ids = HashMap::new();
         let mut fatal: Option<JournalError> = None;
         loop {
+            // Checked before each launch: a lease whose renewal deadline passed stops the run
+            // here even if the task watching the lock has not run yet.
+            if !self.cancelled && self.lock_lost().is_some() {
+                self.env.cancel.cancel();
+                self.interrupted();
+            }
             if self.stop.is_none()
                 && fatal.is_none()
                 && !self.cancelled
@@ -193,10 +253,7 @@ impl<'a> Scheduler<'a> {
             let joined = tokio::select! {
                 biased;
                 () = self.env.cancel.cancelled(), if !self.cancelled => {
-                    self.cancelled = true;
-                    self.env.journal.record(Event::RunInterrupted {
-                        reason: "cancelled: no new step is launched; running steps stop at a safe point".to_owned(),
-                    });
+                    self.interrupted();
                     continue;
                 }
                 joined = join.join_next_with_id() => joined,
@@ -219,7 +276,9 @@ impl<'a> Scheduler<'a> {
         }
         self.record_not_run();
         if let Some(Stop::Rollback(failed)) = self.stop {
-            return self.rollback(failed).await;
+            let because_of = self.env.plan.inner.steps[failed].id.clone();
+            let order = self.completed.iter().rev().copied().collect();
+            return self.rollback(because_of, order).await;
         }
         Ok(if self.failures > 0 {
             Outcome::Failed
@@ -322,19 +381,28 @@ impl<'a> Scheduler<'a> {
         }
     }
 
-    /// Compensates the completed mutating steps, newest first. Not interrupted by the run's
-    /// cancellation: a half-done rollback is worse than a finished one.
-    async fn rollback(&mut self, failed: usize) -> Result<Outcome, JournalError> {
+    /// Compensates the steps of `order` (the completed mutating steps, newest first; or what a
+    /// resumed rollback has left), because step `because_of` failed. `rollback_started` is
+    /// durable first: from then on a resume only continues the rollback.
+    ///
+    /// Each compensation runs with the run's cancellation and a deadline. Once the run is
+    /// cancelled no further one starts: each step left is journalled `step_rollback_failed`
+    /// ("interrupted: ..."), and the run ends interrupted, to be resumed.
+    async fn rollback(
+        &mut self,
+        because_of: String,
+        order: Vec<usize>,
+    ) -> Result<Outcome, JournalError> {
         let inner = Arc::clone(&self.env.plan.inner);
-        let order: Vec<usize> = self.completed.iter().rev().copied().collect();
         self.env
             .journal
             .record_durable(Event::RollbackStarted {
-                because_of: inner.steps[failed].id.clone(),
+                because_of,
                 steps: order.iter().map(|&i| inner.steps[i].id.clone()).collect(),
             })
             .await?;
         let mut all_ok = true;
+        let mut interrupted = false;
         for i in order {
             let step = &inner.steps[i];
             // The step's own recorded outputs too: after a resume, the action instance is new
@@ -344,7 +412,29 @@ impl<'a> Scheduler<'a> {
             if let Some(own) = &self.outputs[i] {
                 inputs.insert(step.id.clone(), own.clone());
             }
-            let result = phases::undo(step, self.env.built(i), inputs, self.env.events()).await;
+            let result = phases::undo(
+                step,
+                self.env.built(i),
+                inputs,
+                self.env.events(),
+                self.env.intents(&step.id),
+                &self.env.cancel,
+                self.rollback_timeout,
+            )
+            .await;
+            if self.env.cancel.is_cancelled() && !self.cancelled {
+                self.cancelled = true;
+                let reason = match self.lock_lost() {
+                    Some(why) => format!(
+                        "lost the journal lock during the rollback: {why}; no further \
+                         compensation starts; a resume continues the rollback"
+                    ),
+                    None => "cancelled during the rollback: no further compensation starts; a \
+                             resume continues the rollback"
+                        .to_owned(),
+                };
+                self.env.journal.record(Event::RunInterrupted { reason });
+            }
             let event = match result {
                 Ok(()) => {
                     self.state[i] = StepState::RolledBack;
@@ -354,16 +444,19 @@ impl<'a> Scheduler<'a> {
                 }
                 Err(error) => {
                     all_ok = false;
+                    interrupted |= matches!(error, phases::Undo::Interrupted(_));
                     self.state[i] = StepState::RollbackFailed;
                     Event::StepRollbackFailed {
                         step: step.id.clone(),
-                        error,
+                        error: error.to_string(),
                     }
                 }
             };
             self.env.journal.record_durable(event).await?;
         }
-        Ok(if all_ok {
+        Ok(if interrupted {
+            Outcome::Interrupted
+        } else if all_ok {
             Outcome::RolledBack
         } else {
             Outcome::RollbackFailed

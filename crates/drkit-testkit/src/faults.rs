@@ -15,13 +15,18 @@
 //! - [`FaultKind::ServerError`]: HTTP 500 and 503 in turn, with the protocol's error body
 //!   (`InternalFailure` / `ServiceUnavailable` and their equivalents);
 //! - [`FaultKind::Timeout`]: holds the request without answering for `hold` (longer than the
-//!   client's attempt time-out), then answers 504; the request never reaches the upstream.
+//!   client's attempt time-out), then answers 504; the request never reaches the upstream;
+//! - [`FaultKind::LostAnswer`] (only when asked for, never in [`FaultKind::ALL`]): forwards the
+//!   request, waits for the upstream's whole answer, then breaks the connection instead of
+//!   passing it on. The change is made; the client cannot know it. With
+//!   [`FaultConfig::lose_answer`], the answers to one named operation are lost (the first `n`
+//!   of them), whatever the rate.
 //!
 //! With `blackhole_after = Some(n)`, every request after the first `n` is held forever: the
 //! endpoint accepts connections and never answers.
 //!
 //! Unsigned requests (moto's `/moto-api/...`) are always forwarded. The counts
-//! ([`FaultStats`]) are served at `GET /__fault-proxy/stats`. The `fault-proxy` binary runs it
+//! ([`FaultStats`], with the requests per AWS operation: [`operation_of`]) are served at `GET /__fault-proxy/stats`. The `fault-proxy` binary runs it
 //! from the command line.
 
 use std::collections::BTreeMap;
@@ -52,6 +57,8 @@ pub enum FaultKind {
     ServerError,
     /// No answer for the hold time, then 504.
     Timeout,
+    /// Forwarded, then the answer is lost: the connection breaks before the client has it.
+    LostAnswer,
 }
 
 impl FaultKind {
@@ -68,6 +75,7 @@ impl FaultKind {
             FaultKind::Throttle => "throttle",
             FaultKind::ServerError => "5xx",
             FaultKind::Timeout => "timeout",
+            FaultKind::LostAnswer => "lost",
         }
     }
 
@@ -77,6 +85,7 @@ impl FaultKind {
             "throttle" | "throttling" => Some(FaultKind::Throttle),
             "5xx" | "server-error" | "500" | "503" => Some(FaultKind::ServerError),
             "timeout" | "time-out" => Some(FaultKind::Timeout),
+            "lost" | "lost-answer" => Some(FaultKind::LostAnswer),
             _ => None,
         }
     }
@@ -110,6 +119,13 @@ pub struct FaultConfig {
     pub blackhole_after: Option<u64>,
     /// Inject at most this many faults (then forward everything).
     pub max_faults: Option<u64>,
+    /// Operations (as [`operation_of`] names them, e.g. `FailoverDBCluster`) whose answers are
+    /// lost, with how many of them: forwarded, then the connection breaks. Independent of
+    /// `rate`.
+    pub lose_answers: BTreeMap<String, u64>,
+    /// How long a lost answer is held before the connection breaks (zero by default): time
+    /// for a test to kill the client while the outcome of its call is unknown to it.
+    pub lose_after: Duration,
 }
 
 impl FaultConfig {
@@ -124,6 +140,8 @@ impl FaultConfig {
             hold: Duration::from_secs(60),
             blackhole_after: None,
             max_faults: None,
+            lose_answers: BTreeMap::new(),
+            lose_after: Duration::ZERO,
         }
     }
 
@@ -175,6 +193,21 @@ impl FaultConfig {
         self.max_faults = Some(n);
         self
     }
+
+    /// Loses the answers to the first `times` requests of `operation` (e.g.
+    /// `FailoverDBCluster`): each is forwarded and applied, then the connection breaks.
+    #[must_use]
+    pub fn lose_answer(mut self, operation: impl Into<String>, times: u64) -> Self {
+        self.lose_answers.insert(operation.into(), times);
+        self
+    }
+
+    /// Holds a lost answer for `after` before breaking the connection.
+    #[must_use]
+    pub fn lose_after(mut self, after: Duration) -> Self {
+        self.lose_after = after;
+        self
+    }
 }
 
 /// Counts of one service.
@@ -203,6 +236,34 @@ pub struct FaultStats {
     pub blackholed: u64,
     /// Per service (from the credential scope; `-` for unsigned requests).
     pub by_service: BTreeMap<String, ServiceStats>,
+    /// Signed requests per operation ([`operation_of`]), faulted or not.
+    pub by_operation: BTreeMap<String, u64>,
+    /// Answers lost after the request was forwarded ([`FaultKind::LostAnswer`]).
+    pub answers_lost: u64,
+}
+
+/// The AWS operation a request calls: the query protocols' `Action=` form field (RDS,
+/// ElastiCache, IAM, EC2...), the JSON protocols' `X-Amz-Target` (`CertificateManager.
+/// DescribeCertificate` -> `DescribeCertificate`), else the REST method and path without the
+/// query (`POST /2013-04-01/hostedzone/Z1/rrset/`).
+pub fn operation_of(method: &Method, path: &str, headers: &HeaderMap, body: &[u8]) -> String {
+    if let Some(target) = header(headers, "x-amz-target") {
+        return target.rsplit('.').next().unwrap_or(target).to_owned();
+    }
+    let form = header(headers, "content-type")
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    if form {
+        let action = std::str::from_utf8(body)
+            .ok()
+            .into_iter()
+            .flat_map(|text| text.split('&'))
+            .find_map(|pair| pair.strip_prefix("Action="));
+        if let Some(action) = action {
+            return action.to_owned();
+        }
+    }
+    let path = path.split('?').next().unwrap_or(path);
+    format!("{method} {path}")
 }
 
 /// The AWS wire protocol of a request, which decides the shape of an error answer.
@@ -298,7 +359,9 @@ pub fn error_answer(
     let unavailable = variant % 2 == 1;
     // (status, code, message, sender fault?)
     let (status, code, message, sender) = match (protocol, kind) {
-        (_, FaultKind::Timeout) => (504, "RequestTimeout", "Gateway time-out", false),
+        (_, FaultKind::Timeout | FaultKind::LostAnswer) => {
+            (504, "RequestTimeout", "Gateway time-out", false)
+        }
         (Protocol::Ec2Query, FaultKind::Throttle) => {
             (503, "RequestLimitExceeded", "Request limit exceeded.", true)
         }
@@ -427,6 +490,8 @@ impl SplitMix64 {
 #[derive(Debug)]
 struct Shared {
     config: FaultConfig,
+    /// Answers still to lose, per operation (from [`FaultConfig::lose_answers`]).
+    to_lose: Mutex<BTreeMap<String, u64>>,
     rng: Mutex<SplitMix64>,
     received: AtomicU64,
     faults_done: AtomicU64,
@@ -447,10 +512,17 @@ impl Shared {
         f(&mut stats);
     }
 
-    fn decide(&self, signed: bool) -> Decision {
+    fn decide(&self, signed: bool, operation: &str) -> Decision {
         let n = self.received.fetch_add(1, Ordering::SeqCst) + 1;
         if self.config.blackhole_after.is_some_and(|after| n > after) {
             return Decision::Blackhole;
+        }
+        if signed {
+            let mut to_lose = self.to_lose.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(left) = to_lose.get_mut(operation).filter(|left| **left > 0) {
+                *left -= 1;
+                return Decision::Fault(FaultKind::LostAnswer, 0);
+            }
         }
         let kinds: &[FaultKind] = if self.config.kinds.is_empty() {
             &FaultKind::ALL
@@ -507,6 +579,7 @@ impl FaultProxy {
             .map_err(std::io::Error::other)?;
         let shared = Arc::new(Shared {
             rng: Mutex::new(SplitMix64::new(config.seed)),
+            to_lose: Mutex::new(config.lose_answers.clone()),
             config,
             received: AtomicU64::new(0),
             faults_done: AtomicU64::new(0),
@@ -591,9 +664,24 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         .map(str::to_owned);
     let signed = service.is_some();
     let service_name = service.clone().unwrap_or_else(|| "-".to_owned());
-    let decision = shared.decide(signed);
+    let (parts, body) = request.into_parts();
+    let body: Bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(err) => {
+            return (StatusCode::BAD_REQUEST, format!("fault-proxy: {err}")).into_response();
+        }
+    };
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", axum::http::uri::PathAndQuery::as_str);
+    let operation = operation_of(&parts.method, path, &parts.headers, &body);
+    let decision = shared.decide(signed, &operation);
     shared.with_stats(|s| {
         s.requests += 1;
+        if signed {
+            *s.by_operation.entry(operation.clone()).or_default() += 1;
+        }
         let per = s.by_service.entry(service_name.clone()).or_default();
         per.requests += 1;
         match &decision {
@@ -608,16 +696,38 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     });
     match decision {
         Decision::Blackhole => std::future::pending::<Response>().await,
+        Decision::Fault(FaultKind::LostAnswer, _) => {
+            // The change reaches the upstream and is made; its answer never reaches the client.
+            let forwarded = forward(&shared, &parts, body).await;
+            shared.with_stats(|s| s.answers_lost += 1);
+            drop(forwarded);
+            tokio::time::sleep(shared.config.lose_after).await;
+            lost_answer()
+        }
         Decision::Fault(kind, variant) => {
-            let protocol = Protocol::of(service.as_deref(), request.headers());
+            let protocol = Protocol::of(service.as_deref(), &parts.headers);
             let id = format!("fault-proxy-{}", shared.received.load(Ordering::SeqCst));
             if kind == FaultKind::Timeout {
                 tokio::time::sleep(shared.config.hold).await;
             }
             answer(&error_answer(protocol, kind, variant, &id))
         }
-        Decision::Forward => forward(&shared, request).await,
+        Decision::Forward => forward(&shared, &parts, body).await,
     }
+}
+
+/// An answer that breaks off: status and headers, then a body that fails, so the server aborts
+/// the connection and the client has no complete answer.
+fn lost_answer() -> Response {
+    let broken = futures::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "fault-proxy: answer lost",
+        ))
+    });
+    let mut response = Response::new(Body::from_stream(broken));
+    *response.status_mut() = StatusCode::OK;
+    response
 }
 
 fn answer(error: &ErrorAnswer) -> Response {
@@ -633,19 +743,12 @@ fn answer(error: &ErrorAnswer) -> Response {
     response
 }
 
-async fn forward(shared: &Shared, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
+async fn forward(shared: &Shared, parts: &axum::http::request::Parts, body: Bytes) -> Response {
     let path = parts
         .uri
         .path_and_query()
         .map_or("/", axum::http::uri::PathAndQuery::as_str);
     let url = format!("{}{path}", shared.config.upstream);
-    let body: Bytes = match axum::body::to_bytes(body, usize::MAX).await {
-        Ok(b) => b,
-        Err(err) => {
-            return (StatusCode::BAD_REQUEST, format!("fault-proxy: {err}")).into_response();
-        }
-    };
     let mut headers = parts.headers.clone();
     for name in HOP_BY_HOP {
         headers.remove(*name);
@@ -784,9 +887,73 @@ mod tests {
     }
 
     #[test]
+    fn the_operation_comes_from_the_form_the_target_or_the_rest_path() {
+        let mut form = HeaderMap::new();
+        form.insert(
+            "content-type",
+            HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"),
+        );
+        let body = b"Action=FailoverDBCluster&Version=2014-10-31&DBClusterIdentifier=c1";
+        assert_eq!(
+            operation_of(&Method::POST, "/", &form, body),
+            "FailoverDBCluster"
+        );
+        let mut json = HeaderMap::new();
+        json.insert(
+            "x-amz-target",
+            HeaderValue::from_static("CertificateManager.DescribeCertificate"),
+        );
+        assert_eq!(
+            operation_of(&Method::POST, "/", &json, b"{}"),
+            "DescribeCertificate"
+        );
+        assert_eq!(
+            operation_of(
+                &Method::POST,
+                "/2013-04-01/hostedzone/Z1/rrset/?x=1",
+                &HeaderMap::new(),
+                b"<xml/>"
+            ),
+            "POST /2013-04-01/hostedzone/Z1/rrset/"
+        );
+    }
+
+    #[test]
+    fn the_answers_of_a_named_operation_are_lost_whatever_the_rate() {
+        let config = FaultConfig::new("http://x").lose_answer("FailoverDBCluster", 2);
+        let s = Shared {
+            rng: Mutex::new(SplitMix64::new(0)),
+            to_lose: Mutex::new(config.lose_answers.clone()),
+            config,
+            received: AtomicU64::new(0),
+            faults_done: AtomicU64::new(0),
+            rotation: AtomicU64::new(0),
+            stats: Mutex::new(FaultStats::default()),
+            client: reqwest::Client::new(),
+        };
+        assert!(matches!(
+            s.decide(true, "DescribeDBClusters"),
+            Decision::Forward
+        ));
+        for _ in 0..2 {
+            assert!(matches!(
+                s.decide(true, "FailoverDBCluster"),
+                Decision::Fault(FaultKind::LostAnswer, _)
+            ));
+        }
+        assert!(matches!(
+            s.decide(true, "FailoverDBCluster"),
+            Decision::Forward
+        ));
+        assert_eq!(FaultKind::parse("lost"), Some(FaultKind::LostAnswer));
+        assert!(!FaultKind::ALL.contains(&FaultKind::LostAnswer));
+    }
+
+    #[test]
     fn decisions_follow_the_rate_and_rotate_the_kinds() {
         let shared = |config: FaultConfig| Shared {
             rng: Mutex::new(SplitMix64::new(config.seed)),
+            to_lose: Mutex::new(config.lose_answers.clone()),
             config,
             received: AtomicU64::new(0),
             faults_done: AtomicU64::new(0),
@@ -797,7 +964,7 @@ mod tests {
         let s = shared(FaultConfig::new("http://x").rate(0.3).seed(7));
         let mut kinds = Vec::new();
         for _ in 0..10_000 {
-            if let Decision::Fault(kind, _) = s.decide(true) {
+            if let Decision::Fault(kind, _) = s.decide(true, "Op") {
                 kinds.push(kind);
             }
         }
@@ -812,7 +979,7 @@ mod tests {
             ]
         );
         // Unsigned requests are never faulted.
-        assert!(matches!(s.decide(false), Decision::Forward));
+        assert!(matches!(s.decide(false, "Op"), Decision::Forward));
 
         let s = shared(
             FaultConfig::new("http://x")
@@ -820,12 +987,12 @@ mod tests {
                 .max_faults(2)
                 .blackhole_after(4),
         );
-        assert!(matches!(s.decide(true), Decision::Fault(..)));
-        assert!(matches!(s.decide(true), Decision::Fault(..)));
-        assert!(matches!(s.decide(true), Decision::Forward));
-        assert!(matches!(s.decide(true), Decision::Forward));
-        assert!(matches!(s.decide(true), Decision::Blackhole));
-        assert!(matches!(s.decide(false), Decision::Blackhole));
+        assert!(matches!(s.decide(true, "Op"), Decision::Fault(..)));
+        assert!(matches!(s.decide(true, "Op"), Decision::Fault(..)));
+        assert!(matches!(s.decide(true, "Op"), Decision::Forward));
+        assert!(matches!(s.decide(true, "Op"), Decision::Forward));
+        assert!(matches!(s.decide(true, "Op"), Decision::Blackhole));
+        assert!(matches!(s.decide(false, "Op"), Decision::Blackhole));
 
         // Same seed, same sequence.
         let a: Vec<u64> = {

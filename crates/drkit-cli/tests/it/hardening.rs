@@ -24,7 +24,7 @@ use crate::cli::{World, command, drkit, text, write};
 /// An HTTP endpoint answering 503 until made healthy, counting the requests it gets. Its path
 /// `/released` answers 503 until `set_healthy` even when it starts healthy: the runbook's last
 /// step waits on it, so a run is still alive (to be killed) after its DNS change.
-struct Health {
+pub(crate) struct Health {
     port: u16,
     healthy: Arc<AtomicBool>,
     released: Arc<AtomicBool>,
@@ -32,7 +32,7 @@ struct Health {
 }
 
 impl Health {
-    fn start(healthy: bool) -> Self {
+    pub(crate) fn start(healthy: bool) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let healthy = Arc::new(AtomicBool::new(healthy));
@@ -72,17 +72,17 @@ impl Health {
         format!("http://127.0.0.1:{}/healthz", self.port)
     }
 
-    fn set_healthy(&self) {
+    pub(crate) fn set_healthy(&self) {
         self.healthy.store(true, Ordering::SeqCst);
         self.released.store(true, Ordering::SeqCst);
     }
 
-    fn hits(&self) -> usize {
+    pub(crate) fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
 }
 
-fn runbook(plan: &str, world: &World, health: &Health) -> String {
+pub(crate) fn runbook(plan: &str, world: &World, health: &Health) -> String {
     format!(
         r#"
 version = 1
@@ -134,7 +134,7 @@ timeout = "2s"
 const CHANGING_STEPS: [&str; 2] = ["dr-website", "dns-failover"];
 
 /// Starts `drkit ARGS` in `cwd`, output captured.
-fn spawn(args: &[&str], cwd: &Path, endpoint: &str) -> Child {
+pub(crate) fn spawn(args: &[&str], cwd: &Path, endpoint: &str) -> Child {
     let mut args = args.to_vec();
     args.extend(["--auto-approve", "--endpoint-url", endpoint]);
     command(&args, &[])
@@ -146,7 +146,7 @@ fn spawn(args: &[&str], cwd: &Path, endpoint: &str) -> Child {
 }
 
 /// Polls `ready` every 10 ms for up to 60 s.
-async fn until(what: &str, mut ready: impl AsyncFnMut() -> bool) {
+pub(crate) async fn until(what: &str, mut ready: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !ready().await {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -164,7 +164,7 @@ fn kill9(child: &mut Child) {
     );
 }
 
-fn signal(child: &Child, sig: &str) {
+pub(crate) fn signal(child: &Child, sig: &str) {
     let status = std::process::Command::new("kill")
         .args([&format!("-{sig}"), &child.id().to_string()])
         .status()
@@ -173,7 +173,7 @@ fn signal(child: &Child, sig: &str) {
 }
 
 /// Waits for the child with a bound: a run that hangs fails the test.
-async fn finish(child: Child, bound: Duration) -> std::process::Output {
+pub(crate) async fn finish(child: Child, bound: Duration) -> std::process::Output {
     let waited = tokio::time::timeout(
         bound,
         tokio::task::spawn_blocking(move || child.wait_with_output()),
@@ -198,7 +198,7 @@ fn count(records: &[Record], name: &str, step: &str) -> usize {
 
 /// The promise: the last run finished successfully, no changing step succeeded twice, and a
 /// step that succeeded before a resume was not started again after it.
-fn assert_completed_once(records: &[Record], label: &str) {
+pub(crate) fn assert_completed_once(records: &[Record], label: &str) {
     let finished = records.iter().rev().find_map(|r| match &r.event {
         Event::RunFinished { outcome } => Some(*outcome),
         _ => None,
@@ -230,7 +230,7 @@ fn assert_completed_once(records: &[Record], label: &str) {
     assert!(resumed >= 1, "{label}: no resume recorded");
 }
 
-async fn assert_world_recovered(world: &World, label: &str) {
+pub(crate) async fn assert_world_recovered(world: &World, label: &str) {
     assert!(world.website().await, "{label}: no website");
     assert_eq!(
         world.api_record().await.as_deref(),

@@ -2,8 +2,17 @@
 //! the `drkit` binary (`cli`: against moto, and a local listener that proves bad input never
 //! reaches AWS), and `hardening`: the binary killed (SIGKILL), interrupted (SIGINT) and run twice
 //! at once, with the file and the S3 journal stores.
+//! `webhook`: `--webhook` against local servers that answer 500 or never answer.
+//! `resume`: what `drkit resume` shows and asks before running a journal's runbook.
+//! `exactly_once`: the two cases against moto through the fault proxy: the answer to
+//! `FailoverDBCluster` lost, and a SIGKILL while its outcome is unknown, then `drkit resume`.
+//! `lock`: an S3-journal holder stopped (SIGSTOP), its lease taken over, then woken (SIGCONT).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli;
+mod exactly_once;
 mod hardening;
+mod lock;
+mod resume;
 mod runbook;
+mod webhook;

@@ -9,13 +9,13 @@ use drkit_journal_s3::S3JournalStore;
 use drkit_runner::{Batch, JournalError, JournalStore, LockHolder, Plan, RunError, Runner, Step};
 use drkit_testkit::unique;
 
-struct World {
-    aws: AwsContext,
-    client: aws_sdk_s3::Client,
-    bucket: String,
+pub(crate) struct World {
+    pub(crate) aws: AwsContext,
+    pub(crate) client: aws_sdk_s3::Client,
+    pub(crate) bucket: String,
 }
 
-async fn world() -> Option<World> {
+pub(crate) async fn world() -> Option<World> {
     let moto = drkit_testkit::moto()?;
     let aws = AwsContext::from_sdk_config(moto.sdk_config("us-west-2").await);
     let config = aws_sdk_s3::config::Builder::from(aws.sdk_config())
@@ -43,7 +43,7 @@ async fn world() -> Option<World> {
 
 impl World {
     /// A store as a second machine would open it: from the URL alone.
-    fn store(&self) -> S3JournalStore {
+    pub(crate) fn store(&self) -> S3JournalStore {
         S3JournalStore::from_url(&format!("s3://{}/drills", self.bucket), &self.aws).unwrap()
     }
 }
@@ -73,7 +73,8 @@ async fn only_one_runner_holds_the_lock_and_the_other_is_told_who() {
     lock.release().await.unwrap();
 }
 
-/// The operator's machine died holding the lock: once its lease has expired, a runner on
+/// The operator's machine died holding the lock (a lock of the older format, with no lease of
+/// its own: the reader's lease counts): once its lease has run out by S3's clock, a runner on
 /// another machine takes the lock over.
 #[tokio::test]
 async fn an_expired_lease_is_taken_over() {
@@ -91,11 +92,29 @@ async fn an_expired_lease_is_taken_over() {
         .send()
         .await
         .unwrap();
-    let lock = w
-        .store()
-        .acquire("mint", &LockHolder::new("bob@dr-bastion (pid 9)"))
-        .await
-        .unwrap();
+    let store = w.store().with_lease(Duration::from_secs(1));
+    let bob = LockHolder::new("bob@dr-bastion (pid 9)");
+    let started = std::time::Instant::now();
+    let lock = loop {
+        match store.acquire("mint", &bob).await {
+            Ok(lock) => break lock,
+            Err(JournalError::Locked { holder, .. }) => {
+                assert_eq!(holder.who, "alice@lost-machine (pid 7)");
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "never taken over"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    // Not before the lease (1 s) and the 2 s slack by S3's clock, which counts whole seconds.
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(lock.holder().who, "bob@dr-bastion (pid 9)");
     // ...and now it is bob's, with a live lease: a third runner is refused.
     let err = w
@@ -136,6 +155,16 @@ async fn the_lease_is_renewed_while_held() {
 async fn a_batch_is_written_once_and_read_back_in_order() {
     let Some(w) = world().await else { return };
     let store = w.store();
+    // Written only under the lock.
+    let err = store
+        .append("mint", Batch::new("mint-1", 0, 0, Vec::new()))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("only under its lock"), "{err}");
+    let lock = store
+        .acquire("mint", &LockHolder::new("alice"))
+        .await
+        .unwrap();
     let line = |seq: u64| {
         format!(
             "{{\"seq\":{seq},\"at\":\"2026-11-28T00:00:0{seq}Z\",\"run\":\"mint-1\",\"event\":\"step_rolled_back\",\"step\":\"s{seq}\"}}\n"
@@ -157,22 +186,29 @@ async fn a_batch_is_written_once_and_read_back_in_order() {
         )
         .await
         .unwrap();
-    // The same records again (a second writer): refused by `If-None-Match: *`.
+    // Other records at the same position: refused by `If-None-Match: *`. The same records
+    // again (a write whose answer was lost, sent again) are taken as written.
+    let other = line(2).replace("s2", "another");
     let err = store
-        .append("mint", Batch::new("mint-1", 2, 1, line(2).into_bytes()))
+        .append("mint", Batch::new("mint-1", 2, 1, other.into_bytes()))
         .await
         .unwrap_err();
     match &err {
         JournalError::Store { source, .. } => assert_eq!(source.kind(), ErrorKind::Conflict),
         other => panic!("expected a conflict, got {other:?}"),
     }
+    store
+        .append("mint", Batch::new("mint-1", 2, 1, line(2).into_bytes()))
+        .await
+        .unwrap();
     let records = w.store().load("mint").await.unwrap();
     let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
     assert_eq!(seqs, [0, 1, 2]);
     assert!(w.store().load("another-plan").await.unwrap().is_empty());
+    lock.release().await.unwrap();
 }
 
-fn action(id: &'static str, executions: Arc<AtomicU32>, fail_first: bool) -> ActionRef {
+pub(crate) fn action(id: &'static str, executions: Arc<AtomicU32>, fail_first: bool) -> ActionRef {
     let mut m = MockRecoveryAction::new();
     m.expect_id().return_const(id.to_owned());
     m.expect_kind().return_const("demo.touch");

@@ -6,6 +6,7 @@ use aws_sdk_rds::Client;
 use drkit_aws::AwsContext;
 use drkit_core::registry::{ActionSpec, Registry};
 use drkit_core::{ActionExt, ActionRef, Check, Context, ErrorKind, RetryPolicy};
+use drkit_testkit::faults::{FaultConfig, FaultProxy};
 use drkit_testkit::{Moto, unique};
 use serde_json::json;
 
@@ -527,4 +528,76 @@ async fn cluster_status_reports_writer_and_readers() {
         strict.check(&Context::new()).await.unwrap(),
         Check::Blocked { .. }
     ));
+}
+
+/// A registry whose RDS calls go through a fault proxy that loses the answer to the first
+/// `FailoverDBCluster`: the failover reaches moto and is made, the answer never reaches drkit.
+async fn through_a_proxy_losing_the_failover_answer(moto: &Moto) -> (FaultProxy, Registry) {
+    let proxy = FaultProxy::start_local(
+        FaultConfig::new(moto.endpoint()).lose_answer("FailoverDBCluster", 1),
+    )
+    .await
+    .unwrap();
+    let config = moto
+        .sdk_config(REGION)
+        .await
+        .into_builder()
+        .endpoint_url(proxy.url())
+        .build();
+    let mut registry = Registry::new();
+    drkit_rds::register(&mut registry, AwsContext::from_sdk_config(config)).unwrap();
+    (proxy, registry)
+}
+
+/// The case 1: the answer to `FailoverDBCluster` is lost after the failover was made.
+/// Sent once only (a second one would fail back), the step reads the cluster, sees the new
+/// writer and succeeds, with or without a target.
+#[tokio::test]
+async fn a_lost_failover_answer_is_reconciled_by_reading_never_by_failing_over_again() {
+    let Some((moto, client, _)) = setup().await else {
+        return;
+    };
+    for target in [false, true] {
+        let (cluster, instances) = create_cluster(&client, 3).await;
+        let (proxy, registry) = through_a_proxy_losing_the_failover_answer(&moto).await;
+        let params = if target {
+            json!({"cluster": cluster, "target_instance": instances[2]})
+        } else {
+            json!({"cluster": cluster})
+        };
+        let action = failover(&registry, params);
+        let ctx = Context::new();
+        assert!(matches!(
+            action.check(&ctx).await.unwrap(),
+            Check::Ready { .. }
+        ));
+        let outputs = action
+            .execute(&ctx)
+            .await
+            .unwrap_or_else(|e| panic!("target {target}: {e}"));
+        let stats = proxy.stats();
+        assert_eq!(stats.answers_lost, 1, "{stats:?}");
+        assert_eq!(
+            stats.by_operation.get("FailoverDBCluster"),
+            Some(&1),
+            "FailoverDBCluster must reach RDS exactly once: {stats:?}"
+        );
+        let writer = writer_of(&client, &cluster).await.unwrap();
+        assert_ne!(writer, instances[0], "the cluster failed back");
+        if target {
+            assert_eq!(writer, instances[2]);
+        }
+        assert_eq!(outputs.get_str("writer"), Some(writer.as_str()));
+        assert_eq!(
+            outputs.get_str("previous_writer"),
+            Some(instances[0].as_str())
+        );
+        // The intent recorded before the call is what told the step whose change it saw.
+        let intent = ctx
+            .intent()
+            .expect("the intent is recorded before the call");
+        assert_eq!(intent.get_str("from"), Some(instances[0].as_str()));
+        action.verify(&ctx).await.unwrap();
+        proxy.shutdown().await;
+    }
 }

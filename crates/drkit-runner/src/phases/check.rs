@@ -1,5 +1,7 @@
 //! Check: the steady state before. Done -> the step is skipped; ready -> the change to make;
-//! blocked -> the step fails.
+//! blocked -> the step fails. Done while the run has journalled the step's intent (a resume
+//! after the call was sent): the change is this run's, so the step succeeded and mutated (a
+//! later failure rolls it back), it was not merely found done.
 
 use drkit_core::{ActionError, Check, Context, ErrorKind};
 
@@ -10,6 +12,13 @@ use super::{Ending, StepAction};
 pub(super) async fn check(ctx: &Context, action: &StepAction) -> Result<String, Ending> {
     match action.within(ctx, action.layered.check(ctx)).await {
         Ok(Check::Ready { change }) => Ok(change),
+        Ok(Check::Done { detail, outputs }) if action.built.mutates() && ctx.intent().is_some() => {
+            Err(Ending::Succeeded {
+                outputs,
+                verified: format!("the change this run requested took effect: {detail}"),
+                mutated: true,
+            })
+        }
         Ok(Check::Done { detail, outputs }) => Err(Ending::Skipped { detail, outputs }),
         Ok(Check::Blocked { reason }) => Err(action.failed(ActionError::precondition(format!(
             "check says blocked: {reason}"
@@ -49,6 +58,35 @@ mod tests {
             Err(Ending::Skipped { detail, outputs }) => {
                 assert_eq!(detail, "flipped");
                 assert!(outputs.get("x").is_some());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Resumed after the call was sent: the journalled intent makes "done" this run's change.
+    #[tokio::test]
+    async fn done_with_a_recorded_intent_is_this_runs_change() {
+        let mut m = mock("a", true);
+        m.expect_check().returning(|_| {
+            Ok(Check::Done {
+                detail: "writer b".into(),
+                outputs: Outputs::new().with("writer", "b"),
+            })
+        });
+        let action = step_action(m, None);
+        let ctx = Context::new().with_recorded_intent(Some(Outputs::new().with("from", "a")));
+        match check(&ctx, &action).await {
+            Err(Ending::Succeeded {
+                outputs,
+                verified,
+                mutated,
+            }) => {
+                assert!(mutated);
+                assert_eq!(outputs.get_str("writer"), Some("b"));
+                assert_eq!(
+                    verified,
+                    "the change this run requested took effect: writer b"
+                );
             }
             other => panic!("{other:?}"),
         }

@@ -5,13 +5,24 @@ use drkit_core::{Context, ErrorKind, Outputs};
 use super::{Ending, StepAction};
 
 /// The action's outputs, or the ending: failed, or interrupted (cancelled: stopped at a safe
-/// point). A failed execute is not a completed one: the step has not mutated anything to
-/// compensate.
+/// point). A failed execute mutated nothing to compensate, unless it recorded an intent (it
+/// sent, or was about to send, its change) or its error says the change may have been made:
+/// then the step counts as mutated, and a rollback compensates it (the action reconciles from
+/// its intent: undoing a change that never happened is a no-op).
 pub(super) async fn execute(ctx: &Context, action: &StepAction) -> Result<Outputs, Ending> {
     match action.within(ctx, action.layered.execute(ctx)).await {
         Ok(outputs) => Ok(outputs),
         Err(e) if e.kind() == ErrorKind::Cancelled => Err(Ending::Interrupted(e)),
-        Err(e) => Err(action.failed(e)),
+        Err(e) => {
+            let maybe = action.built.mutates() && (e.maybe_applied() || ctx.intent().is_some());
+            match action.failed(e) {
+                Ending::Failed { error, .. } => Err(Ending::Failed {
+                    error,
+                    mutated: maybe,
+                }),
+                other => Err(other),
+            }
+        }
     }
 }
 

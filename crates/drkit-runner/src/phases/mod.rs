@@ -15,6 +15,7 @@ mod check;
 mod ending;
 mod execute;
 mod guards;
+mod intent;
 mod rollback;
 mod verify;
 
@@ -32,7 +33,15 @@ use crate::journal::{Event, Journal};
 use crate::plan::{ActionSource, Plan, Step, StepInputs, StepPolicy};
 
 pub(crate) use ending::{Ending, StepEnd, StepResult};
-pub(crate) use rollback::undo;
+pub(crate) use intent::recorded as recorded_intents;
+pub(crate) use rollback::{Started as RollbackStarted, Undo, started as rollback_started, undo};
+
+/// A step's intent log and the intents an earlier run part recorded for it.
+pub(crate) struct IntentSeed {
+    pub(crate) log: Arc<dyn drkit_core::IntentLog>,
+    pub(crate) change: Option<Outputs>,
+    pub(crate) compensation: Option<Outputs>,
+}
 
 /// What every step task shares.
 #[derive(Debug)]
@@ -46,6 +55,9 @@ pub(crate) struct StepEnv {
     /// The action each step was built into when it ran, by step index: a rollback compensates
     /// with that same instance (it remembers what it changed), not a fresh build.
     pub(crate) built: std::sync::Mutex<Vec<Option<ActionRef>>>,
+    /// The last intent each step (`false`) and compensation (`true`) recorded in the journal,
+    /// by an earlier run part (a resume reconciles from it) or this one.
+    pub(crate) intents: intent::Intents,
 }
 
 impl StepEnv {
@@ -57,6 +69,26 @@ impl StepEnv {
         if let Some(slot) = built.get_mut(idx) {
             *slot = Some(Arc::clone(action));
         }
+    }
+
+    /// Where `step` records its intents, and what an earlier run part recorded for it.
+    pub(crate) fn intents(&self, step: &str) -> IntentSeed {
+        IntentSeed {
+            log: Arc::new(intent::JournalIntents {
+                journal: self.journal.clone(),
+                last: Arc::clone(&self.intents),
+            }),
+            change: self.intent(step, false),
+            compensation: self.intent(step, true),
+        }
+    }
+
+    fn intent(&self, step: &str, rollback: bool) -> Option<Outputs> {
+        self.intents
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&(step.to_owned(), rollback))
+            .cloned()
     }
 
     pub(crate) fn built(&self, idx: usize) -> Option<ActionRef> {
@@ -207,11 +239,15 @@ async fn phases(
         mutates: built.mutates(),
     });
     let action = StepAction::new(built, &step.policy);
+    let intents = env.intents(id);
     let base = Context::new()
         .with_step(id)
         .with_cancellation(env.cancel.clone())
         .with_outputs(inputs)
-        .with_events(env.events());
+        .with_events(env.events())
+        .with_intent_log(intents.log)
+        .with_recorded_intent(intents.change)
+        .with_recorded_compensation_intent(intents.compensation);
     let mut ctx = action.bounded(&base);
 
     // Steady state before: already done -> skipped.
@@ -285,6 +321,7 @@ pub(crate) mod testing {
             budgets: RtoBudgets::default(),
             tiers: HashMap::new(),
             clock,
+            sink_queue: Default::default(),
         });
         let (journal, committer) = Journal::start(
             None,
@@ -310,6 +347,19 @@ pub(crate) mod testing {
             .into_iter()
             .map(|r| r.event)
             .collect()
+    }
+
+    /// No intent recorded, and an intent log that keeps them in memory only.
+    pub(crate) fn no_intents() -> IntentSeed {
+        let (journal, _hub, _committer) = self::journal();
+        IntentSeed {
+            log: Arc::new(super::intent::JournalIntents {
+                journal,
+                last: Arc::default(),
+            }),
+            change: None,
+            compensation: None,
+        }
     }
 
     /// A mock action `step` of kind `demo.mock` on `demo:thing/step`: add the calls expected.

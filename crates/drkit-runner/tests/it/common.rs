@@ -52,6 +52,8 @@ pub struct Fake {
     pub verify_fails: bool,
     /// `None`: no rollback support; `Some(true)`: rollback succeeds; `Some(false)`: fails.
     pub rollback: Option<bool>,
+    /// How long `rollback` takes (a pause that stops on the run's cancellation).
+    pub rollback_latency: Duration,
     pub executed: AtomicU32,
     pub log: Log,
 }
@@ -70,6 +72,7 @@ impl Fake {
             failure_kind: ErrorKind::Conflict,
             verify_fails: false,
             rollback: Some(true),
+            rollback_latency: Duration::ZERO,
             executed: AtomicU32::new(0),
             log: log.clone(),
         }
@@ -111,6 +114,10 @@ impl Fake {
     }
     pub fn rollback(mut self, support: Option<bool>) -> Self {
         self.rollback = support;
+        self
+    }
+    pub fn rollback_latency(mut self, secs: u64) -> Self {
+        self.rollback_latency = Duration::from_secs(secs);
         self
     }
     pub fn read_only(mut self) -> Self {
@@ -188,6 +195,9 @@ impl RecoveryAction for Fake {
         if let Some(own) = ctx.outputs_of(&self.id) {
             let own = serde_json::to_string(own).unwrap_or_default();
             self.log.push(format!("undo-from:{}:{own}", self.id));
+        }
+        if !self.rollback_latency.is_zero() {
+            ctx.sleep(self.rollback_latency).await?;
         }
         match self.rollback {
             Some(true) => Ok(()),

@@ -170,3 +170,67 @@ fn a_webhook_needs_a_runtime() {
         WebhookNotifier::start("http://127.0.0.1:9/hook", Duration::from_secs(60)).unwrap_err();
     assert!(err.to_string().contains("within a tokio runtime"), "{err}");
 }
+
+/// A local server that accepts connections and never answers (nor closes them).
+async fn silent_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    format!("http://{addr}/services/fake-token-0f9a3c")
+}
+
+#[tokio::test]
+async fn a_webhook_that_never_answers_delays_neither_the_run_nor_finish_beyond_the_bounds() {
+    use drkit_runner::events::WebhookOptions;
+    let url = silent_server().await;
+    let log = Log::default();
+    let plan = Plan::new(
+        "p",
+        vec![Step::new(action(
+            &Fake::new("a", &log).latency_ms(10).arc(),
+        ))],
+    )
+    .unwrap();
+    let options = WebhookOptions::default()
+        .post_timeout(Duration::from_millis(800))
+        .flush_timeout(Duration::from_millis(500));
+    let notifier = Arc::new(WebhookNotifier::start_with(url, options).unwrap());
+    let started = std::time::Instant::now();
+    let report = Runner::new()
+        .with_sink(Arc::clone(&notifier) as Arc<dyn drkit_runner::RunEventSink>)
+        .run(&plan)
+        .await
+        .unwrap();
+    assert!(report.is_success());
+    // The start notice's POST hangs: the run does not wait for it.
+    assert!(
+        started.elapsed() < Duration::from_millis(700),
+        "{:?}",
+        started.elapsed()
+    );
+    let finishing = std::time::Instant::now();
+    let stats = notifier.finish().await;
+    assert!(
+        finishing.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        finishing.elapsed()
+    );
+    assert_eq!(stats.sent, 0);
+    assert_eq!(stats.failed + stats.dropped, 2, "{stats:?}");
+}
+
+#[tokio::test]
+async fn finish_returns_when_the_run_never_started() {
+    // A run that fails before `run_started` (locked, plan changed, nothing to resume) gives the
+    // notifier no event at all: finishing must not wait for one.
+    let notifier = WebhookNotifier::start(silent_server().await, Duration::from_secs(60)).unwrap();
+    let stats = tokio::time::timeout(Duration::from_secs(2), notifier.finish())
+        .await
+        .expect("finish returned");
+    assert_eq!(stats, Default::default());
+}

@@ -4,8 +4,13 @@
 //! ```text
 //! fault-proxy --upstream http://127.0.0.1:5000 [--listen 127.0.0.1:0] [--rate 0.3] [--seed N]
 //!             [--faults throttle,5xx,timeout] [--pick rotate|random] [--hold 60s]
-//!             [--blackhole-after N] [--max-faults N] [--stats FILE] [--addr-file FILE]
+//!             [--blackhole-after N] [--max-faults N] [--lose-answer OPERATION[:N]]...
+//!             [--stats FILE] [--addr-file FILE]
 //! ```
+//!
+//! `--lose-answer FailoverDBCluster:1` forwards the first `FailoverDBCluster` request, then breaks
+//! the connection instead of answering (repeatable; N defaults to 1). `--faults` also takes
+//! `lost`, to lose answers at the `--rate`.
 //!
 //! Prints `fault-proxy listening on http://ADDR` (and writes the URL to `--addr-file`); on
 //! SIGTERM or SIGINT writes the counts as JSON to `--stats` (and prints a one-line summary to
@@ -37,6 +42,7 @@ fn parse_args() -> Result<Args, String> {
     let mut max_faults = None;
     let mut stats = None;
     let mut addr_file = None;
+    let mut lose = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -71,13 +77,26 @@ fn parse_args() -> Result<Args, String> {
             "--max-faults" => {
                 max_faults = Some(value()?.parse().map_err(|e| format!("--max-faults: {e}"))?);
             }
+            "--lose-answer" => {
+                let spec = value()?;
+                let (operation, times) = match spec.split_once(':') {
+                    Some((op, n)) => (
+                        op.to_owned(),
+                        n.parse()
+                            .map_err(|e| format!("--lose-answer {spec}: {e}"))?,
+                    ),
+                    None => (spec, 1),
+                };
+                lose.push((operation, times));
+            }
             "--stats" => stats = Some(value()?),
             "--addr-file" => addr_file = Some(value()?),
             "-h" | "--help" => {
                 return Err(
                     "usage: fault-proxy --upstream URL [--listen ADDR] [--rate R] \
                             [--seed N] [--faults throttle,5xx,timeout] [--pick rotate|random] \
-                            [--hold 60s] [--blackhole-after N] [--max-faults N] [--stats FILE] \
+                            [--hold 60s] [--blackhole-after N] [--max-faults N] \
+                            [--lose-answer OPERATION[:N]] [--stats FILE] \
                             [--addr-file FILE]"
                         .to_owned(),
                 );
@@ -98,6 +117,9 @@ fn parse_args() -> Result<Args, String> {
     if let Some(n) = max_faults {
         config = config.max_faults(n);
     }
+    for (operation, times) in lose {
+        config = config.lose_answer(operation, times);
+    }
     Ok(Args {
         config,
         listen,
@@ -113,11 +135,13 @@ fn summary(stats: &FaultStats) -> String {
         .map(|(kind, n)| format!("{kind}={n}"))
         .collect();
     format!(
-        "fault-proxy: {} requests, {} forwarded, {} faults [{}], {} blackholed, {} upstream errors",
+        "fault-proxy: {} requests, {} forwarded, {} faults [{}], {} answers lost, {} blackholed, \
+         {} upstream errors",
         stats.requests,
         stats.forwarded,
         stats.faults_total,
         faults.join(" "),
+        stats.answers_lost,
         stats.blackholed,
         stats.upstream_errors
     )

@@ -201,3 +201,53 @@ async fn faults_before_a_good_answer_are_absorbed_by_the_sdk_retries() {
         assert_eq!(stats.forwarded, 1, "{service}: {stats:?}");
     }
 }
+
+/// The quirk `drkit_aws::single_attempt` exists for: the SDK's standard retry sends a request
+/// again when its answer was lost after the upstream had made the change (for a failover: fails
+/// back). With one attempt, the request reaches the upstream once and the error is no refusal
+/// (no AWS error code), which `Context::mutate` marks "may have been applied".
+#[tokio::test]
+async fn a_lost_answer_is_sent_again_by_the_sdk_unless_the_call_makes_one_attempt() {
+    let Some(moto) = drkit_testkit::moto() else {
+        return;
+    };
+    let proxy = FaultProxy::start_local(
+        FaultConfig::new(moto.endpoint()).lose_answer("DescribeDBClusters", 1),
+    )
+    .await
+    .unwrap();
+    let sdk = sdk_config(&proxy.url(), AwsSettings::default()).await;
+    call("rds", &sdk).await.unwrap();
+    let stats = proxy.shutdown().await;
+    assert_eq!(stats.answers_lost, 1, "{stats:?}");
+    assert_eq!(
+        stats.by_operation.get("DescribeDBClusters"),
+        Some(&2),
+        "{stats:?}"
+    );
+    assert_eq!(stats.forwarded, 2, "{stats:?}");
+
+    let proxy = FaultProxy::start_local(
+        FaultConfig::new(moto.endpoint()).lose_answer("DescribeDBClusters", 1),
+    )
+    .await
+    .unwrap();
+    let sdk = sdk_config(&proxy.url(), AwsSettings::default()).await;
+    let err = aws_sdk_rds::Client::new(&sdk)
+        .describe_db_clusters()
+        .customize()
+        .config_override(aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()))
+        .send()
+        .await
+        .map(drop)
+        .or_action_error("DescribeDBClusters")
+        .unwrap_err();
+    let stats = proxy.shutdown().await;
+    assert_eq!(
+        stats.by_operation.get("DescribeDBClusters"),
+        Some(&1),
+        "{stats:?}"
+    );
+    assert!(!err.is_refusal(), "{err:?}");
+    assert!(err.is_retryable(), "{err:?}");
+}
