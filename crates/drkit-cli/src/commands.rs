@@ -12,8 +12,8 @@ use drkit::core::registry::Registry;
 use drkit::core::{SecretRef, SecretRefError};
 use drkit::runner::events::{RunEventSink, TracingEvents, WebhookNotifier};
 use drkit::runner::{
-    AutoApprove, Event, FileJournalStore, JournalStore, Outcome, PlanSource, PromptApprover,
-    Record, Report, RunError, Runner, last_run_source, text_fingerprint,
+    AutoApprove, Conditions, Event, FileJournalStore, JournalStore, Mode, Outcome, PlanSource,
+    PromptApprover, Record, Report, RunError, Runner, last_run_source, text_fingerprint,
 };
 
 use crate::progress::{BarProgress, LineProgress, ProgressMode};
@@ -124,6 +124,7 @@ pub fn waves(rb: &Runbook) -> Vec<Vec<String>> {
 pub fn plan(
     path: &Path,
     registry: &Arc<Registry>,
+    conditions: &Conditions,
     json: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -131,6 +132,12 @@ pub fn plan(
     let Some(rb) = load(path, registry, err) else {
         return EXIT_BAD_INPUT;
     };
+    let skipped: BTreeMap<String, String> = rb.plan.skipped_under(conditions).into_iter().collect();
+    let regions: Vec<&str> = conditions
+        .impaired_regions
+        .iter()
+        .map(String::as_str)
+        .collect();
     let kinds: BTreeMap<&str, &str> = rb
         .kinds
         .iter()
@@ -149,10 +156,14 @@ pub fn plan(
                     "mutates": registry.descriptor(kind).is_some_and(|d| d.mutates),
                     "tier": step.map(|s| s.step_tier().as_str()),
                     "depends_on": step.map(|s| s.dependencies().to_vec()),
+                    "region": step.and_then(|s| s.region()),
+                    "skipped": skipped.get(id.as_str()),
                 })
             }).collect::<Vec<_>>()).collect::<Vec<_>>(),
             "rto": serde_json::to_value(&rb.rto).unwrap_or_default(),
             "rpo": serde_json::to_value(&rb.rpo).unwrap_or_default(),
+            "mode": conditions.mode,
+            "impaired_regions": regions,
         });
         let _ = writeln!(out, "{doc:#}");
         return EXIT_OK;
@@ -165,6 +176,16 @@ pub fn plan(
             .as_deref()
             .map(|d| format!(" — {d}"))
             .unwrap_or_default()
+    );
+    let _ = writeln!(
+        out,
+        "mode {}{}",
+        conditions.mode,
+        if regions.is_empty() {
+            String::new()
+        } else {
+            format!("; impaired regions: {}", regions.join(", "))
+        }
     );
     for (i, wave) in waves.iter().enumerate() {
         let _ = writeln!(
@@ -183,6 +204,10 @@ pub fn plan(
             } else {
                 "reads"
             };
+            if let Some(why) = skipped.get(id.as_str()) {
+                let _ = writeln!(out, "  {id:<28} {kind:<40} SKIPPED: {why}");
+                continue;
+            }
             let _ = writeln!(
                 out,
                 "  {id:<28} {kind:<40} {effect:<7} tier {tier}{}",
@@ -288,6 +313,11 @@ pub struct RunOptions {
     /// Cancelled on Ctrl-C (SIGINT) or SIGTERM: no new step starts, running steps stop at a
     /// safe point, the journal stays consistent, the exit code is 3.
     pub cancel: CancellationToken,
+    /// The run's mode (`--mode`); a new run defaults to graceful, a resume keeps its journal's.
+    pub mode: Option<Mode>,
+    /// The regions known impaired (`--impaired-region`); a resume given none keeps its
+    /// journal's.
+    pub impaired_regions: Vec<String>,
 }
 
 impl Default for RunOptions {
@@ -303,6 +333,8 @@ impl Default for RunOptions {
             progress: ProgressMode::Off,
             json: false,
             cancel: CancellationToken::new(),
+            mode: None,
+            impaired_regions: Vec::new(),
         }
     }
 }
@@ -694,6 +726,12 @@ async fn execute(
         .with_rpo(rb.rpo.clone())
         .with_sink(Arc::new(TracingEvents))
         .with_shared_journal(store);
+    if let Some(mode) = options.mode {
+        runner = runner.with_mode(mode);
+    }
+    if !resume || !options.impaired_regions.is_empty() {
+        runner = runner.with_impaired_regions(options.impaired_regions.clone());
+    }
     match options.progress {
         ProgressMode::Bars => runner = runner.with_sink(Arc::new(BarProgress::new(rb.plan.len()))),
         ProgressMode::Lines => {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use drkit::aws::{Aws, AwsSettings};
 use drkit::core::CancellationToken;
+use drkit::runner::{Conditions, Mode, is_region_name};
 use drkit_cli::commands::{self, RunOptions};
 use drkit_cli::progress::ProgressMode;
 use drkit_cli::{EXIT_BAD_INPUT, EXIT_INTERRUPTED};
@@ -53,8 +54,13 @@ enum Output {
 enum Command {
     /// Check a runbook without touching the network; every problem, located.
     Validate { file: PathBuf },
-    /// Show the steps in execution waves, what each changes, tiers and budgets (no network).
-    Plan { file: PathBuf },
+    /// Show the steps in execution waves, what each changes, tiers and budgets, and what the
+    /// mode and impaired regions skip (no network).
+    Plan {
+        file: PathBuf,
+        #[command(flatten)]
+        conditions: ConditionArgs,
+    },
     /// Run a runbook.
     Run {
         file: PathBuf,
@@ -88,6 +94,52 @@ enum Command {
     IamPolicy { file: PathBuf },
 }
 
+/// The run's conditions, as in ARC Region switch.
+#[derive(Debug, clap::Args)]
+struct ConditionArgs {
+    /// graceful (a planned switch or a drill; the default for a new run) or ungraceful (an
+    /// outage). Steps with `modes` not including it are skipped. For resume: switches the
+    /// steps not yet done (default: the journal's mode).
+    #[arg(long, value_enum)]
+    mode: Option<ModeArg>,
+    /// A region known to be impaired (repeatable): steps whose calls go there are skipped
+    /// and send nothing. For resume: replaces the journal's list.
+    #[arg(long = "impaired-region", value_name = "REGION", value_parser = region_name)]
+    impaired_region: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ModeArg {
+    Graceful,
+    Ungraceful,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Graceful => Mode::Graceful,
+            ModeArg::Ungraceful => Mode::Ungraceful,
+        }
+    }
+}
+
+fn region_name(text: &str) -> Result<String, String> {
+    if is_region_name(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "`{text}` is not a region name (e.g. us-east-1, eu-central-2)"
+        ))
+    }
+}
+
+impl ConditionArgs {
+    fn conditions(&self) -> Conditions {
+        Conditions::new(self.mode.map(Mode::from).unwrap_or_default())
+            .impaired(self.impaired_region.iter().cloned())
+    }
+}
+
 #[derive(Debug, clap::Args)]
 struct RunArgs {
     /// Only read-only checks; print what would change.
@@ -115,6 +167,8 @@ struct RunArgs {
     /// refused). A webhook that fails or hangs never holds up the run or the exit.
     #[arg(long, value_name = "SECRET_REF")]
     webhook: Option<String>,
+    #[command(flatten)]
+    conditions: ConditionArgs,
 }
 
 /// The log filter for a verbosity `level` (when `RUST_LOG` is not set).
@@ -175,7 +229,14 @@ async fn main() -> ExitCode {
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     let code = match cli.command {
         Command::Validate { file } => commands::validate(&file, &registry, &mut out, &mut err),
-        Command::Plan { file } => commands::plan(&file, &registry, json, &mut out, &mut err),
+        Command::Plan { file, conditions } => commands::plan(
+            &file,
+            &registry,
+            &conditions.conditions(),
+            json,
+            &mut out,
+            &mut err,
+        ),
         Command::Actions => commands::actions(&registry, json, &mut out),
         Command::IamPolicy { file } => commands::iam_policy(&file, &registry, &mut out, &mut err),
         Command::Report { journal } => {
@@ -268,6 +329,8 @@ fn options(run: RunArgs, quiet: bool, json: bool) -> RunOptions {
         progress: ProgressMode::detect(quiet),
         json,
         cancel: interrupt_on_signals(),
+        mode: run.conditions.mode.map(Mode::from),
+        impaired_regions: run.conditions.impaired_region,
     }
 }
 

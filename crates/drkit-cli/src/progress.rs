@@ -176,6 +176,12 @@ fn journal_line(event: &Event) -> Option<String> {
         Event::StepSucceeded { step, duration, .. } => {
             format!("{step}: succeeded in {}", short(*duration))
         }
+        Event::StepSkipped {
+            step,
+            detail,
+            condition: true,
+            ..
+        } => format!("{step}: skipped ({detail})"),
         Event::StepSkipped { step, detail, .. } => format!("{step}: already done ({detail})"),
         Event::StepFailed {
             step,

@@ -9,10 +9,10 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
-use drkit::core::registry::{ActionSpec, Registry};
+use drkit::core::registry::{ActionDescriptor, ActionSpec, Registry};
 use drkit::core::{RetryPolicy, SecretRef};
 use drkit::runner::rto::{RpoObjectives, RtoBudgets};
-use drkit::runner::{OnFailure, Plan, PlanError, PlanSource, Step, StepPolicy, Tier};
+use drkit::runner::{Mode, OnFailure, Plan, PlanError, PlanSource, Step, StepPolicy, Tier};
 use serde::Deserialize;
 use serde_json::Value;
 use toml::Spanned;
@@ -80,6 +80,24 @@ struct StepDef {
     retry: Option<RetryPolicy>,
     #[serde(default)]
     params: Option<Spanned<toml::Table>>,
+    /// The modes the step runs in (default both): `graceful`, `ungraceful`.
+    #[serde(default)]
+    modes: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// The services whose API is global (no region to be impaired): an action whose IAM actions
+/// are all in these is not regional.
+const GLOBAL_SERVICES: &[&str] = &["route53", "cloudfront", "iam", "sts", "organizations"];
+
+/// The AWS region a step's calls go to: its region, when the kind calls a regional AWS service
+/// (judged by its IAM actions). None for global services and for kinds that call no AWS API
+/// (HTTP, TLS, PostgreSQL, Redis, Vault, Kubernetes with a kubeconfig).
+fn aws_region(descriptor: &ActionDescriptor, region: Option<&str>) -> Option<String> {
+    let regional = descriptor.iam_actions.iter().any(|a| {
+        a.split_once(':')
+            .is_some_and(|(service, _)| !GLOBAL_SERVICES.contains(&service))
+    });
+    region.filter(|_| regional).map(str::to_owned)
 }
 
 /// One problem in a runbook, located.
@@ -440,10 +458,38 @@ pub fn load(
         policy.retry = def.retry.clone().or_else(|| file.defaults.retry.clone());
         policy.on_failure = def.on_failure;
         policy.approval = def.approval.then(Default::default);
-        let step = Step::from_spec(Arc::clone(&registry_arc), spec)
+        let step_region = registry
+            .descriptor(&kind)
+            .and_then(|d| aws_region(d, spec.region.as_deref()));
+        let mut step = Step::from_spec(Arc::clone(&registry_arc), spec)
             .depends_on(def.depends_on.iter().map(|d| d.get_ref().clone()))
             .tier(def.tier)
             .policy(policy);
+        if let Some(region) = step_region {
+            step = step.in_region(region);
+        }
+        if let Some(modes) = &def.modes {
+            if modes.get_ref().is_empty() {
+                problems.at(
+                    &modes.span(),
+                    format!("step `{id}`: `modes` is empty; write graceful, ungraceful or both"),
+                );
+            }
+            let mut parsed = Vec::new();
+            for m in modes.get_ref() {
+                match Mode::parse(m.get_ref()) {
+                    Some(mode) => parsed.push(mode),
+                    None => problems.at(
+                        &m.span(),
+                        format!(
+                            "step `{id}`: unknown mode `{}`; expected graceful or ungraceful",
+                            m.get_ref()
+                        ),
+                    ),
+                }
+            }
+            step = step.only_in_modes(parsed);
+        }
         kinds.push((id, kind));
         steps.push(step);
     }

@@ -26,6 +26,12 @@ pub enum DryRunState {
         /// The error.
         error: String,
     },
+    /// Not run under the run's conditions (its mode, an impaired region, or an output of a step
+    /// skipped so): no request is sent for it.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
     /// The action is built from outputs of steps that would change first: unknown yet.
     Unresolved {
         /// The steps whose outputs it waits for.
@@ -103,6 +109,7 @@ impl DryRunReport {
                 DryRunState::WouldChange { change } => format!("**{change}**"),
                 DryRunState::Blocked { reason } => format!("BLOCKED: {reason}"),
                 DryRunState::CheckFailed { error } => format!("CHECK FAILED: {error}"),
+                DryRunState::Skipped { reason } => format!("nothing (skipped: {reason})"),
                 DryRunState::Unresolved { waiting_on } => {
                     format!("depends on outputs of {}", waiting_on.join(", "))
                 }

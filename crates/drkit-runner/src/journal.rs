@@ -41,6 +41,7 @@
 //! [`JournalLock::loss`], and the store must refuse the old holder's writes (fencing; see
 //! drkit-journal-s3).
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::io::BufRead;
 use std::path::Path;
@@ -54,6 +55,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::approval::Decision;
 use crate::clock::Clock;
+use crate::conditions::Mode;
 use crate::events::Hub;
 use crate::plan::PlanSource;
 use crate::report::Outcome;
@@ -183,6 +185,12 @@ pub enum Event {
         /// enough to resume from the journal alone.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         source: Option<PlanSource>,
+        /// The run's mode (graceful when absent: journals written before modes).
+        #[serde(default)]
+        mode: Mode,
+        /// The regions the run was told are impaired.
+        #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+        impaired_regions: BTreeSet<String>,
     },
     /// A step was launched.
     StepStarted {
@@ -256,10 +264,14 @@ pub enum Event {
     StepSkipped {
         /// The step.
         step: String,
-        /// What check found.
+        /// What check found, or why the run's conditions skip it.
         detail: String,
         /// The outputs of the already-done change.
         outputs: Outputs,
+        /// Skipped for the run's mode or an impaired region (see [`crate::Conditions`]), not
+        /// found done: nothing was sent, and a resume evaluates the step again.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        condition: bool,
     },
     /// A step failed.
     StepFailed {

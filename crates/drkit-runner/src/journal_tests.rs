@@ -188,6 +188,8 @@ fn run_started(incident_start: SystemTime) -> Event {
         rpo: RpoObjectives::default(),
         steps: Vec::new(),
         source: None,
+        mode: crate::Mode::Graceful,
+        impaired_regions: Default::default(),
     }
 }
 

@@ -63,6 +63,7 @@
 
 mod approval;
 mod clock;
+mod conditions;
 mod dry_run;
 mod error;
 pub mod events;
@@ -79,6 +80,7 @@ mod scheduler;
 pub use approval::{
     ApprovalPolicy, ApprovalRequest, Approver, AutoApprove, Decision, PromptApprover,
 };
+pub use conditions::{Conditions, Mode, is_region_name};
 pub use dry_run::{DryRunReport, DryRunState, DryRunStep};
 pub use error::{PlanError, PlanProblem, RunError};
 pub use events::{RunEvent, RunEventKind, RunEventSink};

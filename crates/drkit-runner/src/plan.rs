@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::approval::ApprovalPolicy;
+use crate::conditions::Mode;
 use crate::error::{PlanError, PlanProblem};
 use crate::guard::Guard;
 use crate::rto::Tier;
@@ -241,6 +242,8 @@ pub struct Step {
     pub(crate) tier: Tier,
     pub(crate) policy: StepPolicy,
     pub(crate) guards: Vec<Arc<dyn Guard>>,
+    pub(crate) modes: Option<Vec<Mode>>,
+    pub(crate) region: Option<String>,
 }
 
 impl Step {
@@ -306,7 +309,29 @@ impl Step {
             tier: Tier::default(),
             policy: StepPolicy::default(),
             guards: Vec::new(),
+            modes: None,
+            region: None,
         }
+    }
+
+    /// Runs only in `modes` (by default in both): in another mode the step is skipped, with
+    /// the reason (see [`Conditions`](crate::Conditions)).
+    #[must_use]
+    pub fn only_in_modes(mut self, modes: impl IntoIterator<Item = Mode>) -> Self {
+        let mut modes: Vec<Mode> = modes.into_iter().collect();
+        modes.sort();
+        modes.dedup();
+        self.modes = Some(modes);
+        self
+    }
+
+    /// The AWS region the step's calls go to: an impaired region (see [`Conditions`](crate::Conditions)) skips
+    /// it. None (the default) for a global service (Route 53, CloudFront, IAM) or a step that
+    /// calls no AWS API.
+    #[must_use]
+    pub fn in_region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
     }
 
     /// Runs after `steps` have succeeded.
@@ -383,6 +408,16 @@ impl Step {
             ActionSource::Ready(a) => &a.target().service,
             ActionSource::Deferred { service, .. } => service,
         }
+    }
+
+    /// The modes it runs in; `None`: both.
+    pub fn modes(&self) -> Option<&[Mode]> {
+        self.modes.as_deref()
+    }
+
+    /// The AWS region its calls go to, if regional.
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
     }
 
     /// The output references it uses.

@@ -1,7 +1,7 @@
 //! Reports built from the journal alone: Markdown (timeline, per-step durations, RTO/RPO
 //! verdicts, failures with their errors) and JSON.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::{self, Write as _};
 use std::time::{Duration, SystemTime};
 
@@ -9,6 +9,7 @@ use drkit_core::Outputs;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::since;
+use crate::conditions::Mode;
 use crate::journal::{Event, Record};
 use crate::rto::{
     RpoObjectives, RpoVerdict, RtoBudgets, Tier, TierStep, TierVerdict, rpo_verdict, rto_verdicts,
@@ -142,6 +143,10 @@ pub struct Report {
     pub rpo: Vec<RpoVerdict>,
     /// Every record, in order.
     pub timeline: Vec<Record>,
+    /// The mode of the run's last part (a resume may switch a graceful run to ungraceful).
+    pub mode: Mode,
+    /// The regions its last part was told are impaired.
+    pub impaired_regions: BTreeSet<String>,
 }
 
 /// The journal holds no run.
@@ -170,6 +175,8 @@ impl Report {
         let mut plan = String::new();
         let mut incident_start = first.at;
         let mut budgets = RtoBudgets::default();
+        let mut run_mode = Mode::default();
+        let mut impaired = BTreeSet::new();
         let mut objectives = RpoObjectives::default();
         let mut steps: Vec<StepReport> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
@@ -182,10 +189,14 @@ impl Report {
                 rto,
                 rpo,
                 steps: infos,
+                mode,
+                impaired_regions,
                 ..
             } = &r.event
             {
                 segments += 1;
+                run_mode = *mode;
+                impaired.clone_from(impaired_regions);
                 outcome = None;
                 plan.clone_from(p);
                 incident_start = *start;
@@ -320,6 +331,8 @@ impl Report {
             rto,
             rpo,
             timeline: records.into_iter().cloned().collect(),
+            mode: run_mode,
+            impaired_regions: impaired,
         })
     }
 
@@ -373,6 +386,17 @@ impl Report {
             self.run, self.plan
         );
         let _ = writeln!(md, "- Outcome: **{}**", self.outcome_text());
+        let _ = writeln!(
+            md,
+            "- Mode: {}{}",
+            self.mode,
+            if self.impaired_regions.is_empty() {
+                String::new()
+            } else {
+                let regions: Vec<&str> = self.impaired_regions.iter().map(String::as_str).collect();
+                format!("; impaired regions: {}", regions.join(", "))
+            }
+        );
         let _ = writeln!(
             md,
             "- Incident start: {}",
@@ -479,10 +503,22 @@ fn state_name(s: StepState) -> &'static str {
 
 fn detail(e: &Event) -> String {
     match e {
-        Event::RunStarted { resumed, steps, .. } => format!(
-            "{} with {} steps",
+        Event::RunStarted {
+            resumed,
+            steps,
+            mode,
+            impaired_regions,
+            ..
+        } => format!(
+            "{} with {} steps, {mode} mode{}",
             if *resumed { "resumed" } else { "started" },
-            steps.len()
+            steps.len(),
+            if impaired_regions.is_empty() {
+                String::new()
+            } else {
+                let regions: Vec<&str> = impaired_regions.iter().map(String::as_str).collect();
+                format!(", impaired: {}", regions.join(", "))
+            }
         ),
         Event::StepStarted { kind, target, .. } => format!("{kind} on {target}"),
         Event::StepReady { change, .. } => change.clone(),

@@ -1,6 +1,6 @@
 //! The runner: runs, resumes and dry-runs plans.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -10,6 +10,7 @@ use tokio::sync::broadcast;
 
 use crate::approval::{Approver, AutoApprove};
 use crate::clock::Clock;
+use crate::conditions::{Conditions, Mode};
 use crate::dry_run::{DryRunReport, DryRunState, DryRunStep};
 use crate::error::RunError;
 use crate::events::{Hub, RunEvent, RunEventSink};
@@ -39,6 +40,10 @@ pub struct Runner {
     events: broadcast::Sender<RunEvent>,
     holder: Option<String>,
     rollback_timeout: Duration,
+    /// The run's mode and impaired regions, where set: the rest comes from the journal (on a
+    /// resume) or the defaults.
+    mode: Option<Mode>,
+    impaired_regions: Option<BTreeSet<String>>,
 }
 
 /// How long a step's compensation may take when the step has no time-out (see
@@ -84,6 +89,8 @@ impl Runner {
             events,
             holder: None,
             rollback_timeout: DEFAULT_ROLLBACK_TIMEOUT,
+            mode: None,
+            impaired_regions: None,
         }
     }
 
@@ -160,6 +167,47 @@ impl Runner {
     pub fn with_rollback_timeout(mut self, timeout: Duration) -> Self {
         self.rollback_timeout = timeout;
         self
+    }
+
+    /// Runs under `conditions`: the mode and the impaired regions (see [`Conditions`]). By
+    /// default a new run is graceful with no region impaired, and a resume keeps the
+    /// conditions its journal recorded last; given here, they replace those for the steps not
+    /// yet done (e.g. switching a stuck graceful run to ungraceful).
+    #[must_use]
+    pub fn with_conditions(self, conditions: Conditions) -> Self {
+        self.with_mode(conditions.mode)
+            .with_impaired_regions(conditions.impaired_regions)
+    }
+
+    /// Runs in `mode`; the impaired regions stay as recorded (see
+    /// [`with_conditions`](Self::with_conditions)).
+    #[must_use]
+    pub fn with_mode(mut self, mode: Mode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// Runs with `regions` impaired; the mode stays as recorded (see
+    /// [`with_conditions`](Self::with_conditions)).
+    #[must_use]
+    pub fn with_impaired_regions(
+        mut self,
+        regions: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.impaired_regions = Some(regions.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The conditions of a run part, given what `prior` (a resumed run's records) recorded.
+    fn conditions(&self, prior: &[Record]) -> Conditions {
+        let recorded = recorded_conditions(prior);
+        Conditions {
+            mode: self.mode.unwrap_or(recorded.mode),
+            impaired_regions: self
+                .impaired_regions
+                .clone()
+                .unwrap_or(recorded.impaired_regions),
+        }
     }
 
     /// Sends every event to `sink` too.
@@ -277,6 +325,7 @@ impl Runner {
             Arc::clone(&hub),
         );
         let steps = step_infos(plan);
+        let conditions = self.conditions(&prior);
         let started = journal
             .record_durable(Event::RunStarted {
                 plan: plan.name().to_owned(),
@@ -288,6 +337,8 @@ impl Runner {
                 rpo: self.rpo.clone(),
                 steps,
                 source: plan.source().cloned(),
+                mode: conditions.mode,
+                impaired_regions: conditions.impaired_regions.clone(),
             })
             .await;
         // The run's cancellation: the caller's (Ctrl-C), or the loss of the journal lock.
@@ -308,6 +359,7 @@ impl Runner {
                     intents: Arc::new(std::sync::Mutex::new(crate::phases::recorded_intents(
                         &prior,
                     ))),
+                    conditions,
                 });
                 let mut sched =
                     Scheduler::new(self.max_concurrency, &self.service_limits, &env, &prior)
@@ -389,10 +441,21 @@ impl Runner {
     /// each step would do.
     pub async fn dry_run(&self, plan: &Plan) -> DryRunReport {
         let inner = &plan.inner;
+        let conditions = self.conditions(&[]);
         let mut known: Vec<Option<Outputs>> = vec![None; inner.steps.len()];
         let mut states: Vec<Option<DryRunState>> = vec![None; inner.steps.len()];
+        let mut skipped: Vec<Option<String>> = vec![None; inner.steps.len()];
         for &i in &inner.topo {
             let step = &inner.steps[i];
+            if let Some(reason) = crate::conditions::skip_reason(inner, &conditions, i, &skipped) {
+                // Skipped for the conditions: not even checked (no request at all).
+                states[i] = Some(DryRunState::Skipped {
+                    reason: reason.clone(),
+                });
+                skipped[i] = Some(reason);
+                known[i] = Some(Outputs::new());
+                continue;
+            }
             let inputs: BTreeMap<String, Outputs> = inner.inputs[i]
                 .iter()
                 .filter_map(|&d| known[d].clone().map(|o| (inner.steps[d].id.clone(), o)))
@@ -509,4 +572,23 @@ fn step_infos(plan: &Plan) -> Vec<StepInfo> {
             target: s.action().map(|a| a.target().to_string()),
         })
         .collect()
+}
+
+/// The conditions the last part of a resumed run recorded (the default for a new run).
+fn recorded_conditions(prior: &[Record]) -> Conditions {
+    prior
+        .iter()
+        .rev()
+        .find_map(|r| match &r.event {
+            Event::RunStarted {
+                mode,
+                impaired_regions,
+                ..
+            } => Some(Conditions {
+                mode: *mode,
+                impaired_regions: impaired_regions.clone(),
+            }),
+            _ => None,
+        })
+        .unwrap_or_default()
 }

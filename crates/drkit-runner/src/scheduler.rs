@@ -49,6 +49,8 @@ pub(crate) struct Scheduler<'a> {
     rollback_timeout: Duration,
     /// The journal lock's loss signal, if the lock can be lost (a lease).
     lock: Option<LockLoss>,
+    /// Why each step launched so far was skipped for the run's conditions, if it was.
+    skipped_for: Vec<Option<String>>,
 }
 
 impl<'a> Scheduler<'a> {
@@ -78,6 +80,10 @@ impl<'a> Scheduler<'a> {
                         completed.push(i);
                     }
                 }
+                // Skipped for the conditions of that run part: evaluated again now.
+                Event::StepSkipped {
+                    condition: true, ..
+                } => state[i] = StepState::Pending,
                 Event::StepSkipped { outputs: o, .. } => {
                     state[i] = StepState::Skipped;
                     outputs[i] = Some(o.clone());
@@ -121,6 +127,7 @@ impl<'a> Scheduler<'a> {
             resumed_rollback,
             rollback_timeout: crate::runner::DEFAULT_ROLLBACK_TIMEOUT,
             lock: None,
+            skipped_for: vec![None; n],
         };
         for i in 0..n {
             if sched.resumed_rollback.is_none()
@@ -207,7 +214,14 @@ impl<'a> Scheduler<'a> {
             }
             self.state[i] = StepState::Running;
             self.running += 1;
-            let handle = join.spawn(run_step(Arc::clone(&self.env), i, self.inputs(i)));
+            let skip = crate::conditions::skip_reason(
+                &self.env.plan.inner,
+                &self.env.conditions,
+                i,
+                &self.skipped_for,
+            );
+            self.skipped_for[i].clone_from(&skip);
+            let handle = join.spawn(run_step(Arc::clone(&self.env), i, self.inputs(i), skip));
             ids.insert(handle.id(), i);
         }
     }

@@ -238,6 +238,9 @@ pub struct FaultStats {
     pub by_service: BTreeMap<String, ServiceStats>,
     /// Signed requests per operation ([`operation_of`]), faulted or not.
     pub by_operation: BTreeMap<String, u64>,
+    /// Signed requests per `region/service` of their credential scope ([`region_of`]), e.g.
+    /// `us-east-1/rds`.
+    pub by_region: BTreeMap<String, u64>,
     /// Answers lost after the request was forwarded ([`FaultKind::LostAnswer`]).
     pub answers_lost: u64,
 }
@@ -333,6 +336,17 @@ pub fn service_of(authorization: &str) -> Option<&str> {
     let mut parts = scope.split('/');
     let service = parts.nth(3)?;
     (parts.next() == Some("aws4_request") && !service.is_empty()).then_some(service)
+}
+
+/// The region of a sigv4 `Authorization` header's credential scope (`us-west-2` in
+/// `Credential=AKID/20261129/us-west-2/rds/aws4_request`). Global services sign for
+/// `us-east-1` (Route 53, IAM) as AWS documents, so [`FaultStats::by_region`] counts them
+/// there too: read it per service.
+pub fn region_of(authorization: &str) -> Option<&str> {
+    service_of(authorization)?;
+    let start = authorization.find("Credential=")? + "Credential=".len();
+    let scope = authorization[start..].split([',', ' ']).next()?;
+    scope.split('/').nth(2).filter(|r| !r.is_empty())
 }
 
 /// An error answer: status, content type, extra headers, body.
@@ -664,6 +678,9 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         .map(str::to_owned);
     let signed = service.is_some();
     let service_name = service.clone().unwrap_or_else(|| "-".to_owned());
+    let region = header(request.headers(), "authorization")
+        .and_then(region_of)
+        .map(str::to_owned);
     let (parts, body) = request.into_parts();
     let body: Bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
@@ -681,6 +698,11 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         s.requests += 1;
         if signed {
             *s.by_operation.entry(operation.clone()).or_default() += 1;
+        }
+        if let Some(region) = &region {
+            *s.by_region
+                .entry(format!("{region}/{service_name}"))
+                .or_default() += 1;
         }
         let per = s.by_service.entry(service_name.clone()).or_default();
         per.requests += 1;
@@ -807,6 +829,8 @@ mod tests {
         assert_eq!(service_of(auth), Some("s3"));
         assert_eq!(service_of("Basic dXNlcjpwYXNz"), None);
         assert_eq!(service_of("AWS4-HMAC-SHA256 Credential=a/b/c"), None);
+        assert_eq!(region_of(auth), Some("us-east-1"));
+        assert_eq!(region_of("Basic dXNlcjpwYXNz"), None);
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! `resume`: what `drkit resume` shows and asks before running a journal's runbook.
 //! `exactly_once`: the two cases against moto through the fault proxy: the answer to
 //! `FailoverDBCluster` lost, and a SIGKILL while its outcome is unknown, then `drkit resume`.
+//! `region_loss`: `--mode`, `--impaired-region` and a step's `modes`: nothing sent to the
+//! impaired region (counted by the fault proxy), skips shown by `plan` and the report.
 //! `lock`: an S3-journal holder stopped (SIGSTOP), its lease taken over, then woken (SIGCONT).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -13,6 +15,7 @@ mod cli;
 mod exactly_once;
 mod hardening;
 mod lock;
+mod region_loss;
 mod resume;
 mod runbook;
 mod webhook;

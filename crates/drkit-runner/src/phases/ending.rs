@@ -70,6 +70,7 @@ impl Ending {
                     step,
                     detail,
                     outputs: outputs.clone(),
+                    condition: false,
                 },
                 StepEnd::Skipped(outputs),
                 false,

@@ -58,6 +58,8 @@ pub(crate) struct StepEnv {
     /// The last intent each step (`false`) and compensation (`true`) recorded in the journal,
     /// by an earlier run part (a resume reconciles from it) or this one.
     pub(crate) intents: intent::Intents,
+    /// The run's mode and impaired regions.
+    pub(crate) conditions: crate::Conditions,
 }
 
 impl StepEnv {
@@ -192,9 +194,27 @@ pub(crate) async fn run_step(
     env: Arc<StepEnv>,
     idx: usize,
     inputs: BTreeMap<String, Outputs>,
+    skip: Option<String>,
 ) -> StepResult {
     let env: &StepEnv = &env;
     let step = &env.plan.inner.steps[idx];
+    if let Some(detail) = skip {
+        // Not run under the run's conditions: nothing is built, nothing is sent.
+        let journal = env
+            .journal
+            .record_durable(Event::StepSkipped {
+                step: step.id.clone(),
+                detail,
+                outputs: Outputs::new(),
+                condition: true,
+            })
+            .await;
+        return StepResult {
+            end: StepEnd::Skipped(Outputs::new()),
+            mutated: false,
+            journal,
+        };
+    }
     let start = Instant::now();
     let inputs = Arc::new(inputs);
     let built = match &step.source {

@@ -10,6 +10,7 @@
 
 mod approval;
 mod common;
+mod conditions;
 mod dry_run;
 mod events;
 mod journal;
