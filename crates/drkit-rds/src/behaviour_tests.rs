@@ -14,8 +14,8 @@ use drkit_testkit::behaviour::{Case, World, mutating, read_only};
 use serde_json::{Value, json};
 
 use crate::port::{
-    ClusterMember, Datapoint, DbCluster, DbInstance, DbSnapshot, Endpoint, MetricsApi, RdsApi,
-    RestoreTime, SnapshotOf,
+    ClusterMember, Datapoint, DbCluster, DbInstance, DbSnapshot, Endpoint, GlobalCluster,
+    MetricsApi, RdsApi, RestoreTime, SnapshotOf,
 };
 use crate::{RdsPorts, register_with};
 
@@ -137,6 +137,22 @@ impl World for FakeRds {
 
 #[async_trait]
 impl RdsApi for FakeRds {
+    async fn describe_global_cluster(&self, global: &str) -> Result<GlobalCluster, ActionError> {
+        Err(not_found(global))
+    }
+
+    async fn switchover_global_cluster(&self, global: &str, _: &str) -> Result<(), ActionError> {
+        Err(not_found(global))
+    }
+
+    async fn failover_global_cluster(&self, global: &str, _: &str) -> Result<(), ActionError> {
+        Err(not_found(global))
+    }
+
+    async fn remove_from_global_cluster(&self, global: &str, _: &str) -> Result<(), ActionError> {
+        Err(not_found(global))
+    }
+
     async fn describe_db_cluster(&self, cluster: &str) -> Result<DbCluster, ActionError> {
         self.clusters
             .lock()

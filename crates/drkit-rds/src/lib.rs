@@ -36,6 +36,7 @@
 mod behaviour_tests;
 mod common;
 mod failover;
+mod global;
 mod port;
 mod probe;
 mod promote;
@@ -47,9 +48,14 @@ mod sdk;
 mod snapshot;
 
 pub use failover::{FailoverDbCluster, FailoverDbClusterParams};
+pub use global::{
+    CheckGlobalCluster, CheckGlobalClusterParams, DetachGlobalSecondary,
+    DetachGlobalSecondaryParams, FailoverGlobalCluster, GlobalSwitchParams,
+    SwitchoverGlobalCluster,
+};
 pub use port::{
-    ClusterMember, Datapoint, DbCluster, DbInstance, DbSnapshot, Endpoint, MetricsApi, RdsApi,
-    RestoreTime, SnapshotOf,
+    ClusterMember, Datapoint, DbCluster, DbInstance, DbSnapshot, Endpoint, GlobalCluster,
+    GlobalFailover, GlobalMember, MetricsApi, RdsApi, RestoreTime, SnapshotOf,
 };
 #[cfg(any(test, feature = "mock"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]

@@ -15,6 +15,8 @@ use drkit_core::ActionError;
 pub struct DbCluster {
     /// The cluster identifier.
     pub id: String,
+    /// Its ARN (what the Aurora Global Database operations name a member by).
+    pub arn: Option<String>,
     /// The status (`available`, `failing-over`, `modifying`, ...).
     pub status: String,
     /// The engine (`aurora-postgresql`, ...).
@@ -331,6 +333,137 @@ pub trait RdsApi: std::fmt::Debug + Send + Sync {
 
     /// `DeleteDBCluster`, skipping the final snapshot (same restriction).
     async fn delete_db_cluster(&self, cluster: &str) -> Result<(), ActionError>;
+
+    /// `DescribeGlobalClusters` for one Aurora global database (visible from the Region of
+    /// any of its members).
+    async fn describe_global_cluster(&self, global: &str) -> Result<GlobalCluster, ActionError>;
+
+    /// `SwitchoverGlobalCluster`: a planned switch of the writer to `target` (a secondary's
+    /// ARN), with no data loss; every Region must answer. One attempt (not idempotent).
+    async fn switchover_global_cluster(
+        &self,
+        global: &str,
+        target: &str,
+    ) -> Result<(), ActionError>;
+
+    /// `FailoverGlobalCluster` with `AllowDataLoss`: an outage failover to `target` (a
+    /// secondary's ARN). One attempt (not idempotent).
+    async fn failover_global_cluster(&self, global: &str, target: &str) -> Result<(), ActionError>;
+
+    /// `RemoveFromGlobalCluster`: detaches the member `cluster` (its ARN), which becomes a
+    /// standalone cluster with a writer. One attempt.
+    async fn remove_from_global_cluster(
+        &self,
+        global: &str,
+        cluster: &str,
+    ) -> Result<(), ActionError>;
+}
+
+/// An Aurora global database, as drkit needs to see it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GlobalCluster {
+    /// The global cluster identifier.
+    pub id: String,
+    /// Its status (`available`, `modifying`, `failing-over`, ...).
+    pub status: String,
+    /// Its members, one per Region.
+    pub members: Vec<GlobalMember>,
+    /// A switchover or failover scheduled or in progress.
+    pub failover: Option<GlobalFailover>,
+}
+
+impl GlobalCluster {
+    /// A global cluster with an id, a status and members (handy in tests).
+    pub fn new(
+        id: impl Into<String>,
+        status: impl Into<String>,
+        members: Vec<GlobalMember>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            status: status.into(),
+            members,
+            failover: None,
+        }
+    }
+
+    /// The writer member (the primary cluster), if any.
+    pub fn writer(&self) -> Option<&GlobalMember> {
+        self.members.iter().find(|m| m.is_writer)
+    }
+
+    /// The member named `name`: its ARN, or a cluster id in `region` (any Region when none).
+    pub fn member(&self, name: &str, region: Option<&str>) -> Option<&GlobalMember> {
+        self.members.iter().find(|m| {
+            m.arn == name || (m.cluster_id() == name && region.is_none_or(|r| m.region() == r))
+        })
+    }
+
+    /// Whether it is `available` with no switchover or failover in progress.
+    pub fn is_settled(&self) -> bool {
+        self.status == "available" && self.failover.is_none()
+    }
+
+    /// `status=..., writer=...` for progress events and errors.
+    pub fn summary(&self) -> String {
+        let mut text = format!(
+            "status={}, writer={}",
+            self.status,
+            self.writer().map_or("none", |w| w.arn.as_str())
+        );
+        if let Some(f) = &self.failover {
+            text.push_str(&format!(", {} in progress", f.status));
+        }
+        text
+    }
+}
+
+/// One member cluster of a global database.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GlobalMember {
+    /// The member cluster's ARN (`arn:aws:rds:<region>:<account>:cluster:<id>`).
+    pub arn: String,
+    /// Whether it is the primary (the writer).
+    pub is_writer: bool,
+    /// The secondary's synchronization status (`connected`, `pending-resync`).
+    pub synchronization: Option<String>,
+}
+
+impl GlobalMember {
+    /// A member by ARN.
+    pub fn new(arn: impl Into<String>, is_writer: bool) -> Self {
+        Self {
+            arn: arn.into(),
+            is_writer,
+            synchronization: None,
+        }
+    }
+
+    /// The Region of its ARN.
+    pub fn region(&self) -> &str {
+        self.arn.split(':').nth(3).unwrap_or_default()
+    }
+
+    /// The cluster identifier of its ARN.
+    pub fn cluster_id(&self) -> &str {
+        self.arn.rsplit(':').next().unwrap_or_default()
+    }
+}
+
+/// A switchover or failover of a global database, scheduled or in progress.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GlobalFailover {
+    /// `pending`, `failing-over`, `switching-over` or `cancelling`.
+    pub status: String,
+    /// The ARN of the cluster being demoted.
+    pub from: Option<String>,
+    /// The ARN of the cluster being promoted.
+    pub to: Option<String>,
+    /// Whether it is a failover (data loss allowed) rather than a switchover.
+    pub data_loss_allowed: bool,
 }
 
 /// The CloudWatch reads drkit-rds needs. Implemented by [`crate::SdkCloudWatch`] and by

@@ -7,6 +7,9 @@ use drkit_core::registry::{ActionDescriptor, DuplicateKind, Registry};
 use drkit_core::{ActionKind, PortFactory};
 
 use crate::failover::FailoverDbCluster;
+use crate::global::{
+    CheckGlobalCluster, DetachGlobalSecondary, FailoverGlobalCluster, SwitchoverGlobalCluster,
+};
 use crate::port::{MetricsApi, RdsApi};
 use crate::probe::{CheckReplicaLag, ClusterStatus, InstanceStatus};
 use crate::promote::{PromoteReadReplica, PromoteReadReplicaDbCluster};
@@ -53,6 +56,10 @@ pub const DESCRIPTORS: &[ActionDescriptor] = &[
     CheckReplicaLag::DESCRIPTOR,
     InstanceStatus::DESCRIPTOR,
     ClusterStatus::DESCRIPTOR,
+    CheckGlobalCluster::DESCRIPTOR,
+    SwitchoverGlobalCluster::DESCRIPTOR,
+    FailoverGlobalCluster::DESCRIPTOR,
+    DetachGlobalSecondary::DESCRIPTOR,
 ];
 
 /// Registers every RDS action, talking to AWS as configured in `aws` (loaded on first use).
@@ -72,6 +79,10 @@ pub fn register_with(registry: &mut Registry, ports: &RdsPorts) -> Result<(), Du
     registry.register::<InstanceStatus>(ports.rds.clone())?;
     registry.register::<ClusterStatus>(ports.rds.clone())?;
     registry.register::<CheckReplicaLag>(ports.metrics.clone())?;
+    registry.register::<CheckGlobalCluster>(ports.rds.clone())?;
+    registry.register::<SwitchoverGlobalCluster>(ports.rds.clone())?;
+    registry.register::<FailoverGlobalCluster>(ports.rds.clone())?;
+    registry.register::<DetachGlobalSecondary>(ports.rds.clone())?;
     Ok(())
 }
 

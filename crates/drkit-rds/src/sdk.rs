@@ -9,8 +9,8 @@ use drkit_aws::{Aws, LazyClient, SdkResultExt};
 use drkit_core::{ActionError, ErrorKind};
 
 use crate::port::{
-    ClusterMember, Datapoint, DbCluster, DbInstance, DbSnapshot, Endpoint, MetricsApi, RdsApi,
-    RestoreTime, SnapshotOf,
+    ClusterMember, Datapoint, DbCluster, DbInstance, DbSnapshot, Endpoint, GlobalCluster,
+    GlobalFailover, GlobalMember, MetricsApi, RdsApi, RestoreTime, SnapshotOf,
 };
 
 fn time(t: Option<&DateTime>) -> Option<SystemTime> {
@@ -56,6 +56,7 @@ impl SdkRds {
 fn cluster_from_sdk(c: &aws_sdk_rds::types::DbCluster) -> DbCluster {
     DbCluster {
         id: c.db_cluster_identifier().unwrap_or_default().to_owned(),
+        arn: c.db_cluster_arn().map(str::to_owned),
         status: c.status().unwrap_or("unknown").to_owned(),
         engine: c.engine().map(str::to_owned),
         endpoint: c.endpoint().map(str::to_owned),
@@ -72,6 +73,41 @@ fn cluster_from_sdk(c: &aws_sdk_rds::types::DbCluster) -> DbCluster {
         replication_source: c.replication_source_identifier().map(str::to_owned),
         earliest_restorable: time(c.earliest_restorable_time()),
         latest_restorable: time(c.latest_restorable_time()),
+    }
+}
+
+fn global_from_sdk(g: &aws_sdk_rds::types::GlobalCluster) -> GlobalCluster {
+    GlobalCluster {
+        id: g.global_cluster_identifier().unwrap_or_default().to_owned(),
+        status: g.status().unwrap_or("unknown").to_owned(),
+        members: g
+            .global_cluster_members()
+            .iter()
+            .map(|m| GlobalMember {
+                arn: m.db_cluster_arn().unwrap_or_default().to_owned(),
+                is_writer: m.is_writer().unwrap_or(false),
+                synchronization: m.synchronization_status().map(|s| s.as_str().to_owned()),
+            })
+            .collect(),
+        // An empty FailoverState means none in progress.
+        failover: g
+            .failover_state()
+            .and_then(|f| f.status())
+            .map(|status| GlobalFailover {
+                status: status.as_str().to_owned(),
+                from: g
+                    .failover_state()
+                    .and_then(|f| f.from_db_cluster_arn())
+                    .map(str::to_owned),
+                to: g
+                    .failover_state()
+                    .and_then(|f| f.to_db_cluster_arn())
+                    .map(str::to_owned),
+                data_loss_allowed: g
+                    .failover_state()
+                    .and_then(|f| f.is_data_loss_allowed())
+                    .unwrap_or(false),
+            }),
     }
 }
 
@@ -122,6 +158,89 @@ fn cluster_snapshot_from_sdk(s: &aws_sdk_rds::types::DbClusterSnapshot) -> DbSna
 
 #[async_trait]
 impl RdsApi for SdkRds {
+    async fn describe_global_cluster(&self, global: &str) -> Result<GlobalCluster, ActionError> {
+        let out = self
+            .client
+            .get()
+            .await
+            .describe_global_clusters()
+            .global_cluster_identifier(global)
+            .send()
+            .await
+            .or_action_error("DescribeGlobalClusters")?;
+        out.global_clusters()
+            .iter()
+            .find(|g| g.global_cluster_identifier() == Some(global))
+            .map(global_from_sdk)
+            .ok_or_else(|| {
+                not_found(
+                    "DescribeGlobalClusters",
+                    &format!("global cluster {global}"),
+                )
+            })
+    }
+
+    async fn switchover_global_cluster(
+        &self,
+        global: &str,
+        target: &str,
+    ) -> Result<(), ActionError> {
+        self.client
+            .get()
+            .await
+            .switchover_global_cluster()
+            .global_cluster_identifier(global)
+            .target_db_cluster_identifier(target)
+            // Sent twice, a switchover may switch back: one attempt, then the action reconciles.
+            .customize()
+            .config_override(
+                aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()),
+            )
+            .send()
+            .await
+            .or_action_error("SwitchoverGlobalCluster")?;
+        Ok(())
+    }
+
+    async fn failover_global_cluster(&self, global: &str, target: &str) -> Result<(), ActionError> {
+        self.client
+            .get()
+            .await
+            .failover_global_cluster()
+            .global_cluster_identifier(global)
+            .target_db_cluster_identifier(target)
+            .allow_data_loss(true)
+            .customize()
+            .config_override(
+                aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()),
+            )
+            .send()
+            .await
+            .or_action_error("FailoverGlobalCluster")?;
+        Ok(())
+    }
+
+    async fn remove_from_global_cluster(
+        &self,
+        global: &str,
+        cluster: &str,
+    ) -> Result<(), ActionError> {
+        self.client
+            .get()
+            .await
+            .remove_from_global_cluster()
+            .global_cluster_identifier(global)
+            .db_cluster_identifier(cluster)
+            .customize()
+            .config_override(
+                aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()),
+            )
+            .send()
+            .await
+            .or_action_error("RemoveFromGlobalCluster")?;
+        Ok(())
+    }
+
     async fn describe_db_cluster(&self, cluster: &str) -> Result<DbCluster, ActionError> {
         let out = self
             .client

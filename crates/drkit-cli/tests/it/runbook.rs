@@ -125,7 +125,7 @@ async fn malformed_runbooks_give_located_errors() {
         ("version = 2\nname = \"p\"\n[[steps]]\nid = \"s\"\naction = \"rds.cluster_status\"\n[steps.params]\ncluster = \"c\"\n".into(), "unsupported version 2", 1),
         ("version = 1\nname = \"p\"\nsteps = []\n".into(), "no [[steps]]", 1),
         ("version = 1\nname = \"p\"\nnmae = \"x\"\n[[steps]]\nid = \"s\"\naction = \"rds.cluster_status\"\n".into(), "unknown field `nmae`", 3),
-        (step("rds.failover_cluster", "cluster = \"c\""), "did you mean `rds.failover_db_cluster`", 6),
+        (step("rds.failover_cluster", "cluster = \"c\""), "did you mean one of `rds.failover_db_cluster`", 6),
         (step("rds.failover_db_cluster", "clustr = \"c\""), "unknown field `clustr`", 7),
         (step("rds.failover_db_cluster", "cluster = 3"), "invalid type: integer `3`, expected a string", 7),
         (step("rds.failover_db_cluster", "cluster = \"1-bad\""), "not a valid RDS identifier", 7),

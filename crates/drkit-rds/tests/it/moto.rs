@@ -601,3 +601,124 @@ async fn a_lost_failover_answer_is_reconciled_by_reading_never_by_failing_over_a
         proxy.shutdown().await;
     }
 }
+
+/// An Aurora global database like the seed's: the primary in us-east-1, a secondary with one
+/// instance in us-west-2. Returns (global, primary ARN, secondary id).
+async fn global_database(moto: &Moto) -> (String, String, String) {
+    let east = Client::new(&moto.sdk_config("us-east-1").await);
+    let west = Client::new(&moto.sdk_config("us-west-2").await);
+    // An empty global database, then its primary: moto marks a source cluster given to
+    // CreateGlobalCluster as no writer (AWS makes it the writer), so the primary joins instead.
+    let global = unique("mint-global");
+    west.create_global_cluster()
+        .global_cluster_identifier(&global)
+        .engine("aurora-postgresql")
+        .send()
+        .await
+        .unwrap();
+    let primary = unique("mint-primary");
+    let created = east
+        .create_db_cluster()
+        .db_cluster_identifier(&primary)
+        .engine("aurora-postgresql")
+        .master_username("mint_admin")
+        .master_user_password("not-a-real-secret-1")
+        .global_cluster_identifier(&global)
+        .send()
+        .await
+        .unwrap();
+    let primary_arn = created
+        .db_cluster()
+        .and_then(|c| c.db_cluster_arn())
+        .unwrap()
+        .to_owned();
+    let secondary = unique("mint-dr");
+    west.create_db_cluster()
+        .db_cluster_identifier(&secondary)
+        .engine("aurora-postgresql")
+        .global_cluster_identifier(&global)
+        .send()
+        .await
+        .unwrap();
+    west.create_db_instance()
+        .db_instance_identifier(format!("{secondary}-1"))
+        .db_cluster_identifier(&secondary)
+        .engine("aurora-postgresql")
+        .db_instance_class("db.r6g.large")
+        .send()
+        .await
+        .unwrap();
+    (global, primary_arn, secondary)
+}
+
+/// The Region-loss path against moto: the global database read from the secondary's Region,
+/// where the detach is ready. The detach itself is tested with mocks only: moto 5.2.6's
+/// `RemoveFromGlobalCluster` answers without a global cluster and leaves the member in place
+/// (by ARN, as AWS documents it, or by identifier; in either Region).
+#[tokio::test]
+async fn a_global_database_is_read_from_the_secondarys_region() {
+    let Some((moto, _, _)) = setup().await else {
+        return;
+    };
+    let (global, primary_arn, secondary) = global_database(&moto).await;
+    let mut registry = Registry::new();
+    drkit_rds::register(
+        &mut registry,
+        AwsContext::from_sdk_config(moto.sdk_config("us-west-2").await),
+    )
+    .unwrap();
+    let build = |id: &str, kind: &str, params: serde_json::Value| {
+        registry
+            .build(&ActionSpec::new(id, kind, params).in_region("us-west-2"))
+            .unwrap()
+    };
+    let ctx = Context::new();
+    let check = build(
+        "db-global-ready",
+        "rds.check_global_cluster",
+        json!({"global_cluster": global}),
+    );
+    match check.check(&ctx).await.unwrap() {
+        Check::Done { outputs, .. } => {
+            assert_eq!(outputs.get_str("writer"), Some(primary_arn.as_str()));
+            assert_eq!(outputs.get_str("writer_region"), Some("us-east-1"));
+            let members = outputs.get_str("members").unwrap();
+            assert!(
+                members.contains(&format!("us-west-2/{secondary} (secondary)")),
+                "{members}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let detach = build(
+        "db-detach",
+        "rds.detach_global_secondary",
+        json!({"global_cluster": global, "cluster": secondary}),
+    );
+    match detach.check(&ctx).await.unwrap() {
+        Check::Ready { change } => assert!(change.starts_with(&format!("detach {secondary}"))),
+        other => panic!("{other:?}"),
+    }
+    // The writer cannot be detached.
+    let primary = primary_arn.rsplit(':').next().unwrap();
+    let mut east = Registry::new();
+    drkit_rds::register(
+        &mut east,
+        AwsContext::from_sdk_config(moto.sdk_config("us-east-1").await),
+    )
+    .unwrap();
+    let writer = east
+        .build(
+            &ActionSpec::new(
+                "db-detach",
+                "rds.detach_global_secondary",
+                json!({"global_cluster": global, "cluster": primary}),
+            )
+            .in_region("us-east-1"),
+        )
+        .unwrap();
+    assert!(matches!(
+        writer.check(&ctx).await.unwrap(),
+        Check::Blocked { .. }
+    ));
+}
