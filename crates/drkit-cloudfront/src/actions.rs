@@ -54,7 +54,7 @@ impl DistributionParams {
 }
 
 /// A distribution id: letters and digits.
-fn distribution_id(id: &str) -> Result<(), ParamError> {
+pub(crate) fn distribution_id(id: &str) -> Result<(), ParamError> {
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(ParamError::new(
             "distribution",

@@ -12,7 +12,7 @@ use drkit_core::{ActionError, ErrorKind, PortFactory};
 use drkit_testkit::behaviour::{Case, World, mutating, read_only};
 use serde_json::{Value, json};
 
-use crate::port::{CloudFrontApi, Distribution, Invalidation};
+use crate::port::{CloudFrontApi, Distribution, Invalidation, Routing};
 use crate::register_with;
 
 const DIST: &str = "E2QWRUHAPOMQZL";
@@ -31,6 +31,7 @@ struct Made {
 struct FakeCloudFront {
     distributions: Mutex<BTreeMap<String, Distribution>>,
     invalidations: Mutex<Vec<Made>>,
+    routing: Mutex<BTreeMap<String, Routing>>,
     mutations: AtomicUsize,
 }
 
@@ -40,6 +41,12 @@ impl FakeCloudFront {
         let mut d = Distribution::new(DIST, "Deployed", true);
         d.domain_name = "d111111abcdef8.cloudfront.net".into();
         fake.distributions.lock().unwrap().insert(DIST.into(), d);
+        let mut routing = Routing::new("E1", &["web", "web-dr"], "web");
+        routing.behaviours = vec![
+            ("/api/*".into(), "web".into()),
+            ("/static/*".into(), "web".into()),
+        ];
+        fake.routing.lock().unwrap().insert(DIST.into(), routing);
         Arc::new(fake)
     }
 
@@ -65,7 +72,14 @@ impl World for FakeCloudFront {
             .iter()
             .map(|m| json!([m.distribution, m.invalidation.id, m.paths]))
             .collect();
-        json!(invalidations)
+        let routing: Vec<Value> = self
+            .routing
+            .lock()
+            .unwrap()
+            .values()
+            .map(|r| json!([r.default_target, r.behaviours]))
+            .collect();
+        json!([invalidations, routing])
     }
 
     fn mutations(&self) -> usize {
@@ -132,6 +146,61 @@ impl CloudFrontApi for FakeCloudFront {
         m.invalidation.status = "Completed".into();
         Ok(m.invalidation.clone())
     }
+
+    async fn get_routing(&self, distribution: &str) -> Result<Routing, ActionError> {
+        self.routing
+            .lock()
+            .unwrap()
+            .get(distribution)
+            .cloned()
+            .ok_or_else(|| not_found(distribution))
+    }
+
+    /// As CloudFront: refused when the ETag is stale; a new ETag after each update.
+    async fn set_routing(
+        &self,
+        distribution: &str,
+        etag: &str,
+        default_target: Option<String>,
+        behaviours: Vec<(String, String)>,
+    ) -> Result<(), ActionError> {
+        self.mutations.fetch_add(1, Ordering::SeqCst);
+        let mut all = self.routing.lock().unwrap();
+        let r = all
+            .get_mut(distribution)
+            .ok_or_else(|| not_found(distribution))?;
+        if r.etag != etag {
+            return Err(
+                ActionError::new(ErrorKind::Conflict, "stale").with_code("PreconditionFailed")
+            );
+        }
+        if let Some(target) = default_target {
+            r.default_target = target;
+        }
+        for (pattern, target) in behaviours {
+            if let Some(b) = r.behaviours.iter_mut().find(|(p, _)| *p == pattern) {
+                b.1 = target;
+            }
+        }
+        r.etag = format!("{}x", r.etag);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn switch_origin() {
+    let cdn = FakeCloudFront::deployed();
+    let case = Case::new(
+        cdn.registry(),
+        "cloudfront.switch_origin",
+        json!({"distribution": DIST, "origin": "web-dr", "path_patterns": ["/api/*"]}),
+    )
+    .refuses(json!({"distribution": DIST, "origin": ""}), "origin")
+    .refuses(
+        json!({"distribution": DIST, "origin": "web-dr", "path_patterns": ["a=b"]}),
+        "path_patterns",
+    );
+    mutating(&case, cdn.as_ref()).await;
 }
 
 #[tokio::test]

@@ -77,4 +77,58 @@ pub trait CloudFrontApi: std::fmt::Debug + Send + Sync {
         distribution: &str,
         id: &str,
     ) -> Result<Invalidation, ActionError>;
+
+    /// `GetDistributionConfig`: where the distribution's cache behaviours send requests, with
+    /// the config's ETag.
+    async fn get_routing(&self, distribution: &str) -> Result<Routing, ActionError>;
+
+    /// `GetDistributionConfig` then `UpdateDistribution` with `If-Match: etag`, changing only
+    /// the target origin of the default behaviour (when `default_target` is given) and of the
+    /// behaviours with the given path patterns. A config changed since `etag` was read is
+    /// refused with code `PreconditionFailed` (read again, then decide).
+    async fn set_routing(
+        &self,
+        distribution: &str,
+        etag: &str,
+        default_target: Option<String>,
+        behaviours: Vec<(String, String)>,
+    ) -> Result<(), ActionError>;
+}
+
+/// Where a distribution sends requests: its origins and the target of each cache behaviour.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Routing {
+    /// The ETag of the config this was read from (`If-Match` of an update).
+    pub etag: String,
+    /// The ids of its origins and origin groups.
+    pub origins: Vec<String>,
+    /// The default behaviour's target origin (or origin group) id.
+    pub default_target: String,
+    /// Each other behaviour's path pattern and target.
+    pub behaviours: Vec<(String, String)>,
+}
+
+impl Routing {
+    /// Routing with an ETag, origins and a default target (handy in tests).
+    pub fn new(
+        etag: impl Into<String>,
+        origins: &[&str],
+        default_target: impl Into<String>,
+    ) -> Self {
+        Self {
+            etag: etag.into(),
+            origins: origins.iter().map(|o| (*o).to_owned()).collect(),
+            default_target: default_target.into(),
+            behaviours: Vec::new(),
+        }
+    }
+
+    /// The target of the behaviour with `pattern`.
+    pub fn target_of(&self, pattern: &str) -> Option<&str> {
+        self.behaviours
+            .iter()
+            .find(|(p, _)| p == pattern)
+            .map(|(_, t)| t.as_str())
+    }
 }

@@ -9,10 +9,14 @@ use drkit_core::{ActionKind, PortFactory};
 use crate::actions::{CheckDistribution, Invalidate};
 use crate::port::CloudFrontApi;
 use crate::sdk::SdkCloudFront;
+use crate::switch::SwitchOrigin;
 
 /// Every CloudFront action's descriptor.
-pub const DESCRIPTORS: &[ActionDescriptor] =
-    &[Invalidate::DESCRIPTOR, CheckDistribution::DESCRIPTOR];
+pub const DESCRIPTORS: &[ActionDescriptor] = &[
+    Invalidate::DESCRIPTOR,
+    CheckDistribution::DESCRIPTOR,
+    SwitchOrigin::DESCRIPTOR,
+];
 
 /// The CloudFront port over the AWS SDK, configured by `aws` when first used. CloudFront is
 /// global: every region gets the same client.
@@ -32,7 +36,8 @@ pub fn register_with(
     ports: &PortFactory<dyn CloudFrontApi>,
 ) -> Result<(), DuplicateKind> {
     registry.register::<Invalidate>(ports.clone())?;
-    registry.register::<CheckDistribution>(ports.clone())
+    registry.register::<CheckDistribution>(ports.clone())?;
+    registry.register::<SwitchOrigin>(ports.clone())
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
 use drkit_aws::{Aws, LazyClient, SdkResultExt};
 use drkit_core::{ActionError, ErrorKind};
 
-use crate::port::{CloudFrontApi, Distribution, Invalidation};
+use crate::port::{CloudFrontApi, Distribution, Invalidation, Routing};
 
 /// [`CloudFrontApi`] over an `aws-sdk-cloudfront` client (CloudFront is global).
 #[derive(Debug)]
@@ -125,5 +125,96 @@ impl CloudFrontApi for SdkCloudFront {
             .await
             .or_action_error("GetInvalidation")?;
         invalidation(out.invalidation(), "GetInvalidation")
+    }
+
+    async fn get_routing(&self, distribution: &str) -> Result<Routing, ActionError> {
+        let out = self
+            .client()
+            .await
+            .get_distribution_config()
+            .id(distribution)
+            .send()
+            .await
+            .or_action_error("GetDistributionConfig")?;
+        let config = out
+            .distribution_config()
+            .ok_or_else(|| missing("GetDistributionConfig", "DistributionConfig"))?;
+        let mut origins: Vec<String> = config
+            .origins()
+            .map(|o| o.items().iter().map(|i| i.id().to_owned()).collect())
+            .unwrap_or_default();
+        if let Some(groups) = config.origin_groups() {
+            origins.extend(groups.items().iter().map(|g| g.id().to_owned()));
+        }
+        Ok(Routing {
+            etag: out.e_tag().unwrap_or_default().to_owned(),
+            origins,
+            default_target: config
+                .default_cache_behavior()
+                .map(|b| b.target_origin_id().to_owned())
+                .unwrap_or_default(),
+            behaviours: config
+                .cache_behaviors()
+                .map(|c| {
+                    c.items()
+                        .iter()
+                        .map(|b| (b.path_pattern().to_owned(), b.target_origin_id().to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+
+    async fn set_routing(
+        &self,
+        distribution: &str,
+        etag: &str,
+        default_target: Option<String>,
+        behaviours: Vec<(String, String)>,
+    ) -> Result<(), ActionError> {
+        let client = self.client().await;
+        let out = client
+            .get_distribution_config()
+            .id(distribution)
+            .send()
+            .await
+            .or_action_error("GetDistributionConfig")?;
+        if out.e_tag() != Some(etag) {
+            return Err(ActionError::new(
+                ErrorKind::Conflict,
+                "the distribution's config changed since it was read",
+            )
+            .with_code("PreconditionFailed")
+            .with_operation("UpdateDistribution"));
+        }
+        let mut config = out
+            .distribution_config
+            .ok_or_else(|| missing("GetDistributionConfig", "DistributionConfig"))?;
+        // The whole config goes back (UpdateDistribution replaces it); only targets change.
+        if let (Some(target), Some(default)) =
+            (default_target, config.default_cache_behavior.as_mut())
+        {
+            default.target_origin_id = target;
+        }
+        if let Some(items) = config
+            .cache_behaviors
+            .as_mut()
+            .and_then(|c| c.items.as_mut())
+        {
+            for b in items {
+                if let Some((_, target)) = behaviours.iter().find(|(p, _)| *p == b.path_pattern) {
+                    b.target_origin_id.clone_from(target);
+                }
+            }
+        }
+        client
+            .update_distribution()
+            .id(distribution)
+            .if_match(etag)
+            .distribution_config(config)
+            .send()
+            .await
+            .or_action_error("UpdateDistribution")?;
+        Ok(())
     }
 }

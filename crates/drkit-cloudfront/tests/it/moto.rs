@@ -10,7 +10,7 @@ use aws_sdk_cloudfront::Client;
 use aws_sdk_cloudfront::types::{
     DefaultCacheBehavior, DistributionConfig, Origin, Origins, ViewerProtocolPolicy,
 };
-use drkit_cloudfront::{CloudFrontApi, Distribution, Invalidation, SdkCloudFront};
+use drkit_cloudfront::{CloudFrontApi, Distribution, Invalidation, Routing, SdkCloudFront};
 use drkit_core::registry::{ActionSpec, Registry};
 use drkit_core::{ActionError, Check, Context, PortFactory, async_trait};
 use drkit_testkit::behaviour::{Case, World, mutating, read_only};
@@ -188,6 +188,22 @@ impl CloudFrontApi for Counted {
     ) -> Result<Invalidation, ActionError> {
         self.inner.get_invalidation(distribution, id).await
     }
+
+    async fn get_routing(&self, distribution: &str) -> Result<Routing, ActionError> {
+        self.inner.get_routing(distribution).await
+    }
+
+    async fn set_routing(
+        &self,
+        distribution: &str,
+        etag: &str,
+        default_target: Option<String>,
+        behaviours: Vec<(String, String)>,
+    ) -> Result<(), ActionError> {
+        self.inner
+            .set_routing(distribution, etag, default_target, behaviours)
+            .await
+    }
 }
 
 /// A distribution in moto, seen through the SDK: its invalidations.
@@ -268,4 +284,118 @@ async fn behaviour_of_check_distribution_on_moto() {
     )
     .refuses(json!({"distribution": "E-1"}), "distribution");
     read_only(&case, &world).await;
+}
+
+/// A distribution with the primary origin `web`, the DR origin `web-dr`, and an `/api/*`
+/// behaviour on `web`.
+async fn two_origin_distribution(client: &Client) -> String {
+    use aws_sdk_cloudfront::types::{CacheBehavior, CacheBehaviors};
+    let origin = |id: &str| {
+        Origin::builder()
+            .id(id)
+            .domain_name(format!("{}.s3.amazonaws.com", unique(id)))
+            .build()
+            .unwrap()
+    };
+    let config = DistributionConfig::builder()
+        .caller_reference(unique("dist"))
+        .comment("mint web")
+        .enabled(true)
+        .origins(
+            Origins::builder()
+                .quantity(2)
+                .items(origin("web"))
+                .items(origin("web-dr"))
+                .build()
+                .unwrap(),
+        )
+        .default_cache_behavior(
+            DefaultCacheBehavior::builder()
+                .target_origin_id("web")
+                .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+                .build()
+                .unwrap(),
+        )
+        .cache_behaviors(
+            CacheBehaviors::builder()
+                .quantity(1)
+                .items(
+                    CacheBehavior::builder()
+                        .path_pattern("/api/*")
+                        .target_origin_id("web")
+                        .viewer_protocol_policy(ViewerProtocolPolicy::HttpsOnly)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let out = client
+        .create_distribution()
+        .distribution_config(config)
+        .send()
+        .await
+        .unwrap();
+    out.distribution().unwrap().id().to_owned()
+}
+
+/// The targets of the default behaviour and of `/api/*`, and the comment, read with the SDK.
+async fn targets(client: &Client, id: &str) -> (String, String, String) {
+    let out = client
+        .get_distribution_config()
+        .id(id)
+        .send()
+        .await
+        .unwrap();
+    let config = out.distribution_config().unwrap();
+    (
+        config
+            .default_cache_behavior()
+            .unwrap()
+            .target_origin_id()
+            .to_owned(),
+        config.cache_behaviors().unwrap().items()[0]
+            .target_origin_id()
+            .to_owned(),
+        config.comment().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn switch_origin_points_the_behaviours_at_the_dr_origin_and_rolls_back() {
+    let Some((client, registry)) = setup().await else {
+        return;
+    };
+    let id = two_origin_distribution(&client).await;
+    let action = registry
+        .build(&ActionSpec::new(
+            "cdn-dr",
+            "cloudfront.switch_origin",
+            json!({"distribution": id, "origin": "web-dr", "path_patterns": ["/api/*"]}),
+        ))
+        .unwrap();
+    let ctx = Context::new();
+    assert_eq!(
+        action.check(&ctx).await.unwrap(),
+        Check::ready(format!(
+            "switch distribution {id} from web to web-dr (default and /api/*)"
+        ))
+    );
+    let out = action.execute(&ctx).await.unwrap();
+    assert_eq!(out.get_str("previous_default"), Some("web"));
+    assert_eq!(out.get_str("previous_behaviours"), Some("/api/*=web"));
+    // Read back independently: both switched, the rest of the config kept.
+    assert_eq!(
+        targets(&client, &id).await,
+        ("web-dr".into(), "web-dr".into(), "mint web".into())
+    );
+    action.verify(&ctx).await.unwrap();
+    assert!(action.check(&ctx).await.unwrap().is_done());
+    action.rollback(&ctx).await.unwrap();
+    assert_eq!(
+        targets(&client, &id).await,
+        ("web".into(), "web".into(), "mint web".into())
+    );
 }
