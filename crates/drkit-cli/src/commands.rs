@@ -345,20 +345,35 @@ pub const DEFAULT_JOURNAL_DIR: &str = ".drkit/journal";
 /// The journal store at `location`: a directory, or `s3://bucket/prefix` (with `lease` for
 /// its lock, if given).
 ///
-/// AWS configuration is loaded only for an S3 journal.
+/// AWS configuration is loaded only for an S3 journal. With `impaired` regions, an S3 journal
+/// whose bucket is in one of them is refused: the run could neither journal nor be resumed.
 async fn journal_store(
     location: &str,
     aws: &Aws,
     lease: Option<Duration>,
+    impaired: &[String],
 ) -> Result<Arc<dyn JournalStore>, String> {
     if location.starts_with("s3://") {
-        drkit::journal_s3::S3JournalStore::from_url(location, aws.context().await)
+        let store = drkit::journal_s3::S3JournalStore::from_url(location, aws.context().await)
             .map(|s| match lease {
                 Some(lease) => s.with_lease(lease),
                 None => s,
             })
-            .map(|s| Arc::new(s) as Arc<dyn JournalStore>)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        if !impaired.is_empty() {
+            let region = store
+                .bucket_region()
+                .await
+                .map_err(|e| format!("cannot tell which region the journal's bucket is in: {e}"))?;
+            if impaired.contains(&region) {
+                return Err(format!(
+                    "the journal's bucket is in {region}, which --impaired-region says is \
+                     impaired: the run could neither write its journal nor be resumed from it; \
+                     give --journal a bucket in a healthy region (s3://...) or a directory"
+                ));
+            }
+        }
+        Ok(Arc::new(store) as Arc<dyn JournalStore>)
     } else {
         FileJournalStore::new(location)
             .map(|s| Arc::new(s) as Arc<dyn JournalStore>)
@@ -431,7 +446,14 @@ pub async fn run(
         .journal
         .clone()
         .unwrap_or_else(|| DEFAULT_JOURNAL_DIR.to_owned());
-    let store = match journal_store(&location, aws, options.journal_lease).await {
+    let store = match journal_store(
+        &location,
+        aws,
+        options.journal_lease,
+        &options.impaired_regions,
+    )
+    .await
+    {
         Ok(store) => store,
         Err(e) => {
             let _ = writeln!(err, "--journal {location}: {e}");
@@ -466,7 +488,14 @@ pub async fn resume(
             return EXIT_BAD_INPUT;
         }
     };
-    let store = match journal_store(&location.store, aws, options.journal_lease).await {
+    let store = match journal_store(
+        &location.store,
+        aws,
+        options.journal_lease,
+        &options.impaired_regions,
+    )
+    .await
+    {
         Ok(store) => store,
         Err(e) => {
             let _ = writeln!(err, "{journal}: {e}");
@@ -842,7 +871,7 @@ pub async fn report(
     err: &mut dyn Write,
 ) -> u8 {
     let records = match JournalLocation::parse(journal) {
-        Ok(location) => match journal_store(&location.store, aws, None).await {
+        Ok(location) => match journal_store(&location.store, aws, None, &[]).await {
             Ok(store) => store.load(&location.plan).await.map_err(|e| e.to_string()),
             Err(e) => Err(e),
         },

@@ -51,7 +51,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
-use drkit_aws::{AwsContext, sdk_error};
+use drkit_aws::{AwsContext, SdkResultExt, sdk_error};
 use drkit_core::{ActionError, ErrorKind};
 use drkit_runner::{
     Batch, JournalError, JournalLock, JournalStore, LockHolder, Record, parse_lines,
@@ -122,6 +122,40 @@ impl S3JournalStore {
             .force_path_style(aws.s3_force_path_style())
             .build();
         Ok(Self::new(Client::from_conf(config), bucket, prefix))
+    }
+
+    /// The Region of the journal's bucket (`HeadBucket`'s `x-amz-bucket-region`, else
+    /// `GetBucketLocation`, where no constraint means us-east-1): a journal in a Region that is
+    /// down can neither be written nor read for a resume.
+    pub async fn bucket_region(&self) -> Result<String, JournalError> {
+        let store_error = |source: ActionError| JournalError::Store {
+            location: format!("s3://{}/{}", self.bucket, self.prefix),
+            source,
+        };
+        let head = self
+            .client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .or_action_error("HeadBucket")
+            .map_err(store_error)?;
+        if let Some(region) = head.bucket_region().filter(|r| !r.is_empty()) {
+            return Ok(region.to_owned());
+        }
+        let location = self
+            .client
+            .get_bucket_location()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .or_action_error("GetBucketLocation")
+            .map_err(store_error)?;
+        Ok(location
+            .location_constraint()
+            .map(|c| c.as_str().to_owned())
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| "us-east-1".to_owned()))
     }
 
     /// Uses a lease of `lease` for the lock (at least [`MIN_LEASE`]; renewed every third of

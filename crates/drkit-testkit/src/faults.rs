@@ -23,7 +23,10 @@
 //!   of them), whatever the rate.
 //!
 //! With `blackhole_after = Some(n)`, every request after the first `n` is held forever: the
-//! endpoint accepts connections and never answers.
+//! endpoint accepts connections and never answers. With [`FaultConfig::dark_region`], every
+//! request signed for that region's regional services is held forever (a dark region), while
+//! the global services that sign for us-east-1 ([`GLOBAL_SERVICES`]: Route 53, CloudFront,
+//! IAM, STS) pass.
 //!
 //! Unsigned requests (moto's `/moto-api/...`) are always forwarded. The counts
 //! ([`FaultStats`], with the requests per AWS operation: [`operation_of`]) are served at `GET /__fault-proxy/stats`. The `fault-proxy` binary runs it
@@ -44,6 +47,10 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+/// Services whose requests are signed for us-east-1 whatever the region in use: global, so a
+/// dark us-east-1 does not stop them.
+pub const GLOBAL_SERVICES: &[&str] = &["route53", "cloudfront", "iam", "sts"];
 
 /// The path the proxy answers itself with its counts (never forwarded).
 pub const STATS_PATH: &str = "/__fault-proxy/stats";
@@ -126,6 +133,8 @@ pub struct FaultConfig {
     /// How long a lost answer is held before the connection breaks (zero by default): time
     /// for a test to kill the client while the outcome of its call is unknown to it.
     pub lose_after: Duration,
+    /// Regions whose regional services never answer.
+    pub dark_regions: Vec<String>,
 }
 
 impl FaultConfig {
@@ -142,6 +151,7 @@ impl FaultConfig {
             max_faults: None,
             lose_answers: BTreeMap::new(),
             lose_after: Duration::ZERO,
+            dark_regions: Vec::new(),
         }
     }
 
@@ -202,6 +212,14 @@ impl FaultConfig {
         self
     }
 
+    /// Makes `region` dark: every request signed for one of its regional services is held
+    /// forever (global services pass).
+    #[must_use]
+    pub fn dark_region(mut self, region: impl Into<String>) -> Self {
+        self.dark_regions.push(region.into());
+        self
+    }
+
     /// Holds a lost answer for `after` before breaking the connection.
     #[must_use]
     pub fn lose_after(mut self, after: Duration) -> Self {
@@ -232,8 +250,10 @@ pub struct FaultStats {
     pub faults: BTreeMap<String, u64>,
     /// All faults injected.
     pub faults_total: u64,
-    /// Requests held forever (blackhole).
+    /// Requests held forever (blackhole, or a dark region).
     pub blackholed: u64,
+    /// Of those, requests to a dark region.
+    pub dark: u64,
     /// Per service (from the credential scope; `-` for unsigned requests).
     pub by_service: BTreeMap<String, ServiceStats>,
     /// Signed requests per operation ([`operation_of`]), faulted or not.
@@ -693,7 +713,15 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         .path_and_query()
         .map_or("/", axum::http::uri::PathAndQuery::as_str);
     let operation = operation_of(&parts.method, path, &parts.headers, &body);
-    let decision = shared.decide(signed, &operation);
+    let dark = region.as_deref().is_some_and(|r| {
+        shared.config.dark_regions.iter().any(|d| d == r)
+            && !GLOBAL_SERVICES.contains(&service_name.as_str())
+    });
+    let decision = if dark {
+        Decision::Blackhole
+    } else {
+        shared.decide(signed, &operation)
+    };
     shared.with_stats(|s| {
         s.requests += 1;
         if signed {
@@ -713,7 +741,12 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 s.faults_total += 1;
                 *s.faults.entry(kind.name().to_owned()).or_default() += 1;
             }
-            Decision::Blackhole => s.blackholed += 1,
+            Decision::Blackhole => {
+                s.blackholed += 1;
+                if dark {
+                    s.dark += 1;
+                }
+            }
         }
     });
     match decision {

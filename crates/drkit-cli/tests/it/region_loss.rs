@@ -1,6 +1,7 @@
 //! Issue "Region loss", parts 1 and 2, with the binary: `--mode` and `--impaired-region` on
-//! `plan` and `run`, a step's `modes`, against moto through the fault proxy, which counts the
-//! requests by the region of their signature.
+//! `plan` and `run`, a step's `modes`, against moto through the fault proxy with us-east-1
+//! dark (its regional services never answer; Route 53 passes), which counts the requests by
+//! the region of their signature.
 
 use std::time::Duration;
 
@@ -57,7 +58,8 @@ async fn an_ungraceful_run_with_us_east_1_impaired_sends_it_nothing_and_recovers
         return;
     };
     let world = World::create(&moto).await;
-    let proxy = FaultProxy::start_local(FaultConfig::new(moto.endpoint()))
+    // us-east-1 is dark: a request to one of its regional services would never be answered.
+    let proxy = FaultProxy::start_local(FaultConfig::new(moto.endpoint()).dark_region("us-east-1"))
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -100,6 +102,7 @@ async fn an_ungraceful_run_with_us_east_1_impaired_sends_it_nothing_and_recovers
         "requests to the dark region: {:?}",
         stats.by_region
     );
+    assert_eq!(stats.dark, 0, "{stats:?}");
     assert!(
         stats.by_region.contains_key("us-west-2/s3"),
         "{:?}",
@@ -159,4 +162,48 @@ index_document = "index.html"
     }
     let out = drkit(&["plan", "x.toml", "--impaired-region", "us-east"], &[]);
     assert!(text(&out.stderr).contains("`us-east` is not a region name"));
+}
+
+/// An S3 journal whose bucket is in the impaired region is refused before anything runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_bucket_in_the_impaired_region_is_refused() {
+    let Some(moto) = drkit_testkit::moto() else {
+        return;
+    };
+    let world = World::create(&moto).await;
+    let journals = drkit_testkit::unique("journals");
+    world
+        .s3
+        .create_bucket()
+        .bucket(&journals)
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "region-loss.toml", &runbook(&world));
+    let store = format!("s3://{journals}/drills");
+    let run = spawn(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--journal",
+            &store,
+            "--mode",
+            "ungraceful",
+            "--impaired-region",
+            "us-east-1",
+        ],
+        dir.path(),
+        moto.endpoint(),
+    );
+    let out = finish(run, Duration::from_secs(60)).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "the journal's bucket is in us-east-1, which --impaired-region says is impaired"
+        ),
+        "{err}"
+    );
+    assert!(world.api_record().await.is_none(), "a step ran");
 }

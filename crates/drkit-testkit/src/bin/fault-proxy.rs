@@ -5,8 +5,11 @@
 //! fault-proxy --upstream http://127.0.0.1:5000 [--listen 127.0.0.1:0] [--rate 0.3] [--seed N]
 //!             [--faults throttle,5xx,timeout] [--pick rotate|random] [--hold 60s]
 //!             [--blackhole-after N] [--max-faults N] [--lose-answer OPERATION[:N]]...
-//!             [--stats FILE] [--addr-file FILE]
+//!             [--dark-region REGION]... [--stats FILE] [--addr-file FILE]
 //! ```
+//!
+//! `--dark-region us-east-1` holds every request signed for us-east-1's regional services
+//! forever (a dark region); Route 53, CloudFront, IAM and STS pass.
 //!
 //! `--lose-answer FailoverDBCluster:1` forwards the first `FailoverDBCluster` request, then breaks
 //! the connection instead of answering (repeatable; N defaults to 1). `--faults` also takes
@@ -43,6 +46,7 @@ fn parse_args() -> Result<Args, String> {
     let mut stats = None;
     let mut addr_file = None;
     let mut lose = Vec::new();
+    let mut dark = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -89,6 +93,7 @@ fn parse_args() -> Result<Args, String> {
                 };
                 lose.push((operation, times));
             }
+            "--dark-region" => dark.push(value()?),
             "--stats" => stats = Some(value()?),
             "--addr-file" => addr_file = Some(value()?),
             "-h" | "--help" => {
@@ -96,7 +101,8 @@ fn parse_args() -> Result<Args, String> {
                     "usage: fault-proxy --upstream URL [--listen ADDR] [--rate R] \
                             [--seed N] [--faults throttle,5xx,timeout] [--pick rotate|random] \
                             [--hold 60s] [--blackhole-after N] [--max-faults N] \
-                            [--lose-answer OPERATION[:N]] [--stats FILE] \
+                            [--lose-answer OPERATION[:N]] [--dark-region REGION] \
+                            [--stats FILE] \
                             [--addr-file FILE]"
                         .to_owned(),
                 );
@@ -119,6 +125,9 @@ fn parse_args() -> Result<Args, String> {
     }
     for (operation, times) in lose {
         config = config.lose_answer(operation, times);
+    }
+    for region in dark {
+        config = config.dark_region(region);
     }
     Ok(Args {
         config,

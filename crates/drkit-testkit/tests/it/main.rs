@@ -251,3 +251,41 @@ async fn a_lost_answer_is_sent_again_by_the_sdk_unless_the_call_makes_one_attemp
     assert!(!err.is_refusal(), "{err:?}");
     assert!(err.is_retryable(), "{err:?}");
 }
+
+/// A dark region: its regional services never answer (the call ends at the operation time-out),
+/// while a global service signed for the same region passes.
+#[tokio::test]
+async fn a_dark_region_holds_its_regional_requests_and_passes_global_ones() {
+    let Some(moto) = drkit_testkit::moto() else {
+        return;
+    };
+    let proxy = FaultProxy::start_local(FaultConfig::new(moto.endpoint()).dark_region("us-east-1"))
+        .await
+        .unwrap();
+    let settings = || {
+        AwsSettings::default()
+            .region("us-east-1")
+            .endpoint_url(proxy.url())
+            .operation_timeout(Duration::from_secs(2))
+    };
+    let loader = || {
+        aws_config::defaults(BehaviorVersion::latest())
+            .credentials_provider(Credentials::new("test", "test", None, None, "it"))
+    };
+    let east = AwsContext::load_with(loader(), &settings()).await;
+    let sdk = east.sdk_config().clone();
+    call("route53", &sdk).await.unwrap();
+    let started = Instant::now();
+    let err = call("rds", &sdk).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let west = AwsContext::load_with(loader(), &settings().region("us-west-2")).await;
+    call("rds", west.sdk_config()).await.unwrap();
+    let stats = proxy.shutdown().await;
+    assert_eq!(stats.dark, 1, "{stats:?}");
+    assert_eq!(
+        stats.by_region.get("us-east-1/route53"),
+        Some(&1),
+        "{stats:?}"
+    );
+}
