@@ -349,7 +349,13 @@ impl RdsApi for FakeRds {
 
 #[async_trait]
 impl MetricsApi for FakeRds {
-    async fn replica_lag(&self, _: &str, _: SystemTime) -> Result<Vec<Datapoint>, ActionError> {
+    async fn lag(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: SystemTime,
+    ) -> Result<Vec<Datapoint>, ActionError> {
         Ok(self.lag.lock().unwrap().clone())
     }
 }

@@ -62,7 +62,7 @@ pub use port::{
 pub use port::{MockMetricsApi, MockRdsApi};
 pub use probe::{
     CheckReplicaLag, ClusterStatus, ClusterStatusParams, InstanceStatus, InstanceStatusParams,
-    ReplicaLagParams,
+    LagMetric, ReplicaLagParams,
 };
 pub use promote::{
     PromoteReadReplica, PromoteReadReplicaDbCluster, PromoteReadReplicaDbClusterParams,

@@ -471,11 +471,14 @@ pub struct GlobalFailover {
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait MetricsApi: std::fmt::Debug + Send + Sync {
-    /// `GetMetricStatistics` of `AWS/RDS` `ReplicaLag` (maximum per minute) for `instance`
-    /// since `since`, oldest first.
-    async fn replica_lag(
+    /// `GetMetricStatistics` of the `AWS/RDS` metric `metric` (maximum per minute) for the
+    /// dimension `dimension` = `value` (e.g. `DBInstanceIdentifier` = `mint-replica`) since
+    /// `since`, oldest first, in the metric's own unit.
+    async fn lag(
         &self,
-        instance: &str,
+        metric: &str,
+        dimension: &str,
+        value: &str,
         since: SystemTime,
     ) -> Result<Vec<Datapoint>, ActionError>;
 }

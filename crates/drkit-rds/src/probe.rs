@@ -248,13 +248,70 @@ impl Probe for ClusterStatus {
     }
 }
 
+/// The CloudWatch metric a lag is read from (namespace `AWS/RDS`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum LagMetric {
+    /// An RDS read replica's lag, in seconds (per instance). RDS for PostgreSQL and MySQL; Aurora
+    /// does not publish it.
+    #[default]
+    ReplicaLag,
+    /// An Aurora replica's lag behind its writer, in milliseconds (per instance).
+    AuroraReplicaLag,
+    /// An Aurora global database secondary's replication lag, in milliseconds (per cluster;
+    /// published in the secondary's Region only).
+    AuroraGlobalDBReplicationLag,
+    /// An Aurora PostgreSQL global database secondary's RPO lag: the commits the secondary
+    /// would lose, in milliseconds (per cluster, secondary's Region).
+    AuroraGlobalDBRPOLag,
+}
+
+impl LagMetric {
+    /// Its CloudWatch name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ReplicaLag => "ReplicaLag",
+            Self::AuroraReplicaLag => "AuroraReplicaLag",
+            Self::AuroraGlobalDBReplicationLag => "AuroraGlobalDBReplicationLag",
+            Self::AuroraGlobalDBRPOLag => "AuroraGlobalDBRPOLag",
+        }
+    }
+
+    /// Whether it is per cluster (`DBClusterIdentifier`) rather than per instance.
+    pub fn per_cluster(self) -> bool {
+        matches!(
+            self,
+            Self::AuroraGlobalDBReplicationLag | Self::AuroraGlobalDBRPOLag
+        )
+    }
+
+    /// Seconds per unit of the metric.
+    fn seconds_per_unit(self) -> f64 {
+        match self {
+            Self::ReplicaLag => 1.0,
+            _ => 0.001,
+        }
+    }
+}
+
 /// The parameters of `rds.check_replica_lag`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ReplicaLagParams {
-    /// The read replica.
-    pub instance: String,
+    /// The replica instance (for `ReplicaLag` and `AuroraReplicaLag`).
+    #[serde(default)]
+    pub instance: Option<String>,
+    /// The secondary cluster (for the Aurora global database metrics).
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// The metric: `ReplicaLag` (RDS read replicas, the default), `AuroraReplicaLag` (Aurora
+    /// replicas), `AuroraGlobalDBReplicationLag` or `AuroraGlobalDBRPOLag` (an Aurora global
+    /// database's secondary cluster, read in its Region).
+    #[serde(default)]
+    #[param(
+        ty = "ReplicaLag | AuroraReplicaLag | AuroraGlobalDBReplicationLag | AuroraGlobalDBRPOLag"
+    )]
+    pub metric: LagMetric,
     /// The largest acceptable lag, e.g. `"5m"` (the database RPO).
     #[serde(with = "humantime_serde")]
     pub max_lag: Duration,
@@ -268,15 +325,47 @@ impl ReplicaLagParams {
     /// At most `max_lag` of lag on `instance`, read from a datapoint at most 5 minutes old.
     pub fn new(instance: impl Into<String>, max_lag: Duration) -> Self {
         Self {
-            instance: instance.into(),
+            instance: Some(instance.into()),
+            cluster: None,
+            metric: LagMetric::ReplicaLag,
             max_lag,
             max_age: five_minutes(),
         }
     }
+
+    /// At most `max_lag` of `metric` (a per-cluster Aurora global database metric) on the
+    /// secondary `cluster`.
+    pub fn for_cluster(cluster: impl Into<String>, metric: LagMetric, max_lag: Duration) -> Self {
+        Self {
+            instance: None,
+            cluster: Some(cluster.into()),
+            metric,
+            max_lag,
+            max_age: five_minutes(),
+        }
+    }
+
+    /// The dimension the metric is read for, and its value.
+    fn dimension(&self) -> (&'static str, &str) {
+        if self.metric.per_cluster() {
+            (
+                "DBClusterIdentifier",
+                self.cluster.as_deref().unwrap_or_default(),
+            )
+        } else {
+            (
+                "DBInstanceIdentifier",
+                self.instance.as_deref().unwrap_or_default(),
+            )
+        }
+    }
 }
 
-/// `rds.check_replica_lag`: reads CloudWatch `ReplicaLag`; blocked above the limit or without a
-/// recent datapoint. Its outputs carry the lag as the database RPO at risk.
+/// `rds.check_replica_lag`: reads a CloudWatch lag metric (`ReplicaLag` for RDS read replicas,
+/// `AuroraReplicaLag` for Aurora replicas, `AuroraGlobalDBReplicationLag` /
+/// `AuroraGlobalDBRPOLag` for an Aurora global database's secondary; milliseconds converted to
+/// seconds); blocked above the limit or without a recent datapoint. Its outputs carry the lag
+/// as the database RPO at risk.
 #[derive(Debug, HasBase)]
 pub struct CheckReplicaLag {
     base: Base<Self>,
@@ -284,8 +373,7 @@ pub struct CheckReplicaLag {
 
 impl ActionKind for CheckReplicaLag {
     const KIND: &'static str = "rds.check_replica_lag";
-    const SUMMARY: &'static str =
-        "Read CloudWatch ReplicaLag; blocked above the limit or without a recent datapoint";
+    const SUMMARY: &'static str = "Read a CloudWatch replica lag metric (RDS, Aurora, Aurora global database); blocked above the limit or without a recent datapoint";
     const MUTATES: bool = false;
     const IAM_ACTIONS: &'static [&'static str] = &["cloudwatch:GetMetricStatistics"];
     const OUTPUTS: &'static [OutputDoc] = &[
@@ -306,7 +394,29 @@ impl ActionKind for CheckReplicaLag {
     type Ports = PortFactory<dyn MetricsApi>;
 
     fn validate(p: &Self::Params) -> Result<(), ParamError> {
-        identifier("instance", &p.instance)?;
+        match (p.metric.per_cluster(), &p.instance, &p.cluster) {
+            (false, Some(instance), None) => identifier("instance", instance)?,
+            (true, None, Some(cluster)) => identifier("cluster", cluster)?,
+            (false, _, _) => {
+                return Err(ParamError::new(
+                    "instance",
+                    format!(
+                        "{} is read per instance: give `instance` (and no `cluster`)",
+                        p.metric.name()
+                    ),
+                ));
+            }
+            (true, _, _) => {
+                return Err(ParamError::new(
+                    "cluster",
+                    format!(
+                        "{} is read per cluster (the global database's secondary): give \
+                         `cluster` (and no `instance`)",
+                        p.metric.name()
+                    ),
+                ));
+            }
+        }
         if p.max_age.is_zero() {
             return Err(ParamError::new("max_age", "must be longer than zero"));
         }
@@ -314,7 +424,12 @@ impl ActionKind for CheckReplicaLag {
     }
 
     fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
-        let target = Resource::new("rds", "db-instance", step.params.instance.clone());
+        let (kind, id) = if step.params.metric.per_cluster() {
+            ("db-cluster", step.params.cluster.clone())
+        } else {
+            ("db-instance", step.params.instance.clone())
+        };
+        let target = Resource::new("rds", kind, id.unwrap_or_default());
         Ok(Self {
             base: step.into_base(target, ports),
         })
@@ -327,24 +442,25 @@ impl Probe for CheckReplicaLag {
         let p = &self.base.params;
         let now = SystemTime::now();
         let since = now.checked_sub(p.max_age).unwrap_or(SystemTime::UNIX_EPOCH);
+        let (dimension, id) = p.dimension();
+        let metric = p.metric.name();
         let points = ctx
-            .bounded(self.base.port.replica_lag(&p.instance, since))
+            .bounded(self.base.port.lag(metric, dimension, id, since))
             .await?;
         let Some(newest) = points.iter().filter(|d| d.at >= since).max_by_key(|d| d.at) else {
             return Ok(Finding::fail(
                 format!(
-                    "no ReplicaLag datapoint for {} in the last {}: the lag is unknown",
-                    p.instance,
+                    "no {metric} datapoint for {id} in the last {}: the lag is unknown",
                     humantime::format_duration(p.max_age)
                 ),
                 Outputs::new(),
             ));
         };
-        let lag = Duration::from_secs_f64(newest.value.max(0.0));
+        let seconds = newest.value.max(0.0) * p.metric.seconds_per_unit();
+        let lag = Duration::from_secs_f64(seconds);
         let text = format!(
-            "replica lag of {} is {:.0} s at {} (limit {})",
-            p.instance,
-            newest.value,
+            "{metric} of {id} is {:.3} s at {} (limit {})",
+            seconds,
             rfc3339(newest.at),
             humantime::format_duration(p.max_lag)
         );
@@ -354,10 +470,10 @@ impl Probe for CheckReplicaLag {
             Finding::pass(
                 text,
                 Outputs::new()
-                    .with("lag_seconds", newest.value)
+                    .with("lag_seconds", seconds)
                     .with("measured_at", rfc3339(newest.at))
                     .with("datapoint_age_seconds", seconds_between(newest.at, now))
-                    .with("rpo_seconds", newest.value)
+                    .with("rpo_seconds", seconds)
                     .with("rpo_class", "database"),
             )
         })

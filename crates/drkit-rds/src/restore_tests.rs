@@ -14,7 +14,7 @@ use crate::port::{
 use drkit_core::StepSpec;
 use drkit_core::kind::with_port;
 
-use crate::probe::{CheckReplicaLag, ReplicaLagParams};
+use crate::probe::{CheckReplicaLag, LagMetric, ReplicaLagParams};
 use crate::promote::{
     PromoteReadReplica, PromoteReadReplicaDbCluster, PromoteReadReplicaDbClusterParams,
     PromoteReadReplicaParams,
@@ -24,6 +24,7 @@ use crate::restore::{
     RestoreInstanceToPointInTime, SnapshotRestoreParams,
 };
 use crate::snapshot::{CreateSnapshot, SnapshotParams};
+use drkit_core::ActionKind;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -458,8 +459,13 @@ async fn create_snapshot_waits_for_available_and_is_idempotent() {
 fn lag_probe(points: Vec<Datapoint>, max_lag: Duration) -> CheckReplicaLag {
     let mut metrics = MockMetricsApi::new();
     metrics
-        .expect_replica_lag()
-        .returning(move |_, _| Ok(points.clone()));
+        .expect_lag()
+        .withf(|metric, dimension, value, _| {
+            metric == "ReplicaLag"
+                && dimension == "DBInstanceIdentifier"
+                && value == "mint-replica-replica"
+        })
+        .returning(move |_, _, _, _| Ok(points.clone()));
     with_port::<CheckReplicaLag>(
         StepSpec::new(
             "lag",
@@ -499,7 +505,7 @@ async fn replica_lag_is_blocked_above_the_limit_or_without_a_recent_datapoint() 
     );
     let check = behind.check(&Context::new()).await.unwrap();
     assert!(
-        matches!(&check, Check::Blocked { reason } if reason.contains("45 s")),
+        matches!(&check, Check::Blocked { reason } if reason.contains("45.000 s")),
         "{check:?}"
     );
     let err = behind.execute(&Context::new()).await.unwrap_err();
@@ -517,4 +523,64 @@ async fn replica_lag_is_blocked_above_the_limit_or_without_a_recent_datapoint() 
         matches!(&check, Check::Blocked { reason } if reason.contains("no ReplicaLag datapoint")),
         "{check:?}"
     );
+}
+
+/// On Aurora, the lag comes from the Aurora metrics, in milliseconds: `AuroraReplicaLag` per
+/// instance, and the global database's `AuroraGlobalDBRPOLag` per secondary cluster.
+#[tokio::test]
+async fn aurora_lag_metrics_are_read_per_instance_or_cluster_in_milliseconds() {
+    for (params, metric, dimension, value) in [
+        (
+            {
+                let mut p = ReplicaLagParams::new("mint-replica-2", Duration::from_secs(5));
+                p.metric = LagMetric::AuroraReplicaLag;
+                p
+            },
+            "AuroraReplicaLag",
+            "DBInstanceIdentifier",
+            "mint-replica-2",
+        ),
+        (
+            ReplicaLagParams::for_cluster(
+                "mint-dr",
+                LagMetric::AuroraGlobalDBRPOLag,
+                Duration::from_secs(5),
+            ),
+            "AuroraGlobalDBRPOLag",
+            "DBClusterIdentifier",
+            "mint-dr",
+        ),
+    ] {
+        let mut metrics = MockMetricsApi::new();
+        metrics
+            .expect_lag()
+            .withf(move |m, d, v, _| m == metric && d == dimension && v == value)
+            .returning(|_, _, _, _| {
+                Ok(vec![Datapoint {
+                    at: ago(Duration::from_secs(30)),
+                    value: 1500.0,
+                }])
+            });
+        let probe =
+            with_port::<CheckReplicaLag>(StepSpec::new("lag", params), Arc::new(metrics)).unwrap();
+        match probe.check(&Context::new()).await.unwrap() {
+            Check::Done { outputs, detail } => {
+                assert_eq!(
+                    outputs.get("rpo_seconds"),
+                    Some(&serde_json::json!(1.5)),
+                    "{detail}"
+                );
+                assert!(
+                    detail.starts_with(&format!("{metric} of {value} is 1.500 s")),
+                    "{detail}"
+                );
+            }
+            other => panic!("{metric}: {other:?}"),
+        }
+    }
+    // The metric decides which of instance and cluster it needs.
+    let mut wrong = ReplicaLagParams::new("mint-replica-2", Duration::from_secs(5));
+    wrong.metric = LagMetric::AuroraGlobalDBReplicationLag;
+    let err = CheckReplicaLag::validate(&wrong).unwrap_err();
+    assert!(err.to_string().contains("is read per cluster"), "{err}");
 }

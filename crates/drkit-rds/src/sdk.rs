@@ -556,9 +556,11 @@ impl SdkCloudWatch {
 
 #[async_trait]
 impl MetricsApi for SdkCloudWatch {
-    async fn replica_lag(
+    async fn lag(
         &self,
-        instance: &str,
+        metric: &str,
+        dimension: &str,
+        value: &str,
         since: SystemTime,
     ) -> Result<Vec<Datapoint>, ActionError> {
         use aws_sdk_cloudwatch::types::{Dimension, Statistic};
@@ -573,13 +575,8 @@ impl MetricsApi for SdkCloudWatch {
             .await
             .get_metric_statistics()
             .namespace("AWS/RDS")
-            .metric_name("ReplicaLag")
-            .dimensions(
-                Dimension::builder()
-                    .name("DBInstanceIdentifier")
-                    .value(instance)
-                    .build(),
-            )
+            .metric_name(metric)
+            .dimensions(Dimension::builder().name(dimension).value(value).build())
             .start_time(aws_sdk_cloudwatch::primitives::DateTime::from(since))
             .end_time(aws_sdk_cloudwatch::primitives::DateTime::from(end))
             .period(60)
