@@ -580,6 +580,19 @@ mod tests {
             .unwrap_err();
         assert!(!refused.maybe_applied());
         assert!(ctx.intent().is_none(), "a refusal made no change");
+
+        // A 5xx with an AWS error code is an answer too: not applied (the SDKs retry it).
+        let unavailable = ctx
+            .mutate(Outputs::new().with("from", "w1"), async {
+                Err::<(), _>(
+                    ActionError::new(crate::ErrorKind::Unavailable, "Service unavailable")
+                        .with_code("ServiceUnavailable"),
+                )
+            })
+            .await
+            .unwrap_err();
+        assert!(!unavailable.maybe_applied() && unavailable.is_retryable());
+        assert!(ctx.intent().is_none());
         let recorded = log.0.lock().unwrap();
         assert!(recorded.last().unwrap().1.is_empty(), "withdrawn durably");
     }

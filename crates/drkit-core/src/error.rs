@@ -231,13 +231,15 @@ impl ActionError {
         self.0.maybe_applied
     }
 
-    /// Whether the provider answered and refused the call, so it certainly made no change: a
-    /// provider error code that is not a server-side failure or time-out.
+    /// Whether the provider answered the call with an error code (throttling, a refusal, also
+    /// a 5xx such as `ServiceUnavailable` or `InternalFailure`), so it is taken as not applied:
+    /// the AWS SDKs' standard retry sends such a call again, non-idempotent or not. Only a call
+    /// with no answer (a broken connection, a time-out, a body cut short) may have applied.
     pub fn is_refusal(&self) -> bool {
         self.0.code.is_some()
             && !matches!(
                 self.0.kind,
-                ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::DeadlineExceeded
+                ErrorKind::Timeout | ErrorKind::DeadlineExceeded
             )
             && !self.0.maybe_applied
     }

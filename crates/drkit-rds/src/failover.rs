@@ -12,6 +12,11 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use crate::common::{identifier, optional_identifier};
+
+/// How long a failover whose outcome is unknown may show no sign (the cluster still
+/// `available` with the same writer) before drkit concludes it never reached RDS and sends it
+/// again, once. RDS shows an accepted failover (`failing-over`) within seconds.
+pub const UNSTARTED_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 use crate::port::{DbCluster, RdsApi};
 
 /// The parameters of `rds.failover_db_cluster`.
@@ -164,6 +169,71 @@ impl FailoverDbCluster {
             .with("cluster_status", cluster.status.clone())
     }
 
+    /// Sends `FailoverDBCluster` once, its intent (the writer `from`) journalled first. `Ok(Some)`
+    /// when the answer was lost (it may be under way), `Ok(None)` when accepted.
+    async fn send(&self, ctx: &Context, from: &str) -> Result<Option<ActionError>, ActionError> {
+        let intent = Outputs::new().with("from", from).with(
+            "target",
+            self.base.params.target_instance.as_deref().unwrap_or(""),
+        );
+        let sent = ctx
+            .mutate(
+                intent,
+                self.base.port.failover_db_cluster(
+                    &self.base.params.cluster,
+                    self.base.params.target_instance.as_deref(),
+                ),
+            )
+            .await
+            .map_err(|e| e.with_operation("FailoverDBCluster"));
+        match sent {
+            Ok(()) => {
+                ctx.progress(format!(
+                    "FailoverDBCluster accepted for {} (writer was {})",
+                    self.base.params.cluster,
+                    if from.is_empty() { "none" } else { from }
+                ));
+                Ok(None)
+            }
+            // The answer was lost: the failover may be under way. Read, do not resend blindly.
+            Err(e) if e.maybe_applied() => {
+                ctx.progress(format!(
+                    "FailoverDBCluster's answer was lost ({}); reading the cluster instead of \
+                     sending it again",
+                    e.message()
+                ));
+                Ok(Some(e))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the cluster shows a failover from `from` (not `available`, or another writer)
+    /// within [`UNSTARTED_GRACE`] (or the step's deadline, if sooner).
+    async fn started_within_grace(&self, ctx: &Context, from: &str) -> Result<bool, ActionError> {
+        let grace = ctx.clone().with_timeout(UNSTARTED_GRACE);
+        let what = format!("a sign of the failover of {}", self.base.params.cluster);
+        let seen = wait_until(&grace, &what, &self.base.wait, || async {
+            let cluster = self.describe(&grace).await?;
+            let started = !cluster.is_available() || cluster.writer().unwrap_or_default() != from;
+            Ok(if started {
+                Poll::Ready(())
+            } else {
+                Poll::Pending(cluster.summary())
+            })
+        })
+        .await;
+        match seen {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::DeadlineExceeded => {
+                // The step's own deadline, not the grace: let the caller's next call say so.
+                ctx.ensure_live()?;
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Why the cluster cannot be failed over right now, if it cannot.
     async fn blocker(
         &self,
@@ -302,41 +372,31 @@ impl Act for FailoverDbCluster {
                     return Err(ActionError::precondition(reason));
                 }
                 let from = cluster.writer().unwrap_or_default().to_owned();
-                let intent = Outputs::new().with("from", from.as_str()).with(
-                    "target",
-                    self.base.params.target_instance.as_deref().unwrap_or(""),
-                );
-                let sent = ctx
-                    .mutate(
-                        intent,
-                        self.base.port.failover_db_cluster(
-                            &self.base.params.cluster,
-                            self.base.params.target_instance.as_deref(),
-                        ),
-                    )
-                    .await
-                    .map_err(|e| e.with_operation("FailoverDBCluster"));
-                match sent {
-                    Ok(()) => ctx.progress(format!(
-                        "FailoverDBCluster accepted for {} (writer was {})",
-                        self.base.params.cluster,
-                        if from.is_empty() { "none" } else { &from }
-                    )),
-                    // The answer was lost: the failover may be under way. Read, never resend.
-                    Err(e) if e.maybe_applied() => {
-                        ctx.progress(format!(
-                            "FailoverDBCluster's answer was lost ({}); reading the cluster \
-                             instead of sending it again",
-                            e.message()
-                        ));
-                        answer_lost = Some(e);
-                    }
-                    Err(e) => return Err(e),
-                }
+                answer_lost = self.send(ctx, &from).await?;
                 self.set_requested_from(Some(from.clone()));
                 Some(from)
             }
         };
+        // The outcome is unknown (no answer, or requested by an earlier run part): RDS shows a
+        // failover it accepted within seconds (`failing-over`, or a new writer). No sign of it
+        // after UNSTARTED_GRACE: it never reached RDS, so it is sent again, once.
+        if answer_lost.is_some() || requested_earlier {
+            let from_writer = from.clone().unwrap_or_default();
+            if !self.started_within_grace(ctx, &from_writer).await? {
+                ctx.progress(format!(
+                    "no sign of the failover of {} after {} s (still available with writer \
+                     {}): it never reached RDS; sending FailoverDBCluster again, once",
+                    self.base.params.cluster,
+                    UNSTARTED_GRACE.as_secs(),
+                    if from_writer.is_empty() {
+                        "none"
+                    } else {
+                        &from_writer
+                    }
+                ));
+                answer_lost = self.send(ctx, &from_writer).await?;
+            }
+        }
 
         let what = match &self.base.params.target_instance {
             Some(target) => format!(

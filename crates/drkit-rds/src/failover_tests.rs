@@ -493,18 +493,46 @@ async fn a_lost_answer_is_reconciled_by_reading_not_by_a_second_failover() {
     }
 }
 
-/// A lost answer and a writer that never changes: the request may never have reached RDS, but
-/// drkit cannot know. It is not resent; the error says so and is marked "may have applied", so
-/// the runner counts the step as changed for rollback.
+/// A lost answer and a cluster that shows no sign of a failover (still `available` with the
+/// same writer) for `UNSTARTED_GRACE`: the request never reached RDS, so it is sent again,
+/// once. Lost twice, it is not sent a third time: the step fails at its deadline, saying so.
 #[tokio::test(start_paused = true)]
-async fn a_lost_answer_and_no_new_writer_fails_without_resending() {
+async fn an_unanswered_failover_with_no_sign_of_it_is_sent_again_once() {
+    let lost = || ActionError::new(ErrorKind::Timeout, "operation timed out");
+    // Sent again after the grace: the second one is accepted and the failover happens.
+    let mut api = MockRdsApi::new();
+    let calls = Arc::new(Mutex::new(0));
+    let c = Arc::clone(&calls);
+    let seen = Arc::clone(&calls);
+    api.expect_describe_db_cluster().returning(move |_| {
+        Ok(if *seen.lock().unwrap() < 2 {
+            cluster("available", "a", &["b"])
+        } else {
+            cluster("available", "b", &["a"])
+        })
+    });
+    instances_available(&mut api);
+    api.expect_failover_db_cluster()
+        .times(2)
+        .returning(move |_, _| {
+            let mut n = c.lock().unwrap();
+            *n += 1;
+            if *n == 1 { Err(lost()) } else { Ok(()) }
+        });
+    let started = tokio::time::Instant::now();
+    let ctx = Context::new().with_timeout(Duration::from_secs(300));
+    let out = action(api, None).execute(&ctx).await.unwrap();
+    assert_eq!(out.get_str("writer"), Some("b"));
+    assert!(started.elapsed() >= UNSTARTED_GRACE);
+
+    // Lost twice: never a third request.
     let mut api = MockRdsApi::new();
     states(&mut api, vec![Ok(cluster("available", "a", &["b"]))]);
     instances_available(&mut api);
     api.expect_failover_db_cluster()
-        .times(1)
-        .returning(|_, _| Err(ActionError::new(ErrorKind::Timeout, "operation timed out")));
-    let ctx = Context::new().with_timeout(Duration::from_secs(30));
+        .times(2)
+        .returning(move |_, _| Err(lost()));
+    let ctx = Context::new().with_timeout(Duration::from_secs(300));
     let err = action(api, None).execute(&ctx).await.unwrap_err();
     assert!(err.maybe_applied(), "{err}");
     assert!(

@@ -47,7 +47,7 @@ mod restore_tests;
 mod sdk;
 mod snapshot;
 
-pub use failover::{FailoverDbCluster, FailoverDbClusterParams};
+pub use failover::{FailoverDbCluster, FailoverDbClusterParams, UNSTARTED_GRACE};
 pub use global::{
     CheckGlobalCluster, CheckGlobalClusterParams, DetachGlobalSecondary,
     DetachGlobalSecondaryParams, FailoverGlobalCluster, GlobalSwitchParams,
