@@ -348,8 +348,9 @@ impl Act for FailoverDbCluster {
     async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let started = Instant::now();
         let mut answer_lost = None;
-        let requested_earlier = self.requested_from(ctx).is_some();
-        let from = match self.requested_from(ctx) {
+        let earlier = self.requested_from(ctx);
+        let requested_earlier = earlier.is_some();
+        let from = match earlier {
             // Requested earlier (by this attempt's predecessor or the run being resumed): do
             // not request a second one (that would fail back); reconcile by waiting for it.
             Some(from) => {

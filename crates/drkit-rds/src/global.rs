@@ -266,6 +266,19 @@ fn target_member<'g>(
     })
 }
 
+/// The base of a global switch: the target cluster named by ARN or by id in the step's Region.
+fn switch_base<K>(
+    step: StepSpec<GlobalSwitchParams>,
+    ports: &PortFactory<dyn RdsApi>,
+) -> Result<Base<K>, ParamError>
+where
+    K: ActionKind<Params = GlobalSwitchParams, Port = dyn RdsApi>,
+{
+    member_name("target_cluster", &step.params.target_cluster, step.region())?;
+    let target = global_resource(&step.params.global_cluster, None);
+    Ok(step.into_base(target, ports))
+}
+
 fn switched_outputs(g: &GlobalCluster, previous: &str) -> Outputs {
     global_outputs(g).with("previous_writer", previous.to_owned())
 }
@@ -465,10 +478,8 @@ impl ActionKind for SwitchoverGlobalCluster {
     }
 
     fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
-        member_name("target_cluster", &step.params.target_cluster, step.region())?;
-        let target = global_resource(&step.params.global_cluster, None);
         Ok(Self {
-            base: step.into_base(target, ports),
+            base: switch_base(step, ports)?,
         })
     }
 }
@@ -554,10 +565,8 @@ impl ActionKind for FailoverGlobalCluster {
     }
 
     fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
-        member_name("target_cluster", &step.params.target_cluster, step.region())?;
-        let target = global_resource(&step.params.global_cluster, None);
         Ok(Self {
-            base: step.into_base(target, ports),
+            base: switch_base(step, ports)?,
         })
     }
 }
