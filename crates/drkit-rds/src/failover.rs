@@ -15,8 +15,13 @@ use crate::common::{identifier, optional_identifier};
 
 /// How long a failover whose outcome is unknown may show no sign (the cluster still
 /// `available` with the same writer) before drkit concludes it never reached RDS and sends it
-/// again, once. RDS shows an accepted failover (`failing-over`) within seconds.
+/// again (at most [`MAX_UNANSWERED_SENDS`] requests in all). RDS shows an accepted failover
+/// (`failing-over`) within seconds.
 pub const UNSTARTED_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The most `FailoverDBCluster` requests one execution sends while none is answered and the
+/// cluster shows no sign of a failover after [`UNSTARTED_GRACE`] each time.
+pub const MAX_UNANSWERED_SENDS: usize = 3;
 use crate::port::{DbCluster, RdsApi};
 
 /// The parameters of `rds.failover_db_cluster`.
@@ -204,7 +209,12 @@ impl FailoverDbCluster {
                 ));
                 Ok(Some(e))
             }
-            Err(e) => Err(e),
+            // Refused: no failover was requested (the intent is withdrawn too), so a retry
+            // starts afresh instead of waiting for one.
+            Err(e) => {
+                self.set_requested_from(None);
+                Err(e)
+            }
         }
     }
 
@@ -380,13 +390,18 @@ impl Act for FailoverDbCluster {
         };
         // The outcome is unknown (no answer, or requested by an earlier run part): RDS shows a
         // failover it accepted within seconds (`failing-over`, or a new writer). No sign of it
-        // after UNSTARTED_GRACE: it never reached RDS, so it is sent again, once.
+        // after UNSTARTED_GRACE: it never reached RDS, so it is sent again (a bounded number of times).
         if answer_lost.is_some() || requested_earlier {
             let from_writer = from.clone().unwrap_or_default();
-            if !self.started_within_grace(ctx, &from_writer).await? {
+            let mut sends = usize::from(answer_lost.is_some());
+            while sends < MAX_UNANSWERED_SENDS
+                && !self.started_within_grace(ctx, &from_writer).await?
+            {
+                sends += 1;
                 ctx.progress(format!(
                     "no sign of the failover of {} after {} s (still available with writer \
-                     {}): it never reached RDS; sending FailoverDBCluster again, once",
+                     {}): it never reached RDS; sending FailoverDBCluster again ({sends} of at \
+                     most {MAX_UNANSWERED_SENDS})",
                     self.base.params.cluster,
                     UNSTARTED_GRACE.as_secs(),
                     if from_writer.is_empty() {
@@ -396,6 +411,9 @@ impl Act for FailoverDbCluster {
                     }
                 ));
                 answer_lost = self.send(ctx, &from_writer).await?;
+                if answer_lost.is_none() {
+                    break;
+                }
             }
         }
 

@@ -494,8 +494,9 @@ async fn a_lost_answer_is_reconciled_by_reading_not_by_a_second_failover() {
 }
 
 /// A lost answer and a cluster that shows no sign of a failover (still `available` with the
-/// same writer) for `UNSTARTED_GRACE`: the request never reached RDS, so it is sent again,
-/// once. Lost twice, it is not sent a third time: the step fails at its deadline, saying so.
+/// same writer) for `UNSTARTED_GRACE`: the request never reached RDS, so it is sent again.
+/// Never answered, it is sent `MAX_UNANSWERED_SENDS` times in all, then the step fails at its
+/// deadline, saying so.
 #[tokio::test(start_paused = true)]
 async fn an_unanswered_failover_with_no_sign_of_it_is_sent_again_once() {
     let lost = || ActionError::new(ErrorKind::Timeout, "operation timed out");
@@ -525,14 +526,14 @@ async fn an_unanswered_failover_with_no_sign_of_it_is_sent_again_once() {
     assert_eq!(out.get_str("writer"), Some("b"));
     assert!(started.elapsed() >= UNSTARTED_GRACE);
 
-    // Lost twice: never a third request.
+    // Never answered: MAX_UNANSWERED_SENDS requests, no more.
     let mut api = MockRdsApi::new();
     states(&mut api, vec![Ok(cluster("available", "a", &["b"]))]);
     instances_available(&mut api);
     api.expect_failover_db_cluster()
-        .times(2)
+        .times(MAX_UNANSWERED_SENDS)
         .returning(move |_, _| Err(lost()));
-    let ctx = Context::new().with_timeout(Duration::from_secs(300));
+    let ctx = Context::new().with_timeout(Duration::from_secs(600));
     let err = action(api, None).execute(&ctx).await.unwrap_err();
     assert!(err.maybe_applied(), "{err}");
     assert!(
@@ -541,6 +542,42 @@ async fn an_unanswered_failover_with_no_sign_of_it_is_sent_again_once() {
             && err.to_string().contains("not sent again"),
         "{err}"
     );
+}
+
+/// CI's fault drill: lost, then the resend refused with a coded 5xx. The refusal clears what
+/// the action remembered, so the retry layer's next attempt sends afresh instead of waiting for
+/// a failover nobody requested.
+#[tokio::test(start_paused = true)]
+async fn a_refused_resend_is_retried_afresh_not_waited_for() {
+    let mut api = MockRdsApi::new();
+    let calls = Arc::new(Mutex::new(0));
+    let c = Arc::clone(&calls);
+    let seen = Arc::clone(&calls);
+    api.expect_describe_db_cluster().returning(move |_| {
+        Ok(if *seen.lock().unwrap() < 3 {
+            cluster("available", "a", &["b"])
+        } else {
+            cluster("available", "b", &["a"])
+        })
+    });
+    instances_available(&mut api);
+    api.expect_failover_db_cluster()
+        .times(3)
+        .returning(move |_, _| {
+            let mut n = c.lock().unwrap();
+            *n += 1;
+            match *n {
+                1 => Err(ActionError::new(ErrorKind::Timeout, "operation timed out")),
+                2 => Err(ActionError::new(ErrorKind::Unavailable, "Internal failure")
+                    .with_code("InternalFailure")),
+                _ => Ok(()),
+            }
+        });
+    let failover: ActionRef = Arc::new(action(api, None));
+    let failover = failover.with_retry(RetryPolicy::attempts(3).jitter(false));
+    let ctx = Context::new().with_timeout(Duration::from_secs(600));
+    let out = failover.execute(&ctx).await.unwrap();
+    assert_eq!(out.get_str("writer"), Some("b"));
 }
 
 /// The case 2 with mocks: `drkit resume` after a SIGKILL during the wait. The journalled

@@ -47,7 +47,9 @@ mod restore_tests;
 mod sdk;
 mod snapshot;
 
-pub use failover::{FailoverDbCluster, FailoverDbClusterParams, UNSTARTED_GRACE};
+pub use failover::{
+    FailoverDbCluster, FailoverDbClusterParams, MAX_UNANSWERED_SENDS, UNSTARTED_GRACE,
+};
 pub use global::{
     CheckGlobalCluster, CheckGlobalClusterParams, DetachGlobalSecondary,
     DetachGlobalSecondaryParams, FailoverGlobalCluster, GlobalSwitchParams,
