@@ -45,6 +45,8 @@ const TRANSIENT_CODES: &[&str] = &[
     "InternalServerException",
     "ServiceUnavailable",
     "ServiceUnavailableException",
+    // ARC's cluster endpoint in maintenance: another endpoint answers.
+    "EndpointTemporarilyUnavailableException",
 ];
 
 const ACCESS_CODES: &[&str] = &[

@@ -85,9 +85,18 @@ struct StepDef {
     modes: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
-/// The services whose API is global (no region to be impaired): an action whose IAM actions
-/// are all in these is not regional.
-const GLOBAL_SERVICES: &[&str] = &["route53", "cloudfront", "iam", "sts", "organizations"];
+/// The services whose API is not tied to the step's region (none to be impaired): global ones,
+/// and ARC's routing-control cluster, whose action chooses among the cluster's five regional
+/// endpoints and avoids the impaired ones itself. An action whose IAM actions are all in these
+/// is not regional.
+const GLOBAL_SERVICES: &[&str] = &[
+    "route53",
+    "cloudfront",
+    "iam",
+    "sts",
+    "organizations",
+    "route53-recovery-cluster",
+];
 
 /// The AWS region a step's calls go to: its region, when the kind calls a regional AWS service
 /// (judged by its IAM actions). None for global services and for kinds that call no AWS API

@@ -1,7 +1,7 @@
 //! What an action is given when it runs: dry-run flag, cancellation, deadline, a progress-event
 //! sink, and the outputs of earlier steps.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -169,6 +169,9 @@ pub struct Context {
     compensating: bool,
     /// The compensation's intent recorded by an earlier run part (seeds [`Self::for_compensation`]).
     compensation_intent: Option<Outputs>,
+    /// The regions the run treats as impaired (an action that can choose among regions, such
+    /// as ARC's cluster endpoints, avoids them).
+    impaired_regions: Arc<BTreeSet<String>>,
 }
 
 impl fmt::Debug for Context {
@@ -204,7 +207,29 @@ impl Context {
             intent: Arc::new(Mutex::new(None)),
             compensating: false,
             compensation_intent: None,
+            impaired_regions: Arc::new(BTreeSet::new()),
         }
+    }
+
+    /// The same context in a run that treats `regions` as impaired: an action that can reach a
+    /// service through several regions (ARC's cluster endpoints) sends nothing to them.
+    #[must_use]
+    pub fn with_impaired_regions(
+        mut self,
+        regions: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.impaired_regions = Arc::new(regions.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Whether the run treats `region` as impaired.
+    pub fn is_region_impaired(&self, region: &str) -> bool {
+        self.impaired_regions.contains(region)
+    }
+
+    /// The regions the run treats as impaired.
+    pub fn impaired_regions(&self) -> &BTreeSet<String> {
+        &self.impaired_regions
     }
 
     /// The same context for step `id`.

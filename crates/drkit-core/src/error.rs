@@ -172,6 +172,14 @@ impl ActionError {
         Self::new(ErrorKind::Unsupported, message)
     }
 
+    /// Adds what the caller knows about the failure to the message (`message: note`), e.g. which
+    /// endpoint answered or what the operator can do.
+    #[must_use]
+    pub fn with_note(mut self, note: impl fmt::Display) -> Self {
+        self.0.message = format!("{}: {note}", self.0.message);
+        self
+    }
+
     /// Sets the provider operation that failed (e.g. `FailoverDBCluster`).
     #[must_use]
     pub fn with_operation(mut self, operation: impl Into<String>) -> Self {

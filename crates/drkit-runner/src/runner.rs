@@ -486,7 +486,8 @@ impl Runner {
                         .with_step(step.id.as_str())
                         .with_dry_run(true)
                         .with_cancellation(self.cancel.clone())
-                        .with_outputs(inputs);
+                        .with_outputs(inputs)
+                        .with_impaired_regions(conditions.impaired_regions.iter().cloned());
                     match layered.check(&ctx).await {
                         Ok(Check::Done { detail, outputs }) => {
                             known[i] = Some(outputs);

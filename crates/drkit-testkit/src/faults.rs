@@ -48,6 +48,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::fake_arc::FakeArc;
+
 /// Services whose requests are signed for us-east-1 whatever the region in use: global, so a
 /// dark us-east-1 does not stop them.
 pub const GLOBAL_SERVICES: &[&str] = &["route53", "cloudfront", "iam", "sts"];
@@ -135,6 +137,9 @@ pub struct FaultConfig {
     pub lose_after: Duration,
     /// Regions whose regional services never answer.
     pub dark_regions: Vec<String>,
+    /// A fake ARC cluster that answers the `route53-recovery-cluster` requests instead of the
+    /// upstream (after the faults; see [`crate::fake_arc`]).
+    pub arc: Option<Arc<FakeArc>>,
 }
 
 impl FaultConfig {
@@ -152,7 +157,15 @@ impl FaultConfig {
             lose_answers: BTreeMap::new(),
             lose_after: Duration::ZERO,
             dark_regions: Vec::new(),
+            arc: None,
         }
+    }
+
+    /// Answers ARC's cluster requests from `arc` (a fake: moto has no ARC).
+    #[must_use]
+    pub fn arc(mut self, arc: Arc<FakeArc>) -> Self {
+        self.arc = Some(arc);
+        self
     }
 
     /// Sets the fault rate.
@@ -693,6 +706,10 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             .clone();
         return axum::Json(stats).into_response();
     }
+    if request.method() == Method::GET && request.uri().path() == crate::fake_arc::STATES_PATH {
+        let states = shared.config.arc.as_ref().map(|a| a.states());
+        return axum::Json(states).into_response();
+    }
     let service = header(request.headers(), "authorization")
         .and_then(service_of)
         .map(str::to_owned);
@@ -799,6 +816,13 @@ fn answer(error: &ErrorAnswer) -> Response {
 }
 
 async fn forward(shared: &Shared, parts: &axum::http::request::Parts, body: Bytes) -> Response {
+    if let Some(arc) = &shared.config.arc {
+        let service = header(&parts.headers, "authorization").and_then(service_of);
+        if service == Some(crate::fake_arc::SERVICE) {
+            shared.with_stats(|s| s.forwarded += 1);
+            return arc.answer(header(&parts.headers, "x-amz-target"), &body);
+        }
+    }
     let path = parts
         .uri
         .path_and_query()

@@ -13,6 +13,9 @@
 //! the moto server: throttling, 5xx and time-outs in each AWS protocol's shape, and an endpoint
 //! that stops answering.
 //!
+//! The [`fake_arc`] module is a **fake** Route 53 ARC routing-control cluster (moto has none),
+//! protocol-correct for the calls drkit makes, served by the fault proxy.
+//!
 //! The [`fake_kube`] module (and the `fake-kube-apiserver` binary) is a **fake** Kubernetes API
 //! server over plain HTTP: discovery, server-side apply, lists with label selectors, the scale
 //! subresource and a simulated Deployment rollout, so drkit's `k8s.*` actions can run end to
@@ -33,6 +36,7 @@
 
 pub mod behaviour;
 pub mod docs;
+pub mod fake_arc;
 pub mod fake_kube;
 pub mod faults;
 

@@ -15,6 +15,7 @@
 //! | `elasticache` | [`drkit_elasticache`] | `elasticache.*` |
 //! | `s3` | [`drkit_s3`] | `s3.*` |
 //! | `route53` | [`drkit_route53`] | `route53.*` |
+//! | `arc` | [`drkit_arc`] | `arc.*` (Route 53 ARC routing controls: DNS failover on the data plane) |
 //! | `cloudfront` | [`drkit_cloudfront`] | `cloudfront.*` |
 //! | `acm` | [`drkit_acm`] | `acm.*` (request with DNS validation through Route 53, check, import) |
 //! | `vault` | [`drkit_vault`] | `vault.*` (Vault / OpenBao) |
@@ -55,6 +56,9 @@ use std::collections::BTreeSet;
 #[cfg(feature = "acm")]
 #[cfg_attr(docsrs, doc(cfg(feature = "acm")))]
 pub use drkit_acm as acm;
+#[cfg(feature = "arc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "arc")))]
+pub use drkit_arc as arc;
 #[cfg(feature = "aws")]
 #[cfg_attr(docsrs, doc(cfg(feature = "aws")))]
 pub use drkit_aws as aws;
@@ -143,6 +147,8 @@ pub fn register_all_with_aws(
     drkit_s3::register(registry, &aws)?;
     #[cfg(feature = "route53")]
     drkit_route53::register(registry, &aws)?;
+    #[cfg(feature = "arc")]
+    drkit_arc::register(registry, &aws)?;
     #[cfg(feature = "cloudfront")]
     drkit_cloudfront::register(registry, &aws)?;
     #[cfg(feature = "acm")]

@@ -36,11 +36,14 @@ pub(crate) use ending::{Ending, StepEnd, StepResult};
 pub(crate) use intent::recorded as recorded_intents;
 pub(crate) use rollback::{Started as RollbackStarted, Undo, started as rollback_started, undo};
 
-/// A step's intent log and the intents an earlier run part recorded for it.
-pub(crate) struct IntentSeed {
+/// What a step's context is seeded with: its intent log, the intents an earlier run part
+/// recorded for it, and the run's impaired regions.
+pub(crate) struct StepSeed {
     pub(crate) log: Arc<dyn drkit_core::IntentLog>,
     pub(crate) change: Option<Outputs>,
     pub(crate) compensation: Option<Outputs>,
+    /// The run's impaired regions.
+    pub(crate) impaired_regions: Vec<String>,
 }
 
 /// What every step task shares.
@@ -74,14 +77,15 @@ impl StepEnv {
     }
 
     /// Where `step` records its intents, and what an earlier run part recorded for it.
-    pub(crate) fn intents(&self, step: &str) -> IntentSeed {
-        IntentSeed {
+    pub(crate) fn intents(&self, step: &str) -> StepSeed {
+        StepSeed {
             log: Arc::new(intent::JournalIntents {
                 journal: self.journal.clone(),
                 last: Arc::clone(&self.intents),
             }),
             change: self.intent(step, false),
             compensation: self.intent(step, true),
+            impaired_regions: self.conditions.impaired_regions.iter().cloned().collect(),
         }
     }
 
@@ -267,7 +271,8 @@ async fn phases(
         .with_events(env.events())
         .with_intent_log(intents.log)
         .with_recorded_intent(intents.change)
-        .with_recorded_compensation_intent(intents.compensation);
+        .with_recorded_compensation_intent(intents.compensation)
+        .with_impaired_regions(intents.impaired_regions);
     let mut ctx = action.bounded(&base);
 
     // Steady state before: already done -> skipped.
@@ -370,15 +375,16 @@ pub(crate) mod testing {
     }
 
     /// No intent recorded, and an intent log that keeps them in memory only.
-    pub(crate) fn no_intents() -> IntentSeed {
+    pub(crate) fn no_intents() -> StepSeed {
         let (journal, _hub, _committer) = self::journal();
-        IntentSeed {
+        StepSeed {
             log: Arc::new(super::intent::JournalIntents {
                 journal,
                 last: Arc::default(),
             }),
             change: None,
             compensation: None,
+            impaired_regions: Vec::new(),
         }
     }
 

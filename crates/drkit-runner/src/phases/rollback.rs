@@ -85,7 +85,7 @@ pub(crate) async fn undo(
     ran: Option<ActionRef>,
     inputs: BTreeMap<String, Outputs>,
     events: impl EventSink,
-    intents: super::IntentSeed,
+    intents: super::StepSeed,
     cancel: &CancellationToken,
     default_timeout: Duration,
 ) -> Result<(), Undo> {
@@ -117,6 +117,7 @@ pub(crate) async fn undo(
         .with_intent_log(intents.log)
         .with_recorded_intent(intents.change)
         .with_recorded_compensation_intent(intents.compensation)
+        .with_impaired_regions(intents.impaired_regions)
         .with_cancellation(cancel.clone())
         .with_timeout(timeout);
     let layered = layer(Arc::clone(&action), &step.policy);

@@ -5,8 +5,13 @@
 //! fault-proxy --upstream http://127.0.0.1:5000 [--listen 127.0.0.1:0] [--rate 0.3] [--seed N]
 //!             [--faults throttle,5xx,timeout] [--pick rotate|random] [--hold 60s]
 //!             [--blackhole-after N] [--max-faults N] [--lose-answer OPERATION[:N]]...
-//!             [--dark-region REGION]... [--stats FILE] [--addr-file FILE]
+//!             [--dark-region REGION]... [--arc-control ARN=On|Off]... [--stats FILE]
+//!             [--addr-file FILE]
 //! ```
+//!
+//! `--arc-control ARN=On` (repeatable) makes the proxy answer ARC's routing-control cluster
+//! requests itself, from a fake cluster with these controls (`drkit_testkit::fake_arc`); their
+//! states are served at `GET /__fake-arc/states`.
 //!
 //! `--dark-region us-east-1` holds every request signed for us-east-1's regional services
 //! forever (a dark region); Route 53, CloudFront, IAM and STS pass.
@@ -24,6 +29,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use drkit_testkit::fake_arc::FakeArc;
 use drkit_testkit::faults::{FaultConfig, FaultKind, FaultProxy, FaultStats, Pick};
 
 struct Args {
@@ -47,6 +53,7 @@ fn parse_args() -> Result<Args, String> {
     let mut addr_file = None;
     let mut lose = Vec::new();
     let mut dark = Vec::new();
+    let mut arc_controls = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -94,6 +101,7 @@ fn parse_args() -> Result<Args, String> {
                 lose.push((operation, times));
             }
             "--dark-region" => dark.push(value()?),
+            "--arc-control" => arc_controls.push(FakeArc::parse_control(&value()?)?),
             "--stats" => stats = Some(value()?),
             "--addr-file" => addr_file = Some(value()?),
             "-h" | "--help" => {
@@ -102,7 +110,7 @@ fn parse_args() -> Result<Args, String> {
                             [--seed N] [--faults throttle,5xx,timeout] [--pick rotate|random] \
                             [--hold 60s] [--blackhole-after N] [--max-faults N] \
                             [--lose-answer OPERATION[:N]] [--dark-region REGION] \
-                            [--stats FILE] \
+                            [--arc-control ARN=On|Off] [--stats FILE] \
                             [--addr-file FILE]"
                         .to_owned(),
                 );
@@ -128,6 +136,14 @@ fn parse_args() -> Result<Args, String> {
     }
     for region in dark {
         config = config.dark_region(region);
+    }
+    if !arc_controls.is_empty() {
+        let arc = arc_controls
+            .into_iter()
+            .fold(FakeArc::new(), |arc, (arn, state)| {
+                arc.with_control(arn, state)
+            });
+        config = config.arc(std::sync::Arc::new(arc));
     }
     Ok(Args {
         config,
