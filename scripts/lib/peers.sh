@@ -83,8 +83,11 @@ start_moto() {
   ensure_moto
   local port
   port=$(free_port)
+  # scripts/lib/moto_server.py: moto server plus drkit's fake of the Aurora Global Database
+  # operations moto lacks or gets wrong (its docstring lists them).
   MOTO_ACM_VALIDATION_WAIT=${MOTO_ACM_VALIDATION_WAIT:-1} \
-    "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$PEERS_DIR/moto.log" 2>&1 &
+    "$MOTO_VENV/bin/python" "$DRKIT_ROOT/scripts/lib/moto_server.py" -H 127.0.0.1 -p "$port" \
+    >"$PEERS_DIR/moto.log" 2>&1 &
   MOTO_PID=$!
   register_pid "$MOTO_PID"
   wait_http "http://127.0.0.1:$port/moto-api/" 90 "$PEERS_DIR/moto.log"

@@ -195,12 +195,11 @@ async fn an_operation_the_emulator_lacks_is_not_implemented_not_retryable() {
         return;
     };
     let result = client
-        .failover_global_cluster()
-        .global_cluster_identifier("mint-global")
-        .target_db_cluster_identifier("arn:aws:rds:us-west-2:123456789012:cluster:mint-dr")
+        .describe_db_cluster_backtracks()
+        .db_cluster_identifier("mint-replica-cluster")
         .send()
         .await;
-    let err = drkit_aws::sdk_error("FailoverGlobalCluster", result.unwrap_err());
+    let err = drkit_aws::sdk_error("DescribeDBClusterBacktracks", result.unwrap_err());
     assert_eq!(err.kind(), ErrorKind::NotImplemented, "{err}");
     assert!(!err.is_retryable());
 }
@@ -651,12 +650,12 @@ async fn global_database(moto: &Moto) -> (String, String, String) {
     (global, primary_arn, secondary)
 }
 
-/// The Region-loss path against moto: the global database read from the secondary's Region,
-/// where the detach is ready. The detach itself is tested with mocks only: moto 5.2.6's
-/// `RemoveFromGlobalCluster` answers without a global cluster and leaves the member in place
-/// (by ARN, as AWS documents it, or by identifier; in either Region).
+/// The Region-loss paths against moto (with drkit's fake of the global-database operations
+/// moto lacks: scripts/lib/moto_server.py): the global database read from the secondary's
+/// Region; a switchover to the secondary and its rollback; the detach of the secondary into a
+/// standalone writer, called in its own Region.
 #[tokio::test]
-async fn a_global_database_is_read_from_the_secondarys_region() {
+async fn a_global_database_switches_over_and_its_secondary_detaches() {
     let Some((moto, _, _)) = setup().await else {
         return;
     };
@@ -690,15 +689,32 @@ async fn a_global_database_is_read_from_the_secondarys_region() {
         }
         other => panic!("{other:?}"),
     }
-    let detach = build(
-        "db-detach",
-        "rds.detach_global_secondary",
-        json!({"global_cluster": global, "cluster": secondary}),
+
+    // Graceful: switch over to the secondary, then roll back.
+    let switch = build(
+        "db-switchover",
+        "rds.switchover_global_cluster",
+        json!({"global_cluster": global, "target_cluster": secondary}),
     );
-    match detach.check(&ctx).await.unwrap() {
-        Check::Ready { change } => assert!(change.starts_with(&format!("detach {secondary}"))),
+    assert!(matches!(
+        switch.check(&ctx).await.unwrap(),
+        Check::Ready { .. }
+    ));
+    let out = switch.execute(&ctx).await.unwrap();
+    assert_eq!(out.get_str("previous_writer"), Some(primary_arn.as_str()));
+    switch.verify(&ctx).await.unwrap();
+    assert!(matches!(
+        switch.check(&ctx).await.unwrap(),
+        Check::Done { .. }
+    ));
+    switch.rollback(&ctx).await.unwrap();
+    match check.check(&ctx).await.unwrap() {
+        Check::Done { outputs, .. } => {
+            assert_eq!(outputs.get_str("writer"), Some(primary_arn.as_str()));
+        }
         other => panic!("{other:?}"),
     }
+
     // The writer cannot be detached.
     let primary = primary_arn.rsplit(':').next().unwrap();
     let mut east = Registry::new();
@@ -720,5 +736,26 @@ async fn a_global_database_is_read_from_the_secondarys_region() {
     assert!(matches!(
         writer.check(&ctx).await.unwrap(),
         Check::Blocked { .. }
+    ));
+
+    // Ungraceful: detach the secondary in its own Region; it becomes a standalone writer.
+    let detach = build(
+        "db-detach",
+        "rds.detach_global_secondary",
+        json!({"global_cluster": global, "cluster": secondary}),
+    );
+    match detach.check(&ctx).await.unwrap() {
+        Check::Ready { change } => assert!(change.starts_with(&format!("detach {secondary}"))),
+        other => panic!("{other:?}"),
+    }
+    let out = detach.execute(&ctx).await.unwrap();
+    assert_eq!(
+        out.get_str("writer"),
+        Some(format!("{secondary}-1").as_str())
+    );
+    detach.verify(&ctx).await.unwrap();
+    assert!(matches!(
+        detach.check(&ctx).await.unwrap(),
+        Check::Done { .. }
     ));
 }

@@ -1,0 +1,124 @@
+"""moto server with drkit's additions: the Aurora Global Database operations moto 5.2 lacks or
+gets wrong, written from the RDS API reference. Run as `python moto_server.py -H HOST -p PORT`
+(the arguments of `moto_server`).
+
+What moto 5.2.6 does, and what this file changes (a **fake** layer over moto, named as such in
+README's feature table):
+
+- `SwitchoverGlobalCluster` and `FailoverGlobalCluster` are not implemented (HTML 500). Here:
+  the target (an ARN or an identifier of a secondary) becomes the writer and the old writer a
+  secondary, at once (AWS takes minutes and shows `FailoverState`; drkit's mocks cover those
+  states). `FailoverGlobalCluster` without `AllowDataLoss` or `Switchover` is refused with
+  `InvalidParameterCombination`, as AWS does; the target must be a member
+  (`InvalidParameterValue` otherwise) and not the writer (`InvalidGlobalClusterStateFault`).
+- `RemoveFromGlobalCluster` called in the secondary's region looks for the global cluster in
+  that region's backend only (moto keeps global clusters in us-east-1's) and answers success
+  with nothing done. Here: the member is found by ARN or identifier in any region, removed,
+  and becomes a standalone writer cluster; an unknown global cluster is
+  `GlobalClusterNotFoundFault`, a cluster that is not a member `DBClusterNotFoundFault`.
+- `CreateGlobalCluster` with `SourceDBClusterIdentifier` leaves the source no writer. Here it
+  is the writer, as on AWS.
+"""
+
+import sys
+
+from moto.core.responses import ActionResult
+from moto.rds import models, responses
+from moto.rds.exceptions import (
+    DBClusterNotFoundError,
+    InvalidParameterCombination,
+    InvalidParameterValue,
+    RDSClientError,
+)
+
+
+class GlobalClusterNotFound(RDSClientError):
+    def __init__(self, identifier):
+        super().__init__(
+            "GlobalClusterNotFoundFault", f"Global cluster {identifier} not found."
+        )
+
+
+class InvalidGlobalClusterState(RDSClientError):
+    def __init__(self, message):
+        super().__init__("InvalidGlobalClusterStateFault", message)
+
+
+def _global_cluster(response, identifier):
+    clusters = response.global_backend.global_clusters
+    if identifier not in clusters:
+        raise GlobalClusterNotFound(identifier)
+    return clusters[identifier]
+
+
+def _member(global_cluster, identifier):
+    for member in global_cluster.members:
+        if identifier in (member.db_cluster_arn, member.db_cluster_identifier):
+            return member
+    return None
+
+
+def _switch(response, allow_data_loss):
+    params = response.params
+    global_cluster = _global_cluster(response, params["GlobalClusterIdentifier"])
+    target = _member(global_cluster, params["TargetDbClusterIdentifier"])
+    if target is None:
+        raise InvalidParameterValue(
+            f"{params['TargetDbClusterIdentifier']} is not a member of global cluster "
+            f"{global_cluster.global_cluster_identifier}"
+        )
+    if target.is_writer:
+        raise InvalidGlobalClusterState(
+            f"{target.db_cluster_identifier} is already the primary cluster of "
+            f"{global_cluster.global_cluster_identifier}"
+        )
+    for member in global_cluster.members:
+        member.is_writer = member is target
+    return ActionResult({"GlobalCluster": global_cluster})
+
+
+def switchover_global_cluster(self):
+    return _switch(self, allow_data_loss=False)
+
+
+def failover_global_cluster(self):
+    allow = str(self.params.get("AllowDataLoss", "")).lower() == "true"
+    switchover = str(self.params.get("Switchover", "")).lower() == "true"
+    if allow == switchover:
+        raise InvalidParameterCombination(
+            "Specify exactly one of AllowDataLoss and Switchover"
+        )
+    return _switch(self, allow_data_loss=allow)
+
+
+def remove_from_global_cluster(self):
+    params = self.params
+    global_cluster = _global_cluster(self, params["GlobalClusterIdentifier"])
+    member = _member(global_cluster, params["DbClusterIdentifier"])
+    if member is None:
+        raise DBClusterNotFoundError(params["DbClusterIdentifier"])
+    global_cluster.members.remove(member)
+    member.global_cluster_identifier = None
+    member.is_writer = True
+    return ActionResult({"GlobalCluster": global_cluster})
+
+
+_create_global_cluster = models.RDSBackend.create_global_cluster
+
+
+def create_global_cluster(self, *args, **kwargs):
+    global_cluster = _create_global_cluster(self, *args, **kwargs)
+    if len(global_cluster.members) == 1:
+        global_cluster.members[0].is_writer = True
+    return global_cluster
+
+
+responses.RDSResponse.switchover_global_cluster = switchover_global_cluster
+responses.RDSResponse.failover_global_cluster = failover_global_cluster
+responses.RDSResponse.remove_from_global_cluster = remove_from_global_cluster
+models.RDSBackend.create_global_cluster = create_global_cluster
+
+if __name__ == "__main__":
+    from moto.server import main
+
+    main(sys.argv[1:])
