@@ -13,7 +13,8 @@ use drkit_testkit::behaviour::{Case, World, mutating, read_only};
 use serde_json::{Value, json};
 
 use crate::port::{
-    CacheClusterState, ElastiCacheApi, NodeGroup, NodeGroupMember, ReplicationGroup,
+    CacheClusterState, ElastiCacheApi, GlobalDatastore, GlobalDatastoreMember, NodeGroup,
+    NodeGroupMember, ReplicationGroup,
 };
 use crate::register_with;
 
@@ -21,8 +22,11 @@ use crate::register_with;
 #[derive(Debug, Default)]
 struct FakeElastiCache {
     groups: Mutex<BTreeMap<String, ReplicationGroup>>,
+    globals: Mutex<BTreeMap<String, GlobalDatastore>>,
     mutations: AtomicUsize,
 }
+
+const GLOBAL: &str = "ldgnf-mint-global";
 
 fn not_found(group: &str) -> ActionError {
     ActionError::new(
@@ -70,7 +74,9 @@ fn promote(group: &mut ReplicationGroup, member: &str) -> Result<(), ActionError
 
 impl FakeElastiCache {
     /// `mint-cache` (automatic failover and Multi-AZ disabled: a replica can be promoted by
-    /// hand) and `mint-sessions` (both enabled: TestFailover can run).
+    /// hand), `mint-sessions` (both enabled: TestFailover can run; a promotion by hand needs
+    /// them disabled first) and the global datastore `ldgnf-mint-global` (primary
+    /// `mint-cache-east` in us-east-1, secondary `mint-cache-west` in us-west-2).
     fn mint() -> Arc<Self> {
         let fake = Self::default();
         {
@@ -78,6 +84,17 @@ impl FakeElastiCache {
             groups.insert("mint-cache".into(), group("mint-cache", "disabled"));
             groups.insert("mint-sessions".into(), group("mint-sessions", "enabled"));
         }
+        fake.globals.lock().unwrap().insert(
+            GLOBAL.into(),
+            GlobalDatastore::new(
+                GLOBAL,
+                "available",
+                vec![
+                    GlobalDatastoreMember::new("us-east-1", "mint-cache-east", "PRIMARY"),
+                    GlobalDatastoreMember::new("us-west-2", "mint-cache-west", "SECONDARY"),
+                ],
+            ),
+        );
         Arc::new(fake)
     }
 
@@ -103,8 +120,9 @@ impl FakeElastiCache {
 impl World for FakeElastiCache {
     async fn state(&self) -> Value {
         let groups = self.groups.lock().unwrap();
-        json!(
-            groups
+        let globals = self.globals.lock().unwrap();
+        json!({
+            "groups": groups
                 .values()
                 .map(|g| {
                     let primaries: BTreeMap<_, _> = g
@@ -112,10 +130,21 @@ impl World for FakeElastiCache {
                         .iter()
                         .map(|n| (n.id.clone(), n.primary().map(str::to_owned)))
                         .collect();
-                    (g.id.clone(), primaries)
+                    (
+                        g.id.clone(),
+                        json!({
+                            "primaries": primaries,
+                            "automatic_failover": g.automatic_failover,
+                            "multi_az": g.multi_az,
+                        }),
+                    )
                 })
-                .collect::<BTreeMap<_, _>>()
-        )
+                .collect::<BTreeMap<_, _>>(),
+            "globals": globals
+                .values()
+                .map(|g| (g.id.clone(), g.primary().map(GlobalDatastoreMember::name)))
+                .collect::<BTreeMap<_, _>>(),
+        })
     }
 
     fn mutations(&self) -> usize {
@@ -150,7 +179,38 @@ impl ElastiCacheApi for FakeElastiCache {
         group: &str,
         cache_cluster: &str,
     ) -> Result<(), ActionError> {
-        self.change(group, |g| promote(g, cache_cluster))
+        self.change(group, |g| {
+            // As ElastiCache: a replica is promoted by hand only without Multi-AZ and automatic
+            // failover.
+            if g.automatic_failover != "disabled" || g.multi_az != "disabled" {
+                return Err(ActionError::new(
+                    ErrorKind::Conflict,
+                    "cannot promote a replica while Multi-AZ or automatic failover is enabled",
+                )
+                .with_code("InvalidReplicationGroupState"));
+            }
+            promote(g, cache_cluster)
+        })
+    }
+
+    async fn set_failover_settings(
+        &self,
+        group: &str,
+        automatic_failover: bool,
+        multi_az: bool,
+    ) -> Result<(), ActionError> {
+        self.change(group, |g| {
+            if multi_az && !automatic_failover {
+                return Err(
+                    ActionError::invalid_input("Multi-AZ needs automatic failover")
+                        .with_code("InvalidParameterCombination"),
+                );
+            }
+            let word = |on| if on { "enabled" } else { "disabled" };
+            g.automatic_failover = word(automatic_failover).to_owned();
+            g.multi_az = word(multi_az).to_owned();
+            Ok(())
+        })
     }
 
     async fn test_failover(&self, group: &str, node_group: &str) -> Result<(), ActionError> {
@@ -162,6 +222,48 @@ impl ElastiCacheApi for FakeElastiCache {
                 .ok_or_else(|| ActionError::invalid_input("no replica"))?;
             promote(g, &to)
         })
+    }
+
+    async fn describe_global_datastore(
+        &self,
+        global: &str,
+    ) -> Result<GlobalDatastore, ActionError> {
+        self.globals
+            .lock()
+            .unwrap()
+            .get(global)
+            .cloned()
+            .ok_or_else(|| {
+                ActionError::new(ErrorKind::NotFound, format!("{global} not found"))
+                    .with_code("GlobalReplicationGroupNotFoundFault")
+            })
+    }
+
+    async fn failover_global_datastore(
+        &self,
+        global: &str,
+        primary_region: &str,
+        primary_replication_group: &str,
+    ) -> Result<(), ActionError> {
+        self.mutations.fetch_add(1, Ordering::SeqCst);
+        let mut globals = self.globals.lock().unwrap();
+        let g = globals.get_mut(global).ok_or_else(|| {
+            ActionError::new(ErrorKind::NotFound, format!("{global} not found"))
+                .with_code("GlobalReplicationGroupNotFoundFault")
+        })?;
+        if g.member(primary_region, primary_replication_group)
+            .is_none()
+        {
+            return Err(
+                ActionError::invalid_input("not a member").with_code("InvalidParameterValue")
+            );
+        }
+        for m in &mut g.members {
+            let primary =
+                m.region == primary_region && m.replication_group == primary_replication_group;
+            m.role = if primary { "PRIMARY" } else { "SECONDARY" }.to_owned();
+        }
+        Ok(())
     }
 }
 
@@ -220,6 +322,61 @@ async fn test_failover() {
     .refuses(
         json!({"replication_group": "mint-sessions", "node_group": 1}),
         "node_group",
+    );
+    mutating(&case, fake.as_ref()).await;
+}
+
+/// The Multi-AZ sequence: the fake refuses a promotion while Multi-AZ or automatic failover is
+/// enabled, so the suite passes only if they are disabled around it and restored (the world's
+/// state includes both settings), also by the rollback.
+#[tokio::test]
+async fn set_primary_with_multi_az() {
+    let fake = FakeElastiCache::mint();
+    let case = Case::new(
+        fake.registry(),
+        "elasticache.set_primary",
+        json!({"replication_group": "mint-sessions", "primary_cluster": "mint-sessions-003"}),
+    )
+    .in_region("us-west-2");
+    mutating(&case, fake.as_ref()).await;
+}
+
+#[tokio::test]
+async fn failover_global_datastore() {
+    let fake = FakeElastiCache::mint();
+    let case = Case::new(
+        fake.registry(),
+        "elasticache.failover_global_datastore",
+        json!({
+            "global_replication_group": GLOBAL,
+            "primary_region": "us-west-2",
+            "primary_replication_group": "mint-cache-west",
+        }),
+    )
+    .in_region("us-west-2")
+    .refuses(
+        json!({
+            "global_replication_group": "",
+            "primary_region": "us-west-2",
+            "primary_replication_group": "mint-cache-west",
+        }),
+        "global_replication_group",
+    )
+    .refuses(
+        json!({
+            "global_replication_group": GLOBAL,
+            "primary_region": "oregon",
+            "primary_replication_group": "mint-cache-west",
+        }),
+        "primary_region",
+    )
+    .refuses(
+        json!({
+            "global_replication_group": GLOBAL,
+            "primary_region": "us-west-2",
+            "primary_replication_group": "",
+        }),
+        "primary_replication_group",
     );
     mutating(&case, fake.as_ref()).await;
 }

@@ -47,3 +47,58 @@ pub(crate) fn node_group_id(value: &str) -> Result<(), ParamError> {
     }
     Ok(())
 }
+
+/// The resource of a global datastore: `elasticache:global-replication-group/<id>`.
+pub(crate) fn global_resource(global: &str) -> Resource {
+    Resource::new("elasticache", "global-replication-group", global)
+}
+
+/// A global datastore id, e.g. `ldgnf-mint-global` (ElastiCache's prefix, a hyphen, the suffix
+/// given at creation): 1 to 255 letters, digits and hyphens, first a letter.
+pub(crate) fn global_id(param: &str, value: &str) -> Result<(), ParamError> {
+    let bad = |why: &str| {
+        Err(ParamError::new(
+            param,
+            format!("`{value}` is not a valid global datastore id: {why}"),
+        ))
+    };
+    if value.is_empty() || value.len() > 255 {
+        return bad("it must have 1 to 255 characters");
+    }
+    if !value.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return bad("it must start with a letter");
+    }
+    if !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return bad("only letters, digits and hyphens are allowed");
+    }
+    Ok(())
+}
+
+/// Whether `name` looks like an AWS region name (`us-east-1`, `eu-central-2`, `us-gov-west-1`):
+/// lowercase words joined by `-`, the first of two letters, ending in a number. The same rule
+/// as the runner's `is_region_name`.
+pub(crate) fn is_region_name(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    let Some((number, words)) = parts.split_last() else {
+        return false;
+    };
+    (2..=3).contains(&words.len())
+        && words
+            .iter()
+            .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase()))
+        && words.first().is_some_and(|w| w.len() == 2)
+        && (1..=2).contains(&number.len())
+        && number.chars().all(|c| c.is_ascii_digit())
+}
+
+/// A region parameter: a region name.
+pub(crate) fn region(param: &str, value: &str) -> Result<(), ParamError> {
+    if is_region_name(value) {
+        Ok(())
+    } else {
+        Err(ParamError::new(
+            param,
+            format!("`{value}` is not a region name (e.g. us-east-1, eu-central-2)"),
+        ))
+    }
+}

@@ -9,8 +9,10 @@
 //!    `drkit-aws`;
 //! 3. **actions** written against the port: [`CheckReplicationGroup`]
 //!    (`elasticache.check_replication_group`), [`SetPrimary`] (`elasticache.set_primary`, the
-//!    seed's "promote read replica") and [`TestFailover`] (`elasticache.test_failover`, the
-//!    managed failover, a few calls per account per rolling 24 hours);
+//!    seed's "promote read replica", with the Multi-AZ sequence), [`TestFailover`]
+//!    (`elasticache.test_failover`, the managed failover, a few calls per account per rolling
+//!    24 hours) and [`FailoverGlobalDatastore`] (`elasticache.failover_global_datastore`, a global
+//!    datastore's secondary region made primary);
 //! 4. **registration** ([`register`], or [`register_with`] and your own ports).
 //!
 //! ```no_run
@@ -37,6 +39,7 @@ mod behaviour_tests;
 mod check;
 mod common;
 mod failover;
+mod global;
 mod port;
 mod register;
 mod sdk;
@@ -46,10 +49,14 @@ mod test_support;
 
 pub use check::{CheckReplicationGroup, CheckReplicationGroupParams};
 pub use failover::{TestFailover, TestFailoverParams};
+pub use global::{FailoverGlobalDatastore, FailoverGlobalDatastoreParams};
 #[cfg(any(test, feature = "mock"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub use port::MockElastiCacheApi;
-pub use port::{CacheClusterState, ElastiCacheApi, NodeGroup, NodeGroupMember, ReplicationGroup};
+pub use port::{
+    CacheClusterState, ElastiCacheApi, GlobalDatastore, GlobalDatastoreMember, NodeGroup,
+    NodeGroupMember, ReplicationGroup,
+};
 pub use register::{DESCRIPTORS, aws_ports, register, register_with};
 pub use sdk::SdkElastiCache;
 pub use set_primary::{SetPrimary, SetPrimaryParams};

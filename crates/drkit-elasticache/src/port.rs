@@ -190,6 +190,122 @@ impl CacheClusterState {
     }
 }
 
+/// One member (a replication group in one region) of a global datastore
+/// (`DescribeGlobalReplicationGroups` with `ShowMemberInfo`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GlobalDatastoreMember {
+    /// The replication group id, e.g. `mint-cache-west`.
+    pub replication_group: String,
+    /// Its region, e.g. `us-west-2`.
+    pub region: String,
+    /// `PRIMARY` or `SECONDARY` (compared without regard to case).
+    pub role: String,
+    /// The status of its membership: `associating`, `associated`, `disassociating`,
+    /// `disassociated` (empty when ElastiCache does not say).
+    pub status: String,
+}
+
+impl GlobalDatastoreMember {
+    /// A member with a role (`PRIMARY` / `SECONDARY`), `associated` (handy in tests).
+    pub fn new(
+        region: impl Into<String>,
+        replication_group: impl Into<String>,
+        role: impl Into<String>,
+    ) -> Self {
+        Self {
+            replication_group: replication_group.into(),
+            region: region.into(),
+            role: role.into(),
+            status: "associated".to_owned(),
+        }
+    }
+
+    /// Whether it is the primary (the member that takes writes).
+    pub fn is_primary(&self) -> bool {
+        self.role.eq_ignore_ascii_case("primary")
+    }
+
+    /// `region/replication-group`, for messages.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.region, self.replication_group)
+    }
+}
+
+/// A global datastore (global replication group), as drkit needs to see it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GlobalDatastore {
+    /// The global replication group id, e.g. `ldgnf-mint-global`.
+    pub id: String,
+    /// Its status: `creating`, `modifying`, `available`, `primary-only`, `deleting`, ...
+    pub status: String,
+    /// Its members (one primary, up to two secondaries).
+    pub members: Vec<GlobalDatastoreMember>,
+}
+
+impl GlobalDatastore {
+    /// A global datastore with an id, a status and members (handy in tests).
+    pub fn new(
+        id: impl Into<String>,
+        status: impl Into<String>,
+        members: Vec<GlobalDatastoreMember>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            status: status.into(),
+            members,
+        }
+    }
+
+    /// Whether the status is `available`.
+    pub fn is_available(&self) -> bool {
+        self.status.eq_ignore_ascii_case("available")
+    }
+
+    /// The primary member, when there is one.
+    pub fn primary(&self) -> Option<&GlobalDatastoreMember> {
+        self.members.iter().find(|m| m.is_primary())
+    }
+
+    /// The member `replication_group` in `region`.
+    pub fn member(&self, region: &str, replication_group: &str) -> Option<&GlobalDatastoreMember> {
+        self.members
+            .iter()
+            .find(|m| m.region == region && m.replication_group == replication_group)
+    }
+
+    /// Every member as `region/group (primary|secondary, status)`.
+    pub fn members_text(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| {
+                let role = if m.is_primary() {
+                    "primary"
+                } else {
+                    "secondary"
+                };
+                if m.status.is_empty() {
+                    format!("{} ({role})", m.name())
+                } else {
+                    format!("{} ({role}, {})", m.name(), m.status)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `status=..., primary=region/group`, for progress events and errors.
+    pub fn summary(&self) -> String {
+        format!(
+            "status={}, primary={}",
+            self.status,
+            self.primary()
+                .map_or_else(|| "none".to_owned(), GlobalDatastoreMember::name)
+        )
+    }
+}
+
 /// The ElastiCache operations drkit uses. Implemented by [`crate::SdkElastiCache`] over
 /// `aws-sdk-elasticache`, and by `MockElastiCacheApi` (feature `mock`) in tests.
 ///
@@ -208,13 +324,38 @@ pub trait ElastiCacheApi: std::fmt::Debug + Send + Sync {
     /// keeping the group's members). Members ElastiCache does not list are left out.
     async fn member_states(&self, group: &str) -> Result<Vec<CacheClusterState>, ActionError>;
 
-    /// `ModifyReplicationGroup` with `PrimaryClusterId` and `ApplyImmediately`.
+    /// `ModifyReplicationGroup` with `PrimaryClusterId` and `ApplyImmediately`, in one SDK
+    /// attempt (the action reconciles a lost answer by reading, never by sending again).
     async fn set_primary_cluster(
         &self,
         group: &str,
         cache_cluster: &str,
     ) -> Result<(), ActionError>;
 
+    /// `ModifyReplicationGroup` with `AutomaticFailoverEnabled`, `MultiAZEnabled` and
+    /// `ApplyImmediately`, in one SDK attempt. ElastiCache needs automatic failover for Multi-AZ:
+    /// both are sent together.
+    async fn set_failover_settings(
+        &self,
+        group: &str,
+        automatic_failover: bool,
+        multi_az: bool,
+    ) -> Result<(), ActionError>;
+
     /// `TestFailover` of one node group.
     async fn test_failover(&self, group: &str, node_group: &str) -> Result<(), ActionError>;
+
+    /// `DescribeGlobalReplicationGroups` for one global datastore, with `ShowMemberInfo` (the
+    /// members, their regions and roles). A missing one is an error of kind `NotFound`.
+    async fn describe_global_datastore(&self, global: &str)
+    -> Result<GlobalDatastore, ActionError>;
+
+    /// `FailoverGlobalReplicationGroup`: makes `primary_replication_group` in `primary_region`
+    /// the primary of `global`, in one SDK attempt.
+    async fn failover_global_datastore(
+        &self,
+        global: &str,
+        primary_region: &str,
+        primary_replication_group: &str,
+    ) -> Result<(), ActionError>;
 }

@@ -8,6 +8,7 @@ use drkit_core::{ActionKind, PortFactory};
 
 use crate::check::CheckReplicationGroup;
 use crate::failover::TestFailover;
+use crate::global::FailoverGlobalDatastore;
 use crate::port::ElastiCacheApi;
 use crate::sdk::SdkElastiCache;
 use crate::set_primary::SetPrimary;
@@ -25,6 +26,7 @@ pub const DESCRIPTORS: &[ActionDescriptor] = &[
     CheckReplicationGroup::DESCRIPTOR,
     SetPrimary::DESCRIPTOR,
     TestFailover::DESCRIPTOR,
+    FailoverGlobalDatastore::DESCRIPTOR,
 ];
 
 /// Registers every ElastiCache action, talking to AWS as configured in `aws` (loaded on first
@@ -41,7 +43,8 @@ pub fn register_with(
 ) -> Result<(), DuplicateKind> {
     registry.register::<CheckReplicationGroup>(ports.clone())?;
     registry.register::<SetPrimary>(ports.clone())?;
-    registry.register::<TestFailover>(ports.clone())
+    registry.register::<TestFailover>(ports.clone())?;
+    registry.register::<FailoverGlobalDatastore>(ports.clone())
 }
 
 #[cfg(test)]

@@ -6,8 +6,16 @@ use drkit_aws::{Aws, LazyClient, SdkResultExt};
 use drkit_core::{ActionError, ErrorKind};
 
 use crate::port::{
-    CacheClusterState, ElastiCacheApi, NodeGroup, NodeGroupMember, ReplicationGroup,
+    CacheClusterState, ElastiCacheApi, GlobalDatastore, GlobalDatastoreMember, NodeGroup,
+    NodeGroupMember, ReplicationGroup,
 };
+
+/// One SDK attempt: the calls that change state are not sent again by the SDK when their
+/// answer is lost (a retried `ModifyReplicationGroup` would meet the group `modifying`, a
+/// retried failover could fail back); the actions reconcile by reading instead.
+fn one_attempt() -> aws_sdk_elasticache::config::Builder {
+    aws_sdk_elasticache::Config::builder().retry_config(drkit_aws::single_attempt())
+}
 
 /// [`ElastiCacheApi`] over an `aws-sdk-elasticache` client.
 #[derive(Debug)]
@@ -142,6 +150,29 @@ impl ElastiCacheApi for SdkElastiCache {
             .replication_group_id(group)
             .primary_cluster_id(cache_cluster)
             .apply_immediately(true)
+            .customize()
+            .config_override(one_attempt())
+            .send()
+            .await
+            .or_action_error("ModifyReplicationGroup")?;
+        Ok(())
+    }
+
+    async fn set_failover_settings(
+        &self,
+        group: &str,
+        automatic_failover: bool,
+        multi_az: bool,
+    ) -> Result<(), ActionError> {
+        self.client()
+            .await
+            .modify_replication_group()
+            .replication_group_id(group)
+            .automatic_failover_enabled(automatic_failover)
+            .multi_az_enabled(multi_az)
+            .apply_immediately(true)
+            .customize()
+            .config_override(one_attempt())
             .send()
             .await
             .or_action_error("ModifyReplicationGroup")?;
@@ -157,12 +188,76 @@ impl ElastiCacheApi for SdkElastiCache {
             // One attempt: a retried TestFailover whose first answer was lost would start a
             // second failover (and use up the quota); the action reconciles by reading instead.
             .customize()
-            .config_override(
-                aws_sdk_elasticache::Config::builder().retry_config(drkit_aws::single_attempt()),
-            )
+            .config_override(one_attempt())
             .send()
             .await
             .or_action_error("TestFailover")?;
         Ok(())
+    }
+
+    async fn describe_global_datastore(
+        &self,
+        global: &str,
+    ) -> Result<GlobalDatastore, ActionError> {
+        let out = self
+            .client()
+            .await
+            .describe_global_replication_groups()
+            .global_replication_group_id(global)
+            .show_member_info(true)
+            .send()
+            .await
+            .or_action_error("DescribeGlobalReplicationGroups")?;
+        out.global_replication_groups()
+            .iter()
+            .find(|g| g.global_replication_group_id() == Some(global))
+            .map(global_from_sdk)
+            .ok_or_else(|| {
+                ActionError::new(
+                    ErrorKind::NotFound,
+                    format!("global datastore {global} not found"),
+                )
+                .with_operation("DescribeGlobalReplicationGroups")
+            })
+    }
+
+    async fn failover_global_datastore(
+        &self,
+        global: &str,
+        primary_region: &str,
+        primary_replication_group: &str,
+    ) -> Result<(), ActionError> {
+        self.client()
+            .await
+            .failover_global_replication_group()
+            .global_replication_group_id(global)
+            .primary_region(primary_region)
+            .primary_replication_group_id(primary_replication_group)
+            .customize()
+            .config_override(one_attempt())
+            .send()
+            .await
+            .or_action_error("FailoverGlobalReplicationGroup")?;
+        Ok(())
+    }
+}
+
+fn global_from_sdk(g: &aws_sdk_elasticache::types::GlobalReplicationGroup) -> GlobalDatastore {
+    GlobalDatastore {
+        id: g
+            .global_replication_group_id()
+            .unwrap_or_default()
+            .to_owned(),
+        status: g.status().unwrap_or("unknown").to_owned(),
+        members: g
+            .members()
+            .iter()
+            .map(|m| GlobalDatastoreMember {
+                replication_group: m.replication_group_id().unwrap_or_default().to_owned(),
+                region: m.replication_group_region().unwrap_or_default().to_owned(),
+                role: m.role().unwrap_or_default().to_owned(),
+                status: m.status().unwrap_or_default().to_owned(),
+            })
+            .collect(),
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use drkit_core::{ActionError, ErrorKind, ProgressEvent, ProgressKind};
+use drkit_core::{ActionError, ErrorKind, IntentLog, Outputs, ProgressEvent, ProgressKind};
 use mockall::predicate::eq;
 
 use crate::port::{MockElastiCacheApi, NodeGroup, NodeGroupMember, ReplicationGroup};
@@ -22,6 +22,18 @@ pub(crate) fn multi_az(status: &str, primary: &str, replicas: &[&str]) -> Replic
     let mut g = group(status, primary, replicas);
     g.automatic_failover = "enabled".into();
     g.multi_az = "enabled".into();
+    g
+}
+
+/// `g` with automatic failover `automatic_failover` and Multi-AZ `multi_az` (`enabled`,
+/// `disabled`, `enabling`, `disabling`).
+pub(crate) fn with_settings(
+    mut g: ReplicationGroup,
+    automatic_failover: &str,
+    multi_az: &str,
+) -> ReplicationGroup {
+    g.automatic_failover = automatic_failover.into();
+    g.multi_az = multi_az.into();
     g
 }
 
@@ -72,4 +84,64 @@ pub(crate) fn polls(events: &Mutex<Vec<ProgressEvent>>) -> Vec<String> {
             _ => None,
         })
         .collect()
+}
+
+/// An answer that never came: no AWS error code (the connection broke after the request left).
+pub(crate) fn lost() -> ActionError {
+    ActionError::new(
+        ErrorKind::Unavailable,
+        "dispatch failure: connection closed before message completed",
+    )
+}
+
+/// A refusal by AWS: an error code (classified as drkit-aws would).
+pub(crate) fn refused(kind: ErrorKind, code: &str, message: &str) -> ActionError {
+    ActionError::new(kind, message.to_owned()).with_code(code.to_owned())
+}
+
+/// The journal of a step's intents, as the runner keeps it: each record in order, `rollback`
+/// for the compensation's.
+#[derive(Debug, Default)]
+pub(crate) struct Journal(Mutex<Vec<(bool, Outputs)>>);
+
+#[async_trait::async_trait]
+impl IntentLog for Journal {
+    async fn record(
+        &self,
+        _step: &str,
+        rollback: bool,
+        intent: &Outputs,
+    ) -> Result<(), ActionError> {
+        self.0.lock().unwrap().push((rollback, intent.clone()));
+        Ok(())
+    }
+}
+
+impl Journal {
+    /// Each record's `key` (`withdrawn` for an empty intent), `rollback:` before a
+    /// compensation's.
+    pub(crate) fn records(&self, key: &str) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(rollback, intent)| {
+                let value = if intent.is_empty() {
+                    "withdrawn".to_owned()
+                } else {
+                    intent.get_str(key).unwrap_or("?").to_owned()
+                };
+                if *rollback {
+                    format!("rollback:{value}")
+                } else {
+                    value
+                }
+            })
+            .collect()
+    }
+
+    /// The last record's `key`.
+    pub(crate) fn last(&self, key: &str) -> Option<String> {
+        self.records(key).pop()
+    }
 }

@@ -5,9 +5,10 @@
 //!
 //! What moto cannot show is covered by the mocked-port unit tests (`src/*_tests.rs`): moto
 //! ignores `PrimaryClusterId` in `ModifyReplicationGroup` (the primary never changes), does not
-//! implement `TestFailover` (HTTP 500 with an HTML page), has no `modifying` state, does not
-//! list a replication group's members in `DescribeCacheClusters` (their state is `unknown`),
-//! and never throttles.
+//! implement `TestFailover` (HTTP 500 with an HTML page) nor the global datastores
+//! (`elasticache.failover_global_datastore` is tested with mocks and the in-memory fake only),
+//! has no `modifying` state, does not list a replication group's members in
+//! `DescribeCacheClusters` (their state is `unknown`), and never throttles.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,7 +21,7 @@ use drkit_core::registry::{ActionSpec, Registry};
 use drkit_core::{
     ActionError, ActionExt, ActionRef, Check, Context, ErrorKind, PortFactory, RetryPolicy,
 };
-use drkit_elasticache::{CacheClusterState, ElastiCacheApi, ReplicationGroup};
+use drkit_elasticache::{CacheClusterState, ElastiCacheApi, GlobalDatastore, ReplicationGroup};
 use drkit_testkit::behaviour::{Case, World, read_only};
 use drkit_testkit::{Moto, unique};
 use serde_json::{Value, json};
@@ -192,8 +193,9 @@ async fn set_primary_checks_real_groups_and_the_call_is_accepted() {
     );
     assert_eq!(primary_of(&client, &id).await, Some(format!("{id}-001")));
 
+    // Multi-AZ enabled: ready, with the sequence (disable, promote, restore) announced.
     let multi_az = create_group(&client, 1, true).await;
-    let blocked = build(
+    let ready = build(
         &registry,
         "elasticache.set_primary",
         json!({"replication_group": multi_az, "primary_cluster": format!("{multi_az}-002")}),
@@ -202,9 +204,79 @@ async fn set_primary_checks_real_groups_and_the_call_is_accepted() {
     .await
     .unwrap();
     assert!(
-        matches!(&blocked, Check::Blocked { reason } if reason.contains("Multi-AZ enabled")),
-        "{blocked:?}"
+        matches!(&ready, Check::Ready { change } if change.contains(
+            "disable them, promote, then restore automatic failover enabled, Multi-AZ enabled"
+        )),
+        "{ready:?}"
     );
+}
+
+/// Automatic failover and Multi-AZ as the emulator reports them, read independently of drkit.
+async fn settings_of(client: &Client, id: &str) -> (String, String) {
+    let out = client
+        .describe_replication_groups()
+        .replication_group_id(id)
+        .send()
+        .await
+        .unwrap();
+    let g = &out.replication_groups()[0];
+    (
+        g.automatic_failover().unwrap().as_str().to_owned(),
+        g.multi_az().unwrap().as_str().to_owned(),
+    )
+}
+
+/// The Multi-AZ sequence's real `ModifyReplicationGroup` calls (one SDK attempt each): moto 5.2.6
+/// applies `AutomaticFailoverEnabled` / `MultiAZEnabled` (read back with the SDK) but ignores
+/// `PrimaryClusterId`, so the step disables both, sends the promotion, and then waits for a
+/// primary that never changes until its deadline; its journalled intent says the promotion is in
+/// flight. The rollback from that intent (a crash between the calls) finds the primary unchanged
+/// and only enables both again. The order of the calls, the waits through ElastiCache's states
+/// and the promotion itself are shown with mocks (`src/set_primary_tests.rs`).
+#[tokio::test]
+async fn set_primary_disables_multi_az_for_the_promotion_and_the_rollback_restores_it() {
+    let Some((_moto, client, registry)) = setup().await else {
+        return;
+    };
+    let id = create_group(&client, 1, true).await;
+    assert_eq!(
+        settings_of(&client, &id).await,
+        ("enabled".to_owned(), "enabled".to_owned())
+    );
+    let promote = build(
+        &registry,
+        "elasticache.set_primary",
+        json!({"replication_group": id, "primary_cluster": format!("{id}-002")}),
+    );
+    let ctx = Context::new()
+        .with_step("step")
+        .with_timeout(Duration::from_secs(3));
+    let err = promote.execute(&ctx).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DeadlineExceeded, "{err}");
+    assert_eq!(
+        settings_of(&client, &id).await,
+        ("disabled".to_owned(), "disabled".to_owned())
+    );
+    assert_eq!(primary_of(&client, &id).await, Some(format!("{id}-001")));
+    let intent = ctx.intent().unwrap();
+    assert_eq!(intent.get_str("phase"), Some("promote"));
+    assert_eq!(intent.get_str("from"), Some(format!("{id}-001").as_str()));
+
+    // Resumed in another process: a new instance, the journalled intent.
+    let resumed = build(
+        &registry,
+        "elasticache.set_primary",
+        json!({"replication_group": id, "primary_cluster": format!("{id}-002")}),
+    );
+    resumed
+        .rollback(&Context::new().with_recorded_intent(Some(intent)))
+        .await
+        .unwrap();
+    assert_eq!(
+        settings_of(&client, &id).await,
+        ("enabled".to_owned(), "enabled".to_owned())
+    );
+    assert_eq!(primary_of(&client, &id).await, Some(format!("{id}-001")));
 }
 
 /// moto does not implement `TestFailover`: it answers HTTP 500 with an HTML page, which
@@ -248,6 +320,31 @@ async fn test_failover_is_ready_on_a_real_group_and_moto_lacks_the_operation() {
     );
 }
 
+/// moto does not implement the global datastores (`DescribeGlobalReplicationGroups` answers
+/// HTTP 500 with an HTML page): the check fails at once as `not_implemented`, with the
+/// operation named, and nothing is sent. The whole action (its states, AWS's error codes, lost
+/// answers, resume, rollback) is shown with mocks (`src/global_tests.rs`) and the in-memory fake
+/// (`src/behaviour_tests.rs`).
+#[tokio::test]
+async fn failover_global_datastore_meets_moto_without_global_datastores() {
+    let Some((_moto, _client, registry)) = setup().await else {
+        return;
+    };
+    let action = build(
+        &registry,
+        "elasticache.failover_global_datastore",
+        json!({
+            "global_replication_group": "ldgnf-mint-global",
+            "primary_region": REGION,
+            "primary_replication_group": "mint-cache-west",
+        }),
+    );
+    let err = action.check(&Context::new()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotImplemented, "{err}");
+    assert_eq!(err.operation(), Some("DescribeGlobalReplicationGroups"));
+    assert!(!err.is_retryable());
+}
+
 /// The ElastiCache port over moto, its mutating calls counted for the behaviour suite.
 #[derive(Debug)]
 struct Counted {
@@ -277,9 +374,40 @@ impl ElastiCacheApi for Counted {
         self.inner.set_primary_cluster(group, cache_cluster).await
     }
 
+    async fn set_failover_settings(
+        &self,
+        group: &str,
+        automatic_failover: bool,
+        multi_az: bool,
+    ) -> Result<(), ActionError> {
+        self.mutations.fetch_add(1, Ordering::SeqCst);
+        self.inner
+            .set_failover_settings(group, automatic_failover, multi_az)
+            .await
+    }
+
     async fn test_failover(&self, group: &str, node_group: &str) -> Result<(), ActionError> {
         self.mutations.fetch_add(1, Ordering::SeqCst);
         self.inner.test_failover(group, node_group).await
+    }
+
+    async fn describe_global_datastore(
+        &self,
+        global: &str,
+    ) -> Result<GlobalDatastore, ActionError> {
+        self.inner.describe_global_datastore(global).await
+    }
+
+    async fn failover_global_datastore(
+        &self,
+        global: &str,
+        primary_region: &str,
+        primary_replication_group: &str,
+    ) -> Result<(), ActionError> {
+        self.mutations.fetch_add(1, Ordering::SeqCst);
+        self.inner
+            .failover_global_datastore(global, primary_region, primary_replication_group)
+            .await
     }
 }
 
