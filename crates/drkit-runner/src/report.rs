@@ -62,6 +62,9 @@ pub enum StepState {
     Succeeded,
     /// Check said it was already done.
     Skipped,
+    /// Not run under the run's conditions: its mode, an impaired region, or an output of a
+    /// step skipped for them (`detail` says which). Satisfies its dependents; sent nothing.
+    Excluded,
     /// Failed.
     Failed,
     /// Stopped by a cancellation.
@@ -77,7 +80,7 @@ pub enum StepState {
 impl StepState {
     /// Whether the step's post-condition holds (succeeded or skipped).
     pub fn is_done(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Skipped)
+        matches!(self, Self::Succeeded | Self::Skipped | Self::Excluded)
     }
 }
 
@@ -265,9 +268,19 @@ impl Report {
                     s.detail = Some(verified.clone());
                 }
                 Event::StepSkipped {
-                    detail, outputs, ..
+                    detail,
+                    outputs,
+                    condition,
+                    ..
                 } => {
-                    end(s, StepState::Skipped);
+                    end(
+                        s,
+                        if *condition {
+                            StepState::Excluded
+                        } else {
+                            StepState::Skipped
+                        },
+                    );
                     s.outputs = outputs.clone();
                     s.detail = Some(detail.clone());
                 }
@@ -449,7 +462,14 @@ impl Report {
                 s.id,
                 s.tier,
                 s.service,
-                state_name(s.state),
+                if s.state == StepState::Excluded {
+                    format!(
+                        "skipped: {}",
+                        escape(s.detail.as_deref().unwrap_or("the run's conditions"))
+                    )
+                } else {
+                    state_name(s.state).to_owned()
+                },
                 s.started.map_or("-".into(), |t| format!("T+{}", offset(t))),
                 s.duration.map_or("-".into(), fmt_duration),
                 s.attempts,
@@ -493,6 +513,7 @@ fn state_name(s: StepState) -> &'static str {
         StepState::Running => "running",
         StepState::Succeeded => "succeeded",
         StepState::Skipped => "done at check (nothing to change)",
+        StepState::Excluded => "skipped (the run's mode or an impaired region)",
         StepState::Failed => "FAILED",
         StepState::Interrupted => "interrupted",
         StepState::NotRun => "not run",

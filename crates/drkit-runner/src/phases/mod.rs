@@ -24,7 +24,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use drkit_core::{ActionError, ActionExt, ActionRef, CancellationToken, Context, Outputs};
+use drkit_core::{
+    ActionError, ActionExt, ActionRef, CancellationToken, Context, ErrorKind, Outputs,
+};
 use tokio::time::Instant;
 
 use crate::approval::{ApprovalRequest, Approver};
@@ -245,7 +247,32 @@ pub(crate) async fn run_step(
             }
         }
     };
+    let ending = match ending {
+        Ending::Failed { error, mutated } => Ending::Failed {
+            error: region_hint(env, step, error),
+            mutated,
+        },
+        other => other,
+    };
     ending.record(&env.journal, &step.id, start).await
+}
+
+/// A graceful run's step that got no answer from its region: the error says so, and that the
+/// run can go on without that region (`drkit resume ... --mode ungraceful --impaired-region`).
+fn region_hint(env: &StepEnv, step: &Step, error: ActionError) -> ActionError {
+    let unanswered = error.code().is_none()
+        && matches!(
+            error.kind(),
+            ErrorKind::Timeout | ErrorKind::Unavailable | ErrorKind::DeadlineExceeded
+        );
+    match step.region() {
+        Some(region) if unanswered && env.conditions.mode == crate::Mode::Graceful => error
+            .with_note(format!(
+                "no answer from {region}; if {region} is down, go on without it: \
+                 `drkit resume JOURNAL --mode ungraceful --impaired-region {region}`"
+            )),
+        _ => error,
+    }
 }
 
 /// The phases of a built step, in order; `Err` is the ending of a phase that stopped the step.

@@ -30,7 +30,9 @@ fn plan(log: &Log, switch_fails: bool) -> (Plan, Vec<Arc<Fake>>) {
     let plan = Plan::new(
         "region-loss",
         vec![
-            Step::new(action(&switch)).only_in_modes([Mode::Graceful]),
+            Step::new(action(&switch))
+                .only_in_modes([Mode::Graceful])
+                .in_region("us-west-2"),
             Step::new(action(&detach)).only_in_modes([Mode::Ungraceful]),
             Step::new(action(&primary)).in_region("us-east-1"),
             Step::new(action(&scale))
@@ -81,7 +83,7 @@ async fn skipped_for_the_mode_or_an_impaired_region_with_the_reason_and_never_ca
         ),
     ] {
         let s = report.step(step).unwrap();
-        assert_eq!(s.state, StepState::Skipped, "{step}");
+        assert_eq!(s.state, StepState::Excluded, "{step}");
         assert_eq!(s.detail.as_deref(), Some(why), "{step}");
         assert!(
             !called(&log, step),
@@ -135,7 +137,16 @@ async fn a_stuck_graceful_run_resumed_in_ungraceful_mode_runs_what_it_skipped() 
     let first = failed_report(runner.run(&plan).await);
     assert_eq!(first.mode, Mode::Graceful);
     assert_eq!(first.step("switch").unwrap().state, StepState::Failed);
-    assert_eq!(first.step("detach").unwrap().state, StepState::Skipped);
+    // A step that got no answer from its region says how to go on without it.
+    let error = first.step("switch").unwrap().error.clone().unwrap();
+    assert!(
+        error.contains(
+            "no answer from us-west-2; if us-west-2 is down, go on without it: \
+             `drkit resume JOURNAL --mode ungraceful --impaired-region us-west-2`"
+        ),
+        "{error}"
+    );
+    assert_eq!(first.step("detach").unwrap().state, StepState::Excluded);
     assert!(!called(&log, "detach"));
 
     let report = Runner::new()
