@@ -1,6 +1,6 @@
 //! The behaviour suite (`drkit_testkit::behaviour`) for every RDS kind, against an in-memory
-//! RDS: a fake of the port that keeps clusters, instances and snapshots, and counts the
-//! mutating calls.
+//! RDS: a fake of the port that keeps clusters, instances, snapshots and Aurora global
+//! databases, and counts the mutating calls.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::port::{
     ClusterMember, Datapoint, DbCluster, DbInstance, DbSnapshot, Endpoint, GlobalCluster,
-    MetricsApi, RdsApi, RestoreTime, SnapshotOf,
+    GlobalMember, MetricsApi, RdsApi, RestoreTime, SnapshotOf,
 };
 use crate::{RdsPorts, register_with};
 
@@ -25,9 +25,17 @@ struct FakeRds {
     clusters: Mutex<BTreeMap<String, DbCluster>>,
     instances: Mutex<BTreeMap<String, DbInstance>>,
     snapshots: Mutex<BTreeMap<String, DbSnapshot>>,
+    globals: Mutex<BTreeMap<String, GlobalCluster>>,
     lag: Mutex<Vec<Datapoint>>,
     mutations: AtomicUsize,
 }
+
+/// The Aurora global database of the fake.
+const GLOBAL: &str = "mint-global";
+/// Its primary (writer) cluster, in a Region the fake does not hold.
+const EAST: &str = "arn:aws:rds:us-east-1:123456789012:cluster:mint-east";
+/// Its secondary: the fake's cluster `mint-west`.
+const WEST: &str = "arn:aws:rds:us-west-2:123456789012:cluster:mint-west";
 
 fn not_found(what: &str) -> ActionError {
     ActionError::new(ErrorKind::NotFound, format!("{what} not found"))
@@ -50,8 +58,10 @@ fn restored(id: &str) -> DbInstance {
 impl FakeRds {
     /// An Aurora cluster `mint` (writer `mint-1`, reader `mint-2`, restorable for the last
     /// day), a replica instance `mint-replica` of `mint-1`, a replica cluster `mint-dr`, a
-    /// standalone instance `mint-db` with a week of backups and a nightly snapshot, and a fresh
-    /// lag datapoint.
+    /// standalone instance `mint-db` with a week of backups and a nightly snapshot, a fresh
+    /// lag datapoint, and an Aurora global database `mint-global`: writer `mint-east` (in
+    /// us-east-1, not held by the fake) and secondary `mint-west` (a cluster of the fake, in
+    /// us-west-2, whose one instance `west-1` is a reader while it is a secondary).
     fn mint() -> Arc<Self> {
         let fake = Self::default();
         let mut cluster = DbCluster::new(
@@ -73,20 +83,40 @@ impl FakeRds {
         db.created = Some(ago(2 * 86_400));
         db.latest_restorable = Some(ago(60));
         db.backup_retention_days = Some(7);
+        let mut west = DbCluster::new(
+            "mint-west",
+            "available",
+            vec![ClusterMember::reader("west-1")],
+        );
+        west.arn = Some(WEST.into());
+        west.engine = Some("aurora-postgresql".into());
+        west.endpoint = Some("mint-west.cluster-fake.us-west-2.rds.amazonaws.com".into());
+        let mut west_1 = DbInstance::new("west-1", "available");
+        west_1.cluster = Some("mint-west".into());
+        let mut secondary = GlobalMember::new(WEST, false);
+        secondary.synchronization = Some("connected".into());
+        let global = GlobalCluster::new(
+            GLOBAL,
+            "available",
+            vec![GlobalMember::new(EAST, true), secondary],
+        );
         {
             let mut clusters = fake.clusters.lock().unwrap();
             clusters.insert("mint".into(), cluster);
             clusters.insert("mint-dr".into(), dr);
+            clusters.insert("mint-west".into(), west);
             let mut instances = fake.instances.lock().unwrap();
             for id in ["mint-1", "mint-2", "dr-1"] {
                 instances.insert(id.into(), DbInstance::new(id, "available"));
             }
             instances.insert("mint-replica".into(), replica);
             instances.insert("mint-db".into(), db);
+            instances.insert("west-1".into(), west_1);
             fake.snapshots.lock().unwrap().insert(
                 "mint-db-nightly".into(),
                 DbSnapshot::new("mint-db-nightly", "available", "mint-db", Some(ago(7200))),
             );
+            fake.globals.lock().unwrap().insert(GLOBAL.into(), global);
         }
         *fake.lag.lock().unwrap() = vec![Datapoint {
             at: SystemTime::now() - Duration::from_secs(30),
@@ -97,6 +127,47 @@ impl FakeRds {
 
     fn mutated(&self) {
         self.mutations.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The fake's cluster whose ARN is `arn` gets a writer instance when `writer` (a primary,
+    /// or a standalone cluster), none when not (an Aurora secondary only reads).
+    fn set_writes(&self, arn: &str, writer: bool) {
+        let mut clusters = self.clusters.lock().unwrap();
+        if let Some(c) = clusters
+            .values_mut()
+            .find(|c| c.arn.as_deref() == Some(arn))
+            && let Some(first) = c.members.first_mut()
+        {
+            first.is_writer = writer;
+        }
+    }
+
+    /// `SwitchoverGlobalCluster` and `FailoverGlobalCluster`: the writer moves to `target` at
+    /// once, and the global cluster is settled (`available`, no failover state).
+    fn switch_global(&self, global: &str, target: &str) -> Result<(), ActionError> {
+        self.mutated();
+        let roles: Vec<(String, bool)> = {
+            let mut globals = self.globals.lock().unwrap();
+            let g = globals.get_mut(global).ok_or_else(|| not_found(global))?;
+            if !g.members.iter().any(|m| m.arn == target) {
+                return Err(ActionError::precondition(format!(
+                    "{target} is not a member of global cluster {global}"
+                )));
+            }
+            for m in &mut g.members {
+                m.is_writer = m.arn == target;
+            }
+            g.status = "available".into();
+            g.failover = None;
+            g.members
+                .iter()
+                .map(|m| (m.arn.clone(), m.is_writer))
+                .collect()
+        };
+        for (arn, writer) in roles {
+            self.set_writes(&arn, writer);
+        }
+        Ok(())
     }
 
     fn registry(self: &Arc<Self>) -> Registry {
@@ -121,12 +192,17 @@ impl World for FakeRds {
         let clusters = self.clusters.lock().unwrap();
         let instances = self.instances.lock().unwrap();
         let snapshots = self.snapshots.lock().unwrap();
+        let globals = self.globals.lock().unwrap();
         json!({
             "writers": clusters.values().map(|c| (c.id.clone(), c.writer().map(str::to_owned))).collect::<BTreeMap<_, _>>(),
             "sources": clusters.values().map(|c| (c.id.clone(), c.replication_source.clone()))
                 .chain(instances.values().map(|i| (i.id.clone(), i.replication_source.clone())))
                 .collect::<BTreeMap<_, _>>(),
             "snapshots": snapshots.keys().collect::<Vec<_>>(),
+            "globals": globals.values().map(|g| (g.id.clone(), json!({
+                "writer": g.writer().map(|w| w.arn.clone()),
+                "members": g.members.iter().map(|m| m.arn.clone()).collect::<Vec<_>>(),
+            }))).collect::<BTreeMap<_, _>>(),
         })
     }
 
@@ -138,19 +214,51 @@ impl World for FakeRds {
 #[async_trait]
 impl RdsApi for FakeRds {
     async fn describe_global_cluster(&self, global: &str) -> Result<GlobalCluster, ActionError> {
-        Err(not_found(global))
+        self.globals
+            .lock()
+            .unwrap()
+            .get(global)
+            .cloned()
+            .ok_or_else(|| not_found(global))
     }
 
-    async fn switchover_global_cluster(&self, global: &str, _: &str) -> Result<(), ActionError> {
-        Err(not_found(global))
+    async fn switchover_global_cluster(
+        &self,
+        global: &str,
+        target: &str,
+    ) -> Result<(), ActionError> {
+        self.switch_global(global, target)
     }
 
-    async fn failover_global_cluster(&self, global: &str, _: &str) -> Result<(), ActionError> {
-        Err(not_found(global))
+    async fn failover_global_cluster(&self, global: &str, target: &str) -> Result<(), ActionError> {
+        self.switch_global(global, target)
     }
 
-    async fn remove_from_global_cluster(&self, global: &str, _: &str) -> Result<(), ActionError> {
-        Err(not_found(global))
+    async fn remove_from_global_cluster(
+        &self,
+        global: &str,
+        cluster: &str,
+    ) -> Result<(), ActionError> {
+        self.mutated();
+        {
+            let mut globals = self.globals.lock().unwrap();
+            let g = globals.get_mut(global).ok_or_else(|| not_found(global))?;
+            let member = g
+                .members
+                .iter()
+                .find(|m| m.arn == cluster)
+                .ok_or_else(|| not_found(cluster))?;
+            if member.is_writer && g.members.len() > 1 {
+                return Err(ActionError::precondition(format!(
+                    "{cluster} is the primary of global cluster {global}: remove the secondaries \
+                     first"
+                )));
+            }
+            g.members.retain(|m| m.arn != cluster);
+        }
+        // A standalone cluster writes.
+        self.set_writes(cluster, true);
+        Ok(())
     }
 
     async fn describe_db_cluster(&self, cluster: &str) -> Result<DbCluster, ActionError> {
@@ -510,6 +618,102 @@ async fn restore_cluster_to_point_in_time() {
             "instance_class": "db.r6g.large",
         }),
         "target",
+    );
+    mutating(&case, rds.as_ref()).await;
+}
+
+#[tokio::test]
+async fn check_global_cluster() {
+    let rds = FakeRds::mint();
+    let case = Case::new(
+        rds.registry(),
+        "rds.check_global_cluster",
+        json!({"global_cluster": GLOBAL}),
+    )
+    .refuses(json!({"global_cluster": ""}), "global_cluster")
+    .refuses(json!({"global_cluster": "mint_global"}), "global_cluster");
+    read_only(&case, rds.as_ref()).await;
+}
+
+/// The target as an ARN (no region needed; an identifier without one is refused), or as an
+/// identifier in the step's region.
+fn global_switch(
+    rds: &Arc<FakeRds>,
+    kind: &str,
+    allow_data_loss: Option<bool>,
+    by_arn: bool,
+) -> Case {
+    let with = |target: &str, global: &str, allow: Option<bool>| {
+        let mut params = json!({"global_cluster": global, "target_cluster": target});
+        if let Some(allow) = allow {
+            params["allow_data_loss"] = json!(allow);
+        }
+        params
+    };
+    let target = if by_arn { WEST } else { "mint-west" };
+    let case = Case::new(rds.registry(), kind, with(target, GLOBAL, allow_data_loss))
+        .refuses(with(target, "", allow_data_loss), "global_cluster")
+        .refuses(with("mint_west", GLOBAL, allow_data_loss), "target_cluster")
+        .refuses(
+            with(
+                "arn:aws:rds:us-west-2:123456789012:db:mint-west",
+                GLOBAL,
+                allow_data_loss,
+            ),
+            "target_cluster",
+        );
+    if by_arn {
+        case.refuses(with("mint-west", GLOBAL, allow_data_loss), "target_cluster")
+    } else {
+        case.in_region("us-west-2")
+    }
+}
+
+#[tokio::test]
+async fn switchover_global_cluster() {
+    for by_arn in [true, false] {
+        let rds = FakeRds::mint();
+        let case = global_switch(&rds, "rds.switchover_global_cluster", None, by_arn).refuses(
+            json!({"global_cluster": GLOBAL, "target_cluster": WEST, "allow_data_loss": false}),
+            "allow_data_loss",
+        );
+        mutating(&case, rds.as_ref()).await;
+    }
+}
+
+#[tokio::test]
+async fn failover_global_cluster() {
+    for by_arn in [true, false] {
+        let rds = FakeRds::mint();
+        let case = global_switch(&rds, "rds.failover_global_cluster", Some(true), by_arn)
+            .refuses(
+                json!({"global_cluster": GLOBAL, "target_cluster": WEST, "allow_data_loss": false}),
+                "allow_data_loss",
+            )
+            .refuses(
+                json!({"global_cluster": GLOBAL, "target_cluster": WEST}),
+                "allow_data_loss",
+            );
+        mutating(&case, rds.as_ref()).await;
+    }
+}
+
+#[tokio::test]
+async fn detach_global_secondary() {
+    let rds = FakeRds::mint();
+    let case = Case::new(
+        rds.registry(),
+        "rds.detach_global_secondary",
+        json!({"global_cluster": GLOBAL, "cluster": "mint-west"}),
+    )
+    .in_region("us-west-2")
+    .refuses(
+        json!({"global_cluster": GLOBAL, "cluster": WEST}),
+        "cluster",
+    )
+    .refuses(
+        json!({"global_cluster": "", "cluster": "mint-west"}),
+        "global_cluster",
     );
     mutating(&case, rds.as_ref()).await;
 }

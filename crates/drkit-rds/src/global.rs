@@ -1,6 +1,7 @@
 //! Aurora Global Database: the cross-Region path for Aurora PostgreSQL (issue "Region loss").
 //!
-//! - `rds.check_global_cluster`: read-only; the members, their Regions and roles, the writer.
+//! - `rds.check_global_cluster`: read-only; the members, their Regions and roles, the writer,
+//!   and the secondaries' replication and RPO lag from CloudWatch where it has datapoints.
 //! - `rds.switchover_global_cluster`: `SwitchoverGlobalCluster`, planned, no data loss (every
 //!   Region answers): the graceful mode's path. Rollback switches back.
 //! - `rds.failover_global_cluster`: `FailoverGlobalCluster` with `AllowDataLoss` (the runbook
@@ -27,7 +28,12 @@ use drkit_core::{
 use serde::Deserialize;
 
 use crate::common::identifier;
-use crate::port::{GlobalCluster, GlobalMember, RdsApi};
+use crate::port::{GlobalCluster, GlobalMember, MetricsApi, RdsApi};
+use crate::probe::LagMetric;
+use crate::register::RdsPorts;
+
+/// How far back `rds.check_global_cluster` looks for the lag metrics' datapoints.
+const LAG_WINDOW: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// Whether `text` is an RDS cluster ARN: `arn:<partition>:rds:<region>:<account>:cluster:<id>`.
 fn is_cluster_arn(text: &str) -> bool {
@@ -128,10 +134,15 @@ pub struct CheckGlobalClusterParams {
 }
 
 /// `rds.check_global_cluster`: the global database is `available` with a writer; outputs its
-/// members with their Regions and roles.
+/// members with their Regions and roles, and, where CloudWatch has datapoints of the last 5
+/// minutes, the largest replication lag and RPO lag of its secondaries
+/// (`AuroraGlobalDBReplicationLag`, `AuroraGlobalDBRPOLag`, read in each secondary's Region;
+/// milliseconds converted to seconds). A lag that cannot be read is left out, never a failure:
+/// the check is about the global database.
 #[derive(Debug, HasBase)]
 pub struct CheckGlobalCluster {
     base: Base<Self>,
+    metrics: PortFactory<dyn MetricsApi>,
 }
 
 impl ActionKind for CheckGlobalCluster {
@@ -139,9 +150,22 @@ impl ActionKind for CheckGlobalCluster {
     const SUMMARY: &'static str =
         "Probe an Aurora global database: available, its writer, its members and their Regions";
     const MUTATES: bool = false;
-    const IAM_ACTIONS: &'static [&'static str] = &["rds:DescribeGlobalClusters"];
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "rds:DescribeGlobalClusters",
+        "cloudwatch:GetMetricStatistics",
+    ];
     const OUTPUTS: &'static [OutputDoc] = &[
         OutputDoc::new("status", "the global cluster's status"),
+        OutputDoc::new(
+            "replication_lag_seconds",
+            "the largest AuroraGlobalDBReplicationLag of the secondaries, in seconds (absent \
+             without datapoints)",
+        ),
+        OutputDoc::new(
+            "rpo_lag_seconds",
+            "the largest AuroraGlobalDBRPOLag of the secondaries, in seconds: the commits a \
+             failover now would lose (absent without datapoints)",
+        ),
         OutputDoc::new("writer", "the ARN of the writer (primary) cluster"),
         OutputDoc::new("writer_cluster", "the writer cluster's identifier"),
         OutputDoc::new("writer_region", "the writer cluster's Region"),
@@ -152,7 +176,7 @@ impl ActionKind for CheckGlobalCluster {
     ];
     type Params = CheckGlobalClusterParams;
     type Port = dyn RdsApi;
-    type Ports = PortFactory<dyn RdsApi>;
+    type Ports = RdsPorts;
 
     fn validate(p: &Self::Params) -> Result<(), ParamError> {
         global_id(&p.global_cluster)
@@ -161,8 +185,43 @@ impl ActionKind for CheckGlobalCluster {
     fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
         let target = global_resource(&step.params.global_cluster, None);
         Ok(Self {
-            base: step.into_base(target, ports),
+            base: step.into_base(target, &ports.rds),
+            metrics: ports.metrics.clone(),
         })
+    }
+}
+
+impl CheckGlobalCluster {
+    /// The largest latest value of `metric` over the secondaries of `g`, in seconds; `None`
+    /// when no secondary has a datapoint (or CloudWatch cannot be read: said as progress).
+    async fn lag(&self, ctx: &Context, g: &GlobalCluster, metric: LagMetric) -> Option<f64> {
+        let since = std::time::SystemTime::now() - LAG_WINDOW;
+        let mut largest: Option<f64> = None;
+        for m in g.members.iter().filter(|m| !m.is_writer) {
+            if ctx.is_region_impaired(m.region()) {
+                continue;
+            }
+            let port = self.metrics.get(Some(m.region()));
+            let read = ctx
+                .bounded(port.lag(metric.name(), "DBClusterIdentifier", m.cluster_id(), since))
+                .await;
+            match read {
+                Ok(points) => {
+                    if let Some(last) = points.last() {
+                        let secs = last.value * metric.seconds_per_unit();
+                        largest = Some(largest.map_or(secs, |l| l.max(secs)));
+                    }
+                }
+                Err(e) => ctx.progress(format!(
+                    "{} of {} in {} not read: {}",
+                    metric.name(),
+                    m.cluster_id(),
+                    m.region(),
+                    e.message()
+                )),
+            }
+        }
+        largest
     }
 }
 
@@ -180,7 +239,18 @@ impl Probe for CheckGlobalCluster {
             }
             Err(e) => return Err(e),
         };
-        let outputs = global_outputs(&g);
+        let mut outputs = global_outputs(&g);
+        for (metric, key) in [
+            (
+                LagMetric::AuroraGlobalDBReplicationLag,
+                "replication_lag_seconds",
+            ),
+            (LagMetric::AuroraGlobalDBRPOLag, "rpo_lag_seconds"),
+        ] {
+            if let Some(secs) = self.lag(ctx, &g, metric).await {
+                outputs.insert(key, secs);
+            }
+        }
         Ok(match g.writer() {
             Some(w) if g.is_settled() => Finding::pass(
                 format!(

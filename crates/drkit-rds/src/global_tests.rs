@@ -11,7 +11,9 @@ use drkit_core::{ActionExt, ActionRef, RetryPolicy};
 use serde_json::json;
 
 use super::*;
-use crate::port::{ClusterMember, DbCluster, GlobalFailover, MockMetricsApi, MockRdsApi};
+use crate::port::{
+    ClusterMember, Datapoint, DbCluster, GlobalFailover, MockMetricsApi, MockRdsApi,
+};
 use crate::{MetricsApi, RdsPorts, register_with};
 
 const GLOBAL: &str = "mint-global";
@@ -55,13 +57,28 @@ fn states(api: &mut MockRdsApi, states: Vec<GlobalCluster>) {
 }
 
 fn registry(api: MockRdsApi) -> Registry {
+    // CloudWatch without datapoints.
+    registry_with_metrics(api, |_| {
+        let mut m = MockMetricsApi::new();
+        m.expect_lag().returning(|_, _, _, _| Ok(Vec::new()));
+        m
+    })
+}
+
+/// The registry over `api`, and the metrics port `metrics(region)` of each region.
+fn registry_with_metrics(
+    api: MockRdsApi,
+    metrics: impl Fn(Option<&str>) -> MockMetricsApi + Send + Sync + 'static,
+) -> Registry {
     let api: Arc<dyn RdsApi> = Arc::new(api);
     let mut registry = Registry::new();
     register_with(
         &mut registry,
         &RdsPorts {
             rds: PortFactory::new(move |_| Arc::clone(&api)),
-            metrics: PortFactory::new(|_| Arc::new(MockMetricsApi::new()) as Arc<dyn MetricsApi>),
+            metrics: PortFactory::new(move |region| {
+                Arc::new(metrics(region)) as Arc<dyn MetricsApi>
+            }),
         },
     )
     .unwrap();
@@ -129,6 +146,75 @@ async fn the_check_reports_members_regions_and_the_writer() {
         blocked,
         Check::blocked("global cluster mint-global does not exist")
     );
+}
+
+/// The secondaries' lag, read in each secondary's region, milliseconds to seconds; an impaired
+/// region is not read, and the output is left out without failing the check.
+#[tokio::test]
+async fn the_check_reads_the_secondaries_lag_in_their_region() {
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let c = Arc::clone(&calls);
+    let mut api = MockRdsApi::new();
+    states(&mut api, vec![global("available", EAST)]);
+    let registry = registry_with_metrics(api, move |region| {
+        let region = region.unwrap_or_default().to_owned();
+        let c = Arc::clone(&c);
+        let mut m = MockMetricsApi::new();
+        m.expect_lag()
+            .returning(move |metric, dimension, value, _| {
+                c.lock()
+                    .unwrap()
+                    .push(format!("{region}:{metric}:{dimension}={value}"));
+                Ok(vec![Datapoint {
+                    at: std::time::SystemTime::now(),
+                    value: if metric == "AuroraGlobalDBRPOLag" {
+                        1500.0
+                    } else {
+                        250.0
+                    },
+                }])
+            });
+        m
+    });
+    let check = registry
+        .build(
+            &ActionSpec::new(
+                "db-global",
+                "rds.check_global_cluster",
+                json!({"global_cluster": GLOBAL}),
+            )
+            .in_region("us-west-2"),
+        )
+        .unwrap();
+    match check.check(&Context::new()).await.unwrap() {
+        Check::Done { outputs, .. } => {
+            assert_eq!(outputs.get("replication_lag_seconds"), Some(&json!(0.25)));
+            assert_eq!(outputs.get("rpo_lag_seconds"), Some(&json!(1.5)));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Only the secondary, in its own region, per cluster.
+    assert_eq!(
+        *calls.lock().unwrap(),
+        vec![
+            "us-west-2:AuroraGlobalDBReplicationLag:DBClusterIdentifier=mint-dr".to_owned(),
+            "us-west-2:AuroraGlobalDBRPOLag:DBClusterIdentifier=mint-dr".to_owned(),
+        ]
+    );
+    // us-west-2 impaired: not read, the outputs absent, the check still holds.
+    calls.lock().unwrap().clear();
+    match check
+        .check(&Context::new().with_impaired_regions(["us-west-2"]))
+        .await
+        .unwrap()
+    {
+        Check::Done { outputs, .. } => {
+            assert_eq!(outputs.get("replication_lag_seconds"), None);
+            assert_eq!(outputs.get("rpo_lag_seconds"), None);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(calls.lock().unwrap().is_empty());
 }
 
 #[tokio::test(start_paused = true)]

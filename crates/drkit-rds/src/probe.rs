@@ -285,7 +285,7 @@ impl LagMetric {
     }
 
     /// Seconds per unit of the metric.
-    fn seconds_per_unit(self) -> f64 {
+    pub(crate) fn seconds_per_unit(self) -> f64 {
         match self {
             Self::ReplicaLag => 1.0,
             _ => 0.001,

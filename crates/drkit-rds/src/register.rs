@@ -79,7 +79,7 @@ pub fn register_with(registry: &mut Registry, ports: &RdsPorts) -> Result<(), Du
     registry.register::<InstanceStatus>(ports.rds.clone())?;
     registry.register::<ClusterStatus>(ports.rds.clone())?;
     registry.register::<CheckReplicaLag>(ports.metrics.clone())?;
-    registry.register::<CheckGlobalCluster>(ports.rds.clone())?;
+    registry.register::<CheckGlobalCluster>(ports.clone())?;
     registry.register::<SwitchoverGlobalCluster>(ports.rds.clone())?;
     registry.register::<FailoverGlobalCluster>(ports.rds.clone())?;
     registry.register::<DetachGlobalSecondary>(ports.rds.clone())?;
