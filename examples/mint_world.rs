@@ -8,13 +8,18 @@
 //!
 //! In the emulator (region us-west-2 unless said otherwise):
 //! - EKS cluster `mint-replica-standby` with node group `primary-nodes` (1 node: the standby);
-//! - Aurora PostgreSQL cluster `mint-replica-cluster`: writer `mint-replica-primary`, reader
-//!   `mint-replica-replica`;
+//! - Aurora PostgreSQL global database `mint-replica-global`: the primary cluster
+//!   `mint-replica-east` in us-east-1 (instance `mint-replica-east-1`), the secondary
+//!   `mint-replica-cluster` in us-west-2 (instances `mint-replica-primary`,
+//!   `mint-replica-replica`). The switchover, failover and detach of a global database are
+//!   drkit's fake on top of moto (scripts/lib/moto_server.py);
 //! - ElastiCache replication group `mint-replica-cache` (1 shard, 2 replicas);
 //! - S3 bucket `mint-replica-primary` (us-east-1) replicating to `mint-replica-dr` (us-west-2),
 //!   both versioned;
 //! - Route 53 zone `mintreplica.com` with `api.` and `www.` records pointing at production;
-//! - CloudFront distribution (comment `mint-replica-web`) in front of the primary bucket;
+//! - CloudFront distribution (comment `mint-replica-web`) in front of the primary bucket
+//!   (origin `mint-replica-primary-s3`), with the DR bucket as a second origin
+//!   (`mint-replica-dr-s3`) that `cloudfront.switch_origin` sends the traffic to;
 //! - IAM role `mint-replica-dr-role` whose inline policy `mint-replica-dr-access` is stale
 //!   (it lost `rds:FailoverDBCluster` and the EC2 permissions);
 //! - security group `mint-replica-api` in the default VPC, without its HTTPS rule.
@@ -42,6 +47,9 @@ const REGION: &str = "us-west-2";
 const PRIMARY_BUCKET_REGION: &str = "us-east-1";
 const EKS_CLUSTER: &str = "mint-replica-standby";
 const NODEGROUP: &str = "primary-nodes";
+const DB_GLOBAL: &str = "mint-replica-global";
+const DB_PRIMARY_CLUSTER: &str = "mint-replica-east";
+const DB_PRIMARY_INSTANCE: &str = "mint-replica-east-1";
 const DB_CLUSTER: &str = "mint-replica-cluster";
 const DB_WRITER: &str = "mint-replica-primary";
 const DB_READER: &str = "mint-replica-replica";
@@ -103,7 +111,7 @@ async fn run() -> Result<(), AnyError> {
     println!("Mint Replica Lite — the production world, in the emulator at {endpoint}");
 
     eks(west.sdk_config()).await?;
-    aurora(west.sdk_config()).await?;
+    aurora(east.sdk_config(), west.sdk_config()).await?;
     cache(west.sdk_config()).await?;
     s3(east.sdk_config(), west.sdk_config()).await?;
     let distribution = cloudfront(west.sdk_config()).await?;
@@ -169,21 +177,53 @@ async fn eks(config: &aws_config::SdkConfig) -> Result<(), AnyError> {
     Ok(())
 }
 
-async fn aurora(config: &aws_config::SdkConfig) -> Result<(), AnyError> {
-    let client = aws_sdk_rds::Client::new(config);
-    let made = client
+async fn aurora(
+    east: &aws_config::SdkConfig,
+    west: &aws_config::SdkConfig,
+) -> Result<(), AnyError> {
+    let primary = aws_sdk_rds::Client::new(east);
+    let client = aws_sdk_rds::Client::new(west);
+    // The global database, then its primary in us-east-1, then the secondary in us-west-2.
+    let made = primary
+        .create_global_cluster()
+        .global_cluster_identifier(DB_GLOBAL)
+        .engine("aurora-postgresql")
+        .send()
+        .await
+        .or_action_error("CreateGlobalCluster");
+    if !created(made, &format!("Aurora global database {DB_GLOBAL}"))? {
+        return Ok(());
+    }
+    // The emulator needs a password; a real drill never creates the clusters at all.
+    let password = format!("drill-{}", std::process::id());
+    primary
+        .create_db_cluster()
+        .db_cluster_identifier(DB_PRIMARY_CLUSTER)
+        .engine("aurora-postgresql")
+        .master_username("mint_admin")
+        .master_user_password(&password)
+        .global_cluster_identifier(DB_GLOBAL)
+        .send()
+        .await
+        .or_action_error("CreateDBCluster")?;
+    primary
+        .create_db_instance()
+        .db_instance_identifier(DB_PRIMARY_INSTANCE)
+        .db_cluster_identifier(DB_PRIMARY_CLUSTER)
+        .engine("aurora-postgresql")
+        .db_instance_class("db.r6g.large")
+        .send()
+        .await
+        .or_action_error("CreateDBInstance")?;
+    // A secondary takes the global database's master user (none is given, as on AWS).
+    client
         .create_db_cluster()
         .db_cluster_identifier(DB_CLUSTER)
         .engine("aurora-postgresql")
-        .master_username("mint_admin")
-        // The emulator needs a password; a real drill never creates the cluster at all.
-        .master_user_password(format!("drill-{}", std::process::id()))
+        .global_cluster_identifier(DB_GLOBAL)
         .send()
         .await
-        .or_action_error("CreateDBCluster");
-    if !created(made, &format!("Aurora cluster {DB_CLUSTER}"))? {
-        return Ok(());
-    }
+        .or_action_error("CreateDBCluster")?;
     for instance in [DB_WRITER, DB_READER] {
         client
             .create_db_instance()
@@ -195,7 +235,10 @@ async fn aurora(config: &aws_config::SdkConfig) -> Result<(), AnyError> {
             .await
             .or_action_error("CreateDBInstance")?;
     }
-    println!("  Aurora cluster {DB_CLUSTER}: created, writer {DB_WRITER}, reader {DB_READER}");
+    println!(
+        "  Aurora global database {DB_GLOBAL}: primary {DB_PRIMARY_CLUSTER} ({PRIMARY_BUCKET_REGION}), \
+         secondary {DB_CLUSTER} ({REGION}: {DB_WRITER}, {DB_READER})"
+    );
     Ok(())
 }
 
@@ -344,6 +387,13 @@ async fn cloudfront(config: &aws_config::SdkConfig) -> Result<(String, String), 
         return Ok((d.id().to_owned(), d.domain_name().to_owned()));
     }
     let origin_id = "mint-replica-primary-s3";
+    let s3_origin = |id: &str, bucket: &str| {
+        Origin::builder()
+            .id(id)
+            .domain_name(format!("{bucket}.s3.amazonaws.com"))
+            .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
+            .build()
+    };
     let made = client
         .create_distribution()
         .distribution_config(
@@ -353,16 +403,9 @@ async fn cloudfront(config: &aws_config::SdkConfig) -> Result<(String, String), 
                 .enabled(true)
                 .origins(
                     Origins::builder()
-                        .quantity(1)
-                        .items(
-                            Origin::builder()
-                                .id(origin_id)
-                                .domain_name(format!("{PRIMARY_BUCKET}.s3.amazonaws.com"))
-                                .s3_origin_config(
-                                    S3OriginConfig::builder().origin_access_identity("").build(),
-                                )
-                                .build()?,
-                        )
+                        .quantity(2)
+                        .items(s3_origin(origin_id, PRIMARY_BUCKET)?)
+                        .items(s3_origin("mint-replica-dr-s3", DR_BUCKET)?)
                         .build()?,
                 )
                 .default_cache_behavior(
@@ -380,7 +423,8 @@ async fn cloudfront(config: &aws_config::SdkConfig) -> Result<(String, String), 
         .distribution()
         .ok_or("CreateDistribution answered no distribution")?;
     println!(
-        "  CloudFront distribution {} ({}): created",
+        "  CloudFront distribution {} ({}): created, origins mint-replica-primary-s3 (serving) \
+         and mint-replica-dr-s3",
         d.id(),
         d.domain_name()
     );

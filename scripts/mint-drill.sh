@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole Mint Replica Lite recovery, on a fresh machine and without an AWS account: starts a
-# local AWS emulator (moto server), PostgreSQL, OpenBao (one server sealed, for drkit to
-# unseal; one with a transit engine) and drkit-testkit's fake Kubernetes API server (no real one
-# can run here), creates the "production" world in them
+# local AWS emulator (moto server, with drkit's fake of the Aurora global-database operations
+# it lacks), PostgreSQL, OpenBao (one server sealed, for drkit to unseal; one with a transit
+# engine), drkit-testkit's fake Kubernetes API server (no real one can run here) and its fake
+# Route 53 ARC cluster (moto has none), creates the "production" world in them
 # (examples/mint_world.rs), then validates, plans and runs examples/runbooks/mint-replica.toml
 # with drkit and prints the report. Exit code: drkit's (0 success, 1 the run failed, 2 bad
 # input, 3 interrupted), or 1 when a step recorded an output its action does not declare.
@@ -29,6 +30,7 @@ start_moto
 start_postgres
 start_openbao
 start_fake_kube
+start_arc
 
 # The standard AWS variables: drkit and the example read them exactly as against real AWS.
 export AWS_ENDPOINT_URL=$DRKIT_TEST_AWS_ENDPOINT

@@ -16,3 +16,39 @@ mint_env() {
   export MINT_VAULT_TRANSIT_ADDR=$DRKIT_TEST_VAULT_ADDR
   export MINT_VAULT_TOKEN=$DRKIT_TEST_VAULT_TOKEN
 }
+
+# The routing controls of the drill's Route 53 ARC cluster: drkit-testkit's fake
+# (crates/drkit-testkit/src/fake_arc.rs; moto has no ARC), served by a fault proxy. The
+# us-east-1 cell's control starts On, the us-west-2 cell's Off.
+export MINT_ARC_CONTROL_USE1=arn:aws:route53-recovery-control::123456789012:controlpanel/mint/routingcontrol/use1
+export MINT_ARC_CONTROL_USW2=arn:aws:route53-recovery-control::123456789012:controlpanel/mint/routingcontrol/usw2
+ARC_ARGS=(--arc-control "$MINT_ARC_CONTROL_USE1=On" --arc-control "$MINT_ARC_CONTROL_USW2=Off")
+
+# start_arc: a fault proxy without faults in front of moto whose ARC requests the fake cluster
+# answers (its states at $MINT_ARC_ENDPOINT/__fake-arc/states); exports MINT_ARC_ENDPOINT.
+# Needs the binaries built (build_binaries) and moto started.
+start_arc() {
+  local target=${CARGO_TARGET_DIR:-$DRKIT_CACHE/target} addr=$PEERS_DIR/arc.addr
+  rm -f "$addr"
+  "$target/debug/fault-proxy" --upstream "$DRKIT_TEST_AWS_ENDPOINT" --addr-file "$addr" \
+    "${ARC_ARGS[@]}" >"$PEERS_DIR/arc.log" 2>&1 &
+  register_pid $!
+  wait_http_file "$addr" 10 "$PEERS_DIR/arc.log"
+  MINT_ARC_ENDPOINT=$(cat "$addr")
+  export MINT_ARC_ENDPOINT
+  log "fake Route 53 ARC cluster (routing controls use1 On, usw2 Off) at $MINT_ARC_ENDPOINT (log: $PEERS_DIR/arc.log)"
+}
+
+# wait_http_file FILE SECONDS LOGFILE: until FILE exists and is not empty.
+wait_http_file() {
+  local file=$1 seconds=$2 logfile=$3 tries=0
+  until [ -s "$file" ]; do
+    tries=$((tries + 1))
+    if [ "$tries" -gt $((seconds * 20)) ]; then
+      log "no address in $file after ${seconds}s; the end of $logfile:"
+      tail -n 20 "$logfile" >&2
+      return 1
+    fi
+    sleep 0.05
+  done
+}

@@ -14,7 +14,7 @@ README's feature table):
 - `RemoveFromGlobalCluster` called in the secondary's region looks for the global cluster in
   that region's backend only (moto keeps global clusters in us-east-1's) and answers success
   with nothing done. Here: the member is found by ARN or identifier in any region, removed,
-  and becomes a standalone writer cluster; an unknown global cluster is
+  and becomes a standalone writer cluster with the global database's master user; an unknown global cluster is
   `GlobalClusterNotFoundFault`, a cluster that is not a member `DBClusterNotFoundFault`.
 - `CreateGlobalCluster` with `SourceDBClusterIdentifier` leaves the source no writer. Here it
   is the writer, as on AWS.
@@ -97,9 +97,18 @@ def remove_from_global_cluster(self):
     member = _member(global_cluster, params["DbClusterIdentifier"])
     if member is None:
         raise DBClusterNotFoundError(params["DbClusterIdentifier"])
+    writer = next((m for m in global_cluster.members if m.is_writer), None)
     global_cluster.members.remove(member)
     member.global_cluster_identifier = None
     member.is_writer = True
+    # A secondary shares the global database's master user; moto keeps it on the primary only,
+    # and a standalone cluster without one cannot be restored (RestoreDBClusterToPointInTime).
+    if writer is not None and not member.master_username:
+        member.master_username = writer.master_username
+    if "_master_user_password" not in member.__dict__:
+        # moto keeps no password for a global database's members; a standalone cluster must
+        # have one (never read back: moto refuses to, as AWS does).
+        member.__dict__["_master_user_password"] = "moto-global-member"
     return ActionResult({"GlobalCluster": global_cluster})
 
 

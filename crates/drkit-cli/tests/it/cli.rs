@@ -255,6 +255,15 @@ fn the_mint_replica_runbook_validates_with_its_environment() {
         ("MINT_PG_DBNAME", "mint"),
         ("MINT_PG_USER", "mint_ro"),
         ("MINT_PG_PASSWORD", "p"),
+        ("MINT_ARC_ENDPOINT", "https://host-a.example.com/v1"),
+        (
+            "MINT_ARC_CONTROL_USE1",
+            "arn:aws:route53-recovery-control::123456789012:controlpanel/m/routingcontrol/use1",
+        ),
+        (
+            "MINT_ARC_CONTROL_USW2",
+            "arn:aws:route53-recovery-control::123456789012:controlpanel/m/routingcontrol/usw2",
+        ),
     ];
     let out = drkit(&["validate", file], &envs);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -262,7 +271,10 @@ fn the_mint_replica_runbook_validates_with_its_environment() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let plan = text(&out.stdout);
     for step in [
-        "failover-db",
+        "db-switchover",
+        "db-detach",
+        "dns-arc",
+        "cdn-switch-origin",
         "restore-dr-role-policy",
         "api-sg-https",
         "deploy-services",
@@ -273,12 +285,47 @@ fn the_mint_replica_runbook_validates_with_its_environment() {
     ] {
         assert!(plan.contains(step), "{step} not in {plan}");
     }
+    // In an outage: what the ungraceful plan skips, and why.
+    let out = drkit(
+        &[
+            "plan",
+            file,
+            "--mode",
+            "ungraceful",
+            "--impaired-region",
+            "us-east-1",
+        ],
+        &envs,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan = text(&out.stdout);
+    for (step, why) in [
+        ("s3-replication", "SKIPPED: region us-east-1 impaired"),
+        ("db-switchover", "SKIPPED: not run in ungraceful mode"),
+        ("dns-failover", "SKIPPED: not run in ungraceful mode"),
+    ] {
+        let line = plan
+            .lines()
+            .find(|l| l.trim_start().starts_with(step))
+            .unwrap_or_else(|| panic!("{step} not in {plan}"));
+        assert!(line.contains(why), "{line}");
+    }
+    for step in ["db-detach", "dns-arc", "cdn-switch-origin"] {
+        let line = plan
+            .lines()
+            .find(|l| l.trim_start().starts_with(step))
+            .unwrap_or_else(|| panic!("{step} not in {plan}"));
+        assert!(!line.contains("SKIPPED"), "{line}");
+    }
     // Its IAM policy has the AWS actions of every provider, the platform's included.
     let out = drkit(&["iam-policy", file], &envs);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let policy = text(&out.stdout);
     for action in [
-        "rds:FailoverDBCluster",
+        "rds:SwitchoverGlobalCluster",
+        "rds:RemoveFromGlobalCluster",
+        "route53-recovery-cluster:UpdateRoutingControlStates",
+        "cloudfront:UpdateDistribution",
         "iam:PutRolePolicy",
         "ec2:AuthorizeSecurityGroupIngress",
     ] {
