@@ -28,6 +28,7 @@ use drkit_core::{
 use serde::Deserialize;
 
 use crate::common::identifier;
+use crate::failover::{MAX_UNANSWERED_SENDS, UNSTARTED_GRACE};
 use crate::port::{GlobalCluster, GlobalMember, MetricsApi, RdsApi};
 use crate::probe::LagMetric;
 use crate::register::RdsPorts;
@@ -421,7 +422,41 @@ async fn switch_apply<K: GlobalSwitch>(action: &K, ctx: &Context) -> Result<Outp
     let target = target_member(&g, &p.target_cluster, base.region())
         .map_err(ActionError::precondition)?
         .clone();
-    let from = match ctx
+    let send = |from: &str| {
+        let intent = Outputs::new()
+            .with("from", from)
+            .with("target", target.arn.as_str());
+        let target = target.arn.clone();
+        async move {
+            match ctx
+                .mutate(intent, action.call(&p.global_cluster, &target))
+                .await
+                .map_err(|e| e.with_operation(K::OPERATION))
+            {
+                Ok(()) => {
+                    ctx.progress(format!(
+                        "{} accepted for {}",
+                        K::OPERATION,
+                        p.global_cluster
+                    ));
+                    Ok(false)
+                }
+                Err(e) if e.maybe_applied() => {
+                    ctx.progress(format!(
+                        "{}'s answer was lost ({}); reading the global cluster instead of \
+                         sending it again",
+                        K::OPERATION,
+                        e.message()
+                    ));
+                    Ok(true)
+                }
+                Err(e) => Err(e),
+            }
+        }
+    };
+    // Whether the outcome of a request is unknown (its answer lost, or requested by an earlier
+    // run part), and how many requests this execution sent.
+    let (from, mut unknown, mut sends) = match ctx
         .intent()
         .and_then(|i| i.get_str("from").map(str::to_owned))
     {
@@ -430,7 +465,7 @@ async fn switch_apply<K: GlobalSwitch>(action: &K, ctx: &Context) -> Result<Outp
                 "{} from {from} already requested; waiting for it",
                 K::OPERATION
             ));
-            from
+            (from, true, 0)
         }
         None if target.is_writer && g.is_settled() => {
             ctx.progress(format!("{} is already the writer", target.cluster_id()));
@@ -438,26 +473,29 @@ async fn switch_apply<K: GlobalSwitch>(action: &K, ctx: &Context) -> Result<Outp
         }
         None => {
             let from = g.writer().map(|w| w.arn.clone()).unwrap_or_default();
-            let intent = Outputs::new()
-                .with("from", from.as_str())
-                .with("target", target.arn.as_str());
-            match ctx
-                .mutate(intent, action.call(&p.global_cluster, &target.arn))
-                .await
-                .map_err(|e| e.with_operation(K::OPERATION))
-            {
-                Ok(()) => ctx.progress(format!("{} accepted for {}", K::OPERATION, g.id)),
-                Err(e) if e.maybe_applied() => ctx.progress(format!(
-                    "{}'s answer was lost ({}); reading the global cluster instead of sending it \
-                     again",
-                    K::OPERATION,
-                    e.message()
-                )),
-                Err(e) => return Err(e),
-            }
-            from
+            let lost = send(&from).await?;
+            (from, lost, 1)
         }
     };
+    // RDS shows a switch it accepted within seconds (the global cluster `modifying`, a
+    // `FailoverState`, or a new writer). No sign of it after UNSTARTED_GRACE: the request never
+    // reached RDS (e.g. a time-out before it was sent), so it is sent again, a bounded number of
+    // times.
+    while unknown
+        && sends < MAX_UNANSWERED_SENDS
+        && !switch_started_within_grace(action, ctx, &from).await?
+    {
+        sends += 1;
+        ctx.progress(format!(
+            "no sign of the {} of {} after {} s (settled, writer {}): it never reached RDS; \
+             sending it again ({sends} of at most {MAX_UNANSWERED_SENDS})",
+            K::OPERATION,
+            p.global_cluster,
+            UNSTARTED_GRACE.as_secs(),
+            if from.is_empty() { "none" } else { &from }
+        ));
+        unknown = send(&from).await?;
+    }
     let what = format!(
         "{} in {} to be the writer of a settled global cluster {}",
         target.cluster_id(),
@@ -488,6 +526,41 @@ async fn switch_apply<K: GlobalSwitch>(action: &K, ctx: &Context) -> Result<Outp
         .with_maybe_applied()
     })?;
     Ok(switched_outputs(&g, &from))
+}
+
+/// Whether the global cluster shows a switch from `from` (not settled, or another writer)
+/// within [`UNSTARTED_GRACE`] (or the step's deadline, if sooner).
+async fn switch_started_within_grace<K: GlobalSwitch>(
+    action: &K,
+    ctx: &Context,
+    from: &str,
+) -> Result<bool, ActionError> {
+    let base = action.base();
+    let grace = ctx.clone().with_timeout(UNSTARTED_GRACE);
+    let what = format!(
+        "a sign of the {} of {}",
+        K::OPERATION,
+        base.params.global_cluster
+    );
+    let seen = wait_until(&grace, &what, &base.wait, || async {
+        let g = describe(base.port.as_ref(), &grace, &base.params.global_cluster).await?;
+        let writer = g.writer().map_or("", |w| w.arn.as_str());
+        Ok(if !g.is_settled() || writer != from {
+            Poll::Ready(())
+        } else {
+            Poll::Pending(g.summary())
+        })
+    })
+    .await;
+    match seen {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::DeadlineExceeded => {
+            // The step's own deadline, not the grace: let the caller's next call say so.
+            ctx.ensure_live()?;
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 async fn switch_confirm<K: GlobalSwitch>(action: &K, ctx: &Context) -> Result<String, ActionError> {
@@ -612,10 +685,68 @@ impl Act for SwitchoverGlobalCluster {
 /// `rds.failover_global_cluster`: an outage failover of an Aurora global database to a
 /// secondary (`FailoverGlobalCluster` with `AllowDataLoss`; the runbook must write
 /// `allow_data_loss = true`), waited as the switchover is. The writes not yet replicated are
-/// lost: measure them with the data checks. No rollback.
+/// lost: before the call, the target's `AuroraGlobalDBRPOLag` (its own region, last 5 minutes)
+/// is read, and when CloudWatch has it the step outputs it as `rpo_seconds` (`rpo_class =
+/// database`) for the report's RPO verdict; measure the loss with the data checks too. No
+/// rollback.
 #[derive(Debug, HasBase)]
 pub struct FailoverGlobalCluster {
     base: Base<Self>,
+    metrics: PortFactory<dyn MetricsApi>,
+}
+
+const FAILOVER_OUTPUTS: &[OutputDoc] = &[
+    OutputDoc::new("status", "the global cluster's status"),
+    OutputDoc::new("writer", "the ARN of the new writer cluster"),
+    OutputDoc::new("writer_cluster", "the new writer's identifier"),
+    OutputDoc::new("writer_region", "the new writer's Region"),
+    OutputDoc::new(
+        "members",
+        "every member as region/cluster (writer or secondary)",
+    ),
+    OutputDoc::new("previous_writer", "the ARN of the writer before"),
+    OutputDoc::new(
+        "rpo_seconds",
+        "the target's AuroraGlobalDBRPOLag just before the failover, in seconds: the writes \
+         lost (absent when CloudWatch had no datapoint)",
+    ),
+    OutputDoc::new("rpo_class", "`database` (with `rpo_seconds`)"),
+];
+
+impl FailoverGlobalCluster {
+    /// The target's RPO lag now, in seconds, when CloudWatch has a datapoint of the last 5
+    /// minutes (never read in an impaired region; a failed read is progress, not a failure).
+    async fn rpo_lag(&self, ctx: &Context) -> Option<f64> {
+        let p = &self.base.params;
+        let g = describe(self.base.port.as_ref(), ctx, &p.global_cluster)
+            .await
+            .ok()?;
+        let target = target_member(&g, &p.target_cluster, self.base.region()).ok()?;
+        if ctx.is_region_impaired(target.region()) {
+            return None;
+        }
+        let metric = LagMetric::AuroraGlobalDBRPOLag;
+        let read = ctx
+            .bounded(self.metrics.get(Some(target.region())).lag(
+                metric.name(),
+                "DBClusterIdentifier",
+                target.cluster_id(),
+                std::time::SystemTime::now() - LAG_WINDOW,
+            ))
+            .await;
+        match read {
+            Ok(points) => points.last().map(|d| d.value * metric.seconds_per_unit()),
+            Err(e) => {
+                ctx.progress(format!(
+                    "{} of {} not read: {}",
+                    metric.name(),
+                    target.cluster_id(),
+                    e.message()
+                ));
+                None
+            }
+        }
+    }
 }
 
 impl ActionKind for FailoverGlobalCluster {
@@ -623,12 +754,15 @@ impl ActionKind for FailoverGlobalCluster {
     const SUMMARY: &'static str = "Fail an Aurora global database over to a secondary Region in \
                                    an outage (AllowDataLoss: unreplicated writes are lost)";
     const MUTATES: bool = true;
-    const IAM_ACTIONS: &'static [&'static str] =
-        &["rds:DescribeGlobalClusters", "rds:FailoverGlobalCluster"];
-    const OUTPUTS: &'static [OutputDoc] = SWITCH_OUTPUTS;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "rds:DescribeGlobalClusters",
+        "rds:FailoverGlobalCluster",
+        "cloudwatch:GetMetricStatistics",
+    ];
+    const OUTPUTS: &'static [OutputDoc] = FAILOVER_OUTPUTS;
     type Params = GlobalSwitchParams;
     type Port = dyn RdsApi;
-    type Ports = PortFactory<dyn RdsApi>;
+    type Ports = RdsPorts;
 
     fn validate(p: &Self::Params) -> Result<(), ParamError> {
         switch_params(p, true)
@@ -636,7 +770,8 @@ impl ActionKind for FailoverGlobalCluster {
 
     fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
         Ok(Self {
-            base: switch_base(step, ports)?,
+            base: switch_base(step, &ports.rds)?,
+            metrics: ports.metrics.clone(),
         })
     }
 }
@@ -656,7 +791,20 @@ impl Act for FailoverGlobalCluster {
     }
 
     async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        switch_apply(self, ctx).await
+        // The lag before the failover: only on the first attempt (after a lost answer or a
+        // resume, the failover may have happened already and the metric no longer says it).
+        let lag = if ctx.intent().is_none() {
+            self.rpo_lag(ctx).await
+        } else {
+            None
+        };
+        let outputs = switch_apply(self, ctx).await?;
+        Ok(match lag {
+            Some(seconds) => outputs
+                .with("rpo_seconds", seconds)
+                .with("rpo_class", "database"),
+            None => outputs,
+        })
     }
 
     async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
@@ -746,6 +894,35 @@ impl DetachGlobalSecondary {
             .with("cluster_arn", cluster.arn.clone().unwrap_or_default())
     }
 
+    /// Whether the cluster shows the detach (no longer a member, or not available) within
+    /// [`UNSTARTED_GRACE`] (or the step's deadline, if sooner).
+    async fn detach_started_within_grace(
+        &self,
+        ctx: &Context,
+        arn: &str,
+    ) -> Result<bool, ActionError> {
+        let grace = ctx.clone().with_timeout(UNSTARTED_GRACE);
+        let what = format!("a sign of the detach of {}", self.base.params.cluster);
+        let seen = wait_until(&grace, &what, &self.base.wait, || async {
+            let member = self.membership(&grace, arn).await?.is_some();
+            let c = self.cluster(&grace).await?;
+            Ok(if !member || !c.is_available() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending(c.summary())
+            })
+        })
+        .await;
+        match seen {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::DeadlineExceeded => {
+                ctx.ensure_live()?;
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     async fn cluster(&self, ctx: &Context) -> Result<crate::port::DbCluster, ActionError> {
         ctx.bounded(
             self.base
@@ -818,7 +995,8 @@ impl Act for DetachGlobalSecondary {
         let arn = cluster.arn.clone().ok_or_else(|| {
             ActionError::precondition(format!("RDS did not give DB cluster {}'s ARN", p.cluster))
         })?;
-        if ctx.intent().is_none() && self.membership(ctx, &arn).await?.is_some() {
+        let member = self.membership(ctx, &arn).await?.is_some();
+        let send = || async {
             let intent = Outputs::new().with("cluster_arn", arn.as_str());
             match ctx
                 .mutate(
@@ -830,17 +1008,46 @@ impl Act for DetachGlobalSecondary {
                 .await
                 .map_err(|e| e.with_operation("RemoveFromGlobalCluster"))
             {
-                Ok(()) => ctx.progress(format!(
-                    "RemoveFromGlobalCluster accepted for {}",
-                    p.cluster
-                )),
-                Err(e) if e.maybe_applied() => ctx.progress(format!(
-                    "RemoveFromGlobalCluster's answer was lost ({}); reading instead of sending \
-                     it again",
-                    e.message()
-                )),
-                Err(e) => return Err(e),
+                Ok(()) => {
+                    ctx.progress(format!(
+                        "RemoveFromGlobalCluster accepted for {}",
+                        p.cluster
+                    ));
+                    Ok(false)
+                }
+                Err(e) if e.maybe_applied() => {
+                    ctx.progress(format!(
+                        "RemoveFromGlobalCluster's answer was lost ({}); reading instead of \
+                         sending it again",
+                        e.message()
+                    ));
+                    Ok(true)
+                }
+                Err(e) => Err(e),
             }
+        };
+        // Whether the outcome of a request is unknown, and how many this execution sent.
+        let (mut unknown, mut sends) = match (ctx.intent().is_some(), member) {
+            (true, _) => (true, 0),
+            (false, true) => (send().await?, 1),
+            (false, false) => (false, 0),
+        };
+        // A detach RDS accepted shows within seconds (the cluster no longer a member, or not
+        // available). No sign after UNSTARTED_GRACE: the request never reached RDS; sent again,
+        // a bounded number of times.
+        while unknown
+            && sends < MAX_UNANSWERED_SENDS
+            && !self.detach_started_within_grace(ctx, &arn).await?
+        {
+            sends += 1;
+            ctx.progress(format!(
+                "no sign of the detach of {} after {} s (still a member): it never reached \
+                 RDS; sending RemoveFromGlobalCluster again ({sends} of at most \
+                 {MAX_UNANSWERED_SENDS})",
+                p.cluster,
+                UNSTARTED_GRACE.as_secs()
+            ));
+            unknown = send().await?;
         }
         let what = format!("{} to be standalone and available with a writer", p.cluster);
         let cluster = wait_until(ctx, &what, &self.base.wait, || async {

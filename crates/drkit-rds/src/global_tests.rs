@@ -265,6 +265,96 @@ async fn a_switchover_waits_through_switching_over_and_rolls_back() {
     switch.rollback(&ctx).await.unwrap();
 }
 
+/// The failover reports the RPO lag the target had just before it (AuroraGlobalDBRPOLag, in
+/// the target's region, ms -> s), for the report's RPO verdict.
+#[tokio::test(start_paused = true)]
+async fn a_failover_reports_the_rpo_lag_the_target_had_before_it() {
+    let mut api = MockRdsApi::new();
+    states(
+        &mut api,
+        vec![
+            global("available", EAST), // rpo_lag reads the target
+            global("available", EAST), // switch_apply
+            global("available", WEST),
+        ],
+    );
+    api.expect_failover_global_cluster()
+        .withf(|g, t| g == GLOBAL && t == WEST)
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let registry = registry_with_metrics(api, |region| {
+        let region = region.unwrap_or_default().to_owned();
+        let mut m = MockMetricsApi::new();
+        m.expect_lag()
+            .withf(move |metric, dimension, value, _| {
+                region == "us-west-2"
+                    && metric == "AuroraGlobalDBRPOLag"
+                    && dimension == "DBClusterIdentifier"
+                    && value == "mint-dr"
+            })
+            .returning(|_, _, _, _| {
+                Ok(vec![Datapoint {
+                    at: std::time::SystemTime::now(),
+                    value: 2500.0,
+                }])
+            });
+        m
+    });
+    let failover = registry
+        .build(
+            &ActionSpec::new(
+                "db-failover",
+                "rds.failover_global_cluster",
+                json!({"global_cluster": GLOBAL, "target_cluster": WEST, "allow_data_loss": true}),
+            )
+            .in_region("us-west-2"),
+        )
+        .unwrap();
+    let out = failover.execute(&Context::new()).await.unwrap();
+    assert_eq!(out.get("rpo_seconds"), Some(&json!(2.5)));
+    assert_eq!(out.get_str("rpo_class"), Some("database"));
+    assert_eq!(out.get_str("writer"), Some(WEST));
+}
+
+/// A switch whose request never reached RDS (a time-out before it was sent: the fault drill's
+/// held request) shows no sign after the grace: it is sent again, and the run goes on. One that
+/// shows a sign is never sent again (the test below).
+#[tokio::test(start_paused = true)]
+async fn a_switch_that_never_reached_rds_is_sent_again_after_the_grace() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let sent = Arc::new(AtomicUsize::new(0));
+    let mut api = MockRdsApi::new();
+    let s = Arc::clone(&sent);
+    api.expect_describe_global_cluster().returning(move |_| {
+        // The second request is the one that reaches RDS.
+        Ok(if s.load(Ordering::SeqCst) >= 2 {
+            global("available", WEST)
+        } else {
+            global("available", EAST)
+        })
+    });
+    let s = Arc::clone(&sent);
+    api.expect_switchover_global_cluster()
+        .times(2)
+        .returning(move |_, _| {
+            if s.fetch_add(1, Ordering::SeqCst) == 0 {
+                Err(lost())
+            } else {
+                Ok(())
+            }
+        });
+    let switch = build(
+        api,
+        "rds.switchover_global_cluster",
+        json!({"global_cluster": GLOBAL, "target_cluster": WEST}),
+    );
+    let started = tokio::time::Instant::now();
+    let out = switch.execute(&Context::new()).await.unwrap();
+    assert_eq!(out.get_str("writer"), Some(WEST));
+    assert_eq!(sent.load(Ordering::SeqCst), 2);
+    assert!(started.elapsed() >= crate::failover::UNSTARTED_GRACE);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_lost_answer_or_a_resume_never_sends_a_second_switch() {
     for kind in [
@@ -449,4 +539,52 @@ async fn a_detach_waits_until_the_secondary_is_a_standalone_writer() {
     detach.verify(&ctx).await.unwrap();
     assert!(detach.check(&ctx).await.unwrap().is_done());
     assert!(!detach.supports_rollback());
+}
+
+/// A detach whose request never reached RDS (still a member, still available after the grace)
+/// is sent again; the second one detaches.
+#[tokio::test(start_paused = true)]
+async fn a_detach_that_never_reached_rds_is_sent_again_after_the_grace() {
+    let mut api = MockRdsApi::new();
+    let detached = Arc::new(Mutex::new(false));
+    let d = Arc::clone(&detached);
+    api.expect_describe_global_cluster().returning(move |_| {
+        let mut g = global("available", EAST);
+        if *d.lock().unwrap() {
+            g.members.retain(|m| m.arn != WEST);
+        }
+        Ok(g)
+    });
+    let d = Arc::clone(&detached);
+    api.expect_describe_db_cluster().returning(move |_| {
+        Ok(if *d.lock().unwrap() {
+            dr_cluster("available", Some("mint-dr-1"))
+        } else {
+            dr_cluster("available", None)
+        })
+    });
+    let sends = Arc::new(Mutex::new(0));
+    let (d, n) = (Arc::clone(&detached), Arc::clone(&sends));
+    api.expect_remove_from_global_cluster()
+        .times(2)
+        .returning(move |_, _| {
+            let mut n = n.lock().unwrap();
+            *n += 1;
+            if *n == 1 {
+                Err(lost()) // held and never forwarded
+            } else {
+                *d.lock().unwrap() = true;
+                Ok(())
+            }
+        });
+    let detach = build(
+        api,
+        "rds.detach_global_secondary",
+        json!({"global_cluster": GLOBAL, "cluster": "mint-dr"}),
+    );
+    let started = tokio::time::Instant::now();
+    let out = detach.execute(&Context::new()).await.unwrap();
+    assert_eq!(out.get_str("writer"), Some("mint-dr-1"));
+    assert_eq!(*sends.lock().unwrap(), 2);
+    assert!(started.elapsed() >= crate::failover::UNSTARTED_GRACE);
 }

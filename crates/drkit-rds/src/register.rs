@@ -81,7 +81,7 @@ pub fn register_with(registry: &mut Registry, ports: &RdsPorts) -> Result<(), Du
     registry.register::<CheckReplicaLag>(ports.metrics.clone())?;
     registry.register::<CheckGlobalCluster>(ports.clone())?;
     registry.register::<SwitchoverGlobalCluster>(ports.rds.clone())?;
-    registry.register::<FailoverGlobalCluster>(ports.rds.clone())?;
+    registry.register::<FailoverGlobalCluster>(ports.clone())?;
     registry.register::<DetachGlobalSecondary>(ports.rds.clone())?;
     Ok(())
 }
