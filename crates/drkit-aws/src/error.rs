@@ -5,8 +5,8 @@
 //!
 //! | what the SDK returned | [`ErrorKind`] | retry? |
 //! |---|---|---|
-//! | throttling codes (`Throttling`, `RequestLimitExceeded`, `PriorRequestNotComplete`, ...), HTTP 429 | `Throttled` | yes |
-//! | HTTP 5xx, `InternalFailure`, `ServiceUnavailable`, connection/IO failure | `Unavailable` | yes |
+//! | throttling codes (`Throttling`, `RequestLimitExceeded`, `PriorRequestNotComplete`, ...), IAM `ConcurrentModification`, CloudFront `TooManyInvalidationsInProgress`, HTTP 429 | `Throttled` | yes |
+//! | HTTP 5xx, `InternalFailure`, `ServiceUnavailable`, ARC `EndpointTemporarilyUnavailableException`, connection/IO failure | `Unavailable` | yes |
 //! | a call time-out | `Timeout` | yes |
 //! | HTTP 500 with an HTML page (a local emulator's "not implemented") | `NotImplemented` | no |
 //! | access codes (`AccessDenied`, `UnrecognizedClientException`, `ExpiredToken`, ...), HTTP 403, no credentials | `AccessDenied` | no |
@@ -34,6 +34,12 @@ const THROTTLING_CODES: &[&str] = &[
     "PriorRequestNotComplete",
     "EC2ThrottledException",
     "TransactionInProgressException",
+    // IAM: another request is changing the same entity; the same call succeeds after a pause.
+    "ConcurrentModification",
+    "ConcurrentModificationException",
+    // CloudFront: the account's limit of invalidations in progress (3,000 paths, 15 wildcard
+    // paths); a later call succeeds once some complete.
+    "TooManyInvalidationsInProgress",
 ];
 
 const TRANSIENT_CODES: &[&str] = &[
@@ -292,6 +298,8 @@ mod tests {
             ("Throttling", 400, ErrorKind::Throttled),
             ("PriorRequestNotComplete", 400, ErrorKind::Throttled),
             ("RequestLimitExceeded", 503, ErrorKind::Throttled),
+            ("ConcurrentModification", 409, ErrorKind::Throttled),
+            ("TooManyInvalidationsInProgress", 400, ErrorKind::Throttled),
             ("InternalFailure", 500, ErrorKind::Unavailable),
             ("AccessDenied", 403, ErrorKind::AccessDenied),
             ("UnrecognizedClientException", 400, ErrorKind::AccessDenied),
