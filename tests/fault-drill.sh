@@ -60,24 +60,7 @@ HOLD=${FAULT_DRILL_HOLD:-$((ATTEMPT_S + 3))s}
 work=$(mktemp -d "${TMPDIR:-/tmp}/fault-drill.XXXXXX")
 trap 'stop_proxy; stop_peers' EXIT
 
-log "building drkit, mint_world, fault-proxy and the fake Kubernetes API server"
-build_binaries
-
-start_moto
-start_postgres
-start_openbao
-start_fake_kube
-start_arc
-MOTO=$DRKIT_TEST_AWS_ENDPOINT
-
-export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-west-2
-unset AWS_PROFILE AWS_SESSION_TOKEN
-mint_env
-
-drkit=$CARGO_TARGET_DIR/debug/drkit
-mint_world=$CARGO_TARGET_DIR/debug/examples/mint_world
-fault_proxy=$CARGO_TARGET_DIR/debug/fault-proxy
-psql=$(_pg_bindir)/psql
+drill_peers
 
 
 # drill DIR BOUND: one drkit run through the proxy, killed after BOUND seconds. Sets RC, TOOK.

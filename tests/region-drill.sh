@@ -37,23 +37,7 @@ UNGRACEFUL_BOUND=${REGION_DRILL_BOUND:-120}
 work=$(mktemp -d "${TMPDIR:-/tmp}/region-drill.XXXXXX")
 trap 'stop_proxy; stop_peers' EXIT
 
-log "building drkit, mint_world, fault-proxy and the fake Kubernetes API server"
-build_binaries
-start_moto
-start_postgres
-start_openbao
-start_fake_kube
-MOTO=$DRKIT_TEST_AWS_ENDPOINT
-export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-west-2
-unset AWS_PROFILE AWS_SESSION_TOKEN
-mint_env
-drkit=$CARGO_TARGET_DIR/debug/drkit
-# shellcheck disable=SC2034 # read by fresh_world and start_proxy (scripts/lib/drill.sh)
-mint_world=$CARGO_TARGET_DIR/debug/examples/mint_world
-# shellcheck disable=SC2034
-fault_proxy=$CARGO_TARGET_DIR/debug/fault-proxy
-# shellcheck disable=SC2034
-psql=$(_pg_bindir)/psql
+drill_peers
 
 failures=0
 fail() {

@@ -1,8 +1,28 @@
 # shellcheck shell=bash
 # What the drills share (tests/fault-drill.sh, tests/region-drill.sh): a fresh Mint world, a
 # fault proxy in front of moto, its counts. Expects scripts/lib/peers.sh and mint-env.sh
-# sourced, the peers started, and MOTO (moto's URL), mint_world, fault_proxy and psql (paths)
-# set.
+# sourced; drill_peers starts the peers and sets what the rest reads.
+
+# drill_peers: builds the binaries, starts the peers (moto, PostgreSQL, OpenBao, the fake
+# Kubernetes API server, the fake ARC cluster), sets the AWS and Mint environment, and sets
+# MOTO (moto's URL) and drkit, mint_world, fault_proxy, psql (paths).
+drill_peers() {
+  log "building drkit, mint_world, fault-proxy and the fake Kubernetes API server"
+  build_binaries
+  start_moto
+  start_postgres
+  start_openbao
+  start_fake_kube
+  start_arc
+  MOTO=$DRKIT_TEST_AWS_ENDPOINT
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-west-2
+  unset AWS_PROFILE AWS_SESSION_TOKEN
+  mint_env
+  drkit=$CARGO_TARGET_DIR/debug/drkit
+  mint_world=$CARGO_TARGET_DIR/debug/examples/mint_world
+  fault_proxy=$CARGO_TARGET_DIR/debug/fault-proxy
+  psql=$(_pg_bindir)/psql
+}
 
 PROXY_PID=
 stop_proxy() {

@@ -200,8 +200,16 @@ fn validate_endpoints(endpoints: &[ClusterEndpoint]) -> Result<(), ParamError> {
     Ok(())
 }
 
-fn target(arns: &[&str]) -> Resource {
-    Resource::new("route53-recovery-control", "routingcontrol", arns.join(","))
+/// The resource a step acts on (its controls' ARNs) and its endpoints.
+fn target_and_endpoints<'a>(
+    arns: impl Iterator<Item = &'a str>,
+    endpoints: &[ClusterEndpoint],
+) -> (Resource, Endpoints) {
+    let arns: Vec<&str> = arns.collect();
+    (
+        Resource::new("route53-recovery-control", "routingcontrol", arns.join(",")),
+        Endpoints::new(endpoints.to_vec()),
+    )
 }
 
 /// The states of some routing controls, as `arn=On,arn=Off` (what the journal keeps).
@@ -401,14 +409,10 @@ impl ActionKind for UpdateRoutingControl {
     }
 
     fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
-        let arns: Vec<&str> = step
-            .params
-            .routing_controls
-            .iter()
-            .map(|c| c.arn.as_str())
-            .collect();
-        let target = target(&arns);
-        let endpoints = Endpoints::new(step.params.cluster_endpoints.clone());
+        let (target, endpoints) = target_and_endpoints(
+            step.params.routing_controls.iter().map(|c| c.arn.as_str()),
+            &step.params.cluster_endpoints,
+        );
         Ok(Self {
             base: step.into_base(target, ports),
             endpoints,
@@ -632,14 +636,10 @@ impl ActionKind for CheckRoutingControl {
     }
 
     fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
-        let arns: Vec<&str> = step
-            .params
-            .routing_controls
-            .iter()
-            .map(|c| c.arn.as_str())
-            .collect();
-        let target = target(&arns);
-        let endpoints = Endpoints::new(step.params.cluster_endpoints.clone());
+        let (target, endpoints) = target_and_endpoints(
+            step.params.routing_controls.iter().map(|c| c.arn.as_str()),
+            &step.params.cluster_endpoints,
+        );
         Ok(Self {
             base: step.into_base(target, ports),
             endpoints,

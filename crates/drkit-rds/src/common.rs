@@ -9,6 +9,33 @@ use drkit_core::{ActionError, Context, ErrorKind, Outputs, Poll, WaitPolicy, wai
 
 use crate::port::{DbCluster, DbInstance, DbSnapshot, RdsApi, SnapshotOf};
 
+/// Whether `probe` (polled as [`wait_until`] does, under a context bounded by `grace`) shows
+/// within `grace` the sign that a request whose answer was lost reached RDS. `false`: no sign
+/// (the request never reached RDS; the caller may send it again). The step's own deadline
+/// passing first is an error, not "no sign".
+pub(crate) async fn sign_within<F, Fut>(
+    ctx: &Context,
+    grace: std::time::Duration,
+    what: &str,
+    policy: &WaitPolicy,
+    probe: F,
+) -> Result<bool, ActionError>
+where
+    F: Fn(Context) -> Fut,
+    Fut: std::future::Future<Output = Result<Poll<()>, ActionError>>,
+{
+    let bounded = ctx.clone().with_timeout(grace);
+    match wait_until(&bounded, what, policy, || probe(bounded.clone())).await {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::DeadlineExceeded => {
+            // The step's own deadline, not the grace: let the caller's next call say so.
+            ctx.ensure_live()?;
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// A resource that is not there yet right after its creation call is "not visible yet", not
 /// an error: RDS describes are eventually consistent.
 fn pending_if_missing<T>(

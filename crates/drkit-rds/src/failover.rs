@@ -221,27 +221,24 @@ impl FailoverDbCluster {
     /// Whether the cluster shows a failover from `from` (not `available`, or another writer)
     /// within [`UNSTARTED_GRACE`] (or the step's deadline, if sooner).
     async fn started_within_grace(&self, ctx: &Context, from: &str) -> Result<bool, ActionError> {
-        let grace = ctx.clone().with_timeout(UNSTARTED_GRACE);
         let what = format!("a sign of the failover of {}", self.base.params.cluster);
-        let seen = wait_until(&grace, &what, &self.base.wait, || async {
-            let cluster = self.describe(&grace).await?;
-            let started = !cluster.is_available() || cluster.writer().unwrap_or_default() != from;
-            Ok(if started {
-                Poll::Ready(())
-            } else {
-                Poll::Pending(cluster.summary())
-            })
-        })
-        .await;
-        match seen {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == ErrorKind::DeadlineExceeded => {
-                // The step's own deadline, not the grace: let the caller's next call say so.
-                ctx.ensure_live()?;
-                Ok(false)
-            }
-            Err(e) => Err(e),
-        }
+        crate::common::sign_within(
+            ctx,
+            UNSTARTED_GRACE,
+            &what,
+            &self.base.wait,
+            |grace| async move {
+                let cluster = self.describe(&grace).await?;
+                let started =
+                    !cluster.is_available() || cluster.writer().unwrap_or_default() != from;
+                Ok(if started {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending(cluster.summary())
+                })
+            },
+        )
+        .await
     }
 
     /// Why the cluster cannot be failed over right now, if it cannot.

@@ -27,7 +27,7 @@ use drkit_core::{
 };
 use serde::Deserialize;
 
-use crate::common::identifier;
+use crate::common::{identifier, sign_within};
 use crate::failover::{MAX_UNANSWERED_SENDS, UNSTARTED_GRACE};
 use crate::port::{GlobalCluster, GlobalMember, MetricsApi, RdsApi};
 use crate::probe::LagMetric;
@@ -536,31 +536,27 @@ async fn switch_started_within_grace<K: GlobalSwitch>(
     from: &str,
 ) -> Result<bool, ActionError> {
     let base = action.base();
-    let grace = ctx.clone().with_timeout(UNSTARTED_GRACE);
     let what = format!(
         "a sign of the {} of {}",
         K::OPERATION,
         base.params.global_cluster
     );
-    let seen = wait_until(&grace, &what, &base.wait, || async {
-        let g = describe(base.port.as_ref(), &grace, &base.params.global_cluster).await?;
-        let writer = g.writer().map_or("", |w| w.arn.as_str());
-        Ok(if !g.is_settled() || writer != from {
-            Poll::Ready(())
-        } else {
-            Poll::Pending(g.summary())
-        })
-    })
-    .await;
-    match seen {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == ErrorKind::DeadlineExceeded => {
-            // The step's own deadline, not the grace: let the caller's next call say so.
-            ctx.ensure_live()?;
-            Ok(false)
-        }
-        Err(e) => Err(e),
-    }
+    sign_within(
+        ctx,
+        UNSTARTED_GRACE,
+        &what,
+        &base.wait,
+        |grace| async move {
+            let g = describe(base.port.as_ref(), &grace, &base.params.global_cluster).await?;
+            let writer = g.writer().map_or("", |w| w.arn.as_str());
+            Ok(if !g.is_settled() || writer != from {
+                Poll::Ready(())
+            } else {
+                Poll::Pending(g.summary())
+            })
+        },
+    )
+    .await
 }
 
 async fn switch_confirm<K: GlobalSwitch>(action: &K, ctx: &Context) -> Result<String, ActionError> {
@@ -901,26 +897,23 @@ impl DetachGlobalSecondary {
         ctx: &Context,
         arn: &str,
     ) -> Result<bool, ActionError> {
-        let grace = ctx.clone().with_timeout(UNSTARTED_GRACE);
         let what = format!("a sign of the detach of {}", self.base.params.cluster);
-        let seen = wait_until(&grace, &what, &self.base.wait, || async {
-            let member = self.membership(&grace, arn).await?.is_some();
-            let c = self.cluster(&grace).await?;
-            Ok(if !member || !c.is_available() {
-                Poll::Ready(())
-            } else {
-                Poll::Pending(c.summary())
-            })
-        })
-        .await;
-        match seen {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == ErrorKind::DeadlineExceeded => {
-                ctx.ensure_live()?;
-                Ok(false)
-            }
-            Err(e) => Err(e),
-        }
+        sign_within(
+            ctx,
+            UNSTARTED_GRACE,
+            &what,
+            &self.base.wait,
+            |grace| async move {
+                let member = self.membership(&grace, arn).await?.is_some();
+                let c = self.cluster(&grace).await?;
+                Ok(if !member || !c.is_available() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending(c.summary())
+                })
+            },
+        )
+        .await
     }
 
     async fn cluster(&self, ctx: &Context) -> Result<crate::port::DbCluster, ActionError> {
