@@ -591,8 +591,32 @@ async fn postgres() -> Result<(), AnyError> {
     if let Ok(password) = std::env::var("MINT_PG_PASSWORD") {
         config.password(password);
     }
-    let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-    let driver = tokio::spawn(connection);
+    // Over TLS, verified against MINT_PG_SSLROOTCERT, when it is set (the drill's server, like
+    // RDS, takes TLS connections only).
+    let (client, driver) = match std::env::var("MINT_PG_SSLROOTCERT") {
+        Ok(ca) => {
+            use rustls::pki_types::pem::PemObject;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls::pki_types::CertificateDer::pem_file_iter(&ca)? {
+                roots.add(cert?)?;
+            }
+            let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            config.ssl_mode(tokio_postgres::config::SslMode::Require);
+            let (client, connection) = config
+                .connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
+                .await?;
+            (client, tokio::spawn(connection))
+        }
+        Err(_) => {
+            let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+            (client, tokio::spawn(connection))
+        }
+    };
     client
         .batch_execute(
             "CREATE TABLE IF NOT EXISTS transactions (

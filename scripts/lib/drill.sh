@@ -58,7 +58,8 @@ if not status["sealed"]:
     assert status["sealed"], status
 PY
   start_fake_kube
-  PGPASSWORD=$MINT_PG_PASSWORD "$psql" -q -h 127.0.0.1 -p "$MINT_PG_PORT" -U drkit -d drkit \
+  PGPASSWORD=$MINT_PG_PASSWORD PGSSLMODE=verify-full PGSSLROOTCERT=$MINT_PG_SSLROOTCERT \
+    "$psql" -q -h 127.0.0.1 -p "$MINT_PG_PORT" -U drkit -d drkit \
     -c 'DROP TABLE IF EXISTS transactions' >/dev/null
   AWS_ENDPOINT_URL=$MOTO "$mint_world" --env-out "$dir/world.env" >"$dir/world.out" 2>&1 || {
     cat "$dir/world.out" >&2

@@ -8,6 +8,8 @@ mint_env() {
   # PostgreSQL: the private test server, on its free port.
   export MINT_PG_HOST=127.0.0.1 MINT_PG_PORT=$pg_port MINT_PG_DBNAME=drkit MINT_PG_USER=drkit
   export MINT_PG_PASSWORD=$DRKIT_TEST_PG_PASSWORD
+  # The server takes TLS only (as RDS with rds.force_ssl); its certificate's CA.
+  export MINT_PG_SSLROOTCERT=$DRKIT_TEST_TLS_CA
   # Vault: the sealed server is the one to recover; the transit key lives on the other one.
   export MINT_VAULT_ADDR=$DRKIT_TEST_VAULT_SEALED_ADDR
   export MINT_VAULT_KEY_1=$DRKIT_TEST_VAULT_SEALED_KEY_1

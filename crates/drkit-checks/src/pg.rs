@@ -39,9 +39,19 @@ pub struct PgConnection {
     /// Where the password is read from; absent for trust or peer authentication.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<SecretRef>,
-    /// TLS mode. Only `disable` is supported for now (see the crate docs).
+    /// TLS, as libpq's `sslmode`: `verify-full` (the default: the certificate must be signed by
+    /// a CA of `sslrootcert` and name the host), `verify-ca` (signed, any name), `require`
+    /// (encrypted; verified as `verify-ca` when `sslrootcert` is given, not verified otherwise)
+    /// or `disable` (plaintext, password included: only on a trusted network). drkit never falls
+    /// back to plaintext, so `prefer` is refused.
     #[serde(default)]
     pub sslmode: SslMode,
+    /// The PEM bundle of the CAs trusted for the server's certificate, as libpq's
+    /// `sslrootcert`, e.g. AWS's RDS bundle (`global-bundle.pem`, which Amazon RDS's
+    /// certificates need: no public root store holds RDS's CAs). Absent, the Mozilla root set
+    /// built into drkit is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sslrootcert: Option<String>,
     /// How long connecting may take, TCP connection, start-up and authentication together
     /// (default 10 s), e.g. `"5s"`.
     #[serde(
@@ -67,7 +77,8 @@ fn default_port() -> u16 {
 }
 
 impl PgConnection {
-    /// A connection to `dbname` on `host:5432` as `user`, without a password, TLS disabled.
+    /// A connection to `dbname` on `host:5432` as `user`, without a password, over TLS with the
+    /// certificate verified (`verify-full`) against the built-in roots.
     pub fn new(
         host: impl Into<String>,
         dbname: impl Into<String>,
@@ -79,7 +90,8 @@ impl PgConnection {
             dbname: dbname.into(),
             user: user.into(),
             password: None,
-            sslmode: SslMode::Disable,
+            sslmode: SslMode::VerifyFull,
+            sslrootcert: None,
             connect_timeout: None,
             statement_timeout: None,
         }
@@ -96,6 +108,21 @@ impl PgConnection {
     #[must_use]
     pub fn password(mut self, password: SecretRef) -> Self {
         self.password = Some(password);
+        self
+    }
+
+    /// The same connection with `sslmode`.
+    #[must_use]
+    pub fn sslmode(mut self, sslmode: SslMode) -> Self {
+        self.sslmode = sslmode;
+        self
+    }
+
+    /// The same connection trusting the CAs of the PEM bundle at `path` (libpq's
+    /// `sslrootcert`).
+    #[must_use]
+    pub fn sslrootcert(mut self, path: impl Into<String>) -> Self {
+        self.sslrootcert = Some(path.into());
         self
     }
 
@@ -134,15 +161,29 @@ impl PgConnection {
                 "must be at least 1ms and at most 24 days (PostgreSQL's limit)".to_owned(),
             ));
         }
-        if self.sslmode != SslMode::Disable {
+        if self.sslmode == SslMode::Prefer {
             return Some((
                 "sslmode",
-                format!(
-                    "sslmode `{}` is not supported yet: drkit-checks connects without TLS; use \
-                     `disable` on a trusted network (or a TLS-terminating tunnel)",
-                    self.sslmode
-                ),
+                "`prefer` falls back to plaintext when the server refuses TLS, and drkit never \
+                 does: use `verify-full` (the default), `verify-ca` or `require`, or `disable` \
+                 on a trusted network"
+                    .to_owned(),
             ));
+        }
+        if self.sslmode == SslMode::Disable && self.sslrootcert.is_some() {
+            return Some((
+                "sslrootcert",
+                "is given but `sslmode` is `disable`, so no certificate would be checked: remove \
+                 one of the two"
+                    .to_owned(),
+            ));
+        }
+        if self
+            .sslrootcert
+            .as_deref()
+            .is_some_and(|p| p.trim().is_empty())
+        {
+            return Some(("sslrootcert", "the path is empty".to_owned()));
         }
         None
     }
@@ -159,22 +200,22 @@ impl fmt::Display for PgConnection {
     }
 }
 
-/// The libpq `sslmode` values. Only [`SslMode::Disable`] is supported for now; the others are
-/// accepted by the parser so the error can say so clearly.
+/// The libpq `sslmode` values drkit knows. `verify-full` is the default; `prefer` is parsed
+/// only so that its refusal can say why (it may fall back to plaintext).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum SslMode {
-    /// No TLS (the default).
-    #[default]
+    /// No TLS: the password and the data cross the network in clear.
     Disable,
-    /// TLS if the server offers it (not supported yet).
+    /// TLS if the server offers it, plaintext otherwise: refused.
     Prefer,
-    /// TLS, without verifying the certificate (not supported yet).
+    /// TLS; the certificate is verified only when `sslrootcert` is given (then as `verify-ca`).
     Require,
-    /// TLS, verifying the CA (not supported yet).
+    /// TLS; the certificate must be signed by a trusted CA, whatever name it holds.
     VerifyCa,
-    /// TLS, verifying the CA and the host name (not supported yet).
+    /// TLS; the certificate must be signed by a trusted CA and name the host (the default).
+    #[default]
     VerifyFull,
 }
 

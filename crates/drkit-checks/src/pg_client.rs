@@ -9,8 +9,10 @@ use async_trait::async_trait;
 use drkit_core::{ActionError, ErrorKind, ExposeSecret};
 use tokio_postgres::NoTls;
 use tokio_postgres::config::SslMode as PgSslMode;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::pg::{ColumnName, Newest, PgApi, PgConnection, RowCounts, TableName};
+use crate::tls;
 
 /// How long connecting (TCP, start-up, authentication) may take when the connection does not
 /// say.
@@ -24,7 +26,8 @@ pub(crate) const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// stops answering altogether.
 pub(crate) const STATEMENT_GRACE: Duration = Duration::from_secs(5);
 
-/// [`PgApi`] over `tokio-postgres`, without TLS (see the crate docs). Every session is read-only
+/// [`PgApi`] over `tokio-postgres`, over TLS (rustls, through `tokio-postgres-rustls`) as the
+/// connection's `sslmode` says, never falling back to plaintext. Every session is read-only
 /// (`default_transaction_read_only=on`), has a `statement_timeout` and is named `drkit-checks`
 /// in `pg_stat_activity`. Connecting is bounded as a whole (tokio-postgres's own
 /// `connect_timeout` covers the TCP connection only, not the start-up and authentication that
@@ -51,23 +54,55 @@ impl TokioPg {
             .user(&db.user)
             .application_name("drkit-checks")
             .options(session_options(db))
-            .ssl_mode(PgSslMode::Disable)
             .connect_timeout(connect_timeout);
+        let tls = tls::pg_client_config(db)?;
+        // `Require` makes tokio-postgres refuse a server that will not speak TLS (no fallback);
+        // which certificate is accepted is the verifier's business (`tls::pg_client_config`).
+        config.ssl_mode(if tls.is_some() {
+            PgSslMode::Require
+        } else {
+            PgSslMode::Disable
+        });
         if let Some(password) = &db.password {
             let secret = password.resolve()?;
             config.password(secret.expose_secret());
         }
-        let doing = format!("connecting to {db}");
-        let (client, connection) = tokio::time::timeout(connect_timeout, config.connect(NoTls))
-            .await
-            .map_err(|_| no_answer(&doing, connect_timeout, "connect_timeout"))?
-            .map_err(|e| classify(e, &doing))?;
-        // The connection task ends when `client` is dropped.
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
+        let doing = format!("connecting to {db} (sslmode {})", db.sslmode);
+        // The connection tasks end when `client` is dropped.
+        let client = match tls {
+            Some(tls) => {
+                let tls = MakeRustlsConnect::new(tls);
+                let (client, connection) =
+                    bounded_connect(connect_timeout, &doing, config.connect(tls)).await?;
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                client
+            }
+            None => {
+                let (client, connection) =
+                    bounded_connect(connect_timeout, &doing, config.connect(NoTls)).await?;
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                client
+            }
+        };
         Ok(client)
     }
+}
+
+/// `connect`, bounded as a whole by `limit` (tokio-postgres's own `connect_timeout` covers the
+/// TCP connection only).
+async fn bounded_connect<T>(
+    limit: Duration,
+    doing: &str,
+    connect: impl Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, ActionError> {
+    tokio::time::timeout(limit, connect)
+        .await
+        .map_err(|_| no_answer(doing, limit, "connect_timeout"))?
+        .map_err(|e| classify(e, doing))
 }
 
 /// The session's options: read-only, and the statement time-out in milliseconds.
@@ -169,10 +204,40 @@ pub(crate) fn classify(err: tokio_postgres::Error, doing: &str) -> ActionError {
     if let Some(db) = err.as_db_error() {
         let code = db.code().code().to_owned();
         let kind = sqlstate_kind(&code);
-        let message = format!("{doing}: {}", db.message());
+        let mut message = format!("{doing}: {}", db.message());
+        // pg_hba.conf has no line for a plaintext connection (`hostssl` only, as RDS with
+        // `rds.force_ssl`): "no pg_hba.conf entry for host ..., no encryption".
+        if code == "28000" && db.message().ends_with("no encryption") {
+            message.push_str(
+                "; the server accepts only TLS connections: remove `sslmode = \"disable\"` \
+                 (the default, `verify-full`, encrypts and verifies the server)",
+            );
+        }
         return ActionError::new(kind, message)
             .with_code(code)
             .with_source(err);
+    }
+    if let Some(tls) = tls::rustls_error(&err) {
+        // A certificate the client refuses: a retry meets the same certificate.
+        let message = format!(
+            "{doing}: {err}: {tls}; {}",
+            tls::tls_advice(tls, "sslrootcert")
+        );
+        return ActionError::new(ErrorKind::Other, message)
+            .with_code("TlsHandshake")
+            .with_source(err);
+    }
+    if source_says(&err, "server does not support TLS") {
+        return ActionError::new(
+            ErrorKind::Other,
+            format!(
+                "{doing}: the server does not accept TLS, and drkit does not fall back to \
+                 plaintext; `sslmode = \"disable\"` sends the password in clear (only on a \
+                 trusted network)"
+            ),
+        )
+        .with_code("TlsNotOffered")
+        .with_source(err);
     }
     let io_kind = find_io_kind(&err);
     let kind = match io_kind {
@@ -194,6 +259,19 @@ pub(crate) fn classify(err: tokio_postgres::Error, doing: &str) -> ActionError {
     };
     let message = format!("{doing}: {err}");
     ActionError::new(kind, message).with_source(err)
+}
+
+/// Whether `err` or one of its sources says `text` (tokio-postgres puts the reason of a failed
+/// TLS negotiation in the source, not in its own message).
+fn source_says(err: &(dyn std::error::Error + 'static), text: &str) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.to_string().contains(text) {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 fn find_io_kind(err: &(dyn std::error::Error + 'static)) -> Option<io::ErrorKind> {

@@ -45,12 +45,37 @@ fn connection_display_and_debug_never_show_a_password() {
 }
 
 #[test]
-fn tls_modes_other_than_disable_are_refused_clearly() {
-    let mut db = PgConnection::new("db", "mint", "ro");
-    db.sslmode = SslMode::VerifyFull;
-    let (param, why) = db.problem().unwrap();
+fn tls_is_verify_full_by_default_and_never_falls_back() {
+    let db = PgConnection::new("db", "mint", "ro");
+    assert_eq!(db.sslmode, SslMode::VerifyFull);
+    let parsed: PgConnection = serde_json::from_value(serde_json::json!({
+        "host": "db", "dbname": "mint", "user": "ro"
+    }))
+    .unwrap();
+    assert_eq!(parsed.sslmode, SslMode::VerifyFull);
+    assert_eq!(parsed.problem(), None);
+    for mode in [
+        SslMode::VerifyFull,
+        SslMode::VerifyCa,
+        SslMode::Require,
+        SslMode::Disable,
+    ] {
+        assert_eq!(db.clone().sslmode(mode).problem(), None, "{mode}");
+    }
+    let (param, why) = db.clone().sslmode(SslMode::Prefer).problem().unwrap();
     assert_eq!(param, "sslmode");
-    assert!(why.contains("`verify-full` is not supported yet"), "{why}");
+    assert!(why.contains("falls back to plaintext"), "{why}");
+    let (param, _) = db
+        .clone()
+        .sslmode(SslMode::Disable)
+        .sslrootcert("/etc/rds/global-bundle.pem")
+        .problem()
+        .unwrap();
+    assert_eq!(param, "sslrootcert");
+    assert_eq!(
+        db.sslrootcert(" ").problem().map(|p| p.0),
+        Some("sslrootcert")
+    );
 }
 
 #[test]

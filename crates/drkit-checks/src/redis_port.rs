@@ -8,28 +8,37 @@ use async_trait::async_trait;
 use drkit_core::{ActionError, Resource, SecretRef};
 use serde::{Deserialize, Serialize};
 
-/// A Redis server to probe: a `redis://host:port[/db]` URL that holds **no password**, and
-/// where the password is read from. Its `Debug` and `Display` show the URL only.
+/// A Redis server to probe: a `redis://host:port[/db]` URL (or `rediss://` for TLS, as
+/// ElastiCache with in-transit encryption requires) that holds **no password**, where the
+/// password is read from, and for TLS the CA bundle that signed the server's certificate. Its
+/// `Debug` and `Display` show the URL only.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RedisTarget {
-    /// `redis://[user@]host[:port][/db]`, never with a password (refused when parsed).
+    /// `redis://` or `rediss://[user@]host[:port][/db]`, never with a password (refused when
+    /// parsed).
     pub url: String,
     /// Where the password (`AUTH`) is read from, if the server requires one.
     pub password: Option<SecretRef>,
+    /// For `rediss://`: the PEM bundle of the CAs trusted for the server's certificate (as
+    /// redis-cli's `--cacert`); absent, the Mozilla root set built into drkit, which holds the
+    /// CAs of ElastiCache's certificates.
+    pub tls_ca: Option<String>,
 }
 
 impl RedisTarget {
-    /// A target at `url`, refusing a URL that is not `redis://` or that holds a password (the
-    /// error does not repeat the URL, since it may hold a secret).
+    /// A target at `url`, refusing a URL that is not `redis://` or `rediss://`, that holds a
+    /// password (the error does not repeat the URL, since it may hold a secret), or that asks
+    /// for an unverified TLS connection (`#insecure`).
     pub fn new(url: impl Into<String>, password: Option<SecretRef>) -> Result<Self, String> {
         let url = url.into();
-        let Some(rest) = url.strip_prefix("redis://") else {
-            return Err(if url.starts_with("rediss://") {
-                "rediss:// (TLS) is not supported yet: use redis:// on a trusted network".to_owned()
-            } else {
-                "the url must start with redis:// (e.g. redis://10.0.3.7:6379/0)".to_owned()
-            });
+        let Some(rest) = url
+            .strip_prefix("redis://")
+            .or_else(|| url.strip_prefix("rediss://"))
+        else {
+            return Err("the url must start with redis:// or rediss:// (TLS), e.g. \
+                 rediss://10.0.3.7:6379/0"
+                .to_owned());
         };
         let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
         if let Some((userinfo, _)) = authority.rsplit_once('@')
@@ -45,12 +54,48 @@ impl RedisTarget {
         if host.is_empty() || host.starts_with(':') {
             return Err("the url has no host (e.g. redis://10.0.3.7:6379/0)".to_owned());
         }
-        Ok(Self { url, password })
+        if rest.contains("#insecure") {
+            return Err(
+                "`#insecure` would accept any certificate: drkit always verifies the server; \
+                 give the CA that signed its certificate as `tls_ca`"
+                    .to_owned(),
+            );
+        }
+        Ok(Self {
+            url,
+            password,
+            tls_ca: None,
+        })
+    }
+
+    /// The same target trusting the CAs of the PEM bundle at `path`; only for `rediss://`.
+    pub fn with_tls_ca(mut self, path: impl Into<String>) -> Result<Self, String> {
+        let path = path.into();
+        if !self.is_tls() {
+            return Err(
+                "a CA is given but the url is redis:// (plaintext): write rediss:// for TLS"
+                    .to_owned(),
+            );
+        }
+        if path.trim().is_empty() {
+            return Err("the path is empty".to_owned());
+        }
+        self.tls_ca = Some(path);
+        Ok(self)
+    }
+
+    /// Whether the connection is made over TLS (`rediss://`).
+    pub fn is_tls(&self) -> bool {
+        self.url.starts_with("rediss://")
     }
 
     /// `host:port[/db]`, the URL without its scheme and user.
     pub fn address(&self) -> &str {
-        let rest = self.url.strip_prefix("redis://").unwrap_or(&self.url);
+        let rest = self
+            .url
+            .strip_prefix("redis://")
+            .or_else(|| self.url.strip_prefix("rediss://"))
+            .unwrap_or(&self.url);
         rest.rsplit_once('@').map_or(rest, |(_, h)| h)
     }
 

@@ -13,17 +13,21 @@ use crate::redis_port::{RedisApi, RedisTarget, Role, RoleInfo};
 
 /// The parameters of `checks.redis_role`.
 ///
-/// `url` is `redis://[user@]host[:port][/db]`, without a password (refused: give it in
-/// `password`); absent `expect_role`, any role passes (the check only reports it).
+/// `url` is `redis://` or `rediss://` (TLS) `[user@]host[:port][/db]`, without a password
+/// (refused: give it in `password`); absent `expect_role`, any role passes (the check only
+/// reports it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RedisRoleParams {
-    /// redis://[user@]host[:port][/db], without a password
+    /// redis://[user@]host[:port][/db], or rediss:// for TLS (ElastiCache with in-transit encryption), without a password
     pub url: String,
     /// where the password is read from, e.g. "env:REDIS_PASSWORD"
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<SecretRef>,
+    /// for rediss://, the PEM bundle of the CAs that sign the server's certificate (default: the built-in Mozilla roots, which hold ElastiCache's CAs)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<String>,
     /// primary (master), replica (slave) or sentinel; another role fails the check
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[param(ty = "string")]
@@ -36,8 +40,16 @@ impl RedisRoleParams {
         Self {
             url: url.into(),
             password: None,
+            tls_ca: None,
             expect_role: None,
         }
+    }
+
+    /// For `rediss://`: trusting the CAs of the PEM bundle at `path`.
+    #[must_use]
+    pub fn tls_ca(mut self, path: impl Into<String>) -> Self {
+        self.tls_ca = Some(path.into());
+        self
     }
 
     /// With the password read from `password`.
@@ -100,19 +112,27 @@ impl ActionKind for RedisRoleCheck {
     type Ports = PortFactory<dyn RedisApi>;
 
     fn validate(p: &RedisRoleParams) -> Result<(), ParamError> {
-        // Refuses a password in the URL without repeating the URL.
-        RedisTarget::new(p.url.clone(), None)
-            .map(drop)
-            .map_err(|why| ParamError::new("url", why))
+        target(p, None).map(drop)
     }
 
     fn build(step: StepSpec<RedisRoleParams>, ports: &Self::Ports) -> Result<Self, ParamError> {
-        let server = RedisTarget::new(step.params.url.clone(), step.params.password.clone())
-            .map_err(|why| ParamError::new("url", why))?;
+        let server = target(&step.params, step.params.password.clone())?;
         Ok(Self {
             base: step.into_base(server.resource(), ports),
             server,
         })
+    }
+}
+
+/// The server the parameters name. Refuses a password in the URL without repeating the URL.
+fn target(p: &RedisRoleParams, password: Option<SecretRef>) -> Result<RedisTarget, ParamError> {
+    let server =
+        RedisTarget::new(p.url.clone(), password).map_err(|why| ParamError::new("url", why))?;
+    match &p.tls_ca {
+        Some(ca) => server
+            .with_tls_ca(ca.clone())
+            .map_err(|why| ParamError::new("tls_ca", why)),
+        None => Ok(server),
     }
 }
 

@@ -81,8 +81,8 @@ fn bad_parameters_are_refused_before_any_call() {
         ),
         (
             "checks.pg_row_counts",
-            json!({"database": {"host": "h", "dbname": "d", "user": "u", "sslmode": "require"}}),
-            "parameter `database.sslmode`: sslmode `require` is not supported yet",
+            json!({"database": {"host": "h", "dbname": "d", "user": "u", "sslmode": "prefer"}}),
+            "parameter `database.sslmode`: `prefer` falls back to plaintext",
         ),
         (
             "checks.pg_row_counts",

@@ -9,12 +9,12 @@ use drkit_core::{ActionError, ErrorKind};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use crate::tls;
 use crate::web_port::{HttpAnswer, HttpApi, TlsApi, TlsEndpoint, TlsHandshake};
 
 /// [`HttpApi`] over `reqwest` (rustls, the Mozilla roots). Its HTTP client is made on first
@@ -148,15 +148,12 @@ impl ServerCertVerifier for Recording {
     }
 }
 
+/// The Mozilla roots, and the certificates of `ca_file` (a private CA) besides.
 fn roots(ca_file: Option<&str>) -> Result<RootCertStore, ActionError> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = ca_file {
-        let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| ActionError::invalid_input(format!("ca_file {path}: {e}")))?;
-        for cert in certs {
-            let cert =
-                cert.map_err(|e| ActionError::invalid_input(format!("ca_file {path}: {e}")))?;
+        for cert in tls::pem_certificates("ca_file", path)? {
             roots
                 .add(cert)
                 .map_err(|e| ActionError::invalid_input(format!("ca_file {path}: {e}")))?;

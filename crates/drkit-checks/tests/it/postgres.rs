@@ -1,32 +1,38 @@
 //! The PostgreSQL checks against a real PostgreSQL server (password authentication,
-//! scram-sha-256), with tables seeded here: exact counts, the exact measured data-loss window,
-//! SQLSTATE classification, injection-proof table names, and a password that never shows.
+//! scram-sha-256, TLS only as RDS with `rds.force_ssl`), with tables seeded here: exact counts,
+//! the exact measured data-loss window, SQLSTATE classification, injection-proof table names,
+//! a password that never shows, and every `sslmode` against the TLS-only server.
 
 use std::time::Duration;
 
-use drkit_checks::{PgConnection, TokioPg};
+use drkit_checks::{PgConnection, SslMode, TokioPg};
 use drkit_core::registry::{ActionSpec, Registry};
 use drkit_core::{ActionRef, Check, Context, ErrorKind, SecretRef};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::{peer, unique_ident};
 
 const PASSWORD_VAR: &str = "DRKIT_TEST_PG_PASSWORD";
 
-/// The server announced in `DRKIT_TEST_PG_URL` (`postgresql://user@host:port/dbname`).
+/// The server announced in `DRKIT_TEST_PG_URL` (`postgresql://user@host:port/dbname`), its
+/// certificate signed by the CA in `DRKIT_TEST_TLS_CA`.
 struct Pg {
     host: String,
     port: u16,
     user: String,
     dbname: String,
     password: String,
+    ca: String,
 }
 
 impl Pg {
     fn find() -> Option<Self> {
         let url = peer("DRKIT_TEST_PG_URL", "the test PostgreSQL server")?;
         let password = peer(PASSWORD_VAR, "the test PostgreSQL server's password")?;
+        let ca = peer("DRKIT_TEST_TLS_CA", "the test peers' CA")?;
         let rest = url
             .strip_prefix("postgresql://")
             .or_else(|| url.strip_prefix("postgres://"))
@@ -40,14 +46,16 @@ impl Pg {
             user: user.to_owned(),
             dbname: dbname.to_owned(),
             password,
+            ca,
         })
     }
 
-    /// The connection table of `dbname`, password by reference to the environment.
+    /// The connection table of `dbname`, password by reference to the environment, TLS
+    /// verified (`verify-full`, the default) against the test CA.
     fn params(&self, dbname: &str) -> Value {
         json!({
             "host": self.host, "port": self.port, "dbname": dbname, "user": self.user,
-            "password": format!("env:{PASSWORD_VAR}"),
+            "password": format!("env:{PASSWORD_VAR}"), "sslrootcert": self.ca,
         })
     }
 
@@ -58,11 +66,28 @@ impl Pg {
             .user(&self.user)
             .password(&self.password)
             .dbname(dbname)
-            .connect(NoTls)
+            .ssl_mode(tokio_postgres::config::SslMode::Require)
+            .connect(self.tls())
             .await
             .unwrap();
         tokio::spawn(connection);
         client
+    }
+
+    /// The test's own TLS (for seeding), trusting the test CA.
+    fn tls(&self) -> MakeRustlsConnect {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(&self.ca).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        MakeRustlsConnect::new(config)
     }
 
     /// A fresh schema with `transactions(id, amount, created_at timestamptz, booked timestamp)`
@@ -379,6 +404,7 @@ async fn passwords_never_show_and_a_wrong_one_is_access_denied() {
     // The port directly, with the SecretRef type.
     let db = PgConnection::new(&pg.host, &pg.dbname, &pg.user)
         .port(pg.port)
+        .sslrootcert(&pg.ca)
         .password(SecretRef::Env(PASSWORD_VAR.into()));
     let counts = drkit_checks::PgApi::row_counts(&TokioPg::new(), &db, &[])
         .await
@@ -487,4 +513,150 @@ async fn a_query_past_the_statement_timeout_is_cancelled_by_the_server() {
     .await
     .unwrap();
     assert!(newest.is_some());
+}
+
+/// Every text an error can show: its message, its Debug, and its sources'.
+fn texts_of(err: &drkit_core::ActionError) -> Vec<String> {
+    let mut texts = vec![err.to_string(), format!("{err:?}")];
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        texts.push(format!("{s} {s:?}"));
+        source = s.source();
+    }
+    texts
+}
+
+/// The connection to the test server with `sslmode` and `sslrootcert` as given.
+fn tls_db(pg: &Pg, sslmode: SslMode, sslrootcert: Option<&str>) -> PgConnection {
+    let db = PgConnection::new(&pg.host, &pg.dbname, &pg.user)
+        .port(pg.port)
+        .password(SecretRef::Env(PASSWORD_VAR.into()))
+        .sslmode(sslmode);
+    match sslrootcert {
+        Some(ca) => db.sslrootcert(ca),
+        None => db,
+    }
+}
+
+/// `verify-full` with the CA that signed the server's certificate connects (the server takes
+/// TLS connections only, so this one was encrypted); `verify-ca`, and `require` with or without
+/// the CA, connect too.
+#[tokio::test]
+async fn every_tls_mode_connects_to_a_tls_only_server_with_the_right_ca() {
+    let Some(pg) = Pg::find() else { return };
+    for (mode, ca) in [
+        (SslMode::VerifyFull, Some(pg.ca.as_str())),
+        (SslMode::VerifyCa, Some(pg.ca.as_str())),
+        (SslMode::Require, Some(pg.ca.as_str())),
+        (SslMode::Require, None),
+    ] {
+        let db = tls_db(&pg, mode, ca);
+        drkit_checks::PgApi::row_counts(&TokioPg::new(), &db, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{mode} with CA {ca:?}: {e}"));
+    }
+    // And through a runbook-shaped step: sslmode absent means verify-full.
+    let action = build(
+        "checks.pg_row_counts",
+        json!({"database": pg.params(&pg.dbname), "tables": []}),
+    );
+    assert!(matches!(
+        action.check(&Context::new()).await.unwrap(),
+        Check::Done { .. }
+    ));
+}
+
+/// A CA that did not sign the server's certificate (a foreign bundle, or the built-in public
+/// roots when `sslrootcert` is absent): the connection is refused, the error names the
+/// certificate problem and the parameter that fixes it, a retry cannot help, and the password
+/// never shows.
+#[tokio::test]
+async fn a_foreign_ca_is_refused_naming_the_certificate_problem() {
+    let Some(pg) = Pg::find() else { return };
+    let foreign = peer("DRKIT_TEST_TLS_FOREIGN_CA", "a CA that signed nothing").unwrap();
+    for (mode, ca) in [
+        (SslMode::VerifyFull, Some(foreign.as_str())),
+        (SslMode::VerifyCa, Some(foreign.as_str())),
+        (SslMode::Require, Some(foreign.as_str())),
+        (SslMode::VerifyFull, None),
+    ] {
+        let db = tls_db(&pg, mode, ca);
+        let err = drkit_checks::PgApi::row_counts(&TokioPg::new(), &db, &[])
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.code(), Some("TlsHandshake"), "{mode} {ca:?}: {text}");
+        assert!(!err.is_retryable(), "{text}");
+        assert!(text.contains("UnknownIssuer"), "{text}");
+        assert!(text.contains("not signed by a trusted CA"), "{text}");
+        assert!(text.contains("`sslrootcert`"), "{text}");
+        for t in texts_of(&err) {
+            assert!(!t.contains(&pg.password), "the password leaked: {t}");
+        }
+    }
+}
+
+/// `sslmode = "disable"` against the TLS-only server: refused by the server (no `hostssl`-less
+/// line in pg_hba.conf, SQLSTATE 28000), with the fix in the message; the password was never
+/// sent, since the server refuses before authentication, and never shows.
+#[tokio::test]
+async fn plaintext_is_refused_by_a_tls_only_server() {
+    let Some(pg) = Pg::find() else { return };
+    let db = tls_db(&pg, SslMode::Disable, None);
+    let err = drkit_checks::PgApi::row_counts(&TokioPg::new(), &db, &[])
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.code(), Some("28000"), "{text}");
+    assert_eq!(err.kind(), ErrorKind::AccessDenied, "{text}");
+    assert!(text.contains("no encryption"), "{text}");
+    assert!(text.contains("accepts only TLS connections"), "{text}");
+    for t in texts_of(&err) {
+        assert!(!t.contains(&pg.password), "the password leaked: {t}");
+    }
+}
+
+/// A server that answers the TLS request with `N` (no TLS), as a PostgreSQL without `ssl = on`
+/// does: every TLS mode fails, and nothing is sent in plaintext after the refusal (the test
+/// server reads what follows and sees nothing).
+#[tokio::test]
+async fn a_server_without_tls_is_refused_with_no_fallback_to_plaintext() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let mut after = Vec::new();
+        for _ in 0..3 {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 8];
+            stream.read_exact(&mut request).await.unwrap();
+            // SSLRequest: length 8, code 80877103.
+            assert_eq!(request, [0, 0, 0, 8, 4, 210, 22, 47]);
+            stream.write_all(b"N").await.unwrap();
+            let mut rest = Vec::new();
+            let _ = tokio::time::timeout(Duration::from_millis(300), stream.read_to_end(&mut rest))
+                .await;
+            after.push(rest);
+        }
+        after
+    });
+    for mode in [SslMode::VerifyFull, SslMode::VerifyCa, SslMode::Require] {
+        let db = PgConnection::new("127.0.0.1", "x", "x")
+            .port(port)
+            .password(SecretRef::Env(PASSWORD_VAR.into()))
+            .sslmode(mode);
+        let err = drkit_checks::PgApi::row_counts(&TokioPg::new(), &db, &[])
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("TlsNotOffered"), "{mode}: {err}");
+        assert!(
+            err.to_string().contains("does not fall back to plaintext"),
+            "{err}"
+        );
+    }
+    let after = server.await.unwrap();
+    assert!(
+        after.iter().all(Vec::is_empty),
+        "sent after the refusal: {after:?}"
+    );
 }

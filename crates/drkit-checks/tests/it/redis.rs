@@ -1,6 +1,7 @@
 //! `checks.redis_role` against a real Redis primary and its replica (Debian's redis-server,
-//! started by scripts/test.sh with a password): both roles are seen, a wrong role is blocked, a
-//! wrong or missing password is `AccessDenied`, and the password never shows.
+//! started by scripts/test.sh with a password, TLS only as ElastiCache with in-transit
+//! encryption): both roles are seen, a wrong role is blocked, a wrong or missing password is
+//! `AccessDenied`, the password never shows, a foreign CA and plaintext are refused.
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ struct Servers {
     primary: String,
     replica: String,
     password: String,
+    ca: String,
 }
 
 fn servers() -> Option<Servers> {
@@ -23,10 +25,22 @@ fn servers() -> Option<Servers> {
         primary: peer("DRKIT_TEST_REDIS_URL", "the test Redis primary")?,
         replica: peer("DRKIT_TEST_REDIS_REPLICA_URL", "the test Redis replica")?,
         password: peer(PASSWORD_VAR, "the test Redis password")?,
+        ca: peer("DRKIT_TEST_TLS_CA", "the test peers' CA")?,
     })
 }
 
-fn build(params: Value) -> ActionRef {
+/// The step; for a `rediss://` URL, trusting the test CA unless the parameters say otherwise.
+fn build(s: &Servers, mut params: Value) -> ActionRef {
+    let tls = params["url"]
+        .as_str()
+        .is_some_and(|u| u.starts_with("rediss://"));
+    if tls && params.get("tls_ca").is_none() {
+        params["tls_ca"] = json!(s.ca);
+    }
+    build_as_given(params)
+}
+
+fn build_as_given(params: Value) -> ActionRef {
     let mut registry = Registry::new();
     drkit_checks::register(&mut registry).unwrap();
     registry
@@ -35,15 +49,18 @@ fn build(params: Value) -> ActionRef {
 }
 
 fn address(url: &str) -> &str {
-    url.strip_prefix("redis://").unwrap()
+    url.strip_prefix("rediss://").unwrap()
 }
 
 #[tokio::test]
 async fn the_primary_is_seen_as_primary_with_its_replica() {
     let Some(s) = servers() else { return };
-    let action = build(json!({
-        "url": s.primary, "password": format!("env:{PASSWORD_VAR}"), "expect_role": "primary",
-    }));
+    let action = build(
+        &s,
+        json!({
+            "url": s.primary, "password": format!("env:{PASSWORD_VAR}"), "expect_role": "primary",
+        }),
+    );
     let ctx = Context::new().with_timeout(Duration::from_secs(30));
     let Check::Done { detail, outputs } = action.check(&ctx).await.unwrap() else {
         panic!("not done");
@@ -68,9 +85,12 @@ async fn the_primary_is_seen_as_primary_with_its_replica() {
 #[tokio::test]
 async fn the_replica_is_seen_as_replica_of_the_primary() {
     let Some(s) = servers() else { return };
-    let action = build(json!({
-        "url": s.replica, "password": format!("env:{PASSWORD_VAR}"), "expect_role": "slave",
-    }));
+    let action = build(
+        &s,
+        json!({
+            "url": s.replica, "password": format!("env:{PASSWORD_VAR}"), "expect_role": "slave",
+        }),
+    );
     let ctx = Context::new().with_timeout(Duration::from_secs(30));
     let outputs = action.execute(&ctx).await.unwrap();
     assert_eq!(outputs.get_str("role"), Some("replica"));
@@ -83,9 +103,12 @@ async fn the_replica_is_seen_as_replica_of_the_primary() {
     );
 
     // The replica where a primary is expected (e.g. a promotion that did not happen).
-    let wrong = build(json!({
-        "url": s.replica, "password": format!("env:{PASSWORD_VAR}"), "expect_role": "primary",
-    }));
+    let wrong = build(
+        &s,
+        json!({
+            "url": s.replica, "password": format!("env:{PASSWORD_VAR}"), "expect_role": "primary",
+        }),
+    );
     let Check::Blocked { reason } = wrong.check(&ctx).await.unwrap() else {
         panic!("not blocked");
     };
@@ -104,13 +127,19 @@ async fn a_wrong_or_missing_password_is_access_denied_and_never_shows() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("pw");
     std::fs::write(&file, WRONG).unwrap();
-    let wrong = build(json!({"url": s.primary, "password": format!("file:{}", file.display())}));
+    let wrong = build(
+        &s,
+        json!({"url": s.primary, "password": format!("file:{}", file.display())}),
+    );
     let err = wrong.check(&Context::new()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AccessDenied, "{err}");
-    let missing = build(json!({"url": s.primary}));
+    let missing = build(&s, json!({"url": s.primary}));
     let err2 = missing.check(&Context::new()).await.unwrap_err();
     assert_eq!(err2.kind(), ErrorKind::AccessDenied, "{err2}");
-    let right = build(json!({"url": s.primary, "password": format!("env:{PASSWORD_VAR}")}));
+    let right = build(
+        &s,
+        json!({"url": s.primary, "password": format!("env:{PASSWORD_VAR}")}),
+    );
     let outputs = right.execute(&Context::new()).await.unwrap();
     let texts = [
         format!("{err} {err:?}"),
@@ -123,4 +152,49 @@ async fn a_wrong_or_missing_password_is_access_denied_and_never_shows() {
         assert!(!text.contains(&s.password), "the password leaked: {text}");
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A CA that did not sign the server's certificate (a foreign bundle, or the built-in public
+/// roots when `tls_ca` is absent) is refused, naming the problem and the parameter that fixes
+/// it; a plaintext `redis://` to the TLS-only server fails (the server resets it) with a hint,
+/// and nothing falls back; the password never shows.
+#[tokio::test]
+async fn a_foreign_ca_and_plaintext_are_refused() {
+    let Some(s) = servers() else { return };
+    let foreign = peer("DRKIT_TEST_TLS_FOREIGN_CA", "a CA that signed nothing").unwrap();
+    let password = format!("env:{PASSWORD_VAR}");
+    let ctx = Context::new().with_timeout(Duration::from_secs(30));
+    let mut texts = Vec::new();
+    for (action, names_the_fix) in [
+        (
+            build(
+                &s,
+                json!({"url": s.primary, "password": password, "tls_ca": foreign}),
+            ),
+            true,
+        ),
+        // Absent: the built-in public roots, which did not sign the test certificate either.
+        (
+            build_as_given(json!({"url": s.primary, "password": password})),
+            false,
+        ),
+    ] {
+        let err = action.check(&ctx).await.unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.code(), Some("TlsHandshake"), "{text}");
+        assert!(!err.is_retryable(), "{text}");
+        assert!(text.contains("UnknownIssuer"), "{text}");
+        assert!(!names_the_fix || text.contains("`tls_ca`"), "{text}");
+        texts.push(format!("{err} {err:?}"));
+    }
+    let plain = s.primary.replacen("rediss://", "redis://", 1);
+    let err = build(&s, json!({"url": plain, "password": password}))
+        .check(&ctx)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("rediss://"), "{err}");
+    texts.push(format!("{err} {err:?}"));
+    for text in &texts {
+        assert!(!text.contains(&s.password), "the password leaked: {text}");
+    }
 }

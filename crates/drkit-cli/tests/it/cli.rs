@@ -255,6 +255,7 @@ fn the_mint_replica_runbook_validates_with_its_environment() {
         ("MINT_PG_DBNAME", "mint"),
         ("MINT_PG_USER", "mint_ro"),
         ("MINT_PG_PASSWORD", "p"),
+        ("MINT_PG_SSLROOTCERT", "/etc/ssl/rds/global-bundle.pem"),
         ("MINT_ARC_ENDPOINT", "https://host-a.example.com/v1"),
         (
             "MINT_ARC_CONTROL_USE1",

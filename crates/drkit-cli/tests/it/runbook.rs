@@ -276,6 +276,7 @@ fn every_runbook_example_in_the_action_docs_validates() {
         ),
         ("MINT_PG_HOST", "127.0.0.1"),
         ("MINT_PG_PASSWORD", "p"),
+        ("MINT_PG_SSLROOTCERT", "/etc/ssl/rds/global-bundle.pem"),
         ("MINT_PG_PRIMARY_HOST", "127.0.0.2"),
         ("MINT_PG_PRIMARY_PASSWORD", "p"),
         ("MINT_REDIS_HOST", "127.0.0.1"),
