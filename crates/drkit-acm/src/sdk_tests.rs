@@ -122,3 +122,40 @@ async fn check_certificate_by_domain_sees_an_ecdsa_certificate() {
     }
     assert_eq!(lists(&aws.received()).len(), 2);
 }
+
+/// `acm.request_certificate`'s re-run lookup sees the ECDSA certificate for the same names on
+/// the second page: done, no new request.
+#[tokio::test]
+async fn the_request_re_run_lookup_finds_an_ecdsa_certificate() {
+    let aws = CannedAws::start(acm).await;
+    let api: Arc<dyn AcmApi> =
+        Arc::new(SdkAcm::new(Client::new(&aws.sdk_config("us-east-1").await)));
+    let mut dns = drkit_route53::MockRoute53Api::new();
+    dns.expect_find_zone()
+        .returning(|_| Ok(drkit_route53::HostedZone::new("Z1", "mintreplica.com")));
+    let request = crate::RequestCertificate::new(
+        "cert",
+        crate::RequestCertificateParams::new("api.mintreplica.com", "mintreplica.com")
+            .with_names(["api-dr.mintreplica.com"]),
+        api,
+        Arc::new(dns),
+        Some("us-east-1"),
+    );
+    match request.check(&Context::new()).await.unwrap() {
+        Check::Done { outputs, .. } => {
+            assert_eq!(outputs.get_str("certificate_arn"), Some(EC_ARN));
+        }
+        other => panic!("{other:?}"),
+    }
+    let lists = lists(&aws.received());
+    assert_eq!(lists.len(), 2);
+    assert_eq!(
+        lists[0]["CertificateStatuses"],
+        json!(["ISSUED", "PENDING_VALIDATION"])
+    );
+    assert!(
+        aws.received()
+            .iter()
+            .all(|r| r.target() != Some("CertificateManager.RequestCertificate"))
+    );
+}
