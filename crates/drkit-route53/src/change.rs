@@ -248,7 +248,18 @@ impl ActionKind for ChangeRecords {
         let records: Vec<RecordSet> = params
             .changes
             .iter()
-            .map(|c| c.to_change().record)
+            .map(|c| {
+                let mut record = c.to_change().record;
+                // Given by id, the zone is the one an alias without `hosted_zone_id` targets
+                // (whether its target lies in the zone, `check` sees once the name is known).
+                if zone.is_none()
+                    && let Some(alias) = &mut record.alias
+                    && alias.hosted_zone_id.is_empty()
+                {
+                    alias.hosted_zone_id = normalize_zone_id(&params.zone);
+                }
+                record
+            })
             .collect();
         for (i, record) in records.iter().enumerate() {
             // Without the zone's name, check the record against its parent domain (so not as
