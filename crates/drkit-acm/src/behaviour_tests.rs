@@ -54,19 +54,14 @@ impl Route53Api for FakeDns {
         }
     }
 
-    async fn list_records(
-        &self,
-        _: &str,
-        name: &str,
-        rtype: &str,
-    ) -> Result<Vec<RecordSet>, ActionError> {
+    async fn list_records(&self, _: &str, name: &str) -> Result<Vec<RecordSet>, ActionError> {
         let name = normalize_name(name);
         Ok(self
             .records
             .lock()
             .unwrap()
             .iter()
-            .filter(|r| r.name == name && r.rtype == rtype)
+            .filter(|r| r.name == name)
             .cloned()
             .collect())
     }
@@ -101,6 +96,8 @@ impl Route53Api for FakeDns {
 #[derive(Debug)]
 struct FakeAcm {
     certs: Mutex<BTreeMap<String, CertificateInfo>>,
+    /// The PEM bodies of the imported certificates.
+    bodies: Mutex<BTreeMap<String, String>>,
     tokens: Mutex<BTreeMap<String, String>>,
     created: AtomicUsize,
     dns: Arc<FakeDns>,
@@ -112,6 +109,7 @@ impl FakeAcm {
         let mutations = Arc::new(AtomicUsize::new(0));
         Arc::new(Self {
             certs: Mutex::default(),
+            bodies: Mutex::default(),
             tokens: Mutex::default(),
             created: AtomicUsize::new(0),
             dns: Arc::new(FakeDns {
@@ -249,8 +247,17 @@ impl AcmApi for FakeAcm {
             .unwrap()
             .values()
             .filter(|c| statuses.is_empty() || statuses.contains(&c.status))
-            .map(|c| CertificateSummary::new(&c.arn, &c.domain, &c.status))
+            .map(|c| CertificateSummary::new(&c.arn, &c.domain, &c.status).of_type(&c.cert_type))
             .collect())
+    }
+
+    async fn get_certificate(&self, arn: &str) -> Result<String, ActionError> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .get(arn)
+            .cloned()
+            .ok_or_else(|| not_found(arn))
     }
 
     async fn delete_certificate(&self, arn: &str) -> Result<(), ActionError> {
@@ -266,12 +273,13 @@ impl AcmApi for FakeAcm {
     async fn import_certificate(
         &self,
         arn: Option<String>,
-        _certificate: String,
+        certificate: String,
         _private_key: SecretString,
         _chain: Option<String>,
     ) -> Result<String, ActionError> {
         self.mutated();
         let arn = arn.unwrap_or_else(|| self.new_arn());
+        self.bodies.lock().unwrap().insert(arn.clone(), certificate);
         let cert = CertificateInfo {
             arn: arn.clone(),
             domain: "cdn.example.com".into(),

@@ -12,7 +12,7 @@ use drkit_core::{
 use serde::Deserialize;
 
 use crate::port::{AcmApi, CertificateInfo};
-use crate::register::{acm_region, valid_name};
+use crate::register::{acm_region, cloudfront_region, valid_name};
 
 fn default_min_days() -> i64 {
     30
@@ -35,6 +35,10 @@ pub struct CheckCertificateParams {
     /// The ACM region (default: the step's region; CloudFront needs us-east-1).
     #[serde(default)]
     pub region: Option<String>,
+    /// The certificate is for a CloudFront distribution: refused unless the ACM region is
+    /// us-east-1.
+    #[serde(default)]
+    pub for_cloudfront: bool,
 }
 
 impl CheckCertificateParams {
@@ -45,6 +49,7 @@ impl CheckCertificateParams {
             domain: None,
             min_days_valid: default_min_days(),
             region: None,
+            for_cloudfront: false,
         }
     }
 
@@ -56,6 +61,7 @@ impl CheckCertificateParams {
             domain: Some(domain.into()),
             min_days_valid: default_min_days(),
             region: None,
+            for_cloudfront: false,
         }
     }
 }
@@ -112,6 +118,7 @@ impl ActionKind for CheckCertificate {
         ports: &Self::Ports,
     ) -> Result<Self, ParamError> {
         let region = acm_region(&step, step.params.region.as_deref());
+        cloudfront_region(step.params.for_cloudfront, region.as_deref())?;
         let acm = ports.get(region.as_deref());
         Ok(Self::new(step.id, step.params, acm, region.as_deref()))
     }

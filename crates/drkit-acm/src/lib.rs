@@ -28,8 +28,8 @@ pub use check::{CheckCertificate, CheckCertificateParams};
 pub use import::{ImportCertificate, ImportCertificateParams};
 #[cfg(any(test, feature = "mock"))]
 pub use port::MockAcmApi;
-pub use port::{AcmApi, CertificateInfo, CertificateSummary, ValidationRecord};
-pub use register::{AcmPorts, DESCRIPTORS, register, register_with};
+pub use port::{AcmApi, CertificateInfo, CertificateSummary, KEY_TYPES, ValidationRecord};
+pub use register::{AcmPorts, CLOUDFRONT_REGION, DESCRIPTORS, register, register_with};
 pub use request::{RequestCertificate, RequestCertificateParams};
 pub use sdk::SdkAcm;
 

@@ -51,6 +51,10 @@ pub struct CertificateSummary {
     pub domain: String,
     /// Its status.
     pub status: String,
+    /// `AMAZON_ISSUED`, `IMPORTED` or `PRIVATE` (empty when the answer does not say).
+    pub cert_type: String,
+    /// `RSA_2048`, `EC_prime256v1`, ... (empty when the answer does not say).
+    pub key_algorithm: String,
 }
 
 impl CertificateSummary {
@@ -60,9 +64,29 @@ impl CertificateSummary {
             arn: arn.to_owned(),
             domain: domain.to_owned(),
             status: status.to_owned(),
+            ..Self::default()
         }
     }
+
+    /// Of type `cert_type`.
+    #[must_use]
+    pub fn of_type(mut self, cert_type: &str) -> Self {
+        self.cert_type = cert_type.to_owned();
+        self
+    }
 }
+
+/// Every key algorithm ACM knows (`KeyAlgorithm`). `ListCertificates` returns only RSA
+/// certificates unless `Includes.keyTypes` names the others: drkit always sends them all.
+pub const KEY_TYPES: &[&str] = &[
+    "RSA_1024",
+    "RSA_2048",
+    "RSA_3072",
+    "RSA_4096",
+    "EC_prime256v1",
+    "EC_secp384r1",
+    "EC_secp521r1",
+];
 
 /// The ACM operations drkit uses. Implemented by [`crate::SdkAcm`] over `aws-sdk-acm`, and by
 /// `MockAcmApi` (feature `mock`) in tests. Errors are classified [`ActionError`]s; a missing
@@ -81,11 +105,16 @@ pub trait AcmApi: std::fmt::Debug + Send + Sync {
     /// `DescribeCertificate`.
     async fn describe_certificate(&self, arn: &str) -> Result<CertificateInfo, ActionError>;
 
-    /// `ListCertificates` with these statuses (all pages).
+    /// `ListCertificates` with these statuses (none: every status), of every key type
+    /// (`Includes.keyTypes` = [`KEY_TYPES`]; without it ACM lists RSA certificates only),
+    /// following `NextToken` through every page.
     async fn list_certificates(
         &self,
         statuses: Vec<String>,
     ) -> Result<Vec<CertificateSummary>, ActionError>;
+
+    /// `GetCertificate`: the certificate's PEM body (the leaf; not the chain).
+    async fn get_certificate(&self, arn: &str) -> Result<String, ActionError>;
 
     /// `DeleteCertificate`.
     async fn delete_certificate(&self, arn: &str) -> Result<(), ActionError>;

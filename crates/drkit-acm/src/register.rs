@@ -61,6 +61,35 @@ pub(crate) fn acm_region<P>(step: &StepSpec<P>, param: Option<&str>) -> Option<S
     param.or(step.region()).map(str::to_owned)
 }
 
+/// The one ACM region CloudFront reads certificates from.
+pub const CLOUDFRONT_REGION: &str = "us-east-1";
+
+/// A certificate for CloudFront must be in ACM in us-east-1: refused (before any call) when the
+/// step's ACM region is another one or unknown.
+pub(crate) fn cloudfront_region(
+    for_cloudfront: bool,
+    region: Option<&str>,
+) -> Result<(), ParamError> {
+    match region {
+        _ if !for_cloudfront => Ok(()),
+        Some(CLOUDFRONT_REGION) => Ok(()),
+        Some(other) => Err(ParamError::new(
+            "for_cloudfront",
+            format!(
+                "CloudFront uses certificates from ACM in {CLOUDFRONT_REGION} only, not {other}: \
+                 give region = \"{CLOUDFRONT_REGION}\""
+            ),
+        )),
+        None => Err(ParamError::new(
+            "for_cloudfront",
+            format!(
+                "CloudFront uses certificates from ACM in {CLOUDFRONT_REGION} only and the step \
+                 has no region: give region = \"{CLOUDFRONT_REGION}\""
+            ),
+        )),
+    }
+}
+
 pub(crate) fn not_empty(name: &str, value: &str) -> Result<(), ParamError> {
     if value.trim().is_empty() {
         Err(ParamError::new(name, "must not be empty"))

@@ -15,7 +15,7 @@ use drkit_route53::{HostedZone, RecordSet, Route53Api, normalize_name, upsert_re
 use serde::Deserialize;
 
 use crate::port::{AcmApi, CertificateInfo, ValidationRecord};
-use crate::register::{AcmPorts, acm_region, not_empty, valid_name};
+use crate::register::{AcmPorts, acm_region, cloudfront_region, not_empty, valid_name};
 
 /// The TTL of the validation CNAMEs.
 const VALIDATION_TTL: i64 = 300;
@@ -36,6 +36,10 @@ pub struct RequestCertificateParams {
     /// The ACM region (default: the step's region; CloudFront needs us-east-1).
     #[serde(default)]
     pub region: Option<String>,
+    /// The certificate is for a CloudFront distribution: refused unless the ACM region is
+    /// us-east-1.
+    #[serde(default)]
+    pub for_cloudfront: bool,
 }
 
 impl RequestCertificateParams {
@@ -46,6 +50,7 @@ impl RequestCertificateParams {
             subject_alternative_names: Vec::new(),
             hosted_zone: hosted_zone.into(),
             region: None,
+            for_cloudfront: false,
         }
     }
 
@@ -222,6 +227,7 @@ impl ActionKind for RequestCertificate {
         ports: &AcmPorts,
     ) -> Result<Self, ParamError> {
         let region = acm_region(&step, step.params.region.as_deref());
+        cloudfront_region(step.params.for_cloudfront, region.as_deref())?;
         let acm = ports.acm.get(region.as_deref());
         // Route 53 is global.
         let dns = ports.dns.get(None);

@@ -3,11 +3,11 @@
 use async_trait::async_trait;
 use aws_sdk_acm::Client;
 use aws_sdk_acm::primitives::Blob;
-use aws_sdk_acm::types::{CertificateStatus, ValidationMethod};
+use aws_sdk_acm::types::{CertificateStatus, Filters, KeyAlgorithm, ValidationMethod};
 use drkit_aws::{Aws, LazyClient, SdkResultExt};
 use drkit_core::{ActionError, ExposeSecret, SecretString};
 
-use crate::port::{AcmApi, CertificateInfo, CertificateSummary, ValidationRecord};
+use crate::port::{AcmApi, CertificateInfo, CertificateSummary, KEY_TYPES, ValidationRecord};
 
 /// [`AcmApi`] over an `aws-sdk-acm` client (ACM is regional: the client's region matters).
 #[derive(Debug)]
@@ -124,18 +124,32 @@ impl AcmApi for SdkAcm {
         &self,
         statuses: Vec<String>,
     ) -> Result<Vec<CertificateSummary>, ActionError> {
+        // Without `keyTypes` ACM lists RSA_1024 and RSA_2048 certificates only: an ECDSA (or
+        // RSA 3072/4096) certificate would be missed.
+        let includes = Filters::builder()
+            .set_key_types(Some(
+                KEY_TYPES.iter().map(|k| KeyAlgorithm::from(*k)).collect(),
+            ))
+            .build();
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut req = self
+            let page = self
                 .client()
                 .await
                 .list_certificates()
-                .set_next_token(token.take());
-            for s in &statuses {
-                req = req.certificate_statuses(CertificateStatus::from(s.as_str()));
-            }
-            let page = req.send().await.or_action_error("ListCertificates")?;
+                .set_certificate_statuses((!statuses.is_empty()).then(|| {
+                    statuses
+                        .iter()
+                        .map(|s| CertificateStatus::from(s.as_str()))
+                        .collect()
+                }))
+                .includes(includes.clone())
+                .max_items(1000)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .or_action_error("ListCertificates")?;
             for c in page.certificate_summary_list() {
                 out.push(CertificateSummary {
                     arn: c.certificate_arn().unwrap_or_default().to_owned(),
@@ -144,6 +158,14 @@ impl AcmApi for SdkAcm {
                         .status()
                         .map(|s| s.as_str().to_owned())
                         .unwrap_or_default(),
+                    cert_type: c
+                        .r#type()
+                        .map(|t| t.as_str().to_owned())
+                        .unwrap_or_default(),
+                    key_algorithm: c
+                        .key_algorithm()
+                        .map(|k| k.as_str().to_owned())
+                        .unwrap_or_default(),
                 });
             }
             match page.next_token() {
@@ -151,6 +173,24 @@ impl AcmApi for SdkAcm {
                 _ => return Ok(out),
             }
         }
+    }
+
+    async fn get_certificate(&self, arn: &str) -> Result<String, ActionError> {
+        let out = self
+            .client()
+            .await
+            .get_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .or_action_error("GetCertificate")?;
+        out.certificate().map(str::to_owned).ok_or_else(|| {
+            ActionError::new(
+                drkit_core::ErrorKind::NotFound,
+                format!("certificate {arn} has no body"),
+            )
+            .with_operation("GetCertificate")
+        })
     }
 
     async fn delete_certificate(&self, arn: &str) -> Result<(), ActionError> {
@@ -189,3 +229,7 @@ impl AcmApi for SdkAcm {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "sdk_tests.rs"]
+mod tests;

@@ -17,6 +17,7 @@ use crate::{AcmPorts, CheckCertificate, DESCRIPTORS, ImportCertificate, register
 const ARN: &str = "arn:aws:acm:us-east-1:123456789012:certificate/c1";
 const KEY_MARKER: &str = "MIIEvQ-TOP-SECRET-KEY-MATERIAL-7f3a";
 const CERT_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+const OTHER_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n";
 
 fn now() -> i64 {
     i64::try_from(
@@ -57,6 +58,9 @@ fn acm_with(certs: Vec<CertificateInfo>) -> MockAcmApi {
             .cloned()
             .ok_or_else(|| drkit_core::ActionError::new(ErrorKind::NotFound, "not found"))
     });
+    // Every certificate's body is another certificate than CERT_PEM.
+    api.expect_get_certificate()
+        .returning(|_| Ok(OTHER_PEM.to_owned()));
     api
 }
 
@@ -144,6 +148,7 @@ async fn the_private_key_never_appears_in_logs_errors_outputs_or_debug() {
     let key_ref: SecretRef = format!("file:{}", key_path.display()).parse().unwrap();
     let received = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut api = MockAcmApi::new();
+    api.expect_list_certificates().returning(|_| Ok(Vec::new()));
     let r = Arc::clone(&received);
     let mut calls = 0;
     api.expect_import_certificate()
@@ -335,6 +340,21 @@ fn parameters_are_validated_before_any_call() {
             json!({"certificate": CERT_PEM, "private_key": "env:K", "certificate_arn": "x"}),
             "ARN",
         ),
+        (
+            "acm.request_certificate",
+            json!({"domain": "a.example.com", "hosted_zone": "z", "for_cloudfront": true}),
+            "parameter `for_cloudfront`: CloudFront uses certificates from ACM in us-east-1 only, not eu-west-1",
+        ),
+        (
+            "acm.check_certificate",
+            json!({"domain": "a.example.com", "for_cloudfront": true, "region": "us-west-2"}),
+            "not us-west-2",
+        ),
+        (
+            "acm.import_certificate",
+            json!({"certificate": CERT_PEM, "private_key": "env:K", "for_cloudfront": true}),
+            "for_cloudfront",
+        ),
     ];
     for (kind, params, expected) in bad {
         let err = build(kind, params.clone())
@@ -343,6 +363,39 @@ fn parameters_are_validated_before_any_call() {
         assert!(err.to_string().contains(expected), "{kind} {params}: {err}");
         assert!(!err.to_string().contains("hunter2"));
     }
+    // For CloudFront: us-east-1 (the parameter or the step's region) passes; no region at all
+    // is refused (the default region is not known before the run).
+    for kind_params in [
+        (
+            "acm.check_certificate",
+            json!({"domain": "a.example.com", "for_cloudfront": true, "region": "us-east-1"}),
+        ),
+        (
+            "acm.import_certificate",
+            json!({"certificate": CERT_PEM, "private_key": "env:K", "for_cloudfront": true, "region": "us-east-1"}),
+        ),
+    ] {
+        assert!(build(kind_params.0, kind_params.1).is_ok());
+    }
+    let east = registry.build(
+        &ActionSpec::new(
+            "s",
+            "acm.request_certificate",
+            json!({"domain": "a.example.com", "hosted_zone": "z", "for_cloudfront": true}),
+        )
+        .in_region("us-east-1"),
+    );
+    assert!(east.is_ok());
+    let nowhere = registry
+        .build(&ActionSpec::new(
+            "s",
+            "acm.check_certificate",
+            json!({"domain": "a.example.com", "for_cloudfront": true}),
+        ))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(nowhere.contains("has no region"), "{nowhere}");
     let step = build("acm.check_certificate", json!({"domain": "a.example.com"})).unwrap();
     assert!(!step.mutates());
     assert!(step.target().to_string().contains("eu-west-1"));

@@ -90,7 +90,6 @@ impl Route53Api for FakeRoute53 {
         &self,
         _zone_id: &str,
         name: &str,
-        rtype: &str,
     ) -> Result<Vec<RecordSet>, ActionError> {
         let name = normalize_name(name);
         Ok(self
@@ -98,7 +97,7 @@ impl Route53Api for FakeRoute53 {
             .lock()
             .unwrap()
             .iter()
-            .filter(|r| r.name == name && r.rtype == rtype)
+            .filter(|r| r.name == name)
             .cloned()
             .collect())
     }
@@ -180,6 +179,18 @@ async fn change_records() {
         json!({"zone": "example.com", "changes": [{"action": "UPSERT", "name": "api.example.org",
                "type": "A", "ttl": 60, "values": ["192.0.2.1"]}]}),
         "changes[0]",
+    )
+    .refuses(
+        json!({"zone": "example.com", "changes": [{"action": "UPSERT", "name": "api.example.com",
+               "type": "A", "ttl": 60, "values": ["192.0.2.1"], "set_identifier": "eu",
+               "geo_location": {"continent_code": "EU", "country_code": "DE"}}]}),
+        "changes[0]",
+    )
+    .refuses(
+        json!({"zone": "example.com", "changes": [
+            {"action": "CREATE", "name": "x.example.com", "type": "CNAME", "ttl": 60, "values": ["y.example.net"]},
+            {"action": "CREATE", "name": "x.example.com", "type": "TXT", "ttl": 60, "values": ["\"t\""]}]}),
+        "changes",
     );
     mutating(&case, dns.as_ref()).await;
 }

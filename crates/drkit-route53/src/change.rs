@@ -1,6 +1,7 @@
 //! `route53.change_records`: one batched `ChangeResourceRecordSets`, waited until `INSYNC`, with
 //! what was there before captured for rollback.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
@@ -12,10 +13,51 @@ use drkit_core::{
 use serde::Deserialize;
 
 use crate::port::{
-    AliasTarget, ChangeAction, HostedZone, RecordChange, RecordSet, Route53Api, normalize_name,
+    AliasTarget, ChangeAction, GeoLocation, HostedZone, RecordChange, RecordSet, Route53Api,
+    normalize_name, normalize_zone_id,
 };
-use crate::records::{batches, record_problem, submit, wait_insync};
+use crate::records::{AliasKind, batches, record_problem, submit, wait_insync};
 use crate::sdk::is_zone_id;
+
+/// The alias target of a wanted change.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AliasParams {
+    /// The target's hosted zone. Optional for CloudFront (`Z2FDTNDATAQYW2`), Global
+    /// Accelerator (`Z2BJ6XQ5FK7U4H`) and another record of the same zone (the zone's id);
+    /// required for a load balancer (its `CanonicalHostedZoneId`), an S3 website endpoint, API
+    /// Gateway, a VPC endpoint or Elastic Beanstalk (their region's zone).
+    #[serde(default)]
+    pub hosted_zone_id: Option<String>,
+    /// The target's DNS name (`d111111abcdef8.cloudfront.net`,
+    /// `dualstack.my-lb-1234.us-east-1.elb.amazonaws.com`, `s3-website-us-east-1.amazonaws.com`,
+    /// `api.example.com` for a record of the zone, ...).
+    pub dns_name: String,
+    /// Whether Route 53 evaluates the target's health (never for CloudFront).
+    #[serde(default)]
+    pub evaluate_target_health: bool,
+}
+
+impl AliasParams {
+    /// The target, its zone id filled in where AWS documents a fixed one; empty for "the
+    /// record's own zone" (filled in once the zone is known).
+    fn to_target(&self) -> AliasTarget {
+        let zone_id = self
+            .hosted_zone_id
+            .as_deref()
+            .map(normalize_zone_id)
+            .or_else(|| {
+                AliasKind::of(&self.dns_name)
+                    .fixed_zone_id()
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default();
+        let mut target = AliasTarget::new(zone_id, &self.dns_name);
+        target.evaluate_target_health = self.evaluate_target_health;
+        target
+    }
+}
 
 /// One wanted change of `route53.change_records`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -37,23 +79,35 @@ pub struct ChangeParams {
     pub values: Vec<String>,
     /// An alias target (or give `values`).
     #[serde(default)]
-    pub alias: Option<AliasTarget>,
-    /// The set identifier of a weighted or failover record.
+    pub alias: Option<AliasParams>,
+    /// The set identifier of a weighted, latency, failover, geolocation or multivalue answer
+    /// record.
     #[serde(default)]
     pub set_identifier: Option<String>,
     /// The weight (0-255) of a weighted record.
     #[serde(default)]
     pub weight: Option<i64>,
+    /// The AWS region of a latency record (e.g. `us-west-2`).
+    #[serde(default)]
+    pub region: Option<String>,
     /// `PRIMARY` or `SECONDARY` for a failover record.
     #[serde(default)]
     pub failover: Option<String>,
+    /// The location of a geolocation record: `{continent_code}`, `{country_code}` (`*`: the
+    /// default) or `{country_code = "US", subdivision_code}`.
+    #[serde(default)]
+    pub geo_location: Option<GeoLocation>,
+    /// `true` for a multivalue answer record.
+    #[serde(default)]
+    pub multi_value_answer: bool,
     /// The health check id the record is tied to.
     #[serde(default)]
     pub health_check: Option<String>,
 }
 
 impl ChangeParams {
-    /// The change, with names normalised.
+    /// The change, with names normalised. An alias to another record of the zone given
+    /// without `hosted_zone_id` has an empty one until the zone is known.
     pub fn to_change(&self) -> RecordChange {
         RecordChange {
             action: self.action,
@@ -62,13 +116,13 @@ impl ChangeParams {
                 rtype: self.rtype.to_ascii_uppercase(),
                 ttl: self.ttl,
                 values: self.values.clone(),
-                alias: self.alias.clone().map(|mut a| {
-                    a.dns_name = normalize_name(&a.dns_name);
-                    a
-                }),
+                alias: self.alias.as_ref().map(AliasParams::to_target),
                 set_identifier: self.set_identifier.clone(),
                 weight: self.weight,
+                region: self.region.as_ref().map(|r| r.trim().to_ascii_lowercase()),
                 failover: self.failover.as_ref().map(|f| f.to_ascii_uppercase()),
+                geo_location: self.geo_location.as_ref().map(GeoLocation::normalized),
+                multi_value_answer: self.multi_value_answer,
                 health_check_id: self.health_check.clone(),
             },
         }
@@ -82,8 +136,10 @@ impl ChangeParams {
 pub struct ChangeRecordsParams {
     /// The hosted zone id (`Z...`) or name.
     pub zone: String,
-    /// {action = UPSERT|CREATE|DELETE, name, type, ttl, values | alias = {hosted_zone_id,
-    /// dns_name, evaluate_target_health}, set_identifier, weight, failover, health_check}
+    /// {action = UPSERT|CREATE|DELETE, name, type, ttl, values | alias = {hosted_zone_id?,
+    /// dns_name, evaluate_target_health?}, set_identifier, weight | region | failover |
+    /// geo_location = {continent_code | country_code, subdivision_code?} |
+    /// multi_value_answer, health_check}
     #[param(ty = "list of tables")]
     pub changes: Vec<ChangeParams>,
     /// The batch comment (default `drkit <step>`).
@@ -123,13 +179,20 @@ struct State {
 /// waits until the change is `INSYNC`.
 ///
 /// - `check`: the zone exists, the records are valid in it; every wanted record already live
-///   (and every deleted one absent) -> done; a CREATE of a record that exists with other
-///   content, or a DELETE that does not match the live record exactly -> blocked.
-/// - `execute`: captures the live records, submits only the changes not already in effect
-///   (throttling backed off), waits until `INSYNC`. Executed again after a failure, it does
-///   not resubmit what is already in effect and resumes waiting.
+///   (and every deleted one absent) -> done; blocked, naming the record sets in the way, when
+///   Route 53 would refuse the batch (`InvalidChangeBatch`): a CREATE of a record that exists
+///   with other content, a DELETE that does not match the live record exactly, a CNAME beside
+///   other records of its name (or a record beside a CNAME), record sets of one name and type
+///   with different routing policies, two latency records for one region or two geolocation
+///   records for one location, an alias to a record of the zone that does not exist. The
+///   record sets of each name are read with `ListResourceRecordSets` (every page).
+/// - `execute`: captures the live records, submits only the changes not already in effect,
+///   DELETEs first (Route 53 applies a batch as one transaction, in order: a type change is a
+///   DELETE and a CREATE), throttling backed off, waits until `INSYNC`. Executed again after a
+///   failure, it does not resubmit what is already in effect and resumes waiting.
 /// - `rollback`: puts back what was there before each change it submitted (UPSERT of the old
-///   record, or DELETE of a record it created).
+///   record with all its fields, region and location included, or DELETE of a record it
+///   created), DELETEs first.
 #[derive(Debug, HasBase)]
 pub struct ChangeRecords {
     base: Base<Self>,
@@ -185,7 +248,18 @@ impl ActionKind for ChangeRecords {
         let records: Vec<RecordSet> = params
             .changes
             .iter()
-            .map(|c| c.to_change().record)
+            .map(|c| {
+                let mut record = c.to_change().record;
+                // Given by id, the zone is the one an alias without `hosted_zone_id` targets
+                // (whether its target lies in the zone, `check` sees once the name is known).
+                if zone.is_none()
+                    && let Some(alias) = &mut record.alias
+                    && alias.hosted_zone_id.is_empty()
+                {
+                    alias.hosted_zone_id = normalize_zone_id(&params.zone);
+                }
+                record
+            })
             .collect();
         for (i, record) in records.iter().enumerate() {
             // Without the zone's name, check the record against its parent domain (so not as
@@ -208,7 +282,13 @@ impl ActionKind for ChangeRecords {
                 ));
             }
         }
-        Ok(())
+        // The wanted records among themselves (the live ones are seen by `check`).
+        let changes: Vec<RecordChange> =
+            params.changes.iter().map(ChangeParams::to_change).collect();
+        match conflicts(&after(&Live::new(), &changes), &changes).first() {
+            Some(conflict) => Err(ParamError::new("changes", conflict.clone())),
+            None => Ok(()),
+        }
     }
 
     fn build(step: StepSpec<ChangeRecordsParams>, ports: &Self::Ports) -> Result<Self, ParamError> {
@@ -216,6 +296,155 @@ impl ActionKind for ChangeRecords {
         let port = ports.get(step.region());
         Ok(Self::new(step.id, step.params, port))
     }
+}
+
+/// The record sets of each name a step concerns, by name.
+type Live = BTreeMap<String, Vec<RecordSet>>;
+
+/// `changes` in the order they are submitted: DELETEs first (stable otherwise). Route 53
+/// applies a batch as one transaction, in order: replacing an A record by a CNAME (or rolling
+/// that back) goes through only with the DELETE before the CREATE.
+fn deletes_first<T>(mut changes: Vec<T>, change: impl Fn(&T) -> &RecordChange) -> Vec<T> {
+    changes.sort_by_key(|c| change(c).action != ChangeAction::Delete);
+    changes
+}
+
+/// `live` once `changes` are applied.
+fn after(live: &Live, changes: &[RecordChange]) -> Live {
+    let mut out = live.clone();
+    for c in deletes_first(changes.iter().collect(), |c| c) {
+        let at = out.entry(c.record.name.clone()).or_default();
+        at.retain(|r| !r.same_record(&c.record));
+        if c.action != ChangeAction::Delete {
+            at.push(c.record.clone());
+        }
+    }
+    out
+}
+
+/// Why Route 53 would refuse the records `changes` write beside the other record sets of their
+/// names (`after`: the sets once the batch is applied), naming the record set in the way.
+fn conflicts(after: &Live, changes: &[RecordChange]) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in changes.iter().filter(|c| c.action != ChangeAction::Delete) {
+        let r = &c.record;
+        let what = format!("{} {}", c.action.as_str(), r.label());
+        let others: Vec<&RecordSet> = after
+            .get(&r.name)
+            .into_iter()
+            .flatten()
+            .filter(|o| !o.same_record(r))
+            .collect();
+        if let Some(o) = others
+            .iter()
+            .find(|o| (o.rtype == "CNAME") != (r.rtype == "CNAME"))
+        {
+            out.push(if r.rtype == "CNAME" {
+                format!(
+                    "{what}: a CNAME allows no other record of its name, and {} ({}) is there; \
+                     DELETE it in the same change (Route 53 refuses with InvalidChangeBatch)",
+                    o.label(),
+                    o.describe()
+                )
+            } else {
+                format!(
+                    "{what}: {} ({}) is a CNAME, which allows no other record of its name; DELETE \
+                     it in the same change (Route 53 refuses with InvalidChangeBatch)",
+                    o.label(),
+                    o.describe()
+                )
+            });
+            continue;
+        }
+        let same_type = || others.iter().filter(|o| o.rtype == r.rtype);
+        if let Some(o) = same_type().find(|o| o.routing_policy() != r.routing_policy()) {
+            out.push(format!(
+                "{what}: {} is a {} record ({}); the record sets of one name and type share one \
+                 routing policy, not {} and {} (Route 53 refuses with InvalidChangeBatch)",
+                o.label(),
+                o.routing_policy(),
+                o.describe(),
+                o.routing_policy(),
+                r.routing_policy()
+            ));
+        } else if let Some(o) = same_type().find(|o| r.region.is_some() && o.region == r.region) {
+            out.push(format!(
+                "{what}: {} already answers for region {} (one latency record per region)",
+                o.label(),
+                o.region.as_deref().unwrap_or_default()
+            ));
+        } else if let Some(o) =
+            same_type().find(|o| r.geo_location.is_some() && o.geo_location == r.geo_location)
+        {
+            out.push(format!(
+                "{what}: {} already answers for {} (one geolocation record per location)",
+                o.label(),
+                o.geo_location
+                    .as_ref()
+                    .map(GeoLocation::describe)
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    out
+}
+
+/// Why an alias among `changes` to another record of `zone` would be refused: its target does
+/// not exist (with the alias's type) once the batch is applied.
+fn missing_alias_targets(after: &Live, changes: &[RecordChange], zone: &HostedZone) -> Vec<String> {
+    changes
+        .iter()
+        .filter(|c| c.action != ChangeAction::Delete)
+        .filter_map(|c| {
+            let alias = c.record.alias.as_ref()?;
+            if alias.hosted_zone_id != normalize_zone_id(&zone.id) {
+                return None;
+            }
+            let found = after
+                .get(&alias.dns_name)
+                .into_iter()
+                .flatten()
+                .any(|t| t.rtype == c.record.rtype);
+            (!found).then(|| {
+                format!(
+                    "{} {}: its alias target {} {} does not exist in {} (Route 53 refuses an alias \
+                     to a missing record)",
+                    c.action.as_str(),
+                    c.record.label(),
+                    alias.dns_name,
+                    c.record.rtype,
+                    zone.name
+                )
+            })
+        })
+        .collect()
+}
+
+/// What is wrong with `record` in `zone` beyond its names: an alias naming this zone's id must
+/// point inside it; no alias to CloudFront in a private zone.
+fn zone_problem(record: &RecordSet, zone: &HostedZone) -> Option<String> {
+    let alias = record.alias.as_ref()?;
+    let zone_id = normalize_zone_id(&zone.id);
+    if alias.hosted_zone_id == zone_id
+        && alias.dns_name != zone.name
+        && !alias.dns_name.ends_with(&format!(".{}", zone.name))
+    {
+        return Some(format!(
+            "{}: its alias target {} does not lie within zone {} ({zone_id}); an alias to another \
+             record must stay in its zone",
+            record.label(),
+            alias.dns_name,
+            zone.name
+        ));
+    }
+    if zone.private && AliasKind::of(&alias.dns_name) == AliasKind::CloudFront {
+        return Some(format!(
+            "{}: an alias to a CloudFront distribution cannot be made in private zone {}",
+            record.label(),
+            zone.name
+        ));
+    }
+    None
 }
 
 /// A change and the live record it concerns.
@@ -273,6 +502,27 @@ impl Observed {
     }
 }
 
+/// The wanted changes against the live record sets.
+struct Seen {
+    observed: Vec<Observed>,
+    /// Why Route 53 would refuse the batch: conflicts with the record sets of the names.
+    conflicts: Vec<String>,
+}
+
+impl Seen {
+    fn in_effect(&self) -> bool {
+        self.observed.iter().all(Observed::in_effect)
+    }
+
+    fn blockers(&self) -> Vec<String> {
+        self.observed
+            .iter()
+            .filter_map(Observed::blocker)
+            .chain(self.conflicts.iter().cloned())
+            .collect()
+    }
+}
+
 impl ChangeRecords {
     /// A step `id` with `params` (validated by the registry), talking to Route 53 through `api`.
     pub fn new(
@@ -301,6 +551,19 @@ impl ChangeRecords {
             .unwrap_or_else(|| format!("drkit {}", self.base.id))
     }
 
+    /// The wanted changes in `zone`: an alias to another record of the zone gets its id.
+    fn changes_in(&self, zone: &HostedZone) -> Vec<RecordChange> {
+        let mut changes = self.changes.clone();
+        for c in &mut changes {
+            if let Some(alias) = &mut c.record.alias
+                && alias.hosted_zone_id.is_empty()
+            {
+                alias.hosted_zone_id = normalize_zone_id(&zone.id);
+            }
+        }
+        changes
+    }
+
     /// The zone, or why the step cannot run (missing zone, a record outside it).
     async fn zone(&self, ctx: &Context) -> Result<Result<HostedZone, String>, ActionError> {
         let zone = match ctx
@@ -316,16 +579,15 @@ impl ChangeRecords {
             }
             Err(e) => return Err(e),
         };
-        match self
-            .changes
-            .iter()
-            .find_map(|c| record_problem(&c.record, &zone.name))
-        {
+        match self.changes_in(&zone).iter().find_map(|c| {
+            record_problem(&c.record, &zone.name).or_else(|| zone_problem(&c.record, &zone))
+        }) {
             Some(problem) => Ok(Err(problem)),
             None => Ok(Ok(zone)),
         }
     }
 
+    /// The live record set `record` is (same name, type and set identifier), if any.
     async fn live(
         &self,
         ctx: &Context,
@@ -333,25 +595,50 @@ impl ChangeRecords {
         record: &RecordSet,
     ) -> Result<Option<RecordSet>, ActionError> {
         let found = ctx
-            .bounded(
-                self.base
-                    .port
-                    .list_records(zone_id, &record.name, &record.rtype),
-            )
+            .bounded(self.base.port.list_records(zone_id, &record.name))
             .await?;
         Ok(found.into_iter().find(|r| r.same_record(record)))
     }
 
-    async fn observe(&self, ctx: &Context, zone_id: &str) -> Result<Vec<Observed>, ActionError> {
-        let mut out = Vec::with_capacity(self.changes.len());
-        for change in &self.changes {
-            let live = self.live(ctx, zone_id, &change.record).await?;
-            out.push(Observed {
-                change: change.clone(),
-                live,
-            });
+    /// Reads the record sets of every name the changes concern (and of the targets of aliases
+    /// to records of the zone), once each.
+    async fn observe(&self, ctx: &Context, zone: &HostedZone) -> Result<Seen, ActionError> {
+        let changes = self.changes_in(zone);
+        let zone_id = normalize_zone_id(&zone.id);
+        let mut names: Vec<&str> = changes.iter().map(|c| c.record.name.as_str()).collect();
+        names.extend(changes.iter().filter_map(|c| {
+            c.record
+                .alias
+                .as_ref()
+                .filter(|a| a.hosted_zone_id == zone_id)
+                .map(|a| a.dns_name.as_str())
+        }));
+        names.sort_unstable();
+        names.dedup();
+        let mut live = Live::new();
+        for name in names {
+            let sets = ctx
+                .bounded(self.base.port.list_records(&zone.id, name))
+                .await?;
+            live.insert(name.to_owned(), sets);
         }
-        Ok(out)
+        let after = after(&live, &changes);
+        let mut conflicts = conflicts(&after, &changes);
+        conflicts.extend(missing_alias_targets(&after, &changes, zone));
+        let observed = changes
+            .into_iter()
+            .map(|change| {
+                let now = live
+                    .get(&change.record.name)
+                    .and_then(|sets| sets.iter().find(|r| r.same_record(&change.record)))
+                    .cloned();
+                Observed { change, live: now }
+            })
+            .collect();
+        Ok(Seen {
+            observed,
+            conflicts,
+        })
     }
 
     fn outputs(&self, zone: &HostedZone) -> Outputs {
@@ -394,6 +681,8 @@ impl ChangeRecords {
         Ok(())
     }
 
+    /// Submits `changes` (each with the record before it), DELETEs first, in as few batches as
+    /// AWS's limits allow; remembers them as applied when `record_as_applied`.
     async fn submit_all(
         &self,
         ctx: &Context,
@@ -401,6 +690,7 @@ impl ChangeRecords {
         changes: Vec<(RecordChange, Option<RecordSet>)>,
         record_as_applied: bool,
     ) -> Result<Vec<String>, ActionError> {
+        let changes = deletes_first(changes, |(c, _)| c);
         let befores: Vec<_> = changes.iter().map(|(_, b)| b.clone()).collect();
         let mut befores = befores.into_iter();
         let mut ids = Vec::new();
@@ -444,26 +734,28 @@ impl Act for ChangeRecords {
             Ok(zone) => zone,
             Err(reason) => return Ok(Check::blocked(reason)),
         };
-        let observed = self.observe(ctx, &zone.id).await?;
-        if observed.iter().all(Observed::in_effect) {
+        let seen = self.observe(ctx, &zone).await?;
+        if seen.in_effect() {
             return Ok(Check::Done {
                 detail: format!(
                     "all {} record change(s) are in effect in {}",
-                    observed.len(),
+                    seen.observed.len(),
                     zone.name
                 ),
                 outputs: self.outputs(&zone),
             });
         }
-        let blockers: Vec<String> = observed.iter().filter_map(Observed::blocker).collect();
+        let blockers = seen.blockers();
         if !blockers.is_empty() {
             return Ok(Check::blocked(blockers.join("; ")));
         }
-        let todo: Vec<String> = observed
-            .iter()
-            .filter(|o| !o.in_effect())
-            .map(Observed::text)
-            .collect();
+        let todo: Vec<String> = deletes_first(
+            seen.observed.iter().filter(|o| !o.in_effect()).collect(),
+            |o| &o.change,
+        )
+        .into_iter()
+        .map(Observed::text)
+        .collect();
         Ok(Check::ready(format!(
             "in {}: {}",
             zone.name,
@@ -473,14 +765,17 @@ impl Act for ChangeRecords {
 
     async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let zone = self.zone(ctx).await?.map_err(ActionError::precondition)?;
-        let observed = self.observe(ctx, &zone.id).await?;
-        let blockers: Vec<String> = observed.iter().filter_map(Observed::blocker).collect();
-        if !blockers.is_empty() {
-            return Err(ActionError::precondition(blockers.join("; ")));
+        let seen = self.observe(ctx, &zone).await?;
+        if !seen.in_effect() {
+            let blockers = seen.blockers();
+            if !blockers.is_empty() {
+                return Err(ActionError::precondition(blockers.join("; ")));
+            }
         }
         // Only what is not in effect yet: a re-execute after a failure does not resubmit what
         // an earlier attempt already changed (and `before` stays the one captured then).
-        let pending: Vec<(RecordChange, Option<RecordSet>)> = observed
+        let pending: Vec<(RecordChange, Option<RecordSet>)> = seen
+            .observed
             .into_iter()
             .filter(|o| !o.in_effect())
             .map(|o| (o.change, o.live))
@@ -496,8 +791,9 @@ impl Act for ChangeRecords {
 
     async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
         let zone = self.zone(ctx).await?.map_err(ActionError::postcondition)?;
-        let observed = self.observe(ctx, &zone.id).await?;
-        let missing: Vec<String> = observed
+        let seen = self.observe(ctx, &zone).await?;
+        let missing: Vec<String> = seen
+            .observed
             .iter()
             .filter(|o| !o.in_effect())
             .map(|o| match &o.live {
@@ -508,7 +804,7 @@ impl Act for ChangeRecords {
         if missing.is_empty() {
             Ok(format!(
                 "all {} record change(s) are in effect in {}",
-                observed.len(),
+                seen.observed.len(),
                 zone.name
             ))
         } else {

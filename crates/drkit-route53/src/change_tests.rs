@@ -10,7 +10,7 @@ use drkit_core::{CancellationToken, Check, Context, ErrorKind, RecoveryAction, W
 
 use super::*;
 use crate::health::CheckHealth;
-use crate::port::{ChangeInfo, CheckerReport, MockRoute53Api};
+use crate::port::{ChangeInfo, CheckerReport, GeoLocation, MockRoute53Api};
 use crate::records::upsert_records;
 
 const ZONE_ID: &str = "Z0000000000000000001";
@@ -43,12 +43,12 @@ impl Fake {
             }
         });
         let records = Arc::clone(&self.records);
-        api.expect_list_records().returning(move |_, name, rtype| {
+        api.expect_list_records().returning(move |_, name| {
             Ok(records
                 .lock()
                 .unwrap()
                 .iter()
-                .filter(|r| r.name == name && r.rtype == rtype)
+                .filter(|r| r.name == name)
                 .cloned()
                 .collect())
         });
@@ -61,13 +61,21 @@ impl Fake {
             if let Some(e) = errors.lock().unwrap().pop_front() {
                 return Err(e);
             }
+            // One transaction, applied in order: a change Route 53 refuses refuses the batch.
             let mut live = records.lock().unwrap();
+            let mut next = live.clone();
             for c in &changes {
-                live.retain(|r| !r.same_record(&c.record));
+                next.retain(|r| !r.same_record(&c.record));
                 if c.action != ChangeAction::Delete {
-                    live.push(c.record.clone());
+                    if let Some(refusal) = cname_refusal(&next, &c.record) {
+                        return Err(
+                            ActionError::invalid_input(refusal).with_code("InvalidChangeBatch")
+                        );
+                    }
+                    next.push(c.record.clone());
                 }
             }
+            *live = next;
             let mut submitted = submitted.lock().unwrap();
             submitted.push(changes);
             Ok(ChangeInfo::new(format!("C{}", submitted.len()), "PENDING"))
@@ -105,6 +113,27 @@ impl Fake {
         out.sort_by(|a, b| a.set_identifier.cmp(&b.set_identifier));
         out
     }
+}
+
+/// Route 53's answer to a record beside a CNAME of its name (or a CNAME beside a record), as it
+/// words it.
+fn cname_refusal(live: &[RecordSet], record: &RecordSet) -> Option<String> {
+    let other = live
+        .iter()
+        .find(|r| r.name == record.name && (r.rtype == "CNAME") != (record.rtype == "CNAME"))?;
+    Some(if record.rtype == "CNAME" {
+        format!(
+            "[RRSet of type CNAME with DNS name {} is not permitted as it conflicts with other \
+             records with the same DNS name in zone example.com.]",
+            record.name
+        )
+    } else {
+        format!(
+            "[RRSet of type {} with DNS name {} is not permitted because a conflicting RRSet of \
+             type  CNAME with the same DNS name already exists in zone example.com.]",
+            record.rtype, other.name
+        )
+    })
 }
 
 fn a(name: &str, value: &str) -> RecordSet {
@@ -519,4 +548,330 @@ async fn rollback_after_a_resume_uses_the_recorded_undo() {
         none.rollback(&Context::new()).await.unwrap_err().kind(),
         ErrorKind::Unsupported
     );
+}
+
+/// Route 53 refuses a CNAME where another record of the name lives (and a record where a CNAME
+/// lives) with `InvalidChangeBatch`; moto accepts both. `check` blocks before any call, naming
+/// the record set in the way.
+#[tokio::test(start_paused = true)]
+async fn a_cname_beside_other_records_of_its_name_is_blocked_before_any_call() {
+    let fake = Fake::with(vec![a("api.example.com", "192.0.2.1")]);
+    let cname = action(
+        &fake,
+        serde_json::json!([{"action": "UPSERT", "name": "api.example.com", "type": "CNAME", "ttl": 60, "values": ["api-dr.example.com"]}]),
+    );
+    let ctx = Context::new();
+    match cname.check(&ctx).await.unwrap() {
+        Check::Blocked { reason } => {
+            assert!(reason.contains("UPSERT api.example.com. CNAME"), "{reason}");
+            assert!(
+                reason.contains("api.example.com. A (ttl 60: 192.0.2.1)"),
+                "{reason}"
+            );
+            assert!(reason.contains("InvalidChangeBatch"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = cname.execute(&ctx).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
+
+    // The reverse: an A record (an alias too) where a CNAME lives.
+    let fake = Fake::with(vec![RecordSet::simple(
+        "www.example.com",
+        "CNAME",
+        300,
+        vec!["d1.cloudfront.net.".into()],
+    )]);
+    let alias = action(
+        &fake,
+        serde_json::json!([{"action": "CREATE", "name": "www.example.com", "type": "A",
+            "alias": {"dns_name": "d111111abcdef8.cloudfront.net"}}]),
+    );
+    match alias.check(&ctx).await.unwrap() {
+        Check::Blocked { reason } => {
+            assert!(reason.contains("CREATE www.example.com. A"), "{reason}");
+            assert!(
+                reason.contains("www.example.com. CNAME (ttl 300: d1.cloudfront.net.) is a CNAME"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Weighted CNAMEs of one name live together: no conflict among them.
+    let mut blue = RecordSet::simple(
+        "app.example.com",
+        "CNAME",
+        60,
+        vec!["blue.example.net".into()],
+    );
+    blue.set_identifier = Some("blue".into());
+    blue.weight = Some(1);
+    let fake = Fake::with(vec![blue]);
+    let green = action(
+        &fake,
+        serde_json::json!([{"action": "UPSERT", "name": "app.example.com", "type": "CNAME", "ttl": 60,
+            "values": ["green.example.net"], "set_identifier": "green", "weight": 1}]),
+    );
+    assert!(matches!(
+        green.check(&ctx).await.unwrap(),
+        Check::Ready { .. }
+    ));
+    green.execute(&ctx).await.unwrap();
+    assert_eq!(fake.live("app.example.com").len(), 2);
+}
+
+/// A type change is a DELETE and a CREATE in one batch: submitted DELETE first whatever the
+/// order given (Route 53 applies a batch in order, and would refuse the CNAME next to the A),
+/// and rolled back DELETE first too.
+#[tokio::test(start_paused = true)]
+async fn a_type_change_is_submitted_and_rolled_back_deletes_first() {
+    let fake = Fake::with(vec![a("api.example.com", "192.0.2.1")]);
+    let change = action(
+        &fake,
+        serde_json::json!([
+            {"action": "CREATE", "name": "api.example.com", "type": "CNAME", "ttl": 60, "values": ["api-dr.example.com"]},
+            {"action": "DELETE", "name": "api.example.com", "type": "A", "ttl": 60, "values": ["192.0.2.1"]},
+        ]),
+    );
+    let ctx = Context::new();
+    match change.check(&ctx).await.unwrap() {
+        Check::Ready { change } => {
+            assert!(
+                change.find("DELETE").unwrap() < change.find("CREATE").unwrap(),
+                "{change}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    change.execute(&ctx).await.unwrap();
+    let submitted = fake.submitted();
+    assert_eq!(submitted.len(), 1);
+    let actions: Vec<_> = submitted[0].iter().map(|c| c.action).collect();
+    assert_eq!(actions, [ChangeAction::Delete, ChangeAction::Create]);
+    assert_eq!(fake.live("api.example.com")[0].rtype, "CNAME");
+
+    change.rollback(&ctx).await.unwrap();
+    let undo = &fake.submitted()[1];
+    assert_eq!(
+        undo.iter()
+            .map(|c| (c.action, c.record.rtype.as_str()))
+            .collect::<Vec<_>>(),
+        [(ChangeAction::Delete, "CNAME"), (ChangeAction::Upsert, "A")]
+    );
+    assert_eq!(
+        fake.live("api.example.com"),
+        [a("api.example.com", "192.0.2.1")]
+    );
+}
+
+fn latency(region: &str, value: &str) -> RecordSet {
+    let mut r = a("api.example.com", value);
+    r.set_identifier = Some(region.to_owned());
+    r.region = Some(region.to_owned());
+    r
+}
+
+/// Latency and geolocation records are written with their `Region` and `GeoLocation`, and a
+/// rollback (also from the recorded `undo` after a resume) puts them back with both: without
+/// them Route 53 refuses the UPSERT (a set identifier needs its routing policy).
+#[tokio::test(start_paused = true)]
+async fn latency_and_geolocation_records_roll_back_with_their_region_and_location() {
+    let mut europe = a("www.example.com", "192.0.2.50");
+    europe.set_identifier = Some("europe".into());
+    europe.geo_location = Some(GeoLocation::continent("EU"));
+    let fake = Fake::with(vec![
+        latency("us-east-1", "192.0.2.1"),
+        latency("us-west-2", "198.51.100.7"),
+        europe.clone(),
+    ]);
+    let changes = serde_json::json!([
+        {"action": "UPSERT", "name": "api.example.com", "type": "A", "ttl": 60, "values": ["198.51.100.7"],
+         "set_identifier": "us-east-1", "region": "us-east-1"},
+        {"action": "UPSERT", "name": "www.example.com", "type": "A", "ttl": 60, "values": ["198.51.100.50"],
+         "set_identifier": "europe", "geo_location": {"continent_code": "eu"}},
+        {"action": "CREATE", "name": "www.example.com", "type": "A", "ttl": 60, "values": ["198.51.100.51"],
+         "set_identifier": "default", "geo_location": {"country_code": "*"}},
+    ]);
+    let step = action(&fake, changes.clone());
+    let ctx = Context::new();
+    let out = step.execute(&ctx).await.unwrap();
+    let api = fake.live("api.example.com");
+    assert_eq!(api[0].region.as_deref(), Some("us-east-1"));
+    assert_eq!(api[0].values, ["198.51.100.7"]);
+    let www = fake.live("www.example.com");
+    assert_eq!(www.len(), 2);
+    assert_eq!(www[0].geo_location, Some(GeoLocation::country("*")));
+    assert!(step.check(&ctx).await.unwrap().is_done());
+
+    // A fresh instance (a resume) rolls back from the recorded `undo` alone.
+    let fresh = action(&fake, changes);
+    let ctx = Context::new().with_outputs(std::collections::BTreeMap::from([(
+        "dns-failover".to_owned(),
+        out,
+    )]));
+    fresh.rollback(&ctx).await.unwrap();
+    let undo = fake.submitted().last().unwrap().clone();
+    assert_eq!(
+        undo[0].action,
+        ChangeAction::Delete,
+        "the created default location first"
+    );
+    let restored_api = undo
+        .iter()
+        .find(|c| c.record.name == "api.example.com.")
+        .unwrap();
+    assert_eq!(restored_api.record, latency("us-east-1", "192.0.2.1"));
+    let restored_www = undo
+        .iter()
+        .find(|c| c.action == ChangeAction::Upsert && c.record.name == "www.example.com.")
+        .unwrap();
+    assert_eq!(restored_www.record, europe);
+    assert_eq!(
+        fake.live("api.example.com"),
+        [
+            latency("us-east-1", "192.0.2.1"),
+            latency("us-west-2", "198.51.100.7")
+        ]
+    );
+    assert_eq!(fake.live("www.example.com"), [europe]);
+}
+
+/// The record sets of one name and type share one routing policy; one latency record per
+/// region, one geolocation record per location (Route 53 refuses the others).
+#[tokio::test(start_paused = true)]
+async fn mixed_routing_policies_and_duplicate_regions_are_blocked() {
+    let fake = Fake::with(vec![latency("us-east-1", "192.0.2.1")]);
+    let ctx = Context::new();
+    let simple = action(
+        &fake,
+        serde_json::json!([{"action": "UPSERT", "name": "api.example.com", "type": "A", "ttl": 60, "values": ["198.51.100.7"]}]),
+    );
+    match simple.check(&ctx).await.unwrap() {
+        Check::Blocked { reason } => {
+            assert!(
+                reason.contains("api.example.com. A [us-east-1] is a latency record"),
+                "{reason}"
+            );
+            assert!(reason.contains("not latency and simple"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let twice = action(
+        &fake,
+        serde_json::json!([{"action": "CREATE", "name": "api.example.com", "type": "A", "ttl": 60, "values": ["198.51.100.7"],
+            "set_identifier": "east-again", "region": "us-east-1"}]),
+    );
+    match twice.check(&ctx).await.unwrap() {
+        Check::Blocked { reason } => assert!(
+            reason.contains("already answers for region us-east-1"),
+            "{reason}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(fake.submitted().is_empty());
+}
+
+/// An alias to another record of the zone: its `hosted_zone_id` defaults to the zone's id; its
+/// target must exist with its type once the batch is applied (Route 53 refuses an alias to a
+/// missing record) — created in the same batch will do.
+#[tokio::test(start_paused = true)]
+async fn an_alias_to_a_record_of_the_zone_needs_its_target() {
+    let fake = Fake::with(vec![]);
+    let ctx = Context::new();
+    let dangling = action(
+        &fake,
+        serde_json::json!([{"action": "UPSERT", "name": "api.example.com", "type": "A",
+            "alias": {"dns_name": "api-dr.example.com", "evaluate_target_health": true}}]),
+    );
+    match dangling.check(&ctx).await.unwrap() {
+        Check::Blocked { reason } => {
+            assert!(
+                reason.contains("alias target api-dr.example.com. A does not exist"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let with_target = action(
+        &fake,
+        serde_json::json!([
+            {"action": "UPSERT", "name": "api.example.com", "type": "A",
+             "alias": {"dns_name": "api-dr.example.com", "evaluate_target_health": true}},
+            {"action": "CREATE", "name": "api-dr.example.com", "type": "A", "ttl": 60, "values": ["198.51.100.7"]},
+        ]),
+    );
+    with_target.execute(&ctx).await.unwrap();
+    let api = fake.live("api.example.com");
+    let alias = api[0].alias.as_ref().unwrap();
+    assert_eq!(alias.hosted_zone_id, ZONE_ID);
+    assert!(alias.evaluate_target_health);
+    assert!(with_target.check(&ctx).await.unwrap().is_done());
+    // Naming this zone's id for a target outside it: refused before any call.
+    let outside = action(
+        &fake,
+        serde_json::json!([{"action": "UPSERT", "name": "x.example.com", "type": "A",
+            "alias": {"hosted_zone_id": ZONE_ID, "dns_name": "lb.example.net"}}]),
+    );
+    match outside.check(&ctx).await.unwrap() {
+        Check::Blocked { reason } => {
+            assert!(reason.contains("does not lie within zone"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Route 53 changes are usually INSYNC within 60 seconds (GetChange). With the default wait
+/// policy (exponential with jitter, the gap bounded by 10 % of the time waited), a change that
+/// turns INSYNC after 60 s is seen within 7 s of it, in about one GetChange call every two
+/// seconds (Route 53 allows 5 requests a second per account).
+#[tokio::test(start_paused = true)]
+async fn insync_after_a_minute_is_seen_within_seconds_without_hammering_get_change() {
+    let fake = Fake::with(vec![]);
+    let started = tokio::time::Instant::now();
+    let calls = Arc::new(Mutex::new(0usize));
+    let mut api = MockRoute53Api::new();
+    let records = Arc::clone(&fake.records);
+    api.expect_find_zone()
+        .returning(|_| Ok(HostedZone::new(ZONE_ID, "example.com")));
+    api.expect_list_records().returning(move |_, name| {
+        Ok(records
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.name == name)
+            .cloned()
+            .collect())
+    });
+    let records = Arc::clone(&fake.records);
+    api.expect_change_records().returning(move |_, changes, _| {
+        records
+            .lock()
+            .unwrap()
+            .extend(changes.into_iter().map(|c| c.record));
+        Ok(ChangeInfo::new("C1", "PENDING"))
+    });
+    let n = Arc::clone(&calls);
+    api.expect_get_change().returning(move |id| {
+        *n.lock().unwrap() += 1;
+        let status = if started.elapsed() >= Duration::from_secs(60) {
+            "INSYNC"
+        } else {
+            "PENDING"
+        };
+        Ok(ChangeInfo::new(id, status))
+    });
+    let step = ChangeRecords::new(
+        "dns",
+        params(serde_json::json!([{"action": "UPSERT", "name": "api.example.com", "type": "A", "ttl": 60, "values": ["198.51.100.7"]}])),
+        Arc::new(api),
+    )
+    .with_wait_policy(WaitPolicy::default());
+    step.execute(&Context::new()).await.unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(60) && took <= Duration::from_secs(67),
+        "{took:?}"
+    );
+    let calls = *calls.lock().unwrap();
+    assert!((5..=40).contains(&calls), "{calls} GetChange calls");
 }

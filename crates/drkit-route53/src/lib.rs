@@ -25,17 +25,17 @@ mod records;
 mod register;
 mod sdk;
 
-pub use change::{ChangeParams, ChangeRecords, ChangeRecordsParams};
+pub use change::{AliasParams, ChangeParams, ChangeRecords, ChangeRecordsParams};
 pub use health::{CheckHealth, CheckHealthParams};
 #[cfg(any(test, feature = "mock"))]
 pub use port::MockRoute53Api;
 pub use port::{
-    AliasTarget, ChangeAction, ChangeInfo, CheckerReport, HostedZone, RecordChange, RecordSet,
-    Route53Api, normalize_name,
+    AliasTarget, ChangeAction, ChangeInfo, CheckerReport, GeoLocation, HostedZone, RecordChange,
+    RecordSet, Route53Api, normalize_name, normalize_zone_id,
 };
 pub use records::{
-    MAX_CHANGES_PER_BATCH, MAX_RECORDS_PER_BATCH, MAX_VALUE_CHARS_PER_BATCH, batches,
-    record_problem, submit, upsert_records, wait_insync,
+    CLOUDFRONT_ZONE_ID, GLOBAL_ACCELERATOR_ZONE_ID, MAX_CHANGES_PER_BATCH, MAX_RECORDS_PER_BATCH,
+    MAX_VALUE_CHARS_PER_BATCH, batches, record_problem, submit, upsert_records, wait_insync,
 };
 pub use register::{DESCRIPTORS, ports, register, register_with};
 pub use sdk::SdkRoute53;

@@ -53,12 +53,15 @@ impl ChangeAction {
     }
 }
 
-/// An alias target (an ELB, a CloudFront distribution, another record of the zone, ...).
+/// An alias target: a CloudFront distribution, an ELB (classic, application, network) load
+/// balancer, an S3 website endpoint, an API Gateway domain, a VPC interface endpoint, a Global
+/// Accelerator, an Elastic Beanstalk environment, or another record of the same zone.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct AliasTarget {
-    /// The hosted zone of the target (e.g. `Z2FDTNDATAQYW2` for CloudFront).
+    /// The hosted zone of the target (e.g. `Z2FDTNDATAQYW2` for CloudFront, the record's own
+    /// zone for another record of the zone).
     pub hosted_zone_id: String,
     /// The target's DNS name.
     pub dns_name: String,
@@ -71,17 +74,95 @@ impl AliasTarget {
     /// An alias to `dns_name` in `hosted_zone_id`.
     pub fn new(hosted_zone_id: impl Into<String>, dns_name: &str) -> Self {
         Self {
-            hosted_zone_id: hosted_zone_id.into(),
+            hosted_zone_id: normalize_zone_id(&hosted_zone_id.into()),
             dns_name: normalize_name(dns_name),
             evaluate_target_health: false,
         }
+    }
+
+    /// Also evaluating the target's health (or not).
+    #[must_use]
+    pub fn evaluating_health(mut self, evaluate: bool) -> Self {
+        self.evaluate_target_health = evaluate;
+        self
+    }
+}
+
+/// The location of a geolocation record: a continent, a country (`*`: every location no other
+/// record of the name and type covers), or a US state (`country_code = "US"` and
+/// `subdivision_code`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct GeoLocation {
+    /// `AF`, `AN`, `AS`, `EU`, `OC`, `NA` or `SA` (not with a country).
+    #[serde(default)]
+    pub continent_code: Option<String>,
+    /// An ISO 3166-1 alpha-2 country code, or `*` (the default location).
+    #[serde(default)]
+    pub country_code: Option<String>,
+    /// A US state code, with `country_code = "US"`.
+    #[serde(default)]
+    pub subdivision_code: Option<String>,
+}
+
+impl GeoLocation {
+    /// A continent (`EU`, ...).
+    pub fn continent(code: &str) -> Self {
+        Self {
+            continent_code: Some(code.to_ascii_uppercase()),
+            ..Self::default()
+        }
+    }
+
+    /// A country (`DE`, ...; `*`: the default location).
+    pub fn country(code: &str) -> Self {
+        Self {
+            country_code: Some(code.to_ascii_uppercase()),
+            ..Self::default()
+        }
+    }
+
+    /// A US state (`WA`, ...).
+    pub fn us_state(code: &str) -> Self {
+        Self {
+            country_code: Some("US".to_owned()),
+            subdivision_code: Some(code.to_ascii_uppercase()),
+            ..Self::default()
+        }
+    }
+
+    /// Codes upper-cased, as Route 53 returns them.
+    #[must_use]
+    pub fn normalized(&self) -> Self {
+        let up = |c: &Option<String>| c.as_ref().map(|c| c.trim().to_ascii_uppercase());
+        Self {
+            continent_code: up(&self.continent_code),
+            country_code: up(&self.country_code),
+            subdivision_code: up(&self.subdivision_code),
+        }
+    }
+
+    /// `continent EU`, `country DE`, `country US, subdivision WA`, for messages.
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = [
+            ("continent", &self.continent_code),
+            ("country", &self.country_code),
+            ("subdivision", &self.subdivision_code),
+        ]
+        .iter()
+        .filter_map(|(what, code)| code.as_ref().map(|c| format!("{what} {c}")))
+        .collect();
+        parts.join(", ")
     }
 }
 
 /// A resource record set, as drkit needs to see it. Names are normalised by
 /// [`normalize_name`]; two sets are the same record when name, type and set identifier match.
-/// Serialised in a change step's `undo` output (what a rollback after a resume restores).
+/// Serialised in a change step's `undo` output (what a rollback after a resume restores; fields
+/// added later default when an older output is read).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct RecordSet {
     /// The name, normalised (`api-dr.example.com.`).
@@ -94,12 +175,19 @@ pub struct RecordSet {
     pub values: Vec<String>,
     /// The alias target, for an alias record.
     pub alias: Option<AliasTarget>,
-    /// The set identifier of a weighted or failover record.
+    /// The set identifier of a record with a routing policy other than simple (weighted,
+    /// latency, failover, geolocation, multivalue answer).
     pub set_identifier: Option<String>,
     /// The weight of a weighted record.
     pub weight: Option<i64>,
+    /// The AWS region of a latency record.
+    pub region: Option<String>,
     /// `PRIMARY` or `SECONDARY` for a failover record.
     pub failover: Option<String>,
+    /// The location of a geolocation record.
+    pub geo_location: Option<GeoLocation>,
+    /// Whether it is a multivalue answer record.
+    pub multi_value_answer: bool,
     /// The health check the record is tied to.
     pub health_check_id: Option<String>,
 }
@@ -134,8 +222,31 @@ impl RecordSet {
             && self.ttl == other.ttl
             && self.alias == other.alias
             && self.weight == other.weight
+            && self.region == other.region
             && self.failover == other.failover
+            && self.geo_location == other.geo_location
+            && self.multi_value_answer == other.multi_value_answer
             && self.health_check_id == other.health_check_id
+    }
+
+    /// The routing policy: `simple`, `weighted`, `latency`, `failover`, `geolocation` or
+    /// `multivalue` (the first given, when a record wrongly gives several).
+    pub fn routing_policy(&self) -> &'static str {
+        self.routing_policies().first().copied().unwrap_or("simple")
+    }
+
+    /// Every routing policy the record gives (valid records give at most one).
+    pub(crate) fn routing_policies(&self) -> Vec<&'static str> {
+        [
+            (self.weight.is_some(), "weighted"),
+            (self.region.is_some(), "latency"),
+            (self.failover.is_some(), "failover"),
+            (self.geo_location.is_some(), "geolocation"),
+            (self.multi_value_answer, "multivalue"),
+        ]
+        .into_iter()
+        .filter_map(|(given, policy)| given.then_some(policy))
+        .collect()
     }
 
     /// `name type [set id]`, for messages.
@@ -149,14 +260,32 @@ impl RecordSet {
     /// The content, for messages: `ttl 60: 192.0.2.1, 192.0.2.2` or `alias to x.`.
     pub fn describe(&self) -> String {
         let mut out = match &self.alias {
-            Some(a) => format!("alias to {}", a.dns_name),
+            Some(a) => format!(
+                "alias to {} in {}{}",
+                a.dns_name,
+                a.hosted_zone_id,
+                if a.evaluate_target_health {
+                    ", evaluating its health"
+                } else {
+                    ""
+                }
+            ),
             None => format!("ttl {}: {}", self.ttl.unwrap_or(0), self.values.join(", ")),
         };
         if let Some(w) = self.weight {
             out.push_str(&format!(", weight {w}"));
         }
+        if let Some(r) = &self.region {
+            out.push_str(&format!(", latency region {r}"));
+        }
         if let Some(f) = &self.failover {
             out.push_str(&format!(", failover {f}"));
+        }
+        if let Some(g) = &self.geo_location {
+            out.push_str(&format!(", location {}", g.describe()));
+        }
+        if self.multi_value_answer {
+            out.push_str(", multivalue answer");
         }
         if let Some(h) = &self.health_check_id {
             out.push_str(&format!(", health check {h}"));
@@ -224,6 +353,13 @@ impl CheckerReport {
     }
 }
 
+/// A hosted zone id without its `/hostedzone/` prefix, upper-cased: `Z2FDTNDATAQYW2`.
+pub fn normalize_zone_id(id: &str) -> String {
+    id.trim()
+        .trim_start_matches("/hostedzone/")
+        .to_ascii_uppercase()
+}
+
 /// Lowercase, with a trailing dot, `\052` read as `*`: how names are compared.
 pub fn normalize_name(name: &str) -> String {
     let mut n = name.trim().to_ascii_lowercase().replace("\\052", "*");
@@ -246,14 +382,12 @@ pub trait Route53Api: std::fmt::Debug + Send + Sync {
     /// is refused (give the id).
     async fn find_zone(&self, zone: &str) -> Result<HostedZone, ActionError>;
 
-    /// Every record set of `zone_id` with exactly this name and type (all set identifiers):
-    /// `ListResourceRecordSets`, following pages.
-    async fn list_records(
-        &self,
-        zone_id: &str,
-        name: &str,
-        rtype: &str,
-    ) -> Result<Vec<RecordSet>, ActionError>;
+    /// Every record set of `zone_id` with exactly this name, of every type and set identifier:
+    /// `ListResourceRecordSets` from `StartRecordName = name`, following pages
+    /// (`NextRecordName`/`NextRecordType`/`NextRecordIdentifier`) while they still list this
+    /// name (Route 53 sorts by name, labels reversed, then by type: the sets of one name are
+    /// listed together).
+    async fn list_records(&self, zone_id: &str, name: &str) -> Result<Vec<RecordSet>, ActionError>;
 
     /// `ChangeResourceRecordSets` with one batch.
     async fn change_records(

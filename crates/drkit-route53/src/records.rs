@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use drkit_core::{ActionError, Context, ErrorKind, Poll, WaitPolicy, wait_until};
 
-use crate::port::{ChangeAction, ChangeInfo, RecordChange, RecordSet, Route53Api};
+use crate::port::{
+    AliasTarget, ChangeAction, ChangeInfo, GeoLocation, RecordChange, RecordSet, Route53Api,
+    normalize_name,
+};
 
 /// AWS's limit on changes in one `ChangeResourceRecordSets` request.
 pub const MAX_CHANGES_PER_BATCH: usize = 1_000;
@@ -51,31 +54,8 @@ pub fn record_problem(record: &RecordSet, zone: &str) -> Option<String> {
             TYPES.join(", ")
         ));
     }
-    if record.set_identifier.is_some() != (record.weight.is_some() || record.failover.is_some()) {
-        return Some(format!(
-            "{}: `set_identifier` goes with `weight` or `failover` (one of them), and they need it",
-            record.label()
-        ));
-    }
-    if record.weight.is_some() && record.failover.is_some() {
-        return Some(format!(
-            "{}: give `weight` or `failover`, not both",
-            record.label()
-        ));
-    }
-    if let Some(w) = record.weight
-        && !(0..=255).contains(&w)
-    {
-        return Some(format!("{}: weight {w} is not in 0..=255", record.label()));
-    }
-    if let Some(f) = &record.failover
-        && f != "PRIMARY"
-        && f != "SECONDARY"
-    {
-        return Some(format!(
-            "{}: failover must be PRIMARY or SECONDARY, not {f}",
-            record.label()
-        ));
+    if let Some(problem) = routing_problem(record) {
+        return Some(format!("{}: {problem}", record.label()));
     }
     if record.rtype == "CNAME" && name == zone {
         return Some(format!(
@@ -83,7 +63,10 @@ pub fn record_problem(record: &RecordSet, zone: &str) -> Option<String> {
         ));
     }
     match (&record.alias, record.values.is_empty(), record.ttl) {
-        (Some(_), true, None) => return None,
+        (Some(alias), true, None) => {
+            return alias_problem(record, alias, zone)
+                .map(|problem| format!("{}: {problem}", record.label()));
+        }
         (Some(_), _, _) => {
             return Some(format!(
                 "{}: an alias has no `values` and no `ttl`",
@@ -121,6 +104,244 @@ pub fn record_problem(record: &RecordSet, zone: &str) -> Option<String> {
     }
     if record.rtype == "CNAME" && record.values.len() > 1 {
         return Some(format!("{}: a CNAME has exactly one value", record.label()));
+    }
+    None
+}
+
+/// Types a record with a routing policy other than simple may have (Route 53's
+/// `ResourceRecordSet.Type`): not `NS`, `SOA` or `DS`.
+const ROUTED_TYPES: &[&str] = &[
+    "A", "AAAA", "CAA", "CNAME", "MX", "NAPTR", "PTR", "SPF", "SRV", "TXT",
+];
+/// Types a multivalue answer record may have: the routed ones but `CNAME`.
+const MULTIVALUE_TYPES: &[&str] = &[
+    "A", "AAAA", "CAA", "MX", "NAPTR", "PTR", "SPF", "SRV", "TXT",
+];
+/// Route 53's continent codes.
+const CONTINENTS: &[&str] = &["AF", "AN", "AS", "EU", "OC", "NA", "SA"];
+
+/// Whether `value` looks like an AWS region name (`us-east-1`, `ap-southeast-2`,
+/// `us-gov-west-1`).
+fn is_region_name(value: &str) -> bool {
+    let Some((words, number)) = value.rsplit_once('-') else {
+        return false;
+    };
+    let words: Vec<&str> = words.split('-').collect();
+    words.len() >= 2
+        && words.first().is_some_and(|w| w.len() == 2)
+        && words
+            .iter()
+            .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase()))
+        && (1..=2).contains(&number.len())
+        && number.chars().all(|c| c.is_ascii_digit())
+}
+
+/// What is wrong with the routing policy of `record`: at most one of weight, region, failover,
+/// geolocation and multivalue answer, given with a set identifier (and a set identifier only
+/// with one of them), on a type that allows it, with valid values.
+fn routing_problem(record: &RecordSet) -> Option<String> {
+    let policies = record.routing_policies();
+    if policies.len() > 1 {
+        return Some(format!(
+            "give one routing policy, not {} (`weight`, `region`, `failover`, `geo_location`,              `multi_value_answer`)",
+            policies.join(" and ")
+        ));
+    }
+    match (&record.set_identifier, policies.first()) {
+        (None, Some(policy)) => {
+            return Some(format!("a {policy} record needs a `set_identifier`"));
+        }
+        (Some(_), None) => {
+            return Some(
+                "`set_identifier` goes with a routing policy: `weight`, `region`, `failover`,                  `geo_location` or `multi_value_answer = true`"
+                    .to_owned(),
+            );
+        }
+        (Some(id), Some(_)) if id.is_empty() || id.len() > 128 => {
+            return Some("`set_identifier` must have 1 to 128 characters".to_owned());
+        }
+        (Some(_), Some(policy)) if !ROUTED_TYPES.contains(&record.rtype.as_str()) => {
+            return Some(format!(
+                "a {policy} record cannot be of type {} (one of {})",
+                record.rtype,
+                ROUTED_TYPES.join(", ")
+            ));
+        }
+        _ => {}
+    }
+    if let Some(w) = record.weight
+        && !(0..=255).contains(&w)
+    {
+        return Some(format!("weight {w} is not in 0..=255"));
+    }
+    if let Some(region) = &record.region
+        && !is_region_name(region)
+    {
+        return Some(format!(
+            "`region` {region} is not an AWS region name (e.g. us-east-1)"
+        ));
+    }
+    if let Some(f) = &record.failover
+        && f != "PRIMARY"
+        && f != "SECONDARY"
+    {
+        return Some(format!("failover must be PRIMARY or SECONDARY, not {f}"));
+    }
+    if let Some(geo) = &record.geo_location {
+        return geo_problem(geo);
+    }
+    if record.multi_value_answer {
+        if record.alias.is_some() {
+            return Some("a multivalue answer record cannot be an alias".to_owned());
+        }
+        if !MULTIVALUE_TYPES.contains(&record.rtype.as_str()) {
+            return Some(format!(
+                "a multivalue answer record cannot be of type {} (one of {})",
+                record.rtype,
+                MULTIVALUE_TYPES.join(", ")
+            ));
+        }
+    }
+    None
+}
+
+/// What is wrong with a location: a continent alone, or a country (`*`: the default location)
+/// with, for the United States only, a state.
+fn geo_problem(geo: &GeoLocation) -> Option<String> {
+    let two_letters = |c: &str| c.len() == 2 && c.chars().all(|c| c.is_ascii_uppercase());
+    match (&geo.continent_code, &geo.country_code, &geo.subdivision_code) {
+        (Some(continent), None, None) if CONTINENTS.contains(&continent.as_str()) => None,
+        (Some(continent), None, None) => Some(format!(
+            "continent_code {continent} is not one of {}",
+            CONTINENTS.join(", ")
+        )),
+        (Some(_), _, _) => Some(
+            "`geo_location`: give `continent_code` or `country_code`, not both (Route 53 answers              InvalidInput)"
+                .to_owned(),
+        ),
+        (None, Some(country), None) if country == "*" || two_letters(country) => None,
+        (None, Some(country), Some(state)) if country == "US" && two_letters(state) => None,
+        (None, Some(country), Some(_)) if country != "US" => Some(format!(
+            "`subdivision_code` is for US states only (country_code US), not {country}"
+        )),
+        (None, Some(country), _) if country != "*" && !two_letters(country) => Some(format!(
+            "country_code {country} is not an ISO 3166-1 alpha-2 code or `*`"
+        )),
+        (None, Some(_), Some(state)) => {
+            Some(format!("subdivision_code {state} is not a two-letter US state code"))
+        }
+        (None, None, _) => Some(
+            "`geo_location` needs `continent_code` or `country_code` (`*`: every other location)"
+                .to_owned(),
+        ),
+        (None, Some(_), None) => None,
+    }
+}
+
+/// CloudFront's hosted zone id for every alias to a distribution (a documented constant).
+pub const CLOUDFRONT_ZONE_ID: &str = "Z2FDTNDATAQYW2";
+/// Global Accelerator's hosted zone id for every alias to an accelerator.
+pub const GLOBAL_ACCELERATOR_ZONE_ID: &str = "Z2BJ6XQ5FK7U4H";
+
+/// What an alias points at, told by its DNS name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AliasKind {
+    CloudFront,
+    GlobalAccelerator,
+    S3Website,
+    LoadBalancer,
+    ApiGateway,
+    VpcEndpoint,
+    ElasticBeanstalk,
+    /// Another record of the zone, or a target drkit knows no rules for.
+    Other,
+}
+
+impl AliasKind {
+    pub(crate) fn of(dns_name: &str) -> Self {
+        let n = normalize_name(dns_name);
+        let aws = n.ends_with(".amazonaws.com.");
+        if n.ends_with(".cloudfront.net.") {
+            Self::CloudFront
+        } else if n.ends_with(".awsglobalaccelerator.com.") {
+            Self::GlobalAccelerator
+        } else if aws && n.contains("s3-website") {
+            Self::S3Website
+        } else if n.ends_with(".vpce.amazonaws.com.") {
+            Self::VpcEndpoint
+        } else if aws && n.contains(".execute-api.") {
+            Self::ApiGateway
+        } else if aws && n.contains(".elb.") {
+            Self::LoadBalancer
+        } else if n.ends_with(".elasticbeanstalk.com.") {
+            Self::ElasticBeanstalk
+        } else {
+            Self::Other
+        }
+    }
+
+    /// The hosted zone id every alias to such a target has, where AWS documents one.
+    pub(crate) fn fixed_zone_id(self) -> Option<&'static str> {
+        match self {
+            Self::CloudFront => Some(CLOUDFRONT_ZONE_ID),
+            Self::GlobalAccelerator => Some(GLOBAL_ACCELERATOR_ZONE_ID),
+            _ => None,
+        }
+    }
+
+    /// The record types an alias to such a target may have (None: any but NS and SOA, for
+    /// another record of the zone: the target's type).
+    fn types(self) -> Option<&'static [&'static str]> {
+        match self {
+            // S3 website endpoints answer IPv4 only.
+            Self::S3Website => Some(&["A"]),
+            Self::Other => None,
+            _ => Some(&["A", "AAAA"]),
+        }
+    }
+}
+
+/// What is wrong with the alias of `record` in the zone named `zone`. An empty
+/// `hosted_zone_id` stands for the record's own zone (an alias to another record of it).
+fn alias_problem(record: &RecordSet, alias: &AliasTarget, zone: &str) -> Option<String> {
+    let kind = AliasKind::of(&alias.dns_name);
+    if record.rtype == "NS" || record.rtype == "SOA" {
+        return Some(format!("an alias cannot be of type {}", record.rtype));
+    }
+    if let Some(types) = kind.types()
+        && !types.contains(&record.rtype.as_str())
+    {
+        return Some(format!(
+            "an alias to {} must be of type {}",
+            alias.dns_name,
+            types.join(" or ")
+        ));
+    }
+    if let Some(fixed) = kind.fixed_zone_id()
+        && alias.hosted_zone_id != fixed
+    {
+        return Some(format!(
+            "an alias to {} has hosted_zone_id {fixed}, not {}",
+            alias.dns_name, alias.hosted_zone_id
+        ));
+    }
+    if kind == AliasKind::CloudFront && alias.evaluate_target_health {
+        return Some(
+            "an alias to a CloudFront distribution cannot evaluate target health (Route 53              refuses `evaluate_target_health = true`)"
+                .to_owned(),
+        );
+    }
+    let in_zone = alias.dns_name == zone || alias.dns_name.ends_with(&format!(".{zone}"));
+    if alias.hosted_zone_id.is_empty() && !in_zone {
+        return Some(format!(
+            "give `alias.hosted_zone_id`: {} is not in zone {zone} (the target's zone: a load \
+             balancer's CanonicalHostedZoneId, the S3 website endpoint's or API Gateway's zone of \
+             its region, ...)",
+            alias.dns_name
+        ));
+    }
+    if in_zone && alias.dns_name == record.name && kind == AliasKind::Other {
+        return Some("an alias cannot point at its own name".to_owned());
     }
     None
 }

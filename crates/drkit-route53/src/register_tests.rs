@@ -87,3 +87,21 @@ fn the_health_check_is_read_only() {
     assert!(!action.mutates());
     assert_eq!(action.iam_actions(), ["route53:GetHealthCheckStatus"]);
 }
+
+/// An alias to another record of the zone needs no `hosted_zone_id`: with the zone given by
+/// name its target must lie in it; given by id, `check` sees that once the name is known.
+#[test]
+fn an_alias_to_a_record_of_the_zone_needs_no_zone_id() {
+    let alias = |zone: &str, name: &str, target: &str| {
+        build(
+            json!({"zone": zone, "changes": [{"action": "UPSERT", "name": name, "type": "A",
+            "alias": {"dns_name": target}}]}),
+        )
+    };
+    assert!(alias("example.com", "a.b.example.com", "lb.example.com").is_ok());
+    assert!(alias("Z0123456789", "a.b.example.com", "lb.example.com").is_ok());
+    let err = alias("example.com", "a.example.com", "lb.example.net")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("give `alias.hosted_zone_id`"), "{err}");
+}

@@ -4,14 +4,14 @@ use async_trait::async_trait;
 use aws_sdk_route53::Client;
 use aws_sdk_route53::types::{
     self as r53, Change, ChangeBatch, ResourceRecord, ResourceRecordSet, ResourceRecordSetFailover,
-    RrType,
+    ResourceRecordSetRegion, RrType,
 };
 use drkit_aws::{Aws, LazyClient, SdkResultExt};
 use drkit_core::{ActionError, ErrorKind};
 
 use crate::port::{
-    AliasTarget, ChangeAction, ChangeInfo, CheckerReport, HostedZone, RecordChange, RecordSet,
-    Route53Api, normalize_name,
+    AliasTarget, ChangeAction, ChangeInfo, CheckerReport, GeoLocation, HostedZone, RecordChange,
+    RecordSet, Route53Api, normalize_name,
 };
 
 /// [`Route53Api`] over an `aws-sdk-route53` client. Route 53 is global: the client's region
@@ -72,14 +72,23 @@ fn record_from_sdk(r: &ResourceRecordSet) -> RecordSet {
             .iter()
             .map(|v| v.value().to_owned())
             .collect(),
-        alias: r.alias_target().map(|a| AliasTarget {
-            hosted_zone_id: a.hosted_zone_id().to_owned(),
-            dns_name: normalize_name(a.dns_name()),
-            evaluate_target_health: a.evaluate_target_health(),
+        alias: r.alias_target().map(|a| {
+            AliasTarget::new(a.hosted_zone_id(), a.dns_name())
+                .evaluating_health(a.evaluate_target_health())
         }),
         set_identifier: r.set_identifier().map(str::to_owned),
         weight: r.weight(),
+        region: r.region().map(|region| region.as_str().to_owned()),
         failover: r.failover().map(|f| f.as_str().to_owned()),
+        geo_location: r.geo_location().map(|g| {
+            GeoLocation {
+                continent_code: g.continent_code().map(str::to_owned),
+                country_code: g.country_code().map(str::to_owned),
+                subdivision_code: g.subdivision_code().map(str::to_owned),
+            }
+            .normalized()
+        }),
+        multi_value_answer: r.multi_value_answer().unwrap_or(false),
         health_check_id: r.health_check_id().map(str::to_owned),
     }
 }
@@ -119,8 +128,23 @@ fn record_to_sdk(r: &RecordSet) -> Result<ResourceRecordSet, ActionError> {
     if let Some(w) = r.weight {
         b = b.weight(w);
     }
+    if let Some(region) = &r.region {
+        b = b.region(ResourceRecordSetRegion::from(region.as_str()));
+    }
     if let Some(f) = &r.failover {
         b = b.failover(ResourceRecordSetFailover::from(f.as_str()));
+    }
+    if let Some(g) = &r.geo_location {
+        b = b.geo_location(
+            r53::GeoLocation::builder()
+                .set_continent_code(g.continent_code.clone())
+                .set_country_code(g.country_code.clone())
+                .set_subdivision_code(g.subdivision_code.clone())
+                .build(),
+        );
+    }
+    if r.multi_value_answer {
+        b = b.multi_value_answer(true);
     }
     if let Some(h) = &r.health_check_id {
         b = b.health_check_id(h);
@@ -196,50 +220,53 @@ impl Route53Api for SdkRoute53 {
         }
     }
 
-    async fn list_records(
-        &self,
-        zone_id: &str,
-        name: &str,
-        rtype: &str,
-    ) -> Result<Vec<RecordSet>, ActionError> {
+    async fn list_records(&self, zone_id: &str, name: &str) -> Result<Vec<RecordSet>, ActionError> {
         let name = normalize_name(name);
         let mut out = Vec::new();
-        let mut start = (name.clone(), rtype.to_owned(), None::<String>);
+        // From the first set whose name is >= `name` (no type: every type of the name); Route
+        // 53 sorts by name with the labels reversed, then by type, so the sets of this name are
+        // listed together and the first other name ends them.
+        let mut next: (String, Option<RrType>, Option<String>) = (name.clone(), None, None);
         loop {
+            let start = next.clone();
             let page = self
                 .client()
                 .await
                 .list_resource_record_sets()
                 .hosted_zone_id(zone_id)
-                .start_record_name(&start.0)
-                .start_record_type(RrType::from(start.1.as_str()))
-                .set_start_record_identifier(start.2.clone())
+                .start_record_name(&next.0)
+                .set_start_record_type(next.1.take())
+                .set_start_record_identifier(next.2.take())
                 .send()
                 .await
                 .or_action_error("ListResourceRecordSets")?;
-            let mut past = false;
             for r in page.resource_record_sets() {
                 let record = record_from_sdk(r);
-                if record.name == name && record.rtype == rtype {
-                    out.push(record);
-                } else {
-                    // Listed from (name, type) on, sorted: anything else is past them.
-                    past = true;
+                if record.name != name {
+                    return Ok(out);
                 }
+                out.push(record);
             }
-            let next = (
-                page.next_record_name(),
-                page.next_record_type(),
-                page.next_record_identifier(),
-            );
-            match next {
-                (Some(n), Some(t), id)
-                    if page.is_truncated()
-                        && !past
-                        && normalize_name(n) == name
-                        && t.as_str() == rtype =>
-                {
-                    start = (n.to_owned(), t.as_str().to_owned(), id.map(str::to_owned));
+            match (page.is_truncated(), page.next_record_name()) {
+                (true, Some(n)) if normalize_name(n) == name => {
+                    let after = (
+                        n.to_owned(),
+                        page.next_record_type().cloned(),
+                        page.next_record_identifier().map(str::to_owned),
+                    );
+                    // Route 53 always advances (a set with an identifier gets
+                    // NextRecordIdentifier); an endpoint that does not would loop forever.
+                    if after.1.is_some() && after == start {
+                        return Err(ActionError::new(
+                            ErrorKind::Other,
+                            format!(
+                                "ListResourceRecordSets of {name} does not advance past {}",
+                                after.0
+                            ),
+                        )
+                        .with_operation("ListResourceRecordSets"));
+                    }
+                    next = after;
                 }
                 _ => return Ok(out),
             }

@@ -13,6 +13,9 @@
 //! the moto server: throttling, 5xx and time-outs in each AWS protocol's shape, and an endpoint
 //! that stops answering.
 //!
+//! The [`canned`] module is an AWS endpoint that answers with what a test scripts (the documented
+//! responses of the real service, where the emulator differs), recording the requests.
+//!
 //! The [`fake_arc`] module is a **fake** Route 53 ARC routing-control cluster (moto has none),
 //! protocol-correct for the calls drkit makes, served by the fault proxy.
 //!
@@ -35,6 +38,7 @@
 #![allow(clippy::panic, clippy::print_stderr)] // a test helper: failing loudly is its job
 
 pub mod behaviour;
+pub mod canned;
 pub mod docs;
 pub mod fake_arc;
 pub mod fake_kube;
@@ -151,19 +155,24 @@ impl Moto {
 
     /// An SDK configuration for `region` pointing at moto, with moto's dummy credentials.
     pub async fn sdk_config(&self, region: &str) -> SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(region.to_owned()))
-            .endpoint_url(&self.endpoint)
-            .credentials_provider(Credentials::new(
-                "test",
-                "test",
-                None,
-                None,
-                "drkit-testkit",
-            ))
-            .load()
-            .await
+        test_sdk_config(&self.endpoint, region).await
     }
+}
+
+/// An SDK configuration for `region` pointing at `endpoint`, with dummy credentials.
+pub(crate) async fn test_sdk_config(endpoint: &str, region: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "drkit-testkit",
+        ))
+        .load()
+        .await
 }
 
 /// A name unique to this test process and call, e.g. `mint-1a2b3c-4`: moto's state is shared

@@ -168,34 +168,24 @@ async fn request_writes_the_validation_records_into_the_zone_and_waits_until_iss
     assert!(gone.is_err(), "deleted");
 }
 
+/// Import, check by domain (an rcgen certificate is ECDSA P-256: moto lists it only because
+/// `Includes.keyTypes` names EC_prime256v1), a second import of the same certificate (found by
+/// its leaf: no copy), a re-import of the same certificate into its ARN (nothing to do) and of
+/// a renewed one (re-imported).
 #[tokio::test]
 async fn import_and_re_import_a_generated_certificate_with_the_key_from_a_secret_file() {
     let Some((_moto, acm, _r53, registry)) = setup().await else {
         return;
     };
     let name = format!("{}.example.com", unique("import"));
-    // moto takes the domain name from the subject's CN: set it to the name.
-    let mut cert_params = rcgen::CertificateParams::new(vec![name.clone()]).unwrap();
-    cert_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name.clone());
-    let key_pair = rcgen::KeyPair::generate().unwrap();
-    let generated = rcgen::CertifiedKey {
-        cert: cert_params.self_signed(&key_pair).unwrap(),
-        key_pair,
-    };
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key.pem");
-    std::fs::write(&key, generated.key_pair.serialize_pem()).unwrap();
-    let cert_file = dir.path().join("cert.pem");
-    std::fs::write(&cert_file, generated.cert.pem()).unwrap();
-    let key_ref = format!("file:{}", key.display());
+    let (pem, cert_file, key_ref) = generated(&name, dir.path());
 
     let import = step(
         &registry,
         "import-cert",
         "acm.import_certificate",
-        json!({"certificate": generated.cert.pem(), "private_key": key_ref}),
+        json!({"certificate": pem, "private_key": key_ref}),
     );
     assert!(matches!(
         import.check(&ctx()).await.unwrap(),
@@ -203,6 +193,7 @@ async fn import_and_re_import_a_generated_certificate_with_the_key_from_a_secret
     ));
     let out = import.execute(&ctx()).await.unwrap();
     let arn = out.get_str("certificate_arn").unwrap().to_owned();
+    assert_eq!(out.get("imported"), Some(&json!(true)));
     // Executed again: the same ARN, no second import.
     let again = import.execute(&ctx()).await.unwrap();
     assert_eq!(again.get_str("certificate_arn"), Some(arn.as_str()));
@@ -216,6 +207,7 @@ async fn import_and_re_import_a_generated_certificate_with_the_key_from_a_secret
     let cert = described.certificate().unwrap();
     assert_eq!(cert.r#type().unwrap().as_str(), "IMPORTED");
     assert_eq!(cert.domain_name(), Some(name.as_str()));
+    assert_eq!(cert.key_algorithm().unwrap().as_str(), "EC_prime256v1");
 
     // check_certificate by domain finds it.
     let check = step(
@@ -232,16 +224,51 @@ async fn import_and_re_import_a_generated_certificate_with_the_key_from_a_secret
         other => panic!("expected done, got {other:?}"),
     }
 
-    // Re-import (from a file path) into the same ARN.
-    let reimport = step(
+    // A re-run (a new step, the same certificate from its file): found by its leaf, no copy.
+    let rerun = step(
         &registry,
-        "reimport-cert",
+        "import-cert-again",
+        "acm.import_certificate",
+        json!({"certificate": cert_file.display().to_string(), "private_key": key_ref}),
+    );
+    match rerun.check(&ctx()).await.unwrap() {
+        Check::Done { outputs, .. } => {
+            assert_eq!(outputs.get_str("certificate_arn"), Some(arn.as_str()));
+            assert_eq!(outputs.get("imported"), Some(&json!(false)));
+        }
+        other => panic!("expected done, got {other:?}"),
+    }
+    rerun.execute(&ctx()).await.unwrap();
+    let copies = acm
+        .list_certificates()
+        .send()
+        .await
+        .unwrap()
+        .certificate_summary_list()
+        .iter()
+        .filter(|c| c.domain_name() == Some(name.as_str()))
+        .count();
+    assert_eq!(copies, 1, "ACM holds one copy");
+
+    // Re-import into the ARN: the same certificate is already there; a renewed one goes in.
+    let same = step(
+        &registry,
+        "reimport-same",
         "acm.import_certificate",
         json!({
             "certificate": cert_file.display().to_string(),
-            "private_key": {"secret": format!("file:{}", key.display())},
+            "private_key": {"secret": key_ref},
             "certificate_arn": arn,
         }),
+    );
+    assert!(same.check(&ctx()).await.unwrap().is_done());
+    let renewal_dir = tempfile::tempdir().unwrap();
+    let (renewed, _, renewed_key) = generated(&name, renewal_dir.path());
+    let reimport = step(
+        &registry,
+        "reimport-renewed",
+        "acm.import_certificate",
+        json!({"certificate": renewed, "private_key": renewed_key, "certificate_arn": arn}),
     );
     assert!(matches!(
         reimport.check(&ctx()).await.unwrap(),
@@ -249,6 +276,14 @@ async fn import_and_re_import_a_generated_certificate_with_the_key_from_a_secret
     ));
     let out = reimport.execute(&ctx()).await.unwrap();
     assert_eq!(out.get_str("certificate_arn"), Some(arn.as_str()));
+    assert_eq!(out.get("imported"), Some(&json!(true)));
+    let body = acm
+        .get_certificate()
+        .certificate_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body.certificate().map(str::trim), Some(renewed.trim()));
 }
 
 /// A certificate for `name` generated in the test (rcgen), the key in a file under `dir`:
@@ -306,6 +341,10 @@ impl AcmApi for Counted<SdkAcm> {
         self.inner.list_certificates(statuses).await
     }
 
+    async fn get_certificate(&self, arn: &str) -> Result<String, ActionError> {
+        self.inner.get_certificate(arn).await
+    }
+
     async fn delete_certificate(&self, arn: &str) -> Result<(), ActionError> {
         self.mutated();
         self.inner.delete_certificate(arn).await
@@ -331,13 +370,8 @@ impl Route53Api for Counted<SdkRoute53> {
         self.inner.find_zone(zone).await
     }
 
-    async fn list_records(
-        &self,
-        zone_id: &str,
-        name: &str,
-        rtype: &str,
-    ) -> Result<Vec<RecordSet>, ActionError> {
-        self.inner.list_records(zone_id, name, rtype).await
+    async fn list_records(&self, zone_id: &str, name: &str) -> Result<Vec<RecordSet>, ActionError> {
+        self.inner.list_records(zone_id, name).await
     }
 
     async fn change_records(
