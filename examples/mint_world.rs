@@ -15,11 +15,13 @@
 //!   drkit's fake on top of moto (scripts/lib/moto_server.py);
 //! - ElastiCache replication group `mint-replica-cache` (1 shard, 2 replicas);
 //! - S3 bucket `mint-replica-primary` (us-east-1) replicating to `mint-replica-dr` (us-west-2),
-//!   both versioned;
+//!   both versioned; the DR bucket publicly readable (its Block Public Access off, a bucket
+//!   policy granting `s3:GetObject` to everyone), as its website endpoint needs;
 //! - Route 53 zone `mintreplica.com` with `api.` and `www.` records pointing at production;
-//! - CloudFront distribution (comment `mint-replica-web`) in front of the primary bucket
-//!   (origin `mint-replica-primary-s3`), with the DR bucket as a second origin
-//!   (`mint-replica-dr-s3`) that `cloudfront.switch_origin` sends the traffic to;
+//! - CloudFront distribution (comment `mint-replica-web`; `www.` is a CNAME to it) in front of
+//!   the primary bucket (origin `mint-replica-primary-s3`), with the DR bucket's website
+//!   endpoint as a second origin (`mint-replica-dr-s3`, a custom origin, HTTP only) that
+//!   `cloudfront.switch_origin` sends the traffic to;
 //! - IAM role `mint-replica-dr-role` whose inline policy `mint-replica-dr-access` is stale
 //!   (it lost `rds:FailoverDBCluster` and the EC2 permissions);
 //! - security group `mint-replica-api` in the default VPC, without its HTTPS rule.
@@ -342,6 +344,7 @@ async fn s3(east: &aws_config::SdkConfig, west: &aws_config::SdkConfig) -> Resul
         .send()
         .await
         .or_action_error("PutBucketReplication")?;
+    public_read(&dr, DR_BUCKET).await?;
     for (key, body) in [
         ("index.html", "<h1>Mint Replica Lite</h1>"),
         ("error.html", "<h1>Mint Replica Lite is recovering</h1>"),
@@ -359,16 +362,55 @@ async fn s3(east: &aws_config::SdkConfig, west: &aws_config::SdkConfig) -> Resul
         }
     }
     println!(
-        "  S3: {PRIMARY_BUCKET} ({PRIMARY_BUCKET_REGION}) replicates to {DR_BUCKET} ({REGION}), both versioned"
+        "  S3: {PRIMARY_BUCKET} ({PRIMARY_BUCKET_REGION}) replicates to {DR_BUCKET} ({REGION}), both versioned; {DR_BUCKET} publicly readable"
     );
+    Ok(())
+}
+
+/// What the DR bucket's website endpoint needs (`s3.configure_website` checks it): Block Public
+/// Access off for the bucket (S3 turns it all on for a new bucket) and a policy granting
+/// `s3:GetObject` on every object to everyone.
+async fn public_read(client: &aws_sdk_s3::Client, bucket: &str) -> Result<(), AnyError> {
+    use aws_sdk_s3::types::PublicAccessBlockConfiguration;
+    client
+        .put_public_access_block()
+        .bucket(bucket)
+        .public_access_block_configuration(
+            PublicAccessBlockConfiguration::builder()
+                .block_public_acls(false)
+                .ignore_public_acls(false)
+                .block_public_policy(false)
+                .restrict_public_buckets(false)
+                .build(),
+        )
+        .send()
+        .await
+        .or_action_error("PutPublicAccessBlock")?;
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "PublicReadGetObject",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": format!("arn:aws:s3:::{bucket}/*"),
+        }],
+    });
+    client
+        .put_bucket_policy()
+        .bucket(bucket)
+        .policy(policy.to_string())
+        .send()
+        .await
+        .or_action_error("PutBucketPolicy")?;
     Ok(())
 }
 
 /// The web distribution: (id, domain name).
 async fn cloudfront(config: &aws_config::SdkConfig) -> Result<(String, String), AnyError> {
     use aws_sdk_cloudfront::types::{
-        DefaultCacheBehavior, DistributionConfig, Origin, Origins, S3OriginConfig,
-        ViewerProtocolPolicy,
+        CustomOriginConfig, DefaultCacheBehavior, DistributionConfig, Origin, OriginProtocolPolicy,
+        Origins, S3OriginConfig, ViewerProtocolPolicy,
     };
     let client = aws_sdk_cloudfront::Client::new(config);
     let list = client
@@ -394,6 +436,19 @@ async fn cloudfront(config: &aws_config::SdkConfig) -> Result<(String, String), 
             .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
             .build()
     };
+    // The DR website: the bucket's website endpoint (index and error documents), a custom
+    // origin, over HTTP only (website endpoints have no HTTPS; viewers keep CloudFront's).
+    let dr_website = Origin::builder()
+        .id("mint-replica-dr-s3")
+        .domain_name(drkit::s3::website_endpoint(DR_BUCKET, REGION))
+        .custom_origin_config(
+            CustomOriginConfig::builder()
+                .http_port(80)
+                .https_port(443)
+                .origin_protocol_policy(OriginProtocolPolicy::HttpOnly)
+                .build()?,
+        )
+        .build()?;
     let made = client
         .create_distribution()
         .distribution_config(
@@ -405,7 +460,7 @@ async fn cloudfront(config: &aws_config::SdkConfig) -> Result<(String, String), 
                     Origins::builder()
                         .quantity(2)
                         .items(s3_origin(origin_id, PRIMARY_BUCKET)?)
-                        .items(s3_origin("mint-replica-dr-s3", DR_BUCKET)?)
+                        .items(dr_website)
                         .build()?,
                 )
                 .default_cache_behavior(
@@ -424,7 +479,7 @@ async fn cloudfront(config: &aws_config::SdkConfig) -> Result<(String, String), 
         .ok_or("CreateDistribution answered no distribution")?;
     println!(
         "  CloudFront distribution {} ({}): created, origins mint-replica-primary-s3 (serving) \
-         and mint-replica-dr-s3",
+         and mint-replica-dr-s3 (the DR bucket's website endpoint)",
         d.id(),
         d.domain_name()
     );

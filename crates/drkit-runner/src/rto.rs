@@ -21,6 +21,10 @@ use crate::clock::since;
 pub const RPO_SECONDS_OUTPUT: &str = "rpo_seconds";
 /// The output naming the data class of [`RPO_SECONDS_OUTPUT`] (`database`, `files`, ...).
 pub const RPO_CLASS_OUTPUT: &str = "rpo_class";
+/// The output saying whether the measurement covered everything (`false`: it stopped early,
+/// e.g. on a budget of requests, and [`RPO_SECONDS_OUTPUT`] is a lower bound, which can show a
+/// breach but never that the objective is met). Absent: complete.
+pub const RPO_COMPLETE_OUTPUT: &str = "rpo_complete";
 
 /// How urgent a step is. Ordered: critical before non-critical before full recovery.
 #[derive(
@@ -292,10 +296,14 @@ pub(crate) fn rpo_verdict(
     let measured = Duration::try_from_secs_f64(secs).ok()?;
     let class = outputs.get_str(RPO_CLASS_OUTPUT).unwrap_or("unclassified");
     let objective = objectives.objective(class);
+    let complete = outputs
+        .get(RPO_COMPLETE_OUTPUT)
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(true);
     let verdict = match objective {
-        Some(o) if measured <= o => Verdict::Met,
-        Some(_) => Verdict::Breached,
-        None => Verdict::Unknown,
+        Some(o) if measured > o => Verdict::Breached,
+        Some(_) if complete => Verdict::Met,
+        _ => Verdict::Unknown,
     };
     Some(RpoVerdict {
         step: step.to_owned(),
@@ -391,6 +399,29 @@ mod tests {
         assert_eq!(
             rpo_verdict(&o, "s", &out).unwrap().verdict,
             Verdict::Unknown
+        );
+        // A lower bound (the measurement stopped early): a breach, or unknown, never met.
+        let partial = |secs: u64| {
+            Outputs::new()
+                .with(RPO_SECONDS_OUTPUT, secs)
+                .with(RPO_CLASS_OUTPUT, "files")
+                .with(RPO_COMPLETE_OUTPUT, false)
+        };
+        assert_eq!(
+            rpo_verdict(&o, "s", &partial(60)).unwrap().verdict,
+            Verdict::Unknown
+        );
+        assert_eq!(
+            rpo_verdict(&o, "s", &partial(1200)).unwrap().verdict,
+            Verdict::Breached
+        );
+        let complete = Outputs::new()
+            .with(RPO_SECONDS_OUTPUT, 60)
+            .with(RPO_CLASS_OUTPUT, "files")
+            .with(RPO_COMPLETE_OUTPUT, true);
+        assert_eq!(
+            rpo_verdict(&o, "s", &complete).unwrap().verdict,
+            Verdict::Met
         );
         assert!(rpo_verdict(&o, "s", &Outputs::new()).is_none());
     }

@@ -4,8 +4,8 @@
 //!
 //! | kind | what it does |
 //! |---|---|
-//! | `s3.verify_replication` | replication rules enabled, versioning on both sides, destination reachable; with `sample`, the newest objects replicated and the data at risk (`rpo_seconds`, class `files`) |
-//! | `s3.configure_website` | serve a (replica) bucket as a website; rollback restores the previous configuration or removes it |
+//! | `s3.verify_replication` | replication rules enabled, versioning on both sides, destination reachable; the data at risk measured object by object within a budget of requests (`rpo_seconds`, class `files`), honouring the rules' filters |
+//! | `s3.configure_website` | serve a (replica) bucket as a website, once it is publicly readable; rollback restores the previous configuration or removes it |
 //!
 //! Parts, as in every provider: the port [`S3Api`] (`MockS3Api` with the `mock` feature), the
 //! adapter [`SdkS3`] (path-style addressing when an endpoint is set), the actions, and
@@ -14,15 +14,22 @@
 #[cfg(test)]
 mod behaviour_tests;
 mod common;
+#[cfg(test)]
+mod fake;
 mod port;
+mod public;
 mod register;
 mod replication;
+mod rpo;
 mod sdk;
 mod website;
 
 #[cfg(any(test, feature = "mock"))]
 pub use port::MockS3Api;
-pub use port::{ObjectInfo, ReplicationConfig, ReplicationRule, S3Api, WebsiteConfig};
+pub use port::{
+    ObjectInfo, ObjectPage, PublicAccessBlock, ReplicationConfig, ReplicationRule, S3Api,
+    WebsiteConfig,
+};
 pub use register::{DESCRIPTORS, aws_ports, register, register_with};
 pub use replication::{RPO_CLASS_FILES, VerifyReplication, VerifyReplicationParams};
 pub use sdk::SdkS3;

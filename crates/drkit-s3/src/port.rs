@@ -15,16 +15,48 @@ pub struct ReplicationRule {
     pub enabled: bool,
     /// The destination bucket's name (from its ARN).
     pub destination_bucket: String,
+    /// The key prefix of the objects it replicates, empty for all: the filter's `Prefix`, its
+    /// `And`'s, or the rule's own (the legacy V1 schema).
+    pub prefix: String,
+    /// The tags an object must all have to be replicated: the filter's `Tag` or its `And`'s
+    /// `Tag`s; empty when the rule does not filter by tag.
+    pub tags: Vec<(String, String)>,
 }
 
 impl ReplicationRule {
-    /// A rule (handy in tests).
+    /// A rule for every object (handy in tests).
     pub fn new(id: &str, enabled: bool, destination_bucket: &str) -> Self {
         Self {
             id: Some(id.to_owned()),
             enabled,
             destination_bucket: destination_bucket.to_owned(),
+            prefix: String::new(),
+            tags: Vec::new(),
         }
+    }
+
+    /// The same, only for keys under `prefix`.
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: &str) -> Self {
+        prefix.clone_into(&mut self.prefix);
+        self
+    }
+
+    /// The same, only for objects with the tag `key` = `value` (and any others given).
+    #[must_use]
+    pub fn with_tag(mut self, key: &str, value: &str) -> Self {
+        self.tags.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Whether it replicates `key` on its prefix alone (tags aside).
+    pub fn covers_key(&self, key: &str) -> bool {
+        key.starts_with(&self.prefix)
+    }
+
+    /// Whether an object with `tags` has every tag the rule filters on.
+    pub fn covers_tags(&self, tags: &[(String, String)]) -> bool {
+        self.tags.iter().all(|t| tags.contains(t))
     }
 }
 
@@ -38,7 +70,8 @@ pub struct ReplicationConfig {
     pub rules: Vec<ReplicationRule>,
 }
 
-/// An object (its current version).
+/// An object (its current version), as listed (`ListObjectsV2`: key and time only) or as read
+/// (`HeadObject`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ObjectInfo {
@@ -48,8 +81,12 @@ pub struct ObjectInfo {
     pub last_modified: SystemTime,
     /// The version id, when versioned.
     pub version_id: Option<String>,
-    /// The replication status (`COMPLETED`, `PENDING`, `FAILED`, `REPLICA`), when replicated.
+    /// The replication status (`x-amz-replication-status`: `PENDING`, `COMPLETED`, `FAILED` on
+    /// a source object S3 deems eligible for replication, `REPLICA` on a replica); `None` when
+    /// S3 sends none (not eligible, or written before the rule existed), or when only listed.
     pub replication_status: Option<String>,
+    /// How many tags it has (`x-amz-tagging-count`; 0 when absent or only listed).
+    pub tag_count: usize,
 }
 
 impl ObjectInfo {
@@ -60,6 +97,60 @@ impl ObjectInfo {
             last_modified,
             version_id: None,
             replication_status: replication_status.map(str::to_owned),
+            tag_count: 0,
+        }
+    }
+
+    /// The same, with `n` tags.
+    #[must_use]
+    pub fn with_tag_count(mut self, n: usize) -> Self {
+        self.tag_count = n;
+        self
+    }
+}
+
+/// One page of a listing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ObjectPage {
+    /// The objects of the page (key and time).
+    pub objects: Vec<ObjectInfo>,
+    /// The continuation token of the next page, when the listing is truncated.
+    pub next: Option<String>,
+}
+
+impl ObjectPage {
+    /// A page (handy in tests).
+    pub fn new(objects: Vec<ObjectInfo>, next: Option<&str>) -> Self {
+        Self {
+            objects,
+            next: next.map(str::to_owned),
+        }
+    }
+}
+
+/// A bucket's own Block Public Access settings (`GetPublicAccessBlock`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PublicAccessBlock {
+    /// `BlockPublicAcls`.
+    pub block_public_acls: bool,
+    /// `IgnorePublicAcls`.
+    pub ignore_public_acls: bool,
+    /// `BlockPublicPolicy`: a public bucket policy is refused (one already there stays).
+    pub block_public_policy: bool,
+    /// `RestrictPublicBuckets`: a public bucket policy grants nothing to anonymous requests.
+    pub restrict_public_buckets: bool,
+}
+
+impl PublicAccessBlock {
+    /// All four settings on (what S3 gives a new bucket) or off.
+    pub fn all(on: bool) -> Self {
+        Self {
+            block_public_acls: on,
+            ignore_public_acls: on,
+            block_public_policy: on,
+            restrict_public_buckets: on,
         }
     }
 }
@@ -122,14 +213,14 @@ pub trait S3Api: std::fmt::Debug + Send + Sync {
     /// `GetBucketReplication`; `None` when the bucket has no replication configuration.
     async fn replication(&self, bucket: &str) -> Result<Option<ReplicationConfig>, ActionError>;
 
-    /// The `n` most recently written objects under `prefix` (`ListObjectsV2`, all pages), each
-    /// with its replication status (`HeadObject`), newest first.
-    async fn newest_objects<'a>(
+    /// One page of `ListObjectsV2` (up to 1,000 keys) under `prefix`, from `token` (the previous
+    /// page's `next`): one request.
+    async fn list_objects<'a>(
         &self,
         bucket: &str,
         prefix: Option<&'a str>,
-        n: usize,
-    ) -> Result<Vec<ObjectInfo>, ActionError>;
+        token: Option<&'a str>,
+    ) -> Result<ObjectPage, ActionError>;
 
     /// `HeadObject` of `key` (that version, when given); `None` when absent.
     async fn head_object<'a>(
@@ -138,6 +229,23 @@ pub trait S3Api: std::fmt::Debug + Send + Sync {
         key: &str,
         version_id: Option<&'a str>,
     ) -> Result<Option<ObjectInfo>, ActionError>;
+
+    /// `GetObjectTagging` of the current version of `key`: its tags.
+    async fn object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Vec<(String, String)>, ActionError>;
+
+    /// `GetPublicAccessBlock` of the bucket; `None` when it has none
+    /// (`NoSuchPublicAccessBlockConfiguration`).
+    async fn public_access_block(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<PublicAccessBlock>, ActionError>;
+
+    /// `GetBucketPolicy`: the policy document; `None` when it has none (`NoSuchBucketPolicy`).
+    async fn bucket_policy(&self, bucket: &str) -> Result<Option<String>, ActionError>;
 
     /// `GetBucketWebsite`; `None` when the bucket has no website configuration.
     async fn website(&self, bucket: &str) -> Result<Option<WebsiteConfig>, ActionError>;

@@ -13,13 +13,18 @@ use drkit_core::{
 use serde::Deserialize;
 
 use crate::common::bucket_name;
-use crate::port::{ObjectInfo, S3Api};
+use crate::port::{ReplicationRule, S3Api};
+use crate::rpo::{Measurement, Risk, Scope, listing_prefixes, measure};
 
 /// The RPO class of the data-at-risk output.
 pub const RPO_CLASS_FILES: &str = "files";
 
 fn fifteen_minutes() -> Duration {
     Duration::from_secs(15 * 60)
+}
+
+fn a_thousand() -> usize {
+    1_000
 }
 
 /// The parameters of `s3.verify_replication`.
@@ -29,25 +34,37 @@ fn fifteen_minutes() -> Duration {
 pub struct VerifyReplicationParams {
     /// The source bucket.
     pub bucket: String,
-    /// Check the newest N objects: replicated (`COMPLETED`) and present in the destination.
+    /// Also look for the newest N replicated (`COMPLETED`) objects in their destination
+    /// (`HeadObject` of that version there; 1 to 1,000).
     #[serde(default)]
     pub sample: Option<usize>,
-    /// Sample only objects under this prefix.
+    /// Measure only objects under this prefix.
     #[serde(default)]
     pub prefix: Option<String>,
     /// The oldest an unreplicated object may be (default `"15m"`, the files RPO).
     #[serde(default = "fifteen_minutes", with = "humantime_serde")]
     pub max_unreplicated_age: Duration,
+    /// The most S3 requests the measurement of the data at risk may make (listing pages of up
+    /// to 1,000 keys, `HeadObject`, `GetObjectTagging`; default 1,000). When they run out the
+    /// measurement stops and says so (`rpo_complete = false`): its `rpo_seconds` is then a
+    /// lower bound, which can show a breach but never that the objective is met.
+    #[serde(default = "a_thousand")]
+    pub max_requests: usize,
 }
 
-/// Verifies a bucket's replication (the seed's "S3 Storage Recovery" pre-check): replication
-/// configured with an enabled rule, versioning enabled on the source and every destination,
-/// the destination reachable in its own region; with `sample = N`, the newest N objects are
-/// `COMPLETED` and present in a destination, and the oldest one that is not gives the data at
-/// risk (`rpo_seconds`, class `files`), which must not exceed `max_unreplicated_age`.
+/// Verifies a bucket's replication (the seed's "S3 Storage Recovery" pre-check) and measures
+/// the data at risk: replication configured with an enabled rule, versioning enabled on the
+/// source and every destination, each destination reachable in its own region; then every
+/// object an enabled rule replicates (by its filter's prefix and tags, or the legacy
+/// rule-level prefix) is read (`x-amz-replication-status`), newest first, within
+/// `max_requests`: the oldest one not replicated gives the data at risk (`rpo_seconds`, class
+/// `files`), which must not exceed `max_unreplicated_age`; a `FAILED` one fails the check (S3
+/// does not retry it). Objects no enabled rule covers are counted apart (`out_of_scope`).
+/// With `sample = N`, the newest N `COMPLETED` objects must also be in their destination.
 ///
 /// Read-only, with the probe convention (done / blocked; `execute` and `verify` fail with
-/// `PostconditionFailed`).
+/// `PostconditionFailed`; a failed measurement carries its outputs, so the report judges the
+/// files RPO).
 #[derive(Debug, HasBase)]
 pub struct VerifyReplication {
     base: Base<Self>,
@@ -58,7 +75,7 @@ pub struct VerifyReplication {
 impl ActionKind for VerifyReplication {
     const KIND: &'static str = "s3.verify_replication";
     const SUMMARY: &'static str = "Verify a bucket's replication (rules, versioning, destination) \
-                                   and, with a sample, the data at risk";
+                                   and measure the data at risk object by object";
     const MUTATES: bool = false;
     const IAM_ACTIONS: &'static [&'static str] = &[
         "s3:GetBucketVersioning",
@@ -67,6 +84,7 @@ impl ActionKind for VerifyReplication {
         "s3:ListBucket",
         "s3:GetObject",
         "s3:GetObjectVersion",
+        "s3:GetObjectTagging",
     ];
     const OUTPUTS: &'static [OutputDoc] = &[
         OutputDoc::new(
@@ -74,15 +92,40 @@ impl ActionKind for VerifyReplication {
             "`bucket (region)` of every enabled rule's destination",
         ),
         OutputDoc::new("role", "the replication role"),
-        OutputDoc::new("sampled", "(sample) how many objects were looked at"),
-        OutputDoc::new("replicated", "(sample) how many are replicated"),
-        OutputDoc::new("unreplicated", "(sample) how many are not"),
         OutputDoc::new(
             "rpo_seconds",
-            "(sample) age of the oldest unreplicated object: data at risk",
+            "age of the oldest in-scope object not replicated (PENDING, FAILED, never \
+             replicated, or absent from the destination): the data at risk; 0 when none",
         ),
-        OutputDoc::new("rpo_class", "(sample) `files`"),
-        OutputDoc::new("oldest_unreplicated", "(sample) its key"),
+        OutputDoc::new("rpo_class", "`files`"),
+        OutputDoc::new(
+            "rpo_complete",
+            "whether every in-scope object was read within `max_requests` (false: \
+             `rpo_seconds` is a lower bound)",
+        ),
+        OutputDoc::new(
+            "rpo_measured_objects",
+            "how many in-scope objects were read",
+        ),
+        OutputDoc::new(
+            "replicated",
+            "how many of them are replicated (COMPLETED, REPLICA)",
+        ),
+        OutputDoc::new("unreplicated", "how many are not"),
+        OutputDoc::new("failed", "how many are FAILED"),
+        OutputDoc::new(
+            "out_of_scope",
+            "objects listed that no enabled rule replicates (not in the data at risk)",
+        ),
+        OutputDoc::new("requests", "the S3 requests the measurement made"),
+        OutputDoc::new(
+            "oldest_unreplicated",
+            "the key of the oldest object not replicated, when there is one",
+        ),
+        OutputDoc::new(
+            "sampled",
+            "(sample) how many COMPLETED objects were looked for in their destination",
+        ),
     ];
     type Params = VerifyReplicationParams;
     type Port = dyn S3Api;
@@ -92,6 +135,9 @@ impl ActionKind for VerifyReplication {
         bucket_name(&p.bucket)?;
         if p.sample == Some(0) || p.sample.is_some_and(|n| n > 1_000) {
             return Err(ParamError::new("sample", "must be 1 to 1,000"));
+        }
+        if !(1..=1_000_000).contains(&p.max_requests) {
+            return Err(ParamError::new("max_requests", "must be 1 to 1,000,000"));
         }
         Ok(())
     }
@@ -152,7 +198,7 @@ impl Probe for VerifyReplication {
         let Some(config) = ctx.bounded(api.replication(bucket)).await? else {
             return fail(format!("bucket {bucket} has no replication configuration"));
         };
-        let enabled: Vec<_> = config.rules.iter().filter(|r| r.enabled).collect();
+        let enabled: Vec<&ReplicationRule> = config.rules.iter().filter(|r| r.enabled).collect();
         if enabled.is_empty() {
             return fail(format!(
                 "bucket {bucket} has {} replication rule(s), none enabled",
@@ -160,7 +206,7 @@ impl Probe for VerifyReplication {
             ));
         }
         let mut destinations: Vec<(String, String, Arc<dyn S3Api>)> = Vec::new();
-        for rule in enabled {
+        for rule in &enabled {
             let dest = &rule.destination_bucket;
             if destinations.iter().any(|(d, _, _)| d == dest) {
                 continue;
@@ -197,77 +243,129 @@ impl Probe for VerifyReplication {
             .iter()
             .map(|(d, r, _)| format!("{d} ({r})"))
             .collect();
-        let mut outputs = Outputs::new()
-            .with("destinations", names.clone())
-            .with("role", config.role.clone());
-        let mut detail = format!(
+        let ports: Vec<(String, Arc<dyn S3Api>)> = destinations
+            .into_iter()
+            .map(|(d, _, api)| (d, api))
+            .collect();
+        if listing_prefixes(&enabled, p.prefix.as_deref()).is_empty() {
+            return fail(format!(
+                "no enabled replication rule of bucket {bucket} replicates objects under \
+                 prefix {}",
+                p.prefix.as_deref().unwrap_or_default()
+            ));
+        }
+        let scope = Scope {
+            bucket,
+            api: api.as_ref(),
+            rules: &enabled,
+            within: p.prefix.as_deref(),
+            destinations: &ports,
+        };
+        let m = measure(ctx, &scope, p.sample.unwrap_or(0), p.max_requests).await?;
+        let detail = format!(
             "bucket {bucket} replicates to {} with versioning on both sides",
             names.join(", ")
         );
-        let Some(n) = p.sample else {
-            return Ok(Finding::pass(detail, outputs));
-        };
-        let objects = ctx
-            .bounded(api.newest_objects(bucket, p.prefix.as_deref(), n))
-            .await?;
-        let mut unreplicated: Vec<(&ObjectInfo, String)> = Vec::new();
-        for o in &objects {
-            let status = o.replication_status.as_deref().unwrap_or("none");
-            if status != "COMPLETED" && status != "COMPLETE" {
-                unreplicated.push((o, status.to_owned()));
-                continue;
-            }
-            let mut present = false;
-            for (dest, _, api) in &destinations {
-                let found = ctx
-                    .bounded(api.head_object(dest, &o.key, o.version_id.as_deref()))
-                    .await?;
-                if found.is_some() {
-                    present = true;
-                    break;
-                }
-            }
-            if !present {
-                unreplicated.push((o, "COMPLETED but absent from the destination".into()));
-            }
-        }
-        let now = SystemTime::now();
-        let oldest = unreplicated.iter().min_by_key(|(o, _)| o.last_modified);
-        let at_risk = oldest.map_or(0, |(o, _)| {
-            now.duration_since(o.last_modified)
-                .map_or(0, |d| d.as_secs())
-        });
-        outputs.insert("sampled", objects.len());
-        outputs.insert("replicated", objects.len() - unreplicated.len());
-        outputs.insert("unreplicated", unreplicated.len());
-        outputs.insert("rpo_seconds", at_risk);
-        outputs.insert("rpo_class", RPO_CLASS_FILES);
-        if let Some((o, _)) = oldest {
+        Ok(self.verdict(&detail, &m, names, &config.role))
+    }
+}
+
+impl VerifyReplication {
+    /// The finding of a measurement, with its outputs.
+    fn verdict(&self, detail: &str, m: &Measurement, names: Vec<String>, role: &str) -> Finding {
+        let p = &self.base.params;
+        let at_risk = m.rpo_seconds(SystemTime::now());
+        let failed: Vec<&str> = m
+            .at_risk
+            .iter()
+            .filter(|(_, r)| *r == Risk::Failed)
+            .map(|(o, _)| o.key.as_str())
+            .collect();
+        let absent: Vec<&str> = m
+            .at_risk
+            .iter()
+            .filter(|(_, r)| *r == Risk::Absent)
+            .map(|(o, _)| o.key.as_str())
+            .collect();
+        let mut outputs = Outputs::new()
+            .with("destinations", names)
+            .with("role", role.to_owned())
+            .with("rpo_seconds", at_risk)
+            .with("rpo_class", RPO_CLASS_FILES)
+            .with("rpo_complete", m.complete)
+            .with("rpo_measured_objects", m.examined)
+            .with("replicated", m.replicated)
+            .with("unreplicated", m.at_risk.len())
+            .with("failed", failed.len())
+            .with("out_of_scope", m.out_of_scope)
+            .with("requests", m.requests);
+        if let Some((o, _)) = m.oldest() {
             outputs.insert("oldest_unreplicated", o.key.clone());
         }
-        detail.push_str(&format!(
-            "; {} of the newest {} object(s) replicated, data at risk {at_risk} s",
-            objects.len() - unreplicated.len(),
-            objects.len()
-        ));
-        let failed: Vec<String> = unreplicated
-            .iter()
-            .filter(|(_, s)| s == "FAILED" || s.contains("absent"))
-            .map(|(o, s)| format!("{}: {s}", o.key))
-            .collect();
-        if !failed.is_empty() {
-            return fail(format!(
-                "{detail}; not replicated and not going to be: {}",
-                failed.join(", ")
+        if p.sample.is_some() {
+            outputs.insert("sampled", m.sampled);
+        }
+        let mut detail = format!(
+            "{detail}; {} of {} object(s) replicated, data at risk {}{at_risk} s",
+            m.replicated,
+            m.examined,
+            if m.complete { "" } else { "at least " }
+        );
+        if m.out_of_scope > 0 {
+            detail.push_str(&format!(
+                "; {} object(s) outside every enabled rule, not counted",
+                m.out_of_scope
             ));
+        }
+        if !m.complete {
+            detail.push_str(&format!(
+                "; measurement incomplete: max_requests = {} ran out after {} object(s) read \
+                 (raise it to measure the whole bucket)",
+                p.max_requests, m.examined
+            ));
+        }
+        let listed = |keys: &[&str]| {
+            let shown: Vec<&str> = keys.iter().take(5).copied().collect();
+            let more = keys.len().saturating_sub(shown.len());
+            if more == 0 {
+                shown.join(", ")
+            } else {
+                format!("{} and {more} more", shown.join(", "))
+            }
+        };
+        if !failed.is_empty() {
+            return Finding::fail(
+                format!(
+                    "{detail}; {} object(s) FAILED replication, which S3 does not retry (write \
+                     them again, or use S3 Batch Replication): {}",
+                    failed.len(),
+                    listed(&failed)
+                ),
+                outputs,
+            );
+        }
+        if !absent.is_empty() {
+            return Finding::fail(
+                format!(
+                    "{detail}; {} object(s) COMPLETED but absent from the destination: {}",
+                    absent.len(),
+                    listed(&absent)
+                ),
+                outputs,
+            );
         }
         if at_risk > p.max_unreplicated_age.as_secs() {
-            let (o, s) = oldest.map_or(("", ""), |(o, s)| (o.key.as_str(), s.as_str()));
-            return fail(format!(
-                "{detail}, more than {}: oldest unreplicated {o} ({s})",
-                humantime::format_duration(p.max_unreplicated_age)
-            ));
+            let (key, risk) = m
+                .oldest()
+                .map_or(("", ""), |(o, r)| (o.key.as_str(), r.describe()));
+            return Finding::fail(
+                format!(
+                    "{detail}, more than {}: oldest unreplicated {key} ({risk})",
+                    humantime::format_duration(p.max_unreplicated_age)
+                ),
+                outputs,
+            );
         }
-        Ok(Finding::pass(detail, outputs))
+        Finding::pass(detail, outputs)
     }
 }

@@ -12,7 +12,10 @@ use aws_sdk_s3::types::{
 use drkit_aws::{Aws, AwsContext, LazyClient, SdkResultExt};
 use drkit_core::{ActionError, ErrorKind};
 
-use crate::port::{ObjectInfo, ReplicationConfig, ReplicationRule, S3Api, WebsiteConfig};
+use crate::port::{
+    ObjectInfo, ObjectPage, PublicAccessBlock, ReplicationConfig, ReplicationRule, S3Api,
+    WebsiteConfig,
+};
 
 /// [`S3Api`] over an `aws-sdk-s3` client, for one region.
 #[derive(Debug)]
@@ -85,6 +88,35 @@ pub(crate) fn versioning_status_in(body: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A rule in the port's terms: which objects it replicates (the filter's `Prefix`, `Tag` or
+/// `And`, or the legacy rule-level `Prefix`; none: every object), and where to.
+#[allow(deprecated)] // `ReplicationRule::prefix`: the V1 schema, which S3 still answers with.
+pub(crate) fn rule(r: &aws_sdk_s3::types::ReplicationRule) -> ReplicationRule {
+    let filter = r.filter();
+    let and = filter.and_then(|f| f.and());
+    let prefix = filter
+        .and_then(|f| f.prefix())
+        .or_else(|| and.and_then(|a| a.prefix()))
+        .or_else(|| r.prefix())
+        .unwrap_or_default();
+    let tags = filter
+        .and_then(|f| f.tag())
+        .into_iter()
+        .chain(and.map(|a| a.tags()).unwrap_or_default())
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect();
+    ReplicationRule {
+        id: r.id().map(str::to_owned),
+        enabled: *r.status() == ReplicationRuleStatus::Enabled,
+        destination_bucket: r
+            .destination()
+            .map(|d| bucket_of_arn(d.bucket()))
+            .unwrap_or_default(),
+        prefix: prefix.to_owned(),
+        tags,
+    }
+}
+
 /// The bucket name of `arn:aws:s3:::name` (or `name`).
 pub(crate) fn bucket_of_arn(arn: &str) -> String {
     arn.rsplit(":::").next().unwrap_or(arn).to_owned()
@@ -153,59 +185,40 @@ impl S3Api for SdkS3 {
         Ok(out.and_then(|o| {
             o.replication_configuration().map(|c| ReplicationConfig {
                 role: c.role().to_owned(),
-                rules: c
-                    .rules()
-                    .iter()
-                    .map(|r| ReplicationRule {
-                        id: r.id().map(str::to_owned),
-                        enabled: *r.status() == ReplicationRuleStatus::Enabled,
-                        destination_bucket: r
-                            .destination()
-                            .map(|d| bucket_of_arn(d.bucket()))
-                            .unwrap_or_default(),
-                    })
-                    .collect(),
+                rules: c.rules().iter().map(rule).collect(),
             })
         }))
     }
 
-    async fn newest_objects<'a>(
+    async fn list_objects<'a>(
         &self,
         bucket: &str,
         prefix: Option<&'a str>,
-        n: usize,
-    ) -> Result<Vec<ObjectInfo>, ActionError> {
-        let mut all: Vec<(String, SystemTime)> = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = self
-                .client()
-                .await
-                .list_objects_v2()
-                .bucket(bucket)
-                .set_prefix(prefix.map(str::to_owned))
-                .set_continuation_token(token.take())
-                .send()
-                .await
-                .or_action_error("ListObjectsV2")?;
-            all.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(|k| (k.to_owned(), time(o.last_modified())))),
-            );
-            match page.next_continuation_token() {
-                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_owned()),
-                _ => break,
-            }
-        }
-        all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let mut out = Vec::new();
-        for (key, _) in all.into_iter().take(n) {
-            if let Some(info) = self.head_object(bucket, &key, None).await? {
-                out.push(info);
-            }
-        }
-        Ok(out)
+        token: Option<&'a str>,
+    ) -> Result<ObjectPage, ActionError> {
+        let page = self
+            .client()
+            .await
+            .list_objects_v2()
+            .bucket(bucket)
+            .set_prefix(prefix.filter(|p| !p.is_empty()).map(str::to_owned))
+            .set_continuation_token(token.map(str::to_owned))
+            .send()
+            .await
+            .or_action_error("ListObjectsV2")?;
+        let objects = page
+            .contents()
+            .iter()
+            .filter_map(|o| {
+                o.key()
+                    .map(|k| ObjectInfo::new(k, time(o.last_modified()), None))
+            })
+            .collect();
+        let next = match page.next_continuation_token() {
+            Some(t) if page.is_truncated() == Some(true) => Some(t.to_owned()),
+            _ => None,
+        };
+        Ok(ObjectPage { objects, next })
     }
 
     async fn head_object<'a>(
@@ -231,7 +244,72 @@ impl S3Api for SdkS3 {
             last_modified: time(o.last_modified()),
             version_id: o.version_id().map(str::to_owned),
             replication_status: o.replication_status().map(|s| s.as_str().to_owned()),
+            tag_count: o
+                .tag_count()
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(0),
         }))
+    }
+
+    async fn object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Vec<(String, String)>, ActionError> {
+        let out = self
+            .client()
+            .await
+            .get_object_tagging()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .or_action_error("GetObjectTagging")?;
+        Ok(out
+            .tag_set()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect())
+    }
+
+    async fn public_access_block(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<PublicAccessBlock>, ActionError> {
+        let out = absent(
+            self.client()
+                .await
+                .get_public_access_block()
+                .bucket(bucket)
+                .send()
+                .await
+                .or_action_error("GetPublicAccessBlock"),
+            &["NoSuchPublicAccessBlockConfiguration"],
+        )?;
+        Ok(out.map(|o| {
+            let c = o.public_access_block_configuration();
+            let on = |v: Option<bool>| v == Some(true);
+            PublicAccessBlock {
+                block_public_acls: on(c.and_then(|c| c.block_public_acls())),
+                ignore_public_acls: on(c.and_then(|c| c.ignore_public_acls())),
+                block_public_policy: on(c.and_then(|c| c.block_public_policy())),
+                restrict_public_buckets: on(c.and_then(|c| c.restrict_public_buckets())),
+            }
+        }))
+    }
+
+    async fn bucket_policy(&self, bucket: &str) -> Result<Option<String>, ActionError> {
+        let out = absent(
+            self.client()
+                .await
+                .get_bucket_policy()
+                .bucket(bucket)
+                .send()
+                .await
+                .or_action_error("GetBucketPolicy"),
+            &["NoSuchBucketPolicy"],
+        )?;
+        Ok(out.and_then(|o| o.policy().map(str::to_owned)))
     }
 
     async fn website(&self, bucket: &str) -> Result<Option<WebsiteConfig>, ActionError> {

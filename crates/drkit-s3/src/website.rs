@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::common::bucket_name;
 use crate::port::{S3Api, WebsiteConfig};
+use crate::public::public_read_problem;
 
 /// The parameters of `s3.configure_website`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
@@ -26,9 +27,23 @@ pub struct ConfigureWebsiteParams {
     /// The error document key, e.g. `error.html`.
     #[serde(default)]
     pub error_document: Option<String>,
+    /// The host name clients use, e.g. `www.example.com`. A website endpoint picks the bucket
+    /// by the request's `Host` header, so a CNAME of this name to the endpoint reaches the
+    /// bucket only when the bucket has this very name: refused otherwise, unless
+    /// `behind_cloudfront`.
+    #[serde(default)]
+    pub host_name: Option<String>,
+    /// Clients reach the website through a CloudFront distribution whose origin is the
+    /// website endpoint (a custom origin, HTTP only), which sends the endpoint's own host name:
+    /// the bucket's name need not be `host_name`.
+    #[serde(default)]
+    pub behind_cloudfront: bool,
 }
 
-/// The website endpoint of `bucket` in `region` (dash form in the regions that use it).
+/// The website endpoint of `bucket` in `region`: `s3-website-REGION` in the regions that
+/// have that form (AWS's table: us-east-1, us-west-1, us-west-2, eu-west-1, ap-southeast-1,
+/// ap-southeast-2, ap-northeast-1, sa-east-1, us-gov-west-1), `s3-website.REGION` in the
+/// others; `amazonaws.com.cn` in the China regions. It serves HTTP only.
 pub fn website_endpoint(bucket: &str, region: &str) -> String {
     const DASH: &[&str] = &[
         "us-east-1",
@@ -41,47 +56,73 @@ pub fn website_endpoint(bucket: &str, region: &str) -> String {
         "sa-east-1",
         "us-gov-west-1",
     ];
-    if DASH.contains(&region) {
-        format!("{bucket}.s3-website-{region}.amazonaws.com")
+    let domain = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
     } else {
-        format!("{bucket}.s3-website.{region}.amazonaws.com")
+        "amazonaws.com"
+    };
+    if DASH.contains(&region) {
+        format!("{bucket}.s3-website-{region}.{domain}")
+    } else {
+        format!("{bucket}.s3-website.{region}.{domain}")
     }
 }
 
+/// `host` without a final dot, lowercase (DNS names are case-insensitive).
+fn dns_name(host: &str) -> String {
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
 /// Sets a bucket's website configuration (index and error documents) and waits until it reads
-/// back.
+/// back — for a website that can serve: the website endpoint sends anonymous requests, so the
+/// bucket's objects must be readable by anyone.
 ///
-/// - `check`: the bucket's configuration is already the wanted one -> done; the bucket does not
-///   exist, or its configuration has routing rules (which drkit could not restore) -> blocked.
-/// - `execute`: captures the configuration there was (once), `PutBucketWebsite`, waits until it
-///   reads back.
+/// - `check`: blocked when the bucket does not exist, when its configuration has routing rules
+///   (which drkit could not restore), or when the website could not serve: the bucket's Block
+///   Public Access has `RestrictPublicBuckets` on, or no bucket policy grants `s3:GetObject` to
+///   `Principal: "*"` (the account-level Block Public Access and object ACLs are not read);
+///   done when the configuration is already the wanted one.
+/// - `execute`: the same preconditions; captures the configuration there was (once),
+///   `PutBucketWebsite`, waits until it reads back.
+/// - `verify`: the configuration reads back and the website can still serve.
 /// - `rollback`: puts the previous configuration back, or deletes the configuration if there
 ///   was none.
 ///
-/// Outputs: `bucket`, `website_endpoint` (when the region is known), `index_document`,
-/// `error_document`.
+/// The website endpoint is the one of the bucket's own region (`GetBucketLocation`), whatever
+/// the step's; it serves HTTP only (HTTPS needs CloudFront in front). With `host_name` and
+/// without `behind_cloudfront`, the bucket must be named `host_name` (validated).
 #[derive(Debug, HasBase)]
 pub struct ConfigureWebsite {
     base: Base<Self>,
     /// `Some(previous)` once this action has changed the configuration.
     previous: Mutex<Option<Option<WebsiteConfig>>>,
+    /// The bucket's region, once read.
+    region: Mutex<Option<String>>,
 }
 
 impl ActionKind for ConfigureWebsite {
     const KIND: &'static str = "s3.configure_website";
-    const SUMMARY: &'static str = "Serve a bucket as a website (index/error documents); rollback \
-                                   restores the previous configuration";
+    const SUMMARY: &'static str = "Serve a bucket as a website (index/error documents) once it is \
+                                   publicly readable; rollback restores the previous configuration";
     const MUTATES: bool = true;
     const IAM_ACTIONS: &'static [&'static str] = &[
         "s3:GetBucketWebsite",
         "s3:PutBucketWebsite",
         "s3:DeleteBucketWebsite",
+        "s3:GetBucketLocation",
+        "s3:GetBucketPublicAccessBlock",
+        "s3:GetBucketPolicy",
     ];
     const OUTPUTS: &'static [OutputDoc] = &[
         OutputDoc::new("bucket", "the bucket"),
         OutputDoc::new(
             "website_endpoint",
-            "<bucket>.s3-website-<region>.amazonaws.com (step region given)",
+            "<bucket>.s3-website-<region>.amazonaws.com (or s3-website.<region>, by region), in \
+             the bucket's own region",
+        ),
+        OutputDoc::new(
+            "website_url",
+            "where the website answers: http://<host_name>/ for a direct CNAME, else              http://<website_endpoint>/ (CloudFront's origin); website endpoints serve HTTP only",
         ),
         OutputDoc::new("index_document", "the index document"),
         OutputDoc::new("error_document", "the error document (empty when none)"),
@@ -106,6 +147,31 @@ impl ActionKind for ConfigureWebsite {
         if p.error_document.as_deref() == Some("") {
             return Err(ParamError::new("error_document", "must not be empty"));
         }
+        if let Some(host) = &p.host_name {
+            let name = dns_name(host);
+            if name.is_empty()
+                || !name.split('.').all(|l| {
+                    !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                })
+            {
+                return Err(ParamError::new(
+                    "host_name",
+                    format!("`{host}` is not a host name, e.g. www.example.com"),
+                ));
+            }
+            if !p.behind_cloudfront && name != p.bucket {
+                return Err(ParamError::new(
+                    "host_name",
+                    format!(
+                        "a CNAME {name} -> the website endpoint of bucket {} would be answered \
+                         NoSuchBucket: the endpoint picks the bucket by the Host header, so the \
+                         bucket must be named {name}; or serve it through CloudFront \
+                         (behind_cloudfront = true)",
+                        p.bucket
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -117,7 +183,7 @@ impl ActionKind for ConfigureWebsite {
 }
 
 impl ConfigureWebsite {
-    /// A step `id` for a bucket in `region`, through `api`.
+    /// A step `id` for a bucket, through `api` (the S3 port of the step's `region`).
     pub fn new(
         id: impl Into<String>,
         params: ConfigureWebsiteParams,
@@ -128,6 +194,7 @@ impl ConfigureWebsite {
         Self {
             base: Base::new(id, params, target, api),
             previous: Mutex::new(None),
+            region: Mutex::new(None),
         }
     }
 
@@ -149,20 +216,39 @@ impl ConfigureWebsite {
         *self.previous.lock().unwrap_or_else(PoisonError::into_inner) = p;
     }
 
-    fn outputs(&self) -> Outputs {
+    /// The bucket's region (`GetBucketLocation`, read once).
+    async fn bucket_region(&self, ctx: &Context) -> Result<String, ActionError> {
+        let known = self
+            .region
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(region) = known {
+            return Ok(region);
+        }
+        let region = ctx
+            .bounded(self.base.port.bucket_region(&self.base.params.bucket))
+            .await?;
+        *self.region.lock().unwrap_or_else(PoisonError::into_inner) = Some(region.clone());
+        Ok(region)
+    }
+
+    fn outputs(&self, region: &str) -> Outputs {
+        let p = &self.base.params;
+        let endpoint = website_endpoint(&p.bucket, region);
+        let host = match (&p.host_name, p.behind_cloudfront) {
+            (Some(host), false) => dns_name(host),
+            _ => endpoint.clone(),
+        };
         let mut out = Outputs::new()
-            .with("bucket", self.base.params.bucket.clone())
-            .with("index_document", self.base.params.index_document.clone())
+            .with("bucket", p.bucket.clone())
+            .with("website_endpoint", endpoint)
+            .with("website_url", format!("http://{host}/"))
+            .with("index_document", p.index_document.clone())
             .with(
                 "error_document",
-                self.base.params.error_document.clone().unwrap_or_default(),
+                p.error_document.clone().unwrap_or_default(),
             );
-        if let Some(region) = &self.base.target.region {
-            out.insert(
-                "website_endpoint",
-                website_endpoint(&self.base.params.bucket, region),
-            );
-        }
         // What a rollback restores when the instance that made the change is gone (a resume
         // in another process): the configuration before it, or null when there was none.
         if let Some(previous) = self.previous() {
@@ -178,6 +264,51 @@ impl ConfigureWebsite {
             );
         }
         out
+    }
+
+    /// How clients reach it, for messages.
+    fn served_as(&self, region: &str) -> String {
+        let p = &self.base.params;
+        let endpoint = website_endpoint(&p.bucket, region);
+        match (&p.host_name, p.behind_cloudfront) {
+            (Some(host), true) => format!(
+                "{} through CloudFront, whose origin is http://{endpoint} (HTTP only)",
+                dns_name(host)
+            ),
+            (Some(host), false) => format!(
+                "http://{}/ (a CNAME to {endpoint}; HTTP only: HTTPS needs CloudFront)",
+                dns_name(host)
+            ),
+            (None, _) => format!("http://{endpoint}/ (HTTP only)"),
+        }
+    }
+
+    /// Why the website could not serve anonymous readers (`Err`), or a note (`Ok(Some)`).
+    async fn serving_problem(
+        &self,
+        ctx: &Context,
+    ) -> Result<Result<Option<String>, String>, ActionError> {
+        let bucket = &self.base.params.bucket;
+        let block = ctx
+            .bounded(self.base.port.public_access_block(bucket))
+            .await?;
+        let policy = ctx.bounded(self.base.port.bucket_policy(bucket)).await?;
+        Ok(public_read_problem(
+            bucket,
+            &self.base.params.index_document,
+            block,
+            policy.as_deref(),
+        ))
+    }
+
+    /// The region, and why the website could not serve; a missing bucket is `NotFound`.
+    async fn preconditions(
+        &self,
+        ctx: &Context,
+    ) -> Result<(String, Result<Option<String>, String>), ActionError> {
+        let region = self.bucket_region(ctx).await?;
+        let problem = self.serving_problem(ctx).await?;
+        Ok((region, problem))
     }
 
     /// The configuration the step recorded as there before its change (`previous_website`):
@@ -225,6 +356,14 @@ impl ConfigureWebsite {
     }
 }
 
+/// `detail`, with `note` after it when there is one.
+fn noted(detail: String, note: Option<String>) -> String {
+    match note {
+        Some(n) => format!("{detail}; {n}"),
+        None => detail,
+    }
+}
+
 #[async_trait]
 impl Act for ConfigureWebsite {
     fn can_undo(&self) -> bool {
@@ -232,91 +371,113 @@ impl Act for ConfigureWebsite {
     }
 
     async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
+        let bucket = &self.base.params.bucket;
         let current = match self.current(ctx).await {
             Ok(c) => c,
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Ok(Check::blocked(format!(
-                    "bucket {} does not exist",
-                    self.base.params.bucket
-                )));
+                return Ok(Check::blocked(format!("bucket {bucket} does not exist")));
             }
             Err(e) => return Err(e),
+        };
+        let (region, problem) = self.preconditions(ctx).await?;
+        let note = match problem {
+            Ok(note) => note,
+            Err(why) => {
+                return Ok(Check::blocked(format!(
+                    "the website of bucket {bucket} could not serve: {why}"
+                )));
+            }
         };
         let wanted = self.wanted();
         match current {
             Some(c) if c == wanted => Ok(Check::Done {
-                detail: format!("bucket {} serves {}", self.base.params.bucket, c.describe()),
-                outputs: self.outputs(),
+                detail: noted(
+                    format!(
+                        "bucket {bucket} serves {} at {}",
+                        c.describe(),
+                        self.served_as(&region)
+                    ),
+                    note,
+                ),
+                outputs: self.outputs(&region),
             }),
             Some(c) if c.has_routing_rules && self.previous().is_none() => {
                 Ok(Check::blocked(format!(
-                    "bucket {} has a website configuration with routing rules ({}); drkit could not \
-                 restore them on rollback",
-                    self.base.params.bucket,
+                    "bucket {bucket} has a website configuration with routing rules ({}); drkit \
+                     could not restore them on rollback",
                     c.describe()
                 )))
             }
-            other => Ok(Check::ready(format!(
-                "set the website configuration of {} to {} (was {})",
-                self.base.params.bucket,
-                wanted.describe(),
-                other
-                    .as_ref()
-                    .map_or("none".into(), WebsiteConfig::describe)
+            other => Ok(Check::ready(noted(
+                format!(
+                    "set the website configuration of {bucket} to {} (was {}), served at {}",
+                    wanted.describe(),
+                    other
+                        .as_ref()
+                        .map_or("none".into(), WebsiteConfig::describe),
+                    self.served_as(&region)
+                ),
+                note,
             ))),
         }
     }
 
     async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
+        let bucket = &self.base.params.bucket;
+        let (region, problem) = self.preconditions(ctx).await?;
+        if let Err(why) = problem {
+            return Err(ActionError::precondition(format!(
+                "the website of bucket {bucket} could not serve: {why}"
+            )));
+        }
         let wanted = self.wanted();
         if self.previous().is_none() {
             let current = self.current(ctx).await?;
             if current.as_ref() == Some(&wanted) {
                 ctx.progress("the website configuration is already the wanted one");
-                return Ok(self.outputs());
+                return Ok(self.outputs(&region));
             }
             if current.as_ref().is_some_and(|c| c.has_routing_rules) {
                 return Err(ActionError::precondition(format!(
-                    "bucket {} has routing rules that drkit could not restore",
-                    self.base.params.bucket
+                    "bucket {bucket} has routing rules that drkit could not restore"
                 )));
             }
             // Remembered before the call: if the call times out after taking effect, a
             // rollback still knows what to restore.
             self.set_previous(Some(current));
         }
-        ctx.bounded(
-            self.base
-                .port
-                .put_website(&self.base.params.bucket, wanted.clone()),
-        )
-        .await
-        .map_err(|e| e.with_operation("PutBucketWebsite"))?;
-        ctx.progress(format!(
-            "PutBucketWebsite {}: {}",
-            self.base.params.bucket,
-            wanted.describe()
-        ));
+        ctx.bounded(self.base.port.put_website(bucket, wanted.clone()))
+            .await
+            .map_err(|e| e.with_operation("PutBucketWebsite"))?;
+        ctx.progress(format!("PutBucketWebsite {bucket}: {}", wanted.describe()));
         self.wait_for(ctx, Some(wanted)).await?;
-        Ok(self.outputs())
+        Ok(self.outputs(&region))
     }
 
     async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
+        let bucket = &self.base.params.bucket;
         let current = self.current(ctx).await?;
-        if current == Some(self.wanted()) {
-            Ok(format!(
-                "bucket {} serves {}",
-                self.base.params.bucket,
-                self.wanted().describe()
-            ))
-        } else {
-            Err(ActionError::postcondition(format!(
-                "the website configuration of {} is {}",
-                self.base.params.bucket,
+        if current != Some(self.wanted()) {
+            return Err(ActionError::postcondition(format!(
+                "the website configuration of {bucket} is {}",
                 current
                     .as_ref()
                     .map_or("none".into(), WebsiteConfig::describe)
-            )))
+            )));
+        }
+        let (region, problem) = self.preconditions(ctx).await?;
+        match problem {
+            Ok(note) => Ok(noted(
+                format!(
+                    "bucket {bucket} serves {} at {}",
+                    self.wanted().describe(),
+                    self.served_as(&region)
+                ),
+                note,
+            )),
+            Err(why) => Err(ActionError::postcondition(format!(
+                "the website of bucket {bucket} could not serve: {why}"
+            ))),
         }
     }
 

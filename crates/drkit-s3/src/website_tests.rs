@@ -1,11 +1,14 @@
 //! Unit tests of `s3.configure_website` with the mocked port: eventual consistency (the
-//! configuration reads back late), routing rules, rollback to none or to the previous one.
+//! configuration reads back late), routing rules, rollback to none or to the previous one;
+//! whether the website could serve (Block Public Access, bucket policy, host name) with the
+//! in-memory S3.
 
 use std::sync::{Arc, Mutex};
 
 use drkit_core::{ActionError, ActionKind, Check, Context, ErrorKind, RecoveryAction, WaitPolicy};
 
-use crate::port::{MockS3Api, WebsiteConfig};
+use crate::fake::{FakeS3, public_read};
+use crate::port::{MockS3Api, PublicAccessBlock, WebsiteConfig};
 use crate::website::{ConfigureWebsite, ConfigureWebsiteParams, website_endpoint};
 
 /// A bucket whose configuration is `state`; a put shows after `lag` reads.
@@ -30,6 +33,12 @@ fn api(state: Arc<Mutex<Option<WebsiteConfig>>>, lag: usize) -> MockS3Api {
         }
         Ok(s.lock().unwrap().clone())
     });
+    // A public bucket in eu-central-1 (the step's region is another).
+    api.expect_bucket_region()
+        .returning(|_| Ok("eu-central-1".into()));
+    api.expect_public_access_block().returning(|_| Ok(None));
+    api.expect_bucket_policy()
+        .returning(|b| Ok(Some(public_read(b))));
     let p = Arc::clone(&pending);
     api.expect_put_website().returning(move |_, c| {
         *p.lock().unwrap() = (Some(Some(c)), lag);
@@ -43,16 +52,22 @@ fn api(state: Arc<Mutex<Option<WebsiteConfig>>>, lag: usize) -> MockS3Api {
     api
 }
 
+fn params(bucket: &str) -> ConfigureWebsiteParams {
+    ConfigureWebsiteParams {
+        bucket: bucket.into(),
+        index_document: "index.html".into(),
+        error_document: Some("error.html".into()),
+        host_name: None,
+        behind_cloudfront: false,
+    }
+}
+
 fn action(api: MockS3Api, bucket: &str) -> ConfigureWebsite {
     ConfigureWebsite::new(
         "serve-replica",
-        ConfigureWebsiteParams {
-            bucket: bucket.into(),
-            index_document: "index.html".into(),
-            error_document: Some("error.html".into()),
-        },
+        params(bucket),
         Arc::new(api),
-        Some("eu-central-1"),
+        Some("us-east-1"),
     )
     .with_wait_policy(WaitPolicy::without_jitter())
 }
@@ -67,6 +82,7 @@ async fn sets_waits_until_it_reads_back_and_rolls_back_to_none() {
         other => panic!("{other:?}"),
     }
     let out = a.execute(&ctx).await.unwrap();
+    // The bucket's region (eu-central-1), not the step's (us-east-1).
     assert_eq!(
         out.get_str("website_endpoint"),
         Some("mint-assets-dr.s3-website.eu-central-1.amazonaws.com")
@@ -140,6 +156,187 @@ fn website_endpoints_use_the_region_form() {
         website_endpoint("b", "eu-central-1"),
         "b.s3-website.eu-central-1.amazonaws.com"
     );
+    assert_eq!(
+        website_endpoint("b", "us-east-2"),
+        "b.s3-website.us-east-2.amazonaws.com"
+    );
+    assert_eq!(
+        website_endpoint("b", "ap-southeast-2"),
+        "b.s3-website-ap-southeast-2.amazonaws.com"
+    );
+    assert_eq!(
+        website_endpoint("b", "us-gov-west-1"),
+        "b.s3-website-us-gov-west-1.amazonaws.com"
+    );
+    assert_eq!(
+        website_endpoint("b", "cn-north-1"),
+        "b.s3-website.cn-north-1.amazonaws.com.cn"
+    );
+}
+
+/// The Mint DR bucket on the in-memory S3 (us-west-2, public, no website yet), a step on it.
+fn on_fake(params: ConfigureWebsiteParams) -> (Arc<FakeS3>, ConfigureWebsite) {
+    let s3 = Arc::new(FakeS3::mint(FakeS3::mint_objects(), None));
+    let a = ConfigureWebsite::new(
+        "serve-replica",
+        params,
+        s3.ports().get(Some("us-west-2")),
+        Some("us-west-2"),
+    )
+    .with_wait_policy(WaitPolicy::without_jitter());
+    (s3, a)
+}
+
+async fn blocked(a: &ConfigureWebsite) -> String {
+    match a.check(&Context::new()).await.unwrap() {
+        Check::Blocked { reason } => reason,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_website_that_could_not_serve_is_blocked_and_says_why() {
+    let (s3, a) = on_fake(params("mint-assets-dr"));
+    assert!(matches!(
+        a.check(&Context::new()).await.unwrap(),
+        Check::Ready { .. }
+    ));
+
+    // New buckets get every Block Public Access setting on: RestrictPublicBuckets refuses
+    // anonymous readers even with the public policy.
+    s3.edit("mint-assets-dr", |b| {
+        b.block = Some(PublicAccessBlock::all(true));
+    });
+    let r = blocked(&a).await;
+    assert!(
+        r.contains("could not serve") && r.contains("RestrictPublicBuckets"),
+        "{r}"
+    );
+    let e = a.execute(&Context::new()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PreconditionFailed, "{e}");
+    assert_eq!(s3.count("PutBucketWebsite"), 0);
+
+    // Off, but no policy.
+    s3.edit("mint-assets-dr", |b| {
+        b.block = None;
+        b.policy = None;
+    });
+    let r = blocked(&a).await;
+    assert!(r.contains("has no bucket policy"), "{r}");
+
+    // A policy for the account only.
+    s3.edit("mint-assets-dr", |b| {
+        b.policy = Some(public_read("mint-assets-dr").replace(
+            r#""Principal":"*""#,
+            r#""Principal":{"AWS":"arn:aws:iam::123456789012:root"}"#,
+        ));
+    });
+    let r = blocked(&a).await;
+    assert!(r.contains("to no anonymous reader"), "{r}");
+
+    // Public again: served; verify fails when it stops being public.
+    s3.edit("mint-assets-dr", |b| {
+        b.policy = Some(public_read("mint-assets-dr"));
+    });
+    a.execute(&Context::new()).await.unwrap();
+    a.verify(&Context::new()).await.unwrap();
+    s3.edit("mint-assets-dr", |b| b.policy = None);
+    let e = a.verify(&Context::new()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PostconditionFailed, "{e}");
+    // ...and a configuration already in place no longer counts as done.
+    let r = blocked(&a).await;
+    assert!(r.contains("has no bucket policy"), "{r}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_endpoint_is_the_bucket_regions_and_the_url_the_clients() {
+    // The step says us-east-1, the bucket is in us-west-2 (GetBucketLocation).
+    let s3 = Arc::new(FakeS3::mint(FakeS3::mint_objects(), None));
+    let a = ConfigureWebsite::new(
+        "serve-replica",
+        params("mint-assets-dr"),
+        s3.ports().get(Some("us-east-1")),
+        Some("us-east-1"),
+    )
+    .with_wait_policy(WaitPolicy::without_jitter());
+    let out = a.execute(&Context::new()).await.unwrap();
+    assert_eq!(
+        out.get_str("website_endpoint"),
+        Some("mint-assets-dr.s3-website-us-west-2.amazonaws.com")
+    );
+    assert_eq!(
+        out.get_str("website_url"),
+        Some("http://mint-assets-dr.s3-website-us-west-2.amazonaws.com/")
+    );
+    // Behind CloudFront: any name; the URL is the origin's.
+    let (_, a) = on_fake(ConfigureWebsiteParams {
+        host_name: Some("www.mint.example".into()),
+        behind_cloudfront: true,
+        ..params("mint-assets-dr")
+    });
+    match a.check(&Context::new()).await.unwrap() {
+        Check::Ready { change } => assert!(
+            change.contains("www.mint.example through CloudFront")
+                && change.contains("http://mint-assets-dr.s3-website-us-west-2.amazonaws.com"),
+            "{change}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // A bucket named for the host: a direct CNAME works, over HTTP.
+    let (s3, _) = on_fake(params("mint-assets-dr"));
+    let dr = s3.buckets.lock().unwrap()["mint-assets-dr"].clone();
+    s3.buckets.lock().unwrap().insert(
+        "www.mint.example".into(),
+        crate::fake::Bucket {
+            policy: Some(public_read("www.mint.example")),
+            ..dr
+        },
+    );
+    let a = ConfigureWebsite::new(
+        "serve-replica",
+        ConfigureWebsiteParams {
+            host_name: Some("WWW.Mint.Example.".into()),
+            ..params("www.mint.example")
+        },
+        s3.ports().get(Some("us-west-2")),
+        Some("us-west-2"),
+    )
+    .with_wait_policy(WaitPolicy::without_jitter());
+    let out = a.execute(&Context::new()).await.unwrap();
+    assert_eq!(out.get_str("website_url"), Some("http://www.mint.example/"));
+}
+
+#[test]
+fn a_host_name_the_bucket_does_not_have_is_refused_without_cloudfront() {
+    let refused =
+        |p: ConfigureWebsiteParams| ConfigureWebsite::validate(&p).unwrap_err().to_string();
+    let e = refused(ConfigureWebsiteParams {
+        host_name: Some("www.mint.example".into()),
+        ..params("mint-replica-dr")
+    });
+    assert!(
+        e.contains("host_name") && e.contains("NoSuchBucket") && e.contains("behind_cloudfront"),
+        "{e}"
+    );
+    let e = refused(ConfigureWebsiteParams {
+        host_name: Some("not a host".into()),
+        behind_cloudfront: true,
+        ..params("mint-replica-dr")
+    });
+    assert!(e.contains("not a host name"), "{e}");
+    for ok in [
+        ConfigureWebsiteParams {
+            host_name: Some("www.mint.example".into()),
+            behind_cloudfront: true,
+            ..params("mint-replica-dr")
+        },
+        ConfigureWebsiteParams {
+            host_name: Some("www.mint.example".into()),
+            ..params("www.mint.example")
+        },
+    ] {
+        ConfigureWebsite::validate(&ok).unwrap();
+    }
 }
 
 /// After a resume the instance is new: execute records `previous_website`, and a fresh

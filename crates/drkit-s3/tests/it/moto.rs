@@ -1,6 +1,8 @@
-//! `s3.verify_replication` and `s3.configure_website` against moto, where the replication and
-//! website configurations are real (moto does not replicate objects: the sampled part is
-//! covered by the unit tests; here a sample only shows the listing and HEAD calls work).
+//! `s3.verify_replication` and `s3.configure_website` against moto, where the replication,
+//! website, Block Public Access and policy configurations are real (moto does not replicate
+//! objects and sets no `x-amz-replication-status`: every in-scope object reads as never
+//! replicated; the statuses are covered by the unit tests and the adapter's tests on S3's
+//! documented answers).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,14 +11,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, Destination,
-    ErrorDocument, IndexDocument, ReplicationConfiguration, ReplicationRule, ReplicationRuleStatus,
+    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
+    DeleteMarkerReplication, DeleteMarkerReplicationStatus, Destination, ErrorDocument,
+    IndexDocument, PublicAccessBlockConfiguration, ReplicationConfiguration, ReplicationRule,
+    ReplicationRuleAndOperator, ReplicationRuleFilter, ReplicationRuleStatus, Tag, Tagging,
     VersioningConfiguration, WebsiteConfiguration,
 };
 use drkit_aws::{Aws, AwsContext};
 use drkit_core::registry::{ActionSpec, Registry};
 use drkit_core::{ActionError, Check, Context, PortFactory};
-use drkit_s3::{ObjectInfo, ReplicationConfig, S3Api, SdkS3, WebsiteConfig};
+use drkit_s3::{
+    ObjectInfo, ObjectPage, PublicAccessBlock, ReplicationConfig, S3Api, SdkS3, WebsiteConfig,
+};
 use drkit_testkit::behaviour::{Case, World, mutating, read_only};
 use drkit_testkit::unique;
 use serde_json::{Value, json};
@@ -61,6 +67,38 @@ async fn bucket(client: &Client, region: &str, versioned: bool) -> String {
             .unwrap();
     }
     name
+}
+
+/// Makes `bucket` readable by anyone: Block Public Access off, AWS's public-read policy.
+async fn public(client: &Client, bucket: &str) {
+    client
+        .put_public_access_block()
+        .bucket(bucket)
+        .public_access_block_configuration(
+            PublicAccessBlockConfiguration::builder()
+                .block_public_acls(false)
+                .ignore_public_acls(false)
+                .block_public_policy(false)
+                .restrict_public_buckets(false)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    client
+        .put_bucket_policy()
+        .bucket(bucket)
+        .policy(
+            json!({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                               "Resource": format!("arn:aws:s3:::{bucket}/*")}],
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
 }
 
 #[allow(deprecated)] // `prefix`: the V1 rule schema, the simplest moto accepts.
@@ -149,21 +187,32 @@ async fn cross_region_replication_is_verified() {
         .execute(&ctx)
         .await
         .unwrap();
-    assert_eq!(out.get("sampled").unwrap(), 1);
+    assert_eq!(out.get("rpo_measured_objects").unwrap(), 1);
+    assert_eq!(out.get("unreplicated").unwrap(), 1);
+    assert_eq!(out.get("rpo_complete").unwrap(), true);
+    // No COMPLETED object to look for in the destination.
+    assert_eq!(out.get("sampled").unwrap(), 0);
     assert_eq!(out.get_str("rpo_class"), Some("files"));
     assert!(out.get("rpo_seconds").unwrap().as_u64().unwrap() < 60);
     // ...and older than a 0 s limit it blocks.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    assert!(matches!(
-        verify(
-            &registry,
-            json!({"bucket": source, "sample": 5, "max_unreplicated_age": "0s"})
-        )
-        .check(&ctx)
-        .await
-        .unwrap(),
-        Check::Blocked { .. }
-    ));
+    let err = verify(
+        &registry,
+        json!({"bucket": source, "sample": 5, "max_unreplicated_age": "0s"}),
+    )
+    .check(&ctx)
+    .await
+    .unwrap_err();
+    assert!(err.message().contains("more than 0s"), "{err}");
+    assert!(
+        err.outputs()
+            .unwrap()
+            .get("rpo_seconds")
+            .unwrap()
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
     // A disabled rule blocks.
     replicate(&east, &source, &dest, ReplicationRuleStatus::Disabled).await;
     match verify(&registry, json!({"bucket": source}))
@@ -235,6 +284,7 @@ async fn website_is_configured_and_rolled_back() {
     };
     // A bucket without a website: rollback removes the configuration again.
     let plain = bucket(&east, "us-east-1", false).await;
+    public(&east, &plain).await;
     let action = build(&plain);
     assert!(matches!(
         action.check(&ctx).await.unwrap(),
@@ -265,6 +315,7 @@ async fn website_is_configured_and_rolled_back() {
 
     // A bucket with a website: rollback restores it.
     let served = bucket(&east, "us-east-1", false).await;
+    public(&east, &served).await;
     east.put_bucket_website()
         .bucket(&served)
         .website_configuration(
@@ -300,6 +351,193 @@ async fn website_is_configured_and_rolled_back() {
     ));
 }
 
+/// A website that could not serve is blocked on moto too: a new bucket has no policy; Block
+/// Public Access's RestrictPublicBuckets refuses anonymous readers; public, it is served, at
+/// the endpoint of the bucket's own region (us-west-2, the step's being us-east-1).
+#[tokio::test]
+async fn a_website_that_could_not_serve_is_blocked() {
+    let Some((aws, registry)) = setup().await else {
+        return;
+    };
+    let west = client(&aws, "us-west-2").await;
+    let site = bucket(&west, "us-west-2", false).await;
+    let ctx = Context::new().with_timeout(Duration::from_secs(60));
+    let action = registry
+        .build(
+            &ActionSpec::new(
+                "serve-replica",
+                "s3.configure_website",
+                json!({"bucket": site, "index_document": "index.html",
+                       "host_name": "www.mint.example", "behind_cloudfront": true}),
+            )
+            .in_region("us-east-1"),
+        )
+        .unwrap();
+    let blocked = |check: Check| match check {
+        Check::Blocked { reason } => reason,
+        other => panic!("{other:?}"),
+    };
+    let r = blocked(action.check(&ctx).await.unwrap());
+    assert!(r.contains("has no bucket policy"), "{r}");
+    public(&west, &site).await;
+    west.put_public_access_block()
+        .bucket(&site)
+        .public_access_block_configuration(
+            PublicAccessBlockConfiguration::builder()
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let r = blocked(action.check(&ctx).await.unwrap());
+    assert!(r.contains("RestrictPublicBuckets"), "{r}");
+    public(&west, &site).await;
+    let out = action.execute(&ctx).await.unwrap();
+    assert_eq!(
+        out.get_str("website_endpoint").map(str::to_owned),
+        Some(format!("{site}.s3-website-us-west-2.amazonaws.com"))
+    );
+    action.verify(&ctx).await.unwrap();
+    action.rollback(&ctx).await.unwrap();
+}
+
+/// Rules with filters on moto: a rule for `img/`, one for `docs/` objects tagged `dr=yes`.
+/// moto 5.2.6 keeps no filter (`GetBucketReplication` answers every rule with
+/// `<Filter><Prefix></Prefix></Filter>`), so there every object is in scope; the scoping itself
+/// is shown by the adapter's test on S3's documented answer and the unit tests. What moto does
+/// show: the measurement of real objects, the budget, and the tags (`x-amz-tagging-count`,
+/// `GetObjectTagging`) the scoping reads.
+#[tokio::test]
+async fn rules_with_filters_the_budget_and_tags_on_moto() {
+    let Some((aws, _)) = setup().await else {
+        return;
+    };
+    let east = client(&aws, "us-east-1").await;
+    let west = client(&aws, "us-west-2").await;
+    let source = bucket(&east, "us-east-1", true).await;
+    let dest = bucket(&west, "us-west-2", true).await;
+    let rule = |id: &str, priority: i32, filter: ReplicationRuleFilter| {
+        ReplicationRule::builder()
+            .id(id)
+            .priority(priority)
+            .status(ReplicationRuleStatus::Enabled)
+            .filter(filter)
+            .delete_marker_replication(
+                DeleteMarkerReplication::builder()
+                    .status(DeleteMarkerReplicationStatus::Disabled)
+                    .build(),
+            )
+            .destination(
+                Destination::builder()
+                    .bucket(format!("arn:aws:s3:::{dest}"))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build().unwrap();
+    east.put_bucket_replication()
+        .bucket(&source)
+        .replication_configuration(
+            ReplicationConfiguration::builder()
+                .role("arn:aws:iam::123456789012:role/s3-replication")
+                .rules(rule(
+                    "img",
+                    1,
+                    ReplicationRuleFilter::builder().prefix("img/").build(),
+                ))
+                .rules(rule(
+                    "docs",
+                    2,
+                    ReplicationRuleFilter::builder()
+                        .and(
+                            ReplicationRuleAndOperator::builder()
+                                .prefix("docs/")
+                                .tags(tag("dr", "yes"))
+                                .build(),
+                        )
+                        .build(),
+                ))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for key in [
+        "img/a.png",
+        "tmp/scratch",
+        "docs/untagged.pdf",
+        "docs/other.pdf",
+        "docs/dr.pdf",
+    ] {
+        east.put_object()
+            .bucket(&source)
+            .key(key)
+            .body(b"x".to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    for (key, value) in [("docs/other.pdf", "no"), ("docs/dr.pdf", "yes")] {
+        east.put_object_tagging()
+            .bucket(&source)
+            .key(key)
+            .tagging(
+                Tagging::builder()
+                    .tag_set(tag("dr", value))
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let mutations = Arc::new(AtomicUsize::new(0));
+    let registry = counted_registry(&aws, &mutations);
+    let ctx = Context::new().with_timeout(Duration::from_secs(60));
+    let out = verify(&registry, json!({"bucket": source}))
+        .execute(&ctx)
+        .await
+        .unwrap();
+    // moto: no filter kept, no replication status sent: all five read, never replicated.
+    assert_eq!(out.get("rpo_measured_objects").unwrap(), 5, "{out:?}");
+    assert_eq!(out.get("unreplicated").unwrap(), 5, "{out:?}");
+    assert_eq!(out.get("rpo_complete").unwrap(), true);
+    assert_eq!(out.get("requests").unwrap(), 6, "{out:?}"); // 1 listing, 5 HEADs
+    assert!(out.get("rpo_seconds").unwrap().as_u64().unwrap() < 60);
+    // A budget that ends within the reading: incomplete, said so.
+    let out = verify(&registry, json!({"bucket": source, "max_requests": 3}))
+        .execute(&ctx)
+        .await
+        .unwrap();
+    assert_eq!(out.get("rpo_complete").unwrap(), false);
+    assert_eq!(out.get("rpo_measured_objects").unwrap(), 2);
+    assert_eq!(out.get("requests").unwrap(), 3);
+    // The tags the scoping reads.
+    let s3 = SdkS3::for_region(&aws, Some("us-east-1"));
+    let head = s3
+        .head_object(&source, "docs/dr.pdf", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.tag_count, 1);
+    assert!(head.version_id.is_some());
+    assert_eq!(head.replication_status, None);
+    assert_eq!(
+        s3.object_tags(&source, "docs/dr.pdf").await.unwrap(),
+        [("dr".to_owned(), "yes".to_owned())]
+    );
+    let plain = s3
+        .head_object(&source, "docs/untagged.pdf", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(plain.tag_count, 0);
+}
+
 /// The S3 port over moto, its mutating calls counted for the behaviour suite.
 #[derive(Debug)]
 struct Counted {
@@ -321,13 +559,13 @@ impl S3Api for Counted {
         self.inner.replication(bucket).await
     }
 
-    async fn newest_objects<'a>(
+    async fn list_objects<'a>(
         &self,
         bucket: &str,
         prefix: Option<&'a str>,
-        n: usize,
-    ) -> Result<Vec<ObjectInfo>, ActionError> {
-        self.inner.newest_objects(bucket, prefix, n).await
+        token: Option<&'a str>,
+    ) -> Result<ObjectPage, ActionError> {
+        self.inner.list_objects(bucket, prefix, token).await
     }
 
     async fn head_object<'a>(
@@ -337,6 +575,25 @@ impl S3Api for Counted {
         version_id: Option<&'a str>,
     ) -> Result<Option<ObjectInfo>, ActionError> {
         self.inner.head_object(bucket, key, version_id).await
+    }
+
+    async fn object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Vec<(String, String)>, ActionError> {
+        self.inner.object_tags(bucket, key).await
+    }
+
+    async fn public_access_block(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<PublicAccessBlock>, ActionError> {
+        self.inner.public_access_block(bucket).await
+    }
+
+    async fn bucket_policy(&self, bucket: &str) -> Result<Option<String>, ActionError> {
+        self.inner.bucket_policy(bucket).await
     }
 
     async fn website(&self, bucket: &str) -> Result<Option<WebsiteConfig>, ActionError> {
@@ -440,6 +697,8 @@ async fn the_behaviour_suite_on_moto() {
         .unwrap();
     let plain = bucket(&east, "us-east-1", false).await;
     let served = bucket(&east, "us-east-1", false).await;
+    public(&east, &plain).await;
+    public(&east, &served).await;
     east.put_bucket_website()
         .bucket(&served)
         .website_configuration(
