@@ -98,10 +98,30 @@ fn only_an_explicit_true_or_1_skips_tls_verification() {
     }
     // And what the client is built with follows it, whatever vaultrs would read.
     let conn = VaultConn::new("https://vault.example:8200");
-    assert!(client_with(&conn, Some("")).unwrap().settings.verify);
-    assert!(client_with(&conn, Some("no")).unwrap().settings.verify);
-    assert!(client_with(&conn, None).unwrap().settings.verify);
-    assert!(!client_with(&conn, Some("true")).unwrap().settings.verify);
+    assert!(
+        client_with(&conn, Scope::Root, Some(""))
+            .unwrap()
+            .settings
+            .verify
+    );
+    assert!(
+        client_with(&conn, Scope::Root, Some("no"))
+            .unwrap()
+            .settings
+            .verify
+    );
+    assert!(
+        client_with(&conn, Scope::Root, None)
+            .unwrap()
+            .settings
+            .verify
+    );
+    assert!(
+        !client_with(&conn, Scope::Root, Some("true"))
+            .unwrap()
+            .settings
+            .verify
+    );
 }
 
 /// Set for the child process of `vaultrs_reads_vault_skip_verify_loosely_drkit_does_not`.
@@ -151,7 +171,10 @@ fn skip_verify_in_a_child_process() {
     );
     // drkit's client, reading the same variable: verification on.
     let conn = VaultConn::new("https://vault.example:8200");
-    assert!(client(&conn).unwrap().settings.verify, "{value:?}");
+    assert!(
+        client(&conn, Scope::Root).unwrap().settings.verify,
+        "{value:?}"
+    );
 }
 
 /// A server that accepts connections and never answers; its address.
