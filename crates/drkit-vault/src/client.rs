@@ -16,6 +16,8 @@
 //!   `vaultrs_reads_vault_skip_verify_loosely_drkit_does_not`).
 //! - vaultrs sets no time-out by default: every call here is bounded by the connection's
 //!   ([`VaultConn::timeout`]), and one that runs out is a `Timeout` error.
+//! - vaultrs panics on a token that is not a valid header value: such a token is refused here
+//!   (without showing it).
 //! - vaultrs adds its namespace setting to every request as `X-Vault-Namespace`; the `sys/`
 //!   endpoints drkit calls are root-namespace-only in Vault Enterprise, so the namespace is put
 //!   on the client of the transit calls only ([`Scope`]). vaultrs also panics on a header value
@@ -146,6 +148,13 @@ fn client_with(
         .token()
         .map(|t| t.expose_secret().to_owned())
         .unwrap_or_default();
+    // vaultrs unwraps the token's header value: refuse one that would panic (never shown).
+    if !token.chars().all(|c| c == '\t' || (' '..='~').contains(&c)) {
+        return Err(ActionError::invalid_input(
+            "the token holds a control or non-ASCII character: it cannot be sent as a header \
+             (check the file or variable it is read from)",
+        ));
+    }
     let skip = skip_tls_verify(skip_verify);
     if skip && conn.address().starts_with("https://") {
         tracing::warn!(

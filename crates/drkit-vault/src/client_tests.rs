@@ -238,3 +238,23 @@ fn vault_client_timeout_sets_the_bound_of_each_call() {
     );
     assert!(client_timeout(env("0")).is_err());
 }
+
+/// vaultrs would panic on these (it unwraps the header values): refused before, never shown.
+#[test]
+fn a_token_or_namespace_that_is_no_header_value_is_refused_not_a_panic() {
+    let conn = VaultConn::new("https://vault.example:8200")
+        .with_token(SecretString::from("hvs.abc\ndef".to_owned()));
+    let Err(err) = client_with(&conn, Scope::Root, None) else {
+        panic!("accepted")
+    };
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(!format!("{err} {err:?}").contains("hvs.abc"), "{err}");
+    let conn = VaultConn::new("https://vault.example:8200")
+        .with_namespace(Some("admin\npayments".to_owned()));
+    let Err(err) = client_with(&conn, Scope::Namespaced, None) else {
+        panic!("accepted")
+    };
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    // A root-namespace call does not send it, so does not look at it.
+    assert!(client_with(&conn, Scope::Root, None).is_ok());
+}

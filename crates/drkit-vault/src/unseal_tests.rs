@@ -847,3 +847,45 @@ async fn a_share_that_does_not_advance_hints_at_a_load_balancer() {
     let seen = seen_text(&events, &[]);
     assert!(seen.contains("give each node in `addresses`"), "{seen}");
 }
+
+/// Right after an election the new leader still answers `sys/health` as a standby while
+/// `sys/leader` already names it: when it is one of the given nodes, the step waits for its own
+/// health to say active (clients would otherwise hit a node not serving yet).
+#[tokio::test(start_paused = true)]
+async fn a_given_node_named_leader_is_waited_for_until_active() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut api = MockVaultApi::new();
+    api.expect_seal_status().returning(|_| Ok(unsealed()));
+    let polls = Arc::new(Mutex::new(0u32));
+    {
+        let polls = Arc::clone(&polls);
+        api.expect_health().returning(move |conn| {
+            let mut n = polls.lock().unwrap();
+            if conn.address() == NODES[0] {
+                *n += 1;
+            }
+            Ok(if conn.address() == NODES[0] && *n >= 3 {
+                active()
+            } else {
+                standby()
+            })
+        });
+    }
+    api.expect_leader()
+        .returning(|conn| Ok(Leader::new(conn.address() == NODES[0], NODES[0])));
+    let mut params = UnsealParams::new(share_files(&dir, &SHARES));
+    params.addresses = NODES[..2].iter().map(|a| (*a).to_owned()).collect();
+    let api: Arc<dyn VaultApi> = Arc::new(api);
+    let action = with_port::<Unseal>(StepSpec::new("unseal", params), api).unwrap();
+    let check = action.check(&Context::new()).await.unwrap();
+    assert!(
+        matches!(&check, Check::Ready { change } if change.contains("wait until it is active")),
+        "{check:?}"
+    );
+    let out = action
+        .execute(&Context::new().with_timeout(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    assert_eq!(out.get_str("active_address"), Some(NODES[0]));
+    assert!(*polls.lock().unwrap() >= 3);
+}
