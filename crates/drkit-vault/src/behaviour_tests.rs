@@ -15,7 +15,7 @@ use drkit_core::{ActionError, ErrorKind, ExposeSecret, PortFactory, SecretString
 use drkit_testkit::behaviour::{Case, World, mutating, read_only};
 use serde_json::{Value, json};
 
-use crate::port::{Health, SealStatus, TransitKey, VaultApi, VaultConn};
+use crate::port::{Health, Leader, SealStatus, TransitKey, VaultApi, VaultConn};
 use crate::register_with;
 
 const ADDR: &str = "http://vault.fake:8200";
@@ -194,6 +194,11 @@ impl VaultApi for FakeVault {
         Ok(health)
     }
 
+    async fn leader(&self, _: &VaultConn) -> Result<Leader, ActionError> {
+        // One node, active once unsealed.
+        Ok(Leader::new(!self.server().sealed, ""))
+    }
+
     async fn raft_snapshot_save(&self, conn: &VaultConn) -> Result<Vec<u8>, ActionError> {
         Self::authorised(conn)?;
         let mut s = self.server();
@@ -329,7 +334,40 @@ async fn unseal() {
         "threshold",
     )
     .refuses(json!({"address": ADDR, "keys": ["hunter2"]}), "keys[0]")
-    .refuses(json!({"address": "vault:8200", "keys": keys}), "address");
+    .refuses(json!({"address": "vault:8200", "keys": keys}), "address")
+    .refuses(
+        json!({"address": ADDR, "addresses": [ADDR], "keys": keys}),
+        "addresses",
+    )
+    .refuses(
+        json!({"addresses": [ADDR, "ftp://v"], "keys": keys}),
+        "addresses[1]",
+    )
+    .refuses(
+        json!({"address": ADDR, "keys": keys, "namespace": "auth"}),
+        "namespace",
+    )
+    .refuses(
+        json!({"address": ADDR, "keys": keys, "active_timeout": 0}),
+        "active_timeout",
+    );
+    mutating(&case, vault.as_ref()).await;
+}
+
+/// The same step over `addresses` (one node here: the fake is a single server).
+#[tokio::test]
+async fn unseal_with_addresses() {
+    let vault = FakeVault::new(true);
+    let keys = vault.key_refs();
+    let case = Case::new(
+        vault.registry(),
+        "vault.unseal",
+        json!({"addresses": [ADDR], "keys": keys, "threshold": 2, "namespace": "admin"}),
+    )
+    .refuses(
+        json!({"addresses": [ADDR, ADDR], "keys": keys}),
+        "addresses[1]",
+    );
     mutating(&case, vault.as_ref()).await;
 }
 
@@ -400,4 +438,29 @@ async fn verify_transit_backup() {
         "mount",
     );
     mutating(&case, vault.as_ref()).await;
+}
+
+#[tokio::test]
+async fn check_transit_key() {
+    let vault = FakeVault::new(false);
+    let token = vault.file_ref("token");
+    let case = Case::new(
+        vault.registry(),
+        "vault.check_transit_key",
+        json!({"address": ADDR, "mount": "transit", "key": "payments", "token": token,
+               "key_type": "aes256-gcm96", "decrypts_from_version": 1}),
+    )
+    .refuses(
+        json!({"address": ADDR, "mount": "transit", "key": "../sys"}),
+        "key",
+    )
+    .refuses(
+        json!({"address": ADDR, "mount": "transit", "key": "payments", "namespace": "a/+"}),
+        "namespace",
+    )
+    .refuses(
+        json!({"address": ADDR, "mount": "transit", "key": "payments", "decrypts_from_version": 0}),
+        "decrypts_from_version",
+    );
+    read_only(&case, vault.as_ref()).await;
 }

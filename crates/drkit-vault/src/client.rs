@@ -16,6 +16,14 @@
 //!   `vaultrs_reads_vault_skip_verify_loosely_drkit_does_not`).
 //! - vaultrs sets no time-out by default: every call here is bounded by the connection's
 //!   ([`VaultConn::timeout`]), and one that runs out is a `Timeout` error.
+//! - vaultrs panics on a token that is not a valid header value: such a token is refused here
+//!   (without showing it).
+//! - vaultrs adds its namespace setting to every request as `X-Vault-Namespace`; the `sys/`
+//!   endpoints drkit calls are root-namespace-only in Vault Enterprise, so the namespace is put
+//!   on the client of the transit calls only ([`Scope`]). vaultrs also panics on a header value
+//!   that is not visible ASCII: the actions validate the namespace before any call.
+//! - HashiCorp's documented answer of `GET <mount>/keys/<name>` has no `latest_version` (a
+//!   real server sends it): it is then the newest version in `keys`.
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -31,7 +39,7 @@ use serde_json::json;
 use vaultrs::client::{Client as _, VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
 
-use crate::port::{Health, SealStatus, TransitKey, VaultApi, VaultConn};
+use crate::port::{Health, Leader, SealStatus, TransitKey, VaultApi, VaultConn};
 
 /// [`VaultApi`] over `vaultrs` (rustls; no OpenSSL). A client is made per call, with the
 /// address, token and time-out of that call; TLS settings come from the usual `VAULT_CACERT`,
@@ -65,6 +73,43 @@ pub(crate) fn validate_address(address: &str) -> Result<(), String> {
     }
 }
 
+/// Names a namespace may not use (OpenBao's list, the same as Vault Enterprise's): `root` is the
+/// root namespace itself, the others are the paths of the system mounts.
+const RESERVED_NAMESPACES: [&str; 6] = ["root", "sys", "audit", "auth", "cubbyhole", "identity"];
+
+/// Checks a Vault Enterprise / HCP namespace path, e.g. `admin` or `admin/payments`: segments
+/// separated by `/` (a leading or trailing `/` is allowed), each non-empty, not `.` or `..`,
+/// not a reserved name, of visible ASCII without `+` or `*` (an HTTP header value).
+pub(crate) fn validate_namespace(namespace: &str) -> Result<(), String> {
+    let path = namespace.trim_matches('/');
+    if path.is_empty() {
+        return Err(
+            "is empty: leave `namespace` out for the root namespace (or unset VAULT_NAMESPACE)"
+                .to_owned(),
+        );
+    }
+    for segment in path.split('/') {
+        let problem = if segment.is_empty() || segment == "." || segment == ".." {
+            Some("an empty, `.` or `..` segment".to_owned())
+        } else if RESERVED_NAMESPACES.contains(&segment) {
+            Some(format!("the reserved name `{segment}`"))
+        } else if !segment
+            .chars()
+            .all(|c| c.is_ascii_graphic() && c != '+' && c != '*')
+        {
+            Some("a space, a `+` or `*`, or a character that is not visible ASCII".to_owned())
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(format!(
+                "`{namespace}` is not a namespace path (e.g. `admin` or `admin/payments`): it has {problem}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The variable that turns TLS verification off.
 pub(crate) const SKIP_VERIFY_VAR: &str = "VAULT_SKIP_VERIFY";
 
@@ -78,18 +123,38 @@ pub(crate) fn skip_tls_verify(value: Option<&str>) -> bool {
     })
 }
 
-fn client(conn: &VaultConn) -> Result<VaultClient, ActionError> {
-    client_with(conn, std::env::var(SKIP_VERIFY_VAR).ok().as_deref())
+/// Whether an endpoint lives in a namespace (transit) or in the root namespace only (`sys/`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    /// A root-namespace-only endpoint: no `X-Vault-Namespace` header, whatever the connection.
+    Root,
+    /// A namespaced endpoint: the connection's namespace, if any.
+    Namespaced,
+}
+
+fn client(conn: &VaultConn, scope: Scope) -> Result<VaultClient, ActionError> {
+    client_with(conn, scope, std::env::var(SKIP_VERIFY_VAR).ok().as_deref())
 }
 
 /// [`client`], with `VAULT_SKIP_VERIFY`'s value given. vaultrs's own reading of the variable
 /// is overridden: `verify` is always set here.
-fn client_with(conn: &VaultConn, skip_verify: Option<&str>) -> Result<VaultClient, ActionError> {
+fn client_with(
+    conn: &VaultConn,
+    scope: Scope,
+    skip_verify: Option<&str>,
+) -> Result<VaultClient, ActionError> {
     validate_address(conn.address()).map_err(ActionError::invalid_input)?;
     let token = conn
         .token()
         .map(|t| t.expose_secret().to_owned())
         .unwrap_or_default();
+    // vaultrs unwraps the token's header value: refuse one that would panic (never shown).
+    if !token.chars().all(|c| c == '\t' || (' '..='~').contains(&c)) {
+        return Err(ActionError::invalid_input(
+            "the token holds a control or non-ASCII character: it cannot be sent as a header \
+             (check the file or variable it is read from)",
+        ));
+    }
     let skip = skip_tls_verify(skip_verify);
     if skip && conn.address().starts_with("https://") {
         tracing::warn!(
@@ -97,11 +162,20 @@ fn client_with(conn: &VaultConn, skip_verify: Option<&str>) -> Result<VaultClien
             "{SKIP_VERIFY_VAR} is set: the server's TLS certificate is not verified"
         );
     }
+    let namespace = match scope {
+        Scope::Root => None,
+        Scope::Namespaced => conn.namespace().map(str::to_owned),
+    };
+    if let Some(ns) = &namespace {
+        // vaultrs unwraps the header value: never give it one that would panic.
+        validate_namespace(ns).map_err(ActionError::invalid_input)?;
+    }
     let settings = VaultClientSettingsBuilder::default()
         .address(conn.address())
         .token(token)
         .verify(!skip)
         .timeout(Some(conn.timeout()))
+        .namespace(namespace)
         .build()
         .map_err(|e| ActionError::invalid_input(format!("Vault client settings: {e}")))?;
     VaultClient::new(settings)
@@ -166,9 +240,11 @@ impl<R: DeserializeOwned + Send + Sync> Endpoint for Call<R> {
     }
 }
 
-/// `sys/seal-status` and `sys/unseal` answers.
+/// `sys/seal-status` and `sys/unseal` answers. `sys/unseal` answers without `initialized`,
+/// `type` and the others in HashiCorp's docs (OpenBao and real servers send the whole status).
 #[derive(Deserialize)]
-struct SealBody {
+pub(crate) struct SealBody {
+    #[serde(default = "yes")]
     initialized: bool,
     sealed: bool,
     t: u32,
@@ -176,11 +252,33 @@ struct SealBody {
     progress: u32,
     #[serde(default)]
     version: String,
+    #[serde(default, rename = "type")]
+    seal_type: String,
+    #[serde(default)]
+    recovery_seal: bool,
+    #[serde(default)]
+    migration: bool,
+    #[serde(default)]
+    storage_type: String,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl From<SealBody> for SealStatus {
     fn from(b: SealBody) -> Self {
-        SealStatus::new(b.initialized, b.sealed, b.t, b.n, b.progress).version(b.version)
+        let mut s = SealStatus::new(b.initialized, b.sealed, b.t, b.n, b.progress)
+            .version(b.version)
+            .storage(b.storage_type);
+        s.seal_type = if b.seal_type.is_empty() {
+            "shamir".to_owned()
+        } else {
+            b.seal_type
+        };
+        s.recovery_seal = b.recovery_seal;
+        s.migration = b.migration;
+        s
     }
 }
 
@@ -196,6 +294,10 @@ pub(crate) struct HealthBody {
     version: String,
     #[serde(default)]
     cluster_name: Option<String>,
+    #[serde(default)]
+    ha_connection_healthy: Option<bool>,
+    #[serde(default)]
+    removed_from_cluster: Option<bool>,
 }
 
 impl From<HealthBody> for Health {
@@ -203,26 +305,74 @@ impl From<HealthBody> for Health {
         let mut h = Health::new(b.initialized, b.sealed, b.standby, b.version);
         h.performance_standby = b.performance_standby;
         h.cluster_name = b.cluster_name;
+        h.ha_connection_healthy = b.ha_connection_healthy;
+        h.removed_from_cluster = b.removed_from_cluster;
         h
     }
 }
 
-/// Every state answers 200, so the body can be read whatever it is.
+/// Every state answers 200, so the body can be read whatever it is (the codes of HashiCorp's
+/// docs: 429 standby, 472 DR secondary, 473 performance standby, 474 standby that cannot reach
+/// the active node, 501 not initialised, 503 sealed, 530 removed from the cluster).
 const HEALTH_QUERY: &str = "standbycode=200&perfstandbycode=200&performancestandbycode=200\
-                            &sealedcode=200&uninitcode=200&drsecondarycode=200";
+                            &sealedcode=200&uninitcode=200&drsecondarycode=200\
+                            &haunhealthycode=200&removedcode=200";
 
+/// `sys/leader`.
 #[derive(Deserialize)]
-struct KeyBody {
+pub(crate) struct LeaderBody {
+    #[serde(default)]
+    ha_enabled: bool,
+    #[serde(default)]
+    is_self: bool,
+    #[serde(default)]
+    leader_address: String,
+}
+
+impl From<LeaderBody> for Leader {
+    fn from(b: LeaderBody) -> Self {
+        let mut l = Leader::new(b.is_self, b.leader_address);
+        l.ha_enabled = b.ha_enabled;
+        l
+    }
+}
+
+/// `GET <mount>/keys/<name>` (its `data`).
+#[derive(Deserialize)]
+pub(crate) struct KeyBody {
     name: String,
     #[serde(rename = "type")]
     key_type: String,
-    latest_version: u64,
+    /// Absent from HashiCorp's documented sample; then the newest of `keys`.
+    #[serde(default)]
+    latest_version: Option<u64>,
+    /// Version -> creation time (symmetric keys) or details (asymmetric ones).
+    #[serde(default)]
+    keys: std::collections::BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    min_decryption_version: Option<u64>,
+    #[serde(default)]
+    min_available_version: u64,
     #[serde(default)]
     exportable: bool,
     #[serde(default)]
     allow_plaintext_backup: bool,
     #[serde(default)]
     deletion_allowed: bool,
+}
+
+impl From<KeyBody> for TransitKey {
+    fn from(b: KeyBody) -> Self {
+        let newest_listed = b.keys.keys().filter_map(|v| v.parse::<u64>().ok()).max();
+        let latest = b.latest_version.or(newest_listed).unwrap_or_default();
+        let mut key = TransitKey::new(b.name, b.key_type, latest);
+        key.min_decryption_version = b.min_decryption_version.unwrap_or(1);
+        key.min_available_version = b.min_available_version;
+        key.exportable = b.exportable;
+        key.allow_plaintext_backup = b.allow_plaintext_backup;
+        key.deletion_allowed = b.deletion_allowed;
+        key
+    }
 }
 
 #[derive(Deserialize)]
@@ -381,10 +531,11 @@ fn timed_out(address: &str, operation: &str, limit: Duration) -> ActionError {
 
 async fn unwrapped<R: DeserializeOwned + Send + Sync>(
     conn: &VaultConn,
+    scope: Scope,
     call: Call<R>,
     operation: &str,
 ) -> Result<R, ActionError> {
-    let client = client(conn)?;
+    let client = client(conn, scope)?;
     bounded(conn, operation, async {
         vaultrs::api::exec_with_no_result(&client, call)
             .await
@@ -395,10 +546,11 @@ async fn unwrapped<R: DeserializeOwned + Send + Sync>(
 
 async fn data<R: DeserializeOwned + Send + Sync>(
     conn: &VaultConn,
+    scope: Scope,
     call: Call<R>,
     operation: &str,
 ) -> Result<R, ActionError> {
-    let client = client(conn)?;
+    let client = client(conn, scope)?;
     bounded(conn, operation, async {
         vaultrs::api::exec_with_result(&client, call)
             .await
@@ -407,8 +559,13 @@ async fn data<R: DeserializeOwned + Send + Sync>(
     .await
 }
 
-async fn empty(conn: &VaultConn, call: Call<Ignored>, operation: &str) -> Result<(), ActionError> {
-    let client = client(conn)?;
+async fn empty(
+    conn: &VaultConn,
+    scope: Scope,
+    call: Call<Ignored>,
+    operation: &str,
+) -> Result<(), ActionError> {
+    let client = client(conn, scope)?;
     bounded(conn, operation, async {
         vaultrs::api::exec_with_empty(&client, call)
             .await
@@ -421,7 +578,9 @@ async fn empty(conn: &VaultConn, call: Call<Ignored>, operation: &str) -> Result
 impl VaultApi for VaultrsApi {
     async fn seal_status(&self, conn: &VaultConn) -> Result<SealStatus, ActionError> {
         let call = Call::<SealBody>::new(RequestMethod::GET, "sys/seal-status");
-        Ok(unwrapped(conn, call, "sys/seal-status").await?.into())
+        Ok(unwrapped(conn, Scope::Root, call, "sys/seal-status")
+            .await?
+            .into())
     }
 
     async fn submit_unseal_share(
@@ -431,17 +590,28 @@ impl VaultApi for VaultrsApi {
     ) -> Result<SealStatus, ActionError> {
         let call = Call::<SealBody>::new(RequestMethod::PUT, "sys/unseal")
             .json(&json!({ "key": share.expose_secret() }));
-        Ok(unwrapped(conn, call, "sys/unseal").await?.into())
+        Ok(unwrapped(conn, Scope::Root, call, "sys/unseal")
+            .await?
+            .into())
     }
 
     async fn health(&self, conn: &VaultConn) -> Result<Health, ActionError> {
         let call = Call::<HealthBody>::new(RequestMethod::GET, "sys/health").query(HEALTH_QUERY);
-        Ok(unwrapped(conn, call, "sys/health").await?.into())
+        Ok(unwrapped(conn, Scope::Root, call, "sys/health")
+            .await?
+            .into())
+    }
+
+    async fn leader(&self, conn: &VaultConn) -> Result<Leader, ActionError> {
+        let call = Call::<LeaderBody>::new(RequestMethod::GET, "sys/leader");
+        Ok(unwrapped(conn, Scope::Root, call, "sys/leader")
+            .await?
+            .into())
     }
 
     async fn raft_snapshot_save(&self, conn: &VaultConn) -> Result<Vec<u8>, ActionError> {
         const OP: &str = "sys/storage/raft/snapshot";
-        let client = client(conn)?;
+        let client = client(conn, Scope::Root)?;
         let call = Call::<Ignored>::new(RequestMethod::GET, OP);
         let answer = bounded(conn, OP, async {
             call.with_middleware(client.middle())
@@ -464,7 +634,8 @@ impl VaultApi for VaultrsApi {
         } else {
             "sys/storage/raft/snapshot"
         };
-        empty(conn, Call::new(RequestMethod::POST, op).raw(snapshot), op).await
+        let call = Call::new(RequestMethod::POST, op).raw(snapshot);
+        empty(conn, Scope::Root, call, op).await
     }
 
     async fn transit_read_key(
@@ -474,12 +645,9 @@ impl VaultApi for VaultrsApi {
         name: &str,
     ) -> Result<TransitKey, ActionError> {
         let call = Call::<KeyBody>::new(RequestMethod::GET, path(mount, "keys", name));
-        let b = data(conn, call, "transit read key").await?;
-        let mut key = TransitKey::new(b.name, b.key_type, b.latest_version);
-        key.exportable = b.exportable;
-        key.allow_plaintext_backup = b.allow_plaintext_backup;
-        key.deletion_allowed = b.deletion_allowed;
-        Ok(key)
+        Ok(data(conn, Scope::Namespaced, call, "transit read key")
+            .await?
+            .into())
     }
 
     async fn transit_backup_key(
@@ -489,7 +657,7 @@ impl VaultApi for VaultrsApi {
         name: &str,
     ) -> Result<SecretString, ActionError> {
         let call = Call::<BackupBody>::new(RequestMethod::GET, path(mount, "backup", name));
-        let b = data(conn, call, "transit backup key").await?;
+        let b = data(conn, Scope::Namespaced, call, "transit backup key").await?;
         Ok(SecretString::from(b.backup))
     }
 
@@ -502,7 +670,7 @@ impl VaultApi for VaultrsApi {
     ) -> Result<(), ActionError> {
         let call = Call::new(RequestMethod::POST, path(mount, "restore", name))
             .json(&json!({ "backup": backup.expose_secret() }));
-        empty(conn, call, "transit restore key").await
+        empty(conn, Scope::Namespaced, call, "transit restore key").await
     }
 
     async fn transit_encrypt(
@@ -514,7 +682,9 @@ impl VaultApi for VaultrsApi {
     ) -> Result<String, ActionError> {
         let call = Call::<CiphertextBody>::new(RequestMethod::POST, path(mount, "encrypt", name))
             .json(&json!({ "plaintext": plaintext }));
-        Ok(data(conn, call, "transit encrypt").await?.ciphertext)
+        Ok(data(conn, Scope::Namespaced, call, "transit encrypt")
+            .await?
+            .ciphertext)
     }
 
     async fn transit_decrypt(
@@ -526,7 +696,9 @@ impl VaultApi for VaultrsApi {
     ) -> Result<String, ActionError> {
         let call = Call::<PlaintextBody>::new(RequestMethod::POST, path(mount, "decrypt", name))
             .json(&json!({ "ciphertext": ciphertext }));
-        Ok(data(conn, call, "transit decrypt").await?.plaintext)
+        Ok(data(conn, Scope::Namespaced, call, "transit decrypt")
+            .await?
+            .plaintext)
     }
 
     async fn transit_delete_key(
@@ -540,9 +712,9 @@ impl VaultApi for VaultrsApi {
             format!("{}/config", path(mount, "keys", name)),
         )
         .json(&json!({ "deletion_allowed": true }));
-        empty(conn, config, "transit key config").await?;
+        empty(conn, Scope::Namespaced, config, "transit key config").await?;
         let delete = Call::new(RequestMethod::DELETE, path(mount, "keys", name));
-        empty(conn, delete, "transit delete key").await
+        empty(conn, Scope::Namespaced, delete, "transit delete key").await
     }
 }
 

@@ -98,10 +98,30 @@ fn only_an_explicit_true_or_1_skips_tls_verification() {
     }
     // And what the client is built with follows it, whatever vaultrs would read.
     let conn = VaultConn::new("https://vault.example:8200");
-    assert!(client_with(&conn, Some("")).unwrap().settings.verify);
-    assert!(client_with(&conn, Some("no")).unwrap().settings.verify);
-    assert!(client_with(&conn, None).unwrap().settings.verify);
-    assert!(!client_with(&conn, Some("true")).unwrap().settings.verify);
+    assert!(
+        client_with(&conn, Scope::Root, Some(""))
+            .unwrap()
+            .settings
+            .verify
+    );
+    assert!(
+        client_with(&conn, Scope::Root, Some("no"))
+            .unwrap()
+            .settings
+            .verify
+    );
+    assert!(
+        client_with(&conn, Scope::Root, None)
+            .unwrap()
+            .settings
+            .verify
+    );
+    assert!(
+        !client_with(&conn, Scope::Root, Some("true"))
+            .unwrap()
+            .settings
+            .verify
+    );
 }
 
 /// Set for the child process of `vaultrs_reads_vault_skip_verify_loosely_drkit_does_not`.
@@ -151,7 +171,10 @@ fn skip_verify_in_a_child_process() {
     );
     // drkit's client, reading the same variable: verification on.
     let conn = VaultConn::new("https://vault.example:8200");
-    assert!(client(&conn).unwrap().settings.verify, "{value:?}");
+    assert!(
+        client(&conn, Scope::Root).unwrap().settings.verify,
+        "{value:?}"
+    );
 }
 
 /// A server that accepts connections and never answers; its address.
@@ -214,4 +237,24 @@ fn vault_client_timeout_sets_the_bound_of_each_call() {
             .contains("VAULT_CLIENT_TIMEOUT")
     );
     assert!(client_timeout(env("0")).is_err());
+}
+
+/// vaultrs would panic on these (it unwraps the header values): refused before, never shown.
+#[test]
+fn a_token_or_namespace_that_is_no_header_value_is_refused_not_a_panic() {
+    let conn = VaultConn::new("https://vault.example:8200")
+        .with_token(SecretString::from("hvs.abc\ndef".to_owned()));
+    let Err(err) = client_with(&conn, Scope::Root, None) else {
+        panic!("accepted")
+    };
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(!format!("{err} {err:?}").contains("hvs.abc"), "{err}");
+    let conn = VaultConn::new("https://vault.example:8200")
+        .with_namespace(Some("admin\npayments".to_owned()));
+    let Err(err) = client_with(&conn, Scope::Namespaced, None) else {
+        panic!("accepted")
+    };
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    // A root-namespace call does not send it, so does not look at it.
+    assert!(client_with(&conn, Scope::Root, None).is_ok());
 }

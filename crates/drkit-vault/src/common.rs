@@ -1,12 +1,13 @@
-//! What the actions share: the address and token defaults, the resource, health waits.
+//! What the actions share: the address, token and namespace defaults, the resource, health
+//! waits, duration parameters.
 
 use std::time::Duration;
 
 use drkit_core::registry::ParamError;
-use drkit_core::{ActionError, Context, Poll, Resource, SecretRef, WaitPolicy, wait_until};
+use drkit_core::{Resource, SecretRef, WaitPolicy};
 
-use crate::client::validate_address;
-use crate::port::{Health, VaultApi, VaultConn};
+use crate::client::{validate_address, validate_namespace};
+use crate::port::VaultConn;
 
 /// The variable `address` defaults to.
 pub(crate) const ADDRESS_VAR: &str = "VAULT_ADDR";
@@ -42,6 +43,72 @@ pub(crate) fn step_address(param: Option<&str>) -> Result<String, ParamError> {
         .map_err(|why| ParamError::new("address", why))
 }
 
+/// The variable `namespace` defaults to (the Vault CLI's own), for the kinds that call
+/// namespaced endpoints.
+pub(crate) const NAMESPACE_VAR: &str = "VAULT_NAMESPACE";
+
+/// The namespace: the parameter, else `VAULT_NAMESPACE` (read with `env`), checked, without
+/// leading or trailing `/`; `None` for the root namespace.
+pub(crate) fn resolve_namespace(
+    param: Option<&str>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<String>, String> {
+    let (namespace, from) = match param {
+        Some(ns) => (ns.to_owned(), None),
+        None => match env(NAMESPACE_VAR).filter(|ns| !ns.trim().is_empty()) {
+            Some(ns) => (ns, Some(NAMESPACE_VAR)),
+            None => return Ok(None),
+        },
+    };
+    let namespace = namespace.trim();
+    validate_namespace(namespace).map_err(|why| match from {
+        Some(var) => format!("{var}: {why}"),
+        None => why,
+    })?;
+    Ok(Some(namespace.trim_matches('/').to_owned()))
+}
+
+/// The namespace of a step whose calls are namespaced (transit): its `namespace` parameter, else
+/// `VAULT_NAMESPACE` (a [`ParamError`] on `namespace` when it is not a namespace path).
+pub(crate) fn step_namespace(param: Option<&str>) -> Result<Option<String>, ParamError> {
+    resolve_namespace(param, |name| std::env::var(name).ok())
+        .map_err(|why| ParamError::new("namespace", why))
+}
+
+/// The `namespace` parameter of a kind whose endpoints are all root-namespace-only (`sys/`): it
+/// is checked like any other (a runbook may give it to every Vault step) and never sent;
+/// `VAULT_NAMESPACE` is not read.
+pub(crate) fn unsent_namespace(param: Option<&str>) -> Result<(), ParamError> {
+    resolve_namespace(param, |_| None)
+        .map(drop)
+        .map_err(|why| ParamError::new("namespace", why))
+}
+
+/// A duration parameter written as `60s`, `2m`, `1h30m` (or whole seconds).
+pub(crate) fn optional_duration<'de, D>(d: D) -> Result<Option<Duration>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize as _;
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Seconds(u64),
+        Text(String),
+    }
+    match Option::<Raw>::deserialize(d)? {
+        None => Ok(None),
+        Some(Raw::Seconds(secs)) => Ok(Some(Duration::from_secs(secs))),
+        Some(Raw::Text(text)) => humantime::parse_duration(text.trim())
+            .map(Some)
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "`{text}` is not a duration such as `60s` or `2m`: {e}"
+                ))
+            }),
+    }
+}
+
 /// The variable that bounds each call (the Vault CLI's own): `45s`, `2m`, or whole seconds.
 pub(crate) const TIMEOUT_VAR: &str = "VAULT_CLIENT_TIMEOUT";
 
@@ -74,31 +141,6 @@ pub(crate) fn step_conn(address: String) -> Result<VaultConn, ParamError> {
 /// `vault:server/<address>`.
 pub(crate) fn server_resource(address: &str) -> Resource {
     Resource::new("vault", "server", address.to_owned())
-}
-
-/// Waits until the server is active (or, with `allow_standby`, at least an unsealed standby).
-pub(crate) async fn wait_for_health(
-    ctx: &Context,
-    api: &dyn VaultApi,
-    conn: &VaultConn,
-    allow_standby: bool,
-    policy: &WaitPolicy,
-) -> Result<Health, ActionError> {
-    let what = if allow_standby {
-        format!("{} to be unsealed (active or standby)", conn.address())
-    } else {
-        format!("{} to be active", conn.address())
-    };
-    wait_until(ctx, &what, policy, || async {
-        let health = ctx.bounded(api.health(conn)).await?;
-        let ok = health.is_active() || (allow_standby && health.initialized && !health.sealed);
-        Ok(if ok {
-            Poll::Ready(health)
-        } else {
-            Poll::Pending(health.state().to_owned())
-        })
-    })
-    .await
 }
 
 /// A short wait policy: Vault's state changes take seconds, not minutes.

@@ -8,7 +8,7 @@ use drkit_core::{
 };
 use serde::Deserialize;
 
-use crate::common::{server_resource, step_address, step_conn};
+use crate::common::{server_resource, step_address, step_conn, unsent_namespace};
 use crate::port::{VaultApi, VaultConn};
 
 /// The parameters of `vault.check_health`.
@@ -23,6 +23,10 @@ pub struct CheckHealthParams {
     #[serde(default)]
     #[param(ty = "boolean")]
     pub allow_standby: bool,
+    /// Vault Enterprise/HCP namespace: checked, never sent (sys/health is a root-namespace
+    /// endpoint)
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
 /// Reads `/v1/sys/health` (in every state) and passes when the server is initialised,
@@ -31,7 +35,7 @@ pub struct CheckHealthParams {
 /// A [`Probe`]: `check` answers `Done { outputs }` when it passes and `Blocked { reason }` when
 /// not; `execute` and `verify` read again and fail with `PostconditionFailed` when it does not
 /// pass. Outputs: `state` (`active`, `standby`, `performance_standby`, `sealed`,
-/// `uninitialized`), `initialized`, `sealed`, `standby`, `version`, `cluster_name` (when
+/// `uninitialized`, `removed`), `initialized`, `sealed`, `standby`, `version`, `cluster_name` (when
 /// unsealed).
 #[derive(Debug, HasBase)]
 pub struct CheckHealth {
@@ -47,7 +51,7 @@ impl ActionKind for CheckHealth {
     const OUTPUTS: &'static [OutputDoc] = &[
         OutputDoc::new(
             "state",
-            "active, standby, performance_standby, sealed or uninitialized",
+            "active, standby, performance_standby, sealed, uninitialized or removed",
         ),
         OutputDoc::new("initialized", "boolean"),
         OutputDoc::new("sealed", "boolean"),
@@ -60,7 +64,8 @@ impl ActionKind for CheckHealth {
     type Ports = PortFactory<dyn VaultApi>;
 
     fn validate(p: &CheckHealthParams) -> Result<(), ParamError> {
-        step_address(p.address.as_deref()).map(drop)
+        step_address(p.address.as_deref())?;
+        unsent_namespace(p.namespace.as_deref())
     }
 
     fn build(step: StepSpec<CheckHealthParams>, ports: &Self::Ports) -> Result<Self, ParamError> {

@@ -5,14 +5,17 @@
 //!
 //! | kind | what it does |
 //! |---|---|
-//! | `vault.unseal` | submits Shamir key shares (no more than needed), waits until active |
+//! | `vault.unseal` | submits Shamir key shares to a server or to every node of an HA cluster (no more than needed), waits until the cluster has an active node; auto-unseal servers get no shares |
 //! | `vault.check_health` | initialised / sealed / standby / version; passes when active |
 //! | `vault.raft_snapshot_save` | saves a raft snapshot to a file |
 //! | `vault.raft_snapshot_restore` | restores a raft snapshot file (`force` for another cluster's) |
 //! | `vault.verify_transit_backup` | backs a transit key up, restores it as a scratch key, round-trips a value, deletes the scratch key |
+//! | `vault.check_transit_key` | reads a transit key's configuration: exists, not deletable, type, versions it decrypts |
 //!
 //! `address` defaults to `VAULT_ADDR`; `token` is a [`SecretRef`](drkit_core::SecretRef)
-//! defaulting to `env:VAULT_TOKEN`. Unseal keys, tokens and key backups are
+//! defaulting to `env:VAULT_TOKEN`; `namespace` (Vault Enterprise / HCP) is sent as
+//! `X-Vault-Namespace` to the transit endpoints only (the `sys/` ones are root-namespace
+//! endpoints), defaulting there to `VAULT_NAMESPACE`. Unseal keys, tokens and key backups are
 //! [`SecretString`](drkit_core::SecretString)s: never in logs, outputs, errors or `Debug`.
 //!
 //! ## Parts
@@ -47,6 +50,7 @@ mod port;
 mod register;
 mod snapshot;
 mod transit;
+mod transit_key;
 mod unseal;
 
 pub use client::VaultrsApi;
@@ -54,13 +58,16 @@ pub use health::{CheckHealth, CheckHealthParams};
 #[cfg(any(test, feature = "mock"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub use port::MockVaultApi;
-pub use port::{Health, SealStatus, TransitKey, VaultApi, VaultConn};
+pub use port::{Health, Leader, SealStatus, TransitKey, VaultApi, VaultConn};
 pub use register::{DESCRIPTORS, register, register_with};
 pub use snapshot::{SnapshotRestore, SnapshotRestoreParams, SnapshotSave, SnapshotSaveParams};
 pub use transit::{TransitBackupParams, VerifyTransitBackup};
-pub use unseal::{Unseal, UnsealParams};
+pub use transit_key::{CheckTransitKey, CheckTransitKeyParams};
+pub use unseal::{DEFAULT_ACTIVE_TIMEOUT, Unseal, UnsealParams};
 
 #[cfg(test)]
 mod actions_tests;
 #[cfg(test)]
 mod behaviour_tests;
+#[cfg(test)]
+mod hashicorp_tests;

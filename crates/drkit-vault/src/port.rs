@@ -18,6 +18,7 @@ pub struct VaultConn {
     address: String,
     token: Option<SecretString>,
     timeout: Duration,
+    namespace: Option<String>,
 }
 
 impl fmt::Debug for VaultConn {
@@ -26,6 +27,7 @@ impl fmt::Debug for VaultConn {
             .field("address", &self.address)
             .field("token", &self.token.as_ref().map(|_| "[redacted]"))
             .field("timeout", &self.timeout)
+            .field("namespace", &self.namespace)
             .finish()
     }
 }
@@ -42,6 +44,7 @@ impl VaultConn {
             address: address.into(),
             token: None,
             timeout: Self::DEFAULT_TIMEOUT,
+            namespace: None,
         }
     }
 
@@ -74,6 +77,21 @@ impl VaultConn {
     pub fn token(&self) -> Option<&SecretString> {
         self.token.as_ref()
     }
+
+    /// The same server, calls in the Vault Enterprise / HCP namespace `namespace` (e.g.
+    /// `admin/payments`): the adapter sends it as the `X-Vault-Namespace` header, to the
+    /// namespaced endpoints only (transit); the `sys/` endpoints drkit calls are root-namespace
+    /// endpoints and never get it (see [`VaultApi`]).
+    #[must_use]
+    pub fn with_namespace(mut self, namespace: Option<String>) -> Self {
+        self.namespace = namespace;
+        self
+    }
+
+    /// The namespace, if any.
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
 }
 
 /// `GET /v1/sys/seal-status`.
@@ -92,6 +110,16 @@ pub struct SealStatus {
     pub progress: u32,
     /// The server version.
     pub version: String,
+    /// The seal's `type`: `shamir`, or an auto-unseal (`awskms`, `transit`, `pkcs11`,
+    /// `gcpckms`, `azurekeyvault`, `static`, ...).
+    pub seal_type: String,
+    /// `recovery_seal`: the shares (`t` of `n`) are recovery keys of an auto-unseal, which do
+    /// not unseal the server.
+    pub recovery_seal: bool,
+    /// `migration`: a seal migration is in progress (shares must be sent with `migrate`).
+    pub migration: bool,
+    /// `storage_type`, e.g. `raft` (Vault 1.8+, OpenBao); empty when not said.
+    pub storage_type: String,
 }
 
 impl SealStatus {
@@ -110,6 +138,10 @@ impl SealStatus {
             shares,
             progress,
             version: String::new(),
+            seal_type: "shamir".to_owned(),
+            recovery_seal: false,
+            migration: false,
+            storage_type: String::new(),
         }
     }
 
@@ -118,6 +150,28 @@ impl SealStatus {
     pub fn version(mut self, version: impl Into<String>) -> Self {
         self.version = version.into();
         self
+    }
+
+    /// The same status, of an auto-unseal server of type `seal_type` (`recovery_seal`: its
+    /// shares are recovery keys).
+    #[must_use]
+    pub fn auto_unseal(mut self, seal_type: impl Into<String>) -> Self {
+        self.seal_type = seal_type.into();
+        self.recovery_seal = true;
+        self
+    }
+
+    /// The same status, with `storage_type`.
+    #[must_use]
+    pub fn storage(mut self, storage_type: impl Into<String>) -> Self {
+        self.storage_type = storage_type.into();
+        self
+    }
+
+    /// Whether the server unseals itself (KMS, transit, HSM, static key...): its shares, if
+    /// any, are recovery keys and must never be sent to `sys/unseal`.
+    pub fn is_auto_unseal(&self) -> bool {
+        self.recovery_seal || !matches!(self.seal_type.as_str(), "" | "shamir")
     }
 }
 
@@ -138,6 +192,11 @@ pub struct Health {
     pub version: String,
     /// The cluster name, once unsealed.
     pub cluster_name: Option<String>,
+    /// `ha_connection_healthy` (Vault 1.19+): whether a standby's heartbeats reach the active
+    /// node; `Some(false)` is the state Vault answers 474 for. OpenBao does not say.
+    pub ha_connection_healthy: Option<bool>,
+    /// `removed_from_cluster` (Vault 1.19+; 530): the node was removed from its raft cluster.
+    pub removed_from_cluster: Option<bool>,
 }
 
 impl Health {
@@ -150,13 +209,17 @@ impl Health {
             performance_standby: None,
             version: version.into(),
             cluster_name: None,
+            ha_connection_healthy: None,
+            removed_from_cluster: None,
         }
     }
 
-    /// `uninitialized`, `sealed`, `standby`, `performance_standby` or `active`.
+    /// `uninitialized`, `removed`, `sealed`, `standby`, `performance_standby` or `active`.
     pub fn state(&self) -> &'static str {
         if !self.initialized {
             "uninitialized"
+        } else if self.removed_from_cluster == Some(true) {
+            "removed"
         } else if self.sealed {
             "sealed"
         } else if self.performance_standby == Some(true) {
@@ -172,6 +235,40 @@ impl Health {
     pub fn is_active(&self) -> bool {
         self.state() == "active"
     }
+
+    /// Initialised, unsealed, and active or a standby (of either kind).
+    pub fn is_unsealed(&self) -> bool {
+        matches!(self.state(), "active" | "standby" | "performance_standby")
+    }
+}
+
+/// `GET /v1/sys/leader`: the node's view of its HA cluster's active node.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Leader {
+    /// Whether the storage offers HA (raft, consul...).
+    pub ha_enabled: bool,
+    /// Whether this node is the active one.
+    pub is_self: bool,
+    /// The active node's API address as this node knows it; empty when there is none (a raft
+    /// cluster without a quorum has none) or when the listener redacts addresses.
+    pub leader_address: String,
+}
+
+impl Leader {
+    /// A node's answer: HA enabled, `is_self`, the active node's `leader_address`.
+    pub fn new(is_self: bool, leader_address: impl Into<String>) -> Self {
+        Self {
+            ha_enabled: true,
+            is_self,
+            leader_address: leader_address.into(),
+        }
+    }
+
+    /// Whether this node knows of an active node (itself or another).
+    pub fn has_leader(&self) -> bool {
+        self.is_self || !self.leader_address.is_empty()
+    }
 }
 
 /// What `GET /v1/<mount>/keys/<name>` says about a transit key.
@@ -184,6 +281,11 @@ pub struct TransitKey {
     pub key_type: String,
     /// Its newest version.
     pub latest_version: u64,
+    /// The oldest version whose ciphertexts it still decrypts (`min_decryption_version`).
+    pub min_decryption_version: u64,
+    /// The oldest version still held (`min_available_version`; 0 when no version was trimmed
+    /// or the server does not say).
+    pub min_available_version: u64,
     /// Whether it may be exported.
     pub exportable: bool,
     /// Whether a plaintext backup may be taken (needed, with `exportable`, for a backup).
@@ -199,6 +301,8 @@ impl TransitKey {
             name: name.into(),
             key_type: key_type.into(),
             latest_version,
+            min_decryption_version: 1,
+            min_available_version: 0,
             exportable: false,
             allow_plaintext_backup: false,
             deletion_allowed: false,
@@ -220,6 +324,11 @@ impl TransitKey {
 /// Errors are classified [`ActionError`]s with the HTTP status as their code: connection
 /// failures and 5xx -> `Unavailable`, 429 -> `Throttled` (all retryable); 400 -> `InvalidInput`,
 /// 403 -> `AccessDenied`, 404 -> `NotFound`. They never hold a key, a token or a key backup.
+///
+/// **Namespaces.** The connection's namespace ([`VaultConn::with_namespace`]) goes only to the
+/// transit calls. `sys/unseal`, `sys/health` and `sys/storage/raft/*` are root-namespace-only
+/// endpoints in Vault Enterprise, `sys/seal-status` and `sys/leader` root or administrative
+/// namespace only (HashiCorp's API docs, "Restricted endpoint"): they never get it.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait VaultApi: fmt::Debug + Send + Sync {
@@ -237,6 +346,9 @@ pub trait VaultApi: fmt::Debug + Send + Sync {
 
     /// `GET /v1/sys/health`, read in every state.
     async fn health(&self, conn: &VaultConn) -> Result<Health, ActionError>;
+
+    /// `GET /v1/sys/leader` (of an unsealed node; a sealed one answers an error).
+    async fn leader(&self, conn: &VaultConn) -> Result<Leader, ActionError>;
 
     /// `GET /v1/sys/storage/raft/snapshot`: the snapshot (a gzip archive).
     async fn raft_snapshot_save(&self, conn: &VaultConn) -> Result<Vec<u8>, ActionError>;

@@ -10,6 +10,7 @@ use crate::health::CheckHealth;
 use crate::port::VaultApi;
 use crate::snapshot::{SnapshotRestore, SnapshotSave};
 use crate::transit::VerifyTransitBackup;
+use crate::transit_key::CheckTransitKey;
 use crate::unseal::Unseal;
 
 /// Every Vault action's descriptor.
@@ -19,6 +20,7 @@ pub const DESCRIPTORS: &[ActionDescriptor] = &[
     SnapshotSave::DESCRIPTOR,
     SnapshotRestore::DESCRIPTOR,
     VerifyTransitBackup::DESCRIPTOR,
+    CheckTransitKey::DESCRIPTOR,
 ];
 
 /// Registers every Vault action over [`VaultrsApi`].
@@ -36,7 +38,8 @@ pub fn register_with(
     registry.register::<CheckHealth>(ports.clone())?;
     registry.register::<SnapshotSave>(ports.clone())?;
     registry.register::<SnapshotRestore>(ports.clone())?;
-    registry.register::<VerifyTransitBackup>(ports.clone())
+    registry.register::<VerifyTransitBackup>(ports.clone())?;
+    registry.register::<CheckTransitKey>(ports.clone())
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use drkit_core::registry::{ActionSpec, BuildError};
 use serde_json::json;
 
 use super::*;
-use crate::common::resolve_address;
+use crate::common::{resolve_address, resolve_namespace};
 use crate::port::MockVaultApi;
 
 fn build(kind: &str, params: serde_json::Value) -> Result<ActionRef, BuildError> {
@@ -16,7 +16,7 @@ fn build(kind: &str, params: serde_json::Value) -> Result<ActionRef, BuildError>
 }
 
 #[test]
-fn all_five_are_registered() {
+fn all_six_are_registered() {
     let mut registry = Registry::new();
     register(&mut registry).unwrap();
     let kinds: Vec<_> = registry.descriptors().map(|d| d.kind).collect();
@@ -24,6 +24,7 @@ fn all_five_are_registered() {
         kinds,
         [
             "vault.check_health",
+            "vault.check_transit_key",
             "vault.raft_snapshot_restore",
             "vault.raft_snapshot_save",
             "vault.unseal",
@@ -105,6 +106,71 @@ fn bad_parameters_are_refused_before_any_call() {
             json!({"address": "http://v:8200", "mount": "transit", "key": "../sys"}),
             "parameter `key`: `../sys` is not a valid name",
         ),
+        (
+            "vault.unseal",
+            json!({"address": "http://v:8200", "addresses": ["http://w:8200"], "keys": ["env:K"]}),
+            "parameter `addresses`: give `address` (one node) or `addresses`",
+        ),
+        (
+            "vault.unseal",
+            json!({"addresses": ["http://a:8200", "http://b:8200", "http://a:8200/"], "keys": ["env:K"]}),
+            "parameter `addresses[2]`: `http://a:8200` is listed twice",
+        ),
+        (
+            "vault.unseal",
+            json!({"addresses": ["http://a:8200", "https://root:hunter2@b"], "keys": ["env:K"]}),
+            "parameter `addresses[1]`: the address must not hold credentials",
+        ),
+        (
+            "vault.unseal",
+            json!({"address": "http://v:8200", "keys": ["env:K"], "active_timeout": "soon"}),
+            "`soon` is not a duration",
+        ),
+        (
+            "vault.unseal",
+            json!({"address": "http://v:8200", "keys": ["env:K"], "active_timeout": "0s"}),
+            "parameter `active_timeout`: must be more than 0",
+        ),
+        (
+            "vault.unseal",
+            json!({"address": "http://v:8200", "keys": ["env:K"], "namespace": "admin/sys"}),
+            "parameter `namespace`: `admin/sys` is not a namespace path (e.g. `admin` or `admin/payments`): it has the reserved name `sys`",
+        ),
+        (
+            "vault.check_health",
+            json!({"address": "http://v:8200", "namespace": "root"}),
+            "the reserved name `root`",
+        ),
+        (
+            "vault.raft_snapshot_save",
+            json!({"address": "http://v:8200", "path": "/tmp/s", "namespace": "a//b"}),
+            "an empty, `.` or `..` segment",
+        ),
+        (
+            "vault.verify_transit_backup",
+            json!({"address": "http://v:8200", "mount": "transit", "key": "k", "namespace": "team a"}),
+            "a space, a `+` or `*`, or a character that is not visible ASCII",
+        ),
+        (
+            "vault.check_transit_key",
+            json!({"address": "http://v:8200", "mount": "transit", "key": "k", "namespace": "é"}),
+            "not visible ASCII",
+        ),
+        (
+            "vault.check_transit_key",
+            json!({"address": "http://v:8200", "mount": "transit", "key": "k", "decrypts_from_version": 0}),
+            "parameter `decrypts_from_version`: key versions start at 1",
+        ),
+        (
+            "vault.check_transit_key",
+            json!({"address": "http://v:8200", "mount": "transit", "key": "k", "key_type": " "}),
+            "parameter `key_type`: must not be empty",
+        ),
+        (
+            "vault.check_transit_key",
+            json!({"address": "http://v:8200", "mount": "transit"}),
+            "missing field `key`",
+        ),
     ];
     for (kind, params, expected) in cases {
         let err = build(kind, params).unwrap_err().to_string();
@@ -125,5 +191,55 @@ fn the_address_defaults_to_vault_addr() {
     assert_eq!(
         resolve_address(Some("http://a:1"), env).unwrap(),
         "http://a:1"
+    );
+}
+
+#[test]
+fn the_namespace_defaults_to_vault_namespace_and_is_checked() {
+    let env =
+        |value: &'static str| move |v: &str| (v == "VAULT_NAMESPACE").then(|| value.to_owned());
+    assert_eq!(resolve_namespace(None, |_| None), Ok(None));
+    assert_eq!(resolve_namespace(None, env(" ")), Ok(None));
+    assert_eq!(
+        resolve_namespace(None, env("/admin/payments/")),
+        Ok(Some("admin/payments".to_owned()))
+    );
+    // The parameter wins over the variable.
+    assert_eq!(
+        resolve_namespace(Some("admin"), env("other")),
+        Ok(Some("admin".to_owned()))
+    );
+    let err = resolve_namespace(None, env("admin/*")).unwrap_err();
+    assert!(
+        err.starts_with("VAULT_NAMESPACE: `admin/*` is not a namespace path"),
+        "{err}"
+    );
+    assert!(
+        resolve_namespace(Some(""), |_| None)
+            .unwrap_err()
+            .contains("leave `namespace` out")
+    );
+}
+
+#[test]
+fn the_unseal_of_a_cluster_names_the_cluster_and_a_transit_key_its_namespace() {
+    let action = build(
+        "vault.unseal",
+        json!({"addresses": ["http://a:8200", "http://b:8200/"], "keys": ["env:K"], "active_timeout": "2m", "namespace": "admin"}),
+    )
+    .unwrap();
+    assert_eq!(
+        action.target().to_string(),
+        "vault:cluster/http://a:8200,http://b:8200"
+    );
+    let action = build(
+        "vault.check_transit_key",
+        json!({"address": "http://v:8200", "mount": "transit", "key": "payments", "namespace": "admin/mint/"}),
+    )
+    .unwrap();
+    assert!(!action.mutates());
+    assert_eq!(
+        action.target().to_string(),
+        "vault:transit-key/http://v:8200/admin/mint/transit/payments"
     );
 }

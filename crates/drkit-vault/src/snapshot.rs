@@ -14,7 +14,9 @@ use drkit_core::{
 };
 use serde::Deserialize;
 
-use crate::common::{default_token, server_resource, step_address, step_conn, vault_wait_policy};
+use crate::common::{
+    default_token, server_resource, step_address, step_conn, unsent_namespace, vault_wait_policy,
+};
 use crate::port::{VaultApi, VaultConn};
 
 /// A raft snapshot is a gzip archive.
@@ -39,6 +41,10 @@ pub struct SnapshotSaveParams {
     /// where the token is read from (env:NAME, file:/path); default: env:VAULT_TOKEN
     #[serde(default)]
     pub token: Option<SecretRef>,
+    /// Vault Enterprise/HCP namespace: checked, never sent (sys/storage/raft is a
+    /// root-namespace endpoint: the token must be a root-namespace one)
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
 /// The parameters of `vault.raft_snapshot_restore`. The token needs `update` on
@@ -60,6 +66,10 @@ pub struct SnapshotRestoreParams {
     /// where the token is read from (env:NAME, file:/path); default: env:VAULT_TOKEN
     #[serde(default)]
     pub token: Option<SecretRef>,
+    /// Vault Enterprise/HCP namespace: checked, never sent (sys/storage/raft is a
+    /// root-namespace endpoint: the token must be a root-namespace one)
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
 /// A path parameter must not be empty.
@@ -113,6 +123,7 @@ impl ActionKind for SnapshotSave {
 
     fn validate(p: &SnapshotSaveParams) -> Result<(), ParamError> {
         step_address(p.address.as_deref())?;
+        unsent_namespace(p.namespace.as_deref())?;
         non_empty_path(&p.path)
     }
 
@@ -369,6 +380,7 @@ impl ActionKind for SnapshotRestore {
 
     fn validate(p: &SnapshotRestoreParams) -> Result<(), ParamError> {
         step_address(p.address.as_deref())?;
+        unsent_namespace(p.namespace.as_deref())?;
         non_empty_path(&p.path)
     }
 

@@ -11,7 +11,7 @@ use drkit_core::{
 };
 use serde::Deserialize;
 
-use crate::common::{default_token, step_address, step_conn};
+use crate::common::{default_token, step_address, step_conn, step_namespace};
 use crate::port::{TransitKey, VaultApi, VaultConn};
 
 /// The parameters of `vault.verify_transit_backup`.
@@ -29,6 +29,10 @@ pub struct TransitBackupParams {
     /// where the token is read from (env:NAME, file:/path); default: env:VAULT_TOKEN
     #[serde(default)]
     pub token: Option<SecretRef>,
+    /// Vault Enterprise/HCP namespace of the mount, e.g. admin/payments (sent as
+    /// X-Vault-Namespace); default: VAULT_NAMESPACE, else the root namespace
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
 /// Verifies that a transit key's backup restores: backs the key up, restores the backup under a
@@ -37,7 +41,8 @@ pub struct TransitBackupParams {
 ///
 /// - `check`: this step verified the backup -> done (with the outputs of that verification);
 ///   the key is missing -> blocked; its backup is not allowed (`exportable` and
-///   `allow_plaintext_backup` must both be true) -> blocked; otherwise ready.
+///   `allow_plaintext_backup` must both be true, as keys of payment data usually are not) ->
+///   blocked, pointing to the read-only `vault.check_transit_key`; otherwise ready.
 /// - `execute`: the round trip; fails with `PostconditionFailed` when the restored copy cannot
 ///   decrypt what the original encrypted. Refused in a dry run (it creates a scratch key).
 /// - `verify`: the original key is still there and the scratch key is gone.
@@ -74,29 +79,73 @@ impl ActionKind for VerifyTransitBackup {
     type Ports = PortFactory<dyn VaultApi>;
 
     fn validate(p: &TransitBackupParams) -> Result<(), ParamError> {
-        step_address(p.address.as_deref())?;
-        validate_name("mount", &p.mount, true)?;
-        validate_name("key", &p.key, false)
+        validate_key_ref(
+            p.address.as_deref(),
+            &p.mount,
+            &p.key,
+            p.namespace.as_deref(),
+        )
     }
 
     fn build(step: StepSpec<TransitBackupParams>, ports: &Self::Ports) -> Result<Self, ParamError> {
-        let address = step_address(step.params.address.as_deref())?;
-        let target = Resource::new(
-            "vault",
-            "transit-key",
-            format!(
-                "{address}/{}/{}",
-                step.params.mount.trim_matches('/'),
-                step.params.key
-            ),
-        );
+        let p = &step.params;
+        let (target, conn) = key_target(
+            p.address.as_deref(),
+            &p.mount,
+            &p.key,
+            p.namespace.as_deref(),
+        )?;
         Ok(Self {
             base: step.into_base(target, ports),
-            conn: step_conn(address)?,
+            conn,
             scratch: Mutex::new(None),
             verified: Mutex::new(None),
         })
     }
+}
+
+/// Checks the parameters that name a transit key: address, mount, key, namespace.
+pub(crate) fn validate_key_ref(
+    address: Option<&str>,
+    mount: &str,
+    key: &str,
+    namespace: Option<&str>,
+) -> Result<(), ParamError> {
+    step_address(address)?;
+    validate_name("mount", mount, true)?;
+    validate_name("key", key, false)?;
+    step_namespace(namespace).map(drop)
+}
+
+/// The resource (`vault:transit-key/<address>/[<namespace>/]<mount>/<key>`) and the connection
+/// (without its token) of a step on a transit key.
+pub(crate) fn key_target(
+    address: Option<&str>,
+    mount: &str,
+    key: &str,
+    namespace: Option<&str>,
+) -> Result<(Resource, VaultConn), ParamError> {
+    let address = step_address(address)?;
+    let namespace = step_namespace(namespace)?;
+    let prefix = namespace
+        .as_deref()
+        .map(|ns| format!("{ns}/"))
+        .unwrap_or_default();
+    let target = Resource::new(
+        "vault",
+        "transit-key",
+        format!("{address}/{prefix}{}/{key}", mount.trim_matches('/')),
+    );
+    Ok((target, step_conn(address)?.with_namespace(namespace)))
+}
+
+/// The connection with the token `token` refers to (default `env:VAULT_TOKEN`), resolved now.
+pub(crate) fn with_token(
+    conn: &VaultConn,
+    token: Option<&SecretRef>,
+) -> Result<VaultConn, ActionError> {
+    let token = token.cloned().unwrap_or_else(default_token).resolve()?;
+    Ok(conn.clone().with_token(token))
 }
 
 /// Transit mount paths and key names: letters, digits, `-`, `_`, `.` (and `/` in a mount).
@@ -142,14 +191,7 @@ fn random_hex() -> String {
 
 impl VerifyTransitBackup {
     fn conn(&self) -> Result<VaultConn, ActionError> {
-        let token = self
-            .base
-            .params
-            .token
-            .clone()
-            .unwrap_or_else(default_token)
-            .resolve()?;
-        Ok(self.conn.clone().with_token(token))
+        with_token(&self.conn, self.base.params.token.as_ref())
     }
 
     async fn read_key(
@@ -171,8 +213,12 @@ impl VerifyTransitBackup {
             None
         } else {
             Some(format!(
-                "transit key {}/{} cannot be backed up: it needs exportable = true and \
-                 allow_plaintext_backup = true (it has {} and {})",
+                "transit key {}/{} cannot be backed up: a backup needs exportable = true and \
+                 allow_plaintext_backup = true, and it has exportable = {} and \
+                 allow_plaintext_backup = {}. Both are one-way settings (once true, never false \
+                 again), so keys that protect payment data usually have neither, on purpose. \
+                 Check the key read-only instead with `vault.check_transit_key` (it exists, its \
+                 type, latest_version, min_decryption_version, deletion_allowed = false)",
                 self.base.params.mount,
                 self.base.params.key,
                 key.exportable,
