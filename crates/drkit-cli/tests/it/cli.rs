@@ -378,6 +378,16 @@ impl World {
         let route53 = aws_sdk_route53::Client::new(&config);
         let bucket = drkit_testkit::unique("cli-web");
         s3.create_bucket().bucket(&bucket).send().await.unwrap();
+        // Publicly readable, or s3.configure_website refuses a website that could not serve.
+        let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+            "Resource": format!("arn:aws:s3:::{bucket}/*")}]});
+        s3.put_bucket_policy()
+            .bucket(&bucket)
+            .policy(policy.to_string())
+            .send()
+            .await
+            .unwrap();
         let zone = format!("{}.example", drkit_testkit::unique("cli"));
         route53
             .create_hosted_zone()
