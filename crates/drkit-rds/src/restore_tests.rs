@@ -1124,3 +1124,27 @@ async fn a_restore_target_from_an_earlier_drill_is_refused() {
         "{err}"
     );
 }
+
+/// A dry run has no run id: the plan names the snapshot's pattern and reads nothing (last
+/// quarter's snapshot of the old, untagged name is not this run's either way).
+#[tokio::test]
+async fn a_dry_run_names_the_snapshot_after_the_run_to_come() {
+    let mut api = MockRdsApi::new();
+    api.expect_describe_snapshot().never();
+    let action = CreateSnapshot::new(
+        "safety",
+        SnapshotParams::cluster("mint-replica-cluster"),
+        Arc::new(api),
+        None,
+    );
+    assert_eq!(
+        action
+            .check(&Context::new().with_dry_run(true))
+            .await
+            .unwrap(),
+        Check::ready(
+            "snapshot mint-replica-cluster as mint-replica-cluster-drkit-safety-<run tag> \
+             (named when the run starts)"
+        )
+    );
+}

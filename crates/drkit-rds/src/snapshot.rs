@@ -178,6 +178,14 @@ impl CreateSnapshot {
 #[async_trait]
 impl Act for CreateSnapshot {
     async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
+        if ctx.is_dry_run() && ctx.run_id().is_none() && self.base.params.snapshot_id.is_none() {
+            // A dry run has no run yet: the name is made when the run starts, and no snapshot
+            // of an earlier run can have it.
+            return Ok(Check::ready(format!(
+                "snapshot {} as {}-drkit-{}-<run tag> (named when the run starts)",
+                self.source, self.source, self.base.id
+            )));
+        }
         let name = self.snapshot_name(ctx);
         Ok(match self.existing(ctx, &name).await? {
             Some(s) if s.status == "available" => Check::Done {
