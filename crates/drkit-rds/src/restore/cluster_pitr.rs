@@ -303,7 +303,8 @@ impl RestoreClusterToPointInTime {
         let settings = self.settings(ctx, Some(&source)).await?;
         if p.instance_class == SERVERLESS_CLASS && settings.serverless_v2.is_none() {
             return Ok(Err(format!(
-                "instance class {SERVERLESS_CLASS} needs a Serverless v2 capacity range, and                  source cluster {} has none: give `min_capacity` and `max_capacity`",
+                "instance class {SERVERLESS_CLASS} needs a Serverless v2 capacity range, and \
+                 source cluster {} has none: give `min_capacity` and `max_capacity`",
                 source.id
             )));
         }
@@ -361,7 +362,8 @@ impl RestoreClusterToPointInTime {
                 return Err(ActionError::new(
                     ErrorKind::Conflict,
                     format!(
-                        "{what} already exists in cluster {}, not in {}: delete or rename it,                          or give another `target`",
+                        "{what} already exists in cluster {}, not in {}: delete or rename it, \
+                         or give another `target`",
                         i.cluster.as_deref().unwrap_or_default(),
                         p.target
                     ),
@@ -400,7 +402,8 @@ impl RestoreClusterToPointInTime {
                     }
                     refusals += 1;
                     ctx.progress(format!(
-                        "CreateDBInstance refused while cluster {} is {} ({}): waiting for it to                          be available, then sending it again",
+                        "CreateDBInstance refused while cluster {} is {} ({}): waiting for it to \
+                         be available, then sending it again",
                         p.target,
                         cluster.status,
                         e.code().unwrap_or_default()

@@ -223,7 +223,9 @@ impl RestoreInstanceFromSnapshot {
         };
         if source.is_none() && (p.subnet_group.is_none() || p.security_groups.is_none()) {
             return Ok(Err(format!(
-                "instance {} of snapshot {} no longer exists, and a snapshot does not carry its                  network: give `subnet_group` and `security_groups` (else RDS would use the                  VPC's default security group)",
+                "instance {} of snapshot {} no longer exists, and a snapshot does not carry its \
+                 network: give `subnet_group` and `security_groups` (else RDS would use the \
+                 VPC's default security group)",
                 snapshot.source, snapshot.id
             )));
         }
