@@ -172,12 +172,16 @@ pub struct Context {
     /// The regions the run treats as impaired (an action that can choose among regions, such
     /// as ARC's cluster endpoints, avoids them).
     impaired_regions: Arc<BTreeSet<String>>,
+    /// The run this step belongs to: its id and when it (first) started. A resumed run keeps
+    /// both, so what an action names after the run is found again.
+    run: Option<(Arc<str>, SystemTime)>,
 }
 
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
             .field("step", &self.step)
+            .field("run", &self.run)
             .field("dry_run", &self.dry_run)
             .field("cancelled", &self.cancel.is_cancelled())
             .field("remaining", &self.remaining())
@@ -208,7 +212,27 @@ impl Context {
             compensating: false,
             compensation_intent: None,
             impaired_regions: Arc::new(BTreeSet::new()),
+            run: None,
         }
+    }
+
+    /// The same context in run `id`, started at `started` (for a resumed run: the original
+    /// run's id and start, not the resume's). An action that names what it creates after the
+    /// run finds it again on a resume, and can tell what existed before the run began.
+    #[must_use]
+    pub fn with_run(mut self, id: impl Into<Arc<str>>, started: SystemTime) -> Self {
+        self.run = Some((id.into(), started));
+        self
+    }
+
+    /// The run's id (the runner's journal names the run by it), if the context is in a run.
+    pub fn run_id(&self) -> Option<&str> {
+        self.run.as_ref().map(|(id, _)| &**id)
+    }
+
+    /// When the run started (a resumed run: when the original run did), if in a run.
+    pub fn run_started(&self) -> Option<SystemTime> {
+        self.run.as_ref().map(|(_, started)| *started)
     }
 
     /// The same context in a run that treats `regions` as impaired: an action that can reach a
@@ -537,6 +561,24 @@ mod tests {
                 .unwrap()
                 .push((step.to_owned(), intent.clone()));
             Ok(())
+        }
+    }
+
+    #[test]
+    fn the_run_is_carried_by_clones_and_the_compensation_context() {
+        assert_eq!(Context::new().run_id(), None);
+        assert_eq!(Context::new().run_started(), None);
+        let started = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_370_000);
+        let ctx = Context::new()
+            .with_step("safety")
+            .with_run("mint-drill-1764370000000", started);
+        for ctx in [
+            ctx.clone(),
+            ctx.for_compensation(),
+            ctx.with_timeout(Duration::from_secs(1)),
+        ] {
+            assert_eq!(ctx.run_id(), Some("mint-drill-1764370000000"));
+            assert_eq!(ctx.run_started(), Some(started));
         }
     }
 

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::port::{
     ClusterMember, Datapoint, DbCluster, DbInstance, DbSnapshot, Endpoint, GlobalCluster,
-    GlobalMember, MetricsApi, RdsApi, RestoreTime, SnapshotOf,
+    GlobalMember, MetricsApi, RdsApi, RestoreSettings, RestoreTime, SnapshotOf,
 };
 use crate::{RdsPorts, register_with};
 
@@ -46,8 +46,11 @@ fn ago(secs: u64) -> SystemTime {
 }
 
 /// A new, available instance `id` (with an endpoint), as a restore makes it.
-fn restored(id: &str) -> DbInstance {
+fn restored(id: &str, settings: &RestoreSettings) -> DbInstance {
     let mut i = DbInstance::new(id, "available");
+    i.created = Some(SystemTime::now());
+    i.subnet_group.clone_from(&settings.subnet_group);
+    i.security_groups.clone_from(&settings.security_groups);
     i.endpoint = Some(Endpoint {
         address: format!("{id}.fake.rds.amazonaws.com"),
         port: Some(5432),
@@ -75,6 +78,8 @@ impl FakeRds {
         cluster.engine = Some("aurora-postgresql".into());
         cluster.earliest_restorable = Some(ago(86_400));
         cluster.latest_restorable = Some(ago(120));
+        cluster.subnet_group = Some("mint-db-subnets".into());
+        cluster.security_groups = vec!["sg-0a1b2c3d".into()];
         let mut dr = DbCluster::new("mint-dr", "available", vec![ClusterMember::writer("dr-1")]);
         dr.replication_source = Some("arn:aws:rds:us-east-1:123456789012:cluster:mint".into());
         let mut replica = DbInstance::new("mint-replica", "available");
@@ -83,6 +88,8 @@ impl FakeRds {
         db.created = Some(ago(2 * 86_400));
         db.latest_restorable = Some(ago(60));
         db.backup_retention_days = Some(7);
+        db.subnet_group = Some("mint-db-subnets".into());
+        db.security_groups = vec!["sg-0a1b2c3d".into()];
         let mut west = DbCluster::new(
             "mint-west",
             "available",
@@ -325,13 +332,14 @@ impl RdsApi for FakeRds {
         target: &str,
         _: RestoreTime,
         _: Option<&'a str>,
+        settings: &RestoreSettings,
     ) -> Result<(), ActionError> {
         self.mutated();
         self.describe_db_instance(source).await?;
         self.instances
             .lock()
             .unwrap()
-            .insert(target.into(), restored(target));
+            .insert(target.into(), restored(target, settings));
         Ok(())
     }
 
@@ -340,6 +348,7 @@ impl RdsApi for FakeRds {
         target: &str,
         snapshot: &str,
         _: Option<&'a str>,
+        settings: &RestoreSettings,
     ) -> Result<(), ActionError> {
         self.mutated();
         self.describe_snapshot(SnapshotOf::Instance, snapshot)
@@ -347,7 +356,7 @@ impl RdsApi for FakeRds {
         self.instances
             .lock()
             .unwrap()
-            .insert(target.into(), restored(target));
+            .insert(target.into(), restored(target, settings));
         Ok(())
     }
 
@@ -356,22 +365,29 @@ impl RdsApi for FakeRds {
         source: &str,
         target: &str,
         _: RestoreTime,
+        settings: &RestoreSettings,
     ) -> Result<(), ActionError> {
         self.mutated();
         let source = self.describe_db_cluster(source).await?;
         let mut cluster = DbCluster::new(target, "available", vec![]);
+        cluster.created = Some(SystemTime::now());
+        cluster.subnet_group.clone_from(&settings.subnet_group);
+        cluster
+            .security_groups
+            .clone_from(&settings.security_groups);
         cluster.engine = source.engine;
         cluster.endpoint = Some(format!("{target}.cluster-fake.rds.amazonaws.com"));
         self.clusters.lock().unwrap().insert(target.into(), cluster);
         Ok(())
     }
 
-    async fn create_cluster_instance(
+    async fn create_cluster_instance<'a>(
         &self,
         instance: &str,
         cluster: &str,
         _: &str,
         _: &str,
+        _: Option<&'a str>,
     ) -> Result<(), ActionError> {
         self.mutated();
         let mut clusters = self.clusters.lock().unwrap();
@@ -379,7 +395,7 @@ impl RdsApi for FakeRds {
             .get_mut(cluster)
             .ok_or_else(|| not_found(cluster))?;
         c.members.push(ClusterMember::writer(instance));
-        let mut i = restored(instance);
+        let mut i = restored(instance, &RestoreSettings::default());
         i.cluster = Some(cluster.into());
         self.instances.lock().unwrap().insert(instance.into(), i);
         Ok(())

@@ -11,7 +11,9 @@ use drkit_core::{
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::common::{identifier, optional_identifier};
+use crate::common::{
+    BUSY_RETRIES, cluster_settled, identifier, in_progress, is_state_fault, optional_identifier,
+};
 
 /// How long a failover whose outcome is unknown may show no sign (the cluster still
 /// `available` with the same writer) before drkit concludes it never reached RDS and sends it
@@ -150,6 +152,27 @@ impl FailoverDbCluster {
             self.base
                 .port
                 .describe_db_cluster(&self.base.params.cluster),
+        )
+        .await
+    }
+
+    /// The cluster once no operation is in progress on it (a failover or modification by
+    /// someone else, which would make RDS refuse this one).
+    async fn settled(&self, ctx: &Context) -> Result<DbCluster, ActionError> {
+        let cluster = self.describe(ctx).await?;
+        if !in_progress(&cluster.status) {
+            return Ok(cluster);
+        }
+        ctx.progress(format!(
+            "DB cluster {} is {}: waiting for the operation in progress to end before failing \
+             it over",
+            cluster.id, cluster.status
+        ));
+        cluster_settled(
+            ctx,
+            self.base.port.as_ref(),
+            &self.base.wait,
+            &self.base.params.cluster,
         )
         .await
     }
@@ -336,6 +359,22 @@ impl Act for FailoverDbCluster {
                 cluster.summary()
             )));
         }
+        if in_progress(&cluster.status) {
+            // Another operation (a failover, a modification) is under way: RDS would refuse
+            // this one now (InvalidDBClusterStateFault), and accepts it once that ends.
+            return Ok(Check::ready(format!(
+                "wait for the operation in progress on DB cluster {} to end (now: {}), then \
+                 fail it over{}",
+                cluster.id,
+                cluster.summary(),
+                self.base
+                    .params
+                    .target_instance
+                    .as_deref()
+                    .map(|t| format!(" to {t}"))
+                    .unwrap_or_default()
+            )));
+        }
         if let Some(reason) = self.blocker(ctx, &cluster).await? {
             return Ok(Check::blocked(reason));
         }
@@ -368,21 +407,44 @@ impl Act for FailoverDbCluster {
                 Some(from)
             }
             None => {
-                let cluster = self.describe(ctx).await?;
-                if let Some(target) = &self.base.params.target_instance
-                    && cluster.writer() == Some(target.as_str())
-                    && cluster.is_available()
-                {
-                    ctx.progress(format!("{target} is already the writer"));
-                    return Ok(Self::outputs(&cluster, None));
+                let mut refusals = 0;
+                loop {
+                    let cluster = self.settled(ctx).await?;
+                    if let Some(target) = &self.base.params.target_instance
+                        && cluster.writer() == Some(target.as_str())
+                        && cluster.is_available()
+                    {
+                        ctx.progress(format!("{target} is already the writer"));
+                        return Ok(Self::outputs(&cluster, None));
+                    }
+                    if let Some(reason) = self.blocker(ctx, &cluster).await? {
+                        return Err(ActionError::precondition(reason));
+                    }
+                    let from = cluster.writer().unwrap_or_default().to_owned();
+                    match self.send(ctx, &from).await {
+                        // Refused because another operation started meanwhile: nothing was
+                        // changed; wait for it to end and decide again.
+                        Err(e) if is_state_fault(&e) && refusals < BUSY_RETRIES => {
+                            let now = self.describe(ctx).await?;
+                            if !in_progress(&now.status) {
+                                return Err(e);
+                            }
+                            refusals += 1;
+                            ctx.progress(format!(
+                                "FailoverDBCluster refused ({}) while cluster {} is {}: an \
+                                 operation is in progress; deciding again once it ends",
+                                e.code().unwrap_or_default(),
+                                now.id,
+                                now.status
+                            ));
+                        }
+                        sent => {
+                            answer_lost = sent?;
+                            self.set_requested_from(Some(from.clone()));
+                            break Some(from);
+                        }
+                    }
                 }
-                if let Some(reason) = self.blocker(ctx, &cluster).await? {
-                    return Err(ActionError::precondition(reason));
-                }
-                let from = cluster.writer().unwrap_or_default().to_owned();
-                answer_lost = self.send(ctx, &from).await?;
-                self.set_requested_from(Some(from.clone()));
-                Some(from)
             }
         };
         // The outcome is unknown (no answer, or requested by an earlier run part): RDS shows a

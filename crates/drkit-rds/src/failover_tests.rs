@@ -341,7 +341,15 @@ async fn check_reports_done_ready_and_blocked() {
             "available"
         )
         .await,
-        Check::blocked("cluster mint-replica-cluster is modifying, not available")
+        Check::ready(
+            "wait for the operation in progress on DB cluster mint-replica-cluster to end \
+             (now: status=modifying, writer=a), then fail it over to b"
+        )
+    );
+    // A state that does not end by waiting blocks.
+    assert_eq!(
+        check(Ok(cluster("stopped", "a", &["b"])), Some("b"), "available").await,
+        Check::blocked("cluster mint-replica-cluster is stopped, not available")
     );
     assert_eq!(
         check(
@@ -620,4 +628,95 @@ async fn a_resumed_step_with_a_recorded_intent_never_fails_over_again() {
     ));
     let out = failover.execute(&ctx).await.unwrap();
     assert_eq!(out.get_str("writer"), Some("b"));
+}
+
+fn state_fault() -> ActionError {
+    ActionError::new(ErrorKind::Conflict, "DB cluster is not in available state")
+        .with_code("InvalidDBClusterStateFault")
+}
+
+/// A cluster busy with another operation (`modifying`, or an automatic failover) is waited
+/// for, then the failover is decided again: RDS refuses it meanwhile.
+#[tokio::test(start_paused = true)]
+async fn a_busy_cluster_is_waited_for_before_the_failover() {
+    let mut api = MockRdsApi::new();
+    states(
+        &mut api,
+        vec![
+            Ok(cluster("modifying", "a", &["b"])),
+            Ok(cluster("modifying", "a", &["b"])),
+            Ok(cluster("available", "a", &["b"])),
+            Ok(cluster("failing-over", "a", &["b"])),
+            Ok(cluster("available", "b", &["a"])),
+        ],
+    );
+    instances_available(&mut api);
+    api.expect_failover_db_cluster()
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let out = action(api, Some("b"))
+        .execute(&Context::new())
+        .await
+        .unwrap();
+    assert_eq!(out.get_str("writer"), Some("b"));
+    assert_eq!(out.get_str("previous_writer"), Some("a"));
+}
+
+/// `InvalidDBClusterStateFault` because another operation started between the read and the
+/// call: nothing changed; drkit waits for it to end and decides again (here the other
+/// operation was a failover to the same target: nothing more is sent).
+#[tokio::test(start_paused = true)]
+async fn a_failover_refused_while_another_operation_runs_is_decided_again() {
+    let mut api = MockRdsApi::new();
+    states(
+        &mut api,
+        vec![
+            Ok(cluster("available", "a", &["b"])),
+            Ok(cluster("failing-over", "a", &["b"])),
+            Ok(cluster("failing-over", "a", &["b"])),
+            Ok(cluster("available", "b", &["a"])),
+        ],
+    );
+    instances_available(&mut api);
+    api.expect_failover_db_cluster()
+        .times(1)
+        .returning(|_, _| Err(state_fault()));
+    let (events, sink) = recorder();
+    let out = action(api, Some("b"))
+        .execute(&Context::new().with_events(sink))
+        .await
+        .unwrap();
+    assert_eq!(out.get_str("writer"), Some("b"));
+    let said: Vec<String> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            ProgressKind::Message { text } => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        said.iter()
+            .any(|t| t.contains("InvalidDBClusterStateFault") && t.contains("failing-over")),
+        "{said:?}"
+    );
+}
+
+/// The same fault with the cluster settled (a state that waiting does not fix) stays the
+/// conflict it is.
+#[tokio::test(start_paused = true)]
+async fn a_state_fault_on_a_settled_cluster_is_a_conflict() {
+    let mut api = MockRdsApi::new();
+    states(&mut api, vec![Ok(cluster("available", "a", &["b"]))]);
+    instances_available(&mut api);
+    api.expect_failover_db_cluster()
+        .times(1)
+        .returning(|_, _| Err(state_fault()));
+    let err = action(api, Some("b"))
+        .execute(&Context::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(err.code(), Some("InvalidDBClusterStateFault"));
 }

@@ -27,7 +27,7 @@ use drkit_core::{
 };
 use serde::Deserialize;
 
-use crate::common::{identifier, sign_within};
+use crate::common::{BUSY_RETRIES, identifier, is_state_fault, sign_within};
 use crate::failover::{MAX_UNANSWERED_SENDS, UNSTARTED_GRACE};
 use crate::port::{GlobalCluster, GlobalMember, MetricsApi, RdsApi};
 use crate::probe::LagMetric;
@@ -396,11 +396,16 @@ async fn switch_check<K: GlobalSwitch>(action: &K, ctx: &Context) -> Result<Chec
         )));
     }
     if !g.is_settled() {
-        return Ok(Check::blocked(format!(
-            "global cluster {} is not available for a {}: {}",
+        // Another operation is under way: RDS would refuse this one now
+        // (InvalidGlobalClusterStateFault), and accepts it once that ends.
+        return Ok(Check::ready(format!(
+            "wait for the operation in progress on global cluster {} to end (now: {}), then {} \
+             to {} in {}",
             g.id,
+            g.summary(),
             K::OPERATION,
-            g.summary()
+            target.cluster_id(),
+            target.region()
         )));
     }
     Ok(Check::ready(format!(
@@ -467,14 +472,46 @@ async fn switch_apply<K: GlobalSwitch>(action: &K, ctx: &Context) -> Result<Outp
             ));
             (from, true, 0)
         }
-        None if target.is_writer && g.is_settled() => {
-            ctx.progress(format!("{} is already the writer", target.cluster_id()));
-            return Ok(switched_outputs(&g, ""));
-        }
         None => {
-            let from = g.writer().map(|w| w.arn.clone()).unwrap_or_default();
-            let lost = send(&from).await?;
-            (from, lost, 1)
+            let mut g = g;
+            let mut refusals = 0;
+            loop {
+                if !g.is_settled() {
+                    ctx.progress(format!(
+                        "global cluster {} is not settled ({}): waiting for the operation in \
+                         progress to end before the {}",
+                        g.id,
+                        g.summary(),
+                        K::OPERATION
+                    ));
+                    g = global_settled(api, ctx, &base.wait, &p.global_cluster).await?;
+                }
+                if g.writer().is_some_and(|w| w.arn == target.arn) {
+                    ctx.progress(format!("{} is already the writer", target.cluster_id()));
+                    return Ok(switched_outputs(&g, ""));
+                }
+                let from = g.writer().map(|w| w.arn.clone()).unwrap_or_default();
+                match send(&from).await {
+                    // Refused because another operation started meanwhile: nothing changed;
+                    // wait for it to end and decide again.
+                    Err(e) if is_state_fault(&e) && refusals < BUSY_RETRIES => {
+                        g = describe(api, ctx, &p.global_cluster).await?;
+                        if g.is_settled() {
+                            return Err(e);
+                        }
+                        refusals += 1;
+                        ctx.progress(format!(
+                            "{} refused ({}) while global cluster {} is busy ({}); deciding \
+                             again once the operation in progress ends",
+                            K::OPERATION,
+                            e.code().unwrap_or_default(),
+                            g.id,
+                            g.summary()
+                        ));
+                    }
+                    sent => break (from, sent?, 1),
+                }
+            }
         }
     };
     // RDS shows a switch it accepted within seconds (the global cluster `modifying`, a
@@ -526,6 +563,26 @@ async fn switch_apply<K: GlobalSwitch>(action: &K, ctx: &Context) -> Result<Outp
         .with_maybe_applied()
     })?;
     Ok(switched_outputs(&g, &from))
+}
+
+/// Waits until global cluster `global` is settled (`available`, no switchover or failover in
+/// progress).
+async fn global_settled(
+    api: &dyn RdsApi,
+    ctx: &Context,
+    policy: &drkit_core::WaitPolicy,
+    global: &str,
+) -> Result<GlobalCluster, ActionError> {
+    let what = format!("the operation in progress on global cluster {global} to end");
+    wait_until(ctx, &what, policy, || async {
+        let g = describe(api, ctx, global).await?;
+        Ok(if g.is_settled() {
+            Poll::Ready(g)
+        } else {
+            Poll::Pending(g.summary())
+        })
+    })
+    .await
 }
 
 /// Whether the global cluster shows a switch from `from` (not settled, or another writer)

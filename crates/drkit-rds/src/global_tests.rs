@@ -363,14 +363,14 @@ async fn a_lost_answer_or_a_resume_never_sends_a_second_switch() {
     ] {
         let failover = kind == "rds.failover_global_cluster";
         let mut api = MockRdsApi::new();
-        states(
-            &mut api,
-            vec![
-                global("available", EAST),
-                switching("failing-over", EAST, failover),
-                global("available", WEST),
-            ],
-        );
+        // The failover reads the global cluster once more first (for the target's RPO lag).
+        let before = if failover { 2 } else { 1 };
+        let mut answers = vec![global("available", EAST); before];
+        answers.extend([
+            switching("failing-over", EAST, failover),
+            global("available", WEST),
+        ]);
+        states(&mut api, answers);
         if failover {
             api.expect_failover_global_cluster()
                 .times(1)
@@ -587,4 +587,56 @@ async fn a_detach_that_never_reached_rds_is_sent_again_after_the_grace() {
     assert_eq!(out.get_str("writer"), Some("mint-dr-1"));
     assert_eq!(*sends.lock().unwrap(), 2);
     assert!(started.elapsed() >= crate::failover::UNSTARTED_GRACE);
+}
+
+/// A global cluster busy with another operation (`modifying`) is waited for, not blocked;
+/// a switchover refused with `InvalidGlobalClusterStateFault` while it is busy is decided
+/// again once the operation ends, and sent then.
+#[tokio::test(start_paused = true)]
+async fn a_busy_global_cluster_is_waited_for_and_a_refused_switch_decided_again() {
+    let mut api = MockRdsApi::new();
+    states(
+        &mut api,
+        vec![
+            global("modifying", EAST), // check
+            global("modifying", EAST), // execute reads it
+            global("available", EAST), // settled
+            global("modifying", EAST), // after the refusal: still busy
+            global("available", EAST), // settled again
+            global("available", WEST), // the switch done
+        ],
+    );
+    let calls = Arc::new(Mutex::new(0));
+    let c = Arc::clone(&calls);
+    api.expect_switchover_global_cluster()
+        .times(2)
+        .returning(move |_, target| {
+            assert_eq!(target, WEST);
+            let mut n = c.lock().unwrap();
+            *n += 1;
+            if *n == 1 {
+                Err(
+                    ActionError::new(ErrorKind::Conflict, "global cluster is modifying")
+                        .with_code("InvalidGlobalClusterStateFault"),
+                )
+            } else {
+                Ok(())
+            }
+        });
+    let switch = build(
+        api,
+        "rds.switchover_global_cluster",
+        json!({"global_cluster": GLOBAL, "target_cluster": "mint-dr"}),
+    );
+    let ctx = Context::new();
+    match switch.check(&ctx).await.unwrap() {
+        Check::Ready { change } => assert!(
+            change.starts_with("wait for the operation in progress on global cluster"),
+            "{change}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let out = switch.execute(&ctx).await.unwrap();
+    assert_eq!(out.get_str("writer"), Some(WEST));
+    assert_eq!(*calls.lock().unwrap(), 2);
 }

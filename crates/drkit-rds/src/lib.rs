@@ -57,7 +57,8 @@ pub use global::{
 };
 pub use port::{
     ClusterMember, Datapoint, DbCluster, DbInstance, DbSnapshot, Endpoint, GlobalCluster,
-    GlobalFailover, GlobalMember, MetricsApi, RdsApi, RestoreTime, SnapshotOf,
+    GlobalFailover, GlobalMember, MetricsApi, RdsApi, RestoreSettings, RestoreTime,
+    ServerlessV2Scaling, SnapshotOf,
 };
 #[cfg(any(test, feature = "mock"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]

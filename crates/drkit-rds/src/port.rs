@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use drkit_core::ActionError;
 
 /// An Aurora DB cluster, as drkit needs to see it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
 pub struct DbCluster {
     /// The cluster identifier.
@@ -33,6 +33,75 @@ pub struct DbCluster {
     pub earliest_restorable: Option<SystemTime>,
     /// The latest time it can be restored to.
     pub latest_restorable: Option<SystemTime>,
+    /// When it was created (`ClusterCreateTime`).
+    pub created: Option<SystemTime>,
+    /// Its DB subnet group (`DBSubnetGroup`).
+    pub subnet_group: Option<String>,
+    /// Its VPC security groups' ids (`VpcSecurityGroups`).
+    pub security_groups: Vec<String>,
+    /// Its DB cluster parameter group (`DBClusterParameterGroup`).
+    pub parameter_group: Option<String>,
+    /// Its Aurora Serverless v2 capacity range, if it has one.
+    pub serverless_v2: Option<ServerlessV2Scaling>,
+}
+
+/// An Aurora Serverless v2 capacity range (`ServerlessV2ScalingConfiguration`), in Aurora
+/// capacity units (ACUs, in half steps). A cluster needs one before it can have a
+/// `db.serverless` instance.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ServerlessV2Scaling {
+    /// `MinCapacity`.
+    pub min_capacity: f64,
+    /// `MaxCapacity`.
+    pub max_capacity: f64,
+}
+
+/// What RDS otherwise takes from its defaults when it restores into a new cluster or instance
+/// (the default VPC security group, the engine's default parameter groups): what drkit sends
+/// instead, the runbook's or the source's.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct RestoreSettings {
+    /// `DBSubnetGroupName`.
+    pub subnet_group: Option<String>,
+    /// `VpcSecurityGroupIds` (none: RDS's default security group).
+    pub security_groups: Vec<String>,
+    /// `DBClusterParameterGroupName` (a cluster restore only).
+    pub cluster_parameter_group: Option<String>,
+    /// `DBParameterGroupName` of the instance created.
+    pub parameter_group: Option<String>,
+    /// `ServerlessV2ScalingConfiguration` (a cluster restore only).
+    pub serverless_v2: Option<ServerlessV2Scaling>,
+}
+
+impl RestoreSettings {
+    /// `in subnet group a, security groups sg-1, sg-2, ...`: for plans and progress.
+    pub fn summary(&self) -> String {
+        let mut parts = vec![
+            format!(
+                "subnet group {}",
+                self.subnet_group.as_deref().unwrap_or("(RDS default)")
+            ),
+            if self.security_groups.is_empty() {
+                "the VPC's default security group".to_owned()
+            } else {
+                format!("security groups {}", self.security_groups.join(", "))
+            },
+        ];
+        if let Some(g) = &self.cluster_parameter_group {
+            parts.push(format!("cluster parameter group {g}"));
+        }
+        if let Some(g) = &self.parameter_group {
+            parts.push(format!("parameter group {g}"));
+        }
+        if let Some(s) = &self.serverless_v2 {
+            parts.push(format!(
+                "Serverless v2 {}-{} ACUs",
+                s.min_capacity, s.max_capacity
+            ));
+        }
+        parts.join(", ")
+    }
 }
 
 impl DbCluster {
@@ -139,6 +208,12 @@ pub struct DbInstance {
     pub latest_restorable: Option<SystemTime>,
     /// How many days of automated backups are kept (0: none, so no point-in-time restore).
     pub backup_retention_days: Option<i32>,
+    /// Its DB subnet group's name (`DBSubnetGroup`).
+    pub subnet_group: Option<String>,
+    /// Its VPC security groups' ids (`VpcSecurityGroups`).
+    pub security_groups: Vec<String>,
+    /// Its DB parameter group (the first of `DBParameterGroups`).
+    pub parameter_group: Option<String>,
 }
 
 impl DbInstance {
@@ -272,38 +347,47 @@ pub trait RdsApi: std::fmt::Debug + Send + Sync {
     /// `PromoteReadReplicaDBCluster`.
     async fn promote_read_replica_db_cluster(&self, cluster: &str) -> Result<(), ActionError>;
 
-    /// `RestoreDBInstanceToPointInTime` from `source` into a new instance `target`.
+    /// `RestoreDBInstanceToPointInTime` from `source` into a new instance `target`, with
+    /// `settings`' subnet group, security groups and parameter group.
     async fn restore_instance_to_point_in_time<'a>(
         &self,
         source: &str,
         target: &str,
         time: RestoreTime,
         instance_class: Option<&'a str>,
+        settings: &RestoreSettings,
     ) -> Result<(), ActionError>;
 
-    /// `RestoreDBInstanceFromDBSnapshot` into a new instance `target`.
+    /// `RestoreDBInstanceFromDBSnapshot` into a new instance `target`, with `settings`' subnet
+    /// group, security groups and parameter group.
     async fn restore_instance_from_snapshot<'a>(
         &self,
         target: &str,
         snapshot: &str,
         instance_class: Option<&'a str>,
+        settings: &RestoreSettings,
     ) -> Result<(), ActionError>;
 
-    /// `RestoreDBClusterToPointInTime` from `source` into a new cluster `target`.
+    /// `RestoreDBClusterToPointInTime` from `source` into a new cluster `target`, with
+    /// `settings`' subnet group, security groups, cluster parameter group and Serverless v2
+    /// capacity range.
     async fn restore_cluster_to_point_in_time(
         &self,
         source: &str,
         target: &str,
         time: RestoreTime,
+        settings: &RestoreSettings,
     ) -> Result<(), ActionError>;
 
-    /// `CreateDBInstance` of a member instance of `cluster`.
-    async fn create_cluster_instance(
+    /// `CreateDBInstance` of a member instance of `cluster` (it takes the cluster's network),
+    /// with DB parameter group `parameter_group` (RDS's default for the engine when `None`).
+    async fn create_cluster_instance<'a>(
         &self,
         instance: &str,
         cluster: &str,
         engine: &str,
         instance_class: &str,
+        parameter_group: Option<&'a str>,
     ) -> Result<(), ActionError>;
 
     /// `DescribeDBSnapshots` of one instance (manual and automated).

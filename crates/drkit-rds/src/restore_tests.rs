@@ -9,7 +9,7 @@ use drkit_core::{ActionExt, ActionRef, Check, Context, ErrorKind, RecoveryAction
 
 use crate::port::{
     Datapoint, DbCluster, DbInstance, DbSnapshot, Endpoint, MockMetricsApi, MockRdsApi,
-    RestoreTime, SnapshotOf,
+    RestoreSettings, RestoreTime, ServerlessV2Scaling, SnapshotOf,
 };
 use drkit_core::StepSpec;
 use drkit_core::kind::with_port;
@@ -43,7 +43,20 @@ fn source() -> DbInstance {
     i.created = Some(ago(48 * HOUR));
     i.latest_restorable = Some(ago(Duration::from_secs(60)));
     i.backup_retention_days = Some(7);
+    i.subnet_group = Some("mint-private".into());
+    i.security_groups = vec!["sg-0aa11".into(), "sg-0bb22".into()];
+    i.parameter_group = Some("mint-pg16".into());
     i
+}
+
+/// What a restore of [`source`] gets when the runbook gives nothing: the source's network.
+fn source_settings() -> RestoreSettings {
+    RestoreSettings {
+        subnet_group: Some("mint-private".into()),
+        security_groups: vec!["sg-0aa11".into(), "sg-0bb22".into()],
+        parameter_group: Some("mint-pg16".into()),
+        ..RestoreSettings::default()
+    }
 }
 
 fn with_endpoint(mut i: DbInstance) -> DbInstance {
@@ -96,14 +109,15 @@ async fn pitr_waits_through_creating_and_reports_the_data_lost() {
     );
     let at = ago(30 * 60 * Duration::from_secs(1));
     api.expect_restore_instance_to_point_in_time()
-        .withf(move |s, t, time, class| {
+        .withf(move |s, t, time, class, settings| {
             s == "mint-replica-primary"
                 && t == "mint-replica-restored"
                 && *time == RestoreTime::At(at)
                 && class.is_none()
+                && *settings == source_settings()
         })
         .times(1)
-        .returning(|_, _, _, _| Ok(()));
+        .returning(|_, _, _, _, _| Ok(()));
     let action = pitr(
         api,
         PitrParams::at("mint-replica-primary", "mint-replica-restored", at),
@@ -186,7 +200,7 @@ async fn pitr_rollback_deletes_only_what_it_created() {
     );
     api.expect_restore_instance_to_point_in_time()
         .times(1)
-        .returning(|_, _, _, _| Ok(()));
+        .returning(|_, _, _, _, _| Ok(()));
     api.expect_delete_db_instance()
         .withf(|i| i == "mint-replica-restored")
         .times(1)
@@ -234,6 +248,9 @@ async fn snapshot_restore_picks_the_newest_available_snapshot_and_reports_its_ag
         "mint-replica-restored",
         vec![None, None, Some("available")],
     );
+    api.expect_describe_db_instance()
+        .withf(|i| i == "mint-replica-primary")
+        .returning(|_| Ok(source()));
     api.expect_describe_instance_snapshots()
         .withf(|i| i == "mint-replica-primary")
         .returning(|i| {
@@ -244,9 +261,11 @@ async fn snapshot_restore_picks_the_newest_available_snapshot_and_reports_its_ag
             ])
         });
     api.expect_restore_instance_from_snapshot()
-        .withf(|t, s, _| t == "mint-replica-restored" && s == "nightly")
+        .withf(|t, s, _, settings| {
+            t == "mint-replica-restored" && s == "nightly" && *settings == source_settings()
+        })
         .times(1)
-        .returning(|_, _, _| Ok(()));
+        .returning(|_, _, _, _| Ok(()));
     let action = RestoreInstanceFromSnapshot::new(
         "restore-snap",
         SnapshotRestoreParams::latest_of("mint-replica-restored", "mint-replica-primary"),
@@ -311,20 +330,24 @@ async fn cluster_pitr_creates_the_instance_the_cluster_needs() {
         vec![None, Some("creating"), Some("available")],
     );
     api.expect_restore_cluster_to_point_in_time()
-        .withf(|s, t, time| {
-            s == "mint-replica-cluster" && t == "mint-restored" && *time == RestoreTime::Latest
+        .withf(|s, t, time, settings| {
+            s == "mint-replica-cluster"
+                && t == "mint-restored"
+                && *time == RestoreTime::Latest
+                && *settings == RestoreSettings::default()
         })
         .times(1)
-        .returning(|_, _, _| Ok(()));
+        .returning(|_, _, _, _| Ok(()));
     api.expect_create_cluster_instance()
-        .withf(|i, c, e, class| {
+        .withf(|i, c, e, class, group| {
             i == "mint-restored-instance-1"
                 && c == "mint-restored"
                 && e == "aurora-postgresql"
                 && class == "db.r6g.large"
+                && group.is_none()
         })
         .times(1)
-        .returning(|_, _, _, _| Ok(()));
+        .returning(|_, _, _, _, _| Ok(()));
     let action = RestoreClusterToPointInTime::new(
         "restore-cluster",
         ClusterPitrParams::latest("mint-replica-cluster", "mint-restored", "db.r6g.large"),
@@ -583,4 +606,545 @@ async fn aurora_lag_metrics_are_read_per_instance_or_cluster_in_milliseconds() {
     wrong.metric = LagMetric::AuroraGlobalDBReplicationLag;
     let err = CheckReplicaLag::validate(&wrong).unwrap_err();
     assert!(err.to_string().contains("is read per cluster"), "{err}");
+}
+
+// --- Where restores land: the source's network and parameter groups, or the runbook's ---
+
+/// The source cluster of the cluster restores: its network, parameter group and Serverless v2
+/// range, and a writer `mint-1` with its own DB parameter group.
+fn source_cluster(serverless: bool) -> DbCluster {
+    let mut c = DbCluster::new(
+        "mint-replica-cluster",
+        "available",
+        vec![crate::port::ClusterMember::writer("mint-1")],
+    );
+    c.engine = Some("aurora-postgresql".into());
+    c.earliest_restorable = Some(ago(24 * HOUR));
+    c.latest_restorable = Some(ago(Duration::from_secs(120)));
+    c.subnet_group = Some("mint-private".into());
+    c.security_groups = vec!["sg-0aa11".into()];
+    c.parameter_group = Some("mint-cluster-pg16".into());
+    c.serverless_v2 = serverless.then_some(ServerlessV2Scaling {
+        min_capacity: 0.5,
+        max_capacity: 16.0,
+    });
+    c
+}
+
+/// A mocked RDS for a cluster restore of [`source_cluster`] into `mint-restored`: the
+/// restore and the instance creation are recorded (with their settings) and take effect at
+/// once.
+type Recorded<T> = Arc<Mutex<Vec<T>>>;
+
+/// What the mocked RDS of a cluster restore records: the restores' settings, and the instances
+/// created with their parameter group.
+type ClusterRestoreCalls = (
+    Recorded<RestoreSettings>,
+    Recorded<(String, Option<String>)>,
+);
+
+fn cluster_restore_api(serverless: bool) -> (MockRdsApi, ClusterRestoreCalls) {
+    let restores = Arc::new(Mutex::new(Vec::new()));
+    let instances = Arc::new(Mutex::new(Vec::new()));
+    let restored = Arc::new(Mutex::new(None::<DbCluster>));
+    let mut api = MockRdsApi::new();
+    let r = Arc::clone(&restored);
+    api.expect_describe_db_cluster().returning(move |id| {
+        if id == "mint-replica-cluster" {
+            return Ok(source_cluster(serverless));
+        }
+        r.lock().unwrap().clone().ok_or_else(|| not_found(id))
+    });
+    let made = Arc::clone(&instances);
+    api.expect_describe_db_instance().returning(move |id| {
+        if id == "mint-1" {
+            let mut w = DbInstance::new(id, "available");
+            w.parameter_group = Some("mint-instance-pg16".into());
+            return Ok(w);
+        }
+        if made.lock().unwrap().iter().any(|(i, _)| i == id) {
+            let mut i = DbInstance::new(id, "available");
+            i.cluster = Some("mint-restored".into());
+            return Ok(i);
+        }
+        Err(not_found(id))
+    });
+    let (rec, r) = (Arc::clone(&restores), Arc::clone(&restored));
+    api.expect_restore_cluster_to_point_in_time()
+        .returning(move |_, target, _, settings| {
+            rec.lock().unwrap().push(settings.clone());
+            let mut c = DbCluster::new(target, "available", vec![]);
+            c.engine = Some("aurora-postgresql".into());
+            c.created = Some(SystemTime::now());
+            c.subnet_group.clone_from(&settings.subnet_group);
+            c.security_groups.clone_from(&settings.security_groups);
+            c.serverless_v2 = settings.serverless_v2;
+            *r.lock().unwrap() = Some(c);
+            Ok(())
+        });
+    let rec = Arc::clone(&instances);
+    api.expect_create_cluster_instance()
+        .returning(move |id, _, _, _, group| {
+            rec.lock()
+                .unwrap()
+                .push((id.to_owned(), group.map(str::to_owned)));
+            Ok(())
+        });
+    (api, (restores, instances))
+}
+
+fn cluster_restore(api: MockRdsApi, params: ClusterPitrParams) -> RestoreClusterToPointInTime {
+    RestoreClusterToPointInTime::new("restore-cluster", params, Arc::new(api), None)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cluster_restore_lands_in_the_source_network_by_default() {
+    let (api, (restores, instances)) = cluster_restore_api(true);
+    let action = cluster_restore(
+        api,
+        ClusterPitrParams::latest("mint-replica-cluster", "mint-restored", "db.serverless"),
+    );
+    match action.check(&Context::new()).await.unwrap() {
+        Check::Ready { change } => assert!(
+            change.contains("subnet group mint-private, security groups sg-0aa11"),
+            "{change}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let out = action.execute(&Context::new()).await.unwrap();
+    let expected = RestoreSettings {
+        subnet_group: Some("mint-private".into()),
+        security_groups: vec!["sg-0aa11".into()],
+        cluster_parameter_group: Some("mint-cluster-pg16".into()),
+        parameter_group: Some("mint-instance-pg16".into()),
+        serverless_v2: Some(ServerlessV2Scaling {
+            min_capacity: 0.5,
+            max_capacity: 16.0,
+        }),
+    };
+    assert_eq!(*restores.lock().unwrap(), vec![expected]);
+    assert_eq!(
+        *instances.lock().unwrap(),
+        vec![(
+            "mint-restored-instance-1".to_owned(),
+            Some("mint-instance-pg16".to_owned())
+        )]
+    );
+    assert_eq!(out.get_str("subnet_group"), Some("mint-private"));
+    assert_eq!(
+        out.get("security_groups"),
+        Some(&serde_json::json!(["sg-0aa11"]))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cluster_restore_takes_the_runbook_settings_over_the_source() {
+    let (api, (restores, instances)) = cluster_restore_api(false);
+    let mut params =
+        ClusterPitrParams::latest("mint-replica-cluster", "mint-restored", "db.serverless")
+            .in_network("drill-subnets", ["sg-0dd44", "sg-0ee55"])
+            .serverless_v2(1.0, 8.5);
+    params.cluster_parameter_group = Some("drill-cluster-pg".into());
+    params.parameter_group = Some("drill-pg".into());
+    assert!(RestoreClusterToPointInTime::validate(&params).is_ok());
+    cluster_restore(api, params)
+        .execute(&Context::new())
+        .await
+        .unwrap();
+    let sent = restores.lock().unwrap()[0].clone();
+    assert_eq!(sent.subnet_group.as_deref(), Some("drill-subnets"));
+    assert_eq!(sent.security_groups, ["sg-0dd44", "sg-0ee55"]);
+    assert_eq!(
+        sent.cluster_parameter_group.as_deref(),
+        Some("drill-cluster-pg")
+    );
+    assert_eq!(
+        sent.serverless_v2,
+        Some(ServerlessV2Scaling {
+            min_capacity: 1.0,
+            max_capacity: 8.5
+        })
+    );
+    assert_eq!(instances.lock().unwrap()[0].1.as_deref(), Some("drill-pg"));
+}
+
+/// `db.serverless` needs the new cluster's capacity range: none given and none on the source
+/// blocks the restore before any change; a bad range is refused before any call.
+#[tokio::test]
+async fn a_serverless_instance_without_a_capacity_range_is_refused() {
+    let (mut api, _) = cluster_restore_api(false);
+    api.expect_restore_cluster_to_point_in_time().never();
+    let action = cluster_restore(
+        api,
+        ClusterPitrParams::latest("mint-replica-cluster", "mint-restored", "db.serverless"),
+    );
+    match action.check(&Context::new()).await.unwrap() {
+        Check::Blocked { reason } => assert!(
+            reason.contains("db.serverless needs a Serverless v2 capacity range")
+                && reason.contains("give `min_capacity` and `max_capacity`"),
+            "{reason}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let err = action.execute(&Context::new()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+
+    let base = ClusterPitrParams::latest("mint-replica-cluster", "mint-restored", "db.serverless");
+    for (params, param) in [
+        {
+            let mut p = base.clone();
+            p.min_capacity = Some(1.0);
+            (p, None)
+        },
+        (base.clone().serverless_v2(0.5, 8.2), Some("max_capacity")),
+        (base.clone().serverless_v2(8.0, 4.0), Some("max_capacity")),
+        (base.clone().serverless_v2(1.0, 512.0), Some("max_capacity")),
+        (
+            base.clone().in_network("ok", ["sg-zz"]),
+            Some("security_groups"),
+        ),
+        (base.in_network("bad/name", ["sg-0a"]), Some("subnet_group")),
+    ] {
+        let err = RestoreClusterToPointInTime::validate(&params).unwrap_err();
+        assert_eq!(err.param.as_deref(), param, "{err}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_instance_restore_takes_the_runbook_network_over_the_source() {
+    let mut api = MockRdsApi::new();
+    api.expect_describe_db_instance()
+        .withf(|i| i == "mint-replica-primary")
+        .returning(|_| Ok(source()));
+    instance_states(
+        &mut api,
+        "mint-replica-restored",
+        vec![None, None, Some("available")],
+    );
+    api.expect_restore_instance_to_point_in_time()
+        .withf(|_, _, _, _, settings| {
+            settings.subnet_group.as_deref() == Some("drill-subnets")
+                && settings.security_groups == ["sg-0dd44"]
+                && settings.parameter_group.as_deref() == Some("mint-pg16")
+        })
+        .times(1)
+        .returning(|_, _, _, _, _| Ok(()));
+    pitr(
+        api,
+        PitrParams::latest("mint-replica-primary", "mint-replica-restored")
+            .in_network("drill-subnets", ["sg-0dd44"]),
+    )
+    .execute(&Context::new())
+    .await
+    .unwrap();
+}
+
+/// A snapshot does not carry its instance's network: with the instance gone, the restore
+/// needs `subnet_group` and `security_groups`, and says so; given, they are sent.
+#[tokio::test(start_paused = true)]
+async fn a_snapshot_of_a_deleted_instance_needs_the_network_given() {
+    let api_for = |restores: usize| {
+        let mut api = MockRdsApi::new();
+        api.expect_describe_db_instance()
+            .withf(|i| i == "mint-replica-primary")
+            .returning(|i| Err(not_found(i)));
+        instance_states(
+            &mut api,
+            "mint-replica-restored",
+            vec![None, None, Some("available")],
+        );
+        api.expect_describe_snapshot().returning(|_, id| {
+            Ok(DbSnapshot::new(
+                id,
+                "available",
+                "mint-replica-primary",
+                Some(ago(HOUR)),
+            ))
+        });
+        api.expect_restore_instance_from_snapshot()
+            .withf(|_, _, _, settings| {
+                settings.subnet_group.as_deref() == Some("drill-subnets")
+                    && settings.security_groups == ["sg-0dd44"]
+                    && settings.parameter_group.is_none()
+            })
+            .times(restores)
+            .returning(|_, _, _, _| Ok(()));
+        Arc::new(api)
+    };
+    let params = SnapshotRestoreParams::snapshot("mint-replica-restored", "final-snapshot");
+    let action = RestoreInstanceFromSnapshot::new("restore-snap", params.clone(), api_for(0), None);
+    match action.check(&Context::new()).await.unwrap() {
+        Check::Blocked { reason } => assert!(
+            reason.contains(
+                "instance mint-replica-primary of snapshot final-snapshot no longer exists"
+            ) && reason.contains("give `subnet_group` and `security_groups`"),
+            "{reason}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let err = action.execute(&Context::new()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PreconditionFailed);
+
+    let action = RestoreInstanceFromSnapshot::new(
+        "restore-snap",
+        params.in_network("drill-subnets", ["sg-0dd44"]),
+        api_for(1),
+        None,
+    );
+    action.execute(&Context::new()).await.unwrap();
+}
+
+/// `CreateDBInstance` refused (`InvalidDBClusterStateFault`) while the new cluster is busy
+/// (`backing-up` right after the restore) is sent again once it is available.
+#[tokio::test(start_paused = true)]
+async fn the_instance_of_a_busy_restored_cluster_is_created_once_it_is_available() {
+    let mut fresh = MockRdsApi::new();
+    // The target cluster: missing, then available, backing-up at the refusal, then available.
+    let target = Mutex::new(VecDeque::from(vec![
+        None,
+        Some("available"),
+        Some("backing-up"),
+        Some("available"),
+    ]));
+    fresh.expect_describe_db_cluster().returning(move |id| {
+        if id == "mint-replica-cluster" {
+            return Ok(source_cluster(false));
+        }
+        let mut q = target.lock().unwrap();
+        let status = if q.len() > 1 {
+            q.pop_front().unwrap()
+        } else {
+            *q.front().unwrap()
+        };
+        status
+            .map(|s| DbCluster::new(id, s, vec![]))
+            .ok_or_else(|| not_found(id))
+    });
+    instance_states(
+        &mut fresh,
+        "mint-restored-instance-1",
+        vec![None, Some("available")],
+    );
+    fresh
+        .expect_describe_db_instance()
+        .withf(|i| i == "mint-1")
+        .returning(|i| Ok(DbInstance::new(i, "available")));
+    fresh
+        .expect_restore_cluster_to_point_in_time()
+        .times(1)
+        .returning(|_, _, _, _| Ok(()));
+    let calls = Arc::new(Mutex::new(0));
+    let c = Arc::clone(&calls);
+    fresh
+        .expect_create_cluster_instance()
+        .times(2)
+        .returning(move |_, _, _, _, _| {
+            let mut n = c.lock().unwrap();
+            *n += 1;
+            if *n == 1 {
+                Err(
+                    drkit_core::ActionError::new(ErrorKind::Conflict, "cluster is backing-up")
+                        .with_code("InvalidDBClusterStateFault"),
+                )
+            } else {
+                Ok(())
+            }
+        });
+    let out = cluster_restore(
+        fresh,
+        ClusterPitrParams::latest("mint-replica-cluster", "mint-restored", "db.r6g.large"),
+    )
+    .execute(&Context::new())
+    .await
+    .unwrap();
+    assert_eq!(out.get_str("instance"), Some("mint-restored-instance-1"));
+}
+
+// --- Drill artifacts are this run's: named after the run, refused when older ---
+
+fn in_run(run: &str, started: SystemTime) -> Context {
+    Context::new().with_run(run.to_owned(), started)
+}
+
+#[test]
+fn run_scoped_names_follow_the_rds_rules_and_are_stable_per_run() {
+    let a = crate::common::run_scoped_name(
+        "Mint-Replica-Cluster-drkit-safety",
+        Some("p-1764370000000"),
+    );
+    assert!(a.starts_with("mint-replica-cluster-drkit-safety-"), "{a}");
+    assert_eq!(
+        a,
+        crate::common::run_scoped_name(
+            "Mint-Replica-Cluster-drkit-safety",
+            Some("p-1764370000000")
+        ),
+        "a resume finds the same name"
+    );
+    assert_ne!(
+        a,
+        crate::common::run_scoped_name(
+            "Mint-Replica-Cluster-drkit-safety",
+            Some("p-1772000000000")
+        ),
+        "the next run makes another"
+    );
+    let long = crate::common::run_scoped_name(
+        &format!("{}-drkit-a_step__with--odd-chars", "x".repeat(60)),
+        Some("a-very-long-plan-name-1764370000000"),
+    );
+    assert!(long.len() <= 63, "{long}");
+    crate::common::identifier("name", &long).unwrap();
+    crate::common::identifier("name", &a).unwrap();
+    assert_eq!(
+        crate::common::run_scoped_name("db-drkit-safety", None),
+        "db-drkit-safety"
+    );
+}
+
+/// The safety snapshot is named after the run: last quarter's is not found; a snapshot of the
+/// run's name made before the run started is refused, never reported as taken.
+#[tokio::test(start_paused = true)]
+async fn the_safety_snapshot_is_this_runs_and_an_older_one_is_refused() {
+    let started = SystemTime::now();
+    let name = crate::common::run_scoped_name("mint-replica-cluster-drkit-safety", Some("drill-1"));
+    assert_ne!(name, "mint-replica-cluster-drkit-safety");
+    let mut api = MockRdsApi::new();
+    // Last quarter's snapshot under the old name is never even looked at.
+    let n = name.clone();
+    api.expect_describe_snapshot()
+        .withf(move |_, id| id == n)
+        .returning(move |_, id| {
+            Ok(DbSnapshot::new(
+                id,
+                "available",
+                "mint-replica-cluster",
+                Some(ago(90 * 24 * HOUR)),
+            ))
+        });
+    api.expect_create_snapshot().never();
+    let action = CreateSnapshot::new(
+        "safety",
+        SnapshotParams::cluster("mint-replica-cluster"),
+        Arc::new(api),
+        None,
+    );
+    let ctx = in_run("drill-1", started);
+    assert_eq!(action.snapshot_name(&ctx), name);
+    for err in [
+        action.check(&ctx).await.unwrap_err(),
+        action.execute(&ctx).await.unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::Conflict);
+        assert!(
+            err.message()
+                .contains(&format!("snapshot {name} already exists, created"))
+                && err.message().contains("before this run started"),
+            "{err}"
+        );
+    }
+}
+
+/// An explicit `snapshot_id` made before the run is refused too; one made in the run (a
+/// resume) is done.
+#[tokio::test]
+async fn an_explicit_snapshot_id_gets_the_same_staleness_rule() {
+    let started = SystemTime::now() - HOUR;
+    let action = |created: SystemTime| {
+        let mut api = MockRdsApi::new();
+        api.expect_describe_snapshot()
+            .returning(move |_, id| Ok(DbSnapshot::new(id, "available", "mint-db", Some(created))));
+        let mut params = SnapshotParams::instance("mint-db");
+        params.snapshot_id = Some("before-drill".into());
+        CreateSnapshot::new("safety", params, Arc::new(api), None)
+    };
+    let ctx = in_run("drill-2", started);
+    let err = action(started - 2 * HOUR).check(&ctx).await.unwrap_err();
+    assert!(
+        err.message().contains("give another `snapshot_id`"),
+        "{err}"
+    );
+    assert!(
+        action(started + Duration::from_secs(60))
+            .check(&ctx)
+            .await
+            .unwrap()
+            .is_done()
+    );
+}
+
+/// A restore target left from an earlier drill is refused, not reported as this run's restore
+/// (which would have no RPO).
+#[tokio::test]
+async fn a_restore_target_from_an_earlier_drill_is_refused() {
+    let started = SystemTime::now();
+    let ctx = in_run("drill-3", started);
+    let old = |id: &str| {
+        let mut i = with_endpoint(DbInstance::new(id, "available"));
+        i.created = Some(ago(90 * 24 * HOUR));
+        i
+    };
+    let mut api = MockRdsApi::new();
+    api.expect_describe_db_instance()
+        .returning(move |id| Ok(old(id)));
+    api.expect_restore_instance_to_point_in_time().never();
+    let err = pitr(
+        api,
+        PitrParams::latest("mint-replica-primary", "mint-replica-restored"),
+    )
+    .check(&ctx)
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(
+        err.message()
+            .contains("instance mint-replica-restored already exists, created")
+            && err.message().contains("give another `target`"),
+        "{err}"
+    );
+
+    let mut api = MockRdsApi::new();
+    api.expect_describe_db_cluster().returning(|id| {
+        let mut c = DbCluster::new(id, "available", vec![]);
+        c.created = Some(ago(90 * 24 * HOUR));
+        Ok(c)
+    });
+    api.expect_restore_cluster_to_point_in_time().never();
+    let err = cluster_restore(
+        api,
+        ClusterPitrParams::latest("mint-replica-cluster", "mint-restored", "db.r6g.large"),
+    )
+    .execute(&ctx)
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(
+        err.message()
+            .contains("cluster mint-restored already exists"),
+        "{err}"
+    );
+}
+
+/// A dry run has no run id: the plan names the snapshot's pattern and reads nothing (last
+/// quarter's snapshot of the old, untagged name is not this run's either way).
+#[tokio::test]
+async fn a_dry_run_names_the_snapshot_after_the_run_to_come() {
+    let mut api = MockRdsApi::new();
+    api.expect_describe_snapshot().never();
+    let action = CreateSnapshot::new(
+        "safety",
+        SnapshotParams::cluster("mint-replica-cluster"),
+        Arc::new(api),
+        None,
+    );
+    assert_eq!(
+        action
+            .check(&Context::new().with_dry_run(true))
+            .await
+            .unwrap(),
+        Check::ready(
+            "snapshot mint-replica-cluster as mint-replica-cluster-drkit-safety-<run tag> \
+             (named when the run starts)"
+        )
+    );
 }

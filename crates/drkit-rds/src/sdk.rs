@@ -10,7 +10,8 @@ use drkit_core::{ActionError, ErrorKind};
 
 use crate::port::{
     ClusterMember, Datapoint, DbCluster, DbInstance, DbSnapshot, Endpoint, GlobalCluster,
-    GlobalFailover, GlobalMember, MetricsApi, RdsApi, RestoreTime, SnapshotOf,
+    GlobalFailover, GlobalMember, MetricsApi, RdsApi, RestoreSettings, RestoreTime,
+    ServerlessV2Scaling, SnapshotOf,
 };
 
 fn time(t: Option<&DateTime>) -> Option<SystemTime> {
@@ -19,6 +20,11 @@ fn time(t: Option<&DateTime>) -> Option<SystemTime> {
 
 fn not_found(operation: &str, what: &str) -> ActionError {
     ActionError::new(ErrorKind::NotFound, format!("{what} not found")).with_operation(operation)
+}
+
+/// A list parameter: left out when empty (RDS's default), sent when not.
+fn some_list(items: &[String]) -> Option<Vec<String>> {
+    (!items.is_empty()).then(|| items.to_vec())
 }
 
 /// [`RdsApi`] over an `aws-sdk-rds` client.
@@ -73,7 +79,24 @@ fn cluster_from_sdk(c: &aws_sdk_rds::types::DbCluster) -> DbCluster {
         replication_source: c.replication_source_identifier().map(str::to_owned),
         earliest_restorable: time(c.earliest_restorable_time()),
         latest_restorable: time(c.latest_restorable_time()),
+        created: time(c.cluster_create_time()),
+        subnet_group: c.db_subnet_group().map(str::to_owned),
+        security_groups: security_group_ids(c.vpc_security_groups()),
+        parameter_group: c.db_cluster_parameter_group().map(str::to_owned),
+        serverless_v2: c.serverless_v2_scaling_configuration().and_then(|s| {
+            Some(ServerlessV2Scaling {
+                min_capacity: s.min_capacity()?,
+                max_capacity: s.max_capacity()?,
+            })
+        }),
     }
+}
+
+fn security_group_ids(groups: &[aws_sdk_rds::types::VpcSecurityGroupMembership]) -> Vec<String> {
+    groups
+        .iter()
+        .filter_map(|g| g.vpc_security_group_id().map(str::to_owned))
+        .collect()
 }
 
 fn global_from_sdk(g: &aws_sdk_rds::types::GlobalCluster) -> GlobalCluster {
@@ -130,6 +153,16 @@ fn instance_from_sdk(i: &aws_sdk_rds::types::DbInstance) -> DbInstance {
         created: time(i.instance_create_time()),
         latest_restorable: time(i.latest_restorable_time()),
         backup_retention_days: i.backup_retention_period(),
+        subnet_group: i
+            .db_subnet_group()
+            .and_then(|g| g.db_subnet_group_name())
+            .map(str::to_owned),
+        security_groups: security_group_ids(i.vpc_security_groups()),
+        parameter_group: i
+            .db_parameter_groups()
+            .iter()
+            .find_map(|g| g.db_parameter_group_name())
+            .map(str::to_owned),
     }
 }
 
@@ -327,6 +360,7 @@ impl RdsApi for SdkRds {
         target: &str,
         time: RestoreTime,
         instance_class: Option<&'a str>,
+        settings: &RestoreSettings,
     ) -> Result<(), ActionError> {
         let request = self
             .client
@@ -335,7 +369,10 @@ impl RdsApi for SdkRds {
             .restore_db_instance_to_point_in_time()
             .source_db_instance_identifier(source)
             .target_db_instance_identifier(target)
-            .set_db_instance_class(instance_class.map(str::to_owned));
+            .set_db_instance_class(instance_class.map(str::to_owned))
+            .set_db_subnet_group_name(settings.subnet_group.clone())
+            .set_vpc_security_group_ids(some_list(&settings.security_groups))
+            .set_db_parameter_group_name(settings.parameter_group.clone());
         let request = match time {
             RestoreTime::Latest => request.use_latest_restorable_time(true),
             RestoreTime::At(at) => request.restore_time(DateTime::from(at)),
@@ -352,6 +389,7 @@ impl RdsApi for SdkRds {
         target: &str,
         snapshot: &str,
         instance_class: Option<&'a str>,
+        settings: &RestoreSettings,
     ) -> Result<(), ActionError> {
         self.client
             .get()
@@ -360,6 +398,9 @@ impl RdsApi for SdkRds {
             .db_instance_identifier(target)
             .db_snapshot_identifier(snapshot)
             .set_db_instance_class(instance_class.map(str::to_owned))
+            .set_db_subnet_group_name(settings.subnet_group.clone())
+            .set_vpc_security_group_ids(some_list(&settings.security_groups))
+            .set_db_parameter_group_name(settings.parameter_group.clone())
             .send()
             .await
             .or_action_error("RestoreDBInstanceFromDBSnapshot")?;
@@ -371,6 +412,7 @@ impl RdsApi for SdkRds {
         source: &str,
         target: &str,
         time: RestoreTime,
+        settings: &RestoreSettings,
     ) -> Result<(), ActionError> {
         let request = self
             .client
@@ -378,7 +420,16 @@ impl RdsApi for SdkRds {
             .await
             .restore_db_cluster_to_point_in_time()
             .source_db_cluster_identifier(source)
-            .db_cluster_identifier(target);
+            .db_cluster_identifier(target)
+            .set_db_subnet_group_name(settings.subnet_group.clone())
+            .set_vpc_security_group_ids(some_list(&settings.security_groups))
+            .set_db_cluster_parameter_group_name(settings.cluster_parameter_group.clone())
+            .set_serverless_v2_scaling_configuration(settings.serverless_v2.map(|s| {
+                aws_sdk_rds::types::ServerlessV2ScalingConfiguration::builder()
+                    .min_capacity(s.min_capacity)
+                    .max_capacity(s.max_capacity)
+                    .build()
+            }));
         let request = match time {
             RestoreTime::Latest => request.use_latest_restorable_time(true),
             RestoreTime::At(at) => request.restore_to_time(DateTime::from(at)),
@@ -390,12 +441,13 @@ impl RdsApi for SdkRds {
         Ok(())
     }
 
-    async fn create_cluster_instance(
+    async fn create_cluster_instance<'a>(
         &self,
         instance: &str,
         cluster: &str,
         engine: &str,
         instance_class: &str,
+        parameter_group: Option<&'a str>,
     ) -> Result<(), ActionError> {
         self.client
             .get()
@@ -405,6 +457,7 @@ impl RdsApi for SdkRds {
             .db_cluster_identifier(cluster)
             .engine(engine)
             .db_instance_class(instance_class)
+            .set_db_parameter_group_name(parameter_group.map(str::to_owned))
             .send()
             .await
             .or_action_error("CreateDBInstance")?;

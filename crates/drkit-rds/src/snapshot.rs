@@ -11,7 +11,9 @@ use drkit_core::{
 };
 use serde::Deserialize;
 
-use crate::common::{exactly_one, optional_identifier, rfc3339, snapshot_ready};
+use crate::common::{
+    RunStart, exactly_one, optional_identifier, rfc3339, run_scoped_name, snapshot_ready,
+};
 use crate::port::{DbSnapshot, RdsApi, SnapshotOf};
 
 /// The parameters of `rds.create_snapshot`: exactly one of `instance` and `cluster`.
@@ -25,8 +27,9 @@ pub struct SnapshotParams {
     /// The Aurora cluster to snapshot (or give `instance`).
     #[serde(default)]
     pub cluster: Option<String>,
-    /// The snapshot's identifier (default `<source>-drkit-<step id>`, so a re-run finds the
-    /// snapshot it already took instead of taking another).
+    /// The snapshot's identifier (default `<source>-drkit-<step id>-<run tag>`, the tag made
+    /// from the run's id: a resume of the run finds the snapshot it took, the next run takes a
+    /// new one). A snapshot of that name made before the run started is refused.
     #[serde(default)]
     pub snapshot_id: Option<String>,
 }
@@ -53,12 +56,15 @@ impl SnapshotParams {
 
 /// Takes a DB (instance or cluster) snapshot and waits until it is `available`.
 /// Outputs: `snapshot`, `source`, `taken_at`. No rollback: a safety snapshot is kept.
+///
+/// The snapshot is this run's: named after the run by default, and a snapshot of its name
+/// created before the run started (last quarter's drill) is refused, never reported as taken.
 #[derive(Debug, HasBase)]
 pub struct CreateSnapshot {
     base: Base<Self>,
     of: SnapshotOf,
     source: String,
-    snapshot: String,
+    run_start: RunStart,
 }
 
 impl ActionKind for CreateSnapshot {
@@ -111,32 +117,54 @@ impl CreateSnapshot {
             (None, Some(cluster)) => (SnapshotOf::Cluster, cluster.clone()),
             (None, None) => (SnapshotOf::Instance, String::new()),
         };
-        let snapshot = params
+        // The run's tag is known only when the step runs: the resource names the pattern.
+        let name = params
             .snapshot_id
             .clone()
-            .unwrap_or_else(|| format!("{source}-drkit-{id}"));
+            .unwrap_or_else(|| format!("{source}-drkit-{id}-<run>"));
         let kind = match of {
             SnapshotOf::Instance => "db-snapshot",
             SnapshotOf::Cluster => "db-cluster-snapshot",
         };
-        let target = Resource::new("rds", kind, snapshot.clone()).in_region(region);
+        let target = Resource::new("rds", kind, name).in_region(region);
         Self {
             base: Base::new(id, params, target, api),
             of,
             source,
-            snapshot,
+            run_start: RunStart::default(),
         }
     }
 
-    async fn existing(&self, ctx: &Context) -> Result<Option<DbSnapshot>, ActionError> {
-        match ctx
-            .bounded(self.base.port.describe_snapshot(self.of, &self.snapshot))
+    /// The snapshot's name in the run of `ctx`: the one given, else
+    /// `<source>-drkit-<step>-<run tag>`.
+    pub fn snapshot_name(&self, ctx: &Context) -> String {
+        match &self.base.params.snapshot_id {
+            Some(name) => name.clone(),
+            None => run_scoped_name(
+                &format!("{}-drkit-{}", self.source, self.base.id),
+                ctx.run_id(),
+            ),
+        }
+    }
+
+    /// The snapshot, if it exists; refused if it was made before the run started.
+    async fn existing(&self, ctx: &Context, name: &str) -> Result<Option<DbSnapshot>, ActionError> {
+        let found = match ctx
+            .bounded(self.base.port.describe_snapshot(self.of, name))
             .await
         {
-            Ok(s) => Ok(Some(s)),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+            Ok(s) => s,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let fix = if self.base.params.snapshot_id.is_some() {
+            "give another `snapshot_id`"
+        } else {
+            "run the plan anew (a new run id)"
+        };
+        self.run_start
+            .refuse_stale(ctx, &format!("snapshot {name}"), found.created, fix)?;
+        Ok(Some(found))
     }
 
     fn outputs(&self, s: &DbSnapshot) -> Outputs {
@@ -150,27 +178,32 @@ impl CreateSnapshot {
 #[async_trait]
 impl Act for CreateSnapshot {
     async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
-        Ok(match self.existing(ctx).await? {
+        if ctx.is_dry_run() && ctx.run_id().is_none() && self.base.params.snapshot_id.is_none() {
+            // A dry run has no run yet: the name is made when the run starts, and no snapshot
+            // of an earlier run can have it.
+            return Ok(Check::ready(format!(
+                "snapshot {} as {}-drkit-{}-<run tag> (named when the run starts)",
+                self.source, self.source, self.base.id
+            )));
+        }
+        let name = self.snapshot_name(ctx);
+        Ok(match self.existing(ctx, &name).await? {
             Some(s) if s.status == "available" => Check::Done {
-                detail: format!("snapshot {} exists", s.id),
+                detail: format!("snapshot {} exists (taken in this run)", s.id),
                 outputs: self.outputs(&s),
             },
             Some(s) => Check::ready(format!("wait for snapshot {} ({})", s.id, s.status)),
-            None => Check::ready(format!("snapshot {} as {}", self.source, self.snapshot)),
+            None => Check::ready(format!("snapshot {} as {name}", self.source)),
         })
     }
 
     async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        if self.existing(ctx).await?.is_none() {
-            ctx.bounded(
-                self.base
-                    .port
-                    .create_snapshot(self.of, &self.source, &self.snapshot),
-            )
-            .await?;
+        let name = self.snapshot_name(ctx);
+        if self.existing(ctx, &name).await?.is_none() {
+            ctx.bounded(self.base.port.create_snapshot(self.of, &self.source, &name))
+                .await?;
             ctx.progress(format!(
-                "snapshot {} of {} requested at {}",
-                self.snapshot,
+                "snapshot {name} of {} requested at {}",
                 self.source,
                 rfc3339(SystemTime::now())
             ));
@@ -180,18 +213,18 @@ impl Act for CreateSnapshot {
             self.base.port.as_ref(),
             &self.base.wait,
             self.of,
-            &self.snapshot,
+            &name,
         )
         .await?;
         Ok(self.outputs(&s))
     }
 
     async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
-        match self.existing(ctx).await? {
+        let name = self.snapshot_name(ctx);
+        match self.existing(ctx, &name).await? {
             Some(s) if s.status == "available" => Ok(format!("snapshot {} is available", s.id)),
             other => Err(ActionError::postcondition(format!(
-                "snapshot {} is not available ({})",
-                self.snapshot,
+                "snapshot {name} is not available ({})",
                 other.map_or_else(|| "missing".to_owned(), |s| s.status)
             ))),
         }

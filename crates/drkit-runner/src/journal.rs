@@ -829,11 +829,21 @@ impl Journal {
     /// Queues a record and waits until it is durable: `Ok` only once it was serialised, written
     /// and synced.
     pub(crate) async fn record_durable(&self, event: Event) -> Result<(), JournalError> {
+        self.record_durable_at(event, self.clock.now()).await
+    }
+
+    /// [`record_durable`](Self::record_durable) with the record's time given (the run's start,
+    /// which the steps also see).
+    pub(crate) async fn record_durable_at(
+        &self,
+        event: Event,
+        at: SystemTime,
+    ) -> Result<(), JournalError> {
         let (ack, done) = oneshot::channel();
         self.tx
             .send(Pending {
                 event,
-                at: self.clock.now(),
+                at,
                 ack: Some(ack),
             })
             .map_err(|_| JournalError::Stopped("the journal is closed".into()))?;

@@ -291,17 +291,22 @@ impl Runner {
     ) -> Result<Report, RunError> {
         let clock = Clock::start();
         let mut incident_start = self.incident_start.unwrap_or_else(|| clock.now());
-        let (run, prior) = if resume {
-            let (run, prior, start) = self.last_run(plan).await?;
-            incident_start = start;
-            (run, prior)
+        // A resumed run keeps the original run's id and start (what the steps name and date
+        // their resources by).
+        let (run, prior, run_started) = if resume {
+            let last = self.last_run(plan).await?;
+            incident_start = last.incident_start;
+            (last.run, last.records, last.started)
         } else {
-            let millis = clock
+            // To the microsecond, as the journal keeps it: a resume reads back the same time.
+            let since_epoch = clock
                 .now()
                 .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis();
-            (format!("{}-{millis}", plan.name()), Vec::new())
+                .unwrap_or_default();
+            let micros = u64::try_from(since_epoch.as_micros()).unwrap_or(u64::MAX);
+            let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_micros(micros);
+            let millis = since_epoch.as_millis();
+            (format!("{}-{millis}", plan.name()), Vec::new(), now)
         };
         let first_seq = prior.last().map_or(0, |r| r.seq + 1);
         let inner = &plan.inner;
@@ -326,20 +331,25 @@ impl Runner {
         );
         let steps = step_infos(plan);
         let conditions = self.conditions(&prior);
+        // A fresh run's `run_started` record is dated by the run's start; a resume's by now.
+        let record_at = if resume { clock.now() } else { run_started };
         let started = journal
-            .record_durable(Event::RunStarted {
-                plan: plan.name().to_owned(),
-                fingerprint: plan.fingerprint().to_owned(),
-                resumed: resume,
-                holder: holder.to_string(),
-                incident_start,
-                rto: self.rto.clone(),
-                rpo: self.rpo.clone(),
-                steps,
-                source: plan.source().cloned(),
-                mode: conditions.mode,
-                impaired_regions: conditions.impaired_regions.clone(),
-            })
+            .record_durable_at(
+                Event::RunStarted {
+                    plan: plan.name().to_owned(),
+                    fingerprint: plan.fingerprint().to_owned(),
+                    resumed: resume,
+                    holder: holder.to_string(),
+                    incident_start,
+                    rto: self.rto.clone(),
+                    rpo: self.rpo.clone(),
+                    steps,
+                    source: plan.source().cloned(),
+                    mode: conditions.mode,
+                    impaired_regions: conditions.impaired_regions.clone(),
+                },
+                record_at,
+            )
             .await;
         // The run's cancellation: the caller's (Ctrl-C), or the loss of the journal lock.
         let cancel = self.cancel.child_token();
@@ -355,6 +365,7 @@ impl Runner {
                     cancel,
                     plan: plan.clone(),
                     run: run.clone(),
+                    run_started,
                     built: std::sync::Mutex::new(vec![None; plan.inner.steps.len()]),
                     intents: Arc::new(std::sync::Mutex::new(crate::phases::recorded_intents(
                         &prior,
@@ -393,9 +404,9 @@ impl Runner {
         }
     }
 
-    /// The last (not resumed) run of `plan` in the journal: its id, its records and its
-    /// incident start. The plan must not have changed since.
-    async fn last_run(&self, plan: &Plan) -> Result<(String, Vec<Record>, SystemTime), RunError> {
+    /// The last (not resumed) run of `plan` in the journal: its id, its records, when it
+    /// started and its incident start. The plan must not have changed since.
+    async fn last_run(&self, plan: &Plan) -> Result<LastRun, RunError> {
         let store = self
             .store
             .as_ref()
@@ -403,15 +414,17 @@ impl Runner {
                 plan: plan.name().to_owned(),
             })?;
         let records = store.load(plan.name()).await?;
-        let Some((run, fingerprint, start)) = records.iter().rev().find_map(|r| match &r.event {
-            Event::RunStarted {
-                resumed: false,
-                fingerprint,
-                incident_start,
-                ..
-            } => Some((r.run.clone(), fingerprint.clone(), *incident_start)),
-            _ => None,
-        }) else {
+        let Some((run, fingerprint, started, incident_start)) =
+            records.iter().rev().find_map(|r| match &r.event {
+                Event::RunStarted {
+                    resumed: false,
+                    fingerprint,
+                    incident_start,
+                    ..
+                } => Some((r.run.clone(), fingerprint.clone(), r.at, *incident_start)),
+                _ => None,
+            })
+        else {
             return Err(RunError::NothingToResume {
                 plan: plan.name().to_owned(),
             });
@@ -433,7 +446,12 @@ impl Runner {
                 run,
             });
         }
-        Ok((run, prior, start))
+        Ok(LastRun {
+            run,
+            records: prior,
+            started,
+            incident_start,
+        })
     }
 
     /// Dry run: only read-only `check`s are called (with `Context::is_dry_run` set); nothing
@@ -552,6 +570,18 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// The run a resume continues.
+struct LastRun {
+    /// Its id.
+    run: String,
+    /// Its records.
+    records: Vec<Record>,
+    /// When it started (its `run_started` record).
+    started: SystemTime,
+    /// Its incident start.
+    incident_start: SystemTime,
 }
 
 /// The plan's steps, as the `run_started` record describes them.

@@ -14,12 +14,19 @@ use serde::Deserialize;
 
 use super::{
     created, delete_created_instance, delete_instance, describe_window, found, loss_outputs,
+    network_outputs,
 };
-use crate::common::{cluster_ready, identifier, instance_ready, one_restore_time, rfc3339};
-use crate::port::{RdsApi, RestoreTime};
+use crate::common::{
+    BUSY_RETRIES, RunStart, SERVERLESS_CLASS, capacity, cluster_ready, identifier, in_progress,
+    instance_ready, is_state_fault, one_restore_time, parameter_group, rfc3339, security_groups,
+    subnet_group,
+};
+use crate::port::{DbCluster, RdsApi, RestoreSettings, RestoreTime, ServerlessV2Scaling};
 
-/// The parameters of `rds.restore_cluster_to_point_in_time`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
+/// The parameters of `rds.restore_cluster_to_point_in_time`. The network and parameter
+/// groups default to the source cluster's (RDS's own default would be the VPC's default
+/// security group, which the clients of the source cannot pass).
+#[derive(Clone, Debug, PartialEq, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ClusterPitrParams {
@@ -34,8 +41,29 @@ pub struct ClusterPitrParams {
     /// Restore to the latest restorable time instead.
     #[serde(default)]
     pub use_latest_restorable_time: bool,
-    /// The class of the instance created in the new cluster.
+    /// The class of the instance created in the new cluster (`db.serverless`: the new cluster
+    /// needs a Serverless v2 capacity range, given or the source's).
     pub instance_class: String,
+    /// The new cluster's DB subnet group (default: the source's).
+    #[serde(default)]
+    pub subnet_group: Option<String>,
+    /// The new cluster's VPC security group ids (default: the source's).
+    #[serde(default)]
+    #[param(ty = "list of strings")]
+    pub security_groups: Option<Vec<String>>,
+    /// The new cluster's DB cluster parameter group (default: the source's).
+    #[serde(default)]
+    pub cluster_parameter_group: Option<String>,
+    /// The DB parameter group of the instance created (default: the source writer's).
+    #[serde(default)]
+    pub parameter_group: Option<String>,
+    /// The Serverless v2 minimum capacity in ACUs, with `max_capacity` (default: the source's
+    /// range, if it has one).
+    #[serde(default)]
+    pub min_capacity: Option<f64>,
+    /// The Serverless v2 maximum capacity in ACUs, with `min_capacity`.
+    #[serde(default)]
+    pub max_capacity: Option<f64>,
 }
 
 impl ClusterPitrParams {
@@ -52,6 +80,67 @@ impl ClusterPitrParams {
             restore_time: None,
             use_latest_restorable_time: true,
             instance_class: instance_class.into(),
+            subnet_group: None,
+            security_groups: None,
+            cluster_parameter_group: None,
+            parameter_group: None,
+            min_capacity: None,
+            max_capacity: None,
+        }
+    }
+
+    /// In subnet group `subnet_group` with `security_groups`, not the source's.
+    #[must_use]
+    pub fn in_network(
+        mut self,
+        subnet_group: impl Into<String>,
+        security_groups: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.subnet_group = Some(subnet_group.into());
+        self.security_groups = Some(security_groups.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// With the Serverless v2 capacity range `min`-`max` ACUs.
+    #[must_use]
+    pub fn serverless_v2(mut self, min: f64, max: f64) -> Self {
+        self.min_capacity = Some(min);
+        self.max_capacity = Some(max);
+        self
+    }
+
+    /// The capacity range given (checked by `validate`).
+    fn scaling(&self) -> Option<ServerlessV2Scaling> {
+        capacity(self.min_capacity, self.max_capacity)
+            .ok()
+            .flatten()
+    }
+
+    /// The settings of the restore: the runbook's, else `source`'s (its cluster, and the
+    /// parameter group of its writer `writer_group`).
+    fn settings(
+        &self,
+        source: Option<&DbCluster>,
+        writer_group: Option<String>,
+    ) -> RestoreSettings {
+        RestoreSettings {
+            subnet_group: self
+                .subnet_group
+                .clone()
+                .or_else(|| source.and_then(|s| s.subnet_group.clone())),
+            security_groups: self
+                .security_groups
+                .clone()
+                .or_else(|| source.map(|s| s.security_groups.clone()))
+                .unwrap_or_default(),
+            cluster_parameter_group: self
+                .cluster_parameter_group
+                .clone()
+                .or_else(|| source.and_then(|s| s.parameter_group.clone())),
+            parameter_group: self.parameter_group.clone().or(writer_group),
+            serverless_v2: self
+                .scaling()
+                .or_else(|| source.and_then(|s| s.serverless_v2)),
         }
     }
 
@@ -70,13 +159,27 @@ impl ClusterPitrParams {
 
 /// Restores an Aurora cluster to a point in time into a new cluster, and creates the instance
 /// the restored cluster needs to be usable (`<target>-instance-1`). Outputs: `cluster`,
-/// `instance`, `endpoint`, `reader_endpoint`, `restored_to`, `rpo_seconds`. Rollback deletes the
-/// instance and the cluster, only those this action created.
+/// `instance`, `endpoint`, `reader_endpoint`, `subnet_group`, `security_groups`, `restored_to`,
+/// `rpo_seconds`. Rollback deletes the instance and the cluster, only those this action
+/// created.
+///
+/// The new cluster gets the source's subnet group, security groups, cluster parameter group and
+/// Serverless v2 capacity range, and its instance the source writer's parameter group, unless
+/// the runbook gives others. A target cluster (or instance) created before the run started is
+/// refused, not taken as this run's restore.
 #[derive(Debug, HasBase)]
 pub struct RestoreClusterToPointInTime {
     base: Base<Self>,
     created_cluster: AtomicBool,
     created_instance: AtomicBool,
+    run_start: RunStart,
+}
+
+/// A restore that can go ahead.
+struct ClusterPlan {
+    engine: String,
+    restored_to: SystemTime,
+    settings: RestoreSettings,
 }
 
 impl ActionKind for RestoreClusterToPointInTime {
@@ -97,6 +200,11 @@ impl ActionKind for RestoreClusterToPointInTime {
         OutputDoc::new("instance", "its instance (`<target>-instance-1`)"),
         OutputDoc::new("endpoint", "the writer endpoint"),
         OutputDoc::new("reader_endpoint", "the reader endpoint"),
+        OutputDoc::new("subnet_group", "the new cluster's DB subnet group"),
+        OutputDoc::new(
+            "security_groups",
+            "the new cluster's VPC security group ids",
+        ),
         OutputDoc::new("restored_to", "the point in time restored"),
         OutputDoc::new(
             "data_loss_seconds",
@@ -112,7 +220,19 @@ impl ActionKind for RestoreClusterToPointInTime {
     fn validate(p: &Self::Params) -> Result<(), ParamError> {
         identifier("source", &p.source)?;
         identifier("target", &p.target)?;
-        one_restore_time(p.restore_time.is_some(), p.use_latest_restorable_time)
+        one_restore_time(p.restore_time.is_some(), p.use_latest_restorable_time)?;
+        if p.instance_class.trim().is_empty() {
+            return Err(ParamError::new("instance_class", "give the instance class"));
+        }
+        subnet_group("subnet_group", p.subnet_group.as_deref())?;
+        security_groups("security_groups", p.security_groups.as_deref())?;
+        parameter_group(
+            "cluster_parameter_group",
+            p.cluster_parameter_group.as_deref(),
+        )?;
+        parameter_group("parameter_group", p.parameter_group.as_deref())?;
+        capacity(p.min_capacity, p.max_capacity)?;
+        Ok(())
     }
 
     fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
@@ -135,14 +255,29 @@ impl RestoreClusterToPointInTime {
             base: Base::new(id, params, target, api),
             created_cluster: AtomicBool::new(false),
             created_instance: AtomicBool::new(false),
+            run_start: RunStart::default(),
         }
     }
 
-    /// `Ok(Ok((engine, restored_to)))` when the restore can go ahead, `Ok(Err(reason))` when not.
-    async fn plan(
+    /// The settings of the restore from `source` (the parameter group of its writer read too).
+    async fn settings(
         &self,
         ctx: &Context,
-    ) -> Result<Result<(String, SystemTime), String>, ActionError> {
+        source: Option<&DbCluster>,
+    ) -> Result<RestoreSettings, ActionError> {
+        let p = &self.base.params;
+        let writer_group = match source.and_then(DbCluster::writer) {
+            Some(w) if p.parameter_group.is_none() => {
+                found(ctx.bounded(self.base.port.describe_db_instance(w)).await)?
+                    .and_then(|i| i.parameter_group)
+            }
+            _ => None,
+        };
+        Ok(p.settings(source, writer_group))
+    }
+
+    /// The restore, when it can go ahead; `Err(reason)` when not.
+    async fn plan(&self, ctx: &Context) -> Result<Result<ClusterPlan, String>, ActionError> {
         let p = &self.base.params;
         let source = match ctx
             .bounded(self.base.port.describe_db_cluster(&p.source))
@@ -165,16 +300,135 @@ impl RestoreClusterToPointInTime {
             .engine
             .clone()
             .unwrap_or_else(|| "aurora-postgresql".to_owned());
-        Ok(match p.restore_time() {
-            RestoreTime::Latest => Ok((engine, latest)),
-            RestoreTime::At(at) if at < earliest || at > latest => Err(format!(
-                "restore time {} is outside the restorable window {} of {}",
-                rfc3339(at),
-                describe_window((earliest, latest)),
+        let settings = self.settings(ctx, Some(&source)).await?;
+        if p.instance_class == SERVERLESS_CLASS && settings.serverless_v2.is_none() {
+            return Ok(Err(format!(
+                "instance class {SERVERLESS_CLASS} needs a Serverless v2 capacity range, and \
+                 source cluster {} has none: give `min_capacity` and `max_capacity`",
                 source.id
-            )),
-            RestoreTime::At(at) => Ok((engine, at)),
-        })
+            )));
+        }
+        let restored_to = match p.restore_time() {
+            RestoreTime::Latest => latest,
+            RestoreTime::At(at) if at < earliest || at > latest => {
+                return Ok(Err(format!(
+                    "restore time {} is outside the restorable window {} of {}",
+                    rfc3339(at),
+                    describe_window((earliest, latest)),
+                    source.id
+                )));
+            }
+            RestoreTime::At(at) => at,
+        };
+        Ok(Ok(ClusterPlan {
+            engine,
+            restored_to,
+            settings,
+        }))
+    }
+
+    /// The target cluster, if it exists: refused when made before the run started.
+    async fn existing_cluster(&self, ctx: &Context) -> Result<Option<DbCluster>, ActionError> {
+        let p = &self.base.params;
+        let cluster = found(
+            ctx.bounded(self.base.port.describe_db_cluster(&p.target))
+                .await,
+        )?;
+        if let Some(c) = &cluster {
+            self.run_start.refuse_stale(
+                ctx,
+                &format!("cluster {}", c.id),
+                c.created,
+                "give another `target`",
+            )?;
+        }
+        Ok(cluster)
+    }
+
+    /// The restored cluster's instance, if it exists: refused when made before the run started
+    /// or when it is not a member of the target.
+    async fn existing_instance(
+        &self,
+        ctx: &Context,
+    ) -> Result<Option<crate::port::DbInstance>, ActionError> {
+        let p = &self.base.params;
+        let id = p.instance_id();
+        let instance = found(ctx.bounded(self.base.port.describe_db_instance(&id)).await)?;
+        if let Some(i) = &instance {
+            let what = format!("instance {id}");
+            self.run_start
+                .refuse_stale(ctx, &what, i.created, "give another `target`")?;
+            if i.cluster.as_deref().is_some_and(|c| c != p.target) {
+                return Err(ActionError::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "{what} already exists in cluster {}, not in {}: delete or rename it, \
+                         or give another `target`",
+                        i.cluster.as_deref().unwrap_or_default(),
+                        p.target
+                    ),
+                ));
+            }
+        }
+        Ok(instance)
+    }
+
+    /// `CreateDBInstance` of the new cluster's instance; refused while the cluster is busy (an
+    /// operation in progress, `InvalidDBClusterStateFault`), sent again once it is available.
+    async fn create_instance(
+        &self,
+        ctx: &Context,
+        engine: &str,
+        parameter_group: Option<&str>,
+    ) -> Result<(), ActionError> {
+        let (api, p) = (&self.base.port, &self.base.params);
+        let instance_id = p.instance_id();
+        let mut refusals = 0;
+        loop {
+            let sent = ctx
+                .bounded(api.create_cluster_instance(
+                    &instance_id,
+                    &p.target,
+                    engine,
+                    &p.instance_class,
+                    parameter_group,
+                ))
+                .await;
+            match sent {
+                Err(e) if is_state_fault(&e) && refusals < BUSY_RETRIES => {
+                    let cluster = ctx.bounded(api.describe_db_cluster(&p.target)).await?;
+                    if !in_progress(&cluster.status) {
+                        return Err(e);
+                    }
+                    refusals += 1;
+                    ctx.progress(format!(
+                        "CreateDBInstance refused while cluster {} is {} ({}): waiting for it to \
+                         be available, then sending it again",
+                        p.target,
+                        cluster.status,
+                        e.code().unwrap_or_default()
+                    ));
+                    let what = format!("restored cluster {} to be available", p.target);
+                    cluster_ready(ctx, api.as_ref(), &self.base.wait, &p.target, &what, |_| {
+                        true
+                    })
+                    .await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn outputs(cluster: &DbCluster, instance: String) -> Outputs {
+        let out = Outputs::new()
+            .with("cluster", cluster.id.clone())
+            .with("instance", instance)
+            .with("endpoint", cluster.endpoint.clone().unwrap_or_default())
+            .with(
+                "reader_endpoint",
+                cluster.reader_endpoint.clone().unwrap_or_default(),
+            );
+        network_outputs(out, cluster.subnet_group.as_ref(), &cluster.security_groups)
     }
 }
 
@@ -185,18 +439,17 @@ impl Act for RestoreClusterToPointInTime {
     }
 
     async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
-        let (api, p) = (&self.base.port, &self.base.params);
+        let p = &self.base.params;
         let instance_id = p.instance_id();
-        let cluster = found(ctx.bounded(api.describe_db_cluster(&p.target)).await)?;
-        if let Some(cluster) = cluster {
-            let instance = found(ctx.bounded(api.describe_db_instance(&instance_id)).await)?;
+        if let Some(cluster) = self.existing_cluster(ctx).await? {
+            let instance = self.existing_instance(ctx).await?;
             return Ok(match instance {
                 Some(i) if cluster.is_available() && i.is_available() => Check::Done {
-                    detail: format!("cluster {} and instance {} are available", cluster.id, i.id),
-                    outputs: Outputs::new()
-                        .with("cluster", cluster.id.clone())
-                        .with("instance", i.id)
-                        .with("endpoint", cluster.endpoint.clone().unwrap_or_default()),
+                    detail: format!(
+                        "cluster {} and instance {} are available (restored in this run)",
+                        cluster.id, i.id
+                    ),
+                    outputs: Self::outputs(&cluster, i.id),
                 },
                 _ => Check::ready(format!(
                     "finish restored cluster {} (create or wait for instance {instance_id})",
@@ -206,12 +459,14 @@ impl Act for RestoreClusterToPointInTime {
         }
         Ok(match self.plan(ctx).await? {
             Err(reason) => Check::blocked(reason),
-            Ok((_, restored_to)) => Check::ready(format!(
-                "restore cluster {} as of {} into new cluster {} with instance {instance_id} ({})",
+            Ok(plan) => Check::ready(format!(
+                "restore cluster {} as of {} into new cluster {} with instance {instance_id} \
+                 ({}), in {}",
                 p.source,
-                rfc3339(restored_to),
+                rfc3339(plan.restored_to),
                 p.target,
-                p.instance_class
+                p.instance_class,
+                plan.settings.summary()
             )),
         })
     }
@@ -219,28 +474,46 @@ impl Act for RestoreClusterToPointInTime {
     async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let (api, p) = (&self.base.port, &self.base.params);
         let started = SystemTime::now();
-        let existing = found(ctx.bounded(api.describe_db_cluster(&p.target)).await)?;
-        let (engine, restored_to) = match existing {
-            Some(c) => (
-                c.engine.unwrap_or_else(|| "aurora-postgresql".to_owned()),
-                None,
-            ),
+        let (engine, restored_to, parameter_group) = match self.existing_cluster(ctx).await? {
+            Some(c) => {
+                // Restored earlier in this run (a retry, a resume): finish it.
+                if p.instance_class == SERVERLESS_CLASS && c.serverless_v2.is_none() {
+                    return Err(ActionError::precondition(format!(
+                        "cluster {} has no Serverless v2 capacity range: an instance of class \
+                         {SERVERLESS_CLASS} cannot be added to it",
+                        c.id
+                    )));
+                }
+                let source = found(ctx.bounded(api.describe_db_cluster(&p.source)).await)?;
+                let settings = self.settings(ctx, source.as_ref()).await?;
+                (
+                    c.engine.unwrap_or_else(|| "aurora-postgresql".to_owned()),
+                    None,
+                    settings.parameter_group,
+                )
+            }
             None => {
-                let (engine, at) = self.plan(ctx).await?.map_err(ActionError::invalid_input)?;
+                let plan = self.plan(ctx).await?.map_err(ActionError::invalid_input)?;
                 ctx.bounded(api.restore_cluster_to_point_in_time(
                     &p.source,
                     &p.target,
                     p.restore_time(),
+                    &plan.settings,
                 ))
                 .await?;
                 self.created_cluster.store(true, Ordering::SeqCst);
                 ctx.progress(format!(
-                    "restore of cluster {} as of {} into {} started",
+                    "restore of cluster {} as of {} into {} started, in {}",
                     p.source,
-                    rfc3339(at),
-                    p.target
+                    rfc3339(plan.restored_to),
+                    p.target,
+                    plan.settings.summary()
                 ));
-                (engine, Some(at))
+                (
+                    plan.engine,
+                    Some(plan.restored_to),
+                    plan.settings.parameter_group,
+                )
             }
         };
         let what = format!("restored cluster {} to be available", p.target);
@@ -250,15 +523,9 @@ impl Act for RestoreClusterToPointInTime {
         .await?;
 
         let instance_id = p.instance_id();
-        let instance = found(ctx.bounded(api.describe_db_instance(&instance_id)).await)?;
-        if instance.is_none() {
-            ctx.bounded(api.create_cluster_instance(
-                &instance_id,
-                &p.target,
-                &engine,
-                &p.instance_class,
-            ))
-            .await?;
+        if self.existing_instance(ctx).await?.is_none() {
+            self.create_instance(ctx, &engine, parameter_group.as_deref())
+                .await?;
             self.created_instance.store(true, Ordering::SeqCst);
         }
         let what = format!("instance {instance_id} of the restored cluster to be available");
@@ -272,14 +539,7 @@ impl Act for RestoreClusterToPointInTime {
         )
         .await?;
 
-        let out = Outputs::new()
-            .with("cluster", cluster.id.clone())
-            .with("instance", instance_id)
-            .with("endpoint", cluster.endpoint.clone().unwrap_or_default())
-            .with(
-                "reader_endpoint",
-                cluster.reader_endpoint.clone().unwrap_or_default(),
-            );
+        let out = Self::outputs(&cluster, instance_id);
         Ok(match restored_to {
             Some(at) => loss_outputs(out, at, started),
             None => out,

@@ -12,9 +12,12 @@ use drkit_core::{
 };
 use serde::Deserialize;
 
-use super::{delete_created_instance, found, loss_outputs};
-use crate::common::{identifier, instance_outputs, instance_ready, rfc3339, seconds_between};
-use crate::port::{DbSnapshot, RdsApi, SnapshotOf};
+use super::{delete_created_instance, found, instance_settings, loss_outputs, network_outputs};
+use crate::common::{
+    RunStart, identifier, instance_outputs, instance_ready, parameter_group, rfc3339,
+    seconds_between, security_groups, subnet_group,
+};
+use crate::port::{DbInstance, DbSnapshot, RdsApi, RestoreSettings, SnapshotOf};
 
 /// The parameters of `rds.restore_instance_from_snapshot`: exactly one of `snapshot` and
 /// `latest_snapshot_of`.
@@ -33,6 +36,19 @@ pub struct SnapshotRestoreParams {
     /// The new instance's class.
     #[serde(default)]
     pub instance_class: Option<String>,
+    /// The new instance's DB subnet group (default: that of the snapshot's instance; required
+    /// when that instance no longer exists: a snapshot does not carry it).
+    #[serde(default)]
+    pub subnet_group: Option<String>,
+    /// The new instance's VPC security group ids (default: those of the snapshot's instance;
+    /// required when that instance no longer exists).
+    #[serde(default)]
+    #[param(ty = "list of strings")]
+    pub security_groups: Option<Vec<String>>,
+    /// The new instance's DB parameter group (default: that of the snapshot's instance, else
+    /// RDS's default for the engine).
+    #[serde(default)]
+    pub parameter_group: Option<String>,
 }
 
 impl SnapshotRestoreParams {
@@ -43,7 +59,23 @@ impl SnapshotRestoreParams {
             snapshot: None,
             latest_snapshot_of: Some(instance.into()),
             instance_class: None,
+            subnet_group: None,
+            security_groups: None,
+            parameter_group: None,
         }
+    }
+
+    /// In subnet group `subnet_group` with `security_groups`, not those of the snapshot's
+    /// instance.
+    #[must_use]
+    pub fn in_network(
+        mut self,
+        subnet_group: impl Into<String>,
+        security_groups: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.subnet_group = Some(subnet_group.into());
+        self.security_groups = Some(security_groups.into_iter().map(Into::into).collect());
+        self
     }
 
     /// Restore `snapshot` into `target`.
@@ -53,6 +85,9 @@ impl SnapshotRestoreParams {
             snapshot: Some(snapshot.into()),
             latest_snapshot_of: None,
             instance_class: None,
+            subnet_group: None,
+            security_groups: None,
+            parameter_group: None,
         }
     }
 }
@@ -62,10 +97,17 @@ impl SnapshotRestoreParams {
 /// instance when asked. The snapshot's age is the data lost: output as `snapshot_age_seconds`
 /// and `rpo_seconds` (class `database`). Rollback deletes the new instance, only if this action
 /// created it.
+///
+/// A snapshot does not carry the network of its instance: the new instance gets the subnet
+/// group, security groups and parameter group of the snapshot's instance (read when the
+/// restore starts) unless the runbook gives others; when that instance no longer exists,
+/// `subnet_group` and `security_groups` are required. A target created before the run started
+/// is refused, not taken as this run's restore.
 #[derive(Debug, HasBase)]
 pub struct RestoreInstanceFromSnapshot {
     base: Base<Self>,
     created: AtomicBool,
+    run_start: RunStart,
 }
 
 impl ActionKind for RestoreInstanceFromSnapshot {
@@ -90,6 +132,11 @@ impl ActionKind for RestoreInstanceFromSnapshot {
         OutputDoc::new("endpoint", "address:port of the new instance"),
         OutputDoc::new("address", "the DNS name"),
         OutputDoc::new("port", "the port"),
+        OutputDoc::new("subnet_group", "the new instance's DB subnet group"),
+        OutputDoc::new(
+            "security_groups",
+            "the new instance's VPC security group ids",
+        ),
         OutputDoc::new("restored_to", "the snapshot's creation time (RFC 3339)"),
         OutputDoc::new("data_loss_seconds", "data lost: the snapshot's age"),
         OutputDoc::new("rpo_seconds", "data lost (class database)"),
@@ -101,6 +148,9 @@ impl ActionKind for RestoreInstanceFromSnapshot {
 
     fn validate(p: &Self::Params) -> Result<(), ParamError> {
         identifier("target", &p.target)?;
+        subnet_group("subnet_group", p.subnet_group.as_deref())?;
+        security_groups("security_groups", p.security_groups.as_deref())?;
+        parameter_group("parameter_group", p.parameter_group.as_deref())?;
         match (p.snapshot.as_deref(), p.latest_snapshot_of.as_deref()) {
             // Snapshot names are freer than instance names (`rds:db-2026-11-28-08-00`).
             (Some(snapshot), None) if !snapshot.trim().is_empty() => Ok(()),
@@ -130,7 +180,81 @@ impl RestoreInstanceFromSnapshot {
         Self {
             base: Base::new(id, params, target, api),
             created: AtomicBool::new(false),
+            run_start: RunStart::default(),
         }
+    }
+
+    /// The target, if it exists: refused when made before the run started.
+    async fn existing_target(&self, ctx: &Context) -> Result<Option<DbInstance>, ActionError> {
+        let target = &self.base.params.target;
+        let found = found(
+            ctx.bounded(self.base.port.describe_db_instance(target))
+                .await,
+        )?;
+        if let Some(i) = &found {
+            self.run_start.refuse_stale(
+                ctx,
+                &format!("instance {}", i.id),
+                i.created,
+                "give another `target`",
+            )?;
+        }
+        Ok(found)
+    }
+
+    /// The settings of the restore of `snapshot`: the runbook's, else those of the snapshot's
+    /// instance; `Err(reason)` when that instance is gone and the runbook gives no network.
+    async fn settings(
+        &self,
+        ctx: &Context,
+        snapshot: &DbSnapshot,
+    ) -> Result<Result<RestoreSettings, String>, ActionError> {
+        let p = &self.base.params;
+        let source = if p.subnet_group.is_some()
+            && p.security_groups.is_some()
+            && p.parameter_group.is_some()
+        {
+            None
+        } else {
+            found(
+                ctx.bounded(self.base.port.describe_db_instance(&snapshot.source))
+                    .await,
+            )?
+        };
+        if source.is_none() && (p.subnet_group.is_none() || p.security_groups.is_none()) {
+            return Ok(Err(format!(
+                "instance {} of snapshot {} no longer exists, and a snapshot does not carry its \
+                 network: give `subnet_group` and `security_groups` (else RDS would use the \
+                 VPC's default security group)",
+                snapshot.source, snapshot.id
+            )));
+        }
+        Ok(Ok(instance_settings(
+            p.subnet_group.as_ref(),
+            p.security_groups.as_ref(),
+            p.parameter_group.as_ref(),
+            source.as_ref(),
+        )))
+    }
+
+    /// The snapshot to restore and the settings, or why the restore cannot start.
+    async fn plan(
+        &self,
+        ctx: &Context,
+    ) -> Result<Result<(DbSnapshot, RestoreSettings), String>, ActionError> {
+        let snapshot = match self.choose(ctx).await? {
+            Ok(s) => s,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        Ok(self.settings(ctx, &snapshot).await?.map(|s| (snapshot, s)))
+    }
+
+    fn outputs(i: &DbInstance) -> Outputs {
+        network_outputs(
+            instance_outputs(i),
+            i.subnet_group.as_ref(),
+            &i.security_groups,
+        )
     }
 
     /// The snapshot to restore, or why there is none.
@@ -190,14 +314,14 @@ impl Act for RestoreInstanceFromSnapshot {
 
     async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
         let target = &self.base.params.target;
-        match found(
-            ctx.bounded(self.base.port.describe_db_instance(target))
-                .await,
-        )? {
+        match self.existing_target(ctx).await? {
             Some(i) if i.is_available() => {
                 return Ok(Check::Done {
-                    detail: format!("instance {} exists and is available", i.id),
-                    outputs: instance_outputs(&i),
+                    detail: format!(
+                        "instance {} exists and is available (restored in this run)",
+                        i.id
+                    ),
+                    outputs: Self::outputs(&i),
                 });
             }
             Some(i) => {
@@ -208,11 +332,12 @@ impl Act for RestoreInstanceFromSnapshot {
             }
             None => {}
         }
-        Ok(match self.choose(ctx).await? {
+        Ok(match self.plan(ctx).await? {
             Err(reason) => Check::blocked(reason),
-            Ok(s) => Check::ready(format!(
-                "restore {} into new instance {target}",
+            Ok((s, settings)) => Check::ready(format!(
+                "restore {} into new instance {target}, in {}",
                 Self::describe(&s, SystemTime::now()),
+                settings.summary()
             )),
         })
     }
@@ -220,11 +345,7 @@ impl Act for RestoreInstanceFromSnapshot {
     async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let p = &self.base.params;
         let started = SystemTime::now();
-        let exists = found(
-            ctx.bounded(self.base.port.describe_db_instance(&p.target))
-                .await,
-        )?
-        .is_some();
+        let exists = self.existing_target(ctx).await?.is_some();
         let snapshot = if exists {
             ctx.progress(format!(
                 "instance {} already exists; waiting for it",
@@ -232,18 +353,20 @@ impl Act for RestoreInstanceFromSnapshot {
             ));
             None
         } else {
-            let snapshot = self.choose(ctx).await?.map_err(ActionError::precondition)?;
+            let (snapshot, settings) = self.plan(ctx).await?.map_err(ActionError::precondition)?;
             ctx.bounded(self.base.port.restore_instance_from_snapshot(
                 &p.target,
                 &snapshot.id,
                 p.instance_class.as_deref(),
+                &settings,
             ))
             .await?;
             self.created.store(true, Ordering::SeqCst);
             ctx.progress(format!(
-                "restoring {} into {}",
+                "restoring {} into {}, in {}",
                 Self::describe(&snapshot, started),
-                p.target
+                p.target,
+                settings.summary()
             ));
             Some(snapshot)
         };
@@ -257,7 +380,7 @@ impl Act for RestoreInstanceFromSnapshot {
             |_| true,
         )
         .await?;
-        let mut out = instance_outputs(&instance);
+        let mut out = Self::outputs(&instance);
         if let Some(snapshot) = snapshot {
             out.insert("snapshot", snapshot.id.clone());
             if let Some(at) = snapshot.created {

@@ -12,9 +12,15 @@ use drkit_core::{
 };
 use serde::Deserialize;
 
-use super::{delete_created_instance, describe_window, found, loss_outputs};
-use crate::common::{identifier, instance_outputs, instance_ready, one_restore_time, rfc3339};
-use crate::port::{DbInstance, RdsApi, RestoreTime};
+use super::{
+    delete_created_instance, describe_window, found, instance_settings, loss_outputs,
+    network_outputs,
+};
+use crate::common::{
+    RunStart, identifier, instance_outputs, instance_ready, one_restore_time, parameter_group,
+    rfc3339, security_groups, subnet_group,
+};
+use crate::port::{DbInstance, RdsApi, RestoreSettings, RestoreTime};
 
 /// The parameters of `rds.restore_instance_to_point_in_time`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
@@ -35,6 +41,16 @@ pub struct PitrParams {
     /// The new instance's class (default: the source's).
     #[serde(default)]
     pub instance_class: Option<String>,
+    /// The new instance's DB subnet group (default: the source's).
+    #[serde(default)]
+    pub subnet_group: Option<String>,
+    /// The new instance's VPC security group ids (default: the source's).
+    #[serde(default)]
+    #[param(ty = "list of strings")]
+    pub security_groups: Option<Vec<String>>,
+    /// The new instance's DB parameter group (default: the source's).
+    #[serde(default)]
+    pub parameter_group: Option<String>,
 }
 
 impl PitrParams {
@@ -46,7 +62,22 @@ impl PitrParams {
             restore_time: None,
             use_latest_restorable_time: true,
             instance_class: None,
+            subnet_group: None,
+            security_groups: None,
+            parameter_group: None,
         }
+    }
+
+    /// In subnet group `subnet_group` with `security_groups`, not the source's.
+    #[must_use]
+    pub fn in_network(
+        mut self,
+        subnet_group: impl Into<String>,
+        security_groups: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.subnet_group = Some(subnet_group.into());
+        self.security_groups = Some(security_groups.into_iter().map(Into::into).collect());
+        self
     }
 
     /// Restore `source` into `target` as it was at `time`.
@@ -72,11 +103,17 @@ impl PitrParams {
 /// A restore time outside the source's restorable window is refused *before* calling AWS (an
 /// emulator accepts any time; AWS would fail late). Outputs: the new instance's `endpoint`,
 /// `address`, `port`, `restored_to`, and `rpo_seconds` (= `data_loss_seconds`: from the restore
-/// point to now). Rollback deletes the new instance, only if this action created it.
+/// point to now), `subnet_group`, `security_groups`. Rollback deletes the new instance, only if
+/// this action created it.
+///
+/// The new instance gets the source's subnet group, security groups and parameter group unless
+/// the runbook gives others (RDS's default would be the VPC's default security group). A target
+/// created before the run started is refused, not taken as this run's restore.
 #[derive(Debug, HasBase)]
 pub struct RestoreInstanceToPointInTime {
     base: Base<Self>,
     created: AtomicBool,
+    run_start: RunStart,
 }
 
 impl ActionKind for RestoreInstanceToPointInTime {
@@ -96,6 +133,11 @@ impl ActionKind for RestoreInstanceToPointInTime {
         OutputDoc::new("address", "the DNS name"),
         OutputDoc::new("port", "the port"),
         OutputDoc::new("source", "the instance restored from"),
+        OutputDoc::new("subnet_group", "the new instance's DB subnet group"),
+        OutputDoc::new(
+            "security_groups",
+            "the new instance's VPC security group ids",
+        ),
         OutputDoc::new("restored_to", "the point in time restored (RFC 3339)"),
         OutputDoc::new(
             "data_loss_seconds",
@@ -114,7 +156,10 @@ impl ActionKind for RestoreInstanceToPointInTime {
     fn validate(p: &Self::Params) -> Result<(), ParamError> {
         identifier("source", &p.source)?;
         identifier("target", &p.target)?;
-        one_restore_time(p.restore_time.is_some(), p.use_latest_restorable_time)
+        one_restore_time(p.restore_time.is_some(), p.use_latest_restorable_time)?;
+        subnet_group("subnet_group", p.subnet_group.as_deref())?;
+        security_groups("security_groups", p.security_groups.as_deref())?;
+        parameter_group("parameter_group", p.parameter_group.as_deref())
     }
 
     fn build(step: StepSpec<Self::Params>, ports: &Self::Ports) -> Result<Self, ParamError> {
@@ -127,7 +172,10 @@ impl ActionKind for RestoreInstanceToPointInTime {
 /// What a point-in-time restore of an instance would do, given the source.
 enum PitrPlan {
     Blocked(String),
-    Restore { restored_to: SystemTime },
+    Restore {
+        restored_to: SystemTime,
+        settings: RestoreSettings,
+    },
 }
 
 impl RestoreInstanceToPointInTime {
@@ -142,15 +190,31 @@ impl RestoreInstanceToPointInTime {
         Self {
             base: Base::new(id, params, target, api),
             created: AtomicBool::new(false),
+            run_start: RunStart::default(),
         }
     }
 
+    /// The target, if it exists: refused when made before the run started.
     async fn existing_target(&self, ctx: &Context) -> Result<Option<DbInstance>, ActionError> {
         let p = &self.base.params;
-        found(
+        let target = found(
             ctx.bounded(self.base.port.describe_db_instance(&p.target))
                 .await,
-        )
+        )?;
+        if let Some(i) = &target {
+            self.run_start.refuse_stale(
+                ctx,
+                &format!("instance {}", i.id),
+                i.created,
+                "give another `target`",
+            )?;
+        }
+        Ok(target)
+    }
+
+    fn outputs(&self, i: &DbInstance) -> Outputs {
+        let out = instance_outputs(i).with("source", self.base.params.source.clone());
+        network_outputs(out, i.subnet_group.as_ref(), &i.security_groups)
     }
 
     async fn plan(&self, ctx: &Context) -> Result<PitrPlan, ActionError> {
@@ -188,7 +252,16 @@ impl RestoreInstanceToPointInTime {
             }
             RestoreTime::At(at) => at,
         };
-        Ok(PitrPlan::Restore { restored_to })
+        let settings = instance_settings(
+            p.subnet_group.as_ref(),
+            p.security_groups.as_ref(),
+            p.parameter_group.as_ref(),
+            Some(&source),
+        );
+        Ok(PitrPlan::Restore {
+            restored_to,
+            settings,
+        })
     }
 }
 
@@ -202,8 +275,11 @@ impl Act for RestoreInstanceToPointInTime {
         if let Some(existing) = self.existing_target(ctx).await? {
             return Ok(if existing.is_available() {
                 Check::Done {
-                    detail: format!("instance {} exists and is available", existing.id),
-                    outputs: instance_outputs(&existing),
+                    detail: format!(
+                        "instance {} exists and is available (restored in this run)",
+                        existing.id
+                    ),
+                    outputs: self.outputs(&existing),
                 }
             } else {
                 Check::ready(format!(
@@ -215,11 +291,15 @@ impl Act for RestoreInstanceToPointInTime {
         let p = &self.base.params;
         Ok(match self.plan(ctx).await? {
             PitrPlan::Blocked(reason) => Check::blocked(reason),
-            PitrPlan::Restore { restored_to } => Check::ready(format!(
-                "restore {} as of {} into new instance {}",
+            PitrPlan::Restore {
+                restored_to,
+                settings,
+            } => Check::ready(format!(
+                "restore {} as of {} into new instance {}, in {}",
                 p.source,
                 rfc3339(restored_to),
-                p.target
+                p.target,
+                settings.summary()
             )),
         })
     }
@@ -234,23 +314,28 @@ impl Act for RestoreInstanceToPointInTime {
             ));
             None
         } else {
-            let restored_to = match self.plan(ctx).await? {
+            let (restored_to, settings) = match self.plan(ctx).await? {
                 PitrPlan::Blocked(reason) => return Err(ActionError::invalid_input(reason)),
-                PitrPlan::Restore { restored_to } => restored_to,
+                PitrPlan::Restore {
+                    restored_to,
+                    settings,
+                } => (restored_to, settings),
             };
             ctx.bounded(self.base.port.restore_instance_to_point_in_time(
                 &p.source,
                 &p.target,
                 p.restore_time(),
                 p.instance_class.as_deref(),
+                &settings,
             ))
             .await?;
             self.created.store(true, Ordering::SeqCst);
             ctx.progress(format!(
-                "restore of {} as of {} into {} started",
+                "restore of {} as of {} into {} started, in {}",
                 p.source,
                 rfc3339(restored_to),
-                p.target
+                p.target,
+                settings.summary()
             ));
             Some(restored_to)
         };
@@ -264,7 +349,7 @@ impl Act for RestoreInstanceToPointInTime {
             |_| true,
         )
         .await?;
-        let out = instance_outputs(&instance).with("source", p.source.clone());
+        let out = self.outputs(&instance);
         Ok(match restored_to {
             Some(at) => loss_outputs(out, at, started),
             None => out,

@@ -17,7 +17,36 @@ pub use from_snapshot::{RestoreInstanceFromSnapshot, SnapshotRestoreParams};
 pub use instance_pitr::{PitrParams, RestoreInstanceToPointInTime};
 
 use crate::common::{instance_gone, rfc3339, seconds_between};
-use crate::port::RdsApi;
+use crate::port::{DbInstance, RdsApi, RestoreSettings};
+
+/// The settings of a restored instance: the runbook's, else the source instance's (`None`
+/// when there is no source to take them from).
+fn instance_settings(
+    subnet_group: Option<&String>,
+    security_groups: Option<&Vec<String>>,
+    parameter_group: Option<&String>,
+    source: Option<&DbInstance>,
+) -> RestoreSettings {
+    RestoreSettings {
+        subnet_group: subnet_group
+            .cloned()
+            .or_else(|| source.and_then(|s| s.subnet_group.clone())),
+        security_groups: security_groups
+            .cloned()
+            .or_else(|| source.map(|s| s.security_groups.clone()))
+            .unwrap_or_default(),
+        parameter_group: parameter_group
+            .cloned()
+            .or_else(|| source.and_then(|s| s.parameter_group.clone())),
+        ..RestoreSettings::default()
+    }
+}
+
+/// The `subnet_group` and `security_groups` outputs: where the restored resource is.
+fn network_outputs(out: Outputs, subnet_group: Option<&String>, groups: &[String]) -> Outputs {
+    out.with("subnet_group", subnet_group.cloned().unwrap_or_default())
+        .with("security_groups", groups.to_vec())
+}
 
 /// Outputs that say how much data a restore point loses, measured at `now`.
 fn loss_outputs(out: Outputs, restored_to: SystemTime, now: SystemTime) -> Outputs {

@@ -759,3 +759,225 @@ async fn a_global_database_switches_over_and_its_secondary_detaches() {
         Check::Done { .. }
     ));
 }
+
+// --- where restores land; drill artifacts are this run's ----------------------------------
+
+const SOURCE_SG: &str = "sg-0123456789abcdef0";
+const DRILL_SG: &str = "sg-0fedcba987654321f";
+
+async fn cluster_security_groups(client: &Client, cluster: &str) -> Vec<String> {
+    let out = client
+        .describe_db_clusters()
+        .db_cluster_identifier(cluster)
+        .send()
+        .await
+        .unwrap();
+    out.db_clusters()[0]
+        .vpc_security_groups()
+        .iter()
+        .filter_map(|g| g.vpc_security_group_id().map(str::to_owned))
+        .collect()
+}
+
+/// moto, like AWS, restores a cluster into the VPC's default security group when the request
+/// names none: drkit sends the source's (or the runbook's), and moto reads them back.
+#[tokio::test]
+async fn a_cluster_restore_lands_in_the_source_security_groups_or_the_runbooks() {
+    let Some((_moto, client, registry)) = setup().await else {
+        return;
+    };
+    let source = unique("mint-replica-cluster");
+    let group = unique("mint-cluster-pg");
+    client
+        .create_db_cluster_parameter_group()
+        .db_cluster_parameter_group_name(&group)
+        .db_parameter_group_family("aurora-postgresql16")
+        .description("drkit test")
+        .send()
+        .await
+        .unwrap();
+    client
+        .create_db_cluster()
+        .db_cluster_identifier(&source)
+        .engine("aurora-postgresql")
+        .master_username("mint_admin")
+        .master_user_password("not-a-real-secret-1")
+        .vpc_security_group_ids(SOURCE_SG)
+        .db_cluster_parameter_group_name(&group)
+        .serverless_v2_scaling_configuration(
+            aws_sdk_rds::types::ServerlessV2ScalingConfiguration::builder()
+                .min_capacity(0.5)
+                .max_capacity(4.0)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    client
+        .create_db_instance()
+        .db_instance_identifier(format!("{source}-1"))
+        .db_cluster_identifier(&source)
+        .engine("aurora-postgresql")
+        .db_instance_class("db.serverless")
+        .send()
+        .await
+        .unwrap();
+
+    // What RDS does without them (the bug drkit avoids): the default security group.
+    let bare = unique("mint-bare");
+    client
+        .restore_db_cluster_to_point_in_time()
+        .source_db_cluster_identifier(&source)
+        .db_cluster_identifier(&bare)
+        .use_latest_restorable_time(true)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(cluster_security_groups(&client, &bare).await, [SOURCE_SG]);
+
+    let target = unique("mint-restored");
+    let action = build(
+        &registry,
+        "rds.restore_cluster_to_point_in_time",
+        json!({"source": source, "target": target, "use_latest_restorable_time": true,
+               "instance_class": "db.serverless"}),
+    );
+    match action.check(&Context::new()).await.unwrap() {
+        Check::Ready { change } => assert!(
+            change.contains(&format!("security groups {SOURCE_SG}"))
+                && change.contains(&format!("cluster parameter group {group}"))
+                && change.contains("Serverless v2 0.5-4 ACUs"),
+            "{change}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let out = action.execute(&Context::new()).await.unwrap();
+    assert_eq!(cluster_security_groups(&client, &target).await, [SOURCE_SG]);
+    assert_eq!(out.get("security_groups"), Some(&json!([SOURCE_SG])));
+    let restored = client
+        .describe_db_clusters()
+        .db_cluster_identifier(&target)
+        .send()
+        .await
+        .unwrap();
+    let restored = &restored.db_clusters()[0];
+    assert_eq!(restored.db_cluster_parameter_group(), Some(group.as_str()));
+    let scaling = restored.serverless_v2_scaling_configuration().unwrap();
+    assert_eq!(
+        (scaling.min_capacity(), scaling.max_capacity()),
+        (Some(0.5), Some(4.0))
+    );
+
+    // The runbook's settings win.
+    let target = unique("mint-restored");
+    build(
+        &registry,
+        "rds.restore_cluster_to_point_in_time",
+        json!({"source": source, "target": target, "use_latest_restorable_time": true,
+               "instance_class": "db.serverless", "security_groups": [DRILL_SG],
+               "min_capacity": 1.0, "max_capacity": 2.0}),
+    )
+    .execute(&Context::new())
+    .await
+    .unwrap();
+    assert_eq!(cluster_security_groups(&client, &target).await, [DRILL_SG]);
+}
+
+/// A snapshot does not carry its instance's security groups (moto drops them too): drkit reads
+/// them from the snapshot's instance; once that instance is deleted, the restore is blocked
+/// until the runbook gives the network.
+#[tokio::test]
+async fn a_snapshot_restore_takes_the_network_of_the_snapshots_instance() {
+    let Some((_moto, client, registry)) = setup().await else {
+        return;
+    };
+    let source = unique("mint-replica-primary");
+    client
+        .create_db_instance()
+        .db_instance_identifier(&source)
+        .engine("postgres")
+        .db_instance_class("db.t3.micro")
+        .master_username("mint_admin")
+        .master_user_password("not-a-real-secret-1")
+        .allocated_storage(20)
+        .vpc_security_group_ids(SOURCE_SG)
+        .send()
+        .await
+        .unwrap();
+    let snapshot = unique("mint-final");
+    client
+        .create_db_snapshot()
+        .db_instance_identifier(&source)
+        .db_snapshot_identifier(&snapshot)
+        .send()
+        .await
+        .unwrap();
+    let target = unique("mint-replica-restored");
+    let out = build(
+        &registry,
+        "rds.restore_instance_from_snapshot",
+        json!({"target": target, "snapshot": snapshot}),
+    )
+    .execute(&Context::new())
+    .await
+    .unwrap();
+    assert_eq!(out.get("security_groups"), Some(&json!([SOURCE_SG])));
+
+    client
+        .delete_db_instance()
+        .db_instance_identifier(&source)
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .unwrap();
+    let check = build(
+        &registry,
+        "rds.restore_instance_from_snapshot",
+        json!({"target": unique("mint-replica-restored"), "snapshot": snapshot}),
+    )
+    .check(&Context::new())
+    .await
+    .unwrap();
+    assert!(
+        matches!(&check, Check::Blocked { reason }
+            if reason.contains("give `subnet_group` and `security_groups`")),
+        "{check:?}"
+    );
+}
+
+/// The safety snapshot is named after the run: a resume of the run finds it, the next run
+/// takes another; a snapshot of the name made before the run started is refused.
+#[tokio::test]
+async fn the_safety_snapshot_is_this_runs() {
+    let Some((_moto, client, registry)) = setup().await else {
+        return;
+    };
+    let source = create_instance(&client, 7).await;
+    let started = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
+    let run = |id: &str| Context::new().with_run(id.to_owned(), started);
+    let snap = build(
+        &registry,
+        "rds.create_snapshot",
+        json!({"instance": source}),
+    );
+    let first = snap.execute(&run("drill-q3")).await.unwrap();
+    let name = first.get_str("snapshot").unwrap().to_owned();
+    assert!(name.starts_with(&format!("{source}-drkit-step-")), "{name}");
+    assert!(snap.check(&run("drill-q3")).await.unwrap().is_done());
+    let next = snap.execute(&run("drill-q4")).await.unwrap();
+    assert_ne!(next.get_str("snapshot"), Some(name.as_str()));
+
+    // Last quarter's snapshot under a name the runbook gives: refused, not reused.
+    let later = Context::new().with_run(
+        "drill-q1".to_owned(),
+        std::time::SystemTime::now() + std::time::Duration::from_secs(3600),
+    );
+    let given = build(
+        &registry,
+        "rds.create_snapshot",
+        json!({"instance": source, "snapshot_id": name}),
+    );
+    let err = given.check(&later).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(err.message().contains("before this run started"), "{err}");
+}

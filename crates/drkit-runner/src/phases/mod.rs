@@ -46,6 +46,8 @@ pub(crate) struct StepSeed {
     pub(crate) compensation: Option<Outputs>,
     /// The run's impaired regions.
     pub(crate) impaired_regions: Vec<String>,
+    /// The run's id and when it (first) started.
+    pub(crate) run: (String, std::time::SystemTime),
 }
 
 /// What every step task shares.
@@ -57,6 +59,8 @@ pub(crate) struct StepEnv {
     pub(crate) cancel: CancellationToken,
     pub(crate) plan: Plan,
     pub(crate) run: String,
+    /// When the run started (a resumed run: when the run it continues did).
+    pub(crate) run_started: std::time::SystemTime,
     /// The action each step was built into when it ran, by step index: a rollback compensates
     /// with that same instance (it remembers what it changed), not a fresh build.
     pub(crate) built: std::sync::Mutex<Vec<Option<ActionRef>>>,
@@ -88,6 +92,7 @@ impl StepEnv {
             change: self.intent(step, false),
             compensation: self.intent(step, true),
             impaired_regions: self.conditions.impaired_regions.iter().cloned().collect(),
+            run: (self.run.clone(), self.run_started),
         }
     }
 
@@ -299,7 +304,8 @@ async fn phases(
         .with_intent_log(intents.log)
         .with_recorded_intent(intents.change)
         .with_recorded_compensation_intent(intents.compensation)
-        .with_impaired_regions(intents.impaired_regions);
+        .with_impaired_regions(intents.impaired_regions)
+        .with_run(intents.run.0, intents.run.1);
     let mut ctx = action.bounded(&base);
 
     // Steady state before: already done -> skipped.
@@ -412,6 +418,7 @@ pub(crate) mod testing {
             change: None,
             compensation: None,
             impaired_regions: Vec::new(),
+            run: ("test-run".to_owned(), std::time::SystemTime::UNIX_EPOCH),
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use drkit_core::{
     ActionError, ActionRef, Check, Context, ErrorKind, MockRecoveryAction, Outputs, RecoveryAction,
@@ -35,6 +35,9 @@ impl Log {
     }
 }
 
+/// The run an action's phase was given: (`execute:<id>` or `rollback:<id>`, run id, start).
+pub type SeenRun = (String, Option<String>, Option<SystemTime>);
+
 /// A configurable action. `check` says done once `execute` succeeded (or from the start with
 /// `done`).
 #[derive(Debug)]
@@ -56,6 +59,9 @@ pub struct Fake {
     pub rollback_latency: Duration,
     pub executed: AtomicU32,
     pub log: Log,
+    /// The run each `execute` and `rollback` was given: (`execute:<id>` or `rollback:<id>`,
+    /// run id, run start).
+    pub runs: Mutex<Vec<SeenRun>>,
 }
 
 impl Fake {
@@ -75,6 +81,7 @@ impl Fake {
             rollback_latency: Duration::ZERO,
             executed: AtomicU32::new(0),
             log: log.clone(),
+            runs: Mutex::default(),
         }
     }
     pub fn service(mut self, service: &str) -> Self {
@@ -127,6 +134,13 @@ impl Fake {
     pub fn arc(self) -> Arc<Self> {
         Arc::new(self)
     }
+    fn saw_run(&self, phase: &str, ctx: &Context) {
+        self.runs.lock().unwrap().push((
+            format!("{phase}:{}", self.id),
+            ctx.run_id().map(str::to_owned),
+            ctx.run_started(),
+        ));
+    }
 }
 
 /// `Arc<Fake>` as an action.
@@ -166,6 +180,7 @@ impl RecoveryAction for Fake {
     }
     async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         self.log.push(format!("execute:{}", self.id));
+        self.saw_run("execute", ctx);
         ctx.sleep(self.latency).await?;
         let left = self.failures.load(Ordering::SeqCst);
         if left > 0 {
@@ -192,6 +207,7 @@ impl RecoveryAction for Fake {
     }
     async fn rollback(&self, ctx: &Context) -> Result<(), ActionError> {
         self.log.push(format!("rollback:{}", self.id));
+        self.saw_run("rollback", ctx);
         if let Some(own) = ctx.outputs_of(&self.id) {
             let own = serde_json::to_string(own).unwrap_or_default();
             self.log.push(format!("undo-from:{}:{own}", self.id));

@@ -3,7 +3,8 @@ use std::time::Duration;
 
 use drkit_core::ErrorKind;
 use drkit_runner::{
-    FileJournalStore, JournalStore, Outcome, Plan, RunError, Runner, Step, StepState,
+    Event, FileJournalStore, JournalStore, OnFailure, Outcome, Plan, RunError, Runner, Step,
+    StepState,
 };
 
 use crate::common::{Fake, Log, action, failed_report};
@@ -49,6 +50,69 @@ async fn a_resumed_run_skips_succeeded_steps_and_reruns_the_rest() {
     assert_eq!(report.step("b").unwrap().state, StepState::Succeeded);
     // The journal goes on counting.
     assert!(report.timeline.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+}
+
+/// Steps and compensations are given the run's id and start (what an action names and dates
+/// its resources by); a resume gives the original run's, not its own.
+#[tokio::test(start_paused = true)]
+async fn steps_and_compensations_see_the_run_and_a_resume_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::default();
+    let a = Fake::new("a", &log).arc();
+    let b = Fake::new("b", &log).fails(1, ErrorKind::Conflict).arc();
+    let c = Fake::new("c", &log).fails(1, ErrorKind::Conflict).arc();
+    let plan = Plan::new(
+        "p",
+        vec![
+            Step::new(action(&a)),
+            Step::new(action(&b)).depends_on(["a"]),
+            Step::new(action(&c))
+                .depends_on(["b"])
+                .on_failure(OnFailure::Rollback),
+        ],
+    )
+    .unwrap();
+    let runner = Runner::new().with_journal(FileJournalStore::new(dir.path()).unwrap());
+    let first = failed_report(runner.run(&plan).await);
+    // b succeeds now, c fails and the steps done are compensated, in the resume.
+    let resumed = failed_report(runner.resume(&plan).await);
+    assert_eq!(resumed.outcome, Some(Outcome::RolledBack));
+    let records = FileJournalStore::new(dir.path())
+        .unwrap()
+        .load("p")
+        .await
+        .unwrap();
+    let run_started: Vec<_> = records
+        .iter()
+        .filter(|r| matches!(r.event, Event::RunStarted { .. }))
+        .map(|r| r.at)
+        .collect();
+    assert_eq!(run_started.len(), 2);
+    assert!(
+        run_started[1] > run_started[0],
+        "the resume's own record is later"
+    );
+    let seen: Vec<_> = [&a, &b, &c]
+        .iter()
+        .flat_map(|f| f.runs.lock().unwrap().clone())
+        .collect();
+    for phase in [
+        "execute:a",
+        "execute:b",
+        "execute:c",
+        "rollback:a",
+        "rollback:b",
+    ] {
+        assert!(seen.iter().any(|(p, ..)| p == phase), "{phase}: {seen:?}");
+    }
+    for (phase, run, started) in &seen {
+        assert_eq!(run.as_deref(), Some(first.run.as_str()), "{phase}");
+        assert_eq!(
+            *started,
+            Some(run_started[0]),
+            "{phase}: the original run's start"
+        );
+    }
 }
 
 #[tokio::test(start_paused = true)]
