@@ -581,6 +581,10 @@ async fn dry_run_run_report_and_iam_policy_against_moto() {
         "s3:GetBucketWebsite",
         "s3:PutBucketWebsite",
         "s3:DeleteBucketWebsite",
+        // The website's serving checks: the bucket's region, Block Public Access, policy.
+        "s3:GetBucketLocation",
+        "s3:GetBucketPublicAccessBlock",
+        "s3:GetBucketPolicy",
         "route53:GetHostedZone",
         "route53:ListHostedZonesByName",
         "route53:ListResourceRecordSets",
