@@ -94,9 +94,9 @@ pub(crate) fn pg_verifier(
     provider: &Arc<CryptoProvider>,
 ) -> Result<Option<Arc<dyn ServerCertVerifier>>, ActionError> {
     let root = db.sslrootcert.as_deref();
-    Ok(Some(match (db.sslmode, root) {
+    let (chain, check_name) = match (db.sslmode, root) {
         (SslMode::Disable, _) => return Ok(None),
-        (SslMode::Require, None) => Arc::new(Unverified(Arc::clone(provider))),
+        (SslMode::Require, None) => (None, false),
         (mode, _) => {
             let chain = WebPkiServerVerifier::builder_with_provider(
                 Arc::new(roots("sslrootcert", root)?),
@@ -104,20 +104,28 @@ pub(crate) fn pg_verifier(
             )
             .build()
             .map_err(|e| ActionError::invalid_input(format!("sslrootcert: {e}")))?;
-            if mode == SslMode::VerifyFull {
-                chain
-            } else {
-                Arc::new(AnyName(chain))
-            }
+            (Some(chain), mode == SslMode::VerifyFull)
         }
-    }))
+    };
+    Ok(Some(Arc::new(PgVerifier {
+        chain,
+        check_name,
+        provider: Arc::clone(provider),
+    })))
 }
 
-/// `verify-ca`: the chain is verified, a certificate that does not name the host is accepted.
+/// What an `sslmode` accepts: with `chain`, a certificate that chains to its roots (naming the
+/// host when `check_name`: `verify-full`; any name: `verify-ca`, `require` with a CA); without
+/// it, any certificate (`require` without a CA). The handshake's signatures are always checked,
+/// so the session key belongs to whoever holds the certificate.
 #[derive(Debug)]
-struct AnyName(Arc<WebPkiServerVerifier>);
+struct PgVerifier {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    check_name: bool,
+    provider: Arc<CryptoProvider>,
+}
 
-impl ServerCertVerifier for AnyName {
+impl ServerCertVerifier for PgVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -126,55 +134,15 @@ impl ServerCertVerifier for AnyName {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
+            )) if !self.check_name => Ok(ServerCertVerified::assertion()),
             other => other,
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-/// `require` without `sslrootcert`: any certificate is accepted (the handshake's signatures
-/// are still checked, so the session key belongs to whoever holds that certificate).
-#[derive(Debug)]
-struct Unverified(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -187,7 +155,7 @@ impl ServerCertVerifier for Unverified {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
@@ -201,12 +169,14 @@ impl ServerCertVerifier for Unverified {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
