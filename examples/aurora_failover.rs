@@ -146,10 +146,11 @@ async fn run() -> Result<(), AnyError> {
         Check::Ready { change } => format!("ready: {change}"),
         Check::Done { detail, .. } => format!("already done: {detail}"),
         Check::Blocked { reason } => format!("BLOCKED: {reason}"),
+        Check::Unknown { question } => format!("UNKNOWN: {question}"),
     };
     phases.record("check", t, summary);
-    if let Check::Blocked { reason } = check {
-        return Err(format!("cannot fail over: {reason}").into());
+    if let Check::Blocked { reason: why } | Check::Unknown { question: why } = check {
+        return Err(format!("cannot fail over: {why}").into());
     }
 
     // 4. Execute: FailoverDBCluster, then wait until the new writer serves.
@@ -196,7 +197,9 @@ async fn run() -> Result<(), AnyError> {
     let restore_ctx = ctx.clone().with_step("restore-db");
     let restored = match restore.check(&restore_ctx).await? {
         Check::Done { outputs, .. } => outputs,
-        Check::Blocked { reason } => return Err(format!("cannot restore: {reason}").into()),
+        Check::Blocked { reason: why } | Check::Unknown { question: why } => {
+            return Err(format!("cannot restore: {why}").into());
+        }
         Check::Ready { .. } => restore.execute(&restore_ctx).await?,
     };
     let rpo = restored

@@ -137,6 +137,13 @@ pub enum Check {
         /// Why, in words an operator can act on.
         reason: String,
     },
+    /// Whether the change was made cannot be told: an earlier attempt's outcome was lost and
+    /// the action has nothing to read it from (e.g. a program with no `check`). The runner asks
+    /// a person `question` before executing again; an automatic approval refuses.
+    Unknown {
+        /// What the person is asked, with what is known.
+        question: String,
+    },
 }
 
 impl Check {
@@ -159,6 +166,13 @@ impl Check {
     pub fn blocked(reason: impl Into<String>) -> Self {
         Self::Blocked {
             reason: reason.into(),
+        }
+    }
+
+    /// Unknown whether the change was made: ask `question`.
+    pub fn unknown(question: impl Into<String>) -> Self {
+        Self::Unknown {
+            question: question.into(),
         }
     }
 

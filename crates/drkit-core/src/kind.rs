@@ -329,6 +329,12 @@ pub trait Act: ActionKind {
     fn iam(&self) -> &'static [&'static str] {
         Self::IAM_ACTIONS
     }
+
+    /// Whether this step changes anything (default: the kind's `MUTATES`); a kind whose
+    /// parameters can declare a step read-only (a custom program) says so here.
+    fn mutating(&self) -> bool {
+        Self::MUTATES
+    }
 }
 
 #[async_trait]
@@ -346,7 +352,7 @@ impl<T: Act> RecoveryAction for T {
     }
 
     fn mutates(&self) -> bool {
-        T::MUTATES
+        self.mutating()
     }
 
     fn iam_actions(&self) -> &'static [&'static str] {
@@ -358,7 +364,7 @@ impl<T: Act> RecoveryAction for T {
     }
 
     async fn execute(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        if T::MUTATES {
+        if self.mutating() {
             ctx.refuse_dry_run().map_err(|e| e.in_action(self))?;
         }
         self.apply(ctx).await.map_err(|e| e.in_action(self))

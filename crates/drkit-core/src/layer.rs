@@ -299,6 +299,15 @@ impl RecoveryAction for Retry {
                     ))
                     .in_action(self));
                 }
+                Ok(Check::Unknown { question }) => {
+                    return Err(ActionError::precondition(format!(
+                        "after a failed attempt ({err}), whether the change was made is \
+                         unknown, so it is not made again without a person's decision: \
+                         {question}"
+                    ))
+                    .with_maybe_applied()
+                    .in_action(self));
+                }
                 Ok(Check::Ready { .. }) => {}
                 Err(check_err) => {
                     let check_err = ActionError::new(

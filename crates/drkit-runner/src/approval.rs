@@ -20,8 +20,14 @@ pub struct ApprovalRequest {
     pub kind: String,
     /// The resource, e.g. `rds:db-cluster/mint@us-west-2`.
     pub target: String,
-    /// The change the step would make, as its check said.
+    /// The change the step would make, as its check said (or, when `unknown_outcome`, the
+    /// question its check asks).
     pub change: String,
+    /// The step's check cannot tell whether an earlier attempt made the change
+    /// ([`Check::Unknown`](drkit_core::Check::Unknown)): running it again may make it twice.
+    /// [`AutoApprove`] refuses such a request; a person must decide.
+    #[serde(default)]
+    pub unknown_outcome: bool,
 }
 
 /// An approver's decision. `by` is the approver's identity, written to the journal.
@@ -73,9 +79,21 @@ impl Default for AutoApprove {
 
 #[async_trait]
 impl Approver for AutoApprove {
-    async fn decide(&self, _: &ApprovalRequest) -> Result<Decision, ActionError> {
-        Ok(Decision::Approved {
-            by: self.identity.clone(),
+    /// Approves, except a step whose earlier outcome is unknown: repeating a change that may
+    /// have been made is a person's decision.
+    async fn decide(&self, request: &ApprovalRequest) -> Result<Decision, ActionError> {
+        Ok(if request.unknown_outcome {
+            Decision::Denied {
+                by: self.identity.clone(),
+                reason: "an automatic approval never repeats a change whose earlier outcome is \
+                         unknown: decide at a terminal (drkit resume without --auto-approve), or \
+                         give the step a check"
+                    .to_owned(),
+            }
+        } else {
+            Decision::Approved {
+                by: self.identity.clone(),
+            }
         })
     }
 }
@@ -167,8 +185,13 @@ where
 
         let mut io = self.io.lock().await;
         let (input, output) = &mut *io;
+        let (title, what) = if request.unknown_outcome {
+            ("Outcome unknown", "asks")
+        } else {
+            ("Approval needed", "will")
+        };
         let prompt = format!(
-            "\nApproval needed — plan {}, run {}\n  step {} ({}) on {}\n  will: {}\nApprove? [yes/no] ",
+            "\n{title} — plan {}, run {}\n  step {} ({}) on {}\n  {what}: {}\nApprove? [yes/no] ",
             request.plan, request.run, request.step, request.kind, request.target, request.change
         );
         output
@@ -210,7 +233,46 @@ mod tests {
             kind: "rds.promote_read_replica".into(),
             target: "rds:db-instance/mint-replica".into(),
             change: "promote mint-replica".into(),
+            unknown_outcome: false,
         }
+    }
+
+    /// A change whose earlier outcome is unknown is never repeated by an automatic approval;
+    /// a person is asked, and told so.
+    #[tokio::test]
+    async fn an_unknown_outcome_is_refused_automatically_and_asked_at_the_prompt() {
+        let unknown = ApprovalRequest {
+            change: "it may have run; run it again?".into(),
+            unknown_outcome: true,
+            ..request()
+        };
+        match AutoApprove::new("auto-approve (--auto-approve)")
+            .decide(&unknown)
+            .await
+            .unwrap()
+        {
+            Decision::Denied { by, reason } => {
+                assert_eq!(by, "auto-approve (--auto-approve)");
+                assert!(reason.contains("never repeats"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            AutoApprove::default().decide(&request()).await.unwrap(),
+            Decision::Approved { .. }
+        ));
+        let mut shown = Vec::new();
+        let prompt = PromptApprover::new("ops@host", &b"yes\n"[..], &mut shown);
+        assert!(matches!(
+            prompt.decide(&unknown).await.unwrap(),
+            Decision::Approved { .. }
+        ));
+        drop(prompt);
+        let shown = String::from_utf8(shown).unwrap();
+        assert!(
+            shown.contains("Outcome unknown") && shown.contains("asks: it may have run"),
+            "{shown}"
+        );
     }
 
     #[tokio::test]

@@ -54,6 +54,7 @@ impl Guard for ProbeGuard {
             Check::Done { detail, .. } => GuardVerdict::Holds(detail),
             Check::Ready { change } => GuardVerdict::Violated(format!("not yet: {change}")),
             Check::Blocked { reason } => GuardVerdict::Violated(reason),
+            Check::Unknown { question } => GuardVerdict::Violated(format!("unknown: {question}")),
         })
     }
 }

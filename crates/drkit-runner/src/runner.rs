@@ -513,6 +513,9 @@ impl Runner {
                         }
                         Ok(Check::Ready { change }) => DryRunState::WouldChange { change },
                         Ok(Check::Blocked { reason }) => DryRunState::Blocked { reason },
+                        Ok(Check::Unknown { question }) => DryRunState::WouldChange {
+                            change: format!("after a person's decision: {question}"),
+                        },
                         Err(e) => DryRunState::CheckFailed {
                             error: e.to_string(),
                         },

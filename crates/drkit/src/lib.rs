@@ -23,10 +23,12 @@
 //! | `k8s` | [`drkit_k8s`] | `k8s.*` (server-side apply, rollout readiness, scale; kubeconfig or EKS token) |
 //! | `iam` | [`drkit_iam`] | `iam.*` (role inline policy with rollback, role check) |
 //! | `ec2` | [`drkit_ec2`] | `ec2.*` (security-group ingress with rollback, check) |
+//! | `custom` | [`drkit_custom`] | `exec.command` (a local program as a step) |
 //! | `journal-s3` | [`drkit_journal_s3`] | the runner's journal in S3 |
 //! | `aws` | [`drkit_aws`] | the AWS configuration (on with any AWS provider) |
 //!
-//! The AWS-free features (`vault`, `checks`, `k8s` without `eks`) compile no aws-* crate.
+//! The AWS-free features (`vault`, `checks`, `custom`, `k8s` without `eks`) compile no aws-*
+//! crate.
 //!
 //! Every provider's actions are registered by type; a Rust program builds a step from the
 //! kind's typed parameter struct (a runbook builds the same step from its TOML table). AWS
@@ -69,6 +71,9 @@ pub use drkit_checks as checks;
 #[cfg_attr(docsrs, doc(cfg(feature = "cloudfront")))]
 pub use drkit_cloudfront as cloudfront;
 pub use drkit_core as core;
+#[cfg(feature = "custom")]
+#[cfg_attr(docsrs, doc(cfg(feature = "custom")))]
+pub use drkit_custom as custom;
 #[cfg(feature = "ec2")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ec2")))]
 pub use drkit_ec2 as ec2;
@@ -169,6 +174,8 @@ fn register_aws_free(registry: &mut Registry) -> Result<(), DuplicateKind> {
     drkit_vault::register(registry)?;
     #[cfg(feature = "checks")]
     drkit_checks::register(registry)?;
+    #[cfg(feature = "custom")]
+    drkit_custom::register(registry)?;
     #[cfg(all(feature = "k8s", not(feature = "eks")))]
     drkit_k8s::register(registry)?;
     Ok(())
@@ -237,6 +244,8 @@ mod tests {
         assert!(kinds.contains(&"elasticache.set_primary"));
         #[cfg(feature = "checks")]
         assert!(kinds.contains(&"checks.pg_data_loss"));
+        #[cfg(feature = "custom")]
+        assert!(kinds.contains(&"exec.command"));
         #[cfg(feature = "route53")]
         assert!(kinds.contains(&"route53.change_records"));
         #[cfg(feature = "vault")]

@@ -8,10 +8,12 @@
 //! `FailoverDBCluster` lost, and a SIGKILL while its outcome is unknown, then `drkit resume`.
 //! `region_loss`: `--mode`, `--impaired-region` and a step's `modes`: nothing sent to the
 //! impaired region (counted by the fault proxy), skips shown by `plan` and the report.
+//! `custom`: `exec.command` with real programs: run twice, killed and resumed, the secret nowhere.
 //! `lock`: an S3-journal holder stopped (SIGSTOP), its lease taken over, then woken (SIGCONT).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli;
+mod custom;
 mod exactly_once;
 mod hardening;
 mod lock;

@@ -549,11 +549,11 @@ impl Act for RestoreClusterToPointInTime {
     async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
         match self.inspect(ctx).await? {
             Check::Done { detail, .. } => Ok(detail),
-            Check::Ready { change } | Check::Blocked { reason: change } => {
-                Err(ActionError::postcondition(format!(
-                    "the restored cluster is not usable yet: {change}"
-                )))
-            }
+            Check::Ready { change }
+            | Check::Blocked { reason: change }
+            | Check::Unknown { question: change } => Err(ActionError::postcondition(format!(
+                "the restored cluster is not usable yet: {change}"
+            ))),
         }
     }
 

@@ -104,6 +104,7 @@ mod tests {
             kind: "demo.mock".into(),
             target: "demo:thing/promote".into(),
             change: "promote it".into(),
+            unknown_outcome: false,
         }
     }
 

@@ -7,11 +7,27 @@ use drkit_core::{ActionError, Check, Context, ErrorKind};
 
 use super::{Ending, StepAction};
 
+/// What the check lets the step do next.
+#[derive(Debug, PartialEq)]
+pub(super) struct Go {
+    /// The change the step would make (or the question its check asks).
+    pub(super) change: String,
+    /// Whether an earlier attempt's outcome is unknown: a person must approve executing again.
+    pub(super) unknown_outcome: bool,
+}
+
 /// The change the step would make, or the ending when there is none to make: skipped (done
 /// already), failed (blocked, or the check failed) or interrupted (cancelled).
-pub(super) async fn check(ctx: &Context, action: &StepAction) -> Result<String, Ending> {
+pub(super) async fn check(ctx: &Context, action: &StepAction) -> Result<Go, Ending> {
     match action.within(ctx, action.layered.check(ctx)).await {
-        Ok(Check::Ready { change }) => Ok(change),
+        Ok(Check::Ready { change }) => Ok(Go {
+            change,
+            unknown_outcome: false,
+        }),
+        Ok(Check::Unknown { question }) => Ok(Go {
+            change: question,
+            unknown_outcome: true,
+        }),
         Ok(Check::Done { detail, outputs }) if action.built.mutates() && ctx.intent().is_some() => {
             Err(Ending::Succeeded {
                 outputs,
@@ -35,7 +51,7 @@ mod tests {
     use super::*;
     use crate::phases::testing::{failure, mock, step_action};
 
-    async fn checked(result: fn() -> Result<Check, ActionError>) -> Result<String, Ending> {
+    async fn checked(result: fn() -> Result<Check, ActionError>) -> Result<Go, Ending> {
         let mut m = mock("a", true);
         m.expect_check().returning(move |_| result());
         check(&Context::new(), &step_action(m, None)).await
@@ -45,7 +61,10 @@ mod tests {
     async fn ready_gives_the_change_and_done_skips() {
         assert_eq!(
             checked(|| Ok(Check::ready("flip it"))).await.unwrap(),
-            "flip it"
+            Go {
+                change: "flip it".into(),
+                unknown_outcome: false
+            }
         );
         match checked(|| {
             Ok(Check::Done {
@@ -90,6 +109,20 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// An unknown earlier outcome goes on to a person's decision, with the check's question.
+    #[tokio::test]
+    async fn unknown_asks_its_question() {
+        assert_eq!(
+            checked(|| Ok(Check::unknown("run it again?")))
+                .await
+                .unwrap(),
+            Go {
+                change: "run it again?".into(),
+                unknown_outcome: true
+            }
+        );
     }
 
     #[tokio::test]

@@ -29,7 +29,7 @@ use drkit_core::{
 };
 use tokio::time::Instant;
 
-use crate::approval::{ApprovalRequest, Approver};
+use crate::approval::{ApprovalPolicy, ApprovalRequest, Approver};
 use crate::events::{Hub, StepEvents};
 use crate::journal::{Event, Journal};
 use crate::plan::{ActionSource, Plan, Step, StepInputs, StepPolicy};
@@ -309,20 +309,24 @@ async fn phases(
     let mut ctx = action.bounded(&base);
 
     // Steady state before: already done -> skipped.
-    let change = check::check(&ctx, &action).await?;
+    let go = check::check(&ctx, &action).await?;
     env.journal.record(Event::StepReady {
         step: id.to_owned(),
-        change: change.clone(),
+        change: go.change.clone(),
     });
 
-    if let Some(policy) = &step.policy.approval {
+    // A step whose earlier outcome is unknown always asks, with its approval policy's time-out
+    // or the default one.
+    let unknown_policy = go.unknown_outcome.then(ApprovalPolicy::default);
+    if let Some(policy) = step.policy.approval.as_ref().or(unknown_policy.as_ref()) {
         let request = ApprovalRequest {
             run: env.run.clone(),
             plan: env.plan.name().to_owned(),
             step: id.to_owned(),
             kind: action.built.kind().to_owned(),
             target: action.built.target().to_string(),
-            change,
+            change: go.change,
+            unknown_outcome: go.unknown_outcome,
         };
         let gate = approval::Gate {
             journal: &env.journal,

@@ -128,3 +128,50 @@ async fn a_denial_or_no_decision_in_time_fails_the_step_without_executing() {
     );
     assert_eq!(log.count("execute:promote"), 0);
 }
+
+/// A step whose check cannot tell whether an earlier attempt made its change asks a person,
+/// even without an approval policy; an automatic approval refuses and nothing is executed.
+#[tokio::test(start_paused = true)]
+async fn an_unknown_earlier_outcome_asks_a_person_and_auto_approval_refuses() {
+    let unknown = || {
+        let mut m = crate::common::mock("drain");
+        m.expect_check()
+            .returning(|_| Ok(drkit_core::Check::unknown("it may have run; run it again?")));
+        m
+    };
+    let mut never = unknown();
+    never.expect_execute().never();
+    let plan = Plan::new("p", vec![Step::new(Arc::new(never))]).unwrap();
+    let report = failed_report(Runner::new().run(&plan).await);
+    let step = report.step("drain").unwrap();
+    assert_eq!(step.state, StepState::Failed);
+    assert!(
+        step.error
+            .as_deref()
+            .unwrap()
+            .contains("never repeats a change"),
+        "{:?}",
+        step.error
+    );
+
+    let mut once = unknown();
+    once.expect_execute()
+        .times(1)
+        .returning(|_| Ok(drkit_core::Outputs::new()));
+    once.expect_verify().returning(|_| Ok("ok".into()));
+    let plan = Plan::new("p", vec![Step::new(Arc::new(once))]).unwrap();
+    let approver = Arc::new(Recording::default());
+    let report = Runner::new()
+        .with_approver(Shared(Arc::clone(&approver)))
+        .run(&plan)
+        .await
+        .unwrap();
+    let seen = approver.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].unknown_outcome);
+    assert_eq!(seen[0].change, "it may have run; run it again?");
+    assert_eq!(
+        report.step("drain").unwrap().approved_by.as_deref(),
+        Some("alice@ops")
+    );
+}

@@ -1,0 +1,186 @@
+//! `exec.command` through the real `drkit` binary, with real programs: a second run finds the
+//! work done and does not run the command; a run killed (SIGKILL) while its command runs is not
+//! repeated by `drkit resume --auto-approve` (the outcome is unknown and the step has no
+//! check); and the secret given to the program is absent from every byte drkit wrote (its
+//! output and the journal), though the program printed it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::cli::{command, drkit, text, write};
+use crate::hardening::{finish, until};
+
+const TOKEN: &str = "exec-secret-5d41402abc4b2a76";
+
+fn runbook(plan: &str, dir: &Path, check: bool) -> String {
+    let check = if check {
+        r#"check = ["sh", "-c", "test -s ran && exit 0; exit 1"]"#
+    } else {
+        ""
+    };
+    format!(
+        r#"
+version = 1
+name = "{plan}"
+[[steps]]
+id = "drain-queue"
+action = "exec.command"
+tier = "critical"
+[steps.params]
+command = ["sh", "-c", "echo $$ > pid; echo \"ran with $TOKEN\" >> ran; echo \"token $TOKEN\" >&2; sleep \"$PAUSE\"; echo '{{\"drained\": 12, \"echo\": \"'$TOKEN'\"}}'"]
+{check}
+verify = ["test", "-s", "ran"]
+env = {{ TOKEN = {{ secret = "env:DRKIT_TEST_EXEC_TOKEN" }}, PAUSE = "${{env.DRKIT_TEST_EXEC_PAUSE}}" }}
+cwd = "{dir}"
+outputs = "json"
+timeout = "5m"
+"#,
+        dir = dir.display()
+    )
+}
+
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+/// Every file under `dir`, as text.
+fn all_files(dir: &Path) -> String {
+    let mut all = String::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            all.push_str(&all_files(&path));
+        } else {
+            all.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+        }
+    }
+    all
+}
+
+#[test]
+fn a_second_run_finds_the_work_done_and_the_secret_is_nowhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let file = write(dir.path(), "exec.toml", &runbook("exec-twice", &work, true));
+    let journal = dir.path().join("journal");
+    let args = [
+        "run",
+        file.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+        "--auto-approve",
+    ];
+    let envs = [
+        ("DRKIT_TEST_EXEC_TOKEN", TOKEN),
+        ("DRKIT_TEST_EXEC_PAUSE", "0"),
+        ("RUST_LOG", "debug"),
+    ];
+    let first = drkit(&args, &envs);
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}{}",
+        text(&first.stdout),
+        text(&first.stderr)
+    );
+    assert_eq!(lines(&work.join("ran")), 1);
+    // The program printed the token on both streams; the outputs keep the JSON, redacted.
+    let report = drkit(
+        &[
+            "report",
+            journal.join("exec-twice.journal.jsonl").to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+        &envs,
+    );
+    let report_text = text(&report.stdout);
+    assert!(
+        report_text.contains("\"drained\": 12") || report_text.contains("\"drained\":12"),
+        "{report_text}"
+    );
+    assert!(report_text.contains("[REDACTED]"), "{report_text}");
+
+    let second = drkit(&args, &envs);
+    assert_eq!(
+        second.status.code(),
+        Some(0),
+        "{}{}",
+        text(&second.stdout),
+        text(&second.stderr)
+    );
+    assert_eq!(lines(&work.join("ran")), 1, "the command ran again");
+    let second_out = format!("{}{}", text(&second.stdout), text(&second.stderr));
+    assert!(
+        second_out.contains("already done") || second_out.contains("skipped"),
+        "{second_out}"
+    );
+
+    let written = format!(
+        "{}{}{}{}{}{}",
+        text(&first.stdout),
+        text(&first.stderr),
+        text(&second.stdout),
+        text(&second.stderr),
+        report_text,
+        all_files(&journal),
+    );
+    assert!(!written.contains(TOKEN), "the secret leaked: {written}");
+}
+
+#[tokio::test]
+async fn a_command_killed_with_drkit_is_not_run_again_by_an_automatic_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let plan = "exec-killed";
+    let file = write(dir.path(), "exec.toml", &runbook(plan, &work, false));
+    let journal = dir.path().join("journal");
+    let journal_file = journal.join(format!("{plan}.journal.jsonl"));
+    let envs = [
+        ("DRKIT_TEST_EXEC_TOKEN", TOKEN),
+        ("DRKIT_TEST_EXEC_PAUSE", "300"),
+    ];
+    let mut child = command(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--journal",
+            journal.to_str().unwrap(),
+            "--auto-approve",
+        ],
+        &envs,
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    until("the command to start", async || {
+        lines(&work.join("ran")) == 1
+    })
+    .await;
+    // The machine dies: drkit and its program with it.
+    child.kill().unwrap();
+    let _ = child.wait();
+    let pid = std::fs::read_to_string(work.join("pid")).unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", pid.trim()])
+        .status();
+
+    let resume = command(
+        &["resume", journal_file.to_str().unwrap(), "--auto-approve"],
+        &envs,
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let out = finish(resume, Duration::from_secs(60)).await;
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_ne!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("never repeats a change"), "{said}");
+    assert_eq!(lines(&work.join("ran")), 1, "the command ran again: {said}");
+    assert!(!said.contains(TOKEN));
+    assert!(!all_files(&journal).contains(TOKEN));
+}

@@ -1,0 +1,66 @@
+//! # drkit-custom
+//!
+//! Your own steps in a drkit runbook, with every guarantee drkit's own actions have — check
+//! before, verify after, rollback, a journal, exactly once, no secret in any log:
+//!
+//! | kind | what it runs |
+//! |---|---|
+//! | `exec.command` | a local program (no shell), with optional `check`, `verify` and `rollback` programs |
+//!
+//! No AWS dependency.
+//!
+//! ## Exactly once
+//!
+//! Before `exec.command` starts its program it journals its intent; when the program ends, the
+//! exit code. A resumed run that finds an intent without an exit code (the process was killed
+//! in the middle, the machine lost) cannot know whether the program did its work: it runs the
+//! step's `check` program, which decides; without one, the step's check answers
+//! [`Check::Unknown`](drkit_core::Check::Unknown) and the runner asks a person, which an
+//! automatic approval (`--auto-approve`) refuses.
+//!
+//! ## Secrets
+//!
+//! A secret reaches a program only through its environment (`env = { TOKEN = { secret =
+//! "env:STATUS_TOKEN" } }`); a secret in an argument list is refused by `validate`, because
+//! arguments are visible to every user of the machine. Everything drkit keeps of a program's
+//! output (outputs, errors, the journal) has the step's secret values replaced by
+//! `[REDACTED]` ([`Redactor`]).
+//!
+//! ## Parts
+//!
+//! The port [`ProcessApi`] (`MockProcessApi` with the `mock` feature) and its adapter
+//! [`TokioProcess`]; the kind [`ExecCommand`]; [`register`] / [`register_with`].
+//!
+//! ```
+//! use drkit_core::registry::Registry;
+//! use drkit_custom::{ExecCommand, ExecCommandParams};
+//!
+//! let mut registry = Registry::new();
+//! drkit_custom::register(&mut registry).unwrap();
+//! let drain = registry
+//!     .typed::<ExecCommand>(
+//!         "drain-queue",
+//!         ExecCommandParams::new(["/opt/mint/drain-queue", "--queue", "jobs"])
+//!             .check(["/opt/mint/drain-queue", "--is-drained"])
+//!             .secret_env("QUEUE_TOKEN", "env:MINT_QUEUE_TOKEN".parse().unwrap()),
+//!     )
+//!     .unwrap();
+//! assert_eq!(drain.kind(), "exec.command");
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod exec;
+mod process;
+mod redact;
+mod register;
+
+#[cfg(test)]
+mod behaviour_tests;
+
+pub use exec::{Arg, EnvParam, ExecCommand, ExecCommandParams, OutputMode};
+#[cfg(any(test, feature = "mock"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
+pub use process::MockProcessApi;
+pub use process::{Ending, EnvValue, Exit, Invocation, KILL_GRACE, ProcessApi, TokioProcess};
+pub use redact::{REDACTED, Redactor};
+pub use register::{CustomPorts, DESCRIPTORS, register, register_with};
