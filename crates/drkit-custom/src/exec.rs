@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::process::{Ending, EnvValue, Exit, Invocation, ProcessApi};
 use crate::redact::{Redactor, first_chars};
+use crate::values::{Arg, TextOrSecret};
 
 /// The most characters of a stream kept in an output or an error.
 const SHOWN: usize = 4096;
@@ -26,85 +27,6 @@ fn ten_minutes() -> Duration {
 
 fn yes() -> bool {
     true
-}
-
-/// One argument of a program: text, or — refused by `validate` — a secret reference (a secret
-/// is given to a program through `env` only: its arguments are visible to every user of the
-/// machine in `ps` and `/proc`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Arg {
-    /// Plain text, passed as one whole argument (a `${...}` value is never split or parsed; a
-    /// number or a boolean, e.g. from a `${env.NAME}` that reads as one, is passed as text).
-    Text(String),
-    /// `{ secret = "env:NAME" }`: refused in an argument list.
-    Secret {
-        /// The reference.
-        secret: SecretRef,
-    },
-}
-
-impl From<&str> for Arg {
-    fn from(text: &str) -> Self {
-        Self::Text(text.to_owned())
-    }
-}
-
-/// One environment variable for the programs: text, or a secret reference read when the
-/// program starts.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EnvParam {
-    /// Plain text (a number or a boolean is passed as its text).
-    Text(String),
-    /// `{ secret = "env:NAME" }` (or `file:`, `prompt:`): the value reaches the program in its
-    /// environment and is redacted from everything drkit keeps of its output.
-    Secret {
-        /// The reference.
-        secret: SecretRef,
-    },
-}
-
-/// What an argument or a variable may be written as.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum TextOrSecret {
-    Text(String),
-    Number(serde_json::Number),
-    Bool(bool),
-    Secret { secret: SecretRef },
-}
-
-impl TextOrSecret {
-    fn decode<'de, D: serde::Deserializer<'de>>(
-        d: D,
-    ) -> Result<Result<String, SecretRef>, D::Error> {
-        match Self::deserialize(d) {
-            Ok(Self::Text(text)) => Ok(Ok(text)),
-            Ok(Self::Number(n)) => Ok(Ok(n.to_string())),
-            Ok(Self::Bool(b)) => Ok(Ok(b.to_string())),
-            Ok(Self::Secret { secret }) => Ok(Err(secret)),
-            Err(_) => Err(serde::de::Error::custom(
-                "expected text, a number, a boolean, or { secret = \"env:NAME\" }",
-            )),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Arg {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(match TextOrSecret::decode(d)? {
-            Ok(text) => Self::Text(text),
-            Err(secret) => Self::Secret { secret },
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for EnvParam {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(match TextOrSecret::decode(d)? {
-            Ok(text) => Self::Text(text),
-            Err(secret) => Self::Secret { secret },
-        })
-    }
 }
 
 /// What a program's standard output gives the step.
@@ -136,7 +58,7 @@ pub struct ExecCommandParams {
     pub rollback: Option<Vec<Arg>>,
     /// Variables added to the programs' environment: text, or `{ secret = "env:NAME" }` (the only way a secret reaches a program).
     #[serde(default)]
-    pub env: BTreeMap<String, EnvParam>,
+    pub env: BTreeMap<String, TextOrSecret>,
     /// The working directory, an absolute path (needed when a program is a relative path).
     #[serde(default)]
     #[param(ty = "path")]
@@ -193,7 +115,8 @@ impl ExecCommandParams {
     /// Adds a variable with a plain value.
     #[must_use]
     pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.env.insert(name.into(), EnvParam::Text(value.into()));
+        self.env
+            .insert(name.into(), TextOrSecret::Text(value.into()));
         self
     }
 
@@ -201,7 +124,7 @@ impl ExecCommandParams {
     #[must_use]
     pub fn secret_env(mut self, name: impl Into<String>, reference: SecretRef) -> Self {
         self.env
-            .insert(name.into(), EnvParam::Secret { secret: reference });
+            .insert(name.into(), TextOrSecret::Secret { secret: reference });
         self
     }
 
@@ -420,16 +343,7 @@ impl ExecCommand {
         let mut env = Vec::with_capacity(p.env.len() + 2);
         let mut secrets = Vec::new();
         for (name, value) in &p.env {
-            let value = match value {
-                EnvParam::Text(text) => EnvValue::Plain(text.clone()),
-                EnvParam::Secret { secret } => {
-                    let value = secret
-                        .resolve()
-                        .map_err(|e| e.with_resource(format!("env {name}")))?;
-                    secrets.push(value.clone());
-                    EnvValue::Secret(value)
-                }
-            };
+            let value = value.resolve(&format!("env {name}"), &mut secrets)?;
             env.push((name.clone(), value));
         }
         if let Some(run) = ctx.run_id() {

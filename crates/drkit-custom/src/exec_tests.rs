@@ -20,6 +20,7 @@ fn registry(mock: MockProcessApi) -> Registry {
         &mut registry,
         &CustomPorts {
             process: PortFactory::fixed(port),
+            ..CustomPorts::real()
         },
     )
     .unwrap();
@@ -110,7 +111,7 @@ fn bad_parameters_are_refused_naming_them() {
     let params: ExecCommandParams =
         serde_json::from_value(json!({"command": ["sleep", 5], "env": {"FAST": true}})).unwrap();
     assert_eq!(texts(&params.command), ["sleep", "5"]);
-    assert_eq!(params.env["FAST"], EnvParam::Text("true".into()));
+    assert_eq!(params.env["FAST"], TextOrSecret::Text("true".into()));
     let err = refused(json!({"command": ["sleep", [1]]}));
     assert!(err.contains("expected text, a number, a boolean"), "{err}");
     // A relative program is fine with a working directory; a bare name is looked up in PATH.

@@ -6,13 +6,17 @@
 //! | kind | what it runs |
 //! |---|---|
 //! | `exec.command` | a local program (no shell), with optional `check`, `verify` and `rollback` programs |
+//! | `http.request` | a call to an HTTP API, with optional `check` and `verify` requests and an `Idempotency-Key` |
 //!
 //! No AWS dependency.
 //!
 //! ## Exactly once
 //!
-//! Before `exec.command` starts its program it journals its intent; when the program ends, the
-//! exit code. A resumed run that finds an intent without an exit code (the process was killed
+//! Before `exec.command` starts its program, or `http.request` sends its request, it journals
+//! its intent; when the program ends (the answer comes), the exit code (the status). An
+//! `http.request` with `idempotency_key = true` sends the same `Idempotency-Key: <run>/<step>`
+//! on every attempt and after a resume, so a request whose answer was lost is sent again
+//! safely. A resumed run that finds an intent without an exit code (the process was killed
 //! in the middle, the machine lost) cannot know whether the program did its work: it runs the
 //! step's `check` program, which decides; without one, the step's check answers
 //! [`Check::Unknown`](drkit_core::Check::Unknown) and the runner asks a person, which an
@@ -28,8 +32,10 @@
 //!
 //! ## Parts
 //!
-//! The port [`ProcessApi`] (`MockProcessApi` with the `mock` feature) and its adapter
-//! [`TokioProcess`]; the kind [`ExecCommand`]; [`register`] / [`register_with`].
+//! The ports [`ProcessApi`] and [`HttpApi`] (`MockProcessApi`, `MockHttpApi` with the `mock`
+//! feature) and their adapters [`TokioProcess`] and [`Reqwest`] (rustls, redirects never
+//! followed); the kinds [`ExecCommand`] and [`HttpRequestAction`]; [`register`] /
+//! [`register_with`].
 //!
 //! ```
 //! use drkit_core::registry::Registry;
@@ -50,17 +56,26 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod exec;
+mod http;
+mod http_port;
 mod process;
 mod redact;
 mod register;
+mod values;
 
 #[cfg(test)]
 mod behaviour_tests;
 
-pub use exec::{Arg, EnvParam, ExecCommand, ExecCommandParams, OutputMode};
+pub use exec::{ExecCommand, ExecCommandParams, OutputMode};
+pub use http::{HttpProbe, HttpRequestAction, HttpRequestParams, Statuses};
+#[cfg(any(test, feature = "mock"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
+pub use http_port::MockHttpApi;
+pub use http_port::{HttpApi, HttpReply, HttpRequest, MAX_BODY, Reqwest};
 #[cfg(any(test, feature = "mock"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub use process::MockProcessApi;
 pub use process::{Ending, EnvValue, Exit, Invocation, KILL_GRACE, ProcessApi, TokioProcess};
 pub use redact::{REDACTED, Redactor};
 pub use register::{CustomPorts, DESCRIPTORS, register, register_with};
+pub use values::{Arg, TextOrSecret};

@@ -42,7 +42,7 @@ impl fmt::Debug for EnvValue {
 }
 
 impl EnvValue {
-    fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         match self {
             Self::Plain(v) => v,
             Self::Secret(s) => s.expose_secret(),

@@ -6,6 +6,8 @@ use drkit_core::registry::{ActionDescriptor, DuplicateKind, Registry};
 use drkit_core::{ActionKind, PortFactory};
 
 use crate::exec::ExecCommand;
+use crate::http::HttpRequestAction;
+use crate::http_port::{HttpApi, Reqwest};
 use crate::process::{ProcessApi, TokioProcess};
 
 /// The ports the custom kinds are built with: the real ones ([`CustomPorts::real`]) or the
@@ -14,20 +16,25 @@ use crate::process::{ProcessApi, TokioProcess};
 pub struct CustomPorts {
     /// Local programs (`exec.command`).
     pub process: PortFactory<dyn ProcessApi>,
+    /// HTTP (`http.request`).
+    pub http: PortFactory<dyn HttpApi>,
 }
 
 impl CustomPorts {
-    /// Programs run through `tokio::process`.
+    /// Programs run through `tokio::process`; HTTP through `reqwest` (one client per step,
+    /// made when the step is built).
     pub fn real() -> Self {
         let process: Arc<dyn ProcessApi> = Arc::new(TokioProcess::new());
         Self {
             process: PortFactory::fixed(process),
+            http: PortFactory::new(|_| Arc::new(Reqwest::new()) as Arc<dyn HttpApi>),
         }
     }
 }
 
 /// Every custom kind's descriptor.
-pub const DESCRIPTORS: &[ActionDescriptor] = &[ExecCommand::DESCRIPTOR];
+pub const DESCRIPTORS: &[ActionDescriptor] =
+    &[ExecCommand::DESCRIPTOR, HttpRequestAction::DESCRIPTOR];
 
 /// Registers every custom kind over the real ports ([`CustomPorts::real`]).
 pub fn register(registry: &mut Registry) -> Result<(), DuplicateKind> {
@@ -36,7 +43,8 @@ pub fn register(registry: &mut Registry) -> Result<(), DuplicateKind> {
 
 /// Registers every custom kind with the given ports (e.g. mocks in the embedder's tests).
 pub fn register_with(registry: &mut Registry, ports: &CustomPorts) -> Result<(), DuplicateKind> {
-    registry.register::<ExecCommand>(ports.process.clone())
+    registry.register::<ExecCommand>(ports.process.clone())?;
+    registry.register::<HttpRequestAction>(ports.http.clone())
 }
 
 #[cfg(test)]

@@ -184,3 +184,114 @@ async fn a_command_killed_with_drkit_is_not_run_again_by_an_automatic_resume() {
     assert!(!said.contains(TOKEN));
     assert!(!all_files(&journal).contains(TOKEN));
 }
+
+/// A local HTTP API that answers every request 201 and counts the POSTs.
+fn status_page() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/api/incidents", listener.local_addr().unwrap());
+    let posts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = std::sync::Arc::clone(&posts);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut buf = [0u8; 8192];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            if buf[..n].starts_with(b"POST ") {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }
+            let body = r#"{"id":"inc-1"}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, posts)
+}
+
+/// The run is killed after its POST succeeded, during a later step; the resumed run finishes
+/// without posting again.
+#[tokio::test]
+async fn a_resumed_run_does_not_post_twice() {
+    use std::sync::atomic::Ordering;
+    let (url, posts) = status_page();
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let plan = "post-once";
+    let runbook = format!(
+        r#"
+version = 1
+name = "{plan}"
+[[steps]]
+id = "status-page"
+action = "http.request"
+tier = "non-critical"
+[steps.params]
+method = "POST"
+url = "{url}"
+json = {{ status = "degraded" }}
+outputs = {{ incident = "/id" }}
+[[steps]]
+id = "slow-step"
+action = "exec.command"
+tier = "non-critical"
+depends_on = ["status-page"]
+[steps.params]
+command = ["sh", "-c", "echo $$ > pid; sleep \"$PAUSE\"; echo '${{steps.status-page.outputs.incident}}' > incident"]
+check = ["sh", "-c", "test -s incident && exit 0; exit 1"]
+env = {{ PAUSE = "${{env.DRKIT_TEST_EXEC_PAUSE}}" }}
+cwd = "{work}"
+"#,
+        work = work.display()
+    );
+    let file = write(dir.path(), "post.toml", &runbook);
+    let journal = dir.path().join("journal");
+    let journal_file = journal.join(format!("{plan}.journal.jsonl"));
+    let mut child = command(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--journal",
+            journal.to_str().unwrap(),
+            "--auto-approve",
+        ],
+        &[("DRKIT_TEST_EXEC_PAUSE", "300")],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    until("the slow step to start", async || work.join("pid").exists()).await;
+    child.kill().unwrap();
+    let _ = child.wait();
+    let pid = std::fs::read_to_string(work.join("pid")).unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", pid.trim()])
+        .status();
+    assert_eq!(posts.load(Ordering::SeqCst), 1);
+
+    let resume = command(
+        &["resume", journal_file.to_str().unwrap(), "--auto-approve"],
+        &[("DRKIT_TEST_EXEC_PAUSE", "0")],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let out = finish(resume, Duration::from_secs(60)).await;
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert_eq!(posts.load(Ordering::SeqCst), 1, "posted again: {said}");
+    // The later step got the first run's output.
+    assert_eq!(
+        std::fs::read_to_string(work.join("incident"))
+            .unwrap()
+            .trim(),
+        "inc-1"
+    );
+}
