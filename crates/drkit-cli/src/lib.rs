@@ -1,13 +1,19 @@
 //! # drkit-cli
 //!
-//! The `drkit` command. The library half holds what the binary does, so it can be tested:
-//! the runbook file ([`runbook`]) and the commands ([`commands`]).
+//! The `drkit` command. The library holds all of it, so it can be tested and reused: the
+//! runbook file ([`runbook`]), the commands ([`commands`]), and the whole command line,
+//! [`main_with`], which a team's own binary calls with its own action kinds registered next to
+//! the built-in ones (see `examples/custom_drkit.rs` and docs/custom-actions.md).
 //!
 //! Exit codes: 0 success, 1 the run failed, 2 bad input (the runbook, a flag), 3 interrupted.
 
+mod app;
 pub mod commands;
 pub mod progress;
+mod prompt;
 pub mod runbook;
+
+pub use app::{main_with, main_with_args};
 
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;

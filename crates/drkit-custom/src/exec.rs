@@ -512,6 +512,14 @@ impl Act for ExecCommand {
     async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let p = self.params();
         let argv = texts(&p.command);
+        if !p.mutates {
+            // A read-only program: nothing to reconcile, no intent to journal.
+            let (exit, redactor) = self.run(ctx, &p.command).await?;
+            return match exit.ending {
+                Ending::Exited(0) => self.outputs(&exit, &redactor),
+                _ => Err(self.failure(&argv, &exit, &redactor)),
+            };
+        }
         let intent = intent(&argv);
         ctx.record_intent(intent.clone()).await?;
         let (exit, redactor) = match self.run(ctx, &p.command).await {

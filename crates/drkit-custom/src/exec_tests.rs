@@ -364,11 +364,19 @@ async fn a_program_that_cannot_start_withdraws_the_intent() {
 
 #[tokio::test]
 async fn a_read_only_command_is_refused_nothing_in_a_dry_run_and_says_it_does_not_mutate() {
-    let action = build(
-        MockProcessApi::new(),
-        json!({"command": ["probe"], "mutates": false}),
-    );
+    let mut probe = MockProcessApi::new();
+    probe
+        .expect_run()
+        .returning(|_, _| Ok(Exit::exited(0, "reachable\n", "")));
+    let action = build(probe, json!({"command": ["probe"], "mutates": false}));
     assert!(!action.mutates());
+    let ctx = Context::new();
+    let outputs = action.execute(&ctx).await.unwrap();
+    assert_eq!(outputs.get_str("stdout"), Some("reachable\n"));
+    assert!(
+        ctx.intent().is_none(),
+        "a read-only program journals no intent"
+    );
     let action = build(MockProcessApi::new(), json!({"command": ["drain"]}));
     let err = action
         .execute(&Context::new().with_dry_run(true))
