@@ -31,6 +31,7 @@ start_postgres
 start_openbao
 start_fake_kube
 start_arc
+start_status_page
 
 # The standard AWS variables: drkit and the example read them exactly as against real AWS.
 export AWS_ENDPOINT_URL=$DRKIT_TEST_AWS_ENDPOINT
@@ -69,6 +70,9 @@ echo "drkit run exited $rc; journal in $work/journal, report $work/report.md"
 if ! python3 - "$work/actions.json" "$work"/journal/*.journal.jsonl <<'PY'
 import json, sys
 declared = {a["kind"]: {o["name"] for o in a["outputs"]} for a in json.load(open(sys.argv[1]))}
+# A kind whose outputs are named by its parameters (`<field>` of a custom step) declares a
+# placeholder: any name is its own.
+open_ended = {k for k, names in declared.items() if any(n.startswith("<") for n in names)}
 kinds, bad = {}, []
 for line in open(sys.argv[2]):
     r = json.loads(line)
@@ -76,7 +80,7 @@ for line in open(sys.argv[2]):
         kinds[r["step"]] = r.get("kind")
     outputs = r.get("outputs") or {}
     kind = kinds.get(r.get("step"))
-    if kind in declared:
+    if kind in declared and kind not in open_ended:
         extra = sorted(set(outputs) - declared[kind])
         if extra:
             bad.append(f"{r['step']} ({kind}): {', '.join(extra)}")
@@ -85,6 +89,34 @@ for b in sorted(set(bad)):
 print(f"outputs checked against the actions' declarations: {len(kinds)} steps, "
       f"{len(set(bad))} with undeclared outputs")
 sys.exit(1 if bad else 0)
+PY
+then
+  [ "$rc" = 0 ] && rc=1
+fi
+
+# The communication plan: what the status-page API received. One incident opened (POST, with
+# an Idempotency-Key, status degraded) and updated once (PATCH, status monitoring), every
+# request with the right token.
+if ! python3 - "$STATUSPAGE_LOG" <<'PY'
+import json, sys
+got = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+posts = [r for r in got if r["method"] == "POST"]
+patches = [r for r in got if r["method"] == "PATCH"]
+problems = []
+if len(posts) != 1 or (posts[0]["body"] or {}).get("status") != "degraded":
+    problems.append(f"expected one POST with status degraded, got {posts}")
+elif not posts[0]["idempotency_key"]:
+    problems.append("the POST had no Idempotency-Key")
+if len(patches) != 1 or patches[0]["path"] != "/api/v1/incidents/inc-1" \
+        or (patches[0]["body"] or {}).get("status") != "monitoring":
+    problems.append(f"expected one PATCH of inc-1 with status monitoring, got {patches}")
+if not all(r["authorized"] for r in got):
+    problems.append("a request came without the status-page token")
+for p in problems:
+    print(f"status page: {p}", file=sys.stderr)
+print(f"status page: {len(got)} requests received ({len(posts)} POST, {len(patches)} PATCH): "
+      + ("as planned" if not problems else "NOT as planned"))
+sys.exit(1 if problems else 0)
 PY
 then
   [ "$rc" = 0 ] && rc=1

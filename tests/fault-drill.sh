@@ -222,7 +222,8 @@ echo "  what the run said:"
 { grep -ihE 'timed out|time-out|timeout' "$dir/run.out" "$dir/run.err" || true; } |
   sed -n '1,5s/^\(.\{0,300\}\).*/    \1/p'
 
-# Secrets: the values the drill was given (PostgreSQL password, Vault unseal keys, Vault token)
+# Secrets: the values the drill was given (PostgreSQL password, Vault unseal keys, Vault token,
+# the status-page token)
 # must appear nowhere drkit wrote: stdout, stderr (debug logs in the baseline), journals,
 # reports and the webhook bodies of every run above.
 echo
@@ -234,7 +235,7 @@ fi
 scanned=$(find "$work" -type f \( -name 'run.out' -o -name 'run.err' -o -name 'report.md' \
   -o -name '*.journal.jsonl' -o -name 'webhook.bodies' \) | sort)
 hits=0
-for name in MINT_PG_PASSWORD MINT_VAULT_KEY_1 MINT_VAULT_KEY_2 MINT_VAULT_KEY_3 MINT_VAULT_TOKEN; do
+for name in MINT_PG_PASSWORD MINT_VAULT_KEY_1 MINT_VAULT_KEY_2 MINT_VAULT_KEY_3 MINT_VAULT_TOKEN MINT_STATUSPAGE_TOKEN; do
   value=${!name}
   n=$(printf '%s\n' "$scanned" | xargs grep -lF -- "$value" 2>/dev/null | wc -l || true)
   if [ "$n" != 0 ]; then
@@ -244,7 +245,7 @@ for name in MINT_PG_PASSWORD MINT_VAULT_KEY_1 MINT_VAULT_KEY_2 MINT_VAULT_KEY_3 
   fi
   hits=$((hits + n))
 done
-echo "secret scan: 5 secret values searched in $(printf '%s\n' "$scanned" | wc -l) files ($(cat $scanned | wc -c) bytes; webhook bodies: $(wc -l <"$work/baseline/webhook.bodies" 2>/dev/null || echo 0)): $hits hit(s)"
+echo "secret scan: 6 secret values searched in $(printf '%s\n' "$scanned" | wc -l) files ($(cat $scanned | wc -c) bytes; webhook bodies: $(wc -l <"$work/baseline/webhook.bodies" 2>/dev/null || echo 0)): $hits hit(s)"
 
 echo
 echo "fault-drill: $((RUNS - failed))/$RUNS faulted runs passed; blackhole $([ "$blackhole_ok" = 1 ] && echo 'failed cleanly' || echo 'NOT clean'); total $(( $(date +%s) - script_started ))s; files in $work"

@@ -14,6 +14,7 @@ drill_peers() {
   start_openbao
   start_fake_kube
   start_arc
+  start_status_page
   MOTO=$DRKIT_TEST_AWS_ENDPOINT
   export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-west-2
   unset AWS_PROFILE AWS_SESSION_TOKEN

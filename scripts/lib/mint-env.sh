@@ -41,6 +41,27 @@ start_arc() {
   log "fake Route 53 ARC cluster (routing controls use1 On, usw2 Off) at $MINT_ARC_ENDPOINT (log: $PEERS_DIR/arc.log)"
 }
 
+# start_status_page: the drill's status-page API (scripts/lib/status_page.py: a local server
+# that records what it receives and needs a bearer token), for the runbook's communication
+# steps. Exports MINT_STATUSPAGE_URL, MINT_STATUSPAGE_TOKEN (a fresh random one),
+# MINT_STATUSPAGE_BEARER ("Bearer <token>", what the runbook's secret reference reads) and
+# STATUSPAGE_LOG (one JSON line per request received).
+start_status_page() {
+  local port
+  port=$(free_port)
+  MINT_STATUSPAGE_TOKEN=sp-$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+  STATUSPAGE_LOG=$PEERS_DIR/status-page.jsonl
+  : >"$STATUSPAGE_LOG"
+  MINT_STATUSPAGE_BEARER="Bearer $MINT_STATUSPAGE_TOKEN"
+  export MINT_STATUSPAGE_TOKEN MINT_STATUSPAGE_BEARER STATUSPAGE_LOG
+  python3 "$DRKIT_ROOT/scripts/lib/status_page.py" --port "$port" \
+    --token-env MINT_STATUSPAGE_TOKEN --log "$STATUSPAGE_LOG" >"$PEERS_DIR/status-page.log" 2>&1 &
+  register_pid $!
+  export MINT_STATUSPAGE_URL=http://127.0.0.1:$port
+  wait_http "$MINT_STATUSPAGE_URL/__received" 10 "$PEERS_DIR/status-page.log"
+  log "status-page API at $MINT_STATUSPAGE_URL (requests: $STATUSPAGE_LOG)"
+}
+
 # wait_http_file FILE SECONDS LOGFILE: until FILE exists and is not empty.
 wait_http_file() {
   local file=$1 seconds=$2 logfile=$3 tries=0

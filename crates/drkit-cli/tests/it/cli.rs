@@ -257,6 +257,8 @@ fn the_mint_replica_runbook_validates_with_its_environment() {
         ("MINT_PG_PASSWORD", "p"),
         ("MINT_PG_SSLROOTCERT", "/etc/ssl/rds/global-bundle.pem"),
         ("MINT_ARC_ENDPOINT", "https://host-a.example.com/v1"),
+        ("MINT_STATUSPAGE_URL", "https://status.example.com"),
+        ("MINT_STATUSPAGE_BEARER", "Bearer t"),
         (
             "MINT_ARC_CONTROL_USE1",
             "arn:aws:route53-recovery-control::123456789012:controlpanel/m/routingcontrol/use1",
