@@ -289,6 +289,8 @@ fn every_runbook_example_in_the_action_docs_validates() {
         ("MINT_VAULT_DR_ADDR", "http://127.0.0.1:8201"),
         ("MINT_VAULT_DR_TOKEN", "t"),
         ("MINT_VAULT_SNAPSHOT_DIR", "/tmp"),
+        ("MINT_QUEUE_TOKEN", "q"),
+        ("MINT_STATUSPAGE_TOKEN", "Bearer s"),
     ];
 
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
