@@ -1,6 +1,8 @@
-//! The behaviour suite for `exec.command`, against real programs (`sh`, `test`) acting on a
-//! file in a temporary directory: the world is whether the file exists, and every run of the
-//! command or the rollback program appends a line to a log of mutations.
+//! The behaviour suite for the custom kinds: `exec.command` against real programs (`sh`,
+//! `test`) acting on a file in a temporary directory (the world is whether the file exists,
+//! and every run of the command or the rollback program appends a line to a log of
+//! mutations); `http.request` against a real local HTTP server (the world is its incidents,
+//! each POST a mutation).
 
 use std::path::PathBuf;
 
@@ -49,4 +51,43 @@ async fn exec_command() {
         },
     )
     .await;
+}
+
+/// The status-page server of `http_tests.rs`: its POSTs are the mutations and the state.
+struct StatusPage(crate::http::tests::Shared);
+
+#[drkit_core::async_trait]
+impl World for StatusPage {
+    async fn state(&self) -> Value {
+        json!({"incidents": self.0.lock().unwrap().posts.len()})
+    }
+
+    fn mutations(&self) -> usize {
+        self.0.lock().unwrap().posts.len()
+    }
+}
+
+#[tokio::test]
+async fn http_request() {
+    let (base, seen) = crate::http::tests::server().await;
+    let mut registry = Registry::new();
+    crate::register(&mut registry).unwrap();
+    let case = Case::new(
+        registry,
+        "http.request",
+        json!({
+            "method": "POST",
+            "url": format!("{base}/incidents"),
+            "json": {"status": "degraded"},
+            "outputs": {"incident_id": "/data/id"},
+            "check": {"url": format!("{base}/incidents/current"), "expect_status": 200},
+            "verify": {"url": format!("{base}/incidents/current"), "body_contains": "degraded"},
+        }),
+    )
+    .refuses(json!({"method": "FETCH", "url": "http://x"}), "method")
+    .refuses(
+        json!({"method": "POST", "url": "http://x", "outputs": {"a": "b"}}),
+        "outputs",
+    );
+    mutating(&case, &StatusPage(seen)).await;
 }

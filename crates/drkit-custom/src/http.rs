@@ -678,4 +678,4 @@ impl Act for HttpRequestAction {
 
 #[cfg(test)]
 #[path = "http_tests.rs"]
-mod tests;
+pub(crate) mod tests;

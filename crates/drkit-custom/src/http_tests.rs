@@ -21,16 +21,16 @@ const TOKEN: &str = "status-token-8c1f2e";
 
 /// What the server saw and how it answers.
 #[derive(Default)]
-struct Seen {
+pub(crate) struct Seen {
     /// `(Idempotency-Key, Authorization, body)` of each POST /incidents.
-    posts: Vec<(Option<String>, Option<String>, Value)>,
+    pub(crate) posts: Vec<(Option<String>, Option<String>, Value)>,
     /// POSTs whose answer is lost (the server waits past the client's time-out).
     lose: usize,
     /// The status of the next POSTs (201 when none).
     statuses: Vec<u16>,
 }
 
-type Shared = Arc<Mutex<Seen>>;
+pub(crate) type Shared = Arc<Mutex<Seen>>;
 
 async fn incidents(
     State(seen): State<Shared>,
@@ -87,7 +87,7 @@ async fn moved() -> impl IntoResponse {
 }
 
 /// A server on a free port, and what it saw.
-async fn server() -> (String, Shared) {
+pub(crate) async fn server() -> (String, Shared) {
     let seen = Shared::default();
     let app = Router::new()
         .route("/incidents", post(incidents))
