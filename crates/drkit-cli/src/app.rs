@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use drkit::aws::{Aws, AwsSettings};
 use drkit::core::CancellationToken;
 use drkit::core::registry::{DuplicateKind, Registry};
-use drkit::runner::{Conditions, Mode, is_region_name};
+use drkit::runner::{Conditions, Mode, OperatorDecisions, is_region_name};
 
 use crate::commands::{self, RunOptions};
 use crate::progress::ProgressMode;
@@ -82,6 +82,8 @@ enum Command {
         #[arg(long)]
         runbook: Option<PathBuf>,
         #[command(flatten)]
+        operator: OperatorArgs,
+        #[command(flatten)]
         run: RunArgs,
     },
     /// The report of the last run in a journal: <dir>/<plan>.journal.jsonl or
@@ -94,6 +96,35 @@ enum Command {
     Actions,
     /// The least-privilege IAM policy for exactly the actions of a runbook.
     IamPolicy { file: PathBuf },
+}
+
+/// The operator's decisions for a resume, journalled with who made them.
+#[derive(Debug, clap::Args)]
+struct OperatorArgs {
+    /// Run this failed step again (repeatable); also decides for a step whose earlier outcome
+    /// is unknown, which a resume otherwise asks about (and --auto-approve refuses).
+    #[arg(long, value_name = "STEP")]
+    retry: Vec<String>,
+    /// Record this step as skipped by you and go on with its dependents (repeatable; needs
+    /// --reason). A step that uses one of its outputs is skipped too.
+    #[arg(long, value_name = "STEP", requires = "reason")]
+    skip: Vec<String>,
+    /// Why the --skip steps are skipped (journalled with your name).
+    #[arg(long, value_name = "TEXT")]
+    reason: Option<String>,
+}
+
+impl OperatorArgs {
+    fn decisions(&self) -> OperatorDecisions {
+        let mut decisions = OperatorDecisions::by(commands::operator_identity());
+        for step in &self.retry {
+            decisions = decisions.retry(step.clone());
+        }
+        for step in &self.skip {
+            decisions = decisions.skip(step.clone(), self.reason.clone().unwrap_or_default());
+        }
+        decisions
+    }
 }
 
 /// The run's conditions, as in ARC Region switch.
@@ -321,8 +352,14 @@ where
             commands::run(&file, &registry, &aws, options, &mut out, &mut err).await
         }
         // The earlier form, `drkit resume FILE.toml [--journal DIR]`.
-        Command::Resume { target, run, .. } if target.ends_with(".toml") => {
-            let options = options(run, cli.quiet, json);
+        Command::Resume {
+            target,
+            run,
+            operator,
+            ..
+        } if target.ends_with(".toml") => {
+            let mut options = options(run, cli.quiet, json);
+            options.operator = operator.decisions();
             let location = options
                 .journal
                 .clone()
@@ -352,9 +389,11 @@ where
         Command::Resume {
             target,
             runbook,
+            operator,
             run,
         } => {
-            let options = options(run, cli.quiet, json);
+            let mut options = options(run, cli.quiet, json);
+            options.operator = operator.decisions();
             commands::resume(
                 &target,
                 runbook.as_deref(),
@@ -388,6 +427,7 @@ fn options(run: RunArgs, quiet: bool, json: bool) -> RunOptions {
         cancel: interrupt_on_signals(),
         mode: run.conditions.mode.map(Mode::from),
         impaired_regions: run.conditions.impaired_region,
+        operator: OperatorDecisions::default(),
     }
 }
 

@@ -12,8 +12,9 @@ use drkit::core::registry::Registry;
 use drkit::core::{SecretRef, SecretRefError};
 use drkit::runner::events::{RunEventSink, TracingEvents, WebhookNotifier};
 use drkit::runner::{
-    AutoApprove, Conditions, Event, FileJournalStore, JournalStore, Mode, Outcome, PlanSource,
-    PromptApprover, Record, Report, RunError, Runner, last_run_source, text_fingerprint,
+    AutoApprove, Conditions, Event, FileJournalStore, JournalStore, Mode, OperatorDecisions,
+    Outcome, PlanSource, PromptApprover, Record, Report, RunError, Runner, last_run_source,
+    text_fingerprint,
 };
 
 use crate::progress::{BarProgress, LineProgress, ProgressMode};
@@ -318,6 +319,8 @@ pub struct RunOptions {
     /// The regions known impaired (`--impaired-region`); a resume given none keeps its
     /// journal's.
     pub impaired_regions: Vec<String>,
+    /// The operator's decisions for a resume (`--retry`, `--skip`).
+    pub operator: OperatorDecisions,
 }
 
 impl Default for RunOptions {
@@ -335,6 +338,7 @@ impl Default for RunOptions {
             cancel: CancellationToken::new(),
             mode: None,
             impaired_regions: Vec::new(),
+            operator: OperatorDecisions::default(),
         }
     }
 }
@@ -739,6 +743,15 @@ pub fn start_webhook(reference: &str) -> Result<WebhookNotifier, String> {
         .map_err(|e| format!("{secret}: {e}"))
 }
 
+/// Who the person at this terminal is, for the journal: `$USER@host` (`operator` when unset).
+pub fn operator_identity() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "operator".to_owned());
+    match std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        Ok(host) if !host.trim().is_empty() => format!("{user}@{}", host.trim()),
+        _ => user,
+    }
+}
+
 /// Runs (or resumes) a loaded runbook with its journal in `store`.
 async fn execute(
     rb: Runbook,
@@ -774,9 +787,10 @@ async fn execute(
     runner = if options.auto_approve {
         runner.with_approver(AutoApprove::new("auto-approve (--auto-approve)"))
     } else {
-        let who = std::env::var("USER").unwrap_or_else(|_| "operator".to_owned());
+        let who = operator_identity();
         runner.with_approver(PromptApprover::terminal(format!("{who} (terminal)")))
     };
+    runner = runner.with_operator_decisions(options.operator.clone());
     let webhook = match options.webhook.as_deref().map(start_webhook) {
         Some(Ok(w)) => Some(Arc::new(w)),
         Some(Err(e)) => {
@@ -823,7 +837,9 @@ async fn execute(
             let _ = writeln!(err, "{e}");
             return if matches!(
                 e,
-                RunError::NothingToResume { .. } | RunError::PlanChanged { .. }
+                RunError::NothingToResume { .. }
+                    | RunError::PlanChanged { .. }
+                    | RunError::OperatorDecision(_)
             ) {
                 EXIT_BAD_INPUT
             } else {

@@ -140,6 +140,10 @@ pub enum RunError {
         /// The run.
         run: String,
     },
+    /// An operator decision (`--retry`, `--skip`) that cannot apply: an unknown step, a step
+    /// already done, or no run to resume. Nothing was changed or journalled.
+    #[error("{0}")]
+    OperatorDecision(String),
     /// The journal's run was of a different plan (steps or dependencies changed).
     #[error(
         "cannot resume run `{run}`: the plan `{plan}` changed since (journal fingerprint \

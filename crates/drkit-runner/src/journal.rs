@@ -331,6 +331,19 @@ pub enum Event {
         /// How.
         outcome: Outcome,
     },
+    /// An operator decided what a resume does with a step (`drkit resume --retry STEP`,
+    /// `--skip STEP --reason ...`), before any step ran.
+    OperatorDecided {
+        /// The step.
+        step: String,
+        /// `retry` or `skip`.
+        decision: String,
+        /// Who decided.
+        by: String,
+        /// Why (a skip's reason).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
 }
 
 impl Event {
@@ -349,7 +362,8 @@ impl Event {
             | Self::StepInterrupted { step, .. }
             | Self::StepNotRun { step, .. }
             | Self::StepRolledBack { step }
-            | Self::StepRollbackFailed { step, .. } => Some(step),
+            | Self::StepRollbackFailed { step, .. }
+            | Self::OperatorDecided { step, .. } => Some(step),
             Self::RunStarted { .. }
             | Self::RollbackStarted { .. }
             | Self::RunInterrupted { .. }
@@ -377,6 +391,7 @@ impl Event {
             Self::StepRollbackFailed { .. } => "step_rollback_failed",
             Self::RunInterrupted { .. } => "run_interrupted",
             Self::RunFinished { .. } => "run_finished",
+            Self::OperatorDecided { .. } => "operator_decided",
         }
     }
 }

@@ -70,6 +70,7 @@ pub mod events;
 mod guard;
 pub mod journal;
 mod lease;
+mod operator;
 mod phases;
 mod plan;
 mod report;
@@ -90,6 +91,7 @@ pub use journal::{
     last_run_source, parse_lines,
 };
 pub use lease::LockLoss;
+pub use operator::{OperatorChoice, OperatorDecisions};
 pub use plan::{
     OnFailure, OutputRef, Plan, PlanSource, Step, StepInputs, StepPolicy, text_fingerprint,
 };

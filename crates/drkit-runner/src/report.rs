@@ -584,6 +584,15 @@ fn detail(e: &Event) -> String {
         }
         Event::StepRolledBack { .. } => String::new(),
         Event::RunFinished { outcome } => outcome.to_string(),
+        Event::OperatorDecided {
+            decision,
+            by,
+            reason,
+            ..
+        } => match reason {
+            Some(reason) => format!("{by} decided: {decision} ({reason})"),
+            None => format!("{by} decided: {decision}"),
+        },
     }
 }
 

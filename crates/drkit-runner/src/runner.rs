@@ -16,6 +16,7 @@ use crate::error::RunError;
 use crate::events::{Hub, RunEvent, RunEventSink};
 use crate::journal::{Event, Journal, JournalError, JournalStore, LockHolder, Record, StepInfo};
 use crate::lease::LockLoss;
+use crate::operator::{OperatorChoice, OperatorDecisions, RetryApprover};
 use crate::phases::{StepEnv, layer};
 use crate::plan::{ActionSource, Plan, StepInputs};
 use crate::report::{Outcome, Report};
@@ -44,6 +45,8 @@ pub struct Runner {
     /// resume) or the defaults.
     mode: Option<Mode>,
     impaired_regions: Option<BTreeSet<String>>,
+    /// The operator's decisions for a resume (`--retry`, `--skip`).
+    operator: OperatorDecisions,
 }
 
 /// How long a step's compensation may take when the step has no time-out (see
@@ -91,7 +94,19 @@ impl Runner {
             rollback_timeout: DEFAULT_ROLLBACK_TIMEOUT,
             mode: None,
             impaired_regions: None,
+            operator: OperatorDecisions::default(),
         }
+    }
+
+    /// The operator's decisions for the next [`resume`](Self::resume): steps to run again
+    /// (also when their earlier outcome is unknown) and steps to skip with a reason. They are
+    /// checked against the journal first (an unknown step, or one already done, is refused with
+    /// [`RunError::OperatorDecision`] and nothing is journalled), then journalled with who
+    /// decided, before any step runs. A new run (not a resume) refuses them.
+    #[must_use]
+    pub fn with_operator_decisions(mut self, decisions: OperatorDecisions) -> Self {
+        self.operator = decisions;
+        self
     }
 
     /// Journals runs in `store` (and locks plans there).
@@ -308,6 +323,7 @@ impl Runner {
             let millis = since_epoch.as_millis();
             (format!("{}-{millis}", plan.name()), Vec::new(), now)
         };
+        self.check_operator_decisions(plan, resume, &prior)?;
         let first_seq = prior.last().map_or(0, |r| r.seq + 1);
         let inner = &plan.inner;
         let hub = Arc::new(Hub {
@@ -356,12 +372,24 @@ impl Runner {
         let _watch = loss
             .as_ref()
             .map(|loss| watch_lock(plan.name(), loss.clone(), cancel.clone()));
+        let started = match started {
+            Ok(()) => self.journal_operator_decisions(&journal).await,
+            Err(e) => Err(e),
+        };
+        let approver: Arc<dyn Approver> = if self.operator.is_empty() {
+            Arc::clone(&self.approver)
+        } else {
+            Arc::new(RetryApprover {
+                inner: Arc::clone(&self.approver),
+                decisions: self.operator.clone(),
+            })
+        };
         let outcome = match started {
             Ok(()) => {
                 let env = Arc::new(StepEnv {
                     journal: journal.clone(),
                     hub,
-                    approver: Arc::clone(&self.approver),
+                    approver,
                     cancel,
                     plan: plan.clone(),
                     run: run.clone(),
@@ -372,8 +400,17 @@ impl Runner {
                     ))),
                     conditions,
                 });
+                let skips: Vec<(String, String)> = self
+                    .operator
+                    .choices()
+                    .filter_map(|(step, choice)| match choice {
+                        OperatorChoice::Skip { reason } => Some((step.to_owned(), reason.clone())),
+                        OperatorChoice::Retry => None,
+                    })
+                    .collect();
                 let mut sched =
                     Scheduler::new(self.max_concurrency, &self.service_limits, &env, &prior)
+                        .with_operator_skips(&skips)
                         .with_rollback_timeout(self.rollback_timeout)
                         .with_lock_loss(loss);
                 sched.run().await
@@ -402,6 +439,81 @@ impl Runner {
         } else {
             Err(RunError::Unsuccessful(Box::new(report)))
         }
+    }
+
+    /// Refuses operator decisions that cannot apply, before anything is journalled: on a new
+    /// run, for a step the plan lacks, or for a step the resumed run has already done.
+    fn check_operator_decisions(
+        &self,
+        plan: &Plan,
+        resume: bool,
+        prior: &[Record],
+    ) -> Result<(), RunError> {
+        if self.operator.is_empty() {
+            return Ok(());
+        }
+        if !resume {
+            return Err(RunError::OperatorDecision(
+                "--retry and --skip apply to a resume only".to_owned(),
+            ));
+        }
+        for (step, choice) in self.operator.choices() {
+            if !plan.inner.index.contains_key(step) {
+                let known: Vec<&str> = plan.inner.steps.iter().map(|s| s.id.as_str()).collect();
+                return Err(RunError::OperatorDecision(format!(
+                    "unknown step `{step}`: the plan's steps are {}",
+                    known.join(", ")
+                )));
+            }
+            let done = prior.iter().rev().find_map(|r| match &r.event {
+                Event::StepSucceeded { step: s, .. } if s == step => Some("succeeded"),
+                Event::StepSkipped {
+                    step: s,
+                    condition: false,
+                    ..
+                } if s == step => Some("was skipped"),
+                _ => None,
+            });
+            if let Some(done) = done {
+                let verb = match choice {
+                    OperatorChoice::Retry => "retry",
+                    OperatorChoice::Skip { .. } => "skip",
+                };
+                return Err(RunError::OperatorDecision(format!(
+                    "step `{step}` {done} in this run already: nothing to {verb}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Journals the operator's decisions durably, a skipped step as skipped.
+    async fn journal_operator_decisions(&self, journal: &Journal) -> Result<(), JournalError> {
+        for (step, choice) in self.operator.choices() {
+            let (decision, reason) = match choice {
+                OperatorChoice::Retry => ("retry", None),
+                OperatorChoice::Skip { reason } => ("skip", Some(reason.clone())),
+            };
+            journal
+                .record_durable(Event::OperatorDecided {
+                    step: step.to_owned(),
+                    decision: decision.to_owned(),
+                    by: self.operator.who().to_owned(),
+                    reason: reason.clone(),
+                })
+                .await?;
+            if let Some(reason) = reason {
+                journal
+                    .record_durable(Event::StepSkipped {
+                        step: step.to_owned(),
+                        detail: format!("skipped by {}: {reason}", self.operator.who()),
+                        outputs: Outputs::new(),
+                        condition: false,
+                    })
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// The last (not resumed) run of `plan` in the journal: its id, its records, when it

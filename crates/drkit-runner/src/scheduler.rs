@@ -129,15 +129,59 @@ impl<'a> Scheduler<'a> {
             lock: None,
             skipped_for: vec![None; n],
         };
-        for i in 0..n {
-            if sched.resumed_rollback.is_none()
-                && sched.state[i] == StepState::Pending
-                && sched.waiting[i] == 0
+        // Skipped by the operator in an earlier run part: stays so, and so do its users.
+        for r in prior {
+            if let Event::OperatorDecided {
+                step,
+                reason: Some(reason),
+                ..
+            } = &r.event
+                && let Some(&i) = inner.index.get(step)
             {
-                sched.push_ready(i);
+                sched.skipped_for[i] = Some(format!("skipped by the operator: {reason}"));
             }
         }
+        sched.queue_ready();
         sched
+    }
+
+    /// Marks the steps the operator skipped for this resume (`step`, `reason`) as skipped,
+    /// as [`new`](Self::new) does for those of an earlier run part: their dependents go on, and
+    /// one that uses an output of theirs is skipped too.
+    pub(crate) fn with_operator_skips(mut self, skips: &[(String, String)]) -> Self {
+        for (step, reason) in skips {
+            if let Some(&i) = self.env.plan.inner.index.get(step) {
+                self.skip_by_operator(i, reason);
+            }
+        }
+        self.ready.clear();
+        self.queue_ready();
+        self
+    }
+
+    /// Step `i` skipped by the operator: done, with no outputs, its dependents unblocked.
+    fn skip_by_operator(&mut self, i: usize, reason: &str) {
+        self.skipped_for[i] = Some(format!("skipped by the operator: {reason}"));
+        if self.state[i].is_done() {
+            return;
+        }
+        self.state[i] = StepState::Skipped;
+        self.outputs[i] = Some(Outputs::new());
+        for &d in &self.env.plan.inner.dependents[i] {
+            self.waiting[d] -= 1;
+        }
+    }
+
+    /// Every pending step whose dependencies are done (not while a rollback is resumed).
+    fn queue_ready(&mut self) {
+        for i in 0..self.state.len() {
+            if self.resumed_rollback.is_none()
+                && self.state[i] == StepState::Pending
+                && self.waiting[i] == 0
+            {
+                self.push_ready(i);
+            }
+        }
     }
 
     /// Bounds each compensation whose step has no time-out by `timeout`.

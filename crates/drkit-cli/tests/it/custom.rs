@@ -183,6 +183,46 @@ async fn a_command_killed_with_drkit_is_not_run_again_by_an_automatic_resume() {
     assert_eq!(lines(&work.join("ran")), 1, "the command ran again: {said}");
     assert!(!said.contains(TOKEN));
     assert!(!all_files(&journal).contains(TOKEN));
+
+    // A bad decision changes nothing (exit 2); the operator's --retry is the decision.
+    let resume = |extra: &[&str]| {
+        let mut args = vec!["resume", journal_file.to_str().unwrap(), "--auto-approve"];
+        args.extend_from_slice(extra);
+        command(
+            &args,
+            &[
+                ("DRKIT_TEST_EXEC_TOKEN", TOKEN),
+                ("DRKIT_TEST_EXEC_PAUSE", "0"),
+            ],
+        )
+        .output()
+        .unwrap()
+    };
+    let journal_before = std::fs::read_to_string(&journal_file).unwrap();
+    let bad = resume(&["--skip", "no-such-step", "--reason", "typo"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+    assert!(
+        text(&bad.stderr).contains("unknown step `no-such-step`"),
+        "{}",
+        text(&bad.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&journal_file).unwrap(),
+        journal_before
+    );
+    let retried = resume(&["--retry", "drain-queue"]);
+    let said = format!("{}{}", text(&retried.stdout), text(&retried.stderr));
+    assert_eq!(retried.status.code(), Some(0), "{said}");
+    assert_eq!(lines(&work.join("ran")), 2, "--retry ran it once more");
+    let journal_text = std::fs::read_to_string(&journal_file).unwrap();
+    assert!(
+        journal_text.contains("\"operator_decided\""),
+        "{journal_text}"
+    );
+    assert!(
+        journal_text.contains("(--retry drain-queue)"),
+        "{journal_text}"
+    );
 }
 
 /// A local HTTP API that answers every request 201 and counts the POSTs.

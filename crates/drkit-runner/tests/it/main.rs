@@ -16,6 +16,7 @@ mod events;
 mod journal;
 mod journal_durability;
 mod lock_loss;
+mod operator;
 mod plan;
 mod report;
 mod resume;
