@@ -195,6 +195,11 @@ struct RunArgs {
     /// the journal: check its fingerprint first).
     #[arg(long)]
     auto_approve: bool,
+    /// At a failed step, pause and ask at the terminal: retry, skip (with a reason), continue
+    /// without it, roll back or abort; each choice is journalled with your name. Needs a
+    /// terminal; not with --auto-approve.
+    #[arg(long, conflicts_with = "auto_approve")]
+    pause_on_failure: bool,
     /// Slack-compatible webhook for the start notice, summaries and the result: where its URL
     /// is read from, env:NAME or file:PATH (the URL is a credential: a URL given here is
     /// refused). A webhook that fails or hangs never holds up the run or the exit.
@@ -421,6 +426,7 @@ fn options(run: RunArgs, quiet: bool, json: bool) -> RunOptions {
             .as_deref()
             .and_then(|t| commands::parse_incident_start(t).ok()),
         auto_approve: run.auto_approve,
+        pause_on_failure: run.pause_on_failure,
         webhook: run.webhook,
         progress: ProgressMode::detect(quiet),
         json,

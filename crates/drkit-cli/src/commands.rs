@@ -303,6 +303,9 @@ pub struct RunOptions {
     pub incident_start: Option<SystemTime>,
     /// Approve every approval gate without asking.
     pub auto_approve: bool,
+    /// At a failed step, ask at the terminal what to do (retry, skip, continue, rollback,
+    /// abort); needs a terminal.
+    pub pause_on_failure: bool,
     /// A Slack-compatible webhook for start, summaries and result: a secret reference
     /// (`env:NAME`, `file:PATH`, `prompt:LABEL`) to its URL, never the URL itself (see
     /// [`start_webhook`]).
@@ -332,6 +335,7 @@ impl Default for RunOptions {
             report: None,
             incident_start: None,
             auto_approve: false,
+            pause_on_failure: false,
             webhook: None,
             progress: ProgressMode::Off,
             json: false,
@@ -784,11 +788,23 @@ async fn execute(
     if let Some(at) = options.incident_start {
         runner = runner.with_incident_start(at);
     }
+    if options.pause_on_failure && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        let _ = writeln!(
+            err,
+            "--pause-on-failure asks at a terminal, and standard input is not one"
+        );
+        return EXIT_BAD_INPUT;
+    }
     runner = if options.auto_approve {
         runner.with_approver(AutoApprove::new("auto-approve (--auto-approve)"))
     } else {
+        // One prompt for approvals and failures: the two questions never interleave.
         let who = operator_identity();
-        runner.with_approver(PromptApprover::terminal(format!("{who} (terminal)")))
+        let prompt = Arc::new(PromptApprover::terminal(format!("{who} (terminal)")));
+        if options.pause_on_failure {
+            runner = runner.with_failure_handler(Arc::clone(&prompt) as _);
+        }
+        runner.with_approver(prompt)
     };
     runner = runner.with_operator_decisions(options.operator.clone());
     let webhook = match options.webhook.as_deref().map(start_webhook) {

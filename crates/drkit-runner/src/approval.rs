@@ -221,6 +221,64 @@ where
     }
 }
 
+#[async_trait]
+impl<T: Approver + ?Sized> Approver for std::sync::Arc<T> {
+    async fn decide(&self, request: &ApprovalRequest) -> Result<Decision, ActionError> {
+        (**self).decide(request).await
+    }
+}
+
+/// The same person, at the same prompt, decides what happens after a failed step (one lock
+/// for both kinds of question, so they never interleave).
+#[async_trait]
+impl<R, W> crate::pause::FailureHandler for PromptApprover<R, W>
+where
+    R: tokio::io::AsyncBufRead + Unpin + Send,
+    W: tokio::io::AsyncWrite + Unpin + Send,
+{
+    async fn decide(
+        &self,
+        request: &crate::pause::FailureRequest,
+    ) -> Result<(crate::pause::FailureChoice, String), ActionError> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+        let mut io = self.io.lock().await;
+        let (input, output) = &mut *io;
+        let mut ask = async |question: String| -> Result<String, ActionError> {
+            output
+                .write_all(question.as_bytes())
+                .await
+                .map_err(|e| io_error(&e))?;
+            output.flush().await.map_err(|e| io_error(&e))?;
+            let mut line = String::new();
+            if input.read_line(&mut line).await.map_err(|e| io_error(&e))? == 0 {
+                return Err(ActionError::invalid_input(
+                    "no answer at the prompt: standard input is closed",
+                ));
+            }
+            Ok(line.trim().to_owned())
+        };
+        let mut question = format!(
+            "\nStep failed — plan {}, run {}\n  step {} (failure {}): {}\nWhat now? [r]etry, [s]kip, [c]ontinue without it, roll[b]ack, [a]bort: ",
+            request.plan, request.run, request.step, request.failures, request.error
+        );
+        for _ in 0..5 {
+            let answer = ask(question).await?;
+            if let Some(choice) = crate::pause::parse_choice(&answer) {
+                let mut choice = choice(String::new());
+                if let crate::pause::FailureChoice::Skip { reason } = &mut choice {
+                    while reason.is_empty() {
+                        *reason = ask(format!("Why skip {}? ", request.step)).await?;
+                    }
+                }
+                return Ok((choice, self.identity.clone()));
+            }
+            question = "Answer r, s, c, b or a: ".to_owned();
+        }
+        Err(ActionError::invalid_input("no valid answer at the prompt"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +293,44 @@ mod tests {
             change: "promote mint-replica".into(),
             unknown_outcome: false,
         }
+    }
+
+    /// After a failed step, the same prompt asks what now; a skip asks why; a wrong answer is
+    /// asked again.
+    #[tokio::test]
+    async fn the_prompt_asks_what_to_do_after_a_failure() {
+        use crate::pause::{FailureChoice, FailureHandler, FailureRequest};
+        let request = FailureRequest {
+            run: "mint-1".into(),
+            plan: "mint".into(),
+            step: "db-switchover".into(),
+            error: "timed out".into(),
+            failures: 1,
+        };
+        let mut shown = Vec::new();
+        let prompt =
+            PromptApprover::new("ops@host", &b"maybe\nS\n\ndone by hand\n"[..], &mut shown);
+        let (choice, by) = FailureHandler::decide(&prompt, &request).await.unwrap();
+        assert_eq!(
+            choice,
+            FailureChoice::Skip {
+                reason: "done by hand".into()
+            }
+        );
+        assert_eq!(by, "ops@host");
+        drop(prompt);
+        let shown = String::from_utf8(shown).unwrap();
+        assert!(
+            shown.contains("step db-switchover (failure 1): timed out"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("Answer r, s, c, b or a") && shown.contains("Why skip db-switchover?"),
+            "{shown}"
+        );
+        let mut sink = Vec::new();
+        let closed = PromptApprover::new("ops@host", &b""[..], &mut sink);
+        assert!(FailureHandler::decide(&closed, &request).await.is_err());
     }
 
     /// A change whose earlier outcome is unknown is never repeated by an automatic approval;

@@ -71,6 +71,7 @@ mod guard;
 pub mod journal;
 mod lease;
 mod operator;
+mod pause;
 mod phases;
 mod plan;
 mod report;
@@ -92,6 +93,7 @@ pub use journal::{
 };
 pub use lease::LockLoss;
 pub use operator::{OperatorChoice, OperatorDecisions};
+pub use pause::{FailureChoice, FailureHandler, FailureRequest};
 pub use plan::{
     OnFailure, OutputRef, Plan, PlanSource, Step, StepInputs, StepPolicy, text_fingerprint,
 };

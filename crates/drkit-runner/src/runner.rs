@@ -17,6 +17,7 @@ use crate::events::{Hub, RunEvent, RunEventSink};
 use crate::journal::{Event, Journal, JournalError, JournalStore, LockHolder, Record, StepInfo};
 use crate::lease::LockLoss;
 use crate::operator::{OperatorChoice, OperatorDecisions, RetryApprover};
+use crate::pause::FailureHandler;
 use crate::phases::{StepEnv, layer};
 use crate::plan::{ActionSource, Plan, StepInputs};
 use crate::report::{Outcome, Report};
@@ -47,6 +48,8 @@ pub struct Runner {
     impaired_regions: Option<BTreeSet<String>>,
     /// The operator's decisions for a resume (`--retry`, `--skip`).
     operator: OperatorDecisions,
+    /// Who decides after a failed step (a paused run), if anyone.
+    pause: Option<Arc<dyn FailureHandler>>,
 }
 
 /// How long a step's compensation may take when the step has no time-out (see
@@ -95,7 +98,18 @@ impl Runner {
             mode: None,
             impaired_regions: None,
             operator: OperatorDecisions::default(),
+            pause: None,
         }
+    }
+
+    /// Pauses at a failed step and lets `handler` (a person at a terminal: the CLI's
+    /// `--pause-on-failure`) choose: retry, skip with a reason, continue without it, roll back
+    /// or abort. The choice, with who made it, is journalled before it is acted on. Without
+    /// one, a failed step follows its own `on_failure`.
+    #[must_use]
+    pub fn with_failure_handler(mut self, handler: Arc<dyn FailureHandler>) -> Self {
+        self.pause = Some(handler);
+        self
     }
 
     /// The operator's decisions for the next [`resume`](Self::resume): steps to run again
@@ -399,6 +413,7 @@ impl Runner {
                         &prior,
                     ))),
                     conditions,
+                    pause: self.pause.clone(),
                 });
                 let skips: Vec<(String, String)> = self
                     .operator

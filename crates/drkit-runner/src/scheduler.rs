@@ -365,11 +365,7 @@ impl<'a> Scheduler<'a> {
             }
             None => Ok(()),
         };
-        StepResult {
-            end: StepEnd::Failed,
-            mutated: false,
-            journal,
-        }
+        StepResult::new(StepEnd::Failed, false, journal)
     }
 
     /// Step `i` ended: its dependents may be ready, or its failure stops the run. The error is
@@ -383,6 +379,9 @@ impl<'a> Scheduler<'a> {
         }
         match result.end {
             StepEnd::Succeeded(o) | StepEnd::Skipped(o) => {
+                if let Some(reason) = &result.operator_skip {
+                    self.skipped_for[i] = Some(format!("skipped by the operator: {reason}"));
+                }
                 self.state[i] = StepState::Succeeded;
                 self.outputs[i] = Some(o);
                 for &d in &inner.dependents[i] {
@@ -395,7 +394,10 @@ impl<'a> Scheduler<'a> {
             StepEnd::Failed => {
                 self.state[i] = StepState::Failed;
                 self.failures += 1;
-                match inner.steps[i].policy.on_failure {
+                match result
+                    .on_failure
+                    .unwrap_or(inner.steps[i].policy.on_failure)
+                {
                     OnFailure::Continue => {}
                     OnFailure::Abort => {
                         self.stop.get_or_insert(Stop::Abort(i));

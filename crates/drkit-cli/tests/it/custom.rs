@@ -335,3 +335,115 @@ cwd = "{work}"
         "inc-1"
     );
 }
+
+/// `--pause-on-failure` asks a person: refused (exit 2, nothing run) without a terminal or with
+/// `--auto-approve`.
+#[test]
+fn pause_on_failure_needs_a_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let file = write(dir.path(), "exec.toml", &runbook("exec-pause", &work, true));
+    let envs = [
+        ("DRKIT_TEST_EXEC_TOKEN", TOKEN),
+        ("DRKIT_TEST_EXEC_PAUSE", "0"),
+    ];
+    let journal = dir.path().join("journal");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            file.to_str().unwrap(),
+            "--journal",
+            journal.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        command(&args, &envs)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--pause-on-failure"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("asks at a terminal"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["--pause-on-failure", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(lines(&work.join("ran")), 0, "nothing ran");
+}
+
+/// At a terminal (a pseudo-terminal made by `script`): the step fails, the run pauses, `r`
+/// retries it, the run succeeds, and the choice is journalled.
+#[test]
+fn a_paused_run_retries_at_the_terminal() {
+    let script = Path::new("/usr/bin/script");
+    if !script.exists() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "no {} under CI",
+            script.display()
+        );
+        eprintln!("skipped: no {}", script.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let file = write(
+        dir.path(),
+        "pause.toml",
+        &format!(
+            r#"
+version = 1
+name = "pause-demo"
+[[steps]]
+id = "flaky"
+action = "exec.command"
+tier = "critical"
+[steps.params]
+command = ["sh", "-c", "test -e once || {{ touch once; echo first attempt fails >&2; exit 3; }}"]
+cwd = "{}"
+"#,
+            work.display()
+        ),
+    );
+    let journal = dir.path().join("journal");
+    let exe = env!("CARGO_BIN_EXE_drkit");
+    let line = format!(
+        "{exe} run {} --journal {} --pause-on-failure -q",
+        file.display(),
+        journal.display()
+    );
+    let mut cmd = std::process::Command::new(script);
+    for (k, v) in command(&[], &[]).get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let mut child = cmd
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        stdin.write_all(b"r\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let shown = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{shown}{}", text(&out.stderr));
+    assert!(shown.contains("What now? [r]etry"), "{shown}");
+    assert!(shown.contains("first attempt fails"), "{shown}");
+    let journal_text = std::fs::read_to_string(journal.join("pause-demo.journal.jsonl")).unwrap();
+    assert!(
+        journal_text.contains("\"operator_decided\"") && journal_text.contains("\"retry\""),
+        "{journal_text}"
+    );
+}

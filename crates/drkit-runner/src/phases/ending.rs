@@ -42,6 +42,26 @@ pub(crate) struct StepResult {
     /// Whether a mutating `execute` completed (so a rollback must compensate it).
     pub(crate) mutated: bool,
     pub(crate) journal: Result<(), JournalError>,
+    /// The failure, as journalled (for a person deciding what happens next).
+    pub(crate) error: Option<String>,
+    /// What a person chose instead of the step's own `on_failure` (after a failure).
+    pub(crate) on_failure: Option<crate::plan::OnFailure>,
+    /// Skipped by a person, for this reason: users of its outputs are skipped too.
+    pub(crate) operator_skip: Option<String>,
+}
+
+impl StepResult {
+    /// A step that ended with `end`, its record written (or not: `journal`).
+    pub(crate) fn new(end: StepEnd, mutated: bool, journal: Result<(), JournalError>) -> Self {
+        Self {
+            end,
+            mutated,
+            journal,
+            error: None,
+            on_failure: None,
+            operator_skip: None,
+        }
+    }
 }
 
 impl Ending {
@@ -95,18 +115,16 @@ impl Ending {
                 false,
             ),
             Self::Unrecorded(e) => {
-                return StepResult {
-                    end: StepEnd::Failed,
-                    mutated: false,
-                    journal: Err(e),
-                };
+                return StepResult::new(StepEnd::Failed, false, Err(e));
             }
         };
-        StepResult {
-            end,
-            mutated,
-            journal: journal.record_durable(event).await,
-        }
+        let error = match &event {
+            Event::StepFailed { error, .. } => Some(error.clone()),
+            _ => None,
+        };
+        let mut result = StepResult::new(end, mutated, journal.record_durable(event).await);
+        result.error = error;
+        result
     }
 }
 

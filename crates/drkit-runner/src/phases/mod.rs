@@ -32,7 +32,8 @@ use tokio::time::Instant;
 use crate::approval::{ApprovalPolicy, ApprovalRequest, Approver};
 use crate::events::{Hub, StepEvents};
 use crate::journal::{Event, Journal};
-use crate::plan::{ActionSource, Plan, Step, StepInputs, StepPolicy};
+use crate::pause::{FailureChoice, FailureRequest};
+use crate::plan::{ActionSource, OnFailure, Plan, Step, StepInputs, StepPolicy};
 
 pub(crate) use ending::{Ending, StepEnd, StepResult};
 pub(crate) use intent::recorded as recorded_intents;
@@ -69,6 +70,8 @@ pub(crate) struct StepEnv {
     pub(crate) intents: intent::Intents,
     /// The run's mode and impaired regions.
     pub(crate) conditions: crate::Conditions,
+    /// Who decides after a failed step, when the run pauses on failures.
+    pub(crate) pause: Option<Arc<dyn crate::pause::FailureHandler>>,
 }
 
 impl StepEnv {
@@ -220,14 +223,99 @@ pub(crate) async fn run_step(
                 condition: true,
             })
             .await;
-        return StepResult {
-            end: StepEnd::Skipped(Outputs::new()),
-            mutated: false,
-            journal,
-        };
+        return StepResult::new(StepEnd::Skipped(Outputs::new()), false, journal);
     }
+    let mut failures = 0;
+    let mut mutated = false;
+    loop {
+        let mut result = attempt(env, idx, &inputs).await;
+        // A change an earlier attempt completed stays to be compensated.
+        mutated |= result.mutated;
+        result.mutated = mutated;
+        let Some(handler) = &env.pause else {
+            return result;
+        };
+        if !matches!(result.end, StepEnd::Failed)
+            || result.journal.is_err()
+            || env.cancel.is_cancelled()
+        {
+            return result;
+        }
+        failures += 1;
+        let request = FailureRequest {
+            run: env.run.clone(),
+            plan: env.plan.name().to_owned(),
+            step: step.id.clone(),
+            error: result.error.clone().unwrap_or_default(),
+            failures,
+        };
+        let decided = tokio::select! {
+            biased;
+            () = env.cancel.cancelled() => return result,
+            decided = handler.decide(&request) => decided,
+        };
+        let (choice, by) = match decided {
+            Ok(decided) => decided,
+            Err(e) => {
+                tracing::warn!(step = %step.id, "no decision after the failure, the step's own policy applies: {e}");
+                return result;
+            }
+        };
+        let reason = match &choice {
+            FailureChoice::Skip { reason } => Some(reason.clone()),
+            _ => None,
+        };
+        let recorded = env
+            .journal
+            .record_durable(Event::OperatorDecided {
+                step: step.id.clone(),
+                decision: choice.name().to_owned(),
+                by: by.clone(),
+                reason: reason.clone(),
+            })
+            .await;
+        if recorded.is_err() {
+            result.journal = recorded;
+            return result;
+        }
+        match choice {
+            FailureChoice::Retry => {}
+            FailureChoice::Skip { reason } => {
+                let journal = env
+                    .journal
+                    .record_durable(Event::StepSkipped {
+                        step: step.id.clone(),
+                        detail: format!("skipped by {by}: {reason}"),
+                        outputs: Outputs::new(),
+                        condition: false,
+                    })
+                    .await;
+                let mut skipped =
+                    StepResult::new(StepEnd::Skipped(Outputs::new()), mutated, journal);
+                skipped.operator_skip = Some(reason);
+                return skipped;
+            }
+            FailureChoice::Continue => {
+                result.on_failure = Some(OnFailure::Continue);
+                return result;
+            }
+            FailureChoice::Rollback => {
+                result.on_failure = Some(OnFailure::Rollback);
+                return result;
+            }
+            FailureChoice::Abort => {
+                result.on_failure = Some(OnFailure::Abort);
+                return result;
+            }
+        }
+    }
+}
+
+/// One attempt of step `idx`: built, through its phases, its ending recorded.
+async fn attempt(env: &StepEnv, idx: usize, inputs: &BTreeMap<String, Outputs>) -> StepResult {
+    let step = &env.plan.inner.steps[idx];
     let start = Instant::now();
-    let inputs = Arc::new(inputs);
+    let inputs = Arc::new(inputs.clone());
     let built = match &step.source {
         ActionSource::Ready(a) => Ok(Arc::clone(a)),
         ActionSource::Deferred { build, .. } => build(&StepInputs::new(&step.id, &inputs)),

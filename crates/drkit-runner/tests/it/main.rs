@@ -17,6 +17,7 @@ mod journal;
 mod journal_durability;
 mod lock_loss;
 mod operator;
+mod pause;
 mod plan;
 mod report;
 mod resume;
