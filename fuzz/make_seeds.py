@@ -14,8 +14,9 @@ their parameters). Writes, under fuzz/seeds/:
 - runbook.dict / params.dict: libFuzzer dictionaries (field names, kinds, parameter names,
   `${env.`, `${steps.`, secret prefixes).
 
-The seeds are committed; rerun after adding actions or runbooks (a stale kind index only makes a
-seed exercise another kind).
+The seeds are committed; rerun after adding actions or runbooks, or changing them (a stale kind
+index only makes a seed exercise another kind; a stale runbook copy tests yesterday's runbook).
+runbook_parse/ and action_params/ are emptied first.
 """
 
 import glob
@@ -58,8 +59,13 @@ def main():
             name = os.path.relpath(path, ROOT).replace("/", "_").replace(".md", "")
             runbooks[f"{name}_{i}.toml"] = block
 
-    os.makedirs(os.path.join(SEEDS, "runbook_parse"), exist_ok=True)
-    os.makedirs(os.path.join(SEEDS, "action_params"), exist_ok=True)
+    for corpus in ("runbook_parse", "action_params"):
+        folder = os.path.join(SEEDS, corpus)
+        os.makedirs(folder, exist_ok=True)
+        # Rewritten whole: no seed of a runbook, block or kind that is gone, or numbered the
+        # old way, stays behind.
+        for old in os.listdir(folder):
+            os.remove(os.path.join(folder, old))
     for name, text in runbooks.items():
         with open(os.path.join(SEEDS, "runbook_parse", name), "w") as f:
             f.write(text)

@@ -2,8 +2,9 @@
 # The whole Mint Replica Lite recovery, on a fresh machine and without an AWS account: starts a
 # local AWS emulator (moto server, with drkit's fake of the Aurora global-database operations
 # it lacks), PostgreSQL, OpenBao (one server sealed, for drkit to unseal; one with a transit
-# engine), drkit-testkit's fake Kubernetes API server (no real one can run here) and its fake
-# Route 53 ARC cluster (moto has none), creates the "production" world in them
+# engine), drkit-testkit's fake Kubernetes API server (no real one can run here; with the
+# standby node group's nodes, scripts/lib/mint-env.sh) and its fake Route 53 ARC cluster (moto
+# has none), creates the "production" world in them
 # (examples/mint_world.rs), then validates, plans and runs examples/runbooks/mint-replica.toml
 # with drkit and prints the report. Exit code: drkit's (0 success, 1 the run failed, 2 bad
 # input, 3 interrupted), or 1 when a step recorded an output its action does not declare.

@@ -26,6 +26,16 @@ export MINT_ARC_CONTROL_USE1=arn:aws:route53-recovery-control::123456789012:cont
 export MINT_ARC_CONTROL_USW2=arn:aws:route53-recovery-control::123456789012:controlpanel/mint/routingcontrol/usw2
 ARC_ARGS=(--arc-control "$MINT_ARC_CONTROL_USE1=On" --arc-control "$MINT_ARC_CONTROL_USW2=Off")
 
+# The standby cluster's nodes in drkit-testkit's fake Kubernetes API server (start_fake_kube):
+# the 4 nodes of the EKS managed node group `primary-nodes` (labelled as EKS labels them) that
+# the runbook's scale-up to 4 stands for — the fake cannot see moto's node group, so they are
+# registered at start; each is NotReady (`KubeletNotReady`) for the fake's rollout delay, then
+# Ready. What `standby-nodes-ready` (k8s.wait_nodes_ready) waits for.
+FAKE_KUBE_ARGS=()
+for ip in 10-0-1-10 10-0-2-11 10-0-3-12 10-0-1-13; do
+  FAKE_KUBE_ARGS+=(--node "ip-$ip.us-west-2.compute.internal,eks.amazonaws.com/nodegroup=primary-nodes")
+done
+
 # start_arc: a fault proxy without faults in front of moto whose ARC requests the fake cluster
 # answers (its states at $MINT_ARC_ENDPOINT/__fake-arc/states); exports MINT_ARC_ENDPOINT.
 # Needs the binaries built (build_binaries) and moto started.

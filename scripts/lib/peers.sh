@@ -653,7 +653,8 @@ build_binaries() {
 # Kubernetes API server can run on this machine; see crates/drkit-testkit/src/fake_kube/mod.rs for
 # what it implements). Builds it, starts it on a free port with its kubeconfig, and exports
 # KUBECONFIG and MINT_KUBE_CONTEXT (what examples/runbooks/mint-replica.toml reads), and
-# FAKE_KUBE_PID. Call it again to start from an empty cluster (the previous one is stopped).
+# FAKE_KUBE_PID. Its nodes: FAKE_KUBE_ARGS (`--node ...`, scripts/lib/mint-env.sh), if set. Call
+# it again to start from a fresh cluster (the previous one is stopped).
 start_fake_kube() {
   local target=${CARGO_TARGET_DIR:-$DRKIT_CACHE/target}
   if [ -n "${FAKE_KUBE_PID:-}" ]; then
@@ -666,7 +667,8 @@ start_fake_kube() {
   export MINT_KUBE_CONTEXT=${MINT_KUBE_CONTEXT:-mint-replica-standby}
   export KUBECONFIG=$PEERS_DIR/fake-kube.kubeconfig
   "$target/debug/fake-kube-apiserver" --port "$port" --rollout-delay "${FAKE_KUBE_ROLLOUT_DELAY:-3s}" \
-    --kubeconfig-out "$KUBECONFIG" --context "$MINT_KUBE_CONTEXT" >"$PEERS_DIR/fake-kube.log" 2>&1 &
+    --kubeconfig-out "$KUBECONFIG" --context "$MINT_KUBE_CONTEXT" ${FAKE_KUBE_ARGS[@]+"${FAKE_KUBE_ARGS[@]}"} \
+    >"$PEERS_DIR/fake-kube.log" 2>&1 &
   FAKE_KUBE_PID=$!
   register_pid "$FAKE_KUBE_PID"
   wait_http "http://127.0.0.1:$port/version" 30 "$PEERS_DIR/fake-kube.log"

@@ -1,8 +1,8 @@
 //! The behaviour suite (`drkit_testkit::behaviour`) for every Kubernetes kind, against
 //! drkit-testkit's fake API server (`fake_kube`: server-side apply, the scale subresource, a
-//! simulated rollout) over real HTTP. The world is what the kinds change: which of the example
-//! manifests' objects exist and the Deployment's replica count; a mutating call is any request
-//! but a `GET` or a dry run.
+//! simulated rollout, nodes that become Ready) over real HTTP. The world is what the kinds
+//! change: which of the example manifests' objects exist, the Deployment's replica count and a
+//! node's spec; a mutating call is any request but a `GET` or a dry run.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,9 +16,13 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
 
 use crate::connect::{ClusterRef, Connect, FixedClient, client_from_config};
-use crate::{ApplyManifests, ApplyParams, K8sPorts, WaitReady, WaitReadyParams, register_with};
+use crate::{
+    ApplyManifests, ApplyParams, K8sPorts, WaitNodesReady, WaitNodesReadyParams, WaitReady,
+    WaitReadyParams, register_with,
+};
 
 const NS: &str = "mint-replica";
+const NODE: &str = "ip-10-0-1-11.us-west-2.compute.internal";
 
 fn manifests() -> String {
     concat!(
@@ -94,6 +98,7 @@ impl World for FakeCluster {
             "service": exists("", "services", Some(NS), "api").is_some(),
             "deployment_replicas": exists("apps", "deployments", Some(NS), "api")
                 .map(|d| d["spec"]["replicas"].clone()),
+            "node_spec": exists("", "nodes", None, NODE).map(|n| n["spec"].clone()),
         })
     }
 
@@ -166,5 +171,50 @@ async fn wait_ready() {
     .refuses(json!({"namespace": NS, "kinds": []}), "kinds")
     .refuses(json!({"namespace": NS, "selector": " "}), "selector")
     .refuses(json!({"namespace": "-ns"}), "namespace");
+    read_only(&case, &cluster).await;
+}
+
+#[tokio::test]
+async fn wait_nodes_ready() {
+    let cluster = FakeCluster::start(Duration::from_millis(200)).await;
+    let node = |name: &str, group: &str| {
+        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name,
+               "labels": {"eks.amazonaws.com/nodegroup": group}}})
+    };
+    for (name, group) in [
+        (NODE, "primary-nodes"),
+        ("ip-10-0-1-12.us-west-2.compute.internal", "primary-nodes"),
+        ("ip-10-0-9-99.us-west-2.compute.internal", "system"),
+    ] {
+        cluster.fake.create(&node(name, group)).unwrap();
+    }
+    // Their simulated kubelets make them Ready after the delay.
+    WaitNodesReady::new(
+        "nodes",
+        WaitNodesReadyParams::nodegroup("primary-nodes", 2),
+        &ClusterRef::Kubeconfig { context: None },
+        Arc::clone(&cluster.connect),
+    )
+    .with_wait_policy(
+        drkit_core::WaitPolicy::without_jitter().first_delay(Duration::from_millis(100)),
+    )
+    .execute(&Context::new().with_timeout(Duration::from_secs(30)))
+    .await
+    .unwrap();
+    let case = Case::new(
+        cluster.registry(),
+        "k8s.wait_nodes_ready",
+        json!({"nodegroup": "primary-nodes", "count": 2}),
+    )
+    .refuses(json!({"count": 2}), "nodegroup")
+    .refuses(
+        json!({"nodegroup": "primary-nodes", "selector": "a=b", "count": 2}),
+        "selector",
+    )
+    .refuses(json!({"nodegroup": "primary-nodes", "count": 0}), "count")
+    .refuses(
+        json!({"nodegroup": "primary nodes", "count": 2}),
+        "nodegroup",
+    );
     read_only(&case, &cluster).await;
 }

@@ -65,6 +65,29 @@ pub(crate) fn label(param: &str, value: &str) -> Result<(), ParamError> {
     }
 }
 
+/// A Kubernetes label value (what a node group name must be to select its nodes): 1-63
+/// letters, digits, `-`, `_` and `.`, alphanumeric at both ends.
+pub(crate) fn label_value(param: &str, value: &str) -> Result<(), ParamError> {
+    let ok = !value.is_empty()
+        && value.len() <= 63
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(ParamError::new(
+            param,
+            format!(
+                "`{value}` cannot be a Kubernetes label value: 1-63 letters, digits, `-`, `_` \
+                 and `.`, starting and ending with a letter or digit"
+            ),
+        ))
+    }
+}
+
 /// A DNS-1123 subdomain (most object names): up to 253 characters of labels joined by `.`.
 pub(crate) fn subdomain(param: &str, value: &str) -> Result<(), ParamError> {
     let ok = !value.is_empty()
@@ -88,4 +111,13 @@ pub(crate) fn subdomain(param: &str, value: &str) -> Result<(), ParamError> {
             ),
         ))
     }
+}
+
+/// `items` joined by `, `: the first `max` named, the rest counted (`..., and 5 more`).
+pub(crate) fn named_list(items: &[String], max: usize) -> String {
+    let mut named: Vec<String> = items.iter().take(max).cloned().collect();
+    if items.len() > max {
+        named.push(format!("and {} more", items.len() - max));
+    }
+    named.join(", ")
 }

@@ -10,7 +10,11 @@
 //!   names each pod that is not ready and why (`CrashLoopBackOff`, `ImagePullBackOff`,
 //!   `Unschedulable`, ...);
 //! - [`ScaleWorkload`] (`k8s.scale`): sets replicas through the `scale` subresource, waits,
-//!   and rolls back to the previous count.
+//!   and rolls back to the previous count;
+//! - [`WaitNodesReady`] (`k8s.wait_nodes_ready`): waits until enough nodes of an EKS managed
+//!   node group (or a label selector) are Ready and schedulable — after
+//!   `eks.scale_nodegroup`, whose `ACTIVE` does not mean the new nodes joined; on time-out
+//!   the error names the nodes that are not and why.
 //!
 //! Each kind is a type ([`drkit_core::ActionKind`]) whose port is a [`Connect`]: the
 //! connection to the cluster the step names, made by [`K8sPorts`] when the step is built.
@@ -46,6 +50,7 @@ mod connect;
 mod eks;
 mod error;
 pub mod manifest;
+mod nodes;
 mod ready;
 mod register;
 pub mod rollout;
@@ -67,6 +72,9 @@ pub use connect::{ClusterRef, Connect, FixedClient, KubeconfigConnector, READ_TI
 #[cfg_attr(docsrs, doc(cfg(feature = "eks")))]
 pub use eks::{EKS_TOKEN_REFRESH, EksConnector};
 pub use error::kube_error;
+pub use nodes::{
+    MAX_NODES_LISTED, NODEGROUP_LABEL, WaitNodesReady, WaitNodesReadyParams, node_problem,
+};
 pub use ready::{WaitReady, WaitReadyParams, WorkloadKind};
 #[cfg(feature = "eks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "eks")))]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    Act, ActionError, ActionKind, Base, Check, Context, HasBase, Outputs, Params, Poll, Resource,
+    Act, ActionError, ActionKind, Base, Check, Context, HasBase, Outputs, Params, Resource,
     StepSpec,
 };
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
@@ -15,11 +15,12 @@ use kube::Client;
 use kube::api::{Api, ListParams};
 use serde::Deserialize;
 
-use crate::common::{EKS_IAM_ACTIONS, cluster_ref, connect, iam_for, label};
+use crate::common::{EKS_IAM_ACTIONS, cluster_ref, connect, iam_for, label, named_list};
 use crate::connect::{ClusterRef, Connect};
 use crate::error::kube_error;
 use crate::register::K8sPorts;
 use crate::rollout;
+use crate::waiting::{Observation, check_ready, confirm_ready, wait_ready};
 
 /// How many not-ready pods a state names (the rest are counted).
 const MAX_PODS_NAMED: usize = 10;
@@ -124,14 +125,14 @@ pub(crate) struct Readiness {
     pub(crate) min_ready: u32,
 }
 
-impl Readiness {
-    pub(crate) fn is_ready(&self) -> bool {
+impl Observation for Readiness {
+    fn is_ready(&self) -> bool {
         self.pending.is_empty()
             && self.not_ready.is_empty()
             && self.ready_pods.len() >= usize::try_from(self.min_ready).unwrap_or(usize::MAX)
     }
 
-    pub(crate) fn state(&self) -> String {
+    fn state(&self) -> String {
         let mut parts = Vec::new();
         if self.complete.is_empty() && self.pending.is_empty() {
             parts.push("no workload matches".to_owned());
@@ -143,19 +144,10 @@ impl Readiness {
             self.min_ready
         ));
         if !self.not_ready.is_empty() {
-            let mut named: Vec<_> = self
-                .not_ready
-                .iter()
-                .take(MAX_PODS_NAMED)
-                .cloned()
-                .collect();
-            if self.not_ready.len() > MAX_PODS_NAMED {
-                named.push(format!(
-                    "and {} more",
-                    self.not_ready.len() - MAX_PODS_NAMED
-                ));
-            }
-            parts.push(format!("not ready: {}", named.join(", ")));
+            parts.push(format!(
+                "not ready: {}",
+                named_list(&self.not_ready, MAX_PODS_NAMED)
+            ));
         }
         parts.join("; ")
     }
@@ -359,46 +351,15 @@ impl Act for WaitReady {
     }
 
     async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
-        let r = self.observe(ctx).await?;
-        if r.is_ready() {
-            return Ok(Check::Done {
-                detail: format!("{} are ready: {}", self.what(), r.state()),
-                outputs: r.outputs(),
-            });
-        }
-        Ok(Check::ready(format!(
-            "wait until {} are ready; now: {}",
-            self.what(),
-            r.state()
-        )))
+        Ok(check_ready(&self.what(), &self.observe(ctx).await?))
     }
 
     async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        let what = format!("{} to be ready", self.what());
-        let r = crate::waiting::wait_keeping_state(ctx, &what, &self.base.wait, || async {
-            let r = self.observe(ctx).await?;
-            Ok(if r.is_ready() {
-                Poll::Ready(r)
-            } else {
-                Poll::Pending(r.state())
-            })
-        })
-        .await?;
-        ctx.progress(format!("{} are ready: {}", self.what(), r.state()));
-        Ok(r.outputs())
+        wait_ready(ctx, &self.what(), &self.base.wait, || self.observe(ctx)).await
     }
 
     async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
-        let r = self.observe(ctx).await?;
-        if r.is_ready() {
-            Ok(format!("{} are ready: {}", self.what(), r.state()))
-        } else {
-            Err(ActionError::postcondition(format!(
-                "{} are not ready: {}",
-                self.what(),
-                r.state()
-            )))
-        }
+        confirm_ready(&self.what(), &self.observe(ctx).await?)
     }
 }
 

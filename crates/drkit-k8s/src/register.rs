@@ -8,6 +8,7 @@ use drkit_core::registry::{ActionDescriptor, DuplicateKind, Registry};
 
 use crate::apply::ApplyManifests;
 use crate::connect::{ClusterRef, Connect, KubeconfigConnector};
+use crate::nodes::WaitNodesReady;
 use crate::ready::WaitReady;
 use crate::scale::ScaleWorkload;
 
@@ -137,6 +138,7 @@ pub use aws::register_with_aws;
 pub const DESCRIPTORS: &[ActionDescriptor] = &[
     ApplyManifests::DESCRIPTOR,
     ScaleWorkload::DESCRIPTOR,
+    WaitNodesReady::DESCRIPTOR,
     WaitReady::DESCRIPTOR,
 ];
 
@@ -152,6 +154,7 @@ pub fn register(registry: &mut Registry) -> Result<(), DuplicateKind> {
 pub fn register_with(registry: &mut Registry, ports: &K8sPorts) -> Result<(), DuplicateKind> {
     registry.register::<ApplyManifests>(ports.clone())?;
     registry.register::<WaitReady>(ports.clone())?;
+    registry.register::<WaitNodesReady>(ports.clone())?;
     registry.register::<ScaleWorkload>(ports.clone())
 }
 

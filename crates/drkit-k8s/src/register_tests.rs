@@ -71,6 +71,33 @@ async fn builds_each_kind_with_its_resource_and_iam() {
         "k8s:deployment/mint-replica/api@context/dr"
     );
     assert!(a.supports_rollback());
+    let a = build(
+        "k8s.wait_nodes_ready",
+        json!({"nodegroup": "primary-nodes", "count": 4, "cluster": "mint-dr",
+               "region": "us-west-2"}),
+    )
+    .unwrap();
+    assert_eq!(
+        a.target().to_string(),
+        "k8s:nodegroup/primary-nodes@eks/mint-dr"
+    );
+    assert!(!a.mutates());
+    assert_eq!(a.iam_actions(), ["eks:DescribeCluster"]);
+    let a = build(
+        "k8s.wait_nodes_ready",
+        json!({"selector": "pool=dr", "count": "4", "context": "dr"}),
+    );
+    assert!(
+        a.unwrap_err().to_string().contains("`count`"),
+        "a count must be a number"
+    );
+    let a = build(
+        "k8s.wait_nodes_ready",
+        json!({"selector": "pool=dr", "count": 2, "context": "dr"}),
+    )
+    .unwrap();
+    assert_eq!(a.target().to_string(), "k8s:nodes/pool=dr@context/dr");
+    assert!(a.iam_actions().is_empty());
 }
 
 #[tokio::test]
@@ -153,7 +180,15 @@ async fn bad_parameters_are_refused_before_any_call() {
 async fn the_descriptors_are_registered_in_kind_order() {
     let reg = registry();
     let kinds: Vec<_> = reg.descriptors().map(|d| d.kind).collect();
-    assert_eq!(kinds, ["k8s.apply", "k8s.scale", "k8s.wait_ready"]);
+    assert_eq!(
+        kinds,
+        [
+            "k8s.apply",
+            "k8s.scale",
+            "k8s.wait_nodes_ready",
+            "k8s.wait_ready"
+        ]
+    );
     for d in DESCRIPTORS {
         assert_eq!(reg.descriptor(d.kind), Some(d));
     }

@@ -183,7 +183,8 @@ pub fn is_ready(pod: &Pod) -> bool {
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
-fn with_message(reason: &str, message: Option<&str>) -> String {
+/// `reason (message)`, or the reason alone without a message.
+pub(crate) fn with_message(reason: &str, message: Option<&str>) -> String {
     match message.filter(|m| !m.is_empty()) {
         Some(m) => format!("{reason} ({m})"),
         None => reason.to_owned(),

@@ -20,7 +20,7 @@
 //! | `acm` | [`drkit_acm`] | `acm.*` (request with DNS validation through Route 53, check, import) |
 //! | `vault` | [`drkit_vault`] | `vault.*` (Vault / OpenBao) |
 //! | `checks` | [`drkit_checks`] | `checks.*` (PostgreSQL, Redis, HTTP, TLS) |
-//! | `k8s` | [`drkit_k8s`] | `k8s.*` (server-side apply, rollout readiness, scale; kubeconfig or EKS token) |
+//! | `k8s` | [`drkit_k8s`] | `k8s.*` (server-side apply, rollout readiness, scale, node readiness; kubeconfig or EKS token) |
 //! | `iam` | [`drkit_iam`] | `iam.*` (role inline policy with rollback, role check) |
 //! | `ec2` | [`drkit_ec2`] | `ec2.*` (security-group ingress with rollback, check) |
 //! | `custom` | [`drkit_custom`] | `exec.command` (a local program as a step) |

@@ -280,6 +280,7 @@ fn the_mint_replica_runbook_validates_with_its_environment() {
         "cdn-switch-origin",
         "restore-dr-role-policy",
         "api-sg-https",
+        "standby-nodes-ready",
         "deploy-services",
         "services-ready",
         "dns-failover",

@@ -24,10 +24,10 @@ const CONTEXT: &str = "dr-fake";
 const NS: &str = "mint-replica";
 
 /// A running fake, its kubeconfig's folder, and a connection made from that kubeconfig.
-struct Cluster {
-    fake: FakeKubeHandle,
+pub(crate) struct Cluster {
+    pub(crate) fake: FakeKubeHandle,
     _dir: tempfile::TempDir,
-    connect: Arc<dyn Connect>,
+    pub(crate) connect: Arc<dyn Connect>,
 }
 
 async fn client_from_kubeconfig(path: &Path, context: &str) -> kube::Client {
@@ -45,7 +45,7 @@ async fn client_from_kubeconfig(path: &Path, context: &str) -> kube::Client {
     kube::Client::try_from(config).unwrap()
 }
 
-async fn cluster(rollout_delay: Duration) -> Cluster {
+pub(crate) async fn cluster(rollout_delay: Duration) -> Cluster {
     let fake = FakeKubeApi::start(FakeKubeOptions::default().rollout_delay(rollout_delay))
         .await
         .unwrap();
@@ -60,13 +60,13 @@ async fn cluster(rollout_delay: Duration) -> Cluster {
     }
 }
 
-fn cluster_ref() -> ClusterRef {
+pub(crate) fn cluster_ref() -> ClusterRef {
     ClusterRef::Kubeconfig {
         context: Some(CONTEXT.into()),
     }
 }
 
-fn fast() -> WaitPolicy {
+pub(crate) fn fast() -> WaitPolicy {
     WaitPolicy::without_jitter()
         .first_delay(Duration::from_millis(50))
         .max_delay(Duration::from_millis(100))
@@ -98,7 +98,7 @@ fn deployment(c: &Cluster) -> serde_json::Value {
         .unwrap()
 }
 
-fn ctx() -> Context {
+pub(crate) fn ctx() -> Context {
     Context::new().with_timeout(Duration::from_secs(20))
 }
 

@@ -9,14 +9,17 @@
 //!
 //! [`fake_server`] runs the actions over real HTTP against `drkit_testkit::fake_kube`, a fake
 //! API server (discovery, server-side apply, label selectors, a simulated rollout): closer to a
-//! cluster than the mock, and still a fake.
+//! cluster than the mock, and still a fake. [`fake_nodes`] runs `k8s.wait_nodes_ready` against
+//! its Nodes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod apply;
 #[cfg(feature = "eks")]
 mod eks;
+mod fake_nodes;
 mod fake_server;
 mod mock;
+mod nodes;
 mod ready;
 mod scale;
 #[cfg(feature = "eks")]

@@ -4,11 +4,14 @@
 //!
 //! ```text
 //! fake-kube-apiserver [--port N] [--rollout-delay 2s] [--kubeconfig-out PATH] [--context NAME]
+//!                     [--node NAME[,LABEL=VALUE...]]...
 //! ```
 //!
 //! Prints `listening on http://127.0.0.1:PORT` (one line, flushed); with `--kubeconfig-out`,
 //! writes a kubeconfig for it there first (context `--context`, default `fake-kube`, the
-//! current one). Runs until SIGTERM or SIGINT, then prints a one-line summary to stderr and
+//! current one). Each `--node` registers a Node with those labels at start (e.g.
+//! `--node ip-10-0-1-11.us-west-2.compute.internal,eks.amazonaws.com/nodegroup=primary-nodes`),
+//! which its simulated kubelet makes Ready after the rollout delay. Runs until SIGTERM or SIGINT, then prints a one-line summary to stderr and
 //! exits 0.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool
 
@@ -17,21 +20,42 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use drkit_testkit::fake_kube::{DEFAULT_ROLLOUT_DELAY, FakeKubeApi, FakeKubeOptions};
+use serde_json::{Map, Value, json};
 
 struct Args {
     options: FakeKubeOptions,
     kubeconfig_out: Option<String>,
     context: String,
+    nodes: Vec<Value>,
 }
 
 const USAGE: &str = "usage: fake-kube-apiserver [--port N] [--rollout-delay 2s] \
-                     [--kubeconfig-out PATH] [--context NAME]";
+                     [--kubeconfig-out PATH] [--context NAME] [--node NAME[,LABEL=VALUE...]]...";
+
+/// The Node of `--node NAME[,LABEL=VALUE...]`.
+fn node(spec: &str) -> Result<Value, String> {
+    let mut parts = spec.split(',');
+    let name = parts
+        .next()
+        .filter(|n| !n.is_empty())
+        .ok_or("--node: no name")?;
+    let mut labels = Map::new();
+    for label in parts {
+        let (key, value) = label
+            .split_once('=')
+            .ok_or_else(|| format!("--node {spec}: `{label}` is not LABEL=VALUE"))?;
+        labels.insert(key.to_owned(), Value::from(value));
+    }
+    Ok(json!({"apiVersion": "v1", "kind": "Node",
+              "metadata": {"name": name, "labels": labels}}))
+}
 
 fn parse_args() -> Result<Args, String> {
     let mut port = None;
     let mut rollout_delay: Duration = DEFAULT_ROLLOUT_DELAY;
     let mut kubeconfig_out = None;
     let mut context = "fake-kube".to_owned();
+    let mut nodes = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -48,6 +72,7 @@ fn parse_args() -> Result<Args, String> {
                     return Err("--context: empty".to_owned());
                 }
             }
+            "--node" => nodes.push(node(&value()?)?),
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument `{other}` (see --help)")),
         }
@@ -59,6 +84,7 @@ fn parse_args() -> Result<Args, String> {
         },
         kubeconfig_out,
         context,
+        nodes,
     })
 }
 
@@ -82,6 +108,12 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    for node in &args.nodes {
+        if let Err(e) = fake.create(node) {
+            eprintln!("fake-kube-apiserver: --node: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     if let Some(path) = &args.kubeconfig_out
         && let Err(e) = fake.write_kubeconfig(path, &args.context)
     {

@@ -66,6 +66,7 @@ const fn rt(
 const RESOURCES: &[ResourceType] = &[
     rt("", "configmaps", "configmap", "ConfigMap", true, &["cm"], false, false),
     rt("", "namespaces", "namespace", "Namespace", false, &["ns"], false, true),
+    rt("", "nodes", "node", "Node", false, &["no"], false, true),
     rt("", "pods", "pod", "Pod", true, &["po"], false, true),
     rt("", "secrets", "secret", "Secret", true, &[], false, false),
     rt("", "serviceaccounts", "serviceaccount", "ServiceAccount", true, &["sa"], false, false),
@@ -91,6 +92,13 @@ pub(super) fn resource(group: &str, version: &str, plural: &str) -> Option<&'sta
     RESOURCES
         .iter()
         .find(|r| r.group == group && r.version == version && r.plural == plural)
+}
+
+/// The resource of objects of `kind` at `api_version` (`v1`, `apps/v1`).
+pub(super) fn resource_of(api_version: &str, kind: &str) -> Option<&'static ResourceType> {
+    RESOURCES
+        .iter()
+        .find(|r| r.kind == kind && r.api_version() == api_version)
 }
 
 pub(super) fn serves(group: &str, version: &str) -> bool {

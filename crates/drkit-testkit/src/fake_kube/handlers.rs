@@ -129,16 +129,7 @@ fn resource_request(
     match sub {
         None => object_request(store, req, r, &key),
         Some("scale") if r.scale => scale_request(store, req, r, &key),
-        Some("status") if r.status => {
-            if req.method != Method::GET {
-                return Err(method_not_allowed(&req.method));
-            }
-            store
-                .objects
-                .get(&key)
-                .map(|e| Reply::Json(200, e.value.clone()))
-                .ok_or_else(|| ApiError::not_found(r, name))
-        }
+        Some("status") if r.status => status_request(store, req, r, &key),
         Some(_) => Err(ApiError::not_found_path()),
     }
 }
@@ -188,38 +179,101 @@ fn collection_request(
             ))
         }
         Method::POST => {
-            if r.namespaced && namespace.is_none() {
-                return Err(ApiError::not_found_path());
-            }
             let body = req.json_body()?;
-            let name = body
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .filter(|n| !n.is_empty())
-                .ok_or_else(|| {
-                    ApiError::invalid(
-                        r,
-                        "",
-                        "metadata.name",
-                        "Required value: name or generateName is required",
-                    )
-                })?
-                .to_owned();
-            let key = Key::new(r.group, r.version, r.plural, namespace.unwrap_or(""), &name);
-            if store.objects.contains_key(&key) {
-                return Err(ApiError {
-                    details: json!({"name": name, "group": r.group, "kind": r.plural}),
-                    ..ApiError::new(
-                        409,
-                        "AlreadyExists",
-                        format!("{} \"{name}\" already exists", r.qualified()),
-                    )
-                });
-            }
-            let body = checked_body(r, &key, body)?;
             let dry_run = req.dry_run()?;
-            let created = store.create(r, &key, &body, None, dry_run)?;
+            let created = post(store, r, namespace, body, dry_run)?;
             Ok(Reply::Json(201, created))
+        }
+        _ => Err(method_not_allowed(&req.method)),
+    }
+}
+
+/// A `POST` of `body` to the collection of `r` (in `namespace`): the object created.
+pub(super) fn post(
+    store: &mut Store,
+    r: &ResourceType,
+    namespace: Option<&str>,
+    body: Value,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
+    if r.namespaced && namespace.is_none() {
+        return Err(ApiError::not_found_path());
+    }
+    let name = body
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            ApiError::invalid(
+                r,
+                "",
+                "metadata.name",
+                "Required value: name or generateName is required",
+            )
+        })?
+        .to_owned();
+    let key = Key::new(r.group, r.version, r.plural, namespace.unwrap_or(""), &name);
+    if store.objects.contains_key(&key) {
+        return Err(ApiError {
+            details: json!({"name": name, "group": r.group, "kind": r.plural}),
+            ..ApiError::new(
+                409,
+                "AlreadyExists",
+                format!("{} \"{name}\" already exists", r.qualified()),
+            )
+        });
+    }
+    let body = checked_body(r, &key, body)?;
+    store.create(r, &key, &body, None, dry_run)
+}
+
+/// Refuses a patch that is not a JSON merge patch (all `what` accepts).
+fn merge_patch_only(req: &Req<'_>, what: &str) -> Result<(), ApiError> {
+    if req.media_type() == "application/merge-patch+json" {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!("this fake accepts only application/merge-patch+json on {what}"),
+        ))
+    }
+}
+
+/// `GET` or `PATCH` (JSON merge patch) of the `status` subresource: a patch changes `status`
+/// only, as a kubelet or controller writes it.
+fn status_request(
+    store: &mut Store,
+    req: &Req<'_>,
+    r: &'static ResourceType,
+    key: &Key,
+) -> Result<Reply, ApiError> {
+    let old = store
+        .objects
+        .get(key)
+        .map(|e| e.value.clone())
+        .ok_or_else(|| ApiError::not_found(r, &key.name))?;
+    match req.method {
+        Method::GET => Ok(Reply::Json(200, old)),
+        Method::PATCH => {
+            merge_patch_only(req, "the status subresource")?;
+            let patch = req.json_body()?;
+            let dry_run = req.dry_run()?;
+            let mut patched = old.clone();
+            merge_patch(&mut patched, &patch);
+            let status = patched.get("status").cloned().unwrap_or_else(|| json!({}));
+            if dry_run {
+                let mut would = old;
+                set_path(&mut would, &["status"], status);
+                return Ok(Reply::Json(200, would));
+            }
+            store.set_status(key, status);
+            let entry = store
+                .objects
+                .get_mut(key)
+                .ok_or_else(|| ApiError::not_found(r, &key.name))?;
+            entry.client_status = true;
+            Ok(Reply::Json(200, entry.value.clone()))
         }
         _ => Err(method_not_allowed(&req.method)),
     }
@@ -346,13 +400,7 @@ fn scale_request(
     match req.method {
         Method::GET => Ok(Reply::Json(200, scale_of(&old))),
         Method::PATCH => {
-            if req.media_type() != "application/merge-patch+json" {
-                return Err(ApiError::new(
-                    415,
-                    "UnsupportedMediaType",
-                    "this fake accepts only application/merge-patch+json on the scale subresource",
-                ));
-            }
+            merge_patch_only(req, "the scale subresource")?;
             let patch = req.json_body()?;
             let dry_run = req.dry_run()?;
             let mut scale = scale_of(&old);

@@ -12,7 +12,7 @@
 //! - `GET /version`, `/healthz`, `/readyz`, `/livez`.
 //! - Discovery (the legacy, non-aggregated documents): `/api` (`APIVersions`), `/api/v1`,
 //!   `/apis` (`APIGroupList`), `/apis/apps`, `/apis/apps/v1` (`APIResourceList`s). Served
-//!   kinds: core/v1 Namespace, ConfigMap, Secret, ServiceAccount, Service, Pod; apps/v1
+//!   kinds: core/v1 Namespace, Node, ConfigMap, Secret, ServiceAccount, Service, Pod; apps/v1
 //!   Deployment, ReplicaSet, StatefulSet, DaemonSet (with `scale` subresources for the first
 //!   three). Any other group or version is answered 404, any other kind is absent from
 //!   discovery: to kube-rs (and drkit) such a kind is "not served".
@@ -35,8 +35,15 @@
 //!     `kubernetes.io/metadata.name`, `status.phase`). An apply that changes nothing is not
 //!     written: the stored object comes back with the same `resourceVersion`. `status` in an
 //!     applied body is ignored. `dryRun=All` answers the would-be object and stores nothing.
-//!   - `PATCH` with `application/merge-patch+json` (RFC 7386) of an object, and of the
-//!     `scale` subresource (`GET`/`PATCH .../scale`, an `autoscaling/v1` `Scale`).
+//!   - `PATCH` with `application/merge-patch+json` (RFC 7386) of an object, of the `scale`
+//!     subresource (`GET`/`PATCH .../scale`, an `autoscaling/v1` `Scale`), and of the `status`
+//!     subresource (`GET`/`PATCH .../status`: only `status` changes, as a kubelet or a
+//!     controller writes it; the simulated controllers below keep writing the status of what
+//!     they own).
+//!   - Nodes are cluster-scoped (`/api/v1/nodes`, `/api/v1/nodes/<name>`). A Node created
+//!     with a `status` (by `POST`, as a kubelet registers its node) keeps it, as on a real
+//!     server; other kinds lose a `status` given on create. [`FakeKubeHandle::create`] seeds
+//!     objects the same way without HTTP (the binary's `--node`).
 //!   - `POST` (create, 409 `AlreadyExists`), `DELETE` (owned objects are garbage-collected
 //!     at once; deleting a Namespace deletes what is in it at once, no `Terminating`).
 //!   - Errors as `Status` objects: 404 `NotFound`, 409 `AlreadyExists` / `Conflict` (a stale
@@ -59,6 +66,14 @@
 //!   `NewReplicaSetAvailable`) follow from the pods. All of it is computed lazily from
 //!   timestamps at each request (no background task); a status change bumps the object's
 //!   `resourceVersion`, as a controller's write would.
+//! - A simulated kubelet per Node whose status no client wrote (created without one, never
+//!   patched through `.../status`): `Ready=False` with reason `KubeletNotReady` (the network
+//!   plugin is not ready) for the first `rollout_delay` after the Node's creation, then
+//!   `Ready=True` (`KubeletReady`), with `MemoryPressure`, `DiskPressure` and `PIDPressure`
+//!   `False`. It sets no taints and no `nodeInfo`; a test that needs a node NotReady for
+//!   good, cordoned or tainted creates it so or patches it (`spec` by merge patch, `status`
+//!   through `.../status`). Pods are not scheduled on Nodes: every simulated pod runs on
+//!   [`FAKE_NODE`], which need not exist.
 //!
 //! # What it does NOT do
 //!
@@ -67,8 +82,9 @@
 //! few checks above), no strategic merge patch, JSON patch or `PUT`, no real field-manager
 //! tracking (no `managedFields` in answers, no conflict detection: `force` changes nothing),
 //! no watch (`watch=true` is a 400), no aggregated discovery, no CRDs, no pagination, no
-//! finalizers or graceful deletion, no events. There are no controllers besides the simulated
-//! rollout above: StatefulSets and DaemonSets are stored but never get pods or a status, so
+//! finalizers or graceful deletion, no events, no node lifecycle controller (no
+//! `node.kubernetes.io/not-ready` / `unreachable` taints, no eviction), no leases. There are
+//! no controllers besides the simulated rollout and node kubelets above: StatefulSets and DaemonSets are stored but never get pods or a status, so
 //! their rollout never completes. Objects live only as long as the server.
 //!
 //! ```no_run
@@ -110,6 +126,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use self::discovery::resource_of;
+use self::handlers::post;
 use self::http::{handle, parse_query};
 use self::store::{Key, Store};
 
@@ -317,6 +335,29 @@ impl FakeKubeHandle {
         store.reconcile(Instant::now());
         let key = Key::new(group, version, plural, namespace.unwrap_or(""), name);
         store.objects.get(&key).map(|e| e.value.clone())
+    }
+
+    /// Creates `object` as a `POST` to its collection would (its `apiVersion`, `kind` and
+    /// `metadata` say where; a namespaced object without a namespace goes to `default`): how a
+    /// test or the binary seeds the cluster, e.g. with Nodes. The object as stored, or the
+    /// API's error message (409 `AlreadyExists`, 422 `Invalid`, an unserved kind, ...).
+    pub fn create(&self, object: &Value) -> Result<Value, String> {
+        let field = |f: &str| object.get(f).and_then(Value::as_str).unwrap_or_default();
+        let (api_version, kind) = (field("apiVersion"), field("kind"));
+        let r = resource_of(api_version, kind)
+            .ok_or_else(|| format!("this fake does not serve kind {kind} of {api_version}"))?;
+        let namespace = r.namespaced.then(|| {
+            object
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("default")
+        });
+        let mut store = lock(&self.shared.store);
+        let now = Instant::now();
+        store.reconcile(now);
+        let created = post(&mut store, r, namespace, object.clone(), false).map_err(|e| e.message);
+        store.reconcile(now);
+        created
     }
 
     /// How many objects are stored (including the built-in namespaces `default`,

@@ -1,5 +1,6 @@
-//! The simulated controllers (deployment, replica set, garbage collector) and kubelet: the
-//! rollout, computed lazily from timestamps at each request.
+//! The simulated controllers (deployment, replica set, garbage collector) and kubelets (of
+//! pods, and of nodes registering): the rollout and node readiness, computed lazily from
+//! timestamps at each request.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime};
@@ -20,6 +21,7 @@ impl Store {
         self.replica_set_controller(now);
         self.collect_garbage();
         self.kubelet(now);
+        self.node_kubelet(now);
         self.replica_set_status();
         self.deployment_status();
     }
@@ -292,6 +294,52 @@ impl Store {
                 set_path(&mut status, &["podIP"], json!(ip));
                 set_path(&mut status, &["podIPs"], json!([{"ip": ip}]));
             }
+            self.set_status(&key, status);
+        }
+    }
+
+    /// Every Node whose status no client wrote is `Ready=False` (`KubeletNotReady`: its
+    /// network plugin is starting) for the delay after its creation, then `Ready=True`.
+    fn node_kubelet(&mut self, now: Instant) {
+        let delay = self.rollout_delay;
+        for key in self.keys_of("", "nodes") {
+            let Some(e) = self.objects.get(&key) else {
+                continue;
+            };
+            if e.client_status {
+                continue;
+            }
+            let ready = now.saturating_duration_since(e.created) >= delay;
+            let created = now_rfc3339(e.created_wall);
+            let since = if ready {
+                now_rfc3339(e.created_wall + delay)
+            } else {
+                created.clone()
+            };
+            let healthy = |type_: &str, reason: &str, message: &str| {
+                json!({"type": type_, "status": "False", "reason": reason, "message": message,
+                       "lastHeartbeatTime": created, "lastTransitionTime": created})
+            };
+            let (status, reason, message) = if ready {
+                ("True", "KubeletReady", "kubelet is posting ready status")
+            } else {
+                (
+                    "False",
+                    "KubeletNotReady",
+                    "container runtime network not ready: NetworkReady=false \
+                     reason:NetworkPluginNotReady message:Network plugin returns error: cni \
+                     plugin not initialized",
+                )
+            };
+            let status = json!({"conditions": [
+                healthy("MemoryPressure", "KubeletHasSufficientMemory",
+                        "kubelet has sufficient memory available"),
+                healthy("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+                healthy("PIDPressure", "KubeletHasSufficientPID",
+                        "kubelet has sufficient PID available"),
+                {"type": "Ready", "status": status, "reason": reason, "message": message,
+                 "lastHeartbeatTime": since, "lastTransitionTime": since},
+            ]});
             self.set_status(&key, status);
         }
     }

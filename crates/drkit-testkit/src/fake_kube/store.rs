@@ -49,6 +49,9 @@ pub(super) struct Entry {
     pub(super) applied: BTreeMap<String, Value>,
     pub(super) created: Instant,
     pub(super) created_wall: SystemTime,
+    /// A client wrote its `status` (a Node created with one, or a `PATCH` of `.../status`):
+    /// the simulated kubelet of nodes leaves it alone.
+    pub(super) client_status: bool,
 }
 
 pub(super) struct Store {
@@ -363,9 +366,15 @@ impl Store {
     ) -> Result<Value, ApiError> {
         self.ensure_namespace(r, key)?;
         let mut obj = body.clone();
-        if let Some(o) = obj.as_object_mut() {
+        // Nodes keep a status given on create (the kubelet registers its node with one), as
+        // a real API server's node strategy does; every other kind loses it.
+        let keeps_status = r.group.is_empty() && r.kind == "Node";
+        if let Some(o) = obj.as_object_mut()
+            && !keeps_status
+        {
             o.remove("status");
         }
+        let client_status = obj.get("status").is_some();
         if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             for k in ["resourceVersion", "managedFields", "deletionTimestamp"] {
                 meta.remove(k);
@@ -396,6 +405,7 @@ impl Store {
             applied: BTreeMap::new(),
             created: Instant::now(),
             created_wall: wall,
+            client_status,
         };
         if let Some((manager, config)) = applied {
             entry.applied.insert(manager, config);

@@ -351,7 +351,135 @@ async fn the_rollout_is_simulated_from_timestamps() {
     assert!(names(&pods).is_empty());
 }
 
-/// The binary: prints its URL, writes the kubeconfig, serves, and exits 0 on SIGTERM.
+fn node(name: &str, group: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Node",
+           "metadata": {"name": name, "labels": {"eks.amazonaws.com/nodegroup": group}}})
+}
+
+fn ready_condition(node: &Value) -> Value {
+    node["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .cloned()
+        .unwrap()
+}
+
+/// Nodes are cluster-scoped and listed by label; one created without a status is NotReady
+/// (`KubeletNotReady`) for the delay, then Ready; one created with a status keeps it until a
+/// `PATCH .../status` changes it, which the simulated kubelet then leaves alone.
+#[tokio::test]
+async fn nodes_register_become_ready_and_take_status_patches() {
+    let fake = start(500).await;
+    let http = Http::new(&fake);
+    let (_, core) = http.get("/api/v1").await;
+    let nodes = core["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "nodes")
+        .unwrap();
+    assert_eq!(nodes["namespaced"], false);
+    assert_eq!(nodes["kind"], "Node");
+
+    // Through the API (POST) and through the handle, the same way.
+    let (code, joining) = http
+        .send(
+            "POST",
+            "/api/v1/nodes",
+            "application/json",
+            &node("ip-10-0-1-11", "primary"),
+        )
+        .await;
+    assert_eq!(code, 201, "{joining}");
+    assert!(joining["metadata"].get("namespace").is_none());
+    let mut stuck = node("ip-10-0-1-12", "primary");
+    stuck["status"] = json!({"conditions": [{"type": "Ready", "status": "False",
+        "reason": "KubeletNotReady", "message": "PLEG is not healthy"}]});
+    fake.create(&stuck).unwrap();
+    fake.create(&node("ip-10-0-9-99", "other")).unwrap();
+    let again = fake.create(&node("ip-10-0-9-99", "other")).unwrap_err();
+    assert!(again.contains("already exists"), "{again}");
+    assert!(
+        fake.create(&json!({"apiVersion": "v1", "kind": "Widget"}))
+            .is_err()
+    );
+
+    let selected = "/api/v1/nodes?labelSelector=eks.amazonaws.com%2Fnodegroup%3Dprimary";
+    let (code, list) = http.get(selected).await;
+    assert_eq!(code, 200, "{list}");
+    assert_eq!(list["kind"], "NodeList");
+    assert_eq!(names(&list), ["ip-10-0-1-11", "ip-10-0-1-12"]);
+    let (_, one) = http.get("/api/v1/nodes/ip-10-0-1-11").await;
+    let ready = ready_condition(&one);
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "KubeletNotReady");
+    let (code, _) = http.get("/api/v1/namespaces/default/nodes").await;
+    assert_eq!(code, 404, "nodes are not namespaced");
+
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (_, one) = http.get("/api/v1/nodes/ip-10-0-1-11").await;
+    let ready = ready_condition(&one);
+    assert_eq!(ready["status"], "True", "{one}");
+    assert_eq!(ready["reason"], "KubeletReady");
+    let (_, two) = http.get("/api/v1/nodes/ip-10-0-1-12").await;
+    assert_eq!(ready_condition(&two)["message"], "PLEG is not healthy");
+
+    // A status patch (the test as the kubelet) changes only the status, and stays.
+    let patch = json!({"metadata": {"labels": {"x": "y"}},
+                       "status": {"conditions": [{"type": "Ready", "status": "True"}]}});
+    let (code, patched) = http
+        .send(
+            "PATCH",
+            "/api/v1/nodes/ip-10-0-1-12/status",
+            "application/merge-patch+json",
+            &patch,
+        )
+        .await;
+    assert_eq!(code, 200, "{patched}");
+    assert_eq!(ready_condition(&patched)["status"], "True");
+    assert!(patched["metadata"]["labels"].get("x").is_none());
+    let (code, _) = http
+        .send(
+            "PATCH",
+            "/api/v1/nodes/ip-10-0-1-11/status",
+            "application/json-patch+json",
+            &json!([]),
+        )
+        .await;
+    assert_eq!(code, 415);
+    let patch = json!({"status": {"conditions": [{"type": "Ready", "status": "Unknown",
+        "reason": "NodeStatusUnknown", "message": "Kubelet stopped posting node status."}]}});
+    http.send(
+        "PATCH",
+        "/api/v1/nodes/ip-10-0-1-11/status",
+        "application/merge-patch+json",
+        &patch,
+    )
+    .await;
+    let (_, one) = http.get("/api/v1/nodes/ip-10-0-1-11").await;
+    assert_eq!(
+        ready_condition(&one)["status"],
+        "Unknown",
+        "the kubelet left it"
+    );
+    // Cordoned through a merge patch of the object.
+    let (code, cordoned) = http
+        .send(
+            "PATCH",
+            "/api/v1/nodes/ip-10-0-1-11",
+            "application/merge-patch+json",
+            &json!({"spec": {"unschedulable": true}}),
+        )
+        .await;
+    assert_eq!(code, 200, "{cordoned}");
+    assert_eq!(cordoned["spec"]["unschedulable"], true);
+    assert_eq!(ready_condition(&cordoned)["status"], "Unknown");
+}
+
+/// The binary: prints its URL, writes the kubeconfig, registers its `--node`s, serves, and
+/// exits 0 on SIGTERM.
 #[tokio::test]
 async fn the_binary_prints_its_url_writes_a_kubeconfig_and_stops_on_sigterm() {
     let dir = std::env::temp_dir().join(drkit_testkit::unique("fake-kube"));
@@ -363,6 +491,8 @@ async fn the_binary_prints_its_url_writes_a_kubeconfig_and_stops_on_sigterm() {
             "50ms",
             "--context",
             "dr-fake",
+            "--node",
+            "ip-10-0-1-11,eks.amazonaws.com/nodegroup=primary-nodes,tier=standby",
             "--kubeconfig-out",
         ])
         .arg(&kubeconfig)
@@ -395,6 +525,21 @@ async fn the_binary_prints_its_url_writes_a_kubeconfig_and_stops_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(version["major"], "1");
+    let node: Value = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{url}/api/v1/nodes/ip-10-0-1-11"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        node["metadata"]["labels"],
+        json!({"eks.amazonaws.com/nodegroup": "primary-nodes", "tier": "standby"})
+    );
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -403,7 +548,7 @@ async fn the_binary_prints_its_url_writes_a_kubeconfig_and_stops_on_sigterm() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("1 requests served"),
+        String::from_utf8_lossy(&out.stderr).contains("2 requests served"),
         "{out:?}"
     );
     let _ = std::fs::remove_dir_all(&dir);
