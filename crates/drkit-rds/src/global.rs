@@ -1076,6 +1076,32 @@ impl Act for DetachGlobalSecondary {
                 Err(e) => Err(e),
             }
         };
+        // Refused because the global cluster is busy (a switchover or another member's
+        // detach in progress: a state fault): nothing changed; sent again once it settles.
+        let send = || async {
+            let mut refusals = 0;
+            loop {
+                match send().await {
+                    Err(e) if is_state_fault(&e) && refusals < BUSY_RETRIES => {
+                        refusals += 1;
+                        ctx.progress(format!(
+                            "RemoveFromGlobalCluster refused ({}): an operation is in progress \
+                             on global cluster {}; sending it again once it settles",
+                            e.code().unwrap_or_default(),
+                            p.global_cluster
+                        ));
+                        global_settled(
+                            self.base.port.as_ref(),
+                            ctx,
+                            &self.base.wait,
+                            &p.global_cluster,
+                        )
+                        .await?;
+                    }
+                    sent => return sent,
+                }
+            }
+        };
         // Whether the outcome of a request is unknown, and how many this execution sent.
         let (mut unknown, mut sends) = match (ctx.intent().is_some(), member) {
             (true, _) => (true, 0),

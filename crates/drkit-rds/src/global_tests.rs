@@ -541,6 +541,67 @@ async fn a_detach_waits_until_the_secondary_is_a_standalone_writer() {
     assert!(!detach.supports_rollback());
 }
 
+/// RemoveFromGlobalCluster refused with `InvalidGlobalClusterStateFault` while the global
+/// cluster is `modifying` (another operation in progress): sent again once it settles, not a
+/// conflict.
+#[tokio::test(start_paused = true)]
+async fn a_detach_refused_while_the_global_cluster_is_busy_is_sent_again_once_it_settles() {
+    let mut api = MockRdsApi::new();
+    let detached = Arc::new(Mutex::new(false));
+    let polls = Arc::new(Mutex::new(0));
+    let (d, p) = (Arc::clone(&detached), Arc::clone(&polls));
+    api.expect_describe_global_cluster().returning(move |_| {
+        let mut n = p.lock().unwrap();
+        *n += 1;
+        // Busy for the first two looks after the refusal, then settled.
+        let mut g = global(
+            if (2..4).contains(&*n) {
+                "modifying"
+            } else {
+                "available"
+            },
+            EAST,
+        );
+        if *d.lock().unwrap() {
+            g.members.retain(|m| m.arn != WEST);
+        }
+        Ok(g)
+    });
+    let d = Arc::clone(&detached);
+    api.expect_describe_db_cluster().returning(move |_| {
+        Ok(if *d.lock().unwrap() {
+            dr_cluster("available", Some("mint-dr-1"))
+        } else {
+            dr_cluster("available", None)
+        })
+    });
+    let mut seq = mockall::Sequence::new();
+    api.expect_remove_from_global_cluster()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| {
+            Err(
+                ActionError::new(ErrorKind::Conflict, "global cluster is modifying")
+                    .with_code("InvalidGlobalClusterStateFault"),
+            )
+        });
+    let d = Arc::clone(&detached);
+    api.expect_remove_from_global_cluster()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(move |_, _| {
+            *d.lock().unwrap() = true;
+            Ok(())
+        });
+    let detach = build(
+        api,
+        "rds.detach_global_secondary",
+        json!({"global_cluster": GLOBAL, "cluster": "mint-dr"}),
+    );
+    let out = detach.execute(&Context::new()).await.unwrap();
+    assert_eq!(out.get_str("writer"), Some("mint-dr-1"));
+}
+
 /// A detach whose request never reached RDS (still a member, still available after the grace)
 /// is sent again; the second one detaches.
 #[tokio::test(start_paused = true)]

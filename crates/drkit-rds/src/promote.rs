@@ -12,7 +12,8 @@ use drkit_core::{
 use serde::Deserialize;
 
 use crate::common::{
-    cluster_ready, cluster_state, identifier, instance_outputs, instance_ready, instance_state,
+    BUSY_RETRIES, cluster_ready, cluster_state, identifier, instance_outputs, instance_ready,
+    instance_state, is_state_fault,
 };
 use crate::port::RdsApi;
 
@@ -281,11 +282,43 @@ impl Promotion<'_> {
                 ctx.progress(format!("{} is already standalone", self.name()));
                 return Ok(before.outputs.with("promoted_from", promoted_from));
             }
-            let call = match self.replica {
-                Replica::Instance(id) => self.api.promote_read_replica(id),
-                Replica::Cluster(id) => self.api.promote_read_replica_db_cluster(id),
-            };
-            ctx.bounded(call).await?;
+            let mut refusals = 0;
+            loop {
+                let call = match self.replica {
+                    Replica::Instance(id) => self.api.promote_read_replica(id),
+                    Replica::Cluster(id) => self.api.promote_read_replica_db_cluster(id),
+                };
+                match ctx.bounded(call).await {
+                    // Refused because an operation started meanwhile (a backup, a
+                    // modification): nothing changed; wait for it to end and send it again.
+                    Err(e) if is_state_fault(&e) && refusals < BUSY_RETRIES => {
+                        refusals += 1;
+                        ctx.progress(format!(
+                            "the promotion of {} was refused ({}): an operation is in \
+                             progress; sending it again once the replica is available",
+                            self.name(),
+                            e.code().unwrap_or_default()
+                        ));
+                        let what = format!("{} to be available again", self.name());
+                        match self.replica {
+                            Replica::Instance(id) => {
+                                instance_ready(ctx, self.api, self.wait, id, &what, |_| true)
+                                    .await
+                                    .map(drop)?;
+                            }
+                            Replica::Cluster(id) => {
+                                cluster_ready(ctx, self.api, self.wait, id, &what, |_| true)
+                                    .await
+                                    .map(drop)?;
+                            }
+                        }
+                    }
+                    sent => {
+                        sent?;
+                        break;
+                    }
+                }
+            }
             self.requested.store(true, Ordering::SeqCst);
             ctx.progress(format!("promotion of {} requested", self.name()));
         }

@@ -402,6 +402,54 @@ async fn promote_waits_until_the_replica_is_standalone() {
     action.verify(&Context::new()).await.unwrap();
 }
 
+/// PromoteReadReplicaDBCluster refused with `InvalidDBClusterStateFault` because a backup
+/// started meanwhile (the cluster `backing-up`): the promotion waits until the cluster is
+/// available again and is sent once more, not failed as a conflict.
+#[tokio::test(start_paused = true)]
+async fn a_promotion_refused_while_an_operation_runs_is_sent_again_once_it_ends() {
+    let mut api = MockRdsApi::new();
+    let describes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = Arc::clone(&describes);
+    api.expect_describe_db_cluster().returning(move |id| {
+        let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // 0: before the call (available, a replica); 1-2: backing-up; then available and,
+        // after the second call, standalone.
+        let status = if (1..3).contains(&n) {
+            "backing-up"
+        } else {
+            "available"
+        };
+        let mut c = DbCluster::new(id, status, vec![]);
+        if n < 4 {
+            c.replication_source = Some("arn:aws:rds:us-east-1:123456789012:cluster:mint".into());
+        }
+        Ok(c)
+    });
+    let mut seq = mockall::Sequence::new();
+    api.expect_promote_read_replica_db_cluster()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| {
+            Err(drkit_core::ActionError::new(
+                ErrorKind::Conflict,
+                "DB cluster is not in available state",
+            )
+            .with_code("InvalidDBClusterStateFault"))
+        });
+    api.expect_promote_read_replica_db_cluster()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    let action = with_port::<PromoteReadReplicaDbCluster>(
+        StepSpec::new("promote", PromoteReadReplicaDbClusterParams::new("mint-dr")),
+        Arc::new(api),
+    )
+    .unwrap()
+    .with_wait_policy(drkit_core::WaitPolicy::without_jitter());
+    let out = action.execute(&Context::new()).await.unwrap();
+    assert_eq!(out.get_str("cluster"), Some("mint-dr"));
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_throttled_promote_is_retried_once_the_check_still_says_ready() {
     let mut api = MockRdsApi::new();
