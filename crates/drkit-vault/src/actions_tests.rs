@@ -15,7 +15,7 @@ use drkit_core::{
 use serde_json::json;
 
 use crate::health::{CheckHealth, CheckHealthParams};
-use crate::port::{Health, MockVaultApi, TransitKey, VaultApi};
+use crate::port::{Health, Leader, MockVaultApi, TransitKey, VaultApi};
 use crate::snapshot::{SnapshotRestore, SnapshotRestoreParams, SnapshotSave, SnapshotSaveParams};
 use crate::transit::{TransitBackupParams, VerifyTransitBackup};
 
@@ -73,13 +73,44 @@ async fn health_passes_when_active_and_blocks_a_standby_unless_allowed() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PostconditionFailed);
-    assert!(
-        health(standby(), true)
-            .check(&Context::new())
-            .await
-            .unwrap()
-            .is_done()
-    );
+    let mut with_leader = standby();
+    with_leader
+        .expect_leader()
+        .returning(|_| Ok(Leader::new(false, "https://vault-0:8200")));
+    let Check::Done { outputs, .. } = health(with_leader, true)
+        .check(&Context::new())
+        .await
+        .unwrap()
+    else {
+        panic!("not done")
+    };
+    assert_eq!(outputs.get_str("leader"), Some("https://vault-0:8200"));
+    // A standby of a cluster without an active node (raft quorum lost) is not healthy.
+    let mut leaderless = standby();
+    leaderless
+        .expect_leader()
+        .returning(|_| Ok(Leader::new(false, "")));
+    let Check::Blocked { reason } = health(leaderless, true)
+        .check(&Context::new())
+        .await
+        .unwrap()
+    else {
+        panic!("not blocked")
+    };
+    assert!(reason.contains("no active node"), "{reason}");
+    // Vault 1.19+: a standby that cannot reach its active node says so (474).
+    let mut cut_off = MockVaultApi::new();
+    cut_off.expect_health().returning(|_| {
+        let mut h = Health::new(true, false, true, "1.19.0");
+        h.ha_connection_healthy = Some(false);
+        Ok(h)
+    });
+    cut_off.expect_leader().never();
+    let Check::Blocked { reason } = health(cut_off, true).check(&Context::new()).await.unwrap()
+    else {
+        panic!("not blocked")
+    };
+    assert!(reason.contains("ha_connection_healthy false"), "{reason}");
 
     let mut api = MockVaultApi::new();
     api.expect_health()

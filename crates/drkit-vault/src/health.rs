@@ -30,7 +30,8 @@ pub struct CheckHealthParams {
 }
 
 /// Reads `/v1/sys/health` (in every state) and passes when the server is initialised,
-/// unsealed and active (or a standby, with `allow_standby`).
+/// unsealed and active — or, with `allow_standby`, an unsealed standby whose cluster has an
+/// active node it can reach (`ha_connection_healthy` not false, `sys/leader` naming one).
 ///
 /// A [`Probe`]: `check` answers `Done { outputs }` when it passes and `Blocked { reason }` when
 /// not; `execute` and `verify` read again and fail with `PostconditionFailed` when it does not
@@ -58,6 +59,10 @@ impl ActionKind for CheckHealth {
         OutputDoc::new("standby", "boolean"),
         OutputDoc::new("version", "the server version"),
         OutputDoc::new("cluster_name", "the cluster name (when unsealed)"),
+        OutputDoc::new(
+            "leader",
+            "a standby's active node (`sys/leader`), with allow_standby",
+        ),
     ];
     type Params = CheckHealthParams;
     type Port = dyn VaultApi;
@@ -96,12 +101,33 @@ impl Probe for CheckHealth {
             health.state(),
             health.version
         );
-        let passes = health.is_active()
-            || (self.base.params.allow_standby && health.initialized && !health.sealed);
-        Ok(if passes {
-            Finding::pass(seen, outputs)
-        } else {
-            Finding::fail(seen, outputs)
-        })
+        if health.is_active() {
+            return Ok(Finding::pass(seen, outputs));
+        }
+        if !(self.base.params.allow_standby && health.is_unsealed()) {
+            return Ok(Finding::fail(seen, outputs));
+        }
+        // A standby serves only through an active node: one whose cluster has none (a raft
+        // cluster without quorum) or that cannot reach it is not healthy.
+        if health.ha_connection_healthy == Some(false) {
+            return Ok(Finding::fail(
+                format!("{seen}, but cannot reach its active node (ha_connection_healthy false)"),
+                outputs,
+            ));
+        }
+        let leader = ctx.bounded(self.base.port.leader(&self.conn)).await?;
+        if !leader.has_leader() {
+            return Ok(Finding::fail(
+                format!(
+                    "{seen}, but its cluster has no active node (sys/leader names none: quorum lost?)"
+                ),
+                outputs,
+            ));
+        }
+        outputs.insert("leader", leader.leader_address.clone());
+        Ok(Finding::pass(
+            format!("{seen}; active node {}", leader.leader_address),
+            outputs,
+        ))
     }
 }
