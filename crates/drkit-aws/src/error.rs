@@ -5,14 +5,14 @@
 //!
 //! | what the SDK returned | [`ErrorKind`] | retry? |
 //! |---|---|---|
-//! | throttling codes (`Throttling`, `RequestLimitExceeded`, `PriorRequestNotComplete`, ...), IAM `ConcurrentModification`, CloudFront `TooManyInvalidationsInProgress`, HTTP 429 | `Throttled` | yes |
+//! | throttling codes (`Throttling`, `RequestLimitExceeded`, `PriorRequestNotComplete`, ...), IAM `ConcurrentModification`, CloudFront `TooManyInvalidationsInProgress`, SNS `Throttled` and `KMSThrottling`, HTTP 429 | `Throttled` | yes |
 //! | HTTP 5xx, `InternalFailure`, `ServiceUnavailable`, ARC `EndpointTemporarilyUnavailableException`, connection/IO failure | `Unavailable` | yes |
 //! | a call time-out | `Timeout` | yes |
 //! | HTTP 500 with an HTML page (a local emulator's "not implemented") | `NotImplemented` | no |
-//! | access codes (`AccessDenied`, `UnrecognizedClientException`, `ExpiredToken`, ...), HTTP 403, no credentials | `AccessDenied` | no |
+//! | access codes (`AccessDenied`, `UnrecognizedClientException`, `ExpiredToken`, SNS `AuthorizationError`, Lambda's `KMSAccessDeniedException` and `EC2AccessDeniedException` (HTTP 502), ...), HTTP 403, no credentials | `AccessDenied` | no |
 //! | `*NotFound*`, `NoSuch*`, HTTP 404 | `NotFound` | no |
 //! | `Invalid*State*`, `*AlreadyExists*`, `ResourceInUse`, `Conflict*`, HTTP 409 | `Conflict` | no |
-//! | validation codes, other HTTP 4xx, a request that could not be built | `InvalidInput` | no |
+//! | validation codes, Lambda's broken-configuration codes (`InvalidZipFileException`, ... with HTTP 502), other HTTP 4xx, a request that could not be built | `InvalidInput` | no |
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -40,6 +40,9 @@ const THROTTLING_CODES: &[&str] = &[
     // CloudFront: the account's limit of invalidations in progress (3,000 paths, 15 wildcard
     // paths); a later call succeeds once some complete.
     "TooManyInvalidationsInProgress",
+    // SNS: the account's publish rate (HTTP 429 or 400), or KMS's for an encrypted topic.
+    "Throttled",
+    "KMSThrottling",
 ];
 
 const TRANSIENT_CODES: &[&str] = &[
@@ -69,6 +72,13 @@ const ACCESS_CODES: &[&str] = &[
     "AuthFailure",
     "MissingAuthenticationToken",
     "NotAuthorized",
+    // SNS: the caller may not publish to the topic (403), or KMS refused its key (400).
+    "AuthorizationError",
+    "KMSAccessDenied",
+    // Lambda answers these with HTTP 502, which alone would read as "retry": the function's
+    // role may not use its KMS key or its VPC's network interfaces.
+    "KMSAccessDeniedException",
+    "EC2AccessDeniedException",
 ];
 
 const VALIDATION_CODES: &[&str] = &[
@@ -84,6 +94,11 @@ const VALIDATION_CODES: &[&str] = &[
     "InvalidRequest",
     "MalformedQueryString",
     "InvalidArgument",
+    // Lambda (HTTP 502): the function's configuration is broken; a retry meets it again.
+    "InvalidZipFileException",
+    "InvalidRuntimeException",
+    "InvalidSubnetIDException",
+    "InvalidSecurityGroupIDException",
 ];
 
 /// Classifies a provider error code. `None` when the code says nothing we know.
@@ -300,6 +315,17 @@ mod tests {
             ("RequestLimitExceeded", 503, ErrorKind::Throttled),
             ("ConcurrentModification", 409, ErrorKind::Throttled),
             ("TooManyInvalidationsInProgress", 400, ErrorKind::Throttled),
+            ("Throttled", 429, ErrorKind::Throttled),
+            ("KMSThrottling", 400, ErrorKind::Throttled),
+            ("TooManyRequestsException", 429, ErrorKind::Throttled),
+            ("EC2ThrottledException", 502, ErrorKind::Throttled),
+            ("AuthorizationError", 403, ErrorKind::AccessDenied),
+            ("KMSAccessDeniedException", 502, ErrorKind::AccessDenied),
+            ("EC2AccessDeniedException", 502, ErrorKind::AccessDenied),
+            ("InvalidZipFileException", 502, ErrorKind::InvalidInput),
+            ("InvalidSubnetIDException", 502, ErrorKind::InvalidInput),
+            ("ResourceNotFoundException", 404, ErrorKind::NotFound),
+            ("ResourceNotReadyException", 502, ErrorKind::Unavailable),
             ("InternalFailure", 500, ErrorKind::Unavailable),
             ("AccessDenied", 403, ErrorKind::AccessDenied),
             ("UnrecognizedClientException", 400, ErrorKind::AccessDenied),

@@ -12,7 +12,8 @@
 //!   so building actions (validate, plan) never loads credentials;
 //! - [`sdk_error`] / [`SdkResultExt`]: SDK errors mapped to [`drkit_core::ActionError`] with
 //!   the provider's error code and the right retry classification — including a local
-//!   emulator's "not implemented" answer (HTTP 500 with an HTML page), which is permanent.
+//!   emulator's "not implemented" answer (HTTP 500 with an HTML page), which is permanent;
+//! - [`Arn`], [`is_region_name`], [`is_account_id`]: identifiers read before any call.
 //!
 //! ```no_run
 //! use drkit_aws::{AwsContext, AwsSettings};
@@ -24,10 +25,12 @@
 //! # }
 //! ```
 
+mod arn;
 mod config;
 mod error;
 mod lazy;
 
+pub use arn::{Arn, is_account_id, is_region_name};
 pub use config::{
     ATTEMPT_TIMEOUT_ENV, AssumeRole, AwsContext, AwsSettings, CONNECT_TIMEOUT_ENV,
     DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTEMPTS,

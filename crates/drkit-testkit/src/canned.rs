@@ -38,6 +38,9 @@ pub struct Received {
     pub query: Vec<(String, String)>,
     /// The `X-Amz-Target` header (JSON protocols: `CertificateManager.ListCertificates`).
     pub target_header: Option<String>,
+    /// Every header, names in lower case, in order (REST protocols put parameters there:
+    /// Lambda's `x-amz-invocation-type`).
+    pub headers: Vec<(String, String)>,
     /// The body, as text.
     pub body: String,
 }
@@ -56,6 +59,14 @@ impl Received {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The header `name` (any case), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The body as JSON (JSON protocols); `null` when it is not JSON.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_default()
@@ -67,6 +78,7 @@ impl Received {
 pub struct Answer {
     status: u16,
     content_type: &'static str,
+    headers: Vec<(String, String)>,
     body: String,
 }
 
@@ -76,8 +88,36 @@ impl Answer {
         Self {
             status: 200,
             content_type: "text/xml",
+            headers: Vec::new(),
             body: body.into(),
         }
+    }
+
+    /// 200 with `body` as it is (REST protocols whose payload is the body, such as Lambda's
+    /// `Invoke`), typed `application/json`.
+    pub fn raw(body: impl Into<String>) -> Self {
+        Self {
+            status: 200,
+            content_type: "application/json",
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    /// The same answer with HTTP `status` (a REST-JSON error: `raw` body, `X-Amzn-ErrorType`
+    /// header).
+    #[must_use]
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// The same answer with a header (REST protocols answer fields there: Lambda's
+    /// `X-Amz-Function-Error`).
+    #[must_use]
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
     }
 
     /// 200 with a JSON body (JSON protocols such as ACM).
@@ -86,6 +126,7 @@ impl Answer {
         Self {
             status: 200,
             content_type: "application/x-amz-json-1.1",
+            headers: Vec::new(),
             body: body.to_string(),
         }
     }
@@ -95,6 +136,7 @@ impl Answer {
         Self {
             status,
             content_type: "application/x-amz-json-1.1",
+            headers: Vec::new(),
             body: serde_json::json!({"__type": code, "message": message}).to_string(),
         }
     }
@@ -104,6 +146,7 @@ impl Answer {
         Self {
             status,
             content_type: "text/xml",
+            headers: Vec::new(),
             body: format!(
                 "<?xml version=\"1.0\"?>\n<ErrorResponse><Error><Type>Sender</Type><Code>{code}\
                  </Code><Message>{message}</Message></Error><RequestId>canned</RequestId>\
@@ -210,6 +253,11 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
             .get("x-amz-target")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect(),
         body: String::from_utf8_lossy(&body).into_owned(),
     };
     let answer = (shared.handler)(&received);
@@ -218,10 +266,19 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .push(received);
-    (
+    let mut response = (
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         [(header::CONTENT_TYPE, answer.content_type)],
         Body::from(answer.body),
     )
-        .into_response()
+        .into_response();
+    for (name, value) in &answer.headers {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::try_from(name.as_str()),
+            header::HeaderValue::try_from(value.as_str()),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }

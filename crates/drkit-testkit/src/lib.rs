@@ -157,6 +157,25 @@ impl Moto {
     pub async fn sdk_config(&self, region: &str) -> SdkConfig {
         test_sdk_config(&self.endpoint, region).await
     }
+
+    /// The instances of `model` of `service` that moto holds, with their attributes
+    /// (`GET /moto-api/data.json`): what no AWS API reads back, e.g. the messages an SNS
+    /// topic was sent (`model_instances("sns", "Topic")`, each with `arn` and
+    /// `sent_notifications`: `[message_id, message, subject, attributes, group]`).
+    ///
+    /// # Panics
+    /// When moto does not answer with JSON (a test helper: failing loudly is its job).
+    pub async fn model_instances(&self, service: &str, model: &str) -> Vec<serde_json::Value> {
+        let url = format!("{}/moto-api/data.json", self.endpoint);
+        let data: serde_json::Value = match reqwest::get(&url).await {
+            Ok(answer) => answer
+                .json()
+                .await
+                .unwrap_or_else(|e| panic!("{url} is not JSON: {e}")),
+            Err(e) => panic!("{url}: {e}"),
+        };
+        data[service][model].as_array().cloned().unwrap_or_default()
+    }
 }
 
 /// An SDK configuration for `region` pointing at `endpoint`, with dummy credentials.

@@ -23,6 +23,8 @@
 //! | `k8s` | [`drkit_k8s`] | `k8s.*` (server-side apply, rollout readiness, scale, node readiness; kubeconfig or EKS token) |
 //! | `iam` | [`drkit_iam`] | `iam.*` (role inline policy with rollback, role check) |
 //! | `ec2` | [`drkit_ec2`] | `ec2.*` (security-group ingress with rollback, check) |
+//! | `lambda` | [`drkit_lambda`] | `lambda.invoke` (a function as a step, exactly once) |
+//! | `sns` | [`drkit_sns`] | `sns.publish` (a notice to a topic, exactly once) |
 //! | `custom` | [`drkit_custom`] | `exec.command` (a local program as a step) |
 //! | `journal-s3` | [`drkit_journal_s3`] | the runner's journal in S3 |
 //! | `aws` | [`drkit_aws`] | the AWS configuration (on with any AWS provider) |
@@ -92,6 +94,9 @@ pub use drkit_journal_s3 as journal_s3;
 #[cfg(feature = "k8s")]
 #[cfg_attr(docsrs, doc(cfg(feature = "k8s")))]
 pub use drkit_k8s as k8s;
+#[cfg(feature = "lambda")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lambda")))]
+pub use drkit_lambda as lambda;
 #[cfg(feature = "rds")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rds")))]
 pub use drkit_rds as rds;
@@ -102,6 +107,9 @@ pub use drkit_runner as runner;
 #[cfg(feature = "s3")]
 #[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
 pub use drkit_s3 as s3;
+#[cfg(feature = "sns")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sns")))]
+pub use drkit_sns as sns;
 #[cfg(feature = "vault")]
 #[cfg_attr(docsrs, doc(cfg(feature = "vault")))]
 pub use drkit_vault as vault;
@@ -164,6 +172,10 @@ pub fn register_all_with_aws(
     drkit_iam::register(registry, &aws)?;
     #[cfg(feature = "ec2")]
     drkit_ec2::register(registry, &aws)?;
+    #[cfg(feature = "lambda")]
+    drkit_lambda::register(registry, &aws)?;
+    #[cfg(feature = "sns")]
+    drkit_sns::register(registry, &aws)?;
     register_aws_free(registry)
 }
 
@@ -258,6 +270,10 @@ mod tests {
         assert!(kinds.contains(&"iam.put_role_policy"));
         #[cfg(feature = "ec2")]
         assert!(kinds.contains(&"ec2.authorize_ingress"));
+        #[cfg(feature = "lambda")]
+        assert!(kinds.contains(&"lambda.invoke"));
+        #[cfg(feature = "sns")]
+        assert!(kinds.contains(&"sns.publish"));
         assert!(!kinds.is_empty());
     }
 

@@ -1,0 +1,76 @@
+//! The adapter: [`LambdaApi`] over `aws-sdk-lambda`.
+
+use async_trait::async_trait;
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{InvocationType, LogType};
+use drkit_aws::{Aws, LazyClient, SdkResultExt};
+use drkit_core::ActionError;
+
+use crate::port::{Invocation, InvokeRequest, LambdaApi};
+
+/// [`LambdaApi`] over an `aws-sdk-lambda` client.
+#[derive(Debug)]
+pub struct SdkLambda {
+    client: LazyClient<Client>,
+}
+
+impl SdkLambda {
+    /// Wraps a client.
+    pub fn new(client: Client) -> Self {
+        Self {
+            client: LazyClient::ready(client),
+        }
+    }
+
+    /// A client for `config` (see `drkit_aws::AwsContext::for_region`).
+    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
+        Self::new(Client::new(config))
+    }
+
+    /// A client for `region` (`None`: the default one), built from `aws` on its first call.
+    pub fn lazy(aws: &Aws, region: Option<&str>) -> Self {
+        Self {
+            client: LazyClient::new(aws, region, Client::new),
+        }
+    }
+
+    /// The wrapped client (built on the first call).
+    pub async fn client(&self) -> &Client {
+        self.client.get().await
+    }
+}
+
+#[async_trait]
+impl LambdaApi for SdkLambda {
+    async fn invoke(&self, request: InvokeRequest) -> Result<Invocation, ActionError> {
+        let out = self
+            .client()
+            .await
+            .invoke()
+            .function_name(request.function)
+            .set_qualifier(request.qualifier)
+            .invocation_type(InvocationType::RequestResponse)
+            .log_type(LogType::None)
+            .set_payload(request.payload.map(Blob::new))
+            .customize()
+            // One attempt: the SDK's standard retry would invoke the function again after a
+            // lost answer (the step reconciles from its journalled intent instead).
+            .config_override(
+                aws_sdk_lambda::Config::builder().retry_config(drkit_aws::single_attempt()),
+            )
+            .send()
+            .await
+            .or_action_error("Invoke")?;
+        Ok(Invocation {
+            status_code: out.status_code(),
+            function_error: out.function_error().map(str::to_owned),
+            payload: out.payload.map(Blob::into_inner).unwrap_or_default(),
+            executed_version: out.executed_version,
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "sdk_tests.rs"]
+mod tests;

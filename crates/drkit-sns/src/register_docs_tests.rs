@@ -1,0 +1,14 @@
+//! `docs_tests` of `register.rs`.
+
+use super::DESCRIPTORS;
+
+/// docs/actions/sns.md names every registered kind and each of its parameters.
+#[test]
+fn the_actions_page_documents_every_action() {
+    drkit_testkit::docs::documented(
+        "docs/actions/sns.md",
+        include_str!("../../../docs/actions/sns.md"),
+        DESCRIPTORS,
+    )
+    .unwrap();
+}
