@@ -63,6 +63,22 @@ enum Command {
         #[command(flatten)]
         conditions: ConditionArgs,
     },
+    /// Readiness: can the runbook run now? Checks every step with no change before it
+    /// (read-only calls only), reports the rest as after that change. Exit 0 ready, 1 not
+    /// ready (naming each step and why), 2 bad input.
+    Check {
+        file: PathBuf,
+        #[command(flatten)]
+        conditions: ConditionArgs,
+        /// Also write the result in the OpenMetrics text format (for a node-exporter textfile
+        /// collector or any Prometheus scrape); written whole (a temporary file renamed).
+        #[arg(long, value_name = "FILE")]
+        metrics: Option<PathBuf>,
+        /// A directory where the result is kept: the next check lists what changed since (a
+        /// step that was ready and is not, an output that differs).
+        #[arg(long, value_name = "DIR")]
+        journal: Option<PathBuf>,
+    },
     /// Run a runbook.
     Run {
         file: PathBuf,
@@ -330,6 +346,27 @@ where
             &mut out,
             &mut err,
         ),
+        Command::Check {
+            file,
+            conditions,
+            metrics,
+            journal,
+        } => {
+            commands::check(
+                &file,
+                &registry,
+                commands::CheckOptions {
+                    conditions: conditions.conditions(),
+                    metrics,
+                    journal,
+                    json,
+                    cancel: interrupt_on_signals(),
+                },
+                &mut out,
+                &mut err,
+            )
+            .await
+        }
         Command::Actions => commands::actions(&registry, json, &mut out),
         Command::IamPolicy { file } => commands::iam_policy(&file, &registry, &mut out, &mut err),
         Command::Report { journal } => {

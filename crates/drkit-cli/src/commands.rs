@@ -13,8 +13,8 @@ use drkit::core::{SecretRef, SecretRefError};
 use drkit::runner::events::{RunEventSink, TracingEvents, WebhookNotifier};
 use drkit::runner::{
     AutoApprove, Conditions, Event, FileJournalStore, JournalStore, Mode, OperatorDecisions,
-    Outcome, PlanSource, PromptApprover, Record, Report, RunError, Runner, last_run_source,
-    text_fingerprint,
+    Outcome, PlanSource, PromptApprover, Readiness, ReadinessReport, Record, Report, RunError,
+    Runner, last_run_source, text_fingerprint,
 };
 
 use crate::progress::{BarProgress, LineProgress, ProgressMode};
@@ -745,6 +745,139 @@ pub fn start_webhook(reference: &str) -> Result<WebhookNotifier, String> {
     let url = secret.resolve().map_err(|e| format!("{secret}: {e}"))?;
     WebhookNotifier::start(url, WebhookNotifier::DEFAULT_SUMMARY_EVERY)
         .map_err(|e| format!("{secret}: {e}"))
+}
+
+/// What `drkit check` is asked.
+#[derive(Debug, Default)]
+pub struct CheckOptions {
+    /// The mode and impaired regions to evaluate under.
+    pub conditions: Conditions,
+    /// Where to write the OpenMetrics text.
+    pub metrics: Option<PathBuf>,
+    /// Where the last result is kept, for drift.
+    pub journal: Option<PathBuf>,
+    /// Print JSON rather than the table.
+    pub json: bool,
+    /// Cancelled on Ctrl-C.
+    pub cancel: CancellationToken,
+}
+
+/// `drkit check FILE`: the readiness table (or JSON), drift since the last check kept in
+/// `journal`, OpenMetrics to `metrics`. Exit 0 ready, 1 not ready, 2 bad input (checked before
+/// any request: the runbook, the metrics file's directory, the journal directory).
+pub async fn check(
+    path: &Path,
+    registry: &Arc<Registry>,
+    options: CheckOptions,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let Some(rb) = load(path, registry, err) else {
+        return EXIT_BAD_INPUT;
+    };
+    if let Some(metrics) = &options.metrics {
+        let dir = metrics.parent().filter(|d| !d.as_os_str().is_empty());
+        if dir.is_some_and(|d| !d.is_dir()) {
+            let _ = writeln!(
+                err,
+                "--metrics {}: the directory does not exist",
+                metrics.display()
+            );
+            return EXIT_BAD_INPUT;
+        }
+    }
+    if let Some(dir) = &options.journal
+        && !dir.is_dir()
+    {
+        let _ = writeln!(err, "--journal {}: not a directory", dir.display());
+        return EXIT_BAD_INPUT;
+    }
+    let runner = Runner::new()
+        .with_cancellation(options.cancel.clone())
+        .with_mode(options.conditions.mode)
+        .with_impaired_regions(options.conditions.impaired_regions.iter().cloned());
+    let report = runner.readiness(&rb.plan).await;
+    if options.cancel.is_cancelled() {
+        let _ = writeln!(err, "interrupted");
+        return EXIT_INTERRUPTED;
+    }
+    // Drift: against the last check kept in the journal directory, then keep this one.
+    let mut drift = None;
+    if let Some(dir) = &options.journal {
+        let kept = dir.join(format!("{}.readiness.json", rb.name));
+        if let Ok(text) = std::fs::read_to_string(&kept) {
+            match serde_json::from_str::<ReadinessReport>(&text) {
+                Ok(earlier) => drift = Some((earlier.at, report.drift_since(&earlier))),
+                Err(e) => {
+                    let _ = writeln!(
+                        err,
+                        "{}: not a readiness result ({e}); replaced",
+                        kept.display()
+                    );
+                }
+            }
+        }
+        if let Err(e) = write_whole(
+            &kept,
+            &serde_json::to_string_pretty(&report).unwrap_or_default(),
+        ) {
+            let _ = writeln!(err, "{}: {e}", kept.display());
+        }
+    }
+    if let Some(metrics) = &options.metrics
+        && let Err(e) = write_whole(metrics, &report.to_openmetrics())
+    {
+        let _ = writeln!(err, "--metrics {}: {e}", metrics.display());
+    }
+    if options.json {
+        let mut doc = serde_json::to_value(&report).unwrap_or_default();
+        doc["ready"] = report.is_ready().into();
+        doc["permissions"] = "not checked: drkit does not simulate the plan's IAM policy yet (`drkit iam-policy` prints it)".into();
+        if let Some((_, changes)) = &drift {
+            doc["drift"] = serde_json::json!(changes);
+        }
+        let _ = writeln!(out, "{doc:#}");
+    } else {
+        let _ = writeln!(out, "{}", report.to_markdown());
+        let _ = writeln!(
+            out,
+            "Permissions: not checked (drkit does not simulate the plan's IAM policy yet; \
+             `drkit iam-policy {}` prints it).",
+            path.display()
+        );
+        if let Some((at, changes)) = &drift {
+            let since = humantime::format_rfc3339_seconds(*at);
+            if changes.is_empty() {
+                let _ = writeln!(out, "\nNo drift since the last check ({since}).");
+            } else {
+                let _ = writeln!(out, "\nDrift since the last check ({since}):");
+                for c in changes {
+                    let _ = writeln!(out, "- {c}");
+                }
+            }
+        }
+    }
+    for s in report.not_ready() {
+        if let Readiness::NotReady { reason } = &s.readiness {
+            let _ = writeln!(err, "not ready: {}: {reason}", s.id);
+        }
+    }
+    if report.is_ready() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}
+
+/// Writes `text` to `path` whole: a temporary file in the same directory, then renamed, so a
+/// reader (a textfile collector) never sees half of it.
+fn write_whole(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("out")
+    ));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
 }
 
 /// Who the person at this terminal is, for the journal: `$USER@host` (`operator` when unset).

@@ -74,6 +74,7 @@ mod operator;
 mod pause;
 mod phases;
 mod plan;
+mod readiness;
 mod report;
 pub mod rto;
 mod runner;
@@ -97,6 +98,7 @@ pub use pause::{FailureChoice, FailureHandler, FailureRequest};
 pub use plan::{
     OnFailure, OutputRef, Plan, PlanSource, Step, StepInputs, StepPolicy, text_fingerprint,
 };
+pub use readiness::{Readiness, ReadinessReport, StepReadiness};
 pub use report::{NoRun, Outcome, Report, StepReport, StepState};
 pub use rto::{RpoObjectives, RtoBudgets, Tier, Verdict};
 pub use runner::{DEFAULT_ROLLBACK_TIMEOUT, Runner};

@@ -20,6 +20,7 @@ use crate::operator::{OperatorChoice, OperatorDecisions, RetryApprover};
 use crate::pause::FailureHandler;
 use crate::phases::{StepEnv, layer};
 use crate::plan::{ActionSource, Plan, StepInputs};
+use crate::readiness::ReadinessReport;
 use crate::report::{Outcome, Report};
 use crate::rto::{RpoObjectives, RtoBudgets};
 use crate::scheduler::Scheduler;
@@ -579,6 +580,14 @@ impl Runner {
             started,
             incident_start,
         })
+    }
+
+    /// Readiness (`drkit check`): can the plan run now, under the runner's mode and impaired
+    /// regions? Every step with no change before it is checked in a dry-run context; steps
+    /// after a change are reported as such, not evaluated (see [`ReadinessReport`]). Nothing
+    /// is executed, journalled or approved.
+    pub async fn readiness(&self, plan: &Plan) -> ReadinessReport {
+        crate::readiness::evaluate(plan, &self.conditions(&[]), &self.cancel).await
     }
 
     /// Dry run: only read-only `check`s are called (with `Context::is_dry_run` set); nothing

@@ -68,8 +68,12 @@ impl Health {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/healthz", self.port)
+    }
+
+    pub(crate) fn set_down(&self) {
+        self.healthy.store(false, Ordering::SeqCst);
     }
 
     pub(crate) fn set_healthy(&self) {

@@ -9,6 +9,7 @@
 //! `region_loss`: `--mode`, `--impaired-region` and a step's `modes`: nothing sent to the
 //! impaired region (counted by the fault proxy), skips shown by `plan` and the report.
 //! `custom`: `exec.command` with real programs: run twice, killed and resumed, the secret nowhere.
+//! `readiness`: `drkit check` exit codes, metrics, drift, bad input.
 //! `lock`: an S3-journal holder stopped (SIGSTOP), its lease taken over, then woken (SIGCONT).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -17,6 +18,7 @@ mod custom;
 mod exactly_once;
 mod hardening;
 mod lock;
+mod readiness;
 mod region_loss;
 mod resume;
 mod runbook;

@@ -19,6 +19,7 @@ mod lock_loss;
 mod operator;
 mod pause;
 mod plan;
+mod readiness;
 mod report;
 mod resume;
 mod rollback;
