@@ -24,7 +24,9 @@
 //!   `cloudfront.switch_origin` sends the traffic to;
 //! - IAM role `mint-replica-dr-role` whose inline policy `mint-replica-dr-access` is stale
 //!   (it lost `rds:FailoverDBCluster` and the EC2 permissions);
-//! - security group `mint-replica-api` in the default VPC, without its HTTPS rule.
+//! - security group `mint-replica-api` in the default VPC, without its HTTPS rule;
+//! - SNS topic `mint-dr-team` in us-west-2 (the communication plan's "dr-team@" list: the
+//!   notices must go out while us-east-1 is down).
 //!
 //! With `MINT_PG_HOST` (`MINT_PG_PORT`, `MINT_PG_DBNAME`, `MINT_PG_USER`, `MINT_PG_PASSWORD`):
 //! the `transactions` table, with rows created in the last minutes. With
@@ -120,6 +122,7 @@ async fn run() -> Result<(), AnyError> {
     route53(west.sdk_config(), &distribution.1).await?;
     iam(west.sdk_config()).await?;
     let api_sg = security_group(west.sdk_config()).await?;
+    let topic = sns(west.sdk_config()).await?;
     postgres().await?;
     transit_key().await?;
 
@@ -127,7 +130,8 @@ async fn run() -> Result<(), AnyError> {
         std::fs::write(
             &path,
             format!(
-                "export MINT_CDN_DISTRIBUTION={}\nexport MINT_API_SG={api_sg}\n",
+                "export MINT_CDN_DISTRIBUTION={}\nexport MINT_API_SG={api_sg}\n\
+                 export MINT_DR_TOPIC_ARN={topic}\n",
                 distribution.0
             ),
         )?;
@@ -577,6 +581,20 @@ async fn iam(config: &aws_config::SdkConfig) -> Result<(), AnyError> {
         .or_action_error("PutRolePolicy")?;
     println!("  IAM role {DR_ROLE}: inline policy {DR_POLICY} is stale (rds:Describe* only)");
     Ok(())
+}
+
+/// The DR team's SNS topic in us-west-2 (CreateTopic is idempotent). Returns its ARN.
+async fn sns(config: &aws_config::SdkConfig) -> Result<String, AnyError> {
+    let client = aws_sdk_sns::Client::new(config);
+    let topic = client
+        .create_topic()
+        .name("mint-dr-team")
+        .send()
+        .await
+        .or_action_error("CreateTopic")?;
+    let arn = topic.topic_arn().unwrap_or_default().to_owned();
+    println!("  SNS topic {arn}: ready");
+    Ok(arn)
 }
 
 /// The API's security group in the default VPC, without its HTTPS rule. Returns its id.

@@ -48,6 +48,18 @@ drkit=$CARGO_TARGET_DIR/debug/drkit
 # shellcheck source=/dev/null
 source "$work/world.env"
 
+# The DR team's inbox: a queue subscribed to the notice topic, read after the run.
+"$MOTO_VENV/bin/python" - "$DRKIT_TEST_AWS_ENDPOINT" "$MINT_DR_TOPIC_ARN" <<'PY'
+import sys, boto3
+moto, arn = sys.argv[1], sys.argv[2]
+kw = dict(region_name="us-west-2", endpoint_url=moto,
+          aws_access_key_id="test", aws_secret_access_key="test")
+sqs, sns = boto3.client("sqs", **kw), boto3.client("sns", **kw)
+url = sqs.create_queue(QueueName="mint-dr-team-inbox")["QueueUrl"]
+queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue)
+PY
+
 echo
 "$drkit" validate "$RUNBOOK"
 echo
@@ -90,6 +102,24 @@ for b in sorted(set(bad)):
 print(f"outputs checked against the actions' declarations: {len(kinds)} steps, "
       f"{len(set(bad))} with undeclared outputs")
 sys.exit(1 if bad else 0)
+PY
+then
+  [ "$rc" = 0 ] && rc=1
+fi
+
+# The DR team's notice: what the queue subscribed to the topic (before the run) received.
+if ! "$MOTO_VENV/bin/python" - "$DRKIT_TEST_AWS_ENDPOINT" "$MINT_DR_TOPIC_ARN" <<'PY'
+import json, sys, boto3
+moto, arn = sys.argv[1], sys.argv[2]
+sqs = boto3.client("sqs", region_name="us-west-2", endpoint_url=moto,
+                   aws_access_key_id="test", aws_secret_access_key="test")
+url = sqs.get_queue_url(QueueName="mint-dr-team-inbox")["QueueUrl"]
+got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+notes = [json.loads(m["Body"]) for m in got]
+ok = len(notes) == 1 and notes[0].get("Subject") == "Mint Replica: DR failover to us-west-2 started"
+print(f"DR team notice: {len(notes)} message(s) delivered from {arn}: "
+      + ("as planned" if ok else f"NOT as planned: {notes}"))
+sys.exit(0 if ok else 1)
 PY
 then
   [ "$rc" = 0 ] && rc=1

@@ -258,6 +258,10 @@ fn the_mint_replica_runbook_validates_with_its_environment() {
         ("MINT_PG_SSLROOTCERT", "/etc/ssl/rds/global-bundle.pem"),
         ("MINT_ARC_ENDPOINT", "https://host-a.example.com/v1"),
         ("MINT_STATUSPAGE_URL", "https://status.example.com"),
+        (
+            "MINT_DR_TOPIC_ARN",
+            "arn:aws:sns:us-west-2:123456789012:mint-dr-team",
+        ),
         ("MINT_STATUSPAGE_BEARER", "Bearer t"),
         (
             "MINT_ARC_CONTROL_USE1",
