@@ -10,6 +10,8 @@
 //! impaired region (counted by the fault proxy), skips shown by `plan` and the report.
 //! `custom`: `exec.command` with real programs: run twice, killed and resumed, the secret nowhere.
 //! `lock`: an S3-journal holder stopped (SIGSTOP), its lease taken over, then woken (SIGCONT).
+//! `operator`: `plan` with no environment (the Mint runbook with an empty one), `completions`.
+//! `schema`: `drkit schema` against the Mint runbook, the docs' examples and malformed steps.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli;
@@ -17,7 +19,9 @@ mod custom;
 mod exactly_once;
 mod hardening;
 mod lock;
+mod operator;
 mod region_loss;
 mod resume;
 mod runbook;
+mod schema;
 mod webhook;
