@@ -112,6 +112,16 @@ enum Command {
     Actions,
     /// The least-privilege IAM policy for exactly the actions of a runbook.
     IamPolicy { file: PathBuf },
+    /// Print the shell completion script on stdout, e.g. `drkit completions bash >
+    /// ~/.local/share/bash-completion/completions/drkit` (zsh: `_drkit` in $fpath; fish:
+    /// ~/.config/fish/completions/drkit.fish).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the JSON Schema (draft-07) of the runbook file, with every action's parameters, for
+    /// an editor's TOML support (taplo, Even Better TOML; see docs/runbook.md).
+    Schema,
 }
 
 /// The operator's decisions for a resume, journalled with who made them.
@@ -223,6 +233,16 @@ struct RunArgs {
     webhook: Option<String>,
     #[command(flatten)]
     conditions: ConditionArgs,
+}
+
+/// The name this program was started as (a team's own binary made with [`main_with`] has its
+/// own): what its completion script completes.
+fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "drkit".to_owned())
 }
 
 /// The log filter for a verbosity `level` (when `RUST_LOG` is not set).
@@ -369,6 +389,11 @@ where
         }
         Command::Actions => commands::actions(&registry, json, &mut out),
         Command::IamPolicy { file } => commands::iam_policy(&file, &registry, &mut out, &mut err),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            commands::completions(shell, &mut command, &program_name(), &mut out)
+        }
+        Command::Schema => commands::schema(&registry, &mut out),
         Command::Report { journal } => {
             commands::report(&journal, &aws, json, &mut out, &mut err).await
         }

@@ -21,8 +21,25 @@ use crate::progress::{BarProgress, LineProgress, ProgressMode};
 use crate::runbook::{self, Runbook};
 use crate::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
 
+/// How a runbook's text is loaded: [`runbook::load`], or [`runbook::load_for_plan`].
+type Loader = fn(
+    &str,
+    &str,
+    &Arc<Registry>,
+    &dyn Fn(&str) -> Option<String>,
+) -> Result<Runbook, runbook::Invalid>;
+
 /// Reads and validates a runbook; on error writes every problem to `err` and returns `None`.
 pub fn load(path: &Path, registry: &Arc<Registry>, err: &mut dyn Write) -> Option<Runbook> {
+    load_using(runbook::load, path, registry, err)
+}
+
+fn load_using(
+    loader: Loader,
+    path: &Path,
+    registry: &Arc<Registry>,
+    err: &mut dyn Write,
+) -> Option<Runbook> {
     let shown = path.display().to_string();
     let text = match read_text(path) {
         Ok(text) => text,
@@ -31,7 +48,7 @@ pub fn load(path: &Path, registry: &Arc<Registry>, err: &mut dyn Write) -> Optio
             return None;
         }
     };
-    parse(&shown, &text, registry, err)
+    parse_using(loader, &shown, &text, registry, err)
 }
 
 /// Validates a runbook's `text` (read from `shown`); on error writes every problem to `err`.
@@ -41,7 +58,17 @@ fn parse(
     registry: &Arc<Registry>,
     err: &mut dyn Write,
 ) -> Option<Runbook> {
-    match runbook::load(shown, text, registry, &|name| std::env::var(name).ok()) {
+    parse_using(runbook::load, shown, text, registry, err)
+}
+
+fn parse_using(
+    loader: Loader,
+    shown: &str,
+    text: &str,
+    registry: &Arc<Registry>,
+    err: &mut dyn Write,
+) -> Option<Runbook> {
+    match loader(shown, text, registry, &|name| std::env::var(name).ok()) {
         Ok(runbook) => Some(runbook),
         Err(invalid) => {
             let _ = writeln!(err, "{invalid}");
@@ -121,7 +148,9 @@ pub fn waves(rb: &Runbook) -> Vec<Vec<String>> {
     waves
 }
 
-/// `drkit plan FILE`: no network; the waves, what each step does, tiers and budgets.
+/// `drkit plan FILE`: no network; the waves, what each step does, tiers and budgets. Needs no
+/// value from this machine: an unset `${env.NAME}` or a secret reference that cannot be read
+/// here is shown per step and warned about once on `err` (`validate` and `run` need it).
 pub fn plan(
     path: &Path,
     registry: &Arc<Registry>,
@@ -130,9 +159,12 @@ pub fn plan(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    let Some(rb) = load(path, registry, err) else {
+    let Some(rb) = load_using(runbook::load_for_plan, path, registry, err) else {
         return EXIT_BAD_INPUT;
     };
+    for warning in rb.unresolved_warnings() {
+        let _ = writeln!(err, "{warning}");
+    }
     let skipped: BTreeMap<String, String> = rb.plan.skipped_under(conditions).into_iter().collect();
     let regions: Vec<&str> = conditions
         .impaired_regions
@@ -159,6 +191,10 @@ pub fn plan(
                     "depends_on": step.map(|s| s.dependencies().to_vec()),
                     "region": step.and_then(|s| s.region()),
                     "skipped": skipped.get(id.as_str()),
+                    "unresolved": rb.unresolved.get(id.as_str()).map(|u| serde_json::json!({
+                        "variables": u.variables,
+                        "secrets": u.secrets,
+                    })),
                 })
             }).collect::<Vec<_>>()).collect::<Vec<_>>(),
             "rto": serde_json::to_value(&rb.rto).unwrap_or_default(),
@@ -207,15 +243,18 @@ pub fn plan(
             };
             if let Some(why) = skipped.get(id.as_str()) {
                 let _ = writeln!(out, "  {id:<28} {kind:<40} SKIPPED: {why}");
-                continue;
+            } else {
+                let _ = writeln!(
+                    out,
+                    "  {id:<28} {kind:<40} {effect:<7} tier {tier}{}",
+                    descriptor
+                        .map(|d| format!(" — {}", d.summary))
+                        .unwrap_or_default()
+                );
             }
-            let _ = writeln!(
-                out,
-                "  {id:<28} {kind:<40} {effect:<7} tier {tier}{}",
-                descriptor
-                    .map(|d| format!(" — {}", d.summary))
-                    .unwrap_or_default()
-            );
+            if let Some(u) = rb.unresolved.get(id.as_str()) {
+                write_unresolved(u, out);
+            }
         }
     }
     let _ = writeln!(
@@ -229,6 +268,30 @@ pub fn plan(
         let _ = writeln!(out, "RPO objectives: {rpo}");
     }
     EXIT_OK
+}
+
+/// Under a step of `plan`: what its parameters need from this machine and did not get.
+fn write_unresolved(u: &runbook::Unresolved, out: &mut dyn Write) {
+    let list = |set: &std::collections::BTreeSet<String>| {
+        set.iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !u.variables.is_empty() {
+        let _ = writeln!(
+            out,
+            "      parameters depend on unset environment (only their names checked here): {}",
+            list(&u.variables)
+        );
+    }
+    if !u.secrets.is_empty() {
+        let _ = writeln!(
+            out,
+            "      secrets not readable here (shown as references): {}",
+            list(&u.secrets)
+        );
+    }
 }
 
 /// `drkit actions`: every registered action with its parameters, outputs and IAM actions.
@@ -285,6 +348,23 @@ pub fn iam_policy(
             EXIT_BAD_INPUT
         }
     }
+}
+
+/// `drkit completions SHELL`: the completion script of `command` (invoked as `bin_name`).
+pub fn completions(
+    shell: clap_complete::Shell,
+    command: &mut clap::Command,
+    bin_name: &str,
+    out: &mut dyn Write,
+) -> u8 {
+    clap_complete::generate(shell, command, bin_name, out);
+    EXIT_OK
+}
+
+/// `drkit schema`: the runbook file's JSON Schema, with the actions of `registry`.
+pub fn schema(registry: &Registry, out: &mut dyn Write) -> u8 {
+    let _ = writeln!(out, "{:#}", crate::schema::runbook_schema(registry));
+    EXIT_OK
 }
 
 /// Options of `drkit run` and `drkit resume`.

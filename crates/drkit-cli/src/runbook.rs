@@ -3,7 +3,7 @@
 //! Validation makes no network call. Every problem found is reported, each with
 //! `file:line:column` and what was expected.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use drkit::core::registry::{ActionDescriptor, ActionSpec, Registry};
 use drkit::core::{RetryPolicy, SecretRef};
 use drkit::runner::rto::{RpoObjectives, RtoBudgets};
 use drkit::runner::{Mode, OnFailure, Plan, PlanError, PlanSource, Step, StepPolicy, Tier};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 use toml::Spanned;
@@ -20,68 +21,130 @@ use toml::Spanned;
 /// The largest runbook accepted (a runbook is a page of text, not a data set).
 pub const MAX_SIZE: usize = 1024 * 1024;
 
-/// The file's top level.
-#[derive(Debug, Deserialize)]
+/// The file's top level. Its doc comments and `schemars` attributes make the JSON Schema that
+/// `drkit schema` prints ([`crate::schema`]): what an editor completes and explains.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct File {
+#[schemars(
+    title = "drkit runbook",
+    description = "A drkit recovery runbook (TOML): its steps, each a registered action with \
+                   its parameters. `drkit validate FILE` checks what a schema cannot (unset \
+                   variables, dependencies, cycles, values)."
+)]
+pub(crate) struct File {
+    /// The file format: 1.
+    #[schemars(schema_with = "crate::schema::version")]
     version: Spanned<u32>,
+    /// The plan's name (not empty): the journal is `<journal dir>/<name>.journal.jsonl`; a
+    /// resume needs the same name.
+    #[schemars(with = "String", length(min = 1))]
     name: Spanned<String>,
+    /// Shown by `plan`.
     #[serde(default)]
+    #[schemars(with = "String")]
     description: Option<String>,
+    /// What every step inherits.
     #[serde(default)]
     defaults: Defaults,
+    /// RTO budgets per tier and RPO objectives per data class.
     #[serde(default)]
     objectives: Objectives,
+    /// The steps, in file order (the order `plan` lists them within a wave).
+    #[schemars(length(min = 1))]
     steps: Vec<StepDef>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// What every step inherits.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Defaults {
+    /// The AWS region of every step without its own `region` (default: the `--region` flag or
+    /// `AWS_REGION`).
     #[serde(default)]
+    #[schemars(with = "String")]
     region: Option<String>,
+    /// Bound on a whole step: every attempt and every wait of its check, execute and verify.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(schema_with = "crate::schema::duration")]
     timeout: Option<Duration>,
+    /// Bound on one attempt (then the retry policy decides).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(schema_with = "crate::schema::duration")]
     attempt_timeout: Option<Duration>,
+    /// Retry of the errors an action classes as retryable (throttling, 5xx, time-outs); none:
+    /// one attempt.
     #[serde(default)]
+    #[schemars(schema_with = "crate::schema::retry")]
     retry: Option<RetryPolicy>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// RTO budgets per tier and RPO objectives per data class.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Objectives {
+    /// Each tier's budget, from the incident start (default 1h, 4h, 8h).
     #[serde(default)]
+    #[schemars(schema_with = "crate::schema::rto")]
     rto: Option<RtoBudgets>,
+    /// Data class -> the data loss allowed (default database 5m, files 15m, cache 1h,
+    /// configuration 24h; with the table, exactly the classes written).
     #[serde(default)]
+    #[schemars(schema_with = "crate::schema::rpo")]
     rpo: Option<RpoObjectives>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One step: a registered action with its parameters, run as check -> (approval) -> execute
+/// -> verify.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "StepFields")]
 struct StepDef {
+    /// Unique in the file; what `depends_on` and `${steps.<id>...}` name.
+    #[schemars(with = "String", length(min = 1))]
     id: Spanned<String>,
+    /// A registered action kind, `<service>.<operation>` (`drkit actions` lists them).
+    #[schemars(with = "String")]
     action: Spanned<String>,
+    /// Which RTO budget the step counts against.
     #[serde(default)]
+    #[schemars(schema_with = "crate::schema::tier")]
     tier: Tier,
+    /// This step's AWS region (default: `[defaults].region`).
     #[serde(default)]
+    #[schemars(with = "String")]
     region: Option<String>,
+    /// Steps that must have succeeded first.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     depends_on: Vec<Spanned<String>>,
+    /// After the retries: `abort` (the default) launches no new step; `continue` goes on with
+    /// the steps that do not depend on this one; `rollback` then runs the compensations of the
+    /// completed steps in reverse order.
     #[serde(default)]
+    #[schemars(schema_with = "crate::schema::on_failure")]
     on_failure: OnFailure,
+    /// Wait for an approver before executing.
     #[serde(default)]
     approval: bool,
+    /// This step's own bound on the whole step (default: `[defaults].timeout`).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(schema_with = "crate::schema::duration")]
     timeout: Option<Duration>,
+    /// This step's own bound on one attempt (default: `[defaults].attempt_timeout`).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(schema_with = "crate::schema::duration")]
     attempt_timeout: Option<Duration>,
+    /// This step's own retry policy (default: `[defaults].retry`).
     #[serde(default)]
+    #[schemars(schema_with = "crate::schema::retry")]
     retry: Option<RetryPolicy>,
+    /// The action's parameters (`drkit actions` lists them).
     #[serde(default)]
+    #[schemars(schema_with = "crate::schema::params")]
     params: Option<Spanned<toml::Table>>,
     /// The modes the step runs in (default both): `graceful`, `ungraceful`.
     #[serde(default)]
+    #[schemars(schema_with = "crate::schema::modes")]
     modes: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
@@ -158,6 +221,37 @@ pub struct Runbook {
     pub rto: RtoBudgets,
     /// RPO objectives per data class.
     pub rpo: RpoObjectives,
+    /// By step id, what its parameters need from this machine and did not get: only from
+    /// [`load_for_plan`] (for [`load`], that is a problem), and only steps with something.
+    pub unresolved: BTreeMap<String, Unresolved>,
+}
+
+impl Runbook {
+    /// One warning per variable not set and per secret file not readable here, in name
+    /// order, for `plan`: `validate` and `run` need them.
+    pub fn unresolved_warnings(&self) -> Vec<String> {
+        let mut variables = BTreeSet::new();
+        let mut files = BTreeSet::new();
+        for u in self.unresolved.values() {
+            variables.extend(u.variables.iter().map(String::as_str));
+            for r in &u.secrets {
+                match r.strip_prefix("env:") {
+                    Some(name) => variables.insert(name),
+                    None => files.insert(r.as_str()),
+                };
+            }
+        }
+        let need = "`validate` and `run` need it";
+        variables
+            .into_iter()
+            .map(|v| format!("plan: {v} is not set; {need}"))
+            .chain(
+                files
+                    .into_iter()
+                    .map(|f| format!("plan: secret {f} cannot be read here; {need}")),
+            )
+            .collect()
+    }
 }
 
 /// Line and column (1-based) of byte `offset` in `text`.
@@ -219,14 +313,43 @@ fn is_secret_name(name: &str) -> bool {
     .any(|s| name.contains(s))
 }
 
-/// Checks secrets and substitutes `${env.NAME}`, collecting problems (messages only: the caller
-/// locates them at the step's parameters).
-fn prepare(
-    value: &mut Value,
-    key: Option<&str>,
-    env: &dyn Fn(&str) -> Option<String>,
-    errors: &mut Vec<String>,
-) {
+/// What a step's parameters need from this machine and did not get, when the runbook is loaded
+/// for `plan` ([`load_for_plan`]): `validate` and `run` refuse the runbook instead.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Unresolved {
+    /// `${env.NAME}` variables that are not set. The parameters hold [`placeholder`]s in their
+    /// place, so they were checked for their names only (a placeholder is no value: a port
+    /// would not be an integer, an address not a URL).
+    pub variables: BTreeSet<String>,
+    /// Secret references that cannot be read here, as written (`env:NAME` with NAME unset,
+    /// `file:/path` missing or unreadable). Never a value.
+    pub secrets: BTreeSet<String>,
+}
+
+impl Unresolved {
+    fn is_empty(&self) -> bool {
+        self.variables.is_empty() && self.secrets.is_empty()
+    }
+}
+
+/// What stands for an unset `${env.NAME}` when the runbook is loaded for `plan`: readable, and
+/// no value a parameter could take (angle brackets and spaces; no `${`).
+pub fn placeholder(name: &str) -> String {
+    format!("<env {name} unset>")
+}
+
+/// How [`prepare`] reads the environment, and what it found missing.
+struct Prepare<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+    /// For `plan`: what is missing is recorded in `unresolved`, not an error.
+    lenient: bool,
+    unresolved: Unresolved,
+    /// Problems (messages only: the caller locates them at the step's parameters).
+    errors: Vec<String>,
+}
+
+/// Checks secrets and substitutes `${env.NAME}`, collecting problems.
+fn prepare(value: &mut Value, key: Option<&str>, p: &mut Prepare<'_>) {
     match value {
         Value::Object(map) if map.len() == 1 && map.contains_key("secret") => {
             match map
@@ -234,22 +357,34 @@ fn prepare(
                 .and_then(Value::as_str)
                 .map(str::parse::<SecretRef>)
             {
-                Some(Ok(SecretRef::Env(name))) if env(&name).is_none() => errors.push(format!(
-                    "parameter `{}`: missing secret: environment variable {name} is not set",
-                    key.unwrap_or("?")
-                )),
+                Some(Ok(SecretRef::Env(name))) if (p.env)(&name).is_none() => {
+                    if p.lenient {
+                        p.unresolved.secrets.insert(format!("env:{name}"));
+                    } else {
+                        p.errors.push(format!(
+                            "parameter `{}`: missing secret: environment variable {name} is not set",
+                            key.unwrap_or("?")
+                        ));
+                    }
+                }
                 // Probed, never read: validation does not handle secret values.
                 Some(Ok(r @ SecretRef::File(_))) if r.probe_file().is_err() => {
+                    if p.lenient {
+                        p.unresolved.secrets.insert(r.to_string());
+                        return;
+                    }
                     let why = r.probe_file().err().map(|e| e.message().to_owned());
-                    errors.push(format!(
+                    p.errors.push(format!(
                         "parameter `{}`: missing secret: {}",
                         key.unwrap_or("?"),
                         why.unwrap_or_default()
                     ));
                 }
                 Some(Ok(_)) => {}
-                Some(Err(e)) => errors.push(format!("parameter `{}`: {e}", key.unwrap_or("?"))),
-                None => errors.push(format!(
+                Some(Err(e)) => p
+                    .errors
+                    .push(format!("parameter `{}`: {e}", key.unwrap_or("?"))),
+                None => p.errors.push(format!(
                     "parameter `{}`: `secret` must be a string such as \"env:NAME\"",
                     key.unwrap_or("?")
                 )),
@@ -257,12 +392,12 @@ fn prepare(
         }
         Value::Object(map) => {
             for (k, v) in map.iter_mut() {
-                prepare(v, Some(k), env, errors);
+                prepare(v, Some(k), p);
             }
         }
         Value::Array(items) => {
             for v in items {
-                prepare(v, key, env, errors);
+                prepare(v, key, p);
             }
         }
         Value::String(s) => {
@@ -273,7 +408,7 @@ fn prepare(
                 && !s.starts_with("prompt:")
                 && !s.contains("${")
             {
-                errors.push(format!(
+                p.errors.push(format!(
                     "parameter `{k}`: a secret written in clear; use a reference such as \
                      {{ secret = \"env:NAME\" }}"
                 ));
@@ -283,12 +418,14 @@ fn prepare(
             // A value that is exactly one `${env.NAME}` takes the type its text reads as
             // (`"${env.PG_PORT}"` -> 5433), as a whole `${steps...}` reference keeps the output's
             // type; inside longer text it stays text. An unset variable is reported once, and the
-            // runner must not see its `${...}` again.
-            let replacement = match substitute_env(s, env) {
+            // runner must not see its `${...}` again (for `plan`, it becomes a placeholder).
+            let unset = p.lenient.then_some(&mut p.unresolved.variables);
+            let replacement = match substitute_env(s, p.env, unset) {
                 Ok(new) if whole => typed(new),
                 Ok(new) => Value::String(new),
                 Err(e) => {
-                    errors.push(format!("parameter `{}`: {e}", key.unwrap_or("?")));
+                    p.errors
+                        .push(format!("parameter `{}`: {e}", key.unwrap_or("?")));
                     Value::Null
                 }
             };
@@ -315,8 +452,13 @@ fn typed(text: String) -> Value {
     }
 }
 
-/// Replaces `${env.NAME}` in `s`; `${steps...}` is left for the runner.
-fn substitute_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+/// Replaces `${env.NAME}` in `s`; `${steps...}` is left for the runner. An unset variable is an
+/// error, or, given `unset`, is recorded there and replaced by its [`placeholder`].
+fn substitute_env(
+    s: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    mut unset: Option<&mut BTreeSet<String>>,
+) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = s;
     while let Some(start) = rest.find("${env.") {
@@ -326,9 +468,13 @@ fn substitute_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Strin
             return Err(format!("unclosed `${{env.` in \"{s}\""));
         };
         let name = &after[..end];
-        match env(name) {
-            Some(v) => out.push_str(&v),
-            None => {
+        match (env(name), unset.as_deref_mut()) {
+            (Some(v), _) => out.push_str(&v),
+            (None, Some(unset)) => {
+                out.push_str(&placeholder(name));
+                unset.insert(name.to_owned());
+            }
+            (None, None) => {
                 return Err(format!(
                     "environment variable {name} is not set (`${{env.{name}}}`)"
                 ));
@@ -350,12 +496,37 @@ fn contains_step_refs(v: &Value) -> bool {
 }
 
 /// Parses and validates `text` (the file `path`) against the actions in `registry`, reading
-/// `${env.NAME}` and secret references with `env`. Makes no network call.
+/// `${env.NAME}` and secret references with `env`: each must be set (each secret file
+/// readable). Makes no network call.
 pub fn load(
     path: &str,
     text: &str,
     registry: &Arc<Registry>,
     env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Runbook, Invalid> {
+    load_with(path, text, registry, env, false)
+}
+
+/// [`load`] for `plan`, which needs no value from this machine: an unset `${env.NAME}` becomes
+/// its [`placeholder`] (the step's parameters are then checked for their names only), a secret
+/// reference that cannot be read here stays a reference, and both are listed in
+/// [`Runbook::unresolved`] rather than being problems. Everything else is checked as by
+/// [`load`].
+pub fn load_for_plan(
+    path: &str,
+    text: &str,
+    registry: &Arc<Registry>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Runbook, Invalid> {
+    load_with(path, text, registry, env, true)
+}
+
+fn load_with(
+    path: &str,
+    text: &str,
+    registry: &Arc<Registry>,
+    env: &dyn Fn(&str) -> Option<String>,
+    lenient: bool,
 ) -> Result<Runbook, Invalid> {
     let mut problems = Problems {
         text,
@@ -404,6 +575,7 @@ pub fn load(
     let mut steps = Vec::new();
     let mut kinds = Vec::new();
     let mut seen = BTreeSet::new();
+    let mut unresolved = BTreeMap::new();
     for def in &file.steps {
         let id = def.id.get_ref().clone();
         if !seen.insert(id.clone()) {
@@ -418,13 +590,24 @@ pub fn load(
             || Value::Object(serde_json::Map::new()),
             |t| to_json(&toml::Value::Table(t.get_ref().clone())),
         );
-        let mut errors = Vec::new();
-        prepare(&mut params, None, env, &mut errors);
+        let mut prep = Prepare {
+            env,
+            lenient,
+            unresolved: Unresolved::default(),
+            errors: Vec::new(),
+        };
+        prepare(&mut params, None, &mut prep);
         // Parameters already reported (an unset variable, a secret in clear) are not built
         // again: one problem, one message.
-        let params_ok = errors.is_empty();
-        for e in errors {
+        let params_ok = prep.errors.is_empty();
+        for e in prep.errors {
             problems.at(&params_span, format!("step `{id}`: {e}"));
+        }
+        // Parameters waiting for earlier outputs (built when the step runs) or holding
+        // placeholders for unset variables (never built by `plan`).
+        let deferred = !prep.unresolved.variables.is_empty();
+        if !prep.unresolved.is_empty() {
+            unresolved.insert(id.clone(), prep.unresolved);
         }
         let region = def.region.clone().or_else(|| file.defaults.region.clone());
         let mut spec = ActionSpec::new(id.clone(), kind.clone(), params);
@@ -438,15 +621,15 @@ pub fn load(
                 problems.at(&def.action.span(), err);
             }
             Some(_) if !params_ok => {}
-            Some(_) if !contains_step_refs(&spec.params) => {
+            Some(_) if !deferred && !contains_step_refs(&spec.params) => {
                 // Build it now: unknown parameters, wrong types and bad values show here.
                 if let Err(e) = registry.build(&spec) {
                     problems.at(&params_span, e.to_string());
                 }
             }
             Some(descriptor) => {
-                // Parameters that wait for earlier outputs are built when the step runs; at
-                // least their names must be known.
+                // Parameters that wait for earlier outputs are built when the step runs (those
+                // with placeholders never are); at least their names must be known.
                 if let Value::Object(map) = &spec.params {
                     for name in map.keys() {
                         if !descriptor.params.iter().any(|p| p.name == name) {
@@ -534,6 +717,7 @@ pub fn load(
             kinds,
             rto: file.objectives.rto.unwrap_or_default(),
             rpo: file.objectives.rpo.unwrap_or_default(),
+            unresolved,
         }),
         _ => Err(invalid(problems)),
     }

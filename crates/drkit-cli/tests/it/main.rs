@@ -11,6 +11,8 @@
 //! `custom`: `exec.command` with real programs: run twice, killed and resumed, the secret nowhere.
 //! `readiness`: `drkit check` exit codes, metrics, drift, bad input.
 //! `lock`: an S3-journal holder stopped (SIGSTOP), its lease taken over, then woken (SIGCONT).
+//! `operator`: `plan` with no environment (the Mint runbook with an empty one), `completions`.
+//! `schema`: `drkit schema` against the Mint runbook, the docs' examples and malformed steps.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli;
@@ -18,8 +20,10 @@ mod custom;
 mod exactly_once;
 mod hardening;
 mod lock;
+mod operator;
 mod readiness;
 mod region_loss;
 mod resume;
 mod runbook;
+mod schema;
 mod webhook;

@@ -229,7 +229,7 @@ async fn a_secret_file_that_is_a_device_is_refused_without_reading_it() {
 
 /// The `[[steps]]` blocks of a docs page: the text of every ```toml block that holds one.
 /// (Blocks without `[[steps]]` are fragments, e.g. a connection table, and are not runbooks.)
-fn runbook_blocks(page: &str) -> Vec<(usize, String)> {
+pub(crate) fn runbook_blocks(page: &str) -> Vec<(usize, String)> {
     let mut blocks = Vec::new();
     let mut current: Option<(usize, String)> = None;
     for (n, line) in page.lines().enumerate() {
