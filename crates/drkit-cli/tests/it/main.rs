@@ -9,6 +9,7 @@
 //! `region_loss`: `--mode`, `--impaired-region` and a step's `modes`: nothing sent to the
 //! impaired region (counted by the fault proxy), skips shown by `plan` and the report.
 //! `custom`: `exec.command` with real programs: run twice, killed and resumed, the secret nowhere.
+//! `report`: the report's critical path, RTO until healthy and trend, through the binary.
 //! `lock`: an S3-journal holder stopped (SIGSTOP), its lease taken over, then woken (SIGCONT).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -18,6 +19,7 @@ mod exactly_once;
 mod hardening;
 mod lock;
 mod region_loss;
+mod report;
 mod resume;
 mod runbook;
 mod webhook;
