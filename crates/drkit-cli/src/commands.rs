@@ -984,7 +984,7 @@ async fn execute(
         .with_rto(rb.rto.clone())
         .with_rpo(rb.rpo.clone())
         .with_sink(Arc::new(TracingEvents))
-        .with_shared_journal(store);
+        .with_shared_journal(Arc::clone(&store));
     if let Some(mode) = options.mode {
         runner = runner.with_mode(mode);
     }
@@ -1076,6 +1076,7 @@ async fn execute(
             };
         }
     };
+    let report = with_trend(report, store.as_ref(), rb.plan.name(), None, err).await;
     write_report(&report, options.report.as_deref(), options.json, out, err);
     if code == EXIT_INTERRUPTED {
         let _ = writeln!(
@@ -1115,22 +1116,29 @@ pub async fn report(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    let records = match JournalLocation::parse(journal) {
+    let loaded = match JournalLocation::parse(journal) {
         Ok(location) => match journal_store(&location.store, aws, None, &[]).await {
-            Ok(store) => store.load(&location.plan).await.map_err(|e| e.to_string()),
+            Ok(store) => match store.load(&location.plan).await {
+                Ok(records) => Ok((store, location.plan, records)),
+                Err(e) => Err(e.to_string()),
+            },
             Err(e) => Err(e),
         },
         Err(e) => Err(e),
     };
-    let records = match records {
-        Ok(r) => r,
+    let (store, plan, records) = match loaded {
+        Ok(loaded) => loaded,
         Err(e) => {
             let _ = writeln!(err, "{journal}: {e}");
             return EXIT_BAD_INPUT;
         }
     };
     let last_run = records.last().map(|r| r.run.clone()).unwrap_or_default();
-    match Report::for_run(&records, &last_run) {
+    let report = match Report::for_run(&records, &last_run) {
+        Ok(report) => Ok(with_trend(report, store.as_ref(), &plan, Some(records), err).await),
+        Err(e) => Err(e),
+    };
+    match report {
         Ok(report) if json => {
             let _ = writeln!(out, "{:#}", report.to_json());
             EXIT_OK
@@ -1142,6 +1150,35 @@ pub async fn report(
         Err(e) => {
             let _ = writeln!(err, "{journal}: {e}");
             EXIT_BAD_INPUT
+        }
+    }
+}
+
+/// `report` with each step's duration against the plan's previous successful run, looked up in
+/// the store: its archive, then its journal (`current`, or loaded: a store such as S3 keeps
+/// every run there). A journal that cannot be read only costs the trend, said on `err`.
+async fn with_trend(
+    report: Report,
+    store: &dyn JournalStore,
+    plan: &str,
+    current: Option<Vec<Record>>,
+    err: &mut dyn Write,
+) -> Report {
+    let current = match current {
+        Some(records) => Ok(records),
+        None => store.load(plan).await,
+    };
+    match (store.load_archived(plan).await, current) {
+        (Ok(mut records), Ok(current)) => {
+            records.extend(current);
+            report.with_previous(&records)
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            let _ = writeln!(
+                err,
+                "no trend against the previous run: its journal could not be read: {e}"
+            );
+            report
         }
     }
 }

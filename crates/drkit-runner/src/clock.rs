@@ -32,6 +32,16 @@ pub(crate) fn signed_secs(a: SystemTime, b: SystemTime) -> f64 {
     }
 }
 
+/// `t` to the microsecond, as the journal keeps it (records kept in memory then compare equal
+/// to those read back).
+/// A time before 1970 (which the journal refuses to write) is left as it is.
+pub(crate) fn to_micros(t: SystemTime) -> SystemTime {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => t - Duration::from_nanos(u64::from(d.subsec_nanos() % 1000)),
+        Err(_) => t,
+    }
+}
+
 /// `a - b`, zero when negative.
 pub(crate) fn since(a: SystemTime, b: SystemTime) -> Duration {
     a.duration_since(b).unwrap_or(Duration::ZERO)

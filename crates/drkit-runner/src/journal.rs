@@ -570,6 +570,17 @@ pub trait JournalStore: Send + Sync + fmt::Debug + 'static {
     /// Every record of `plan`'s journal, in order (empty when there is none). A torn last line
     /// (a crash in the middle of a write) is ignored.
     async fn load(&self, plan: &str) -> Result<Vec<Record>, JournalError>;
+
+    /// The records of `plan`'s earlier runs that the store keeps apart from [`load`]'s (the
+    /// file store's archive), oldest first: what the report compares a run with
+    /// ([`Report::with_previous`](crate::Report::with_previous)). The default: none (a store
+    /// whose `load` returns every run, as the S3 store's does, needs nothing more).
+    ///
+    /// [`load`]: Self::load
+    async fn load_archived(&self, plan: &str) -> Result<Vec<Record>, JournalError> {
+        let _ = plan;
+        Ok(Vec::new())
+    }
 }
 
 /// One group commit: consecutive records of one run, as JSON lines.
@@ -910,7 +921,8 @@ async fn commit_loop(
         for pending in batch.drain(..) {
             let record = Record {
                 seq,
-                at: pending.at,
+                // As written: the records kept in memory (the run's report) are those read back.
+                at: crate::clock::to_micros(pending.at),
                 run: run.clone(),
                 event: pending.event,
             };

@@ -16,7 +16,8 @@
 //!   starts; [`JournalStore`] with a local-file store and a lock.
 //! - [`rto`]: RTO budgets per tier and RPO objectives per data class, with verdicts.
 //! - [`events`]: a broadcast of [`RunEvent`]s and sinks (tracing, JSON lines, webhook).
-//! - [`Report`]: Markdown and JSON, built from the journal alone.
+//! - [`Report`]: Markdown and JSON, built from the journal alone: RTO verdicts with each tier's
+//!   critical path and the time until it was healthy; with an earlier run, the trend.
 //! - [`Approver`]: approval gates, with the approver's identity in the journal.
 //!
 //! ```
@@ -99,6 +100,6 @@ pub use plan::{
     OnFailure, OutputRef, Plan, PlanSource, Step, StepInputs, StepPolicy, text_fingerprint,
 };
 pub use readiness::{Readiness, ReadinessReport, StepReadiness};
-pub use report::{NoRun, Outcome, Report, StepReport, StepState};
+pub use report::{NoRun, Outcome, PathStep, Report, StepReport, StepState, StepTrend, Trend};
 pub use rto::{RpoObjectives, RtoBudgets, Tier, Verdict};
 pub use runner::{DEFAULT_ROLLBACK_TIMEOUT, Runner};

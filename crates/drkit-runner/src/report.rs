@@ -1,5 +1,6 @@
 //! Reports built from the journal alone: Markdown (timeline, per-step durations, RTO/RPO
-//! verdicts, failures with their errors) and JSON.
+//! verdicts, each tier's critical path, failures with their errors) and JSON; with the
+//! journal of an earlier run, each step's duration against it ([`Report::with_previous`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::{self, Write as _};
@@ -14,6 +15,14 @@ use crate::journal::{Event, Record};
 use crate::rto::{
     RpoObjectives, RpoVerdict, RtoBudgets, Tier, TierStep, TierVerdict, rpo_verdict, rto_verdicts,
 };
+
+mod path;
+#[cfg(test)]
+mod tests;
+mod trend;
+
+pub use path::PathStep;
+pub use trend::{StepTrend, Trend};
 
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +125,19 @@ pub struct StepReport {
     pub error: Option<String>,
     /// Who approved it.
     pub approved_by: Option<String>,
+    /// Its dependencies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// Whether its action changes anything (`None`: never started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutates: Option<bool>,
+    /// Of its last run (`duration`), the time spent waiting for an approver.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub approval_wait: Option<Duration>,
 }
 
 /// What happened in a run, built from its journal records alone.
@@ -150,6 +172,10 @@ pub struct Report {
     pub mode: Mode,
     /// The regions its last part was told are impaired.
     pub impaired_regions: BTreeSet<String>,
+    /// Each step's duration against the plan's previous successful run, when
+    /// [`with_previous`](Self::with_previous) found one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trend: Option<Trend>,
 }
 
 /// The journal holds no run.
@@ -185,6 +211,8 @@ impl Report {
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut outcome = None;
         let mut segments = 0;
+        // When each step's pending approval was asked for.
+        let mut asked: HashMap<String, SystemTime> = HashMap::new();
         for r in &records {
             if let Event::RunStarted {
                 plan: p,
@@ -222,6 +250,9 @@ impl Report {
                             detail: None,
                             error: None,
                             approved_by: None,
+                            depends_on: info.depends_on.clone(),
+                            mutates: None,
+                            approval_wait: None,
                         });
                     }
                 }
@@ -245,7 +276,9 @@ impl Report {
                 s.duration = s.started.map(|t| since(r.at, t));
             };
             match &r.event {
-                Event::StepStarted { .. } => {
+                Event::StepStarted { mutates, .. } => {
+                    s.mutates = Some(*mutates);
+                    s.approval_wait = None;
                     s.state = StepState::Running;
                     s.started = Some(r.at);
                     s.finished = None;
@@ -256,10 +289,18 @@ impl Report {
                 }
                 Event::StepReady { change, .. } => s.detail = Some(change.clone()),
                 Event::StepRetried { .. } => s.attempts += 1,
-                Event::ApprovalDecided {
-                    decision: crate::Decision::Approved { by },
-                    ..
-                } => s.approved_by = Some(by.clone()),
+                Event::ApprovalRequested { step } => {
+                    asked.insert(step.clone(), r.at);
+                }
+                Event::ApprovalDecided { step, decision } => {
+                    if let Some(at) = asked.remove(step) {
+                        s.approval_wait =
+                            Some(s.approval_wait.unwrap_or_default() + since(r.at, at));
+                    }
+                    if let crate::Decision::Approved { by } = decision {
+                        s.approved_by = Some(by.clone());
+                    }
+                }
                 Event::StepSucceeded {
                     outputs, verified, ..
                 } => {
@@ -320,9 +361,13 @@ impl Report {
             .map(|s| TierStep {
                 tier: s.tier,
                 done_at: if s.state.is_done() { s.finished } else { None },
+                role: path::role(s),
             })
             .collect();
-        let rto = rto_verdicts(&budgets, incident_start, ended, &tier_steps);
+        let mut rto = rto_verdicts(&budgets, incident_start, ended, &tier_steps);
+        for v in &mut rto {
+            v.critical_path = path::critical_path(&steps, v.tier, first.at);
+        }
         let rpo = steps
             .iter()
             .filter(|s| {
@@ -346,7 +391,22 @@ impl Report {
             timeline: records.into_iter().cloned().collect(),
             mode: run_mode,
             impaired_regions: impaired,
+            trend: None,
         })
+    }
+
+    /// The report with each step's duration against the plan's previous successful run, the
+    /// last in `records` that started before this one (runs of other plans, failed runs and
+    /// this run are passed over). `records` may hold several runs, e.g. a store's archived
+    /// journals followed by its current one ([`JournalStore::load_archived`] then
+    /// [`JournalStore::load`]); without a previous successful run, there is no trend.
+    ///
+    /// [`JournalStore::load_archived`]: crate::JournalStore::load_archived
+    /// [`JournalStore::load`]: crate::JournalStore::load
+    #[must_use]
+    pub fn with_previous(mut self, records: &[Record]) -> Self {
+        self.trend = trend::previous_success(&self, records).map(|p| trend::trend(&p, &self));
+        self
     }
 
     /// Whether the run succeeded.
@@ -428,18 +488,37 @@ impl Report {
                 String::new()
             }
         );
-        md.push_str("## RTO\n\n| Tier | Budget | Recovered after | Verdict |\n|---|---|---|---|\n");
+        md.push_str(
+            "## RTO\n\n| Tier | Budget | Recovered after | Verdict | Last change | Healthy after |\n\
+             |---|---|---|---|---|---|\n",
+        );
         for v in &self.rto {
+            let healthy = match (v.healthy_after, v.last_change_after) {
+                (Some(h), Some(c)) if h < c => {
+                    format!("{} (before the last change)", fmt_duration(h))
+                }
+                (h, _) => h.map_or("-".into(), fmt_duration),
+            };
             let _ = writeln!(
                 md,
-                "| {} ({} steps) | {} | {} | {} |",
+                "| {} ({} steps) | {} | {} | {} | {} | {} |",
                 v.tier,
                 v.steps,
                 fmt_duration(v.budget),
                 v.recovered_after.map_or("-".into(), fmt_duration),
-                v.verdict
+                v.verdict,
+                v.last_change_after.map_or("-".into(), fmt_duration),
+                healthy
             );
         }
+        md.push_str(
+            "\nFrom the incident start. The verdict judges *recovered after*: when every step of \
+             the tier (and of the tiers before it) was done. *Last change*: the end of its last \
+             step that changed something; *healthy after*: when its last read-only check passed \
+             (ARC's actual recovery time).\n",
+        );
+        self.critical_paths_markdown(&mut md);
+        self.trend_markdown(&mut md);
         if !self.rpo.is_empty() {
             md.push_str("\n## RPO\n\n| Step | Class | Measured | Objective | Verdict |\n|---|---|---|---|---|\n");
             for v in &self.rpo {
@@ -504,6 +583,131 @@ impl Report {
             );
         }
         md
+    }
+}
+
+impl Report {
+    /// `## Critical path`: per recovered tier, the chain of steps that decided its time.
+    fn critical_paths_markdown(&self, md: &mut String) {
+        let offset = |t: SystemTime| fmt_duration(since(t, self.incident_start));
+        let paths: Vec<&TierVerdict> = self
+            .rto
+            .iter()
+            .filter(|v| !v.critical_path.is_empty())
+            .collect();
+        if paths.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            md,
+            "\n## Critical path\n\nPer tier, the steps that decided its recovery time: from \
+             its last step back through the dependency each step waited for last. *Waiting*: \
+             from that dependency's end (or the run's start) to the step's start (concurrency \
+             limits, a resume); *approval*: waiting for an approver; *working*: the rest. The \
+             run started at T+{}.",
+            offset(self.started)
+        );
+        let mut shown: Vec<&TierVerdict> = Vec::new();
+        for v in paths {
+            let _ = write!(
+                md,
+                "\n### {}: recovered after {}\n\n",
+                v.tier,
+                v.recovered_after.map_or("-".into(), fmt_duration)
+            );
+            if let Some(same) = shown.iter().find(|s| s.critical_path == v.critical_path) {
+                let _ = writeln!(md, "The same chain as the {} tier.", same.tier);
+                continue;
+            }
+            md.push_str("| Step | After | Waiting | Approval | Working | Ended |\n|---|---|---|---|---|---|\n");
+            let (mut waiting, mut approval, mut working) =
+                (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+            for p in &v.critical_path {
+                waiting += p.waiting;
+                approval += p.approval;
+                working += p.working;
+                let _ = writeln!(
+                    md,
+                    "| {}{} | {} | {} | {} | {} | T+{} |",
+                    p.step,
+                    match p.state {
+                        StepState::Skipped => " (done at check)",
+                        StepState::Excluded => " (skipped)",
+                        _ => "",
+                    },
+                    p.after.as_deref().unwrap_or("run start"),
+                    fmt_duration(p.waiting),
+                    if p.approval.is_zero() {
+                        "-".into()
+                    } else {
+                        fmt_duration(p.approval)
+                    },
+                    fmt_duration(p.working),
+                    offset(p.finished)
+                );
+            }
+            let _ = writeln!(
+                md,
+                "| **total** | | {} | {} | {} | |",
+                fmt_duration(waiting),
+                fmt_duration(approval),
+                fmt_duration(working)
+            );
+            shown.push(v);
+        }
+    }
+
+    /// `## Trend`: the slowest regressions against the previous successful run.
+    fn trend_markdown(&self, md: &mut String) {
+        /// How many regressions the Markdown lists.
+        const TOP: usize = 10;
+        let Some(trend) = &self.trend else {
+            return;
+        };
+        let slower: Vec<&StepTrend> = trend.steps.iter().filter(|s| s.is_regression()).collect();
+        let _ = write!(
+            md,
+            "\n## Trend\n\nAgainst the previous successful run `{}` ({}): {} step(s) compared, \
+             {} slower",
+            trend.previous_run,
+            humantime::format_rfc3339_seconds(trend.previous_started),
+            trend.steps.len(),
+            slower.len()
+        );
+        if slower.is_empty() {
+            md.push_str(".\n");
+            return;
+        }
+        let _ = writeln!(
+            md,
+            "; the slowest regressions first{}.\n",
+            if slower.len() > TOP {
+                format!(" (the top {TOP})")
+            } else {
+                String::new()
+            }
+        );
+        md.push_str("| Step | Previous | Now | Change |\n|---|---|---|---|\n");
+        for s in slower.iter().take(TOP) {
+            let change = s.now.saturating_sub(s.previous);
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | +{}{} |",
+                s.step,
+                fmt_duration(s.previous),
+                fmt_duration(s.now),
+                fmt_duration(change),
+                // A percentage of a few milliseconds says little.
+                if s.previous < Duration::from_secs(1) {
+                    String::new()
+                } else {
+                    format!(
+                        " (+{:.0} %)",
+                        100.0 * change.as_secs_f64() / s.previous.as_secs_f64()
+                    )
+                }
+            );
+        }
     }
 }
 

@@ -215,6 +215,27 @@ pub struct TierVerdict {
     pub verdict: Verdict,
     /// How many steps the tier (with the tiers before it) has.
     pub steps: usize,
+    /// Once recovered: time from the incident start until its last change ended (its last
+    /// mutating step that executed), if it made one.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_change_after: Option<Duration>,
+    /// Once recovered: time from the incident start until its last read-only step (a health
+    /// check) passed, if it has one: ARC's "actual recovery time" (the plan's run plus the time
+    /// until the application is healthy again). `recovered_after` counts every step, so it is
+    /// never earlier than this nor than `last_change_after`.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub healthy_after: Option<Duration>,
+    /// Once recovered: the chain of steps that decided `recovered_after`, head first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub critical_path: Vec<crate::report::PathStep>,
 }
 
 /// The RPO verdict of one measurement.
@@ -234,11 +255,23 @@ pub struct RpoVerdict {
     pub verdict: Verdict,
 }
 
+/// What a done step counts as, beside its tier's recovery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StepRole {
+    /// A mutating step that executed: a change.
+    Change,
+    /// A read-only step that passed: a health check.
+    HealthCheck,
+    /// Neither (found done at check, skipped for the run's conditions, or not done).
+    Other,
+}
+
 /// One step, as the RTO computation sees it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TierStep {
     pub(crate) tier: Tier,
     pub(crate) done_at: Option<SystemTime>,
+    pub(crate) role: StepRole,
 }
 
 /// The RTO verdict of each tier that has steps (full recovery always).
@@ -260,6 +293,16 @@ pub(crate) fn rto_verdicts(
             .iter()
             .map(|s| s.done_at)
             .try_fold(incident_start, |acc, t| t.map(|t| acc.max(t)));
+        // The end of the tier's last step of `role`, once the tier is recovered.
+        let last = |role| {
+            recovered_at?;
+            members
+                .iter()
+                .filter(|s| s.role == role)
+                .filter_map(|s| s.done_at)
+                .max()
+                .map(|at| since(at, incident_start))
+        };
         let (recovered_after, verdict) = match recovered_at {
             Some(at) => {
                 let after = since(at, incident_start);
@@ -281,6 +324,9 @@ pub(crate) fn rto_verdicts(
             recovered_after,
             verdict,
             steps: members.len(),
+            last_change_after: last(StepRole::Change),
+            healthy_after: last(StepRole::HealthCheck),
+            critical_path: Vec::new(),
         });
     }
     out
@@ -348,14 +394,17 @@ mod tests {
             TierStep {
                 tier: Tier::Critical,
                 done_at: at(1800),
+                role: StepRole::Change,
             },
             TierStep {
                 tier: Tier::NonCritical,
                 done_at: at(5 * 3600),
+                role: StepRole::HealthCheck,
             },
             TierStep {
                 tier: Tier::Full,
                 done_at: None,
+                role: StepRole::Other,
             },
         ];
         let v = rto_verdicts(
@@ -369,6 +418,12 @@ mod tests {
         assert_eq!(v[0].recovered_after, Some(Duration::from_secs(1800)));
         assert_eq!(v[1].verdict, Verdict::Breached);
         assert_eq!(v[1].steps, 2);
+        // The last change and the last health check, per tier, once it is recovered.
+        assert_eq!(v[0].last_change_after, Some(Duration::from_secs(1800)));
+        assert_eq!(v[0].healthy_after, None);
+        assert_eq!(v[1].last_change_after, Some(Duration::from_secs(1800)));
+        assert_eq!(v[1].healthy_after, Some(Duration::from_secs(5 * 3600)));
+        assert_eq!((v[2].last_change_after, v[2].healthy_after), (None, None));
         // Full: not recovered, 6 h of 8 spent.
         assert_eq!(v[2].verdict, Verdict::Unknown);
         let v = rto_verdicts(

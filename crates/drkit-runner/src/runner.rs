@@ -320,7 +320,9 @@ impl Runner {
         loss: Option<LockLoss>,
     ) -> Result<Report, RunError> {
         let clock = Clock::start();
-        let mut incident_start = self.incident_start.unwrap_or_else(|| clock.now());
+        // To the microsecond, as the journal keeps it, like every time the report reads.
+        let mut incident_start =
+            crate::clock::to_micros(self.incident_start.unwrap_or_else(|| clock.now()));
         // A resumed run keeps the original run's id and start (what the steps name and date
         // their resources by).
         let (run, prior, run_started) = if resume {
@@ -329,13 +331,11 @@ impl Runner {
             (last.run, last.records, last.started)
         } else {
             // To the microsecond, as the journal keeps it: a resume reads back the same time.
-            let since_epoch = clock
-                .now()
+            let now = crate::clock::to_micros(clock.now());
+            let millis = now
                 .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default();
-            let micros = u64::try_from(since_epoch.as_micros()).unwrap_or(u64::MAX);
-            let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_micros(micros);
-            let millis = since_epoch.as_millis();
+                .unwrap_or_default()
+                .as_millis();
             (format!("{}-{millis}", plan.name()), Vec::new(), now)
         };
         self.check_operator_decisions(plan, resume, &prior)?;

@@ -10,6 +10,7 @@
 //! impaired region (counted by the fault proxy), skips shown by `plan` and the report.
 //! `custom`: `exec.command` with real programs: run twice, killed and resumed, the secret nowhere.
 //! `readiness`: `drkit check` exit codes, metrics, drift, bad input.
+//! `report`: the report's critical path, RTO until healthy and trend, through the binary.
 //! `lock`: an S3-journal holder stopped (SIGSTOP), its lease taken over, then woken (SIGCONT).
 //! `operator`: `plan` with no environment (the Mint runbook with an empty one), `completions`.
 //! `schema`: `drkit schema` against the Mint runbook, the docs' examples and malformed steps.
@@ -23,6 +24,7 @@ mod lock;
 mod operator;
 mod readiness;
 mod region_loss;
+mod report;
 mod resume;
 mod runbook;
 mod schema;

@@ -37,7 +37,8 @@ const ARCHIVE_DIR: &str = "archive";
 /// of the plan writes its first record, the file of the previous run is moved to
 /// `<dir>/archive/<plan>.<UTC time, yyyymmddThhmmssmmmZ>.journal.jsonl` (`drkit report` reads
 /// it there), and the oldest archives beyond [`keep_archived`](Self::keep_archived) are
-/// deleted. `load`, so `resume` and `report`, read the current file only.
+/// deleted. `load`, so `resume` and `report`, read the current file only; `load_archived` reads
+/// the archives (the report's trend against the previous run).
 #[derive(Debug)]
 pub struct FileJournalStore {
     dir: PathBuf,
@@ -216,6 +217,18 @@ impl JournalStore for FileJournalStore {
             Err(e) => return Err(JournalError::io(&path, e)),
         };
         super::parse_lines(BufReader::new(file), &path.display().to_string())
+    }
+
+    async fn load_archived(&self, plan: &str) -> Result<Vec<Record>, JournalError> {
+        let mut records = Vec::new();
+        for path in self.archived(plan)? {
+            let file = File::open(&path).map_err(|e| JournalError::io(&path, e))?;
+            records.extend(super::parse_lines(
+                BufReader::new(file),
+                &path.display().to_string(),
+            )?);
+        }
+        Ok(records)
     }
 }
 

@@ -71,3 +71,64 @@ async fn the_report_is_built_from_the_journal_alone() {
     assert_eq!(json["rto"][0]["verdict"], "met");
     assert_eq!(json["steps"][2]["state"], "failed");
 }
+
+/// A plan `trend` of `a` and `b` (independent) then `c`, with `b` taking `b_secs`.
+fn trend_plan(log: &Log, b_secs: u64) -> Plan {
+    Plan::new(
+        "trend",
+        vec![
+            Step::new(action(&Fake::new("a", log).latency(10).arc())).tier(Tier::Critical),
+            Step::new(action(&Fake::new("b", log).latency(b_secs).arc())).tier(Tier::Critical),
+            Step::new(action(&Fake::new("c", log).read_only().latency(5).arc()))
+                .tier(Tier::Critical)
+                .depends_on(["a", "b"]),
+        ],
+    )
+    .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_critical_path_and_the_trend_from_a_file_journal_and_its_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::default();
+    let runner = || {
+        Runner::new()
+            .with_journal(FileJournalStore::new(dir.path()).unwrap())
+            .with_max_concurrency(1)
+    };
+    runner().run(&trend_plan(&log, 20)).await.unwrap();
+    // Run ids are the start's milliseconds: the next run starts in another one.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let returned = runner().run(&trend_plan(&log, 50)).await.unwrap();
+
+    let store = FileJournalStore::new(dir.path()).unwrap();
+    let current = store.load("trend").await.unwrap();
+    let mut records = store.load_archived("trend").await.unwrap();
+    assert!(!records.is_empty(), "the first run was not archived");
+    records.extend(current.iter().cloned());
+    let report = Report::from_records(&current).unwrap();
+    assert_eq!(report.to_json(), returned.to_json());
+    let report = report.with_previous(&records);
+
+    // One step at a time: the second of `a` and `b` waited for the first.
+    let path: Vec<(&str, u64, u64)> = report.rto[0]
+        .critical_path
+        .iter()
+        .map(|p| (p.step.as_str(), p.waiting.as_secs(), p.working.as_secs()))
+        .collect();
+    let (first, second) = if path[0].0 == "a" { (50, 10) } else { (10, 50) };
+    assert_eq!(path.len(), 2, "{path:?}");
+    assert_eq!((path[0].1, path[0].2), (first, second), "{path:?}");
+    assert_eq!(path[1], ("c", 0, 5));
+    // `c` is read-only: the tier is healthy when it passed, after the last change.
+    let critical = &report.rto[0];
+    assert_eq!(critical.healthy_after, critical.recovered_after);
+    assert!(critical.last_change_after < critical.healthy_after);
+
+    let trend = report.trend.as_ref().unwrap();
+    assert_ne!(trend.previous_run, report.run);
+    assert_eq!(trend.steps[0].step, "b");
+    assert_eq!(trend.steps[0].change_secs.round(), 30.0);
+    let md = report.to_markdown();
+    assert!(md.contains("| b | 20s | 50s | +30s (+150 %) |"), "{md}");
+}
