@@ -16,6 +16,10 @@
 #      (a sealed Vault is this runbook's starting point: `vault-unseal` unseals it, so sealed is
 #      ready)
 #    - compute: the standby node group deleted                    -> `scale-standby-nodes`
+#    - permissions: the operator's role policy loses rds:CreateDBClusterSnapshot
+#                                                                 -> `safety-snapshot`
+#      (`drkit check` runs as an operator role whose policy is what `drkit iam-policy` prints;
+#      IAM's policy simulator, drkit's fake in moto, says what the role may do)
 #    and the journal's drift lists the step that was ready and is not.
 # Exit 0 only if all of this holds.
 set -euo pipefail
@@ -45,11 +49,43 @@ fail() {
   echo "  FAILED: $*"
 }
 
-# world DIR: a fresh world, its AWS and ARC requests through a counting proxy.
+# world DIR: a fresh world, its AWS and ARC requests through a counting proxy; drkit's
+# credentials those of the operator role (see `operator`).
 world() {
   fresh_world "$1"
+  operator
   start_proxy "$1" --rate 0 "${ARC_ARGS[@]}"
   export MINT_ARC_ENDPOINT=$PROXY_URL
+}
+
+# operator [DROP]: the role `mint-dr-operator`, allowed what `drkit iam-policy` prints for the
+# runbook (less the action DROP) and the simulator's own calls; assumed, its credentials
+# exported for drkit.
+operator() {
+  local policy creds
+  policy=$("$drkit" iam-policy "$RUNBOOK") || { fail "drkit iam-policy failed"; return 1; }
+  creds=$(POLICY=$policy DROP=${1:-} boto iam us-east-1 "
+import json, os
+policy = json.loads(os.environ['POLICY'])
+statement = policy['Statement'][0]
+statement['Action'] = [a for a in statement['Action'] if a != os.environ['DROP']]
+policy['Statement'].append({'Effect': 'Allow', 'Resource': '*',
+    'Action': ['iam:SimulatePrincipalPolicy', 'iam:GetRole']})
+try:
+    c.create_role(RoleName='mint-dr-operator', Path='/dr/', AssumeRolePolicyDocument=json.dumps(
+        {'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': 'sts:AssumeRole',
+         'Principal': {'AWS': 'arn:aws:iam::123456789012:root'}}]}))
+except c.exceptions.EntityAlreadyExistsException:
+    pass
+c.put_role_policy(RoleName='mint-dr-operator', PolicyName='drkit-recovery',
+                  PolicyDocument=json.dumps(policy))
+sts = boto3.client('sts', region_name='us-east-1', endpoint_url=moto,
+                   aws_access_key_id='test', aws_secret_access_key='test')
+k = sts.assume_role(RoleArn='arn:aws:iam::123456789012:role/dr/mint-dr-operator',
+                    RoleSessionName='readiness-drill')['Credentials']
+print(k['AccessKeyId'], k['SecretAccessKey'], k['SessionToken'])")
+  read -r AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN <<<"$creds"
+  export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
 }
 
 # check DIR ARGS...: drkit check through the proxy; sets RC.
@@ -129,9 +165,23 @@ check "$dir" --metrics "$dir/drkit.prom" --journal "$dir"
 echo "  graceful: exit $RC"
 [ "$RC" = 0 ] || { fail "graceful check: exit $RC"; cat "$dir/check.out" "$dir/check.err"; }
 grep -E '^# Readiness|^[0-9]+ ready' "$dir/check.out" | sed 's/^/  /'
+if grep -q '^Permissions: all [0-9]* actions the plan needs are allowed for `arn:aws:iam::123456789012:role/dr/mint-dr-operator`' "$dir/check.out"; then
+  echo "  ok: $(grep '^Permissions:' "$dir/check.out" | head -1 | cut -c1-150)"
+else
+  fail "the permissions were not simulated as allowed for the operator role"
+  grep '^Permissions' "$dir/check.out"
+fi
 check "$dir" --mode ungraceful --impaired-region us-east-1
 echo "  ungraceful, us-east-1 impaired: exit $RC"
 [ "$RC" = 0 ] || { fail "ungraceful check: exit $RC"; cat "$dir/check.err"; }
+grep -q "^Permissions: not checked: IAM's API is served from us-east-1, which is impaired" \
+  "$dir/check.out" || fail "with us-east-1 impaired, the check did not say IAM was left alone"
+# A check with another identity (moto's default) simulating the operator role (--principal).
+AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_SESSION_TOKEN='' \
+  check "$dir" --principal arn:aws:iam::123456789012:role/dr/mint-dr-operator
+[ "$RC" = 0 ] && [ "$(grep -c '^Permissions: all [0-9]* actions .* allowed for `arn:aws:iam::123456789012:role/dr/mint-dr-operator`' "$dir/check.out")" = 2 ] &&
+  echo "  ok: --principal simulates the operator role for another caller" ||
+  fail "--principal: exit $RC, or the operator role's permissions not simulated"
 stop_proxy
 only_reads "$dir" || fail "the healthy checks sent a mutating request"
 if grep -q '^drkit_plan_ready{plan="mint-replica-regional-failover"} 1$' "$dir/drkit.prom" &&
@@ -155,6 +205,7 @@ for p in c.list_attached_role_policies(RoleName='mint-replica-dr-role')['Attache
 c.delete_role(RoleName='mint-replica-dr-role')"
 broken compute scale-standby-nodes -- \
   boto eks us-west-2 "c.delete_nodegroup(clusterName='mint-replica-standby', nodegroupName='primary-nodes')"
+broken permissions safety-snapshot -- operator rds:CreateDBClusterSnapshot
 vault_down() { export MINT_VAULT_ADDR=http://127.0.0.1:$(free_port); }
 broken vault vault-unseal -- vault_down
 export MINT_VAULT_ADDR=$DRKIT_TEST_VAULT_SEALED_ADDR

@@ -19,6 +19,13 @@ README's feature table):
 - `CreateGlobalCluster` with `SourceDBClusterIdentifier` leaves the source no writer. Here it
   is the writer, as on AWS.
 
+- `SimulatePrincipalPolicy` (IAM's policy simulator) is not implemented. Here: for a role or
+  user (with its groups) named by `PolicySourceArn`, each of `ActionNames` is evaluated for
+  each of `ResourceArns` (default `*`) against the principal's inline and attached policies
+  with moto's own policy evaluator (the one its access control uses): an explicit `Deny` is
+  `explicitDeny`, an `Allow` `allowed`, neither `implicitDeny`; a permissions boundary must
+  allow it too. No conditions, no SCPs, one page. An unknown principal is `NoSuchEntity`.
+
 And one fix to moto's own test API: `GET /moto-api/data.json` (every model instance, what
 drkit's SNS tests read the sent messages from, no AWS API returning them) answers 500 as soon
 as one attribute of any instance in any service raises anything but `TypeError`,
@@ -29,6 +36,7 @@ Here such an attribute is left out, as moto already leaves out those it cannot s
 import sys
 
 from moto.core.responses import ActionResult
+from moto.iam import responses as iam_responses
 from moto.moto_api._internal import responses as moto_api_responses
 from moto.rds import models, responses
 from moto.rds.exceptions import (
@@ -129,6 +137,58 @@ def create_global_cluster(self, *args, **kwargs):
     return global_cluster
 
 
+def simulate_principal_policy(self):
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.iam.exceptions import NotFoundException
+
+    source = self._get_param("PolicySourceArn")
+    actions = self._get_param("ActionNames", [])
+    resources = self._get_param("ResourceArns", []) or ["*"]
+    kind, _, name = source.split(":", 5)[-1].partition("/")
+    name = name.rsplit("/", 1)[-1]
+    backend = self.backend
+    if kind == "role":
+        holders = [backend.get_role(name)]
+    elif kind == "user":
+        holders = [backend.get_user(name), *backend.get_groups_for_user(name)]
+    else:
+        raise NotFoundException(f"The principal {source} cannot be simulated")
+    policies = []
+    for holder in holders:
+        policies += [IAMPolicy(doc) for doc in holder.policies.values()]
+        policies += [IAMPolicy(p) for p in holder.managed_policies.values()]
+    boundary_arn = getattr(holders[0], "permissions_boundary_arn", None) or getattr(
+        holders[0], "permissions_boundary", None
+    )
+    boundary = IAMPolicy(backend.get_policy(boundary_arn)) if boundary_arn else None
+    results = []
+    for action in actions:
+        for resource in resources:
+            decision = "implicitDeny"
+            for policy in policies:
+                found = policy.is_action_permitted(action, resource)
+                if found == PermissionResult.DENIED:
+                    decision = "explicitDeny"
+                    break
+                if found == PermissionResult.PERMITTED:
+                    decision = "allowed"
+            if (
+                decision == "allowed"
+                and boundary is not None
+                and boundary.is_action_permitted(action, resource)
+                != PermissionResult.PERMITTED
+            ):
+                decision = "implicitDeny"
+            results.append(
+                {
+                    "EvalActionName": action,
+                    "EvalResourceName": resource,
+                    "EvalDecision": decision,
+                }
+            )
+    return ActionResult({"EvaluationResults": results, "IsTruncated": False})
+
+
 def model_data(self, request, full_url, headers):
     import json
 
@@ -155,6 +215,7 @@ def model_data(self, request, full_url, headers):
 
 
 moto_api_responses.MotoAPIResponse.model_data = model_data
+iam_responses.IamResponse.simulate_principal_policy = simulate_principal_policy
 responses.RDSResponse.switchover_global_cluster = switchover_global_cluster
 responses.RDSResponse.failover_global_cluster = failover_global_cluster
 responses.RDSResponse.remove_from_global_cluster = remove_from_global_cluster

@@ -78,6 +78,10 @@ enum Command {
         /// step that was ready and is not, an output that differs).
         #[arg(long, value_name = "DIR")]
         journal: Option<PathBuf>,
+        /// Simulate the permissions of this IAM role or user (its ARN: the identity the run
+        /// will use) rather than the caller's, e.g. when the check runs with a read-only role.
+        #[arg(long, value_name = "ARN")]
+        principal: Option<String>,
     },
     /// Run a runbook.
     Run {
@@ -371,6 +375,7 @@ where
             conditions,
             metrics,
             journal,
+            principal,
         } => {
             commands::check(
                 &file,
@@ -381,6 +386,8 @@ where
                     journal,
                     json,
                     cancel: interrupt_on_signals(),
+                    simulator: Some(Arc::new(drkit::iam::simulate::SdkSimulator::lazy(&aws))),
+                    principal,
                 },
                 &mut out,
                 &mut err,

@@ -1,6 +1,6 @@
 //! What each `drkit` command does. Output goes to the writer given, so tests can read it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,11 +10,14 @@ use drkit::aws::Aws;
 use drkit::core::CancellationToken;
 use drkit::core::registry::Registry;
 use drkit::core::{SecretRef, SecretRefError};
+use drkit::iam::simulate::{
+    NotSimulated, PolicySimulator, is_principal_arn, simulate_caller, simulate_for,
+};
 use drkit::runner::events::{RunEventSink, TracingEvents, WebhookNotifier};
 use drkit::runner::{
     AutoApprove, Conditions, Event, FileJournalStore, JournalStore, Mode, OperatorDecisions,
-    Outcome, PlanSource, PromptApprover, Readiness, ReadinessReport, Record, Report, RunError,
-    Runner, last_run_source, text_fingerprint,
+    Outcome, Permissions, PlanSource, PromptApprover, Readiness, ReadinessReport, Record, Report,
+    RunError, Runner, last_run_source, text_fingerprint,
 };
 
 use crate::progress::{BarProgress, LineProgress, ProgressMode};
@@ -329,13 +332,14 @@ pub fn actions(registry: &Registry, json: bool, out: &mut dyn Write) -> u8 {
 }
 
 /// `drkit iam-policy FILE`: the least-privilege policy for exactly the runbook's actions.
+/// Like `plan`, it needs no value from this machine (only the steps' kinds matter).
 pub fn iam_policy(
     path: &Path,
     registry: &Arc<Registry>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    let Some(rb) = load(path, registry, err) else {
+    let Some(rb) = load_using(runbook::load_for_plan, path, registry, err) else {
         return EXIT_BAD_INPUT;
     };
     match drkit::iam_policy(registry, rb.kinds.iter().map(|(_, k)| k.as_str())) {
@@ -840,7 +844,55 @@ pub struct CheckOptions {
     pub json: bool,
     /// Cancelled on Ctrl-C.
     pub cancel: CancellationToken,
+    /// Simulates the caller's permissions (IAM's policy simulator); `None`: not checked.
+    pub simulator: Option<Arc<dyn PolicySimulator>>,
+    /// The role or user ARN whose permissions are simulated; `None`: the caller's.
+    pub principal: Option<String>,
 }
+
+/// Whether the caller may do what the steps of `report` to run need: IAM's policy simulator
+/// for the actions of `drkit iam-policy`, unless IAM's API is out of reach (its control plane
+/// is in us-east-1) or no simulator was given.
+async fn permissions(
+    report: &ReadinessReport,
+    needs: &dyn Fn(&str) -> Vec<String>,
+    conditions: &Conditions,
+    simulator: Option<&dyn PolicySimulator>,
+    principal: Option<&str>,
+) -> Permissions {
+    let actions: BTreeSet<String> = report.kinds_to_run().into_iter().flat_map(needs).collect();
+    if actions.is_empty() {
+        return Permissions::NotNeeded;
+    }
+    let Some(simulator) = simulator else {
+        return Permissions::NotChecked {
+            reason: "no policy simulator was given".to_owned(),
+        };
+    };
+    if conditions.impaired_regions.contains(IAM_REGION) {
+        return Permissions::NotChecked {
+            reason: format!(
+                "IAM's API is served from {IAM_REGION}, which is impaired (`drkit iam-policy` \
+                 prints what the plan needs)"
+            ),
+        };
+    }
+    let simulated = match principal {
+        Some(principal) => simulate_for(simulator, principal, &actions).await,
+        None => simulate_caller(simulator, &actions).await,
+    };
+    match simulated {
+        Ok(simulated) => Permissions::Checked {
+            denied: simulated.denied(),
+            principal: simulated.principal,
+            actions: actions.len(),
+        },
+        Err(NotSimulated(reason)) => Permissions::NotChecked { reason },
+    }
+}
+
+/// Where IAM's control plane (its API, the policy simulator) runs in the `aws` partition.
+const IAM_REGION: &str = "us-east-1";
 
 /// `drkit check FILE`: the readiness table (or JSON), drift since the last check kept in
 /// `journal`, OpenMetrics to `metrics`. Exit 0 ready, 1 not ready, 2 bad input (checked before
@@ -872,11 +924,36 @@ pub async fn check(
         let _ = writeln!(err, "--journal {}: not a directory", dir.display());
         return EXIT_BAD_INPUT;
     }
+    if let Some(principal) = &options.principal
+        && !is_principal_arn(principal)
+    {
+        let _ = writeln!(
+            err,
+            "--principal {principal}: not the ARN of an IAM role or user \
+             (arn:aws:iam::<account>:role/<name> or .../user/<name>)"
+        );
+        return EXIT_BAD_INPUT;
+    }
     let runner = Runner::new()
         .with_cancellation(options.cancel.clone())
         .with_mode(options.conditions.mode)
         .with_impaired_regions(options.conditions.impaired_regions.iter().cloned());
-    let report = runner.readiness(&rb.plan).await;
+    let mut report = runner.readiness(&rb.plan).await;
+    let needs = |kind: &str| -> Vec<String> {
+        registry
+            .descriptor(kind)
+            .map(|d| d.iam_actions.iter().map(|a| (*a).to_owned()).collect())
+            .unwrap_or_default()
+    };
+    let simulated = permissions(
+        &report,
+        &needs,
+        &options.conditions,
+        options.simulator.as_deref(),
+        options.principal.as_deref(),
+    )
+    .await;
+    report.apply_permissions(simulated, needs);
     if options.cancel.is_cancelled() {
         let _ = writeln!(err, "interrupted");
         return EXIT_INTERRUPTED;
@@ -912,19 +989,12 @@ pub async fn check(
     if options.json {
         let mut doc = serde_json::to_value(&report).unwrap_or_default();
         doc["ready"] = report.is_ready().into();
-        doc["permissions"] = "not checked: drkit does not simulate the plan's IAM policy yet (`drkit iam-policy` prints it)".into();
         if let Some((_, changes)) = &drift {
             doc["drift"] = serde_json::json!(changes);
         }
         let _ = writeln!(out, "{doc:#}");
     } else {
         let _ = writeln!(out, "{}", report.to_markdown());
-        let _ = writeln!(
-            out,
-            "Permissions: not checked (drkit does not simulate the plan's IAM policy yet; \
-             `drkit iam-policy {}` prints it).",
-            path.display()
-        );
         if let Some((at, changes)) = &drift {
             let since = humantime::format_rfc3339_seconds(*at);
             if changes.is_empty() {

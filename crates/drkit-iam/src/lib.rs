@@ -9,7 +9,9 @@
 //! 3. **actions**: [`PutRolePolicy`] (`iam.put_role_policy`: restore a role's inline policy,
 //!    validated before any call, idempotent, with rollback) and [`CheckRole`]
 //!    (`iam.check_role`: the role exists and allows the actions recovery needs);
-//! 4. **registration** ([`register`], [`register_with`]).
+//! 4. **registration** ([`register`], [`register_with`]);
+//! 5. **permission simulation** ([`simulate`]): may the caller run a plan? Used by
+//!    `drkit check`.
 //!
 //! ```no_run
 //! use drkit_aws::{AwsContext, AwsSettings};
@@ -36,6 +38,7 @@ mod port;
 mod put_policy;
 mod register;
 mod sdk;
+pub mod simulate;
 
 pub use check_role::{CheckRole, CheckRoleParams};
 pub use policy::{PolicyDocument, PolicyError, wildcard_match};

@@ -174,6 +174,7 @@ pub(crate) async fn evaluate(
         at,
         conditions: conditions.clone(),
         steps: lines.into_iter().flatten().collect(),
+        permissions: None,
     }
 }
 
@@ -250,6 +251,66 @@ pub struct ReadinessReport {
     pub conditions: Conditions,
     /// Every step.
     pub steps: Vec<StepReadiness>,
+    /// Whether the caller may do what the steps need ([`ReadinessReport::apply_permissions`]);
+    /// `None` when not asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Permissions>,
+}
+
+/// Whether the caller's identity may do what the plan's steps need (the actions of
+/// `drkit iam-policy`), as IAM's policy simulator answers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Permissions {
+    /// Every action was simulated for `principal`.
+    Checked {
+        /// The principal simulated (a role or user ARN).
+        principal: String,
+        /// How many actions were simulated.
+        actions: usize,
+        /// The actions not allowed, with IAM's decision (`implicitDeny`, `explicitDeny`).
+        denied: BTreeMap<String, String>,
+    },
+    /// Not simulated: the permissions are not known (not granted either).
+    NotChecked {
+        /// Why.
+        reason: String,
+    },
+    /// No step to run needs an AWS permission.
+    NotNeeded,
+}
+
+impl Permissions {
+    /// One line for the readiness table.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Checked {
+                principal,
+                actions,
+                denied,
+            } if denied.is_empty() => format!(
+                "Permissions: all {actions} actions the plan needs are allowed for `{principal}` \
+                 (IAM policy simulator, for every resource; service control policies, resource \
+                 policies and conditions are not simulated)."
+            ),
+            Self::Checked {
+                principal, denied, ..
+            } => format!(
+                "Permissions: **DENIED** for `{principal}`: {}.",
+                denied_list(denied.iter())
+            ),
+            Self::NotChecked { reason } => format!("Permissions: not checked: {reason}."),
+            Self::NotNeeded => "Permissions: no step to run calls AWS.".to_owned(),
+        }
+    }
+}
+
+/// `a (implicitDeny), b (explicitDeny)`.
+fn denied_list<'a>(denied: impl Iterator<Item = (&'a String, &'a String)>) -> String {
+    denied
+        .map(|(a, d)| format!("{a} ({d})"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl ReadinessReport {
@@ -263,6 +324,52 @@ impl ReadinessReport {
         self.steps
             .iter()
             .filter(|s| matches!(s.readiness, Readiness::NotReady { .. }))
+    }
+
+    /// The action kinds of the steps that would run (not skipped), whose permissions matter.
+    pub fn kinds_to_run(&self) -> std::collections::BTreeSet<&str> {
+        self.steps
+            .iter()
+            .filter(|s| !matches!(s.readiness, Readiness::Skipped { .. }))
+            .filter_map(|s| s.kind.as_deref())
+            .collect()
+    }
+
+    /// Records `permissions`; when actions are denied, every step to run whose kind needs one
+    /// (`needs(kind)`: the kind's IAM actions) becomes not ready, naming them.
+    pub fn apply_permissions(
+        &mut self,
+        permissions: Permissions,
+        needs: impl Fn(&str) -> Vec<String>,
+    ) {
+        if let Permissions::Checked {
+            principal, denied, ..
+        } = &permissions
+            && !denied.is_empty()
+        {
+            for s in &mut self.steps {
+                if matches!(s.readiness, Readiness::Skipped { .. }) {
+                    continue;
+                }
+                let Some(kind) = s.kind.as_deref() else {
+                    continue;
+                };
+                let needed = needs(kind);
+                let missing: Vec<(&String, &String)> =
+                    denied.iter().filter(|(a, _)| needed.contains(a)).collect();
+                if missing.is_empty() {
+                    continue;
+                }
+                let why = format!("`{principal}` may not {}", denied_list(missing.into_iter()));
+                s.readiness = match &s.readiness {
+                    Readiness::NotReady { reason } => Readiness::NotReady {
+                        reason: format!("{reason}; and {why}"),
+                    },
+                    _ => Readiness::NotReady { reason: why },
+                };
+            }
+        }
+        self.permissions = Some(permissions);
     }
 
     /// A step by id.
@@ -329,6 +436,9 @@ impl ReadinessReport {
                 }
             );
         }
+        if let Some(p) = &self.permissions {
+            let _ = writeln!(md, "\n{}", p.summary());
+        }
         md
     }
 
@@ -389,6 +499,17 @@ impl ReadinessReport {
                 label(&s.id),
                 s.took.as_secs_f64()
             );
+        }
+        if let Some(p) = &self.permissions {
+            m.push_str("# TYPE drkit_permissions_checked gauge\n# HELP drkit_permissions_checked 1 when the caller's permissions were simulated, 0 when they could not be.\n");
+            let (checked, denied) = match p {
+                Permissions::Checked { denied, .. } => (1, denied.len()),
+                Permissions::NotNeeded => (1, 0),
+                Permissions::NotChecked { .. } => (0, 0),
+            };
+            let _ = writeln!(m, "drkit_permissions_checked{{plan=\"{plan}\"}} {checked}");
+            m.push_str("# TYPE drkit_permissions_denied gauge\n# HELP drkit_permissions_denied Actions the plan needs that the caller may not do.\n");
+            let _ = writeln!(m, "drkit_permissions_denied{{plan=\"{plan}\"}} {denied}");
         }
         m.push_str("# EOF\n");
         m
@@ -456,7 +577,126 @@ mod tests {
                     took: Duration::from_millis(250),
                 })
                 .collect(),
+            permissions: None,
         }
+    }
+
+    /// Denied actions make each step that needs one not ready, naming the action; skipped
+    /// steps and steps needing nothing denied keep their state; the table and the metrics say
+    /// what was simulated.
+    #[test]
+    fn denied_permissions_make_the_steps_that_need_them_not_ready() {
+        let mut r = report(vec![
+            (
+                "db",
+                Readiness::Ready {
+                    detail: "ok".into(),
+                },
+            ),
+            ("dns", Readiness::After { step: "db".into() }),
+            (
+                "s3",
+                Readiness::NotReady {
+                    reason: "replication off".into(),
+                },
+            ),
+            (
+                "old",
+                Readiness::Skipped {
+                    reason: "not in this mode".into(),
+                },
+            ),
+            (
+                "probe",
+                Readiness::Ready {
+                    detail: "ok".into(),
+                },
+            ),
+        ]);
+        for s in &mut r.steps {
+            s.kind = Some(format!("k.{}", s.id));
+        }
+        assert_eq!(
+            r.kinds_to_run().len(),
+            4,
+            "a skipped step's kind is left out"
+        );
+        let needs = |kind: &str| match kind {
+            "k.db" => vec!["rds:SwitchoverGlobalCluster".to_owned()],
+            "k.dns" | "k.old" => vec!["route53:ChangeResourceRecordSets".to_owned()],
+            "k.s3" => vec!["s3:GetReplicationConfiguration".to_owned()],
+            _ => vec!["ec2:DescribeRegions".to_owned()],
+        };
+        r.apply_permissions(
+            Permissions::Checked {
+                principal: "arn:aws:iam::123456789012:role/dr-operator".into(),
+                actions: 5,
+                denied: BTreeMap::from([
+                    ("rds:SwitchoverGlobalCluster".into(), "implicitDeny".into()),
+                    (
+                        "route53:ChangeResourceRecordSets".into(),
+                        "explicitDeny".into(),
+                    ),
+                    (
+                        "s3:GetReplicationConfiguration".into(),
+                        "implicitDeny".into(),
+                    ),
+                ]),
+            },
+            needs,
+        );
+        let reason = |id: &str| match &r.step(id).unwrap().readiness {
+            Readiness::NotReady { reason } => reason.clone(),
+            other => panic!("{id}: {other:?}"),
+        };
+        assert_eq!(
+            reason("db"),
+            "`arn:aws:iam::123456789012:role/dr-operator` may not \
+             rds:SwitchoverGlobalCluster (implicitDeny)"
+        );
+        assert!(reason("dns").contains("route53:ChangeResourceRecordSets (explicitDeny)"));
+        assert!(
+            reason("s3").starts_with("replication off; and `arn:"),
+            "{}",
+            reason("s3")
+        );
+        assert_eq!(r.step("old").unwrap().readiness.name(), "skipped");
+        assert_eq!(r.step("probe").unwrap().readiness.name(), "ready");
+        assert!(!r.is_ready());
+        let md = r.to_markdown();
+        assert!(md.contains("Permissions: **DENIED** for `arn:aws:iam::123456789012:role/dr-operator`: rds:SwitchoverGlobalCluster (implicitDeny)"), "{md}");
+        let m = r.to_openmetrics();
+        assert!(
+            m.contains("drkit_permissions_checked{plan=\"mint\"} 1\n"),
+            "{m}"
+        );
+        assert!(
+            m.contains("drkit_permissions_denied{plan=\"mint\"} 3\n"),
+            "{m}"
+        );
+
+        // Not checked: nothing changes, and the table says so.
+        let mut r = report(vec![(
+            "db",
+            Readiness::Ready {
+                detail: "ok".into(),
+            },
+        )]);
+        r.apply_permissions(
+            Permissions::NotChecked {
+                reason: "the caller may not call iam:SimulatePrincipalPolicy".into(),
+            },
+            needs,
+        );
+        assert!(r.is_ready());
+        assert!(
+            r.to_markdown()
+                .contains("Permissions: not checked: the caller may not")
+        );
+        assert!(
+            r.to_openmetrics()
+                .contains("drkit_permissions_checked{plan=\"mint\"} 0\n")
+        );
     }
 
     #[test]

@@ -77,7 +77,10 @@ fn check_says_ready_or_not_writes_metrics_and_lists_drift() {
         shown.contains("| after-drain | - | after | evaluated after `drain`"),
         "{shown}"
     );
-    assert!(shown.contains("Permissions: not checked"), "{shown}");
+    assert!(
+        shown.contains("Permissions: no step to run calls AWS."),
+        "{shown}"
+    );
     let prom = std::fs::read_to_string(&metrics).unwrap();
     assert!(
         prom.contains("drkit_plan_ready{plan=\"ready-demo\"} 1"),
@@ -127,5 +130,23 @@ fn bad_input_is_refused_before_any_request() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("the directory does not exist"));
+    assert_eq!(health.hits(), 0, "a request was sent");
+
+    // A principal that is not a role or user ARN.
+    let out = drkit(
+        &[
+            "check",
+            file.to_str().unwrap(),
+            "--principal",
+            "arn:aws:sts::123456789012:assumed-role/op/session",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not the ARN of an IAM role or user"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(health.hits(), 0, "a request was sent");
 }

@@ -430,3 +430,96 @@ async fn the_behaviour_suite_on_moto() {
         read_only(&case, &world).await;
     }
 }
+
+/// The permission simulation against moto (its `SimulatePrincipalPolicy` is drkit's fake in
+/// scripts/lib/moto_server.py, evaluating with moto's own policy engine): the caller is an
+/// assumed role with a path, found through STS and GetRole; allowed, explicitly and implicitly
+/// denied actions come back as IAM names them; a caller IAM does not know is "not checked".
+#[tokio::test]
+async fn the_caller_s_permissions_are_simulated_for_its_role() {
+    use aws_sdk_sts::config::{Credentials, SharedCredentialsProvider};
+    use drkit_iam::simulate::{SdkSimulator, simulate_caller};
+
+    let Some((moto, client, _)) = setup().await else {
+        return;
+    };
+    let role = unique("dr-operator");
+    client
+        .create_role()
+        .role_name(&role)
+        .path("/ops/")
+        .assume_role_policy_document(
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "sts:AssumeRole"}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    client
+        .put_role_policy()
+        .role_name(&role)
+        .policy_name("dr-operator")
+        .policy_document(
+            json!({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": ["rds:Describe*", "rds:SwitchoverGlobalCluster"], "Resource": "*"},
+                {"Effect": "Deny", "Action": "rds:DeleteDBCluster", "Resource": "*"}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let config = moto.sdk_config(REGION).await;
+    let arn = format!("arn:aws:iam::123456789012:role/ops/{role}");
+    let assumed = aws_sdk_sts::Client::new(&config)
+        .assume_role()
+        .role_arn(&arn)
+        .role_session_name("drkit-check")
+        .send()
+        .await
+        .unwrap();
+    let c = assumed.credentials().unwrap();
+    let as_role = config
+        .to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            None,
+            "assumed",
+        )))
+        .build();
+    let simulator = SdkSimulator::lazy(&Aws::loaded(AwsContext::from_sdk_config(as_role)));
+    let actions = [
+        "rds:DescribeDBClusters",
+        "rds:SwitchoverGlobalCluster",
+        "rds:DeleteDBCluster",
+        "rds:FailoverGlobalCluster",
+    ]
+    .map(String::from)
+    .into_iter()
+    .collect();
+    let got = simulate_caller(&simulator, &actions).await.unwrap();
+    assert_eq!(got.principal, arn, "the role's ARN with its path");
+    assert!(got.caller.contains(":assumed-role/"), "{}", got.caller);
+    assert_eq!(
+        got.denied(),
+        BTreeMap::from([
+            ("rds:DeleteDBCluster".to_owned(), "explicitDeny".to_owned()),
+            (
+                "rds:FailoverGlobalCluster".to_owned(),
+                "implicitDeny".to_owned()
+            ),
+        ])
+    );
+
+    // moto's default identity, `arn:aws:sts::123456789012:user/moto` (a shape AWS never
+    // returns: an IAM user's caller ARN is `arn:aws:iam::...:user/...`): not checked, and why.
+    let simulator = SdkSimulator::lazy(&Aws::loaded(AwsContext::from_sdk_config(config)));
+    let e = simulate_caller(&simulator, &actions).await.unwrap_err();
+    assert!(
+        e.0.contains("arn:aws:sts::123456789012:user/moto")
+            && e.0.contains("neither an IAM user nor an assumed role"),
+        "{e}"
+    );
+}
