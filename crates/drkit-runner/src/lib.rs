@@ -100,6 +100,8 @@ pub use plan::{
     OnFailure, OutputRef, Plan, PlanSource, Step, StepInputs, StepPolicy, text_fingerprint,
 };
 pub use readiness::{Permissions, Readiness, ReadinessReport, StepReadiness};
-pub use report::{NoRun, Outcome, PathStep, Report, StepReport, StepState, StepTrend, Trend};
+pub use report::{
+    ModeSwitch, NoRun, Outcome, PathStep, Report, StepReport, StepState, StepTrend, Trend,
+};
 pub use rto::{RpoObjectives, RtoBudgets, Tier, Verdict};
 pub use runner::{DEFAULT_ROLLBACK_TIMEOUT, Runner};

@@ -172,10 +172,26 @@ pub struct Report {
     pub mode: Mode,
     /// The regions its last part was told are impaired.
     pub impaired_regions: BTreeSet<String>,
+    /// Where a resume changed the run's mode (e.g. a graceful run that met a dark region,
+    /// resumed ungraceful), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mode_switches: Vec<ModeSwitch>,
     /// Each step's duration against the plan's previous successful run, when
     /// [`with_previous`](Self::with_previous) found one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trend: Option<Trend>,
+}
+
+/// A resume that changed the run's mode.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModeSwitch {
+    /// The mode before.
+    pub from: Mode,
+    /// The mode from this resume on.
+    pub to: Mode,
+    /// When the resume started.
+    #[serde(with = "crate::clock::rfc3339")]
+    pub at: SystemTime,
 }
 
 /// The journal holds no run.
@@ -205,6 +221,7 @@ impl Report {
         let mut incident_start = first.at;
         let mut budgets = RtoBudgets::default();
         let mut run_mode = Mode::default();
+        let mut mode_switches = Vec::new();
         let mut impaired = BTreeSet::new();
         let mut objectives = RpoObjectives::default();
         let mut steps: Vec<StepReport> = Vec::new();
@@ -226,6 +243,13 @@ impl Report {
             } = &r.event
             {
                 segments += 1;
+                if segments > 1 && *mode != run_mode {
+                    mode_switches.push(ModeSwitch {
+                        from: run_mode,
+                        to: *mode,
+                        at: r.at,
+                    });
+                }
                 run_mode = *mode;
                 impaired.clone_from(impaired_regions);
                 outcome = None;
@@ -391,6 +415,7 @@ impl Report {
             timeline: records.into_iter().cloned().collect(),
             mode: run_mode,
             impaired_regions: impaired,
+            mode_switches,
             trend: None,
         })
     }
@@ -461,14 +486,23 @@ impl Report {
         let _ = writeln!(md, "- Outcome: **{}**", self.outcome_text());
         let _ = writeln!(
             md,
-            "- Mode: {}{}",
+            "- Mode: {}{}{}",
             self.mode,
             if self.impaired_regions.is_empty() {
                 String::new()
             } else {
                 let regions: Vec<&str> = self.impaired_regions.iter().map(String::as_str).collect();
                 format!("; impaired regions: {}", regions.join(", "))
-            }
+            },
+            self.mode_switches
+                .iter()
+                .map(|m| format!(
+                    " (switched from {} to {} at the resume at T+{})",
+                    m.from,
+                    m.to,
+                    offset(m.at)
+                ))
+                .collect::<String>()
         );
         let _ = writeln!(
             md,

@@ -477,3 +477,50 @@ fn only_the_top_ten_regressions_are_listed() {
         "{md}"
     );
 }
+
+/// A graceful run that met a dark region and was resumed ungraceful: the report's mode is the
+/// last part's, and it says where the mode changed.
+#[test]
+fn a_resume_that_switches_the_mode_is_shown() {
+    use Tier::Critical as C;
+    let mut j = Journal::new("r", t0(), 0, &[("db", C, &[])]);
+    j.started("db", true, 1);
+    j.at(
+        20,
+        Event::RunFinished {
+            outcome: Outcome::Failed,
+        },
+    );
+    let mut resumed = j.records[0].event.clone();
+    if let Event::RunStarted {
+        resumed: r,
+        mode,
+        impaired_regions,
+        ..
+    } = &mut resumed
+    {
+        *r = true;
+        *mode = Mode::Ungraceful;
+        impaired_regions.insert("us-east-1".into());
+    }
+    j.at(30, resumed);
+    j.step("db", true, 31, 40);
+    let report = Report::from_records(&j.finish(40, Outcome::Succeeded)).unwrap();
+    assert_eq!(report.mode, Mode::Ungraceful);
+    assert_eq!(
+        report.mode_switches,
+        [ModeSwitch {
+            from: Mode::Graceful,
+            to: Mode::Ungraceful,
+            at: t0() + secs(30),
+        }]
+    );
+    let md = report.to_markdown();
+    assert!(
+        md.contains(
+            "- Mode: ungraceful; impaired regions: us-east-1 (switched from graceful to \
+             ungraceful at the resume at T+10m 30s)"
+        ),
+        "{md}"
+    );
+}
