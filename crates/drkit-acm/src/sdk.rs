@@ -4,41 +4,14 @@ use async_trait::async_trait;
 use aws_sdk_acm::Client;
 use aws_sdk_acm::primitives::Blob;
 use aws_sdk_acm::types::{CertificateStatus, Filters, KeyAlgorithm, ValidationMethod};
-use drkit_aws::{Aws, LazyClient, SdkResultExt};
+use drkit_aws::SdkResultExt;
 use drkit_core::{ActionError, ExposeSecret, SecretString};
 
 use crate::port::{AcmApi, CertificateInfo, CertificateSummary, KEY_TYPES, ValidationRecord};
 
-/// [`AcmApi`] over an `aws-sdk-acm` client (ACM is regional: the client's region matters).
-#[derive(Debug)]
-pub struct SdkAcm {
-    client: LazyClient<Client>,
-}
-
-impl SdkAcm {
-    /// Wraps a client.
-    pub fn new(client: Client) -> Self {
-        Self {
-            client: LazyClient::ready(client),
-        }
-    }
-
-    /// A client for `config`.
-    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
-        Self::new(Client::new(config))
-    }
-
-    /// A client for `region` (`None`: the default one), built from `aws` on its first call.
-    pub fn lazy(aws: &Aws, region: Option<&str>) -> Self {
-        Self {
-            client: LazyClient::new(aws, region, Client::new),
-        }
-    }
-
-    /// The wrapped client (built on the first call).
-    pub async fn client(&self) -> &Client {
-        self.client.get().await
-    }
+drkit_aws::sdk_adapter! {
+    /// [`AcmApi`] over an `aws-sdk-acm` client (ACM is regional: the client's region matters).
+    pub struct SdkAcm(Client);
 }
 
 #[async_trait]

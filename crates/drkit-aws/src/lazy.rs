@@ -179,6 +179,60 @@ fn unreachable_ready<C>() -> C {
     panic!("LazyClient::ready holds its client from the start")
 }
 
+/// Defines a provider's SDK adapter: a struct holding one [`LazyClient`] of an SDK `Client`,
+/// with the constructors every adapter has — `new` (wraps a client), `from_config` (a client
+/// for an `SdkConfig`), `lazy` (a client for a region, built from [`Aws`] on its first call)
+/// — and `client` (the client, built on the first call). The adapter then implements its
+/// port on `self.client().await`.
+///
+/// ```
+/// # mod aws_sdk_demo { #[derive(Clone, Debug)] pub struct Client;
+/// #   impl Client { pub fn new(_: &aws_config::SdkConfig) -> Self { Client } } }
+/// drkit_aws::sdk_adapter! {
+///     /// `DemoApi` over an `aws-sdk-demo` client.
+///     pub struct SdkDemo(aws_sdk_demo::Client);
+/// }
+/// let adapter = SdkDemo::new(aws_sdk_demo::Client);
+/// # let _ = adapter;
+/// ```
+#[macro_export]
+macro_rules! sdk_adapter {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident($client:ty);) => {
+        $(#[$meta])*
+        #[derive(Debug)]
+        $vis struct $name {
+            client: $crate::LazyClient<$client>,
+        }
+
+        impl $name {
+            /// Wraps a client.
+            pub fn new(client: $client) -> Self {
+                Self {
+                    client: $crate::LazyClient::ready(client),
+                }
+            }
+
+            /// A client for `config` (see `drkit_aws::AwsContext::for_region`).
+            pub fn from_config(config: &$crate::SdkConfig) -> Self {
+                Self::new(<$client>::new(config))
+            }
+
+            /// A client for `region` (`None`: the default one), built from `aws` on its first
+            /// call.
+            pub fn lazy(aws: &$crate::Aws, region: ::std::option::Option<&str>) -> Self {
+                Self {
+                    client: $crate::LazyClient::new(aws, region, <$client>::new),
+                }
+            }
+
+            /// The client (built on the first call).
+            pub async fn client(&self) -> &$client {
+                self.client.get().await
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,8 @@
 //!   or `DRKIT_AWS_CONNECT_TIMEOUT` / `DRKIT_AWS_ATTEMPT_TIMEOUT` /
 //!   `DRKIT_AWS_OPERATION_TIMEOUT`) and the SDK's standard retry mode (3 attempts);
 //! - [`Aws`] / [`LazyClient`]: the same configuration and the SDK clients, made on first use,
-//!   so building actions (validate, plan) never loads credentials;
+//!   so building actions (validate, plan) never loads credentials; [`sdk_adapter!`] defines a
+//!   provider's adapter around one;
 //! - [`sdk_error`] / [`SdkResultExt`]: SDK errors mapped to [`drkit_core::ActionError`] with
 //!   the provider's error code and the right retry classification — including a local
 //!   emulator's "not implemented" answer (HTTP 500 with an HTML page), which is permanent;
@@ -31,6 +32,8 @@ mod error;
 mod lazy;
 
 pub use arn::{Arn, is_account_id, is_region_name};
+/// The SDK configuration type (for [`sdk_adapter!`]).
+pub use aws_config::SdkConfig;
 pub use config::{
     ATTEMPT_TIMEOUT_ENV, AssumeRole, AwsContext, AwsSettings, CONNECT_TIMEOUT_ENV,
     DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTEMPTS,

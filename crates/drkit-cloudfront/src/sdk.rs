@@ -3,42 +3,14 @@
 use async_trait::async_trait;
 use aws_sdk_cloudfront::Client;
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
-use drkit_aws::{Aws, LazyClient, SdkResultExt};
+use drkit_aws::SdkResultExt;
 use drkit_core::{ActionError, ErrorKind};
 
 use crate::port::{CloudFrontApi, Distribution, Invalidation, Routing};
 
-/// [`CloudFrontApi`] over an `aws-sdk-cloudfront` client (CloudFront is global).
-#[derive(Debug)]
-pub struct SdkCloudFront {
-    client: LazyClient<Client>,
-}
-
-impl SdkCloudFront {
-    /// Wraps a client.
-    pub fn new(client: Client) -> Self {
-        Self {
-            client: LazyClient::ready(client),
-        }
-    }
-
-    /// A client for `config`.
-    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
-        Self::new(Client::new(config))
-    }
-
-    /// A client for `region` (`None`: the default one; CloudFront is global, so any will do),
-    /// built from `aws` on its first call.
-    pub fn lazy(aws: &Aws, region: Option<&str>) -> Self {
-        Self {
-            client: LazyClient::new(aws, region, Client::new),
-        }
-    }
-
-    /// The wrapped client (built on the first call).
-    pub async fn client(&self) -> &Client {
-        self.client.get().await
-    }
+drkit_aws::sdk_adapter! {
+    /// [`CloudFrontApi`] over an `aws-sdk-cloudfront` client (CloudFront is global).
+    pub struct SdkCloudFront(Client);
 }
 
 fn missing(operation: &str, what: &str) -> ActionError {

@@ -3,42 +3,15 @@
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, UserIdGroupPair};
-use drkit_aws::{Aws, LazyClient, SdkResultExt};
+use drkit_aws::SdkResultExt;
 use drkit_core::{ActionError, ErrorKind};
 
 use crate::port::{Ec2Api, GroupRef, SecurityGroup};
 use crate::rule::{IngressRule, Source};
 
-/// [`Ec2Api`] over an `aws-sdk-ec2` client.
-#[derive(Debug)]
-pub struct SdkEc2 {
-    client: LazyClient<Client>,
-}
-
-impl SdkEc2 {
-    /// Wraps a client.
-    pub fn new(client: Client) -> Self {
-        Self {
-            client: LazyClient::ready(client),
-        }
-    }
-
-    /// A client for `config` (see `drkit_aws::AwsContext::for_region`).
-    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
-        Self::new(Client::new(config))
-    }
-
-    /// A client for `region`, built from `aws` on its first call.
-    pub fn lazy(aws: &Aws, region: Option<&str>) -> Self {
-        Self {
-            client: LazyClient::new(aws, region, Client::new),
-        }
-    }
-
-    /// The wrapped client (built on the first call).
-    pub async fn client(&self) -> &Client {
-        self.client.get().await
-    }
+drkit_aws::sdk_adapter! {
+    /// [`Ec2Api`] over an `aws-sdk-ec2` client.
+    pub struct SdkEc2(Client);
 }
 
 /// One SDK permission -> one rule per source (CIDR, IPv6 CIDR, group). Prefix lists are not

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_elasticache::Client;
-use drkit_aws::{Aws, LazyClient, SdkResultExt};
+use drkit_aws::SdkResultExt;
 use drkit_core::{ActionError, ErrorKind};
 
 use crate::port::{
@@ -17,36 +17,9 @@ fn one_attempt() -> aws_sdk_elasticache::config::Builder {
     aws_sdk_elasticache::Config::builder().retry_config(drkit_aws::single_attempt())
 }
 
-/// [`ElastiCacheApi`] over an `aws-sdk-elasticache` client.
-#[derive(Debug)]
-pub struct SdkElastiCache {
-    client: LazyClient<Client>,
-}
-
-impl SdkElastiCache {
-    /// Wraps a client.
-    pub fn new(client: Client) -> Self {
-        Self {
-            client: LazyClient::ready(client),
-        }
-    }
-
-    /// A client for `config` (see `drkit_aws::AwsContext::for_region`).
-    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
-        Self::new(Client::new(config))
-    }
-
-    /// A client for `region`, built from `aws` on its first call.
-    pub fn lazy(aws: &Aws, region: Option<&str>) -> Self {
-        Self {
-            client: LazyClient::new(aws, region, Client::new),
-        }
-    }
-
-    /// The wrapped client (built on the first call).
-    pub async fn client(&self) -> &Client {
-        self.client.get().await
-    }
+drkit_aws::sdk_adapter! {
+    /// [`ElastiCacheApi`] over an `aws-sdk-elasticache` client.
+    pub struct SdkElastiCache(Client);
 }
 
 fn group_from_sdk(g: &aws_sdk_elasticache::types::ReplicationGroup) -> ReplicationGroup {

@@ -2,42 +2,14 @@
 
 use async_trait::async_trait;
 use aws_sdk_iam::Client;
-use drkit_aws::{Aws, LazyClient, SdkResultExt};
+use drkit_aws::SdkResultExt;
 use drkit_core::{ActionError, ErrorKind};
 
 use crate::port::{AttachedPolicy, IamApi, Role};
 
-/// [`IamApi`] over an `aws-sdk-iam` client.
-#[derive(Debug)]
-pub struct SdkIam {
-    client: LazyClient<Client>,
-}
-
-impl SdkIam {
-    /// Wraps a client.
-    pub fn new(client: Client) -> Self {
-        Self {
-            client: LazyClient::ready(client),
-        }
-    }
-
-    /// A client for `config` (see `drkit_aws::AwsContext::for_region`).
-    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
-        Self::new(Client::new(config))
-    }
-
-    /// A client for `region` (IAM is global: it only picks the endpoint), built from `aws` on
-    /// its first call.
-    pub fn lazy(aws: &Aws, region: Option<&str>) -> Self {
-        Self {
-            client: LazyClient::new(aws, region, Client::new),
-        }
-    }
-
-    /// The wrapped client (built on the first call).
-    pub async fn client(&self) -> &Client {
-        self.client.get().await
-    }
+drkit_aws::sdk_adapter! {
+    /// [`IamApi`] over an `aws-sdk-iam` client.
+    pub struct SdkIam(Client);
 }
 
 /// The one place IAM's policy-document quirk is handled: `GetRolePolicy`, `GetPolicyVersion`

@@ -6,7 +6,7 @@ use aws_sdk_route53::types::{
     self as r53, Change, ChangeBatch, ResourceRecord, ResourceRecordSet, ResourceRecordSetFailover,
     ResourceRecordSetRegion, RrType,
 };
-use drkit_aws::{Aws, LazyClient, SdkResultExt};
+use drkit_aws::SdkResultExt;
 use drkit_core::{ActionError, ErrorKind};
 
 use crate::port::{
@@ -14,38 +14,10 @@ use crate::port::{
     RecordSet, Route53Api, normalize_name,
 };
 
-/// [`Route53Api`] over an `aws-sdk-route53` client. Route 53 is global: the client's region
-/// does not matter.
-#[derive(Debug)]
-pub struct SdkRoute53 {
-    client: LazyClient<Client>,
-}
-
-impl SdkRoute53 {
-    /// Wraps a client.
-    pub fn new(client: Client) -> Self {
-        Self {
-            client: LazyClient::ready(client),
-        }
-    }
-
-    /// A client for `config`.
-    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
-        Self::new(Client::new(config))
-    }
-
-    /// A client for `region` (`None`: the default one; Route 53 is global, so any will do),
-    /// built from `aws` on its first call.
-    pub fn lazy(aws: &Aws, region: Option<&str>) -> Self {
-        Self {
-            client: LazyClient::new(aws, region, Client::new),
-        }
-    }
-
-    /// The wrapped client (built on the first call).
-    pub async fn client(&self) -> &Client {
-        self.client.get().await
-    }
+drkit_aws::sdk_adapter! {
+    /// [`Route53Api`] over an `aws-sdk-route53` client. Route 53 is global: the client's region
+    /// does not matter.
+    pub struct SdkRoute53(Client);
 }
 
 fn strip(id: &str, prefix: &str) -> String {

@@ -2,41 +2,14 @@
 
 use async_trait::async_trait;
 use aws_sdk_sns::Client;
-use drkit_aws::{Aws, LazyClient, SdkResultExt};
+use drkit_aws::SdkResultExt;
 use drkit_core::{ActionError, ErrorKind};
 
 use crate::port::{PublishRequest, Published, SnsApi};
 
-/// [`SnsApi`] over an `aws-sdk-sns` client.
-#[derive(Debug)]
-pub struct SdkSns {
-    client: LazyClient<Client>,
-}
-
-impl SdkSns {
-    /// Wraps a client.
-    pub fn new(client: Client) -> Self {
-        Self {
-            client: LazyClient::ready(client),
-        }
-    }
-
-    /// A client for `config` (see `drkit_aws::AwsContext::for_region`).
-    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
-        Self::new(Client::new(config))
-    }
-
-    /// A client for `region` (`None`: the default one), built from `aws` on its first call.
-    pub fn lazy(aws: &Aws, region: Option<&str>) -> Self {
-        Self {
-            client: LazyClient::new(aws, region, Client::new),
-        }
-    }
-
-    /// The wrapped client (built on the first call).
-    pub async fn client(&self) -> &Client {
-        self.client.get().await
-    }
+drkit_aws::sdk_adapter! {
+    /// [`SnsApi`] over an `aws-sdk-sns` client.
+    pub struct SdkSns(Client);
 }
 
 #[async_trait]
