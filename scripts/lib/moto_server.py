@@ -16,8 +16,12 @@ README's feature table):
   with nothing done. Here: the member is found by ARN or identifier in any region, removed,
   and becomes a standalone writer cluster with the global database's master user; an unknown global cluster is
   `GlobalClusterNotFoundFault`, a cluster that is not a member `DBClusterNotFoundFault`.
-- `CreateGlobalCluster` with `SourceDBClusterIdentifier` leaves the source no writer. Here it
-  is the writer, as on AWS.
+- `CreateGlobalCluster` with `SourceDBClusterIdentifier` leaves the source no writer, looks
+  for the source in us-east-1's backend only (a source in another Region is "not found"), and
+  replaces a global cluster of the same name. Here the source is found in its ARN's Region and
+  is the writer, and an existing name is `GlobalClusterAlreadyExistsFault`, as on AWS.
+- `DeleteGlobalCluster` of an unknown global cluster fails with a `KeyError` (HTTP 500). Here:
+  `GlobalClusterNotFoundFault`.
 
 - `SimulatePrincipalPolicy` (IAM's policy simulator) is not implemented. Here: for a role or
   user (with its groups) named by `PolicySourceArn`, each of `ActionNames` is evaluated for
@@ -128,10 +132,31 @@ def remove_from_global_cluster(self):
 
 
 _create_global_cluster = models.RDSBackend.create_global_cluster
+_delete_global_cluster = models.RDSBackend.delete_global_cluster
 
 
 def create_global_cluster(self, *args, **kwargs):
-    global_cluster = _create_global_cluster(self, *args, **kwargs)
+    identifier = kwargs.get("global_cluster_identifier")
+    if identifier in self.global_clusters:
+        raise RDSClientError(
+            "GlobalClusterAlreadyExistsFault",
+            f"Global cluster {identifier} already exists.",
+        )
+    source_arn = kwargs.get("source_db_cluster_identifier") or ""
+    parts = source_arn.split(":")
+    if len(parts) == 7 and parts[3] != self.region_name:
+        # moto looks for the source in us-east-1's backend only: find it in its own Region.
+        source = models.rds_backends[self.account_id][parts[3]].describe_db_clusters(
+            db_cluster_identifier=source_arn
+        )[0]
+        kwargs["source_db_cluster_identifier"] = None
+        kwargs["engine"] = source.engine
+        kwargs["engine_version"] = source.engine_version
+        global_cluster = _create_global_cluster(self, *args, **kwargs)
+        source.global_cluster_identifier = global_cluster.global_cluster_arn
+        global_cluster.members.append(source)
+    else:
+        global_cluster = _create_global_cluster(self, *args, **kwargs)
     if len(global_cluster.members) == 1:
         global_cluster.members[0].is_writer = True
     return global_cluster
@@ -189,6 +214,13 @@ def simulate_principal_policy(self):
     return ActionResult({"EvaluationResults": results, "IsTruncated": False})
 
 
+def delete_global_cluster(self, global_cluster_identifier):
+    # moto answers an unknown global cluster with a KeyError (HTTP 500).
+    if global_cluster_identifier not in self.global_clusters:
+        raise GlobalClusterNotFound(global_cluster_identifier)
+    return _delete_global_cluster(self, global_cluster_identifier)
+
+
 def model_data(self, request, full_url, headers):
     import json
 
@@ -220,6 +252,7 @@ responses.RDSResponse.switchover_global_cluster = switchover_global_cluster
 responses.RDSResponse.failover_global_cluster = failover_global_cluster
 responses.RDSResponse.remove_from_global_cluster = remove_from_global_cluster
 models.RDSBackend.create_global_cluster = create_global_cluster
+models.RDSBackend.delete_global_cluster = delete_global_cluster
 
 if __name__ == "__main__":
     from moto.server import main

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::port::{
     ClusterMember, Datapoint, DbCluster, DbInstance, DbSnapshot, Endpoint, GlobalCluster,
-    GlobalMember, MetricsApi, RdsApi, RestoreSettings, RestoreTime, SnapshotOf,
+    GlobalMember, MetricsApi, RdsApi, RestoreSettings, RestoreTime, SecondaryCluster, SnapshotOf,
 };
 use crate::{RdsPorts, register_with};
 
@@ -36,6 +36,10 @@ const GLOBAL: &str = "mint-global";
 const EAST: &str = "arn:aws:rds:us-east-1:123456789012:cluster:mint-east";
 /// Its secondary: the fake's cluster `mint-west`.
 const WEST: &str = "arn:aws:rds:us-west-2:123456789012:cluster:mint-west";
+/// A standalone cluster of the fake (`mint-solo`, writer `solo-1`): a detached secondary.
+const SOLO: &str = "arn:aws:rds:us-west-2:123456789012:cluster:mint-solo";
+/// Where the fake's `CreateDBCluster` of a global secondary puts it.
+const SECONDARY_REGION: &str = "us-east-1";
 
 fn not_found(what: &str) -> ActionError {
     ActionError::new(ErrorKind::NotFound, format!("{what} not found"))
@@ -96,8 +100,16 @@ impl FakeRds {
             vec![ClusterMember::reader("west-1")],
         );
         west.arn = Some(WEST.into());
+        west.global_cluster = Some(GLOBAL.into());
         west.engine = Some("aurora-postgresql".into());
         west.endpoint = Some("mint-west.cluster-fake.us-west-2.rds.amazonaws.com".into());
+        let mut solo = DbCluster::new(
+            "mint-solo",
+            "available",
+            vec![ClusterMember::writer("solo-1")],
+        );
+        solo.arn = Some(SOLO.into());
+        solo.engine = Some("aurora-postgresql".into());
         let mut west_1 = DbInstance::new("west-1", "available");
         west_1.cluster = Some("mint-west".into());
         let mut secondary = GlobalMember::new(WEST, false);
@@ -112,6 +124,7 @@ impl FakeRds {
             clusters.insert("mint".into(), cluster);
             clusters.insert("mint-dr".into(), dr);
             clusters.insert("mint-west".into(), west);
+            clusters.insert("mint-solo".into(), solo);
             let mut instances = fake.instances.lock().unwrap();
             for id in ["mint-1", "mint-2", "dr-1"] {
                 instances.insert(id.into(), DbInstance::new(id, "available"));
@@ -265,6 +278,78 @@ impl RdsApi for FakeRds {
         }
         // A standalone cluster writes.
         self.set_writes(cluster, true);
+        if let Some(c) = self
+            .clusters
+            .lock()
+            .unwrap()
+            .values_mut()
+            .find(|c| c.arn.as_deref() == Some(cluster))
+        {
+            c.global_cluster = None;
+        }
+        Ok(())
+    }
+
+    async fn create_global_cluster(
+        &self,
+        global: &str,
+        source: &str,
+        _: Option<bool>,
+    ) -> Result<(), ActionError> {
+        self.mutated();
+        let mut globals = self.globals.lock().unwrap();
+        if globals.contains_key(global) {
+            return Err(ActionError::new(ErrorKind::Conflict, "exists")
+                .with_code("GlobalClusterAlreadyExistsFault"));
+        }
+        let mut clusters = self.clusters.lock().unwrap();
+        let c = clusters
+            .values_mut()
+            .find(|c| c.arn.as_deref() == Some(source))
+            .ok_or_else(|| not_found(source))?;
+        c.global_cluster = Some(global.into());
+        let mut g = GlobalCluster::new(global, "available", vec![GlobalMember::new(source, true)]);
+        g.engine.clone_from(&c.engine);
+        globals.insert(global.into(), g);
+        Ok(())
+    }
+
+    async fn delete_global_cluster(&self, global: &str) -> Result<(), ActionError> {
+        self.mutated();
+        let mut globals = self.globals.lock().unwrap();
+        let g = globals.get(global).ok_or_else(|| not_found(global))?;
+        if !g.members.is_empty() {
+            return Err(ActionError::new(ErrorKind::Conflict, "has members")
+                .with_code("InvalidGlobalClusterStateFault"));
+        }
+        globals.remove(global);
+        Ok(())
+    }
+
+    async fn create_global_secondary(
+        &self,
+        secondary: &SecondaryCluster,
+    ) -> Result<(), ActionError> {
+        self.mutated();
+        let arn = format!(
+            "arn:aws:rds:{SECONDARY_REGION}:123456789012:cluster:{}",
+            secondary.cluster
+        );
+        let mut globals = self.globals.lock().unwrap();
+        let g = globals
+            .get_mut(&secondary.global)
+            .ok_or_else(|| not_found(&secondary.global))?;
+        let mut clusters = self.clusters.lock().unwrap();
+        if clusters.contains_key(&secondary.cluster) {
+            return Err(ActionError::new(ErrorKind::Conflict, "exists")
+                .with_code("DBClusterAlreadyExistsFault"));
+        }
+        let mut c = DbCluster::new(secondary.cluster.as_str(), "available", Vec::new());
+        c.arn = Some(arn.clone());
+        c.engine = Some(secondary.engine.clone());
+        c.global_cluster = Some(secondary.global.clone());
+        clusters.insert(secondary.cluster.clone(), c);
+        g.members.push(GlobalMember::new(arn, false));
         Ok(())
     }
 
@@ -730,6 +815,78 @@ async fn detach_global_secondary() {
     .refuses(
         json!({"global_cluster": "", "cluster": "mint-west"}),
         "global_cluster",
+    );
+    mutating(&case, rds.as_ref()).await;
+}
+
+#[tokio::test]
+async fn create_global_cluster() {
+    for (source, region) in [(SOLO, None), ("mint-solo", Some("us-west-2"))] {
+        let rds = FakeRds::mint();
+        let mut case = Case::new(
+            rds.registry(),
+            "rds.create_global_cluster",
+            json!({"global_cluster": "mint-global-2", "source_cluster": source}),
+        )
+        .refuses(
+            json!({"global_cluster": "mint_global", "source_cluster": SOLO}),
+            "global_cluster",
+        )
+        .refuses(
+            json!({"global_cluster": "mint-global-2", "source_cluster": "arn:aws:rds:us-west-2:1:db:x"}),
+            "source_cluster",
+        );
+        if let Some(region) = region {
+            case = case.in_region(region);
+        }
+        mutating(&case, rds.as_ref()).await;
+    }
+}
+
+#[tokio::test]
+async fn retire_global_cluster() {
+    let rds = FakeRds::mint();
+    let case = Case::new(
+        rds.registry(),
+        "rds.retire_global_cluster",
+        json!({"global_cluster": GLOBAL, "expect_members": [EAST, "mint-west"]}),
+    )
+    .refuses(
+        json!({"global_cluster": GLOBAL, "expect_members": ["mint_west"]}),
+        "expect_members",
+    )
+    .refuses(json!({"global_cluster": GLOBAL}), "expect_members");
+    mutating(&case, rds.as_ref()).await;
+}
+
+#[tokio::test]
+async fn add_global_secondary() {
+    let rds = FakeRds::mint();
+    let mut g = GlobalCluster::new(
+        "mint-global-2",
+        "available",
+        vec![GlobalMember::new(SOLO, true)],
+    );
+    g.engine = Some("aurora-postgresql".into());
+    rds.globals
+        .lock()
+        .unwrap()
+        .insert("mint-global-2".into(), g);
+    let params = |instances: Value| json!({"global_cluster": "mint-global-2", "cluster": "mint-east-2", "instances": instances});
+    let case = Case::new(
+        rds.registry(),
+        "rds.add_global_secondary",
+        params(json!([{"identifier": "mint-east-2-1", "class": "db.r6g.large"}])),
+    )
+    .in_region(SECONDARY_REGION)
+    .refuses(params(json!([])), "instances")
+    .refuses(
+        params(json!([{"identifier": "mint-east-2-1", "class": "db.serverless"}])),
+        "serverless_v2_scaling",
+    )
+    .refuses(
+        params(json!([{"identifier": "mint_1", "class": "db.r6g.large"}])),
+        "instances",
     );
     mutating(&case, rds.as_ref()).await;
 }

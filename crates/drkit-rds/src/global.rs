@@ -37,7 +37,7 @@ use crate::register::RdsPorts;
 const LAG_WINDOW: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// Whether `text` is an RDS cluster ARN: `arn:<partition>:rds:<region>:<account>:cluster:<id>`.
-fn is_cluster_arn(text: &str) -> bool {
+pub(crate) fn is_cluster_arn(text: &str) -> bool {
     let parts: Vec<&str> = text.split(':').collect();
     parts.len() == 7
         && parts[0] == "arn"
@@ -49,12 +49,16 @@ fn is_cluster_arn(text: &str) -> bool {
 }
 
 /// A global database identifier: 1-63 letters, digits and hyphens, starting with a letter.
-fn global_id(value: &str) -> Result<(), ParamError> {
+pub(crate) fn global_id(value: &str) -> Result<(), ParamError> {
     identifier("global_cluster", value)
 }
 
 /// A member cluster named by ARN, or by identifier in the step's Region.
-fn member_name(param: &str, value: &str, region: Option<&str>) -> Result<(), ParamError> {
+pub(crate) fn member_name(
+    param: &str,
+    value: &str,
+    region: Option<&str>,
+) -> Result<(), ParamError> {
     if value.starts_with("arn:") {
         return if is_cluster_arn(value) {
             Ok(())
@@ -80,11 +84,11 @@ fn member_name(param: &str, value: &str, region: Option<&str>) -> Result<(), Par
     Ok(())
 }
 
-fn global_resource(global: &str, region: Option<&str>) -> Resource {
+pub(crate) fn global_resource(global: &str, region: Option<&str>) -> Resource {
     Resource::new("rds", "global-cluster", global.to_owned()).in_region(region)
 }
 
-async fn describe(
+pub(crate) async fn describe(
     api: &dyn RdsApi,
     ctx: &Context,
     global: &str,
@@ -92,7 +96,7 @@ async fn describe(
     ctx.bounded(api.describe_global_cluster(global)).await
 }
 
-fn members_text(g: &GlobalCluster) -> String {
+pub(crate) fn members_text(g: &GlobalCluster) -> String {
     g.members
         .iter()
         .map(|m| {
@@ -107,7 +111,7 @@ fn members_text(g: &GlobalCluster) -> String {
         .join(", ")
 }
 
-fn global_outputs(g: &GlobalCluster) -> Outputs {
+pub(crate) fn global_outputs(g: &GlobalCluster) -> Outputs {
     let writer = g.writer();
     Outputs::new()
         .with("status", g.status.clone())
@@ -567,7 +571,7 @@ async fn switch_apply<K: GlobalSwitch>(action: &K, ctx: &Context) -> Result<Outp
 
 /// Waits until global cluster `global` is settled (`available`, no switchover or failover in
 /// progress).
-async fn global_settled(
+pub(crate) async fn global_settled(
     api: &dyn RdsApi,
     ctx: &Context,
     policy: &drkit_core::WaitPolicy,

@@ -41,6 +41,7 @@ mod port;
 mod probe;
 mod promote;
 mod register;
+mod reprotect;
 mod restore;
 #[cfg(test)]
 mod restore_tests;
@@ -58,7 +59,7 @@ pub use global::{
 pub use port::{
     ClusterMember, Datapoint, DbCluster, DbInstance, DbSnapshot, Endpoint, GlobalCluster,
     GlobalFailover, GlobalMember, MetricsApi, RdsApi, RestoreSettings, RestoreTime,
-    ServerlessV2Scaling, SnapshotOf,
+    SecondaryCluster, ServerlessV2Scaling, SnapshotOf,
 };
 #[cfg(any(test, feature = "mock"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
@@ -72,6 +73,10 @@ pub use promote::{
     PromoteReadReplicaParams,
 };
 pub use register::{DESCRIPTORS, RdsPorts, register, register_with};
+pub use reprotect::{
+    AddGlobalSecondary, AddGlobalSecondaryParams, CreateGlobalCluster, CreateGlobalClusterParams,
+    RetireGlobalCluster, RetireGlobalClusterParams, ScalingParams, SecondaryInstance,
+};
 pub use restore::{
     ClusterPitrParams, PitrParams, RestoreClusterToPointInTime, RestoreInstanceFromSnapshot,
     RestoreInstanceToPointInTime, SnapshotRestoreParams,

@@ -43,6 +43,8 @@ pub struct DbCluster {
     pub parameter_group: Option<String>,
     /// Its Aurora Serverless v2 capacity range, if it has one.
     pub serverless_v2: Option<ServerlessV2Scaling>,
+    /// The Aurora global database it is a member of (`GlobalClusterIdentifier`), if any.
+    pub global_cluster: Option<String>,
 }
 
 /// An Aurora Serverless v2 capacity range (`ServerlessV2ScalingConfiguration`), in Aurora
@@ -441,6 +443,48 @@ pub trait RdsApi: std::fmt::Debug + Send + Sync {
         global: &str,
         cluster: &str,
     ) -> Result<(), ActionError>;
+
+    /// `CreateGlobalCluster` around the existing cluster `source` (its ARN), which becomes the
+    /// primary; `DeletionProtection` when given. One attempt (not idempotent).
+    async fn create_global_cluster(
+        &self,
+        global: &str,
+        source: &str,
+        deletion_protection: Option<bool>,
+    ) -> Result<(), ActionError>;
+
+    /// `DeleteGlobalCluster` (it must have no member left). One attempt.
+    async fn delete_global_cluster(&self, global: &str) -> Result<(), ActionError>;
+
+    /// `CreateDBCluster` of a secondary cluster of an Aurora global database, in this port's
+    /// Region (no master credentials: a secondary takes the primary's). One attempt.
+    async fn create_global_secondary(
+        &self,
+        secondary: &SecondaryCluster,
+    ) -> Result<(), ActionError>;
+}
+
+/// A new secondary cluster of an Aurora global database (`CreateDBCluster` with
+/// `GlobalClusterIdentifier`).
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct SecondaryCluster {
+    /// `DBClusterIdentifier`.
+    pub cluster: String,
+    /// `GlobalClusterIdentifier`.
+    pub global: String,
+    /// `Engine`: the global database's.
+    pub engine: String,
+    /// `EngineVersion`: the global database's.
+    pub engine_version: Option<String>,
+    /// `StorageEncrypted`: sent `true` when the global database is encrypted.
+    pub storage_encrypted: Option<bool>,
+    /// `KmsKeyId`: a key of the secondary's Region (an encrypted global database; without
+    /// one, RDS uses the Region's default key).
+    pub kms_key_id: Option<String>,
+    /// Subnet group, security groups, cluster parameter group and Serverless v2 range
+    /// (`parameter_group` is not used: it is the instances').
+    pub settings: RestoreSettings,
 }
 
 /// An Aurora global database, as drkit needs to see it.
@@ -455,6 +499,12 @@ pub struct GlobalCluster {
     pub members: Vec<GlobalMember>,
     /// A switchover or failover scheduled or in progress.
     pub failover: Option<GlobalFailover>,
+    /// `Engine` (`aurora-postgresql`, ...).
+    pub engine: Option<String>,
+    /// `EngineVersion`.
+    pub engine_version: Option<String>,
+    /// `StorageEncrypted`.
+    pub storage_encrypted: Option<bool>,
 }
 
 impl GlobalCluster {
@@ -469,6 +519,9 @@ impl GlobalCluster {
             status: status.into(),
             members,
             failover: None,
+            engine: None,
+            engine_version: None,
+            storage_encrypted: None,
         }
     }
 

@@ -13,6 +13,7 @@ use crate::global::{
 use crate::port::{MetricsApi, RdsApi};
 use crate::probe::{CheckReplicaLag, ClusterStatus, InstanceStatus};
 use crate::promote::{PromoteReadReplica, PromoteReadReplicaDbCluster};
+use crate::reprotect::{AddGlobalSecondary, CreateGlobalCluster, RetireGlobalCluster};
 use crate::restore::{
     RestoreClusterToPointInTime, RestoreInstanceFromSnapshot, RestoreInstanceToPointInTime,
 };
@@ -60,6 +61,9 @@ pub const DESCRIPTORS: &[ActionDescriptor] = &[
     SwitchoverGlobalCluster::DESCRIPTOR,
     FailoverGlobalCluster::DESCRIPTOR,
     DetachGlobalSecondary::DESCRIPTOR,
+    CreateGlobalCluster::DESCRIPTOR,
+    RetireGlobalCluster::DESCRIPTOR,
+    AddGlobalSecondary::DESCRIPTOR,
 ];
 
 /// Registers every RDS action, talking to AWS as configured in `aws` (loaded on first use).
@@ -83,6 +87,9 @@ pub fn register_with(registry: &mut Registry, ports: &RdsPorts) -> Result<(), Du
     registry.register::<SwitchoverGlobalCluster>(ports.rds.clone())?;
     registry.register::<FailoverGlobalCluster>(ports.clone())?;
     registry.register::<DetachGlobalSecondary>(ports.rds.clone())?;
+    registry.register::<CreateGlobalCluster>(ports.rds.clone())?;
+    registry.register::<RetireGlobalCluster>(ports.rds.clone())?;
+    registry.register::<AddGlobalSecondary>(ports.rds.clone())?;
     Ok(())
 }
 

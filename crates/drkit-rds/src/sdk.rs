@@ -11,7 +11,7 @@ use drkit_core::{ActionError, ErrorKind};
 use crate::port::{
     ClusterMember, Datapoint, DbCluster, DbInstance, DbSnapshot, Endpoint, GlobalCluster,
     GlobalFailover, GlobalMember, MetricsApi, RdsApi, RestoreSettings, RestoreTime,
-    ServerlessV2Scaling, SnapshotOf,
+    SecondaryCluster, ServerlessV2Scaling, SnapshotOf,
 };
 
 fn time(t: Option<&DateTime>) -> Option<SystemTime> {
@@ -89,7 +89,15 @@ fn cluster_from_sdk(c: &aws_sdk_rds::types::DbCluster) -> DbCluster {
                 max_capacity: s.max_capacity()?,
             })
         }),
+        global_cluster: c.global_cluster_identifier().map(str::to_owned),
     }
+}
+
+fn scaling_to_sdk(s: ServerlessV2Scaling) -> aws_sdk_rds::types::ServerlessV2ScalingConfiguration {
+    aws_sdk_rds::types::ServerlessV2ScalingConfiguration::builder()
+        .min_capacity(s.min_capacity)
+        .max_capacity(s.max_capacity)
+        .build()
 }
 
 fn security_group_ids(groups: &[aws_sdk_rds::types::VpcSecurityGroupMembership]) -> Vec<String> {
@@ -131,6 +139,9 @@ fn global_from_sdk(g: &aws_sdk_rds::types::GlobalCluster) -> GlobalCluster {
                     .and_then(|f| f.is_data_loss_allowed())
                     .unwrap_or(false),
             }),
+        engine: g.engine().map(str::to_owned),
+        engine_version: g.engine_version().map(str::to_owned),
+        storage_encrypted: g.storage_encrypted(),
     }
 }
 
@@ -271,6 +282,74 @@ impl RdsApi for SdkRds {
             .send()
             .await
             .or_action_error("RemoveFromGlobalCluster")?;
+        Ok(())
+    }
+
+    async fn create_global_cluster(
+        &self,
+        global: &str,
+        source: &str,
+        deletion_protection: Option<bool>,
+    ) -> Result<(), ActionError> {
+        self.client
+            .get()
+            .await
+            .create_global_cluster()
+            .global_cluster_identifier(global)
+            .source_db_cluster_identifier(source)
+            .set_deletion_protection(deletion_protection)
+            .customize()
+            .config_override(
+                aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()),
+            )
+            .send()
+            .await
+            .or_action_error("CreateGlobalCluster")?;
+        Ok(())
+    }
+
+    async fn delete_global_cluster(&self, global: &str) -> Result<(), ActionError> {
+        self.client
+            .get()
+            .await
+            .delete_global_cluster()
+            .global_cluster_identifier(global)
+            .customize()
+            .config_override(
+                aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()),
+            )
+            .send()
+            .await
+            .or_action_error("DeleteGlobalCluster")?;
+        Ok(())
+    }
+
+    async fn create_global_secondary(
+        &self,
+        secondary: &SecondaryCluster,
+    ) -> Result<(), ActionError> {
+        let settings = &secondary.settings;
+        self.client
+            .get()
+            .await
+            .create_db_cluster()
+            .db_cluster_identifier(&secondary.cluster)
+            .global_cluster_identifier(&secondary.global)
+            .engine(&secondary.engine)
+            .set_engine_version(secondary.engine_version.clone())
+            .set_storage_encrypted(secondary.storage_encrypted)
+            .set_kms_key_id(secondary.kms_key_id.clone())
+            .set_db_subnet_group_name(settings.subnet_group.clone())
+            .set_vpc_security_group_ids(some_list(&settings.security_groups))
+            .set_db_cluster_parameter_group_name(settings.cluster_parameter_group.clone())
+            .set_serverless_v2_scaling_configuration(settings.serverless_v2.map(scaling_to_sdk))
+            .customize()
+            .config_override(
+                aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()),
+            )
+            .send()
+            .await
+            .or_action_error("CreateDBCluster")?;
         Ok(())
     }
 
@@ -424,12 +503,7 @@ impl RdsApi for SdkRds {
             .set_db_subnet_group_name(settings.subnet_group.clone())
             .set_vpc_security_group_ids(some_list(&settings.security_groups))
             .set_db_cluster_parameter_group_name(settings.cluster_parameter_group.clone())
-            .set_serverless_v2_scaling_configuration(settings.serverless_v2.map(|s| {
-                aws_sdk_rds::types::ServerlessV2ScalingConfiguration::builder()
-                    .min_capacity(s.min_capacity)
-                    .max_capacity(s.max_capacity)
-                    .build()
-            }));
+            .set_serverless_v2_scaling_configuration(settings.serverless_v2.map(scaling_to_sdk));
         let request = match time {
             RestoreTime::Latest => request.use_latest_restorable_time(true),
             RestoreTime::At(at) => request.restore_to_time(DateTime::from(at)),

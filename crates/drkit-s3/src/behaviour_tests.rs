@@ -60,3 +60,36 @@ async fn configure_website() {
         mutating(&case, s3.as_ref()).await;
     }
 }
+
+/// Reverse replication from the replica (none before: rollback deletes it), and a new rule on a
+/// bucket that already replicates (rollback restores the old configuration exactly).
+#[tokio::test]
+async fn configure_replication() {
+    let role = "arn:aws:iam::123456789012:role/s3-replication-back";
+    for (bucket, destination, region) in [
+        ("mint-assets-dr", "mint-assets", "us-west-2"),
+        ("mint-assets", "arn:aws:s3:::mint-assets-dr", "us-east-1"),
+    ] {
+        let s3 = Arc::new(FakeS3::mint(FakeS3::mint_objects(), None));
+        let params = |bucket: &str, role: &str, destination: &str| {
+            json!({"bucket": bucket, "role": role, "destination_bucket": destination,
+                   "prefix": "img/", "storage_class": "STANDARD_IA"})
+        };
+        let case = Case::new(
+            s3.registry(),
+            "s3.configure_replication",
+            params(bucket, role, destination),
+        )
+        .in_region(region)
+        .refuses(params("Mint", role, destination), "bucket")
+        .refuses(params(bucket, "s3-replication", destination), "role")
+        .refuses(params(bucket, role, "arn:aws:s4:::x"), "destination_bucket")
+        .refuses(params(bucket, role, bucket), "destination_bucket")
+        .refuses(
+            json!({"bucket": bucket, "role": role, "destination_bucket": destination,
+                   "storage_class": "CHEAP"}),
+            "storage_class",
+        );
+        mutating(&case, s3.as_ref()).await;
+    }
+}

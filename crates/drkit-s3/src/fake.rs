@@ -15,8 +15,8 @@ use drkit_testkit::behaviour::World;
 use serde_json::{Value, json};
 
 use crate::port::{
-    ObjectInfo, ObjectPage, PublicAccessBlock, ReplicationConfig, ReplicationRule, S3Api,
-    WebsiteConfig,
+    ObjectInfo, ObjectPage, PublicAccessBlock, ReplicationConfig, ReplicationRule,
+    ReplicationSetting, RuleSetting, S3Api, WebsiteConfig,
 };
 use crate::register_with;
 
@@ -26,6 +26,8 @@ pub(crate) struct Bucket {
     pub(crate) region: String,
     pub(crate) versioning: String,
     pub(crate) replication: Option<ReplicationConfig>,
+    /// The replication as `PutBucketReplication` set it (`None`: derived from `replication`).
+    pub(crate) setting: Option<ReplicationSetting>,
     pub(crate) website: Option<WebsiteConfig>,
     pub(crate) block: Option<PublicAccessBlock>,
     pub(crate) policy: Option<String>,
@@ -172,6 +174,59 @@ impl FakeS3 {
             .ok_or_else(|| no_such_bucket(bucket))
     }
 
+    /// The replication setting of `b`: as put, or derived from its rules.
+    fn setting_of(b: &Bucket) -> Option<ReplicationSetting> {
+        b.setting.clone().or_else(|| {
+            b.replication.as_ref().map(|c| ReplicationSetting {
+                role: c.role.clone(),
+                rules: c
+                    .rules
+                    .iter()
+                    .map(|r| RuleSetting {
+                        id: r.id.clone(),
+                        priority: None,
+                        enabled: r.enabled,
+                        filter_prefix: Some(r.prefix.clone()),
+                        legacy_prefix: None,
+                        destination_arn: format!("arn:aws:s3:::{}", r.destination_bucket),
+                        storage_class: None,
+                        delete_marker_replication: Some(false),
+                    })
+                    .collect(),
+                unmodelled: Vec::new(),
+            })
+        })
+    }
+
+    fn set_replication(
+        &self,
+        bucket: &str,
+        setting: Option<&ReplicationSetting>,
+    ) -> Result<(), ActionError> {
+        self.mutations.fetch_add(1, Ordering::SeqCst);
+        let mut buckets = self.buckets.lock().unwrap();
+        let b = buckets
+            .get_mut(bucket)
+            .ok_or_else(|| no_such_bucket(bucket))?;
+        b.setting = setting.cloned();
+        b.replication = setting.map(|s| ReplicationConfig {
+            role: s.role.clone(),
+            rules: s
+                .rules
+                .iter()
+                .map(|r| {
+                    ReplicationRule::new(
+                        r.id.as_deref().unwrap_or_default(),
+                        r.enabled,
+                        r.destination_arn.rsplit(":::").next().unwrap_or_default(),
+                    )
+                    .with_prefix(r.filter_prefix.as_deref().unwrap_or_default())
+                })
+                .collect(),
+        });
+        Ok(())
+    }
+
     fn set_website(&self, bucket: &str, website: Option<WebsiteConfig>) -> Result<(), ActionError> {
         self.mutations.fetch_add(1, Ordering::SeqCst);
         let mut buckets = self.buckets.lock().unwrap();
@@ -195,6 +250,7 @@ impl World for FakeS3 {
                     json!({
                         "versioning": b.versioning,
                         "replicates": b.replication.is_some(),
+                        "replication": serde_json::to_value(Self::setting_of(b)).unwrap(),
                         "website": b.website.as_ref().map(WebsiteConfig::describe),
                         "policy": b.policy,
                     })
@@ -298,5 +354,27 @@ impl S3Api for FakeS3 {
     async fn delete_website(&self, bucket: &str) -> Result<(), ActionError> {
         self.call(format!("DeleteBucketWebsite {bucket}"));
         self.set_website(bucket, None)
+    }
+
+    async fn replication_setting(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<ReplicationSetting>, ActionError> {
+        self.call(format!("GetBucketReplication {bucket}"));
+        Ok(Self::setting_of(&self.bucket(bucket)?))
+    }
+
+    async fn put_replication(
+        &self,
+        bucket: &str,
+        setting: &ReplicationSetting,
+    ) -> Result<(), ActionError> {
+        self.call(format!("PutBucketReplication {bucket}"));
+        self.set_replication(bucket, Some(setting))
+    }
+
+    async fn delete_replication(&self, bucket: &str) -> Result<(), ActionError> {
+        self.call(format!("DeleteBucketReplication {bucket}"));
+        self.set_replication(bucket, None)
     }
 }

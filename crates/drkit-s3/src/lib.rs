@@ -14,6 +14,7 @@
 #[cfg(test)]
 mod behaviour_tests;
 mod common;
+mod configure_replication;
 #[cfg(test)]
 mod fake;
 mod port;
@@ -24,11 +25,12 @@ mod rpo;
 mod sdk;
 mod website;
 
+pub use configure_replication::{ConfigureReplication, ConfigureReplicationParams};
 #[cfg(any(test, feature = "mock"))]
 pub use port::MockS3Api;
 pub use port::{
-    ObjectInfo, ObjectPage, PublicAccessBlock, ReplicationConfig, ReplicationRule, S3Api,
-    WebsiteConfig,
+    ObjectInfo, ObjectPage, PublicAccessBlock, ReplicationConfig, ReplicationRule,
+    ReplicationSetting, RuleSetting, S3Api, WebsiteConfig,
 };
 pub use register::{DESCRIPTORS, aws_ports, register, register_with};
 pub use replication::{RPO_CLASS_FILES, VerifyReplication, VerifyReplicationParams};

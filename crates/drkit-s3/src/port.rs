@@ -70,6 +70,43 @@ pub struct ReplicationConfig {
     pub rules: Vec<ReplicationRule>,
 }
 
+/// A replication configuration as drkit writes and restores it (`PutBucketReplication`): what
+/// the rules say, exactly, where drkit models it; what it does not model is named in
+/// `unmodelled` (such a configuration cannot be restored exactly, so it is never replaced).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct ReplicationSetting {
+    /// `Role`: the IAM role S3 replicates as.
+    pub role: String,
+    /// `Rule`s.
+    pub rules: Vec<RuleSetting>,
+    /// What the configuration has that drkit does not model (`ReplicationTime of rule x`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmodelled: Vec<String>,
+}
+
+/// One rule of a [`ReplicationSetting`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct RuleSetting {
+    /// `ID`.
+    pub id: Option<String>,
+    /// `Priority` (schema V2).
+    pub priority: Option<i32>,
+    /// `Status` is `Enabled`.
+    pub enabled: bool,
+    /// `Filter` with this `Prefix` (`""`: an empty filter, every object): schema V2.
+    pub filter_prefix: Option<String>,
+    /// The rule-level `Prefix` of the legacy schema V1 (no `Filter`).
+    pub legacy_prefix: Option<String>,
+    /// `Destination.Bucket`: the destination bucket's ARN.
+    pub destination_arn: String,
+    /// `Destination.StorageClass`.
+    pub storage_class: Option<String>,
+    /// `DeleteMarkerReplication.Status` is `Enabled` (`None`: absent, schema V1).
+    pub delete_marker_replication: Option<bool>,
+}
+
 /// An object (its current version), as listed (`ListObjectsV2`: key and time only) or as read
 /// (`HeadObject`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -255,4 +292,21 @@ pub trait S3Api: std::fmt::Debug + Send + Sync {
 
     /// `DeleteBucketWebsite`.
     async fn delete_website(&self, bucket: &str) -> Result<(), ActionError>;
+
+    /// `GetBucketReplication`, as drkit writes and restores it; `None` when the bucket has no
+    /// replication configuration.
+    async fn replication_setting(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<ReplicationSetting>, ActionError>;
+
+    /// `PutBucketReplication` (replaces the whole configuration).
+    async fn put_replication(
+        &self,
+        bucket: &str,
+        setting: &ReplicationSetting,
+    ) -> Result<(), ActionError>;
+
+    /// `DeleteBucketReplication`.
+    async fn delete_replication(&self, bucket: &str) -> Result<(), ActionError>;
 }

@@ -6,6 +6,7 @@ use drkit_aws::Aws;
 use drkit_core::registry::{ActionDescriptor, DuplicateKind, Registry};
 use drkit_core::{ActionKind, PortFactory};
 
+use crate::configure_replication::ConfigureReplication;
 use crate::port::S3Api;
 use crate::replication::VerifyReplication;
 use crate::sdk::SdkS3;
@@ -19,8 +20,11 @@ pub fn aws_ports(aws: &Aws) -> PortFactory<dyn S3Api> {
 }
 
 /// Every S3 action's descriptor.
-pub const DESCRIPTORS: &[ActionDescriptor] =
-    &[VerifyReplication::DESCRIPTOR, ConfigureWebsite::DESCRIPTOR];
+pub const DESCRIPTORS: &[ActionDescriptor] = &[
+    VerifyReplication::DESCRIPTOR,
+    ConfigureWebsite::DESCRIPTOR,
+    ConfigureReplication::DESCRIPTOR,
+];
 
 /// Registers every S3 action, talking to AWS as configured in `aws` (loaded on first use).
 pub fn register(registry: &mut Registry, aws: impl Into<Aws>) -> Result<(), DuplicateKind> {
@@ -33,7 +37,8 @@ pub fn register_with(
     ports: &PortFactory<dyn S3Api>,
 ) -> Result<(), DuplicateKind> {
     registry.register::<VerifyReplication>(ports.clone())?;
-    registry.register::<ConfigureWebsite>(ports.clone())
+    registry.register::<ConfigureWebsite>(ports.clone())?;
+    registry.register::<ConfigureReplication>(ports.clone())
 }
 
 #[cfg(test)]

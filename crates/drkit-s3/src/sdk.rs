@@ -13,8 +13,8 @@ use drkit_aws::{Aws, AwsContext, LazyClient, SdkResultExt};
 use drkit_core::{ActionError, ErrorKind};
 
 use crate::port::{
-    ObjectInfo, ObjectPage, PublicAccessBlock, ReplicationConfig, ReplicationRule, S3Api,
-    WebsiteConfig,
+    ObjectInfo, ObjectPage, PublicAccessBlock, ReplicationConfig, ReplicationRule,
+    ReplicationSetting, RuleSetting, S3Api, WebsiteConfig,
 };
 
 /// [`S3Api`] over an `aws-sdk-s3` client, for one region.
@@ -117,6 +117,115 @@ pub(crate) fn rule(r: &aws_sdk_s3::types::ReplicationRule) -> ReplicationRule {
     }
 }
 
+/// A rule as drkit writes and restores it; what it does not model is added to `unmodelled`.
+#[allow(deprecated)] // `ReplicationRule::prefix`: the V1 schema.
+pub(crate) fn rule_setting(
+    r: &aws_sdk_s3::types::ReplicationRule,
+    unmodelled: &mut Vec<String>,
+) -> RuleSetting {
+    let name = r.id().unwrap_or("(no id)");
+    let mut lacks = |what: &str| unmodelled.push(format!("{what} of rule {name}"));
+    let filter = r.filter();
+    if filter.is_some_and(|f| f.tag().is_some() || f.and().is_some()) {
+        lacks("a tag filter");
+    }
+    if r.source_selection_criteria().is_some() {
+        lacks("SourceSelectionCriteria");
+    }
+    if r.existing_object_replication().is_some() {
+        lacks("ExistingObjectReplication");
+    }
+    let destination = r.destination();
+    if let Some(d) = destination {
+        if d.account().is_some() || d.access_control_translation().is_some() {
+            lacks("a destination account");
+        }
+        if d.encryption_configuration().is_some() {
+            lacks("EncryptionConfiguration");
+        }
+        if d.replication_time().is_some() || d.metrics().is_some() {
+            lacks("ReplicationTime / Metrics");
+        }
+    }
+    RuleSetting {
+        id: r.id().map(str::to_owned),
+        priority: r.priority(),
+        enabled: *r.status() == ReplicationRuleStatus::Enabled,
+        filter_prefix: filter.map(|f| f.prefix().unwrap_or_default().to_owned()),
+        legacy_prefix: r.prefix().map(str::to_owned),
+        destination_arn: destination
+            .map(|d| d.bucket().to_owned())
+            .unwrap_or_default(),
+        storage_class: destination
+            .and_then(|d| d.storage_class())
+            .map(|c| c.as_str().to_owned()),
+        delete_marker_replication: r
+            .delete_marker_replication()
+            .and_then(|d| d.status())
+            .map(|s| *s == aws_sdk_s3::types::DeleteMarkerReplicationStatus::Enabled),
+    }
+}
+
+/// The SDK's configuration of a [`ReplicationSetting`].
+#[allow(deprecated)] // `ReplicationRuleBuilder::set_prefix`: the V1 schema, restored as it was.
+pub(crate) fn replication_to_sdk(
+    setting: &ReplicationSetting,
+) -> Result<aws_sdk_s3::types::ReplicationConfiguration, ActionError> {
+    use aws_sdk_s3::types::{
+        DeleteMarkerReplication, DeleteMarkerReplicationStatus, Destination,
+        ReplicationConfiguration, ReplicationRule as SdkRule, ReplicationRuleFilter, StorageClass,
+    };
+    let invalid = |e: aws_sdk_s3::error::BuildError| {
+        ActionError::new(
+            ErrorKind::InvalidInput,
+            format!("replication configuration: {e}"),
+        )
+        .with_operation("PutBucketReplication")
+    };
+    let mut rules = Vec::new();
+    for r in &setting.rules {
+        let destination = Destination::builder()
+            .bucket(&r.destination_arn)
+            .set_storage_class(r.storage_class.as_deref().map(StorageClass::from))
+            .build()
+            .map_err(invalid)?;
+        let marker = r.delete_marker_replication.map(|on| {
+            DeleteMarkerReplication::builder()
+                .status(if on {
+                    DeleteMarkerReplicationStatus::Enabled
+                } else {
+                    DeleteMarkerReplicationStatus::Disabled
+                })
+                .build()
+        });
+        rules.push(
+            SdkRule::builder()
+                .set_id(r.id.clone())
+                .set_priority(r.priority)
+                .status(if r.enabled {
+                    ReplicationRuleStatus::Enabled
+                } else {
+                    ReplicationRuleStatus::Disabled
+                })
+                .set_filter(
+                    r.filter_prefix
+                        .as_ref()
+                        .map(|p| ReplicationRuleFilter::builder().prefix(p).build()),
+                )
+                .set_prefix(r.legacy_prefix.clone())
+                .set_delete_marker_replication(marker)
+                .destination(destination)
+                .build()
+                .map_err(invalid)?,
+        );
+    }
+    ReplicationConfiguration::builder()
+        .role(&setting.role)
+        .set_rules(Some(rules))
+        .build()
+        .map_err(invalid)
+}
+
 /// The bucket name of `arn:aws:s3:::name` (or `name`).
 pub(crate) fn bucket_of_arn(arn: &str) -> String {
     arn.rsplit(":::").next().unwrap_or(arn).to_owned()
@@ -188,6 +297,65 @@ impl S3Api for SdkS3 {
                 rules: c.rules().iter().map(rule).collect(),
             })
         }))
+    }
+
+    async fn replication_setting(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<ReplicationSetting>, ActionError> {
+        let out = absent(
+            self.client()
+                .await
+                .get_bucket_replication()
+                .bucket(bucket)
+                .send()
+                .await
+                .or_action_error("GetBucketReplication"),
+            &["ReplicationConfigurationNotFoundError"],
+        )?;
+        Ok(out.and_then(|o| {
+            o.replication_configuration().map(|c| {
+                let mut unmodelled = Vec::new();
+                let rules = c
+                    .rules()
+                    .iter()
+                    .map(|r| rule_setting(r, &mut unmodelled))
+                    .collect();
+                ReplicationSetting {
+                    role: c.role().to_owned(),
+                    rules,
+                    unmodelled,
+                }
+            })
+        }))
+    }
+
+    async fn put_replication(
+        &self,
+        bucket: &str,
+        setting: &ReplicationSetting,
+    ) -> Result<(), ActionError> {
+        let config = replication_to_sdk(setting)?;
+        self.client()
+            .await
+            .put_bucket_replication()
+            .bucket(bucket)
+            .replication_configuration(config)
+            .send()
+            .await
+            .or_action_error("PutBucketReplication")?;
+        Ok(())
+    }
+
+    async fn delete_replication(&self, bucket: &str) -> Result<(), ActionError> {
+        self.client()
+            .await
+            .delete_bucket_replication()
+            .bucket(bucket)
+            .send()
+            .await
+            .or_action_error("DeleteBucketReplication")?;
+        Ok(())
     }
 
     async fn list_objects<'a>(

@@ -981,3 +981,215 @@ async fn the_safety_snapshot_is_this_runs() {
     assert_eq!(err.kind(), ErrorKind::Conflict);
     assert!(err.message().contains("before this run started"), "{err}");
 }
+
+// --- reprotect after a detach -------------------------------------------------------------
+
+fn regional(
+    registry: &Registry,
+    id: &str,
+    kind: &str,
+    params: serde_json::Value,
+    region: &str,
+) -> ActionRef {
+    registry
+        .build(&ActionSpec::new(id, kind, params).in_region(region))
+        .unwrap()
+}
+
+async fn global_members(client: &Client, global: &str) -> Option<Vec<(String, bool)>> {
+    let out = client
+        .describe_global_clusters()
+        .global_cluster_identifier(global)
+        .send()
+        .await
+        .ok()?;
+    // moto answers every global cluster, whatever the identifier asked.
+    out.global_clusters()
+        .iter()
+        .find(|g| g.global_cluster_identifier() == Some(global))
+        .map(|g| {
+            g.global_cluster_members()
+                .iter()
+                .map(|m| {
+                    (
+                        m.db_cluster_arn().unwrap_or_default().to_owned(),
+                        m.is_writer().unwrap_or(false),
+                    )
+                })
+                .collect()
+        })
+}
+
+/// The reprotect path against moto (global-database operations through
+/// scripts/lib/moto_server.py where moto lacks them): detach the secondary, build a new global
+/// database around it, retire the old one (the stale primary stays, standalone), add a new
+/// secondary in the old primary's Region; then roll the new secondary and the new global
+/// database back.
+#[tokio::test]
+async fn a_detached_secondary_is_reprotected_by_a_new_global_database() {
+    let Some((moto, _, _)) = setup().await else {
+        return;
+    };
+    let (old, primary_arn, secondary) = global_database(&moto).await;
+    let east = Client::new(&moto.sdk_config("us-east-1").await);
+    let mut registry = Registry::new();
+    drkit_rds::register(
+        &mut registry,
+        AwsContext::from_sdk_config(moto.sdk_config("us-west-2").await),
+    )
+    .unwrap();
+    let ctx = Context::new();
+    let detach = regional(
+        &registry,
+        "db-detach",
+        "rds.detach_global_secondary",
+        json!({"global_cluster": old, "cluster": secondary}),
+        "us-west-2",
+    );
+    detach.execute(&ctx).await.unwrap();
+
+    // The old name is held by the stale primary: blocked, naming it.
+    let taken = regional(
+        &registry,
+        "db-global-new",
+        "rds.create_global_cluster",
+        json!({"global_cluster": old, "source_cluster": secondary}),
+        "us-west-2",
+    );
+    match taken.check(&ctx).await.unwrap() {
+        Check::Blocked { reason } => assert!(reason.contains("(writer)"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+
+    let new = unique("mint-global-2");
+    let create = regional(
+        &registry,
+        "db-global-new",
+        "rds.create_global_cluster",
+        json!({"global_cluster": new, "source_cluster": secondary}),
+        "us-west-2",
+    );
+    assert!(matches!(
+        create.check(&ctx).await.unwrap(),
+        Check::Ready { .. }
+    ));
+    let out = create.execute(&ctx).await.unwrap();
+    let secondary_arn = out.get_str("writer").unwrap().to_owned();
+    assert!(
+        secondary_arn.ends_with(&format!(":cluster:{secondary}")),
+        "{secondary_arn}"
+    );
+    create.verify(&ctx).await.unwrap();
+    assert!(matches!(
+        create.check(&ctx).await.unwrap(),
+        Check::Done { .. }
+    ));
+    // A second CreateGlobalCluster of that name is refused, as on AWS (moto would replace it:
+    // scripts/lib/moto_server.py wraps that).
+    let again = east
+        .create_global_cluster()
+        .global_cluster_identifier(&new)
+        .engine("aurora-postgresql")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        again.as_service_error().and_then(|e| e.meta().code()),
+        Some("GlobalClusterAlreadyExistsFault")
+    );
+
+    // Retire the old global database: only when its members are named.
+    let primary = primary_arn.rsplit(':').next().unwrap().to_owned();
+    let unnamed = regional(
+        &registry,
+        "db-global-old-retired",
+        "rds.retire_global_cluster",
+        json!({"global_cluster": old, "expect_members": []}),
+        "us-east-1",
+    );
+    assert!(matches!(
+        unnamed.check(&ctx).await.unwrap(),
+        Check::Blocked { .. }
+    ));
+    let retire = regional(
+        &registry,
+        "db-global-old-retired",
+        "rds.retire_global_cluster",
+        json!({"global_cluster": old, "expect_members": [primary]}),
+        "us-east-1",
+    );
+    let out = retire.execute(&ctx).await.unwrap();
+    assert_eq!(out.get("detached"), Some(&json!([primary_arn])));
+    assert_eq!(global_members(&east, &old).await, None, "deleted");
+    assert!(
+        east.describe_db_clusters()
+            .db_cluster_identifier(&primary)
+            .send()
+            .await
+            .is_ok(),
+        "the stale primary is kept"
+    );
+    assert!(matches!(
+        retire.check(&ctx).await.unwrap(),
+        Check::Done { .. }
+    ));
+
+    // A new secondary in the old primary's Region.
+    let east_2 = unique("mint-replica-east-2");
+    let add = regional(
+        &registry,
+        "db-secondary-east",
+        "rds.add_global_secondary",
+        json!({
+            "global_cluster": new,
+            "cluster": east_2,
+            "instances": [{"identifier": format!("{east_2}-1"), "class": "db.r6g.large"}],
+        }),
+        "us-east-1",
+    );
+    assert!(matches!(
+        add.check(&ctx).await.unwrap(),
+        Check::Ready { .. }
+    ));
+    let out = add.execute(&ctx).await.unwrap();
+    assert_eq!(out.get_str("engine"), Some("aurora-postgresql"));
+    add.verify(&ctx).await.unwrap();
+    assert!(matches!(add.check(&ctx).await.unwrap(), Check::Done { .. }));
+    let members = global_members(&east, &new).await.unwrap();
+    assert_eq!(members.len(), 2, "{members:?}");
+    assert!(
+        members.contains(&(secondary_arn.clone(), true)),
+        "{members:?}"
+    );
+
+    // The stale primary's name cannot be the new secondary: never adopted.
+    let stale = regional(
+        &registry,
+        "db-secondary-stale",
+        "rds.add_global_secondary",
+        json!({
+            "global_cluster": new,
+            "cluster": primary,
+            "instances": [{"identifier": format!("{primary}-9"), "class": "db.r6g.large"}],
+        }),
+        "us-east-1",
+    );
+    assert!(matches!(
+        stale.check(&ctx).await.unwrap(),
+        Check::Blocked { .. }
+    ));
+
+    // Roll back: the secondary, then the new global database.
+    add.rollback(&ctx).await.unwrap();
+    assert_eq!(global_members(&east, &new).await.unwrap().len(), 1);
+    assert!(
+        east.describe_db_clusters()
+            .db_cluster_identifier(&east_2)
+            .send()
+            .await
+            .is_err(),
+        "the secondary is deleted"
+    );
+    create.rollback(&ctx).await.unwrap();
+    assert_eq!(global_members(&east, &new).await, None);
+}

@@ -21,7 +21,8 @@ use drkit_aws::{Aws, AwsContext};
 use drkit_core::registry::{ActionSpec, Registry};
 use drkit_core::{ActionError, Check, Context, PortFactory};
 use drkit_s3::{
-    ObjectInfo, ObjectPage, PublicAccessBlock, ReplicationConfig, S3Api, SdkS3, WebsiteConfig,
+    ObjectInfo, ObjectPage, PublicAccessBlock, ReplicationConfig, ReplicationSetting, S3Api, SdkS3,
+    WebsiteConfig,
 };
 use drkit_testkit::behaviour::{Case, World, mutating, read_only};
 use drkit_testkit::unique;
@@ -609,6 +610,27 @@ impl S3Api for Counted {
         self.mutations.fetch_add(1, Ordering::SeqCst);
         self.inner.delete_website(bucket).await
     }
+
+    async fn replication_setting(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<ReplicationSetting>, ActionError> {
+        self.inner.replication_setting(bucket).await
+    }
+
+    async fn put_replication(
+        &self,
+        bucket: &str,
+        setting: &ReplicationSetting,
+    ) -> Result<(), ActionError> {
+        self.mutations.fetch_add(1, Ordering::SeqCst);
+        self.inner.put_replication(bucket, setting).await
+    }
+
+    async fn delete_replication(&self, bucket: &str) -> Result<(), ActionError> {
+        self.mutations.fetch_add(1, Ordering::SeqCst);
+        self.inner.delete_replication(bucket).await
+    }
 }
 
 /// moto's buckets of one test, described through the SDK (each client in the bucket's
@@ -631,12 +653,14 @@ impl World for MotoWorld {
                 .await
                 .ok()
                 .and_then(|v| v.status().map(|s| s.as_str().to_owned()));
+            // The whole configuration as moto answers it: a rollback must restore it exactly.
             let replicates = client
                 .get_bucket_replication()
                 .bucket(bucket)
                 .send()
                 .await
-                .is_ok();
+                .ok()
+                .map(|r| format!("{:?}", r.replication_configuration()));
             state.insert(
                 bucket.clone(),
                 json!({
@@ -697,6 +721,7 @@ async fn the_behaviour_suite_on_moto() {
         .unwrap();
     let plain = bucket(&east, "us-east-1", false).await;
     let served = bucket(&east, "us-east-1", false).await;
+    let (source_2, dest_2) = (source.clone(), dest.clone());
     public(&east, &plain).await;
     public(&east, &served).await;
     east.put_bucket_website()
@@ -719,7 +744,7 @@ async fn the_behaviour_suite_on_moto() {
     let world = MotoWorld {
         buckets: vec![
             (east.clone(), source.clone()),
-            (west, dest),
+            (west, dest.clone()),
             (east.clone(), plain.clone()),
             (east, served.clone()),
         ],
@@ -749,4 +774,69 @@ async fn the_behaviour_suite_on_moto() {
         );
         mutating(&case, &world).await;
     }
+    // Reverse replication (none before: rollback deletes it), and a new rule where a V1 rule
+    // was (rollback puts it back as moto answers it). No prefix: moto answers every rule with
+    // an empty prefix filter (see the test below).
+    let role = "arn:aws:iam::123456789012:role/s3-replication-back";
+    for (bucket, to, region) in [
+        (dest_2.clone(), source_2.clone(), "us-west-2"),
+        (source_2, dest_2, "us-east-1"),
+    ] {
+        let case = Case::new(
+            registry.clone(),
+            "s3.configure_replication",
+            json!({"bucket": bucket, "role": role, "destination_bucket": to}),
+        )
+        .in_region(region)
+        .refuses(
+            json!({"bucket": bucket, "role": "s3-replication", "destination_bucket": to}),
+            "role",
+        );
+        mutating(&case, &world).await;
+    }
+}
+
+/// What moto 5.2.6 does with `PutBucketReplication`: it refuses an unversioned source
+/// (`InvalidRequest`, as S3 does); it keeps the rule but answers `GetBucketReplication` with an
+/// empty `Prefix` filter and `DeleteMarkerReplication` `Disabled` whatever was put. So on moto
+/// `s3.configure_replication` is shown without `prefix` / `delete_marker_replication` (the
+/// behaviour suite above); with them, only against the mocks and S3's documented answer.
+#[tokio::test]
+async fn moto_replication_readback_drops_the_filter() {
+    let Some((aws, _)) = setup().await else {
+        return;
+    };
+    let east = client(&aws, "us-east-1").await;
+    let west = client(&aws, "us-west-2").await;
+    let source = bucket(&west, "us-west-2", true).await;
+    let dest = bucket(&east, "us-east-1", true).await;
+    let plain = bucket(&west, "us-west-2", false).await;
+    let mut setting = ReplicationSetting::default();
+    setting.role = "arn:aws:iam::123456789012:role/s3-replication-back".into();
+    let mut rule = drkit_s3::RuleSetting::default();
+    rule.id = Some("drkit-replication".into());
+    rule.priority = Some(1);
+    rule.enabled = true;
+    rule.filter_prefix = Some("img/".into());
+    rule.destination_arn = format!("arn:aws:s3:::{dest}");
+    rule.delete_marker_replication = Some(true);
+    setting.rules.push(rule);
+    let port = SdkS3::for_region(&aws, Some("us-west-2"));
+    let refused = port.put_replication(&plain, &setting).await.unwrap_err();
+    assert_eq!(refused.code(), Some("InvalidRequest"), "{refused}");
+    port.put_replication(&source, &setting).await.unwrap();
+    let read = port.replication_setting(&source).await.unwrap().unwrap();
+    assert_eq!(read.rules.len(), 1);
+    assert_eq!(
+        read.rules[0].destination_arn,
+        format!("arn:aws:s3:::{dest}")
+    );
+    assert_eq!(
+        read.rules[0].filter_prefix.as_deref(),
+        Some(""),
+        "moto drops the prefix"
+    );
+    assert_eq!(read.rules[0].delete_marker_replication, Some(false));
+    port.delete_replication(&source).await.unwrap();
+    assert_eq!(port.replication_setting(&source).await.unwrap(), None);
 }
