@@ -10,7 +10,12 @@
 #    under 2 minutes, send nothing to us-east-1's regional services, leave the secondary Aurora
 #    cluster a standalone writer, the standby node group scaled, the ARC routing controls
 #    pointing at us-west-2, and a report with the RTO verdicts and every skipped step's reason;
-# 2. graceful meets the dark region: `drkit run` (graceful) must fail naming the region and
+# 2. reprotect and fail back, on the world part 1 left, us-east-1 answering again:
+#    examples/runbooks/mint-replica-failback.toml must exit 0, and the world must have its
+#    original shape again (the shape read before the outage: the global database's writer and
+#    secondary Regions, S3 replication's directions, the ARC routing controls, CloudFront's
+#    origin, the standby node group's size);
+# 3. graceful meets the dark region: `drkit run` (graceful) must fail naming the region and
 #    the way out, then `drkit resume JOURNAL --mode ungraceful --impaired-region us-east-1`
 #    must finish the recovery (exit 0).
 # The graceful run with every region answering is README's main job (scripts/mint-drill.sh).
@@ -99,6 +104,42 @@ sys.exit(0 if ok else 1)
 PY
 }
 
+# shape: the world's shape, read from moto directly and from the running proxy's fake ARC
+# cluster, as JSON: what the failback must restore (Regions and directions, not names).
+shape() {
+  "$MOTO_VENV/bin/python" - "$MOTO" "$PROXY_URL" <<'PY'
+import json, sys, urllib.request
+import boto3
+moto, arc = sys.argv[1], sys.argv[2]
+def client(service, region):
+    return boto3.client(service, region_name=region, endpoint_url=moto,
+                        aws_access_key_id="test", aws_secret_access_key="test")
+s3 = client("s3", "us-east-1")
+def replication(bucket):
+    try:
+        rules = s3.get_bucket_replication(Bucket=bucket)["ReplicationConfiguration"]["Rules"]
+    except s3.exceptions.ClientError:
+        return []
+    return sorted(r["Destination"]["Bucket"].split(":")[-1] for r in rules if r["Status"] == "Enabled")
+dist = client("cloudfront", "us-east-1").list_distributions()["DistributionList"]["Items"][0]
+config = client("cloudfront", "us-east-1").get_distribution_config(Id=dist["Id"])["DistributionConfig"]
+ng = client("eks", "us-west-2").describe_nodegroup(
+    clusterName="mint-replica-standby", nodegroupName="primary-nodes")["nodegroup"]
+states = json.load(urllib.request.urlopen(arc + "/__fake-arc/states", timeout=10))
+print(json.dumps({
+    "global databases": {
+        g["GlobalClusterIdentifier"]: sorted(
+            ("writer" if m["IsWriter"] else "secondary") + " in " + m["DBClusterArn"].split(":")[3]
+            for m in g["GlobalClusterMembers"])
+        for g in client("rds", "us-east-1").describe_global_clusters()["GlobalClusters"]},
+    "S3 replication": {b: replication(b) for b in ("mint-replica-primary", "mint-replica-dr")},
+    "ARC routing controls": {k.rsplit("/", 1)[-1]: v for k, v in sorted(states.items())},
+    "CloudFront origin": config["DefaultCacheBehavior"]["TargetOriginId"],
+    "standby node group": ng["scalingConfig"],
+}, indent=1, sort_keys=True))
+PY
+}
+
 # no_request_to_us_east_1 DIR: the proxy's counts show no request signed for a regional
 # service in us-east-1, and nothing held.
 no_request_to_us_east_1() {
@@ -119,6 +160,7 @@ log "1. ungraceful: drkit run --mode ungraceful --impaired-region us-east-1, us-
 dir=$work/ungraceful
 mkdir -p "$dir"
 dark_world "$dir"
+shape >"$dir/shape-before.json"
 run_drkit "$dir" "$UNGRACEFUL_BOUND" run "$RUNBOOK" --mode ungraceful \
   --impaired-region us-east-1 --journal "$dir/journal"
 echo "ungraceful run: exit $RC in ${TOOK}s (bound ${UNGRACEFUL_BOUND}s)"
@@ -144,7 +186,43 @@ else
 fi
 
 echo
-log "2. graceful meets the dark region, then resumed in ungraceful mode"
+log "2. us-east-1 answers again: reprotect, then a planned failback (mint-replica-failback.toml)"
+failback=$work/ungraceful/failback
+mkdir -p "$failback"
+# Each proxy holds its own fake ARC cluster: this one starts where the outage left it.
+start_proxy "$failback" --rate 0 --arc-control "$MINT_ARC_CONTROL_USE1=Off" \
+  --arc-control "$MINT_ARC_CONTROL_USW2=On"
+export MINT_ARC_ENDPOINT=$PROXY_URL
+run_drkit "$failback" 300 run examples/runbooks/mint-replica-failback.toml \
+  --journal "$failback/journal"
+echo "failback run: exit $RC in ${TOOK}s"
+[ "$RC" = 0 ] || { fail "the failback run: exit $RC"; tail -n 30 "$failback/run.out" "$failback/run.err"; }
+shape >"$failback/shape-after.json"
+stop_proxy
+if diff -u "$dir/shape-before.json" "$failback/shape-after.json" >"$failback/shape.diff"; then
+  echo "  ok: the world has its original shape again:"
+  tr -d '\n' <"$failback/shape-after.json" | tr -s ' ' | fold -w 160 | sed 's/^/    /'
+  echo
+else
+  fail "the world's shape after the failback differs from before the outage:"
+  cat "$failback/shape.diff"
+fi
+# The stale old primary is kept, standalone, for forensics (its unreplicated writes).
+"$MOTO_VENV/bin/python" - "$MOTO" <<'PY' || fail "the old us-east-1 primary is not kept standalone"
+import sys, boto3
+rds = boto3.client("rds", region_name="us-east-1", endpoint_url=sys.argv[1],
+                   aws_access_key_id="test", aws_secret_access_key="test")
+old = rds.describe_db_clusters(DBClusterIdentifier="mint-replica-east")["DBClusters"][0]
+members = [m["DBClusterArn"] for g in rds.describe_global_clusters()["GlobalClusters"]
+           for m in g["GlobalClusterMembers"]]
+kept = old["DBClusterArn"] not in members
+print(f"  {'ok' if kept else 'FAILED'}: the old primary mint-replica-east is kept standalone "
+      f"({old['Status']}); the global database's members: {members}")
+sys.exit(0 if kept else 1)
+PY
+
+echo
+log "3. graceful meets the dark region, then resumed in ungraceful mode"
 dir=$work/graceful-then-ungraceful
 mkdir -p "$dir"
 dark_world "$dir"
@@ -170,5 +248,5 @@ check_world || fail "the world after the resume is not as expected"
 stop_proxy
 
 echo
-echo "region-drill: ungraceful and graceful-then-resumed: $([ "$failures" = 0 ] && echo passed || echo "$failures FAILED") (graceful part failed in ${first_took}s with exit $first_rc as expected); total $(( $(date +%s) - started ))s; files in $work"
+echo "region-drill: ungraceful, failback, graceful-then-resumed: $([ "$failures" = 0 ] && echo passed || echo "$failures FAILED") (graceful part failed in ${first_took}s with exit $first_rc as expected); total $(( $(date +%s) - started ))s; files in $work"
 [ "$failures" = 0 ]

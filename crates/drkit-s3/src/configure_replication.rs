@@ -104,7 +104,7 @@ impl ConfigureReplicationParams {
 }
 
 /// `a rule -> b (prefix p, ...)`, for messages.
-fn describe(setting: Option<&ReplicationSetting>) -> String {
+pub(crate) fn describe(setting: Option<&ReplicationSetting>) -> String {
     let Some(s) = setting else {
         return "none".to_owned();
     };
@@ -139,8 +139,131 @@ fn describe(setting: Option<&ReplicationSetting>) -> String {
 pub struct ConfigureReplication {
     base: Base<Self>,
     ports: PortFactory<dyn S3Api>,
-    /// `Some(previous)` once this action has decided to change the configuration.
-    previous: Mutex<Option<Option<ReplicationSetting>>>,
+    previous: Previous,
+}
+
+/// What the replication kinds share: the configuration before the change (`Some(previous)`
+/// once the action decided to change it; `previous` itself `None` when there was none),
+/// journalled as the intent before the call and output as `previous_replication`, and what
+/// reads, waits for and restores a bucket's configuration.
+#[derive(Debug, Default)]
+pub(crate) struct Previous(Mutex<Option<Option<ReplicationSetting>>>);
+
+impl Previous {
+    pub(crate) fn get(&self) -> Option<Option<ReplicationSetting>> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set(&self, p: Option<Option<ReplicationSetting>>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = p;
+    }
+
+    /// What an earlier attempt or run part of step `id` recorded as the configuration before
+    /// its change: the journalled intent, else the step's recorded outputs.
+    pub(crate) fn recorded(ctx: &Context, id: &str) -> Option<Option<ReplicationSetting>> {
+        let decode =
+            |v: &Value| serde_json::from_value::<Option<ReplicationSetting>>(v.clone()).ok();
+        ctx.intent()
+            .and_then(|i| i.get("previous_replication").and_then(decode))
+            .or_else(|| {
+                ctx.outputs_of(id)
+                    .and_then(|o| o.get("previous_replication").and_then(decode))
+            })
+    }
+
+    /// Adopts what an earlier attempt recorded, when nothing is known yet.
+    pub(crate) fn adopt(&self, ctx: &Context, id: &str) -> bool {
+        if self.get().is_none()
+            && let Some(recorded) = Self::recorded(ctx, id)
+        {
+            self.set(Some(recorded));
+        }
+        self.get().is_some()
+    }
+
+    /// Journals `current` as the configuration before the change (before the call: if it
+    /// takes effect and the answer or the process is lost, a rollback still knows what to
+    /// restore), and keeps it.
+    pub(crate) async fn record(
+        &self,
+        ctx: &Context,
+        current: Option<ReplicationSetting>,
+    ) -> Result<(), ActionError> {
+        ctx.record_intent(Outputs::new().with("previous_replication", encode(current.as_ref())))
+            .await?;
+        self.set(Some(current));
+        Ok(())
+    }
+
+    /// `previous_replication` in `out`, when this step changed the configuration.
+    pub(crate) fn output(&self, out: &mut Outputs) {
+        if let Some(previous) = self.get() {
+            out.insert("previous_replication", encode(previous.as_ref()));
+        }
+    }
+
+    /// Puts the configuration before back (or deletes the configuration when there was none)
+    /// and waits until it reads back.
+    pub(crate) async fn restore<K: ActionKind<Port = dyn S3Api>>(
+        &self,
+        ctx: &Context,
+        base: &Base<K>,
+        bucket: &str,
+    ) -> Result<(), ActionError> {
+        let Some(previous) = self.get().or_else(|| Self::recorded(ctx, &base.id)) else {
+            return Err(ActionError::unsupported(
+                "nothing to roll back: this step did not change the replication configuration",
+            ));
+        };
+        match &previous {
+            Some(config) => ctx
+                .bounded(base.port.put_replication(bucket, config))
+                .await
+                .map_err(|e| e.with_operation("PutBucketReplication"))?,
+            None => ctx
+                .bounded(base.port.delete_replication(bucket))
+                .await
+                .map_err(|e| e.with_operation("DeleteBucketReplication"))?,
+        }
+        wait_for(ctx, base, bucket, previous.as_ref()).await?;
+        self.set(None);
+        Ok(())
+    }
+}
+
+/// The bucket's replication configuration now.
+pub(crate) async fn current<K: ActionKind<Port = dyn S3Api>>(
+    ctx: &Context,
+    base: &Base<K>,
+    bucket: &str,
+) -> Result<Option<ReplicationSetting>, ActionError> {
+    ctx.bounded(base.port.replication_setting(bucket)).await
+}
+
+/// Waits until the bucket's configuration reads back as `wanted` (S3 takes a while to
+/// propagate a change).
+pub(crate) async fn wait_for<K: ActionKind<Port = dyn S3Api>>(
+    ctx: &Context,
+    base: &Base<K>,
+    bucket: &str,
+    wanted: Option<&ReplicationSetting>,
+) -> Result<(), ActionError> {
+    let what = format!(
+        "the replication of {bucket} to read back as {}",
+        describe(wanted)
+    );
+    wait_until(ctx, &what, &base.wait, || async {
+        let now = current(ctx, base, bucket).await?;
+        Ok(if now.as_ref() == wanted {
+            Poll::Ready(())
+        } else {
+            Poll::Pending(describe(now.as_ref()))
+        })
+    })
+    .await
 }
 
 impl ActionKind for ConfigureReplication {
@@ -231,7 +354,7 @@ impl ActionKind for ConfigureReplication {
         Ok(Self {
             base: step.into_base(target, ports),
             ports: ports.clone(),
-            previous: Mutex::new(None),
+            previous: Previous::default(),
         })
     }
 }
@@ -251,37 +374,8 @@ impl ConfigureReplication {
                 Arc::clone(&port),
             ),
             ports: PortFactory::fixed(port),
-            previous: Mutex::new(None),
+            previous: Previous::default(),
         }
-    }
-
-    fn previous(&self) -> Option<Option<ReplicationSetting>> {
-        self.previous
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    fn set_previous(&self, p: Option<Option<ReplicationSetting>>) {
-        *self.previous.lock().unwrap_or_else(PoisonError::into_inner) = p;
-    }
-
-    /// What an earlier attempt or run part recorded as the configuration before its change:
-    /// the journalled intent, else the step's recorded outputs.
-    fn recorded_previous(&self, ctx: &Context) -> Option<Option<ReplicationSetting>> {
-        let decode =
-            |v: &Value| serde_json::from_value::<Option<ReplicationSetting>>(v.clone()).ok();
-        ctx.intent()
-            .and_then(|i| i.get("previous_replication").and_then(decode))
-            .or_else(|| {
-                ctx.outputs_of(&self.base.id)
-                    .and_then(|o| o.get("previous_replication").and_then(decode))
-            })
-    }
-
-    async fn current(&self, ctx: &Context) -> Result<Option<ReplicationSetting>, ActionError> {
-        ctx.bounded(self.base.port.replication_setting(&self.base.params.bucket))
-            .await
     }
 
     /// Why replication cannot be set (`Err`), else the destination's region: versioning must
@@ -316,31 +410,8 @@ impl ConfigureReplication {
             .with("destination_region", region)
             .with("role", p.role.clone())
             .with("rule_id", p.rule_id.clone());
-        if let Some(previous) = self.previous() {
-            out.insert("previous_replication", encode(previous.as_ref()));
-        }
+        self.previous.output(&mut out);
         out
-    }
-
-    async fn wait_for(
-        &self,
-        ctx: &Context,
-        wanted: Option<&ReplicationSetting>,
-    ) -> Result<(), ActionError> {
-        let what = format!(
-            "the replication of {} to read back as {}",
-            self.base.params.bucket,
-            describe(wanted)
-        );
-        wait_until(ctx, &what, &self.base.wait, || async {
-            let now = self.current(ctx).await?;
-            Ok(if now.as_ref() == wanted {
-                Poll::Ready(())
-            } else {
-                Poll::Pending(describe(now.as_ref()))
-            })
-        })
-        .await
     }
 }
 
@@ -360,7 +431,7 @@ fn encode(setting: Option<&ReplicationSetting>) -> Value {
     serde_json::to_value(setting).unwrap_or(Value::Null)
 }
 
-fn cannot_restore(bucket: &str, current: &ReplicationSetting) -> String {
+pub(crate) fn cannot_restore(bucket: &str, current: &ReplicationSetting) -> String {
     format!(
         "bucket {bucket} has a replication configuration with {} that drkit does not model and \
          could not restore on rollback: change it by hand",
@@ -376,7 +447,7 @@ impl Act for ConfigureReplication {
 
     async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
         let p = &self.base.params;
-        let current = match self.current(ctx).await {
+        let current = match current(ctx, &self.base, &p.bucket).await {
             Ok(c) => c,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Ok(Check::blocked(format!(
@@ -392,11 +463,7 @@ impl Act for ConfigureReplication {
         };
         let wanted = p.wanted();
         if current.as_ref() == Some(&wanted) {
-            if self.previous().is_none()
-                && let Some(recorded) = self.recorded_previous(ctx)
-            {
-                self.set_previous(Some(recorded));
-            }
+            self.previous.adopt(ctx, &self.base.id);
             return Ok(Check::Done {
                 detail: format!(
                     "bucket {} replicates: {}",
@@ -424,27 +491,17 @@ impl Act for ConfigureReplication {
             .await?
             .map_err(ActionError::precondition)?;
         let wanted = p.wanted();
-        if self.previous().is_none() {
-            if let Some(recorded) = self.recorded_previous(ctx) {
-                // An earlier attempt or run part recorded the configuration before its change.
-                self.set_previous(Some(recorded));
-            } else {
-                let current = self.current(ctx).await?;
-                if current.as_ref() == Some(&wanted) {
-                    ctx.progress("the replication configuration is already the wanted one");
-                    return Ok(self.outputs(&region));
-                }
-                if let Some(c) = current.as_ref().filter(|c| !c.unmodelled.is_empty()) {
-                    return Err(ActionError::precondition(cannot_restore(&p.bucket, c)));
-                }
-                // Journalled before the call: if it takes effect and the answer or the process
-                // is lost, a rollback still knows what to restore.
-                ctx.record_intent(
-                    Outputs::new().with("previous_replication", encode(current.as_ref())),
-                )
-                .await?;
-                self.set_previous(Some(current));
+        // An earlier attempt or run part may have recorded the configuration before its change.
+        if !self.previous.adopt(ctx, &self.base.id) {
+            let current = current(ctx, &self.base, &p.bucket).await?;
+            if current.as_ref() == Some(&wanted) {
+                ctx.progress("the replication configuration is already the wanted one");
+                return Ok(self.outputs(&region));
             }
+            if let Some(c) = current.as_ref().filter(|c| !c.unmodelled.is_empty()) {
+                return Err(ActionError::precondition(cannot_restore(&p.bucket, c)));
+            }
+            self.previous.record(ctx, current).await?;
         }
         ctx.bounded(self.base.port.put_replication(&p.bucket, &wanted))
             .await
@@ -454,13 +511,13 @@ impl Act for ConfigureReplication {
             p.bucket,
             describe(Some(&wanted))
         ));
-        self.wait_for(ctx, Some(&wanted)).await?;
+        wait_for(ctx, &self.base, &p.bucket, Some(&wanted)).await?;
         Ok(self.outputs(&region))
     }
 
     async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
         let p = &self.base.params;
-        let current = self.current(ctx).await?;
+        let current = current(ctx, &self.base, &p.bucket).await?;
         let wanted = p.wanted();
         if current.as_ref() == Some(&wanted) {
             Ok(format!(
@@ -479,25 +536,9 @@ impl Act for ConfigureReplication {
     }
 
     async fn undo(&self, ctx: &Context) -> Result<(), ActionError> {
-        let bucket = &self.base.params.bucket;
-        let Some(previous) = self.previous().or_else(|| self.recorded_previous(ctx)) else {
-            return Err(ActionError::unsupported(
-                "nothing to roll back: this step did not change the replication configuration",
-            ));
-        };
-        match &previous {
-            Some(config) => ctx
-                .bounded(self.base.port.put_replication(bucket, config))
-                .await
-                .map_err(|e| e.with_operation("PutBucketReplication"))?,
-            None => ctx
-                .bounded(self.base.port.delete_replication(bucket))
-                .await
-                .map_err(|e| e.with_operation("DeleteBucketReplication"))?,
-        }
-        self.wait_for(ctx, previous.as_ref()).await?;
-        self.set_previous(None);
-        Ok(())
+        self.previous
+            .restore(ctx, &self.base, &self.base.params.bucket)
+            .await
     }
 }
 

@@ -20,6 +20,7 @@ mod fake;
 mod port;
 mod public;
 mod register;
+mod remove_replication;
 mod replication;
 mod rpo;
 mod sdk;
@@ -33,6 +34,7 @@ pub use port::{
     ReplicationSetting, RuleSetting, S3Api, WebsiteConfig,
 };
 pub use register::{DESCRIPTORS, aws_ports, register, register_with};
+pub use remove_replication::{RemoveReplication, RemoveReplicationParams};
 pub use replication::{RPO_CLASS_FILES, VerifyReplication, VerifyReplicationParams};
 pub use sdk::SdkS3;
 pub use website::{ConfigureWebsite, ConfigureWebsiteParams, website_endpoint};

@@ -8,6 +8,7 @@ use drkit_core::{ActionKind, PortFactory};
 
 use crate::configure_replication::ConfigureReplication;
 use crate::port::S3Api;
+use crate::remove_replication::RemoveReplication;
 use crate::replication::VerifyReplication;
 use crate::sdk::SdkS3;
 use crate::website::ConfigureWebsite;
@@ -24,6 +25,7 @@ pub const DESCRIPTORS: &[ActionDescriptor] = &[
     VerifyReplication::DESCRIPTOR,
     ConfigureWebsite::DESCRIPTOR,
     ConfigureReplication::DESCRIPTOR,
+    RemoveReplication::DESCRIPTOR,
 ];
 
 /// Registers every S3 action, talking to AWS as configured in `aws` (loaded on first use).
@@ -38,7 +40,8 @@ pub fn register_with(
 ) -> Result<(), DuplicateKind> {
     registry.register::<VerifyReplication>(ports.clone())?;
     registry.register::<ConfigureWebsite>(ports.clone())?;
-    registry.register::<ConfigureReplication>(ports.clone())
+    registry.register::<ConfigureReplication>(ports.clone())?;
+    registry.register::<RemoveReplication>(ports.clone())
 }
 
 #[cfg(test)]

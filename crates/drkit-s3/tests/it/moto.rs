@@ -794,6 +794,15 @@ async fn the_behaviour_suite_on_moto() {
         );
         mutating(&case, &world).await;
     }
+    // Failback: a bucket's replication removed (rollback puts back what moto answered).
+    let case = Case::new(
+        registry.clone(),
+        "s3.remove_replication",
+        json!({"bucket": source}),
+    )
+    .in_region("us-east-1")
+    .refuses(json!({"bucket": "Mint_Assets"}), "bucket");
+    mutating(&case, &world).await;
 }
 
 /// What moto 5.2.6 does with `PutBucketReplication`: it refuses an unversioned source
