@@ -195,9 +195,17 @@ fn unreachable_ready<C>() -> C {
 /// let adapter = SdkDemo::new(aws_sdk_demo::Client);
 /// # let _ = adapter;
 /// ```
+///
+/// `pub struct SdkS3(Client) built by client_for;` builds the client with `client_for(&SdkConfig)`
+/// (a service-specific configuration) instead of `Client::new`.
 #[macro_export]
 macro_rules! sdk_adapter {
     ($(#[$meta:meta])* $vis:vis struct $name:ident($client:ty);) => {
+        $crate::sdk_adapter! {
+            $(#[$meta])* $vis struct $name($client) built by <$client>::new;
+        }
+    };
+    ($(#[$meta:meta])* $vis:vis struct $name:ident($client:ty) built by $make:expr;) => {
         $(#[$meta])*
         #[derive(Debug)]
         $vis struct $name {
@@ -214,14 +222,14 @@ macro_rules! sdk_adapter {
 
             /// A client for `config` (see `drkit_aws::AwsContext::for_region`).
             pub fn from_config(config: &$crate::SdkConfig) -> Self {
-                Self::new(<$client>::new(config))
+                Self::new($make(config))
             }
 
             /// A client for `region` (`None`: the default one), built from `aws` on its first
             /// call.
             pub fn lazy(aws: &$crate::Aws, region: ::std::option::Option<&str>) -> Self {
                 Self {
-                    client: $crate::LazyClient::new(aws, region, <$client>::new),
+                    client: $crate::LazyClient::new(aws, region, $make),
                 }
             }
 

@@ -948,6 +948,9 @@ impl ActionKind for AddGlobalSecondary {
         "rds:DeleteDBInstance",
         "rds:RemoveFromGlobalCluster",
         "rds:DeleteDBCluster",
+        // An encrypted secondary: RDS uses the Region's KMS key on the caller's behalf.
+        "kms:DescribeKey",
+        "kms:CreateGrant",
     ];
     const OUTPUTS: &'static [OutputDoc] = &[
         OutputDoc::new("cluster", "the secondary cluster's identifier"),

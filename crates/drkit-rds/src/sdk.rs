@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use aws_sdk_rds::Client;
 use aws_sdk_rds::primitives::DateTime;
-use drkit_aws::{Aws, LazyClient, SdkResultExt};
+use drkit_aws::SdkResultExt;
 use drkit_core::{ActionError, ErrorKind};
 
 use crate::port::{
@@ -27,36 +27,9 @@ fn some_list(items: &[String]) -> Option<Vec<String>> {
     (!items.is_empty()).then(|| items.to_vec())
 }
 
-/// [`RdsApi`] over an `aws-sdk-rds` client.
-#[derive(Debug)]
-pub struct SdkRds {
-    client: LazyClient<Client>,
-}
-
-impl SdkRds {
-    /// Wraps a client.
-    pub fn new(client: Client) -> Self {
-        Self {
-            client: LazyClient::ready(client),
-        }
-    }
-
-    /// A client for `config` (see `drkit_aws::AwsContext::for_region`).
-    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
-        Self::new(Client::new(config))
-    }
-
-    /// A client for `region`, built from `aws` on its first call.
-    pub fn lazy(aws: &Aws, region: Option<&str>) -> Self {
-        Self {
-            client: LazyClient::new(aws, region, Client::new),
-        }
-    }
-
-    /// The wrapped client (built on the first call).
-    pub async fn client(&self) -> &Client {
-        self.client.get().await
-    }
+drkit_aws::sdk_adapter! {
+    /// [`RdsApi`] over an `aws-sdk-rds` client.
+    pub struct SdkRds(Client);
 }
 
 fn cluster_from_sdk(c: &aws_sdk_rds::types::DbCluster) -> DbCluster {
@@ -654,31 +627,9 @@ impl RdsApi for SdkRds {
     }
 }
 
-/// [`MetricsApi`] over an `aws-sdk-cloudwatch` client.
-#[derive(Debug)]
-pub struct SdkCloudWatch {
-    client: LazyClient<aws_sdk_cloudwatch::Client>,
-}
-
-impl SdkCloudWatch {
-    /// Wraps a client.
-    pub fn new(client: aws_sdk_cloudwatch::Client) -> Self {
-        Self {
-            client: LazyClient::ready(client),
-        }
-    }
-
-    /// A client for `config`.
-    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
-        Self::new(aws_sdk_cloudwatch::Client::new(config))
-    }
-
-    /// A client for `region`, built from `aws` on its first call.
-    pub fn lazy(aws: &Aws, region: Option<&str>) -> Self {
-        Self {
-            client: LazyClient::new(aws, region, aws_sdk_cloudwatch::Client::new),
-        }
-    }
+drkit_aws::sdk_adapter! {
+    /// [`MetricsApi`] over an `aws-sdk-cloudwatch` client.
+    pub struct SdkCloudWatch(aws_sdk_cloudwatch::Client);
 }
 
 #[async_trait]

@@ -9,19 +9,13 @@ use aws_sdk_s3::types::{
     ErrorDocument, IndexDocument, RedirectAllRequestsTo, ReplicationRuleStatus,
     WebsiteConfiguration,
 };
-use drkit_aws::{Aws, AwsContext, LazyClient, SdkResultExt};
+use drkit_aws::{AwsContext, SdkResultExt};
 use drkit_core::{ActionError, ErrorKind};
 
 use crate::port::{
     ObjectInfo, ObjectPage, PublicAccessBlock, ReplicationConfig, ReplicationRule,
     ReplicationSetting, RuleSetting, S3Api, WebsiteConfig,
 };
-
-/// [`S3Api`] over an `aws-sdk-s3` client, for one region.
-#[derive(Debug)]
-pub struct SdkS3 {
-    client: LazyClient<Client>,
-}
 
 /// A client for `config`, path-style when an endpoint is set (emulators: `bucket.127.0.0.1`
 /// does not resolve).
@@ -32,30 +26,16 @@ fn client_for(config: &aws_config::SdkConfig) -> Client {
     Client::from_conf(config)
 }
 
+drkit_aws::sdk_adapter! {
+    /// [`S3Api`] over an `aws-sdk-s3` client, for one region (path-style addressing when an
+    /// endpoint is set).
+    pub struct SdkS3(Client) built by client_for;
+}
+
 impl SdkS3 {
-    /// Wraps a client.
-    pub fn new(client: Client) -> Self {
-        Self {
-            client: LazyClient::ready(client),
-        }
-    }
-
-    /// A client for `region` (default: the context's), path-style when an endpoint is set
-    /// (emulators: `bucket.127.0.0.1` does not resolve).
+    /// A client for `region` (default: the context's), path-style when an endpoint is set.
     pub fn for_region(aws: &AwsContext, region: Option<&str>) -> Self {
-        Self::new(client_for(&aws.for_region(region)))
-    }
-
-    /// The same for `region`, built from `aws` on its first call.
-    pub fn lazy(aws: &Aws, region: Option<&str>) -> Self {
-        Self {
-            client: LazyClient::new(aws, region, client_for),
-        }
-    }
-
-    /// The wrapped client (built on the first call).
-    pub async fn client(&self) -> &Client {
-        self.client.get().await
+        Self::from_config(&aws.for_region(region))
     }
 }
 
