@@ -430,6 +430,20 @@ const IN_PROGRESS: &[&str] = &[
 pub(crate) const BUSY_RETRIES: usize = 3;
 
 /// Whether `status` is an operation in progress (see [`IN_PROGRESS`]).
+/// A describe's answer, `None` when the resource does not exist.
+pub(crate) fn found<T>(result: Result<T, ActionError>) -> Result<Option<T>, ActionError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The Region of an RDS ARN (`arn:aws:rds:<region>:...`).
+pub(crate) fn arn_region(arn: &str) -> &str {
+    arn.split(':').nth(3).unwrap_or_default()
+}
+
 pub(crate) fn in_progress(status: &str) -> bool {
     IN_PROGRESS.contains(&status)
 }

@@ -27,7 +27,7 @@ use drkit_core::{
 };
 use serde::Deserialize;
 
-use crate::common::{BUSY_RETRIES, identifier, is_state_fault, sign_within};
+use crate::common::{BUSY_RETRIES, found, identifier, is_state_fault, sign_within};
 use crate::failover::{MAX_UNANSWERED_SENDS, UNSTARTED_GRACE};
 use crate::port::{GlobalCluster, GlobalMember, MetricsApi, RdsApi};
 use crate::probe::LagMetric;
@@ -931,17 +931,15 @@ impl DetachGlobalSecondary {
         ctx: &Context,
         arn: &str,
     ) -> Result<Option<GlobalMember>, ActionError> {
-        match describe(
-            self.base.port.as_ref(),
-            ctx,
-            &self.base.params.global_cluster,
-        )
-        .await
-        {
-            Ok(g) => Ok(g.members.into_iter().find(|m| m.arn == arn)),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        let g = found(
+            describe(
+                self.base.port.as_ref(),
+                ctx,
+                &self.base.params.global_cluster,
+            )
+            .await,
+        )?;
+        Ok(g.and_then(|g| g.members.into_iter().find(|m| m.arn == arn)))
     }
 
     fn outputs(cluster: &crate::port::DbCluster) -> Outputs {

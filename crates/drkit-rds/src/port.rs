@@ -580,7 +580,7 @@ impl GlobalMember {
 
     /// The Region of its ARN.
     pub fn region(&self) -> &str {
-        self.arn.split(':').nth(3).unwrap_or_default()
+        crate::common::arn_region(&self.arn)
     }
 
     /// The cluster identifier of its ARN.

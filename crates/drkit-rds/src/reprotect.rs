@@ -31,8 +31,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::common::{
-    SERVERLESS_CLASS, capacity, cluster_ready, identifier, instance_gone, instance_ready,
-    parameter_group, security_groups, sign_within, subnet_group,
+    SERVERLESS_CLASS, arn_region, capacity, cluster_ready, found, identifier, instance_gone,
+    instance_ready, parameter_group, security_groups, sign_within, subnet_group,
 };
 use crate::failover::{MAX_UNANSWERED_SENDS, UNSTARTED_GRACE};
 use crate::global::{
@@ -40,20 +40,6 @@ use crate::global::{
     member_name, members_text,
 };
 use crate::port::{DbCluster, GlobalCluster, RdsApi, RestoreSettings, SecondaryCluster};
-
-/// A describe's answer, `None` when the resource does not exist.
-fn found<T>(result: Result<T, ActionError>) -> Result<Option<T>, ActionError> {
-    match result {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// The Region of an RDS ARN.
-fn arn_region(arn: &str) -> &str {
-    arn.split(':').nth(3).unwrap_or_default()
-}
 
 /// Whether the step recorded that it created what it rolls back: this instance (`flag`), the
 /// journalled intent (a resumed run), or the step's recorded outputs.
