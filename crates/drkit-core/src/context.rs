@@ -143,6 +143,10 @@ pub trait IntentLog: Send + Sync + fmt::Debug {
 
 /// The context an action runs in. Cheap to clone; the runner makes one per step.
 ///
+/// A context carries its step's intent (see [`mutate`](Self::mutate)), so each step needs its
+/// own: a second action executed with the first one's context takes the first's intent for its
+/// own, as on a resume, and reads state instead of sending its change.
+///
 /// ```
 /// use std::time::Duration;
 /// use drkit_core::Context;

@@ -671,13 +671,14 @@ async fn a_global_database_switches_over_and_its_secondary_detaches() {
             .build(&ActionSpec::new(id, kind, params).in_region("us-west-2"))
             .unwrap()
     };
-    let ctx = Context::new();
+    // One context per step, as the runner gives: a context carries its step's intent.
+    let (switch_ctx, detach_ctx) = (Context::new(), Context::new());
     let check = build(
         "db-global-ready",
         "rds.check_global_cluster",
         json!({"global_cluster": global}),
     );
-    match check.check(&ctx).await.unwrap() {
+    match check.check(&Context::new()).await.unwrap() {
         Check::Done { outputs, .. } => {
             assert_eq!(outputs.get_str("writer"), Some(primary_arn.as_str()));
             assert_eq!(outputs.get_str("writer_region"), Some("us-east-1"));
@@ -697,18 +698,18 @@ async fn a_global_database_switches_over_and_its_secondary_detaches() {
         json!({"global_cluster": global, "target_cluster": secondary}),
     );
     assert!(matches!(
-        switch.check(&ctx).await.unwrap(),
+        switch.check(&switch_ctx).await.unwrap(),
         Check::Ready { .. }
     ));
-    let out = switch.execute(&ctx).await.unwrap();
+    let out = switch.execute(&switch_ctx).await.unwrap();
     assert_eq!(out.get_str("previous_writer"), Some(primary_arn.as_str()));
-    switch.verify(&ctx).await.unwrap();
+    switch.verify(&switch_ctx).await.unwrap();
     assert!(matches!(
-        switch.check(&ctx).await.unwrap(),
+        switch.check(&switch_ctx).await.unwrap(),
         Check::Done { .. }
     ));
-    switch.rollback(&ctx).await.unwrap();
-    match check.check(&ctx).await.unwrap() {
+    switch.rollback(&switch_ctx).await.unwrap();
+    match check.check(&Context::new()).await.unwrap() {
         Check::Done { outputs, .. } => {
             assert_eq!(outputs.get_str("writer"), Some(primary_arn.as_str()));
         }
@@ -734,7 +735,7 @@ async fn a_global_database_switches_over_and_its_secondary_detaches() {
         )
         .unwrap();
     assert!(matches!(
-        writer.check(&ctx).await.unwrap(),
+        writer.check(&Context::new()).await.unwrap(),
         Check::Blocked { .. }
     ));
 
@@ -744,18 +745,18 @@ async fn a_global_database_switches_over_and_its_secondary_detaches() {
         "rds.detach_global_secondary",
         json!({"global_cluster": global, "cluster": secondary}),
     );
-    match detach.check(&ctx).await.unwrap() {
+    match detach.check(&detach_ctx).await.unwrap() {
         Check::Ready { change } => assert!(change.starts_with(&format!("detach {secondary}"))),
         other => panic!("{other:?}"),
     }
-    let out = detach.execute(&ctx).await.unwrap();
+    let out = detach.execute(&detach_ctx).await.unwrap();
     assert_eq!(
         out.get_str("writer"),
         Some(format!("{secondary}-1").as_str())
     );
-    detach.verify(&ctx).await.unwrap();
+    detach.verify(&detach_ctx).await.unwrap();
     assert!(matches!(
-        detach.check(&ctx).await.unwrap(),
+        detach.check(&detach_ctx).await.unwrap(),
         Check::Done { .. }
     ));
 }
@@ -1038,7 +1039,8 @@ async fn a_detached_secondary_is_reprotected_by_a_new_global_database() {
         AwsContext::from_sdk_config(moto.sdk_config("us-west-2").await),
     )
     .unwrap();
-    let ctx = Context::new();
+    // One context per step, as the runner gives: a context carries its step's intent.
+    let (create_ctx, retire_ctx, add_ctx) = (Context::new(), Context::new(), Context::new());
     let detach = regional(
         &registry,
         "db-detach",
@@ -1046,7 +1048,7 @@ async fn a_detached_secondary_is_reprotected_by_a_new_global_database() {
         json!({"global_cluster": old, "cluster": secondary}),
         "us-west-2",
     );
-    detach.execute(&ctx).await.unwrap();
+    detach.execute(&Context::new()).await.unwrap();
 
     // The old name is held by the stale primary: blocked, naming it.
     let taken = regional(
@@ -1056,7 +1058,7 @@ async fn a_detached_secondary_is_reprotected_by_a_new_global_database() {
         json!({"global_cluster": old, "source_cluster": secondary}),
         "us-west-2",
     );
-    match taken.check(&ctx).await.unwrap() {
+    match taken.check(&Context::new()).await.unwrap() {
         Check::Blocked { reason } => assert!(reason.contains("(writer)"), "{reason}"),
         other => panic!("{other:?}"),
     }
@@ -1070,18 +1072,18 @@ async fn a_detached_secondary_is_reprotected_by_a_new_global_database() {
         "us-west-2",
     );
     assert!(matches!(
-        create.check(&ctx).await.unwrap(),
+        create.check(&create_ctx).await.unwrap(),
         Check::Ready { .. }
     ));
-    let out = create.execute(&ctx).await.unwrap();
+    let out = create.execute(&create_ctx).await.unwrap();
     let secondary_arn = out.get_str("writer").unwrap().to_owned();
     assert!(
         secondary_arn.ends_with(&format!(":cluster:{secondary}")),
         "{secondary_arn}"
     );
-    create.verify(&ctx).await.unwrap();
+    create.verify(&create_ctx).await.unwrap();
     assert!(matches!(
-        create.check(&ctx).await.unwrap(),
+        create.check(&create_ctx).await.unwrap(),
         Check::Done { .. }
     ));
     // A second CreateGlobalCluster of that name is refused, as on AWS (moto would replace it:
@@ -1108,7 +1110,7 @@ async fn a_detached_secondary_is_reprotected_by_a_new_global_database() {
         "us-east-1",
     );
     assert!(matches!(
-        unnamed.check(&ctx).await.unwrap(),
+        unnamed.check(&Context::new()).await.unwrap(),
         Check::Blocked { .. }
     ));
     let retire = regional(
@@ -1118,7 +1120,7 @@ async fn a_detached_secondary_is_reprotected_by_a_new_global_database() {
         json!({"global_cluster": old, "expect_members": [primary]}),
         "us-east-1",
     );
-    let out = retire.execute(&ctx).await.unwrap();
+    let out = retire.execute(&retire_ctx).await.unwrap();
     assert_eq!(out.get("detached"), Some(&json!([primary_arn])));
     assert_eq!(global_members(&east, &old).await, None, "deleted");
     assert!(
@@ -1130,7 +1132,7 @@ async fn a_detached_secondary_is_reprotected_by_a_new_global_database() {
         "the stale primary is kept"
     );
     assert!(matches!(
-        retire.check(&ctx).await.unwrap(),
+        retire.check(&retire_ctx).await.unwrap(),
         Check::Done { .. }
     ));
 
@@ -1148,13 +1150,16 @@ async fn a_detached_secondary_is_reprotected_by_a_new_global_database() {
         "us-east-1",
     );
     assert!(matches!(
-        add.check(&ctx).await.unwrap(),
+        add.check(&add_ctx).await.unwrap(),
         Check::Ready { .. }
     ));
-    let out = add.execute(&ctx).await.unwrap();
+    let out = add.execute(&add_ctx).await.unwrap();
     assert_eq!(out.get_str("engine"), Some("aurora-postgresql"));
-    add.verify(&ctx).await.unwrap();
-    assert!(matches!(add.check(&ctx).await.unwrap(), Check::Done { .. }));
+    add.verify(&add_ctx).await.unwrap();
+    assert!(matches!(
+        add.check(&add_ctx).await.unwrap(),
+        Check::Done { .. }
+    ));
     let members = global_members(&east, &new).await.unwrap();
     assert_eq!(members.len(), 2, "{members:?}");
     assert!(
@@ -1175,12 +1180,12 @@ async fn a_detached_secondary_is_reprotected_by_a_new_global_database() {
         "us-east-1",
     );
     assert!(matches!(
-        stale.check(&ctx).await.unwrap(),
+        stale.check(&Context::new()).await.unwrap(),
         Check::Blocked { .. }
     ));
 
     // Roll back: the secondary, then the new global database.
-    add.rollback(&ctx).await.unwrap();
+    add.rollback(&add_ctx).await.unwrap();
     assert_eq!(global_members(&east, &new).await.unwrap().len(), 1);
     assert!(
         east.describe_db_clusters()
@@ -1190,6 +1195,6 @@ async fn a_detached_secondary_is_reprotected_by_a_new_global_database() {
             .is_err(),
         "the secondary is deleted"
     );
-    create.rollback(&ctx).await.unwrap();
+    create.rollback(&create_ctx).await.unwrap();
     assert_eq!(global_members(&east, &new).await, None);
 }
