@@ -13,13 +13,13 @@ use drkit_core::{
 use serde::Deserialize;
 
 use super::{
-    created, delete_created_instance, delete_instance, describe_window, found, loss_outputs,
+    created, delete_created_instance, delete_instance, describe_window, loss_outputs,
     network_outputs,
 };
 use crate::common::{
-    BUSY_RETRIES, RunStart, SERVERLESS_CLASS, capacity, cluster_ready, identifier, in_progress,
-    instance_ready, is_state_fault, one_restore_time, parameter_group, rfc3339, security_groups,
-    subnet_group,
+    BUSY_RETRIES, RunStart, SERVERLESS_CLASS, capacity, cluster_ready, found, identifier,
+    in_progress, instance_ready, is_state_fault, one_restore_time, parameter_group, rfc3339,
+    security_groups, subnet_group,
 };
 use crate::port::{DbCluster, RdsApi, RestoreSettings, RestoreTime, ServerlessV2Scaling};
 

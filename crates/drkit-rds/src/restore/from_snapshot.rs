@@ -1,7 +1,6 @@
 //! `rds.restore_instance_from_snapshot`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -12,10 +11,10 @@ use drkit_core::{
 };
 use serde::Deserialize;
 
-use super::{delete_created_instance, found, instance_settings, loss_outputs, network_outputs};
+use super::{NewInstance, instance_settings, loss_outputs, network_outputs};
 use crate::common::{
-    RunStart, identifier, instance_outputs, instance_ready, parameter_group, rfc3339,
-    seconds_between, security_groups, subnet_group,
+    found, identifier, instance_outputs, parameter_group, rfc3339, seconds_between,
+    security_groups, subnet_group,
 };
 use crate::port::{DbInstance, DbSnapshot, RdsApi, RestoreSettings, SnapshotOf};
 
@@ -106,8 +105,7 @@ impl SnapshotRestoreParams {
 #[derive(Debug, HasBase)]
 pub struct RestoreInstanceFromSnapshot {
     base: Base<Self>,
-    created: AtomicBool,
-    run_start: RunStart,
+    new_instance: NewInstance,
 }
 
 impl ActionKind for RestoreInstanceFromSnapshot {
@@ -179,27 +177,14 @@ impl RestoreInstanceFromSnapshot {
         let target = Resource::new("rds", "db-instance", params.target.clone()).in_region(region);
         Self {
             base: Base::new(id, params, target, api),
-            created: AtomicBool::new(false),
-            run_start: RunStart::default(),
+            new_instance: NewInstance::default(),
         }
     }
 
     /// The target, if it exists: refused when made before the run started.
     async fn existing_target(&self, ctx: &Context) -> Result<Option<DbInstance>, ActionError> {
-        let target = &self.base.params.target;
-        let found = found(
-            ctx.bounded(self.base.port.describe_db_instance(target))
-                .await,
-        )?;
-        if let Some(i) = &found {
-            self.run_start.refuse_stale(
-                ctx,
-                &format!("instance {}", i.id),
-                i.created,
-                "give another `target`",
-            )?;
-        }
-        Ok(found)
+        let (api, target) = (self.base.port.as_ref(), &self.base.params.target);
+        self.new_instance.existing(ctx, api, target).await
     }
 
     /// The settings of the restore of `snapshot`: the runbook's, else those of the snapshot's
@@ -314,23 +299,8 @@ impl Act for RestoreInstanceFromSnapshot {
 
     async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
         let target = &self.base.params.target;
-        match self.existing_target(ctx).await? {
-            Some(i) if i.is_available() => {
-                return Ok(Check::Done {
-                    detail: format!(
-                        "instance {} exists and is available (restored in this run)",
-                        i.id
-                    ),
-                    outputs: Self::outputs(&i),
-                });
-            }
-            Some(i) => {
-                return Ok(Check::ready(format!(
-                    "wait for instance {} ({}) to become available",
-                    i.id, i.status
-                )));
-            }
-            None => {}
+        if let Some(existing) = self.existing_target(ctx).await? {
+            return Ok(NewInstance::check_existing(&existing, Self::outputs));
         }
         Ok(match self.plan(ctx).await? {
             Err(reason) => Check::blocked(reason),
@@ -361,7 +331,7 @@ impl Act for RestoreInstanceFromSnapshot {
                 &settings,
             ))
             .await?;
-            self.created.store(true, Ordering::SeqCst);
+            self.new_instance.mark_created();
             ctx.progress(format!(
                 "restoring {} into {}, in {}",
                 Self::describe(&snapshot, started),
@@ -370,16 +340,8 @@ impl Act for RestoreInstanceFromSnapshot {
             ));
             Some(snapshot)
         };
-        let what = format!("restored instance {} to be available", p.target);
-        let instance = instance_ready(
-            ctx,
-            self.base.port.as_ref(),
-            &self.base.wait,
-            &p.target,
-            &what,
-            |_| true,
-        )
-        .await?;
+        let instance =
+            NewInstance::ready(ctx, self.base.port.as_ref(), &self.base.wait, &p.target).await?;
         let mut out = Self::outputs(&instance);
         if let Some(snapshot) = snapshot {
             out.insert("snapshot", snapshot.id.clone());
@@ -392,33 +354,18 @@ impl Act for RestoreInstanceFromSnapshot {
     }
 
     async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
-        let i = ctx
-            .bounded(
-                self.base
-                    .port
-                    .describe_db_instance(&self.base.params.target),
-            )
-            .await?;
-        if i.is_available() {
-            Ok(format!("instance {} is available", i.id))
-        } else {
-            Err(ActionError::postcondition(format!(
-                "instance {} is {}",
-                i.id, i.status
-            )))
-        }
+        let (api, target) = (self.base.port.as_ref(), &self.base.params.target);
+        self.new_instance.confirm(ctx, api, target).await
     }
 
     async fn undo(&self, ctx: &Context) -> Result<(), ActionError> {
-        // `snapshot` is recorded only when this step made the restore call.
-        delete_created_instance(
-            ctx,
+        let (api, wait, target) = (
             self.base.port.as_ref(),
             &self.base.wait,
-            (&self.base.id, "snapshot"),
-            &self.created,
             &self.base.params.target,
-        )
-        .await
+        );
+        // `snapshot` is recorded only when this step made the restore call.
+        let step = (self.base.id.as_str(), "snapshot");
+        self.new_instance.undo(ctx, api, wait, step, target).await
     }
 }

@@ -1,7 +1,6 @@
 //! `rds.restore_instance_to_point_in_time`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -12,13 +11,10 @@ use drkit_core::{
 };
 use serde::Deserialize;
 
-use super::{
-    delete_created_instance, describe_window, found, instance_settings, loss_outputs,
-    network_outputs,
-};
+use super::{NewInstance, describe_window, instance_settings, loss_outputs, network_outputs};
 use crate::common::{
-    RunStart, identifier, instance_outputs, instance_ready, one_restore_time, parameter_group,
-    rfc3339, security_groups, subnet_group,
+    identifier, instance_outputs, one_restore_time, parameter_group, rfc3339, security_groups,
+    subnet_group,
 };
 use crate::port::{DbInstance, RdsApi, RestoreSettings, RestoreTime};
 
@@ -112,8 +108,7 @@ impl PitrParams {
 #[derive(Debug, HasBase)]
 pub struct RestoreInstanceToPointInTime {
     base: Base<Self>,
-    created: AtomicBool,
-    run_start: RunStart,
+    new_instance: NewInstance,
 }
 
 impl ActionKind for RestoreInstanceToPointInTime {
@@ -189,27 +184,14 @@ impl RestoreInstanceToPointInTime {
         let target = Resource::new("rds", "db-instance", params.target.clone()).in_region(region);
         Self {
             base: Base::new(id, params, target, api),
-            created: AtomicBool::new(false),
-            run_start: RunStart::default(),
+            new_instance: NewInstance::default(),
         }
     }
 
     /// The target, if it exists: refused when made before the run started.
     async fn existing_target(&self, ctx: &Context) -> Result<Option<DbInstance>, ActionError> {
-        let p = &self.base.params;
-        let target = found(
-            ctx.bounded(self.base.port.describe_db_instance(&p.target))
-                .await,
-        )?;
-        if let Some(i) = &target {
-            self.run_start.refuse_stale(
-                ctx,
-                &format!("instance {}", i.id),
-                i.created,
-                "give another `target`",
-            )?;
-        }
-        Ok(target)
+        let (api, target) = (self.base.port.as_ref(), &self.base.params.target);
+        self.new_instance.existing(ctx, api, target).await
     }
 
     fn outputs(&self, i: &DbInstance) -> Outputs {
@@ -273,20 +255,7 @@ impl Act for RestoreInstanceToPointInTime {
 
     async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
         if let Some(existing) = self.existing_target(ctx).await? {
-            return Ok(if existing.is_available() {
-                Check::Done {
-                    detail: format!(
-                        "instance {} exists and is available (restored in this run)",
-                        existing.id
-                    ),
-                    outputs: self.outputs(&existing),
-                }
-            } else {
-                Check::ready(format!(
-                    "wait for instance {} ({}) to become available",
-                    existing.id, existing.status
-                ))
-            });
+            return Ok(NewInstance::check_existing(&existing, |i| self.outputs(i)));
         }
         let p = &self.base.params;
         Ok(match self.plan(ctx).await? {
@@ -329,7 +298,7 @@ impl Act for RestoreInstanceToPointInTime {
                 &settings,
             ))
             .await?;
-            self.created.store(true, Ordering::SeqCst);
+            self.new_instance.mark_created();
             ctx.progress(format!(
                 "restore of {} as of {} into {} started, in {}",
                 p.source,
@@ -339,16 +308,8 @@ impl Act for RestoreInstanceToPointInTime {
             ));
             Some(restored_to)
         };
-        let what = format!("restored instance {} to be available", p.target);
-        let instance = instance_ready(
-            ctx,
-            self.base.port.as_ref(),
-            &self.base.wait,
-            &p.target,
-            &what,
-            |_| true,
-        )
-        .await?;
+        let instance =
+            NewInstance::ready(ctx, self.base.port.as_ref(), &self.base.wait, &p.target).await?;
         let out = self.outputs(&instance);
         Ok(match restored_to {
             Some(at) => loss_outputs(out, at, started),
@@ -357,29 +318,18 @@ impl Act for RestoreInstanceToPointInTime {
     }
 
     async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
-        match self.existing_target(ctx).await? {
-            Some(i) if i.is_available() => Ok(format!("instance {} is available", i.id)),
-            Some(i) => Err(ActionError::postcondition(format!(
-                "instance {} is {}, not available",
-                i.id, i.status
-            ))),
-            None => Err(ActionError::postcondition(format!(
-                "instance {} does not exist",
-                self.base.params.target
-            ))),
-        }
+        let (api, target) = (self.base.port.as_ref(), &self.base.params.target);
+        self.new_instance.confirm(ctx, api, target).await
     }
 
     async fn undo(&self, ctx: &Context) -> Result<(), ActionError> {
-        // `restored_to` is recorded only when this step made the restore call.
-        delete_created_instance(
-            ctx,
+        let (api, wait, target) = (
             self.base.port.as_ref(),
             &self.base.wait,
-            (&self.base.id, "restored_to"),
-            &self.created,
             &self.base.params.target,
-        )
-        .await
+        );
+        // `restored_to` is recorded only when this step made the restore call.
+        let step = (self.base.id.as_str(), "restored_to");
+        self.new_instance.undo(ctx, api, wait, step, target).await
     }
 }

@@ -10,13 +10,13 @@ mod instance_pitr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
-use drkit_core::{ActionError, Context, ErrorKind, Outputs, WaitPolicy};
+use drkit_core::{ActionError, Check, Context, Outputs, WaitPolicy};
 
 pub use cluster_pitr::{ClusterPitrParams, RestoreClusterToPointInTime};
 pub use from_snapshot::{RestoreInstanceFromSnapshot, SnapshotRestoreParams};
 pub use instance_pitr::{PitrParams, RestoreInstanceToPointInTime};
 
-use crate::common::{instance_gone, rfc3339, seconds_between};
+use crate::common::{RunStart, found, instance_gone, instance_ready, rfc3339, seconds_between};
 use crate::port::{DbInstance, RdsApi, RestoreSettings};
 
 /// The settings of a restored instance: the runbook's, else the source instance's (`None`
@@ -61,15 +61,6 @@ fn describe_window(window: (SystemTime, SystemTime)) -> String {
     format!("[{}, {}]", rfc3339(window.0), rfc3339(window.1))
 }
 
-/// A describe's answer, `None` when the resource does not exist.
-fn found<T>(result: Result<T, ActionError>) -> Result<Option<T>, ActionError> {
-    match result {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// Whether step `step` created what it restored: this action says so (`flag`), or, after a
 /// resume, the step's recorded outputs have `marker` (an output recorded only when the step
 /// made the restore call itself).
@@ -109,4 +100,100 @@ async fn delete_created_instance(
     delete_instance(ctx, api, wait, instance).await?;
     flag.store(false, Ordering::SeqCst);
     Ok(())
+}
+
+/// The new instance an instance restore creates: whether this action created it, and the run's
+/// start, before which an instance of that name is not this run's restore.
+#[derive(Debug, Default)]
+struct NewInstance {
+    created: AtomicBool,
+    run_start: RunStart,
+}
+
+impl NewInstance {
+    /// `target`, if it exists: refused when made before the run started.
+    async fn existing(
+        &self,
+        ctx: &Context,
+        api: &dyn RdsApi,
+        target: &str,
+    ) -> Result<Option<DbInstance>, ActionError> {
+        let found = found(ctx.bounded(api.describe_db_instance(target)).await)?;
+        if let Some(i) = &found {
+            self.run_start.refuse_stale(
+                ctx,
+                &format!("instance {}", i.id),
+                i.created,
+                "give another `target`",
+            )?;
+        }
+        Ok(found)
+    }
+
+    /// The `check` of a restore whose target exists: done when available (with `outputs`),
+    /// else ready to wait for it.
+    fn check_existing(i: &DbInstance, outputs: impl FnOnce(&DbInstance) -> Outputs) -> Check {
+        if i.is_available() {
+            Check::Done {
+                detail: format!(
+                    "instance {} exists and is available (restored in this run)",
+                    i.id
+                ),
+                outputs: outputs(i),
+            }
+        } else {
+            Check::ready(format!(
+                "wait for instance {} ({}) to become available",
+                i.id, i.status
+            ))
+        }
+    }
+
+    /// Records that this action sent the restore call.
+    fn mark_created(&self) {
+        self.created.store(true, Ordering::SeqCst);
+    }
+
+    /// Waits until `target` is available.
+    async fn ready(
+        ctx: &Context,
+        api: &dyn RdsApi,
+        wait: &WaitPolicy,
+        target: &str,
+    ) -> Result<DbInstance, ActionError> {
+        let what = format!("restored instance {target} to be available");
+        instance_ready(ctx, api, wait, target, &what, |_| true).await
+    }
+
+    /// `verify`: `target` exists and is available.
+    async fn confirm(
+        &self,
+        ctx: &Context,
+        api: &dyn RdsApi,
+        target: &str,
+    ) -> Result<String, ActionError> {
+        match self.existing(ctx, api, target).await? {
+            Some(i) if i.is_available() => Ok(format!("instance {} is available", i.id)),
+            Some(i) => Err(ActionError::postcondition(format!(
+                "instance {} is {}, not available",
+                i.id, i.status
+            ))),
+            None => Err(ActionError::postcondition(format!(
+                "instance {target} does not exist"
+            ))),
+        }
+    }
+
+    /// Rollback: deletes `target`, only if step `step` created it (its recorded outputs have
+    /// `marker` after a resume).
+    async fn undo(
+        &self,
+        ctx: &Context,
+        api: &dyn RdsApi,
+        wait: &WaitPolicy,
+        (step, marker): (&str, &str),
+        target: &str,
+    ) -> Result<(), ActionError> {
+        delete_created_instance(ctx, api, wait, (step, marker), &self.created, target).await
+    }
 }
