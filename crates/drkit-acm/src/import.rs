@@ -2,9 +2,10 @@
 //! into ACM, or re-imported into an existing ARN — never a second copy of a certificate ACM
 //! already holds.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use drkit_core::Memo;
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
     Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params,
@@ -154,7 +155,7 @@ struct Done {
 #[derive(Debug, HasBase)]
 pub struct ImportCertificate {
     base: Base<Self>,
-    done: Mutex<Option<Done>>,
+    done: Memo<Done>,
 }
 
 impl ActionKind for ImportCertificate {
@@ -229,15 +230,8 @@ impl ImportCertificate {
         let target = Resource::new("acm", "certificate", what).in_region(region);
         Self {
             base: Base::new(id, params, target, acm),
-            done: Mutex::new(None),
+            done: Memo::default(),
         }
-    }
-
-    fn done(&self) -> Option<Done> {
-        self.done
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
     }
 
     /// The certificate and chain PEM, or why they cannot be read.
@@ -334,7 +328,7 @@ impl ImportCertificate {
 
     fn remember(&self, done: Done) -> Outputs {
         let out = Self::outputs(&done);
-        *self.done.lock().unwrap_or_else(PoisonError::into_inner) = Some(done);
+        self.done.set(done);
         out
     }
 }
@@ -342,7 +336,7 @@ impl ImportCertificate {
 #[async_trait]
 impl Act for ImportCertificate {
     async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
-        if let Some(done) = self.done() {
+        if let Some(done) = self.done.get() {
             return Ok(Check::Done {
                 detail: format!("imported as {}", done.arn),
                 outputs: Self::outputs(&done),
@@ -372,7 +366,7 @@ impl Act for ImportCertificate {
     }
 
     async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        if let Some(done) = self.done() {
+        if let Some(done) = self.done.get() {
             return Ok(Self::outputs(&done));
         }
         let (certificate, chain) = self.read().map_err(ActionError::precondition)?;
@@ -407,7 +401,7 @@ impl Act for ImportCertificate {
     }
 
     async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
-        let Some(done) = self.done() else {
+        let Some(done) = self.done.get() else {
             return Err(ActionError::postcondition("nothing was imported"));
         };
         let info = ctx

@@ -12,9 +12,9 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
+use drkit_core::Memo;
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
     Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, Finding, HasBase, Outputs,
@@ -368,7 +368,7 @@ fn states_of(controls: &[RoutingControl]) -> States {
 pub struct UpdateRoutingControl {
     base: Base<Self>,
     endpoints: Endpoints,
-    previous: Mutex<Option<States>>,
+    previous: Memo<States>,
 }
 
 impl ActionKind for UpdateRoutingControl {
@@ -416,7 +416,7 @@ impl ActionKind for UpdateRoutingControl {
         Ok(Self {
             base: step.into_base(target, ports),
             endpoints,
-            previous: Mutex::new(None),
+            previous: Memo::default(),
         })
     }
 }
@@ -554,7 +554,7 @@ impl Act for UpdateRoutingControl {
         let intent = Outputs::new()
             .with("previous_states", previous.text())
             .with("states", wanted.text());
-        *self.previous.lock().unwrap_or_else(PoisonError::into_inner) = Some(previous.clone());
+        self.previous.set(previous.clone());
         let region = self.set(ctx, &wanted, intent).await?;
         let mut out = Outputs::new()
             .with("states", wanted.text())
@@ -580,12 +580,7 @@ impl Act for UpdateRoutingControl {
     }
 
     async fn undo(&self, ctx: &Context) -> Result<(), ActionError> {
-        let remembered = self
-            .previous
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let Some(previous) = remembered
+        let Some(previous) = (self.previous.get())
             .or_else(|| self.recorded_previous(ctx))
             .or_else(|| {
                 ctx.outputs_of(&self.base.id)

@@ -1,9 +1,10 @@
 //! `cloudfront.invalidate` and `cloudfront.check_distribution`.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use drkit_core::Memo;
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
     Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, Finding, HasBase, Outputs,
@@ -113,7 +114,7 @@ pub(crate) fn paths_problem(paths: &[String]) -> Option<String> {
 pub struct Invalidate {
     base: Base<Self>,
     caller_reference: String,
-    made: Mutex<Option<Invalidation>>,
+    made: Memo<Invalidation>,
 }
 
 impl ActionKind for Invalidate {
@@ -167,24 +168,13 @@ impl Invalidate {
         Self {
             caller_reference: format!("drkit-{id}-{nonce}"),
             base: Base::new(id, params, target, api),
-            made: Mutex::new(None),
+            made: Memo::default(),
         }
     }
 
     /// The caller reference sent with `CreateInvalidation`.
     pub fn caller_reference(&self) -> &str {
         &self.caller_reference
-    }
-
-    fn made(&self) -> Option<Invalidation> {
-        self.made
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    fn set_made(&self, i: Invalidation) {
-        *self.made.lock().unwrap_or_else(PoisonError::into_inner) = Some(i);
     }
 
     fn outputs(&self, i: &Invalidation) -> Outputs {
@@ -212,7 +202,7 @@ impl Act for Invalidate {
             }
             Err(e) => return Err(e),
         }
-        if let Some(made) = self.made() {
+        if let Some(made) = self.made.get() {
             let now = ctx
                 .bounded(self.base.port.get_invalidation(&p.distribution, &made.id))
                 .await?;
@@ -233,7 +223,7 @@ impl Act for Invalidate {
 
     async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let p = &self.base.params;
-        let made = match self.made() {
+        let made = match self.made.get() {
             Some(made) => {
                 ctx.progress(format!(
                     "invalidation {} already created; waiting for it",
@@ -254,7 +244,7 @@ impl Act for Invalidate {
                     "invalidation {} created for {} ({})",
                     made.id, p.distribution, made.status
                 ));
-                self.set_made(made.clone());
+                self.made.set(made.clone());
                 made
             }
         };
@@ -270,12 +260,12 @@ impl Act for Invalidate {
             })
         })
         .await?;
-        self.set_made(done.clone());
+        self.made.set(done.clone());
         Ok(self.outputs(&done))
     }
 
     async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
-        let Some(made) = self.made() else {
+        let Some(made) = self.made.get() else {
             return Err(ActionError::postcondition(
                 "this step has made no invalidation",
             ));

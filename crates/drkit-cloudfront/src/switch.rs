@@ -7,9 +7,8 @@
 //! reads it again and decides again (at most 3 times). The same makes a retried update safe:
 //! if the first one was applied, its ETag no longer matches, and the read shows the switch done.
 
-use std::sync::{Mutex, PoisonError};
-
 use async_trait::async_trait;
+use drkit_core::Memo;
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
     Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params, Poll,
@@ -102,7 +101,7 @@ impl Previous {
 #[derive(Debug, HasBase)]
 pub struct SwitchOrigin {
     base: Base<Self>,
-    previous: Mutex<Option<Previous>>,
+    previous: Memo<Previous>,
 }
 
 impl ActionKind for SwitchOrigin {
@@ -157,7 +156,7 @@ impl ActionKind for SwitchOrigin {
         );
         Ok(Self {
             base: step.into_base(target, ports),
-            previous: Mutex::new(None),
+            previous: Memo::default(),
         })
     }
 }
@@ -366,7 +365,7 @@ impl Act for SwitchOrigin {
         let record = previous.outputs();
         self.route(ctx, &self.wanted(&p.origin), |_| record.clone())
             .await?;
-        *self.previous.lock().unwrap_or_else(PoisonError::into_inner) = Some(previous.clone());
+        self.previous.set(previous.clone());
         let status = self.deployed(ctx).await?;
         Ok(previous
             .outputs()
@@ -393,13 +392,8 @@ impl Act for SwitchOrigin {
     }
 
     async fn undo(&self, ctx: &Context) -> Result<(), ActionError> {
-        let remembered = self
-            .previous
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let Some(previous) = remembered
-            .or_else(|| ctx.intent().as_ref().and_then(Previous::from_outputs))
+        let Some(previous) = (self.previous)
+            .or_intent(ctx, Previous::from_outputs)
             .or_else(|| {
                 ctx.outputs_of(&self.base.id)
                     .and_then(Previous::from_outputs)

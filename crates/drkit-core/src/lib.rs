@@ -30,6 +30,7 @@ mod context;
 mod error;
 pub mod kind;
 mod layer;
+mod memo;
 #[cfg(any(test, feature = "mock"))]
 mod mock;
 pub mod registry;
@@ -41,6 +42,7 @@ pub use context::{Context, EventSink, IntentLog, ProgressEvent, ProgressKind, Tr
 pub use error::{ActionError, BoxError, ErrorKind, Result};
 pub use kind::{Act, ActionKind, Base, Finding, HasBase, PortFactory, Probe, StepSpec, Verdict};
 pub use layer::{ActionExt, Layer, RetryLayer, RetryPolicy, TimeoutLayer};
+pub use memo::Memo;
 #[cfg(any(test, feature = "mock"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub use mock::MockRecoveryAction;

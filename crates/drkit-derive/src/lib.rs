@@ -46,7 +46,7 @@ use syn::{
 /// #[derive(Debug, drkit_core::HasBase)]
 /// pub struct FailoverDbCluster {
 ///     base: Base<Self>,
-///     requested_from: Mutex<Option<String>>,
+///     requested_from: Memo<String>,
 /// }
 /// ```
 #[proc_macro_derive(HasBase)]

@@ -1,8 +1,9 @@
 //! `ec2.authorize_ingress`: the seed's "Security Group Recovery", idempotently.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use drkit_core::Memo;
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
     Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params, Poll,
@@ -114,7 +115,7 @@ pub struct AuthorizeIngress {
     base: Base<Self>,
     group: GroupRef,
     rules: Vec<IngressRule>,
-    added: Mutex<Option<Added>>,
+    added: Memo<Added>,
 }
 
 impl ActionKind for AuthorizeIngress {
@@ -157,7 +158,7 @@ impl ActionKind for AuthorizeIngress {
             base: step.into_base(target, ports),
             group,
             rules,
-            added: Mutex::new(None),
+            added: Memo::default(),
         })
     }
 }
@@ -190,30 +191,20 @@ impl AuthorizeIngress {
             base: Base::new(id, params, target, api),
             group,
             rules,
-            added: Mutex::new(None),
+            added: Memo::default(),
         }
-    }
-
-    fn added(&self) -> Option<Added> {
-        self.added
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    fn set_added(&self, added: Option<Added>) {
-        *self.added.lock().unwrap_or_else(PoisonError::into_inner) = added;
     }
 
     /// Adds to what this action remembers having added.
     fn remember(&self, group_id: &str, rules: &[IngressRule], ids: &[String]) {
-        let mut guard = self.added.lock().unwrap_or_else(PoisonError::into_inner);
-        let added = guard.get_or_insert_with(|| Added {
-            group_id: group_id.to_owned(),
-            ..Added::default()
+        self.added.update(|added| {
+            let added = added.get_or_insert_with(|| Added {
+                group_id: group_id.to_owned(),
+                ..Added::default()
+            });
+            added.rules.extend(rules.iter().cloned());
+            added.rule_ids.extend(ids.iter().cloned());
         });
-        added.rules.extend(rules.iter().cloned());
-        added.rule_ids.extend(ids.iter().cloned());
     }
 
     async fn describe(&self, ctx: &Context) -> Result<SecurityGroup, ActionError> {
@@ -290,7 +281,7 @@ impl AuthorizeIngress {
 
     /// What to roll back: what this action remembers, else its recorded outputs.
     fn to_undo(&self, ctx: &Context) -> Result<Option<Added>, ActionError> {
-        if let Some(added) = self.added() {
+        if let Some(added) = self.added.get() {
             return Ok(Some(added));
         }
         let Some(out) = ctx.outputs_of(&self.base.id) else {
@@ -338,7 +329,7 @@ impl Act for AuthorizeIngress {
                     Self::name(&sg),
                     self.rules.len()
                 ),
-                outputs: self.outputs(&sg, self.added().as_ref()),
+                outputs: self.outputs(&sg, self.added.get().as_ref()),
             }
         } else {
             Check::ready(format!(
@@ -354,10 +345,10 @@ impl Act for AuthorizeIngress {
         let missing: Vec<IngressRule> = sg.missing(&self.rules).into_iter().cloned().collect();
         if missing.is_empty() {
             ctx.progress(format!("{} already allows all rules", Self::name(&sg)));
-            return Ok(self.outputs(&sg, self.added().as_ref()));
+            return Ok(self.outputs(&sg, self.added.get().as_ref()));
         }
         self.authorize(ctx, &sg, &missing).await?;
-        let added = self.added();
+        let added = self.added.get();
         ctx.progress(format!(
             "{}: added {} rule(s), {} already there",
             Self::name(&sg),
@@ -435,7 +426,7 @@ impl Act for AuthorizeIngress {
             added.group_id,
             list(&added.rules.iter().collect::<Vec<_>>())
         ));
-        self.set_added(None);
+        self.added.clear();
         Ok(())
     }
 

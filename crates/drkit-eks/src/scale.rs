@@ -1,9 +1,10 @@
 //! `eks.scale_nodegroup`: scale a managed node group (the seed's "scale up the standby node
 //! group") and wait until it runs at the new size.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use drkit_core::Memo;
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
     Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params, Poll,
@@ -104,7 +105,7 @@ struct Requested {
 #[derive(Debug, HasBase)]
 pub struct ScaleNodegroup {
     base: Base<Self>,
-    requested: Mutex<Option<Requested>>,
+    requested: Memo<Requested>,
 }
 
 impl ActionKind for ScaleNodegroup {
@@ -171,7 +172,7 @@ impl ActionKind for ScaleNodegroup {
         let target = nodegroup_resource(&step.params.cluster, &step.params.nodegroup, None);
         Ok(Self {
             base: step.into_base(target, ports),
-            requested: Mutex::new(None),
+            requested: Memo::default(),
         })
     }
 }
@@ -188,33 +189,16 @@ impl ScaleNodegroup {
         let target = nodegroup_resource(&params.cluster, &params.nodegroup, region);
         Self {
             base: Base::new(id, params, target, api),
-            requested: Mutex::new(None),
+            requested: Memo::default(),
         }
-    }
-
-    fn requested(&self) -> Option<Requested> {
-        self.requested
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    fn set_requested(&self, requested: Option<Requested>) {
-        *self
-            .requested
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = requested;
     }
 
     fn mark_update_done(&self) {
-        if let Some(r) = self
-            .requested
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_mut()
-        {
-            r.update_done = true;
-        }
+        self.requested.update(|r| {
+            if let Some(r) = r {
+                r.update_done = true;
+            }
+        });
     }
 
     fn name(&self) -> String {
@@ -287,7 +271,7 @@ impl ScaleNodegroup {
         let what = format!("{} to be ACTIVE at {target}", self.name());
         let p = &self.base.params;
         wait_until(ctx, &what, &self.base.wait, || async {
-            if !self.requested().is_some_and(|r| r.update_done) {
+            if !self.requested.get().is_some_and(|r| r.update_done) {
                 let update = ctx
                     .bounded(self.base.port.describe_nodegroup_update(
                         &p.cluster,
@@ -297,7 +281,7 @@ impl ScaleNodegroup {
                     .await?;
                 if update.has_failed() {
                     // Nothing to wait for any more; a later execute may request anew.
-                    self.set_requested(None);
+                    self.requested.clear();
                     return Err(self.failed_update(&update, "DescribeUpdate"));
                 }
                 if !update.is_successful() {
@@ -338,7 +322,7 @@ impl Act for ScaleNodegroup {
             }
             Err(e) => return Err(e),
         };
-        let requested = self.requested();
+        let requested = self.requested.get();
         if self.is_complete(&ng) {
             let previous = requested.as_ref().map_or(ng.scaling, |r| r.previous);
             let update_id = requested.as_ref().map_or("", |r| r.update_id.as_str());
@@ -372,7 +356,7 @@ impl Act for ScaleNodegroup {
     async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let p = &self.base.params;
         let started = Instant::now();
-        let requested = match self.requested() {
+        let requested = match self.requested.get() {
             Some(r) => {
                 ctx.progress(format!(
                     "update {} already requested ({} -> {}); waiting for it",
@@ -407,7 +391,7 @@ impl Act for ScaleNodegroup {
                     target,
                     update_done: update.is_successful(),
                 };
-                self.set_requested(Some(requested.clone()));
+                self.requested.set(requested.clone());
                 ctx.progress(format!(
                     "UpdateNodegroupConfig accepted for {} ({} -> {target}): update {} is {}",
                     self.name(),
@@ -459,7 +443,7 @@ impl Act for ScaleNodegroup {
                 desired_size: size("previous_desired_size")?,
             })
         };
-        let Some(previous) = self.requested().map(|r| r.previous).or_else(recorded) else {
+        let Some(previous) = self.requested.get().map(|r| r.previous).or_else(recorded) else {
             return Err(ActionError::unsupported(
                 "nothing to roll back: this action did not change the node group's scaling",
             ));

@@ -1,13 +1,13 @@
 //! `elasticache.test_failover`: ElastiCache's managed failover of one node group
 //! (`TestFailover`), waiting until a new primary serves.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params, Poll,
-    PortFactory, StepSpec, wait_until,
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Memo, Outputs, Params,
+    Poll, PortFactory, StepSpec, wait_until,
 };
 use serde::Deserialize;
 use tokio::time::Instant;
@@ -66,7 +66,7 @@ impl TestFailoverParams {
 pub struct TestFailover {
     base: Base<Self>,
     /// The primary this action failed over from, once it has called `TestFailover`.
-    requested_from: Mutex<Option<String>>,
+    requested_from: Memo<String>,
 }
 
 impl ActionKind for TestFailover {
@@ -138,7 +138,7 @@ impl TestFailover {
         let target = group_resource(&params.replication_group).in_region(region);
         Self {
             base: Base::new(id, params, target, api),
-            requested_from: Mutex::new(None),
+            requested_from: Memo::default(),
         }
     }
 
@@ -146,22 +146,8 @@ impl TestFailover {
     /// from the intent recorded before the call (this attempt, an earlier one, or the run
     /// `drkit resume` continues).
     fn requested_from(&self, ctx: &Context) -> Option<String> {
-        let remembered = self
-            .requested_from
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        remembered.or_else(|| {
-            ctx.intent()
-                .and_then(|i| i.get_str("from").map(str::to_owned))
-        })
-    }
-
-    fn set_requested_from(&self, primary: Option<String>) {
-        *self
-            .requested_from
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = primary;
+        self.requested_from
+            .or_intent(ctx, |i| i.get_str("from").map(str::to_owned))
     }
 
     async fn describe(&self, ctx: &Context) -> Result<ReplicationGroup, ActionError> {
@@ -367,7 +353,7 @@ impl Act for TestFailover {
                     }
                     Err(e) => return Err(e),
                 }
-                self.set_requested_from(Some(from.clone()));
+                self.requested_from.set(from.clone());
                 from
             }
         };

@@ -7,13 +7,13 @@
 //! `region` decides (the CLI sets it from the runbook, and skips the step when that region is
 //! impaired); a step without a region calls `primary_region`, the region that becomes primary.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params, Poll,
-    PortFactory, StepSpec, wait_until,
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Memo, Outputs, Params,
+    Poll, PortFactory, StepSpec, wait_until,
 };
 use serde::Deserialize;
 use tokio::time::Instant;
@@ -115,7 +115,7 @@ impl Before {
 pub struct FailoverGlobalDatastore {
     base: Base<Self>,
     /// The primary this instance failed over from, once it called the failover.
-    requested_from: Mutex<Option<Before>>,
+    requested_from: Memo<Before>,
 }
 
 impl ActionKind for FailoverGlobalDatastore {
@@ -186,26 +186,14 @@ impl FailoverGlobalDatastore {
         let target = global_resource(&params.global_replication_group).in_region(region);
         Self {
             base: Base::new(id, params, target, api),
-            requested_from: Mutex::new(None),
+            requested_from: Memo::default(),
         }
     }
 
     /// The primary this step failed over from: in memory, else from the intent journalled
     /// before the call (an earlier attempt, or the run `drkit resume` continues).
     fn requested_from(&self, ctx: &Context) -> Option<Before> {
-        let remembered = self
-            .requested_from
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        remembered.or_else(|| ctx.intent().as_ref().and_then(Before::parse))
-    }
-
-    fn set_requested_from(&self, from: Option<Before>) {
-        *self
-            .requested_from
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = from;
+        self.requested_from.or_intent(ctx, Before::parse)
     }
 
     fn global(&self) -> &str {
@@ -464,7 +452,7 @@ impl Act for FailoverGlobalDatastore {
                                 "to_replication_group",
                                 self.base.params.primary_replication_group.as_str(),
                             );
-                        self.set_requested_from(Some(from.clone()));
+                        self.requested_from.set(from.clone());
                         let sent = ctx
                             .mutate(
                                 intent,
@@ -494,7 +482,7 @@ impl Act for FailoverGlobalDatastore {
                             }
                             // Refused (or not sent): no change was made.
                             Err(e) => {
-                                self.set_requested_from(None);
+                                self.requested_from.clear();
                                 return Err(e);
                             }
                         }
@@ -570,7 +558,7 @@ impl Act for FailoverGlobalDatastore {
         )
         .with_wait_policy(self.base.wait.clone());
         back.apply(&ctx.for_compensation()).await?;
-        self.set_requested_from(None);
+        self.requested_from.clear();
         Ok(())
     }
 }

@@ -2,9 +2,10 @@
 //! "promote read replica"), with ElastiCache's Multi-AZ sequence when the group has automatic
 //! failover or Multi-AZ enabled.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use drkit_core::Memo;
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
     Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params, Poll,
@@ -207,7 +208,7 @@ pub struct SetPrimary {
     base: Base<Self>,
     /// The sequence this instance is in, as last journalled (the context holds the journalled
     /// one after a resume).
-    sequence: Mutex<Option<Intent>>,
+    sequence: Memo<Intent>,
 }
 
 impl ActionKind for SetPrimary {
@@ -261,23 +262,14 @@ impl SetPrimary {
         let target = group_resource(&params.replication_group).in_region(region);
         Self {
             base: Base::new(id, params, target, api),
-            sequence: Mutex::new(None),
+            sequence: Memo::default(),
         }
     }
 
     /// The sequence this step is in: as this instance last journalled it, else the intent the
     /// journal gave the context (an earlier attempt, or the run `drkit resume` continues).
     fn intent(&self, ctx: &Context) -> Option<Intent> {
-        let remembered = self
-            .sequence
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        remembered.or_else(|| ctx.intent().as_ref().and_then(Intent::parse))
-    }
-
-    fn remember(&self, intent: Option<Intent>) {
-        *self.sequence.lock().unwrap_or_else(PoisonError::into_inner) = intent;
+        self.sequence.or_intent(ctx, Intent::parse)
     }
 
     fn to(&self) -> &str {
@@ -412,7 +404,7 @@ impl SetPrimary {
                 intent.restore.multi_az,
             ),
         };
-        self.remember(Some(intent.clone()));
+        self.sequence.set(intent.clone());
         match ctx
             .mutate(intent.outputs(), call)
             .await
@@ -432,7 +424,7 @@ impl SetPrimary {
             }
             Err(e) => {
                 // Not applied: refused by ElastiCache (the intent was withdrawn), or never sent.
-                self.remember(previous.cloned());
+                self.sequence.replace(previous.cloned());
                 if e.is_refusal()
                     && let Some(previous) = previous
                     && let Err(journal) = ctx.record_intent(previous.outputs()).await
@@ -537,7 +529,7 @@ impl SetPrimary {
         match restored {
             Ok(_) => {
                 // Nothing of this step's change remains: no intent, no compensation.
-                self.remember(None);
+                self.sequence.clear();
                 let journal = ctx.record_intent(Outputs::new()).await;
                 let message = format!(
                     "{}; {} restored as before{}",
@@ -810,7 +802,7 @@ impl Act for SetPrimary {
         .with_wait_policy(self.base.wait.clone());
         back.converge(&ctx.for_compensation(), restore, true)
             .await?;
-        self.remember(None);
+        self.sequence.clear();
         Ok(())
     }
 }

@@ -1,8 +1,9 @@
 //! `iam.put_role_policy`: restore a role's inline policy (the seed's "Permission Restoration").
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use drkit_core::Memo;
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
     Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params, Poll,
@@ -82,7 +83,7 @@ enum Current {
 pub struct PutRolePolicy {
     base: Base<Self>,
     document: PolicyDocument,
-    applied: Mutex<Option<Previous>>,
+    applied: Memo<Previous>,
 }
 
 impl ActionKind for PutRolePolicy {
@@ -127,7 +128,7 @@ impl ActionKind for PutRolePolicy {
         Ok(Self {
             base: Base::new(step.id, step.params, target, port),
             document,
-            applied: Mutex::new(None),
+            applied: Memo::default(),
         })
     }
 }
@@ -147,7 +148,7 @@ impl PutRolePolicy {
         Self {
             base: Base::new(id, params, target, api),
             document,
-            applied: Mutex::new(None),
+            applied: Memo::default(),
         }
     }
 
@@ -157,17 +158,6 @@ impl PutRolePolicy {
 
     fn policy_name(&self) -> &str {
         &self.base.params.policy_name
-    }
-
-    fn applied(&self) -> Option<Previous> {
-        self.applied
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    fn set_applied(&self, previous: Option<Previous>) {
-        *self.applied.lock().unwrap_or_else(PoisonError::into_inner) = previous;
     }
 
     /// The inline policy now, telling a missing role from a missing policy (both are IAM's
@@ -229,7 +219,7 @@ impl PutRolePolicy {
     /// What to roll back: what this action remembers, else its recorded outputs (a resumed
     /// run), else nothing.
     fn to_undo(&self, ctx: &Context) -> Option<Previous> {
-        if let Some(previous) = self.applied() {
+        if let Some(previous) = self.applied.get() {
             return Some(previous);
         }
         let out = ctx.outputs_of(&self.base.id)?;
@@ -252,7 +242,7 @@ impl Act for PutRolePolicy {
             Current::NoPolicy => Check::ready(format!("create {}", self.name())),
             Current::Policy { text, value } if self.document.same_as_value(&value) => Check::Done {
                 detail: format!("{} already has the wanted document", self.name()),
-                outputs: match self.applied() {
+                outputs: match self.applied.get() {
                     Some(previous) => self.outputs(true, &previous),
                     None => self.outputs(false, &Previous::Document(text)),
                 },
@@ -273,7 +263,7 @@ impl Act for PutRolePolicy {
             }
             Current::Policy { text, value } if self.document.same_as_value(&value) => {
                 ctx.progress(format!("{} already has the wanted document", self.name()));
-                return Ok(match self.applied() {
+                return Ok(match self.applied.get() {
                     // Executed again after this action's own change: keep what rollback needs.
                     Some(previous) => self.outputs(true, &previous),
                     None => self.outputs(false, &Previous::Document(text)),
@@ -284,11 +274,11 @@ impl Act for PutRolePolicy {
         };
         // Remember the first document found: a second attempt must not take our own document
         // for the one to restore.
-        let previous = self.applied().unwrap_or(previous);
+        let previous = self.applied.get().unwrap_or(previous);
         let api = &self.base.port;
         ctx.bounded(api.put_role_policy(self.role(), self.policy_name(), &self.document.to_json()))
             .await?;
-        self.set_applied(Some(previous.clone()));
+        self.applied.set(previous.clone());
         ctx.progress(format!("PutRolePolicy accepted for {}", self.name()));
         // IAM is eventually consistent: wait until a read shows the new document.
         let what = format!("{} to show the new document", self.name());
@@ -353,7 +343,7 @@ impl Act for PutRolePolicy {
                 ctx.progress(format!("{} deleted (it did not exist before)", self.name()));
             }
         }
-        self.set_applied(None);
+        self.applied.clear();
         Ok(())
     }
 

@@ -2,9 +2,10 @@
 //! until it runs at that count.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use drkit_core::Memo;
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
     Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params, Poll,
@@ -114,7 +115,7 @@ struct Counts {
 pub struct ScaleWorkload {
     base: Base<Self>,
     /// The count before this action changed it, once it has read it.
-    previous: Mutex<Option<u32>>,
+    previous: Memo<u32>,
 }
 
 impl ActionKind for ScaleWorkload {
@@ -180,20 +181,12 @@ impl ScaleWorkload {
         .in_region(Some(cluster.location()));
         Self {
             base: Base::new(id, params, target, connect),
-            previous: Mutex::new(None),
+            previous: Memo::default(),
         }
     }
 
     fn params(&self) -> &ScaleParams {
         &self.base.params
-    }
-
-    fn previous(&self) -> Option<u32> {
-        *self.previous.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn set_previous(&self, value: Option<u32>) {
-        *self.previous.lock().unwrap_or_else(PoisonError::into_inner) = value;
     }
 
     fn object(&self) -> String {
@@ -376,7 +369,7 @@ impl Act for ScaleWorkload {
                 return Ok(Check::Done {
                     detail: format!("{} runs {wanted} replicas: {summary}", self.object()),
                     outputs: Outputs::new()
-                        .with("previous_replicas", self.previous().unwrap_or(wanted))
+                        .with("previous_replicas", self.previous.get().unwrap_or(wanted))
                         .with("replicas", wanted)
                         .with("ready", summary),
                 });
@@ -397,11 +390,11 @@ impl Act for ScaleWorkload {
         let wanted = self.params().replicas;
         let client = self.client(ctx).await?;
         // Executed again after a failure: keep the count found the first time.
-        let previous = match self.previous() {
+        let previous = match self.previous.get() {
             Some(p) => p,
             None => {
                 let counts = self.get_scale(ctx, &client).await?;
-                self.set_previous(Some(counts.spec));
+                self.previous.set(counts.spec);
                 counts.spec
             }
         };
@@ -427,7 +420,7 @@ impl Act for ScaleWorkload {
                 .and_then(serde_json::Value::as_u64)
                 .and_then(|v| u32::try_from(v).ok())
         };
-        let Some(previous) = self.previous().or_else(recorded) else {
+        let Some(previous) = self.previous.get().or_else(recorded) else {
             return Err(ActionError::unsupported(
                 "nothing to roll back: this action did not scale the workload",
             ));

@@ -1,12 +1,12 @@
 //! `rds.failover_db_cluster`: fail an Aurora cluster over to a reader.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params, Poll,
-    PortFactory, Resource, StepSpec, wait_until,
+    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Memo, Outputs, Params,
+    Poll, PortFactory, Resource, StepSpec, wait_until,
 };
 use serde::Deserialize;
 use tokio::time::Instant;
@@ -75,7 +75,7 @@ impl FailoverDbClusterParams {
 pub struct FailoverDbCluster {
     base: Base<Self>,
     /// The writer this action failed over *from*, once it has called `FailoverDBCluster`.
-    requested_from: Mutex<Option<String>>,
+    requested_from: Memo<String>,
 }
 
 impl ActionKind for FailoverDbCluster {
@@ -121,7 +121,7 @@ impl FailoverDbCluster {
         let target = Resource::new("rds", "db-cluster", params.cluster.clone()).in_region(region);
         Self {
             base: Base::new(id, params, target, api),
-            requested_from: Mutex::new(None),
+            requested_from: Memo::default(),
         }
     }
 
@@ -129,22 +129,8 @@ impl FailoverDbCluster {
     /// from the intent recorded before the call (this attempt, an earlier one, or the run
     /// `drkit resume` continues). `Some("")`: the cluster had no writer then.
     fn requested_from(&self, ctx: &Context) -> Option<String> {
-        let remembered = self
-            .requested_from
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        remembered.or_else(|| {
-            ctx.intent()
-                .and_then(|i| i.get_str("from").map(str::to_owned))
-        })
-    }
-
-    fn set_requested_from(&self, writer: Option<String>) {
-        *self
-            .requested_from
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = writer;
+        self.requested_from
+            .or_intent(ctx, |i| i.get_str("from").map(str::to_owned))
     }
 
     async fn describe(&self, ctx: &Context) -> Result<DbCluster, ActionError> {
@@ -235,7 +221,7 @@ impl FailoverDbCluster {
             // Refused: no failover was requested (the intent is withdrawn too), so a retry
             // starts afresh instead of waiting for one.
             Err(e) => {
-                self.set_requested_from(None);
+                self.requested_from.clear();
                 Err(e)
             }
         }
@@ -440,7 +426,7 @@ impl Act for FailoverDbCluster {
                         }
                         sent => {
                             answer_lost = sent?;
-                            self.set_requested_from(Some(from.clone()));
+                            self.requested_from.set(from.clone());
                             break Some(from);
                         }
                     }
@@ -578,7 +564,7 @@ impl Act for FailoverDbCluster {
         )
         .with_wait_policy(self.base.wait.clone());
         back.apply(ctx).await?;
-        self.set_requested_from(None);
+        self.requested_from.clear();
         Ok(())
     }
 }

@@ -1,9 +1,10 @@
 //! `s3.configure_replication`: set a bucket's replication (issue 18, "Failback and
 //! reprotect": replicate the other way, from the promoted Region's bucket back to the old one).
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use drkit_core::Memo;
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
     Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params, Poll,
@@ -147,18 +148,15 @@ pub struct ConfigureReplication {
 /// journalled as the intent before the call and output as `previous_replication`, and what
 /// reads, waits for and restores a bucket's configuration.
 #[derive(Debug, Default)]
-pub(crate) struct Previous(Mutex<Option<Option<ReplicationSetting>>>);
+pub(crate) struct Previous(Memo<Option<ReplicationSetting>>);
 
 impl Previous {
     pub(crate) fn get(&self) -> Option<Option<ReplicationSetting>> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.0.get()
     }
 
     pub(crate) fn set(&self, p: Option<Option<ReplicationSetting>>) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = p;
+        self.0.replace(p);
     }
 
     /// What an earlier attempt or run part of step `id` recorded as the configuration before

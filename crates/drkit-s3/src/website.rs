@@ -1,9 +1,10 @@
 //! `s3.configure_website`: serve a bucket (the replica) as a website — the seed's "failover to
 //! replica bucket".
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use drkit_core::Memo;
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
     Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params, Poll,
@@ -95,9 +96,9 @@ fn dns_name(host: &str) -> String {
 pub struct ConfigureWebsite {
     base: Base<Self>,
     /// `Some(previous)` once this action has changed the configuration.
-    previous: Mutex<Option<Option<WebsiteConfig>>>,
+    previous: Memo<Option<WebsiteConfig>>,
     /// The bucket's region, once read.
-    region: Mutex<Option<String>>,
+    region: Memo<String>,
 }
 
 impl ActionKind for ConfigureWebsite {
@@ -193,8 +194,8 @@ impl ConfigureWebsite {
         let target = Resource::new("s3", "bucket", params.bucket.clone()).in_region(region);
         Self {
             base: Base::new(id, params, target, api),
-            previous: Mutex::new(None),
-            region: Mutex::new(None),
+            previous: Memo::default(),
+            region: Memo::default(),
         }
     }
 
@@ -205,31 +206,16 @@ impl ConfigureWebsite {
         )
     }
 
-    fn previous(&self) -> Option<Option<WebsiteConfig>> {
-        self.previous
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    fn set_previous(&self, p: Option<Option<WebsiteConfig>>) {
-        *self.previous.lock().unwrap_or_else(PoisonError::into_inner) = p;
-    }
-
     /// The bucket's region (`GetBucketLocation`, read once).
     async fn bucket_region(&self, ctx: &Context) -> Result<String, ActionError> {
-        let known = self
-            .region
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let known = self.region.get();
         if let Some(region) = known {
             return Ok(region);
         }
         let region = ctx
             .bounded(self.base.port.bucket_region(&self.base.params.bucket))
             .await?;
-        *self.region.lock().unwrap_or_else(PoisonError::into_inner) = Some(region.clone());
+        self.region.set(region.clone());
         Ok(region)
     }
 
@@ -251,7 +237,7 @@ impl ConfigureWebsite {
             );
         // What a rollback restores when the instance that made the change is gone (a resume
         // in another process): the configuration before it, or null when there was none.
-        if let Some(previous) = self.previous() {
+        if let Some(previous) = self.previous.get() {
             out.insert(
                 "previous_website",
                 previous.map_or(serde_json::Value::Null, |p| {
@@ -401,7 +387,7 @@ impl Act for ConfigureWebsite {
                 ),
                 outputs: self.outputs(&region),
             }),
-            Some(c) if c.has_routing_rules && self.previous().is_none() => {
+            Some(c) if c.has_routing_rules && self.previous.get().is_none() => {
                 Ok(Check::blocked(format!(
                     "bucket {bucket} has a website configuration with routing rules ({}); drkit \
                      could not restore them on rollback",
@@ -431,7 +417,7 @@ impl Act for ConfigureWebsite {
             )));
         }
         let wanted = self.wanted();
-        if self.previous().is_none() {
+        if self.previous.get().is_none() {
             let current = self.current(ctx).await?;
             if current.as_ref() == Some(&wanted) {
                 ctx.progress("the website configuration is already the wanted one");
@@ -444,7 +430,7 @@ impl Act for ConfigureWebsite {
             }
             // Remembered before the call: if the call times out after taking effect, a
             // rollback still knows what to restore.
-            self.set_previous(Some(current));
+            self.previous.set(current);
         }
         ctx.bounded(self.base.port.put_website(bucket, wanted.clone()))
             .await
@@ -482,7 +468,7 @@ impl Act for ConfigureWebsite {
     }
 
     async fn undo(&self, ctx: &Context) -> Result<(), ActionError> {
-        let Some(previous) = self.previous().or_else(|| self.recorded_previous(ctx)) else {
+        let Some(previous) = self.previous.get().or_else(|| self.recorded_previous(ctx)) else {
             return Err(ActionError::unsupported(
                 "nothing to roll back: this action did not change the website configuration",
             ));
@@ -502,7 +488,7 @@ impl Act for ConfigureWebsite {
                 .map_err(|e| e.with_operation("DeleteBucketWebsite"))?,
         }
         self.wait_for(ctx, previous).await?;
-        self.set_previous(None);
+        self.previous.clear();
         Ok(())
     }
 }

@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use drkit_core::Memo;
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
     Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params,
@@ -104,7 +104,7 @@ fn is_snapshot(bytes: &[u8]) -> bool {
 pub struct SnapshotSave {
     base: Base<Self>,
     conn: VaultConn,
-    written: Mutex<Option<u64>>,
+    written: Memo<u64>,
 }
 
 impl ActionKind for SnapshotSave {
@@ -132,7 +132,7 @@ impl ActionKind for SnapshotSave {
         Ok(Self {
             base: step.into_base(server_resource(&address), ports),
             conn: step_conn(address)?,
-            written: Mutex::new(None),
+            written: Memo::default(),
         })
     }
 }
@@ -155,13 +155,9 @@ impl SnapshotSave {
         None
     }
 
-    fn written(&self) -> Option<u64> {
-        *self.written.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// The size of the snapshot this step saved, when the file still holds that many bytes.
     fn saved(&self) -> Option<u64> {
-        let bytes = self.written()?;
+        let bytes = self.written.get()?;
         let on_disk = std::fs::metadata(&self.base.params.path).ok()?.len();
         (on_disk == bytes).then_some(bytes)
     }
@@ -298,7 +294,7 @@ impl Act for SnapshotSave {
         })
         .await?;
         let bytes = snapshot.len() as u64;
-        *self.written.lock().unwrap_or_else(PoisonError::into_inner) = Some(bytes);
+        self.written.set(bytes);
         ctx.progress(format!(
             "raft snapshot of {} saved to {} ({bytes} bytes)",
             self.conn.address(),
@@ -318,7 +314,7 @@ impl Act for SnapshotSave {
                 path.display()
             )));
         }
-        if let Some(expected) = self.written()
+        if let Some(expected) = self.written.get()
             && expected != bytes.len() as u64
         {
             return Err(ActionError::postcondition(format!(
@@ -355,7 +351,7 @@ pub struct SnapshotRestore {
     base: Base<Self>,
     conn: VaultConn,
     restored: AtomicBool,
-    outcome: Mutex<Option<Outputs>>,
+    outcome: Memo<Outputs>,
 }
 
 impl ActionKind for SnapshotRestore {
@@ -395,7 +391,7 @@ impl ActionKind for SnapshotRestore {
             base,
             conn: step_conn(address)?,
             restored: AtomicBool::new(false),
-            outcome: Mutex::new(None),
+            outcome: Memo::default(),
         })
     }
 }
@@ -469,12 +465,7 @@ const SLOW_ANSWER: std::time::Duration = std::time::Duration::from_secs(1);
 #[async_trait]
 impl Act for SnapshotRestore {
     async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
-        if let Some(outputs) = self
-            .outcome
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-        {
+        if let Some(outputs) = self.outcome.get() {
             return Ok(Check::Done {
                 detail: format!(
                     "{} was restored into {} by this step",
@@ -543,7 +534,7 @@ impl Act for SnapshotRestore {
             .with("forced", p.force)
             .with("state", health.state())
             .with("sealed", health.sealed);
-        *self.outcome.lock().unwrap_or_else(PoisonError::into_inner) = Some(outputs.clone());
+        self.outcome.set(outputs.clone());
         Ok(outputs)
     }
 

@@ -1,9 +1,9 @@
 //! `vault.verify_transit_backup`: proof that a transit key's backup really restores.
 
 use std::hash::{BuildHasher, Hasher};
-use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
+use drkit_core::Memo;
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
     Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params,
@@ -54,8 +54,8 @@ pub struct TransitBackupParams {
 pub struct VerifyTransitBackup {
     base: Base<Self>,
     conn: VaultConn,
-    scratch: Mutex<Option<String>>,
-    verified: Mutex<Option<Outputs>>,
+    scratch: Memo<String>,
+    verified: Memo<Outputs>,
 }
 
 impl ActionKind for VerifyTransitBackup {
@@ -98,8 +98,8 @@ impl ActionKind for VerifyTransitBackup {
         Ok(Self {
             base: step.into_base(target, ports),
             conn,
-            scratch: Mutex::new(None),
-            verified: Mutex::new(None),
+            scratch: Memo::default(),
+            verified: Memo::default(),
         })
     }
 }
@@ -286,12 +286,7 @@ impl VerifyTransitBackup {
 impl Act for VerifyTransitBackup {
     async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
         let p = &self.base.params;
-        if let Some(outputs) = self
-            .verified
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-        {
+        if let Some(outputs) = self.verified.get() {
             return Ok(Check::Done {
                 detail: format!(
                     "this step verified the backup of transit key {}/{}",
@@ -332,7 +327,7 @@ impl Act for VerifyTransitBackup {
             return Err(ActionError::precondition(reason));
         }
         let scratch = format!("{}-drkit-verify-{}", p.key, &random_hex()[..12]);
-        *self.scratch.lock().unwrap_or_else(PoisonError::into_inner) = Some(scratch.clone());
+        self.scratch.set(scratch.clone());
         let result = self.round_trip(ctx, &conn, &scratch).await;
         // The scratch key goes whatever happened (it may not exist if the restore failed).
         let cleanup = ctx
@@ -363,7 +358,7 @@ impl Act for VerifyTransitBackup {
             .with("key_type", key.key_type)
             .with("latest_version", key.latest_version)
             .with("ciphertext_version", ciphertext_version);
-        *self.verified.lock().unwrap_or_else(PoisonError::into_inner) = Some(outputs.clone());
+        self.verified.set(outputs.clone());
         Ok(outputs)
     }
 
@@ -371,11 +366,7 @@ impl Act for VerifyTransitBackup {
         let p = &self.base.params;
         let conn = self.conn()?;
         self.read_key(ctx, &conn, &p.key).await?;
-        let scratch = self
-            .scratch
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let scratch = self.scratch.get();
         if let Some(scratch) = &scratch {
             match self.read_key(ctx, &conn, scratch).await {
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
