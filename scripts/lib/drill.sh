@@ -11,7 +11,7 @@ drill_peers() {
   build_binaries
   start_moto
   start_postgres
-  start_openbao
+  start_openbao_pair
   start_fake_kube
   start_arc
   start_status_page
