@@ -1,6 +1,7 @@
 //! What the RDS actions share: waits for RDS resources, endpoint outputs, and parameter
 //! checks.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use drkit_core::registry::ParamError;
@@ -9,31 +10,18 @@ use drkit_core::{ActionError, Context, ErrorKind, Outputs, Poll, WaitPolicy, wai
 
 use crate::port::{DbCluster, DbInstance, DbSnapshot, RdsApi, SnapshotOf};
 
-/// Whether `probe` (polled as [`wait_until`] does, under a context bounded by `grace`) shows
-/// within `grace` the sign that a request whose answer was lost reached RDS. `false`: no sign
-/// (the request never reached RDS; the caller may send it again). The step's own deadline
-/// passing first is an error, not "no sign".
-pub(crate) async fn sign_within<F, Fut>(
-    ctx: &Context,
-    grace: std::time::Duration,
-    what: &str,
-    policy: &WaitPolicy,
-    probe: F,
-) -> Result<bool, ActionError>
-where
-    F: Fn(Context) -> Fut,
-    Fut: std::future::Future<Output = Result<Poll<()>, ActionError>>,
-{
-    let bounded = ctx.clone().with_timeout(grace);
-    match wait_until(&bounded, what, policy, || probe(bounded.clone())).await {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == ErrorKind::DeadlineExceeded => {
-            // The step's own deadline, not the grace: let the caller's next call say so.
-            ctx.ensure_live()?;
-            Ok(false)
-        }
-        Err(e) => Err(e),
-    }
+/// Whether step `step` created what it rolls back: this action says so (`flag`), its
+/// journalled intent says `created = true` (recorded before the create call: a lost answer, a
+/// resumed run), or its recorded outputs have `marker` (not `false`).
+pub(crate) fn step_created(flag: &AtomicBool, ctx: &Context, step: &str, marker: &str) -> bool {
+    let intended =
+        |i: &Outputs| i.get("created").and_then(serde_json::Value::as_bool) == Some(true);
+    flag.load(Ordering::SeqCst)
+        || ctx.intent().as_ref().is_some_and(intended)
+        || ctx
+            .outputs_of(step)
+            .and_then(|out| out.get(marker))
+            .is_some_and(|v| v != &serde_json::Value::Bool(false))
 }
 
 /// A resource that is not there yet right after its creation call is "not visible yet", not

@@ -15,15 +15,7 @@ use crate::common::{
     BUSY_RETRIES, cluster_settled, identifier, in_progress, is_state_fault, optional_identifier,
 };
 
-/// How long a failover whose outcome is unknown may show no sign (the cluster still
-/// `available` with the same writer) before drkit concludes it never reached RDS and sends it
-/// again (at most [`MAX_UNANSWERED_SENDS`] requests in all). RDS shows an accepted failover
-/// (`failing-over`) within seconds.
-pub const UNSTARTED_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// The most `FailoverDBCluster` requests one execution sends while none is answered and the
-/// cluster shows no sign of a failover after [`UNSTARTED_GRACE`] each time.
-pub const MAX_UNANSWERED_SENDS: usize = 3;
+use crate::once::{Once, Sent};
 use crate::port::{DbCluster, RdsApi};
 
 /// The parameters of `rds.failover_db_cluster`.
@@ -183,71 +175,46 @@ impl FailoverDbCluster {
             .with("cluster_status", cluster.status.clone())
     }
 
-    /// Sends `FailoverDBCluster` once, its intent (the writer `from`) journalled first. `Ok(Some)`
-    /// when the answer was lost (it may be under way), `Ok(None)` when accepted.
-    async fn send(&self, ctx: &Context, from: &str) -> Result<Option<ActionError>, ActionError> {
-        let intent = Outputs::new().with("from", from).with(
-            "target",
-            self.base.params.target_instance.as_deref().unwrap_or(""),
+    /// Sends `FailoverDBCluster` from writer `from` exactly once (see [`crate::once`]); a
+    /// request from an earlier attempt or run part (`resume`) is only reconciled.
+    async fn send(&self, ctx: &Context, from: &str, resume: bool) -> Result<Sent, ActionError> {
+        let p = &self.base.params;
+        let what = format!(
+            "failover of {} from writer {}",
+            p.cluster,
+            if from.is_empty() { "none" } else { from }
         );
-        let sent = ctx
-            .mutate(
-                intent,
-                self.base.port.failover_db_cluster(
-                    &self.base.params.cluster,
-                    self.base.params.target_instance.as_deref(),
-                ),
-            )
-            .await
-            .map_err(|e| e.with_operation("FailoverDBCluster"));
-        match sent {
-            Ok(()) => {
-                ctx.progress(format!(
-                    "FailoverDBCluster accepted for {} (writer was {})",
-                    self.base.params.cluster,
-                    if from.is_empty() { "none" } else { from }
-                ));
-                Ok(None)
-            }
-            // The answer was lost: the failover may be under way. Read, do not resend blindly.
-            Err(e) if e.maybe_applied() => {
-                ctx.progress(format!(
-                    "FailoverDBCluster's answer was lost ({}); reading the cluster instead of \
-                     sending it again",
-                    e.message()
-                ));
-                Ok(Some(e))
-            }
+        let once = Once {
+            operation: "FailoverDBCluster",
+            what: &what,
+            wait: &self.base.wait,
+            exists_code: None,
+        };
+        let intent = Outputs::new()
+            .with("from", from)
+            .with("target", p.target_instance.as_deref().unwrap_or(""));
+        let call = || {
+            self.base
+                .port
+                .failover_db_cluster(&p.cluster, p.target_instance.as_deref())
+        };
+        // RDS shows a failover it accepted within seconds: `failing-over`, or a new writer.
+        let sign = |grace: Context| async move {
+            let cluster = self.describe(&grace).await?;
+            let started = !cluster.is_available() || cluster.writer().unwrap_or_default() != from;
+            Ok(if started {
+                Poll::Ready(())
+            } else {
+                Poll::Pending(cluster.summary())
+            })
+        };
+        let sent = once.send(ctx, intent, resume, call, sign).await;
+        if sent.is_err() {
             // Refused: no failover was requested (the intent is withdrawn too), so a retry
             // starts afresh instead of waiting for one.
-            Err(e) => {
-                self.requested_from.clear();
-                Err(e)
-            }
+            self.requested_from.clear();
         }
-    }
-
-    /// Whether the cluster shows a failover from `from` (not `available`, or another writer)
-    /// within [`UNSTARTED_GRACE`] (or the step's deadline, if sooner).
-    async fn started_within_grace(&self, ctx: &Context, from: &str) -> Result<bool, ActionError> {
-        let what = format!("a sign of the failover of {}", self.base.params.cluster);
-        crate::common::sign_within(
-            ctx,
-            UNSTARTED_GRACE,
-            &what,
-            &self.base.wait,
-            |grace| async move {
-                let cluster = self.describe(&grace).await?;
-                let started =
-                    !cluster.is_available() || cluster.writer().unwrap_or_default() != from;
-                Ok(if started {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending(cluster.summary())
-                })
-            },
-        )
-        .await
+        sent
     }
 
     /// Why the cluster cannot be failed over right now, if it cannot.
@@ -379,18 +346,12 @@ impl Act for FailoverDbCluster {
 
     async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let started = Instant::now();
-        let mut answer_lost = None;
-        let earlier = self.requested_from(ctx);
-        let requested_earlier = earlier.is_some();
-        let from = match earlier {
+        let (from, sent) = match self.requested_from(ctx) {
             // Requested earlier (by this attempt's predecessor or the run being resumed): do
             // not request a second one (that would fail back); reconcile by waiting for it.
             Some(from) => {
-                ctx.progress(format!(
-                    "failover from {} already requested; waiting for it",
-                    if from.is_empty() { "none" } else { &from }
-                ));
-                Some(from)
+                let sent = self.send(ctx, &from, true).await?;
+                (from, sent)
             }
             None => {
                 let mut refusals = 0;
@@ -407,7 +368,7 @@ impl Act for FailoverDbCluster {
                         return Err(ActionError::precondition(reason));
                     }
                     let from = cluster.writer().unwrap_or_default().to_owned();
-                    match self.send(ctx, &from).await {
+                    match self.send(ctx, &from, false).await {
                         // Refused because another operation started meanwhile: nothing was
                         // changed; wait for it to end and decide again.
                         Err(e) if is_state_fault(&e) && refusals < BUSY_RETRIES => {
@@ -425,90 +386,36 @@ impl Act for FailoverDbCluster {
                             ));
                         }
                         sent => {
-                            answer_lost = sent?;
+                            let sent = sent?;
                             self.requested_from.set(from.clone());
-                            break Some(from);
+                            break (from, sent);
                         }
                     }
                 }
             }
         };
-        // The outcome is unknown (no answer, or requested by an earlier run part): RDS shows a
-        // failover it accepted within seconds (`failing-over`, or a new writer). No sign of it
-        // after UNSTARTED_GRACE: it never reached RDS, so it is sent again (a bounded number of times).
-        if answer_lost.is_some() || requested_earlier {
-            let from_writer = from.clone().unwrap_or_default();
-            let mut sends = usize::from(answer_lost.is_some());
-            while sends < MAX_UNANSWERED_SENDS
-                && !self.started_within_grace(ctx, &from_writer).await?
-            {
-                sends += 1;
-                ctx.progress(format!(
-                    "no sign of the failover of {} after {} s (still available with writer \
-                     {}): it never reached RDS; sending FailoverDBCluster again ({sends} of at \
-                     most {MAX_UNANSWERED_SENDS})",
-                    self.base.params.cluster,
-                    UNSTARTED_GRACE.as_secs(),
-                    if from_writer.is_empty() {
-                        "none"
-                    } else {
-                        &from_writer
-                    }
-                ));
-                answer_lost = self.send(ctx, &from_writer).await?;
-                if answer_lost.is_none() {
-                    break;
-                }
-            }
-        }
-
-        let what = match &self.base.params.target_instance {
-            Some(target) => format!(
-                "{target} to be the writer of an available {}",
-                self.base.params.cluster
-            ),
-            None => format!("a new writer of an available {}", self.base.params.cluster),
+        let p = &self.base.params;
+        let what = match &p.target_instance {
+            Some(target) => format!("{target} to be the writer of an available {}", p.cluster),
+            None => format!("a new writer of an available {}", p.cluster),
         };
         let cluster = wait_until(ctx, &what, &self.base.wait, || async {
-            let cluster = ctx
-                .bounded(
-                    self.base
-                        .port
-                        .describe_db_cluster(&self.base.params.cluster),
-                )
-                .await?;
-            Ok(if self.is_complete(&cluster, from.as_deref()) {
+            let cluster = self.describe(ctx).await?;
+            Ok(if self.is_complete(&cluster, Some(&from)) {
                 Poll::Ready(cluster)
             } else {
                 Poll::Pending(cluster.summary())
             })
         })
         .await
-        .map_err(|e| match &answer_lost {
-            // Still the old writer: the request may never have reached RDS. Not resent
-            // blindly: the operator decides (the cluster's events show whether it started).
-            Some(lost) => ActionError::new(
-                e.kind(),
-                format!(
-                    "{}; FailoverDBCluster's answer was lost ({}) and it was not sent again: \
-                     check the cluster's events (aws rds describe-events) before retrying",
-                    e.message(),
-                    lost.message()
-                ),
+        // Still the old writer: the request may never have reached RDS. Not resent blindly:
+        // the operator decides (the cluster's events show whether it started).
+        .map_err(|e| {
+            sent.explain(
+                e,
+                "FailoverDBCluster",
+                "the cluster's events (aws rds describe-events)",
             )
-            .with_operation("FailoverDBCluster")
-            .with_maybe_applied(),
-            None if requested_earlier => ActionError::new(
-                e.kind(),
-                format!(
-                    "{}; FailoverDBCluster was sent earlier (its intent is in the journal) and \
-                     is not sent again: check the cluster's events (aws rds describe-events)",
-                    e.message()
-                ),
-            )
-            .with_operation("FailoverDBCluster")
-            .with_maybe_applied(),
-            None => e,
         })?;
         ctx.progress(format!(
             "writer of {} is now {} after {:.3} s",
@@ -516,7 +423,7 @@ impl Act for FailoverDbCluster {
             cluster.writer().unwrap_or("none"),
             started.elapsed().as_secs_f64()
         ));
-        Ok(Self::outputs(&cluster, from.as_deref()))
+        Ok(Self::outputs(&cluster, Some(&from)))
     }
 
     async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {

@@ -13,6 +13,7 @@ use mockall::predicate::eq;
 
 use super::*;
 use crate::port::{ClusterMember, DbInstance, MockRdsApi};
+use crate::{MAX_UNANSWERED_SENDS, UNSTARTED_GRACE};
 
 const CLUSTER: &str = "mint-replica-cluster";
 

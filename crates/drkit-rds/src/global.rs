@@ -27,8 +27,8 @@ use drkit_core::{
 };
 use serde::Deserialize;
 
-use crate::common::{BUSY_RETRIES, found, identifier, is_state_fault, sign_within};
-use crate::failover::{MAX_UNANSWERED_SENDS, UNSTARTED_GRACE};
+use crate::common::{BUSY_RETRIES, found, identifier, is_state_fault};
+use crate::once::Once;
 use crate::port::{GlobalCluster, GlobalMember, MetricsApi, RdsApi};
 use crate::probe::LagMetric;
 use crate::register::RdsPorts;
@@ -431,50 +431,42 @@ async fn switch_apply<K: GlobalSwitch>(action: &K, ctx: &Context) -> Result<Outp
     let target = target_member(&g, &p.target_cluster, base.region())
         .map_err(ActionError::precondition)?
         .clone();
-    let send = |from: &str| {
+    let what = format!("{} of {} to {}", K::OPERATION, p.global_cluster, target.arn);
+    let once = Once {
+        operation: K::OPERATION,
+        what: &what,
+        wait: &base.wait,
+        exists_code: None,
+    };
+    // RDS shows a switch it accepted within seconds: the global cluster `modifying`, a
+    // `FailoverState`, or a new writer.
+    let send = |from: &str, resume: bool| {
         let intent = Outputs::new()
             .with("from", from)
             .with("target", target.arn.as_str());
-        let target = target.arn.clone();
-        async move {
-            match ctx
-                .mutate(intent, action.call(&p.global_cluster, &target))
-                .await
-                .map_err(|e| e.with_operation(K::OPERATION))
-            {
-                Ok(()) => {
-                    ctx.progress(format!(
-                        "{} accepted for {}",
-                        K::OPERATION,
-                        p.global_cluster
-                    ));
-                    Ok(false)
-                }
-                Err(e) if e.maybe_applied() => {
-                    ctx.progress(format!(
-                        "{}'s answer was lost ({}); reading the global cluster instead of \
-                         sending it again",
-                        K::OPERATION,
-                        e.message()
-                    ));
-                    Ok(true)
-                }
-                Err(e) => Err(e),
+        let from = from.to_owned();
+        let sign = move |grace: Context| {
+            let from = from.clone();
+            async move {
+                let g = describe(api, &grace, &p.global_cluster).await?;
+                let writer = g.writer().map_or("", |w| w.arn.as_str());
+                Ok(if !g.is_settled() || writer != from {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending(g.summary())
+                })
             }
-        }
+        };
+        let call = || action.call(&p.global_cluster, &target.arn);
+        async move { once.send(ctx, intent, resume, call, sign).await }
     };
-    // Whether the outcome of a request is unknown (its answer lost, or requested by an earlier
-    // run part), and how many requests this execution sent.
-    let (from, mut unknown, mut sends) = match ctx
+    let from = match ctx
         .intent()
         .and_then(|i| i.get_str("from").map(str::to_owned))
     {
         Some(from) => {
-            ctx.progress(format!(
-                "{} from {from} already requested; waiting for it",
-                K::OPERATION
-            ));
-            (from, true, 0)
+            send(&from, true).await?;
+            from
         }
         None => {
             let mut g = g;
@@ -495,7 +487,7 @@ async fn switch_apply<K: GlobalSwitch>(action: &K, ctx: &Context) -> Result<Outp
                     return Ok(switched_outputs(&g, ""));
                 }
                 let from = g.writer().map(|w| w.arn.clone()).unwrap_or_default();
-                match send(&from).await {
+                match send(&from, false).await {
                     // Refused because another operation started meanwhile: nothing changed;
                     // wait for it to end and decide again.
                     Err(e) if is_state_fault(&e) && refusals < BUSY_RETRIES => {
@@ -513,30 +505,14 @@ async fn switch_apply<K: GlobalSwitch>(action: &K, ctx: &Context) -> Result<Outp
                             g.summary()
                         ));
                     }
-                    sent => break (from, sent?, 1),
+                    sent => {
+                        sent?;
+                        break from;
+                    }
                 }
             }
         }
     };
-    // RDS shows a switch it accepted within seconds (the global cluster `modifying`, a
-    // `FailoverState`, or a new writer). No sign of it after UNSTARTED_GRACE: the request never
-    // reached RDS (e.g. a time-out before it was sent), so it is sent again, a bounded number of
-    // times.
-    while unknown
-        && sends < MAX_UNANSWERED_SENDS
-        && !switch_started_within_grace(action, ctx, &from).await?
-    {
-        sends += 1;
-        ctx.progress(format!(
-            "no sign of the {} of {} after {} s (settled, writer {}): it never reached RDS; \
-             sending it again ({sends} of at most {MAX_UNANSWERED_SENDS})",
-            K::OPERATION,
-            p.global_cluster,
-            UNSTARTED_GRACE.as_secs(),
-            if from.is_empty() { "none" } else { &from }
-        ));
-        unknown = send(&from).await?;
-    }
     let what = format!(
         "{} in {} to be the writer of a settled global cluster {}",
         target.cluster_id(),
@@ -586,37 +562,6 @@ pub(crate) async fn global_settled(
             Poll::Pending(g.summary())
         })
     })
-    .await
-}
-
-/// Whether the global cluster shows a switch from `from` (not settled, or another writer)
-/// within [`UNSTARTED_GRACE`] (or the step's deadline, if sooner).
-async fn switch_started_within_grace<K: GlobalSwitch>(
-    action: &K,
-    ctx: &Context,
-    from: &str,
-) -> Result<bool, ActionError> {
-    let base = action.base();
-    let what = format!(
-        "a sign of the {} of {}",
-        K::OPERATION,
-        base.params.global_cluster
-    );
-    sign_within(
-        ctx,
-        UNSTARTED_GRACE,
-        &what,
-        &base.wait,
-        |grace| async move {
-            let g = describe(base.port.as_ref(), &grace, &base.params.global_cluster).await?;
-            let writer = g.writer().map_or("", |w| w.arn.as_str());
-            Ok(if !g.is_settled() || writer != from {
-                Poll::Ready(())
-            } else {
-                Poll::Pending(g.summary())
-            })
-        },
-    )
     .await
 }
 
@@ -949,32 +894,6 @@ impl DetachGlobalSecondary {
             .with("cluster_arn", cluster.arn.clone().unwrap_or_default())
     }
 
-    /// Whether the cluster shows the detach (no longer a member, or not available) within
-    /// [`UNSTARTED_GRACE`] (or the step's deadline, if sooner).
-    async fn detach_started_within_grace(
-        &self,
-        ctx: &Context,
-        arn: &str,
-    ) -> Result<bool, ActionError> {
-        let what = format!("a sign of the detach of {}", self.base.params.cluster);
-        sign_within(
-            ctx,
-            UNSTARTED_GRACE,
-            &what,
-            &self.base.wait,
-            |grace| async move {
-                let member = self.membership(&grace, arn).await?.is_some();
-                let c = self.cluster(&grace).await?;
-                Ok(if !member || !c.is_available() {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending(c.summary())
-                })
-            },
-        )
-        .await
-    }
-
     async fn cluster(&self, ctx: &Context) -> Result<crate::port::DbCluster, ActionError> {
         ctx.bounded(
             self.base
@@ -1048,42 +967,47 @@ impl Act for DetachGlobalSecondary {
             ActionError::precondition(format!("RDS did not give DB cluster {}'s ARN", p.cluster))
         })?;
         let member = self.membership(ctx, &arn).await?.is_some();
-        let send = || async {
-            let intent = Outputs::new().with("cluster_arn", arn.as_str());
-            match ctx
-                .mutate(
-                    intent,
+        let what = format!("detach of {} from {}", p.cluster, p.global_cluster);
+        let once = Once {
+            operation: "RemoveFromGlobalCluster",
+            what: &what,
+            wait: &self.base.wait,
+            exists_code: None,
+        };
+        let send = |resume: bool| {
+            once.send(
+                ctx,
+                Outputs::new().with("cluster_arn", arn.as_str()),
+                resume,
+                || {
                     self.base
                         .port
-                        .remove_from_global_cluster(&p.global_cluster, &arn),
-                )
-                .await
-                .map_err(|e| e.with_operation("RemoveFromGlobalCluster"))
-            {
-                Ok(()) => {
-                    ctx.progress(format!(
-                        "RemoveFromGlobalCluster accepted for {}",
-                        p.cluster
-                    ));
-                    Ok(false)
-                }
-                Err(e) if e.maybe_applied() => {
-                    ctx.progress(format!(
-                        "RemoveFromGlobalCluster's answer was lost ({}); reading instead of \
-                         sending it again",
-                        e.message()
-                    ));
-                    Ok(true)
-                }
-                Err(e) => Err(e),
-            }
+                        .remove_from_global_cluster(&p.global_cluster, &arn)
+                },
+                // A detach RDS accepted shows within seconds: no longer a member, or the
+                // cluster not available.
+                |grace: Context| {
+                    let arn = &arn;
+                    async move {
+                        let member = self.membership(&grace, arn).await?.is_some();
+                        let c = self.cluster(&grace).await?;
+                        Ok(if !member || !c.is_available() {
+                            Poll::Ready(())
+                        } else {
+                            Poll::Pending(c.summary())
+                        })
+                    }
+                },
+            )
         };
-        // Refused because the global cluster is busy (a switchover or another member's
-        // detach in progress: a state fault): nothing changed; sent again once it settles.
-        let send = || async {
+        if ctx.intent().is_some() {
+            send(true).await?;
+        } else if member {
+            // Refused because the global cluster is busy (a switchover or another member's
+            // detach in progress: a state fault): nothing changed; sent again once it settles.
             let mut refusals = 0;
             loop {
-                match send().await {
+                match send(false).await {
                     Err(e) if is_state_fault(&e) && refusals < BUSY_RETRIES => {
                         refusals += 1;
                         ctx.progress(format!(
@@ -1100,32 +1024,9 @@ impl Act for DetachGlobalSecondary {
                         )
                         .await?;
                     }
-                    sent => return sent,
+                    sent => break sent.map(drop)?,
                 }
             }
-        };
-        // Whether the outcome of a request is unknown, and how many this execution sent.
-        let (mut unknown, mut sends) = match (ctx.intent().is_some(), member) {
-            (true, _) => (true, 0),
-            (false, true) => (send().await?, 1),
-            (false, false) => (false, 0),
-        };
-        // A detach RDS accepted shows within seconds (the cluster no longer a member, or not
-        // available). No sign after UNSTARTED_GRACE: the request never reached RDS; sent again,
-        // a bounded number of times.
-        while unknown
-            && sends < MAX_UNANSWERED_SENDS
-            && !self.detach_started_within_grace(ctx, &arn).await?
-        {
-            sends += 1;
-            ctx.progress(format!(
-                "no sign of the detach of {} after {} s (still a member): it never reached \
-                 RDS; sending RemoveFromGlobalCluster again ({sends} of at most \
-                 {MAX_UNANSWERED_SENDS})",
-                p.cluster,
-                UNSTARTED_GRACE.as_secs()
-            ));
-            unknown = send().await?;
         }
         let what = format!("{} to be standalone and available with a writer", p.cluster);
         let cluster = wait_until(ctx, &what, &self.base.wait, || async {

@@ -352,7 +352,7 @@ async fn a_switch_that_never_reached_rds_is_sent_again_after_the_grace() {
     let out = switch.execute(&Context::new()).await.unwrap();
     assert_eq!(out.get_str("writer"), Some(WEST));
     assert_eq!(sent.load(Ordering::SeqCst), 2);
-    assert!(started.elapsed() >= crate::failover::UNSTARTED_GRACE);
+    assert!(started.elapsed() >= crate::UNSTARTED_GRACE);
 }
 
 #[tokio::test(start_paused = true)]
@@ -647,7 +647,7 @@ async fn a_detach_that_never_reached_rds_is_sent_again_after_the_grace() {
     let out = detach.execute(&Context::new()).await.unwrap();
     assert_eq!(out.get_str("writer"), Some("mint-dr-1"));
     assert_eq!(*sends.lock().unwrap(), 2);
-    assert!(started.elapsed() >= crate::failover::UNSTARTED_GRACE);
+    assert!(started.elapsed() >= crate::UNSTARTED_GRACE);
 }
 
 /// A global cluster busy with another operation (`modifying`) is waited for, not blocked;

@@ -18,7 +18,6 @@
 //! change, and sends it again only when no sign of it shows within [`UNSTARTED_GRACE`] (the
 //! request never reached RDS), at most [`MAX_UNANSWERED_SENDS`] times.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
@@ -28,106 +27,17 @@ use drkit_core::{
     PortFactory, StepSpec, WaitPolicy, wait_until,
 };
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::common::{
     SERVERLESS_CLASS, arn_region, capacity, cluster_ready, found, identifier, instance_gone,
-    instance_ready, parameter_group, security_groups, sign_within, subnet_group,
+    instance_ready, parameter_group, security_groups, step_created, subnet_group,
 };
-use crate::failover::{MAX_UNANSWERED_SENDS, UNSTARTED_GRACE};
 use crate::global::{
     describe, global_id, global_outputs, global_resource, global_settled, is_cluster_arn,
     member_name, members_text,
 };
+use crate::once::{Once, appeared};
 use crate::port::{DbCluster, GlobalCluster, RdsApi, RestoreSettings, SecondaryCluster};
-
-/// Whether the step recorded that it created what it rolls back: this instance (`flag`), the
-/// journalled intent (a resumed run), or the step's recorded outputs.
-fn step_created(flag: &AtomicBool, ctx: &Context, step: &str) -> bool {
-    let says = |o: &Outputs| o.get("created").and_then(Value::as_bool) == Some(true);
-    flag.load(Ordering::SeqCst)
-        || ctx.intent().as_ref().is_some_and(says)
-        || ctx.outputs_of(step).is_some_and(says)
-}
-
-/// One non-idempotent call, exactly once: unless `resume` (an earlier attempt or run part
-/// journalled this intent, so its outcome is unknown), the call is made once through
-/// [`Context::mutate`]. When its outcome is unknown, the action reads state (`sign`) instead of
-/// sending it again; only when no sign shows within [`UNSTARTED_GRACE`] (the request never
-/// reached RDS) is it sent again, at most [`MAX_UNANSWERED_SENDS`] requests in all. On such a
-/// repeat, the error `exists_code` (the resource already exists, or is already gone) means the
-/// earlier request did its work.
-#[allow(clippy::too_many_arguments)]
-async fn exactly_once<C, CF, S, SF>(
-    ctx: &Context,
-    operation: &str,
-    what: &str,
-    wait: &WaitPolicy,
-    intent: Outputs,
-    resume: bool,
-    exists_code: Option<&str>,
-    call: C,
-    sign: S,
-) -> Result<(), ActionError>
-where
-    C: Fn() -> CF,
-    CF: Future<Output = Result<(), ActionError>>,
-    S: Fn(Context) -> SF,
-    SF: Future<Output = Result<Poll<()>, ActionError>>,
-{
-    // Ok(true): the answer was lost.
-    let send = |repeat: bool| {
-        let intent = intent.clone();
-        let request = call();
-        async move {
-            match ctx
-                .mutate(intent, request)
-                .await
-                .map_err(|e| e.with_operation(operation))
-            {
-                Ok(()) => {
-                    ctx.progress(format!("{operation} accepted: {what}"));
-                    Ok(false)
-                }
-                Err(e) if repeat && exists_code.is_some() && e.code() == exists_code => {
-                    ctx.progress(format!(
-                        "{operation} answered {} on a repeat: the earlier request did it",
-                        e.code().unwrap_or_default()
-                    ));
-                    Ok(false)
-                }
-                Err(e) if e.maybe_applied() => {
-                    ctx.progress(format!(
-                        "{operation}'s answer was lost ({}); reading instead of sending it again",
-                        e.message()
-                    ));
-                    Ok(true)
-                }
-                Err(e) => Err(e),
-            }
-        }
-    };
-    let (mut unknown, mut sends) = if resume {
-        ctx.progress(format!("{operation} already requested ({what}): reading"));
-        (true, 0)
-    } else {
-        (send(false).await?, 1)
-    };
-    let sign_what = format!("a sign of {operation} ({what})");
-    while unknown
-        && sends < MAX_UNANSWERED_SENDS
-        && !sign_within(ctx, UNSTARTED_GRACE, &sign_what, wait, &sign).await?
-    {
-        sends += 1;
-        ctx.progress(format!(
-            "no sign of {operation} ({what}) after {} s: it never reached RDS; sending it \
-             again ({sends} of at most {MAX_UNANSWERED_SENDS})",
-            UNSTARTED_GRACE.as_secs()
-        ));
-        unknown = send(true).await?;
-    }
-    Ok(())
-}
 
 /// Whether the global cluster `global` no longer has member `arn` (or no longer exists).
 async fn not_member(
@@ -183,14 +93,16 @@ async fn remove_member(
     global_settled_or_gone(home, ctx, wait, global).await?;
     let port = ports.get(Some(region));
     let what = format!("{arn} out of global cluster {global}");
-    exactly_once(
-        ctx,
-        "RemoveFromGlobalCluster",
-        &what,
+    Once {
+        operation: "RemoveFromGlobalCluster",
+        what: &what,
         wait,
+        exists_code: None,
+    }
+    .send(
+        ctx,
         intent.with("op", "remove").with("cluster", arn),
         intent_is(ctx, "remove", Some(arn)),
-        None,
         || port.remove_from_global_cluster(global, arn),
         |grace| async move { not_member(home, &grace, global, arn).await },
     )
@@ -239,14 +151,16 @@ async fn retire(
     }
     global_settled_or_gone(home, ctx, wait, global).await?;
     let what = format!("delete global cluster {global}");
-    exactly_once(
-        ctx,
-        "DeleteGlobalCluster",
-        &what,
+    Once {
+        operation: "DeleteGlobalCluster",
+        what: &what,
         wait,
+        exists_code: Some("GlobalClusterNotFoundFault"),
+    }
+    .send(
+        ctx,
         intent.clone().with("op", "delete"),
         intent_is(ctx, "delete", None),
-        Some("GlobalClusterNotFoundFault"),
         || async {
             match home.delete_global_cluster(global).await {
                 // Already gone (a repeat after a lost answer, or another hand): done.
@@ -501,25 +415,20 @@ impl Act for CreateGlobalCluster {
             "global cluster {} around {}",
             p.global_cluster, self.source_id
         );
-        exactly_once(
+        Once {
+            operation: "CreateGlobalCluster",
+            what: &what,
+            wait: &self.base.wait,
+            exists_code: Some("GlobalClusterAlreadyExistsFault"),
+        }
+        .send(
             ctx,
-            "CreateGlobalCluster",
-            &what,
-            &self.base.wait,
             Outputs::new()
                 .with("source", arn.as_str())
                 .with("created", true),
             resume,
-            Some("GlobalClusterAlreadyExistsFault"),
             || api.create_global_cluster(&p.global_cluster, &arn, p.deletion_protection),
-            |grace| async move {
-                Ok(
-                    match found(describe(api, &grace, &p.global_cluster).await)? {
-                        Some(_) => Poll::Ready(()),
-                        None => Poll::Pending("not visible yet".into()),
-                    },
-                )
-            },
+            |grace| async move { appeared(describe(api, &grace, &p.global_cluster).await) },
         )
         .await?;
         self.created.store(true, Ordering::SeqCst);
@@ -561,7 +470,7 @@ impl Act for CreateGlobalCluster {
 
     async fn undo(&self, ctx: &Context) -> Result<(), ActionError> {
         let p = &self.base.params;
-        if !step_created(&self.created, ctx, &self.base.id) {
+        if !step_created(&self.created, ctx, &self.base.id, "created") {
             return Err(ActionError::unsupported(format!(
                 "nothing to roll back: this step did not create global cluster {}",
                 p.global_cluster
@@ -1180,7 +1089,11 @@ impl Act for AddGlobalSecondary {
                          instances",
                         p.cluster, self.region, g.id
                     ),
-                    outputs: self.outputs(&c, &g, step_created(&self.created, ctx, &self.base.id)),
+                    outputs: self.outputs(
+                        &c,
+                        &g,
+                        step_created(&self.created, ctx, &self.base.id, "created"),
+                    ),
                 }),
                 Ok(pending) => Ok(Check::ready(format!(
                     "{} is a secondary of {} ({}); wait for or create its instances: {}",
@@ -1237,7 +1150,7 @@ impl Act for AddGlobalSecondary {
         let engine = g.engine.clone().ok_or_else(|| {
             ActionError::precondition(format!("RDS did not give global cluster {}'s engine", g.id))
         })?;
-        let recorded_created = step_created(&self.created, ctx, &self.base.id);
+        let recorded_created = step_created(&self.created, ctx, &self.base.id, "created");
         let created = match self.secondary(ctx, &g).await? {
             Secondary::Refused(why) => return Err(ActionError::precondition(why)),
             Secondary::Member(_) => recorded_created,
@@ -1258,22 +1171,19 @@ impl Act for AddGlobalSecondary {
                     "{} in {} as a secondary of {}",
                     p.cluster, self.region, g.id
                 );
-                exactly_once(
-                    ctx,
-                    "CreateDBCluster",
-                    &what,
+                Once {
+                    operation: "CreateDBCluster",
+                    what: &what,
                     wait,
+                    exists_code: Some("DBClusterAlreadyExistsFault"),
+                }
+                .send(
+                    ctx,
                     self.intent(true).with("op", "create-cluster"),
                     intent_is(ctx, "create-cluster", Some(&p.cluster)),
-                    Some("DBClusterAlreadyExistsFault"),
                     || api.create_global_secondary(&spec),
                     |grace| async move {
-                        Ok(
-                            match found(grace.bounded(api.describe_db_cluster(&p.cluster)).await)? {
-                                Some(_) => Poll::Ready(()),
-                                None => Poll::Pending("not visible yet".into()),
-                            },
-                        )
+                        appeared(grace.bounded(api.describe_db_cluster(&p.cluster)).await)
                     },
                 )
                 .await?;
@@ -1295,11 +1205,14 @@ impl Act for AddGlobalSecondary {
                 None => {}
             }
             let what = format!("instance {} ({}) in {}", i.identifier, i.class, p.cluster);
-            exactly_once(
-                ctx,
-                "CreateDBInstance",
-                &what,
+            Once {
+                operation: "CreateDBInstance",
+                what: &what,
                 wait,
+                exists_code: Some("DBInstanceAlreadyExists"),
+            }
+            .send(
+                ctx,
                 self.intent(created)
                     .with("op", "create-instance")
                     .with("instance", i.identifier.as_str()),
@@ -1307,15 +1220,9 @@ impl Act for AddGlobalSecondary {
                     x.get_str("op") == Some("create-instance")
                         && x.get_str("instance") == Some(i.identifier.as_str())
                 }),
-                Some("DBInstanceAlreadyExists"),
                 || api.create_cluster_instance(&i.identifier, &p.cluster, &engine, &i.class, None),
                 |grace| async move {
-                    Ok(
-                        match found(grace.bounded(api.describe_db_instance(&i.identifier)).await)? {
-                            Some(_) => Poll::Ready(()),
-                            None => Poll::Pending("not visible yet".into()),
-                        },
-                    )
+                    appeared(grace.bounded(api.describe_db_instance(&i.identifier)).await)
                 },
             )
             .await?;
@@ -1355,7 +1262,7 @@ impl Act for AddGlobalSecondary {
 
     async fn undo(&self, ctx: &Context) -> Result<(), ActionError> {
         let p = &self.base.params;
-        if !step_created(&self.created, ctx, &self.base.id) {
+        if !step_created(&self.created, ctx, &self.base.id, "created") {
             return Err(ActionError::unsupported(format!(
                 "nothing to roll back: this step did not create cluster {}",
                 p.cluster

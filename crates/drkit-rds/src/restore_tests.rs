@@ -240,6 +240,81 @@ async fn an_existing_target_is_waited_for_not_restored_again() {
     );
 }
 
+/// The restore reached RDS but its answer was lost, and the process was then killed: the
+/// retry reads the new instance back (never a second restore), still reports the data lost
+/// (from the journalled intent), and a resumed run's rollback deletes the instance this step
+/// created, although its outputs were never recorded.
+#[tokio::test(start_paused = true)]
+async fn a_restore_whose_answer_was_lost_is_read_back_reported_and_rolled_back() {
+    let state: Arc<Mutex<Option<&'static str>>> = Arc::default();
+    let mut api = MockRdsApi::new();
+    api.expect_describe_db_instance()
+        .withf(|i| i == "mint-replica-primary")
+        .returning(|_| Ok(source()));
+    let seen = Arc::clone(&state);
+    api.expect_describe_db_instance()
+        .withf(|i| i == "mint-replica-restored")
+        .returning(move |i| match *seen.lock().unwrap() {
+            Some(status) => Ok(with_endpoint(DbInstance::new(i, status))),
+            None => Err(not_found(i)),
+        });
+    let made = Arc::clone(&state);
+    api.expect_restore_instance_to_point_in_time()
+        .times(1)
+        .returning(move |_, _, _, _, _| {
+            *made.lock().unwrap() = Some("creating");
+            Err(drkit_core::ActionError::new(
+                ErrorKind::Unavailable,
+                "response error: connection closed before message completed",
+            ))
+        });
+    let gone = Arc::clone(&state);
+    api.expect_delete_db_instance()
+        .withf(|i| i == "mint-replica-restored")
+        .times(1)
+        .returning(move |_| {
+            *gone.lock().unwrap() = None;
+            Ok(())
+        });
+    let api: Arc<dyn crate::RdsApi> = Arc::new(api);
+    let action = |id: &str| {
+        let params = PitrParams::latest("mint-replica-primary", "mint-replica-restored");
+        RestoreInstanceToPointInTime::new(id, params, Arc::clone(&api), Some("us-east-1"))
+    };
+    let ready = {
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(120)).await;
+            *state.lock().unwrap() = Some("available");
+        })
+    };
+
+    let ctx = Context::new().with_step("restore-db");
+    let first = action("restore-db").execute(&ctx).await.unwrap();
+    ready.await.unwrap();
+    let lost = first.get("rpo_seconds").and_then(serde_json::Value::as_u64);
+    assert!(lost.is_some_and(|s| (60..70).contains(&s)), "{first:?}");
+    let intent = ctx
+        .intent()
+        .expect("the intent is journalled before the call");
+    assert_eq!(intent.get("created"), Some(&serde_json::json!(true)));
+
+    // Killed before the outputs were recorded: a resumed run has only the journalled intent.
+    let resumed = Context::new()
+        .with_step("restore-db")
+        .with_recorded_intent(Some(intent));
+    let again = action("restore-db");
+    let out = again.execute(&resumed).await.unwrap();
+    assert_eq!(out.get_str("restored_to"), first.get_str("restored_to"));
+    assert_eq!(out.get("rpo_seconds"), first.get("rpo_seconds"));
+    again.rollback(&resumed).await.unwrap();
+    assert_eq!(
+        *state.lock().unwrap(),
+        None,
+        "the restored instance is deleted"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn snapshot_restore_picks_the_newest_available_snapshot_and_reports_its_age() {
     let mut api = MockRdsApi::new();
@@ -1195,4 +1270,104 @@ async fn a_dry_run_names_the_snapshot_after_the_run_to_come() {
              (named when the run starts)"
         )
     );
+}
+
+/// The cluster restore's `CreateDBInstance` reached RDS but its answer was lost, and the
+/// process was then killed: the retry reads the instance back (never a second create), the
+/// resumed run still reports the data lost (from the journalled intent), and its rollback
+/// deletes the instance and the cluster this step created, although its outputs were never
+/// recorded.
+#[tokio::test(start_paused = true)]
+async fn a_cluster_restore_whose_instance_answer_was_lost_is_read_back_and_rolled_back() {
+    const INSTANCE: &str = "mint-restored-instance-1";
+    let cluster: Arc<Mutex<Option<DbCluster>>> = Arc::default();
+    let instance: Arc<Mutex<Option<&'static str>>> = Arc::default();
+    let mut api = MockRdsApi::new();
+    let seen = Arc::clone(&cluster);
+    api.expect_describe_db_cluster().returning(move |id| {
+        if id == "mint-replica-cluster" {
+            return Ok(source_cluster(false));
+        }
+        seen.lock().unwrap().clone().ok_or_else(|| not_found(id))
+    });
+    let seen = Arc::clone(&instance);
+    api.expect_describe_db_instance().returning(move |id| {
+        if id == "mint-1" {
+            return Ok(DbInstance::new(id, "available"));
+        }
+        let status = (id == INSTANCE).then(|| *seen.lock().unwrap()).flatten();
+        let mut i = DbInstance::new(id, status.ok_or_else(|| not_found(id))?);
+        i.cluster = Some("mint-restored".into());
+        Ok(i)
+    });
+    let made = Arc::clone(&cluster);
+    api.expect_restore_cluster_to_point_in_time()
+        .times(1)
+        .returning(move |_, target, _, _| {
+            let mut c = DbCluster::new(target, "available", vec![]);
+            c.engine = Some("aurora-postgresql".into());
+            *made.lock().unwrap() = Some(c);
+            Ok(())
+        });
+    let made = Arc::clone(&instance);
+    api.expect_create_cluster_instance()
+        .times(1)
+        .returning(move |_, _, _, _, _| {
+            *made.lock().unwrap() = Some("creating");
+            Err(drkit_core::ActionError::new(
+                ErrorKind::Unavailable,
+                "response error: connection closed before message completed",
+            ))
+        });
+    let gone = Arc::clone(&instance);
+    api.expect_delete_db_instance()
+        .withf(|i| i == INSTANCE)
+        .times(1)
+        .returning(move |_| {
+            *gone.lock().unwrap() = None;
+            Ok(())
+        });
+    let gone = Arc::clone(&cluster);
+    api.expect_delete_db_cluster()
+        .withf(|c| c == "mint-restored")
+        .times(1)
+        .returning(move |_| {
+            *gone.lock().unwrap() = None;
+            Ok(())
+        });
+    let api: Arc<dyn crate::RdsApi> = Arc::new(api);
+    let action = || {
+        let params =
+            ClusterPitrParams::latest("mint-replica-cluster", "mint-restored", "db.r6g.large");
+        RestoreClusterToPointInTime::new("restore-cluster", params, Arc::clone(&api), None)
+    };
+    let ready = {
+        let instance = Arc::clone(&instance);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(120)).await;
+            *instance.lock().unwrap() = Some("available");
+        })
+    };
+
+    let ctx = Context::new().with_step("restore-cluster");
+    let first = action().execute(&ctx).await.unwrap();
+    ready.await.unwrap();
+    let lost = first.get("rpo_seconds").and_then(serde_json::Value::as_u64);
+    assert!(lost.is_some_and(|s| (120..130).contains(&s)), "{first:?}");
+    let intent = ctx
+        .intent()
+        .expect("the intent is journalled before each call");
+    assert_eq!(intent.get_str("op"), Some("create-instance"));
+
+    // Killed before the outputs were recorded: a resumed run has only the journalled intent.
+    let resumed = Context::new()
+        .with_step("restore-cluster")
+        .with_recorded_intent(Some(intent));
+    let again = action();
+    let out = again.execute(&resumed).await.unwrap();
+    assert_eq!(out.get_str("instance"), Some(INSTANCE));
+    assert_eq!(out.get("rpo_seconds"), first.get("rpo_seconds"));
+    again.rollback(&resumed).await.unwrap();
+    assert!(cluster.lock().unwrap().is_none(), "the cluster is deleted");
+    assert_eq!(*instance.lock().unwrap(), None, "its instance is deleted");
 }

@@ -430,6 +430,11 @@ impl RdsApi for SdkRds {
             RestoreTime::At(at) => request.restore_time(DateTime::from(at)),
         };
         request
+            // Made exactly once by the action (drkit_rds::once): one attempt.
+            .customize()
+            .config_override(
+                aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()),
+            )
             .send()
             .await
             .or_action_error("RestoreDBInstanceToPointInTime")?;
@@ -453,6 +458,10 @@ impl RdsApi for SdkRds {
             .set_db_subnet_group_name(settings.subnet_group.clone())
             .set_vpc_security_group_ids(some_list(&settings.security_groups))
             .set_db_parameter_group_name(settings.parameter_group.clone())
+            .customize()
+            .config_override(
+                aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()),
+            )
             .send()
             .await
             .or_action_error("RestoreDBInstanceFromDBSnapshot")?;
@@ -482,6 +491,10 @@ impl RdsApi for SdkRds {
             RestoreTime::At(at) => request.restore_to_time(DateTime::from(at)),
         };
         request
+            .customize()
+            .config_override(
+                aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()),
+            )
             .send()
             .await
             .or_action_error("RestoreDBClusterToPointInTime")?;
@@ -505,6 +518,10 @@ impl RdsApi for SdkRds {
             .engine(engine)
             .db_instance_class(instance_class)
             .set_db_parameter_group_name(parameter_group.map(str::to_owned))
+            .customize()
+            .config_override(
+                aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()),
+            )
             .send()
             .await
             .or_action_error("CreateDBInstance")?;

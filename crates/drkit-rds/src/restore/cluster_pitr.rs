@@ -13,14 +13,15 @@ use drkit_core::{
 use serde::Deserialize;
 
 use super::{
-    created, delete_created_instance, delete_instance, describe_window, loss_outputs,
+    Restored, create_once, delete_created_instance, delete_instance, describe_window,
     network_outputs,
 };
 use crate::common::{
     BUSY_RETRIES, RunStart, SERVERLESS_CLASS, capacity, cluster_ready, found, identifier,
     in_progress, instance_ready, is_state_fault, one_restore_time, parameter_group, rfc3339,
-    security_groups, subnet_group,
+    security_groups, step_created, subnet_group,
 };
+use crate::once::{Once, appeared};
 use crate::port::{DbCluster, RdsApi, RestoreSettings, RestoreTime, ServerlessV2Scaling};
 
 /// The parameters of `rds.restore_cluster_to_point_in_time`. The network and parameter
@@ -373,34 +374,48 @@ impl RestoreClusterToPointInTime {
         Ok(instance)
     }
 
-    /// `CreateDBInstance` of the new cluster's instance; refused while the cluster is busy (an
-    /// operation in progress, `InvalidDBClusterStateFault`), sent again once it is available.
+    /// `CreateDBInstance` of the new cluster's instance, exactly once (its intent: `restored`,
+    /// op `create-instance`); refused while the cluster is busy (an operation in progress,
+    /// `InvalidDBClusterStateFault`), sent again once it is available.
     async fn create_instance(
         &self,
         ctx: &Context,
-        engine: &str,
-        parameter_group: Option<&str>,
+        (engine, parameter_group): (&str, Option<&str>),
+        restored: Option<&Restored>,
     ) -> Result<(), ActionError> {
-        let (api, p) = (&self.base.port, &self.base.params);
+        let (api, p) = (self.base.port.as_ref(), &self.base.params);
         let instance_id = p.instance_id();
+        let what = format!("instance {instance_id} in restored cluster {}", p.target);
+        let once = Once {
+            operation: "CreateDBInstance",
+            what: &what,
+            wait: &self.base.wait,
+            exists_code: Some("DBInstanceAlreadyExists"),
+        };
+        let intent = restored
+            .map_or_else(Outputs::new, Restored::intent)
+            .with("op", "create-instance");
+        let mut resume = ctx
+            .intent()
+            .is_some_and(|i| i.get_str("op") == Some("create-instance"));
         let mut refusals = 0;
         loop {
-            let sent = ctx
-                .bounded(api.create_cluster_instance(
-                    &instance_id,
-                    &p.target,
-                    engine,
-                    &p.instance_class,
-                    parameter_group,
-                ))
-                .await;
-            match sent {
+            let call = || {
+                let class = &p.instance_class;
+                api.create_cluster_instance(&instance_id, &p.target, engine, class, parameter_group)
+            };
+            let id = instance_id.as_str();
+            let sign = |grace: Context| async move {
+                appeared(grace.bounded(api.describe_db_instance(id)).await)
+            };
+            match once.send(ctx, intent.clone(), resume, call, sign).await {
                 Err(e) if is_state_fault(&e) && refusals < BUSY_RETRIES => {
                     let cluster = ctx.bounded(api.describe_db_cluster(&p.target)).await?;
                     if !in_progress(&cluster.status) {
                         return Err(e);
                     }
                     refusals += 1;
+                    resume = false;
                     ctx.progress(format!(
                         "CreateDBInstance refused while cluster {} is {} ({}): waiting for it to \
                          be available, then sending it again",
@@ -409,12 +424,9 @@ impl RestoreClusterToPointInTime {
                         e.code().unwrap_or_default()
                     ));
                     let what = format!("restored cluster {} to be available", p.target);
-                    cluster_ready(ctx, api.as_ref(), &self.base.wait, &p.target, &what, |_| {
-                        true
-                    })
-                    .await?;
+                    cluster_ready(ctx, api, &self.base.wait, &p.target, &what, |_| true).await?;
                 }
-                other => return other,
+                other => return other.map(drop),
             }
         }
     }
@@ -472,9 +484,10 @@ impl Act for RestoreClusterToPointInTime {
     }
 
     async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        let (api, p) = (&self.base.port, &self.base.params);
-        let started = SystemTime::now();
-        let (engine, restored_to, parameter_group) = match self.existing_cluster(ctx).await? {
+        let (api, p) = (self.base.port.as_ref(), &self.base.params);
+        let wait = &self.base.wait;
+        let recorded = Restored::recorded(ctx);
+        let (engine, restored, parameter_group) = match self.existing_cluster(ctx).await? {
             Some(c) => {
                 // Restored earlier in this run (a retry, a resume): finish it.
                 if p.instance_class == SERVERLESS_CLASS && c.serverless_v2.is_none() {
@@ -488,60 +501,70 @@ impl Act for RestoreClusterToPointInTime {
                 let settings = self.settings(ctx, source.as_ref()).await?;
                 (
                     c.engine.unwrap_or_else(|| "aurora-postgresql".to_owned()),
-                    None,
+                    recorded,
                     settings.parameter_group,
                 )
             }
             None => {
                 let plan = self.plan(ctx).await?.map_err(ActionError::invalid_input)?;
-                ctx.bounded(api.restore_cluster_to_point_in_time(
-                    &p.source,
-                    &p.target,
-                    p.restore_time(),
-                    &plan.settings,
-                ))
-                .await?;
-                self.created_cluster.store(true, Ordering::SeqCst);
+                // The cluster's restore requested earlier (not yet visible): reconciled, not
+                // sent again blindly.
+                let resume =
+                    recorded.is_some() && ctx.intent().is_some_and(|i| i.get_str("op").is_none());
+                let restored = match recorded {
+                    Some(r) if resume => r,
+                    _ => Restored::now(plan.restored_to),
+                };
                 ctx.progress(format!(
-                    "restore of cluster {} as of {} into {} started, in {}",
+                    "restoring cluster {} as of {} into {}, in {}",
                     p.source,
                     rfc3339(plan.restored_to),
                     p.target,
                     plan.settings.summary()
                 ));
-                (
-                    plan.engine,
-                    Some(plan.restored_to),
-                    plan.settings.parameter_group,
+                let what = format!("restore into new cluster {}", p.target);
+                create_once(
+                    ctx,
+                    (
+                        "RestoreDBClusterToPointInTime",
+                        "DBClusterAlreadyExistsFault",
+                        &what,
+                    ),
+                    wait,
+                    (&restored, resume),
+                    || {
+                        let time = p.restore_time();
+                        api.restore_cluster_to_point_in_time(
+                            &p.source,
+                            &p.target,
+                            time,
+                            &plan.settings,
+                        )
+                    },
+                    |grace| async move {
+                        appeared(grace.bounded(api.describe_db_cluster(&p.target)).await)
+                    },
                 )
+                .await?;
+                self.created_cluster.store(true, Ordering::SeqCst);
+                (plan.engine, Some(restored), plan.settings.parameter_group)
             }
         };
         let what = format!("restored cluster {} to be available", p.target);
-        let cluster = cluster_ready(ctx, api.as_ref(), &self.base.wait, &p.target, &what, |_| {
-            true
-        })
-        .await?;
+        let cluster = cluster_ready(ctx, api, wait, &p.target, &what, |_| true).await?;
 
         let instance_id = p.instance_id();
         if self.existing_instance(ctx).await?.is_none() {
-            self.create_instance(ctx, &engine, parameter_group.as_deref())
-                .await?;
+            let made = (engine.as_str(), parameter_group.as_deref());
+            self.create_instance(ctx, made, restored.as_ref()).await?;
             self.created_instance.store(true, Ordering::SeqCst);
         }
         let what = format!("instance {instance_id} of the restored cluster to be available");
-        instance_ready(
-            ctx,
-            api.as_ref(),
-            &self.base.wait,
-            &instance_id,
-            &what,
-            |_| true,
-        )
-        .await?;
+        instance_ready(ctx, api, wait, &instance_id, &what, |_| true).await?;
 
         let out = Self::outputs(&cluster, instance_id);
-        Ok(match restored_to {
-            Some(at) => loss_outputs(out, at, started),
+        Ok(match restored {
+            Some(r) => r.outputs(out),
             None => out,
         })
     }
@@ -562,7 +585,7 @@ impl Act for RestoreClusterToPointInTime {
         // After a resume: `restored_to` is recorded only when this step restored the cluster,
         // and then the instance in it is the step's too.
         let step = (self.base.id.as_str(), "restored_to");
-        let created_cluster = created(&self.created_cluster, ctx, step.0, step.1);
+        let created_cluster = step_created(&self.created_cluster, ctx, step.0, step.1);
         let instance_id = p.instance_id();
         if self.created_instance.load(Ordering::SeqCst) {
             delete_created_instance(

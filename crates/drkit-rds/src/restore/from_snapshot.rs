@@ -11,7 +11,7 @@ use drkit_core::{
 };
 use serde::Deserialize;
 
-use super::{NewInstance, instance_settings, loss_outputs, network_outputs};
+use super::{NewInstance, Restored, instance_settings, network_outputs};
 use crate::common::{
     found, identifier, instance_outputs, parameter_group, rfc3339, seconds_between,
     security_groups, subnet_group,
@@ -314,43 +314,45 @@ impl Act for RestoreInstanceFromSnapshot {
 
     async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let p = &self.base.params;
-        let started = SystemTime::now();
-        let exists = self.existing_target(ctx).await?.is_some();
-        let snapshot = if exists {
-            ctx.progress(format!(
-                "instance {} already exists; waiting for it",
-                p.target
-            ));
-            None
-        } else {
+        let (api, wait) = (self.base.port.as_ref(), &self.base.wait);
+        let target = ("RestoreDBInstanceFromDBSnapshot", p.target.as_str());
+        let plan = || async {
             let (snapshot, settings) = self.plan(ctx).await?.map_err(ActionError::precondition)?;
-            ctx.bounded(self.base.port.restore_instance_from_snapshot(
-                &p.target,
-                &snapshot.id,
-                p.instance_class.as_deref(),
-                &settings,
-            ))
-            .await?;
-            self.new_instance.mark_created();
+            let restored = Restored {
+                to: snapshot.created,
+                at: SystemTime::now(),
+                snapshot: Some(snapshot.id.clone()),
+            };
             ctx.progress(format!(
                 "restoring {} into {}, in {}",
-                Self::describe(&snapshot, started),
+                Self::describe(&snapshot, restored.at),
                 p.target,
                 settings.summary()
             ));
-            Some(snapshot)
+            let call = move || {
+                let (snapshot, settings) = (snapshot.id.clone(), settings.clone());
+                async move {
+                    api.restore_instance_from_snapshot(
+                        &p.target,
+                        &snapshot,
+                        p.instance_class.as_deref(),
+                        &settings,
+                    )
+                    .await
+                }
+            };
+            Ok((restored, call))
         };
-        let instance =
-            NewInstance::ready(ctx, self.base.port.as_ref(), &self.base.wait, &p.target).await?;
-        let mut out = Self::outputs(&instance);
-        if let Some(snapshot) = snapshot {
-            out.insert("snapshot", snapshot.id.clone());
-            if let Some(at) = snapshot.created {
-                out = loss_outputs(out, at, started)
-                    .with("snapshot_age_seconds", seconds_between(at, started));
-            }
-        }
-        Ok(out)
+        let restored = self
+            .new_instance
+            .create(ctx, (api, wait), target, plan)
+            .await?;
+        let instance = NewInstance::ready(ctx, api, wait, &p.target).await?;
+        let out = Self::outputs(&instance);
+        Ok(match restored {
+            Some(r) => r.outputs(out),
+            None => out,
+        })
     }
 
     async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {

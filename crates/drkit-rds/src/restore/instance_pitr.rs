@@ -11,7 +11,7 @@ use drkit_core::{
 };
 use serde::Deserialize;
 
-use super::{NewInstance, describe_window, instance_settings, loss_outputs, network_outputs};
+use super::{NewInstance, Restored, describe_window, instance_settings, network_outputs};
 use crate::common::{
     identifier, instance_outputs, one_restore_time, parameter_group, rfc3339, security_groups,
     subnet_group,
@@ -275,14 +275,9 @@ impl Act for RestoreInstanceToPointInTime {
 
     async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let p = &self.base.params;
-        let started = SystemTime::now();
-        let restored_to = if self.existing_target(ctx).await?.is_some() {
-            ctx.progress(format!(
-                "instance {} already exists; waiting for it",
-                p.target
-            ));
-            None
-        } else {
+        let (api, wait) = (self.base.port.as_ref(), &self.base.wait);
+        let target = ("RestoreDBInstanceToPointInTime", p.target.as_str());
+        let plan = || async {
             let (restored_to, settings) = match self.plan(ctx).await? {
                 PitrPlan::Blocked(reason) => return Err(ActionError::invalid_input(reason)),
                 PitrPlan::Restore {
@@ -290,29 +285,36 @@ impl Act for RestoreInstanceToPointInTime {
                     settings,
                 } => (restored_to, settings),
             };
-            ctx.bounded(self.base.port.restore_instance_to_point_in_time(
-                &p.source,
-                &p.target,
-                p.restore_time(),
-                p.instance_class.as_deref(),
-                &settings,
-            ))
-            .await?;
-            self.new_instance.mark_created();
             ctx.progress(format!(
-                "restore of {} as of {} into {} started, in {}",
+                "restoring {} as of {} into {}, in {}",
                 p.source,
                 rfc3339(restored_to),
                 p.target,
                 settings.summary()
             ));
-            Some(restored_to)
+            let call = move || {
+                let settings = settings.clone();
+                async move {
+                    api.restore_instance_to_point_in_time(
+                        &p.source,
+                        &p.target,
+                        p.restore_time(),
+                        p.instance_class.as_deref(),
+                        &settings,
+                    )
+                    .await
+                }
+            };
+            Ok((Restored::now(restored_to), call))
         };
-        let instance =
-            NewInstance::ready(ctx, self.base.port.as_ref(), &self.base.wait, &p.target).await?;
+        let restored = self
+            .new_instance
+            .create(ctx, (api, wait), target, plan)
+            .await?;
+        let instance = NewInstance::ready(ctx, api, wait, &p.target).await?;
         let out = self.outputs(&instance);
-        Ok(match restored_to {
-            Some(at) => loss_outputs(out, at, started),
+        Ok(match restored {
+            Some(r) => r.outputs(out),
             None => out,
         })
     }
