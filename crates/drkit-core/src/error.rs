@@ -180,6 +180,14 @@ impl ActionError {
         self
     }
 
+    /// Replaces the message, keeping the kind, code, operation and the rest: e.g. a provider's
+    /// "not found" said in the action's words (`security group sg-1 does not exist`).
+    #[must_use]
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.0.message = message.into();
+        self
+    }
+
     /// Sets the provider operation that failed (e.g. `FailoverDBCluster`).
     #[must_use]
     pub fn with_operation(mut self, operation: impl Into<String>) -> Self {

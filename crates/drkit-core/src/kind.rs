@@ -432,6 +432,16 @@ impl Finding {
     }
 }
 
+/// What `execute` of a [`Probe`] does with a failed [`Finding`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeExecute {
+    /// Fails with `PostconditionFailed`: the step asserts what the probe measures.
+    Assert,
+    /// Reports the finding as progress and returns its outputs: the step records what it saw
+    /// (its `check` still blocks a run on a failed finding).
+    Report,
+}
+
 /// What a read-only kind writes: one evaluation, mapped once to the three phases:
 ///
 /// - `check`: pass -> `Done` with the outputs; fail -> `Blocked` with the reason — except a
@@ -439,12 +449,17 @@ impl Finding {
 ///   `PostconditionFailed` *carrying* its outputs, so the report can give the RPO verdict
 ///   instead of losing the number; a `NotFound` error -> `Blocked` (a missing resource blocks
 ///   the step, it is not an error of the run);
-/// - `execute`: pass -> the outputs; fail -> `PostconditionFailed` with the reason and outputs;
-/// - `verify`: pass -> what was seen; fail -> as `execute`.
+/// - `execute`: pass -> the outputs; fail -> `PostconditionFailed` with the reason and outputs
+///   ([`ProbeExecute::Assert`], the default), or the finding reported as progress and its
+///   outputs returned ([`ProbeExecute::Report`]: a check whose step records what it saw);
+/// - `verify`: pass -> what was seen; fail -> `PostconditionFailed` with the reason and outputs.
 ///
 /// A probe's kind has `MUTATES = false`.
 #[async_trait]
 pub trait Probe: ActionKind {
+    /// What `execute` does with a failed finding.
+    const EXECUTE: ProbeExecute = ProbeExecute::Assert;
+
     /// Measures, read-only.
     async fn evaluate(&self, ctx: &Context) -> Result<Finding, ActionError>;
 
@@ -479,9 +494,13 @@ impl<T: Probe> Act for T {
 
     async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let found = self.evaluate(ctx).await?;
-        match found.verdict {
-            Verdict::Pass(_) => Ok(found.outputs),
-            Verdict::Fail(reason) => {
+        match (found.verdict, Self::EXECUTE) {
+            (Verdict::Pass(_), ProbeExecute::Assert) => Ok(found.outputs),
+            (Verdict::Pass(seen) | Verdict::Fail(seen), ProbeExecute::Report) => {
+                ctx.progress(seen);
+                Ok(found.outputs)
+            }
+            (Verdict::Fail(reason), ProbeExecute::Assert) => {
                 Err(ActionError::postcondition(reason).with_outputs(found.outputs))
             }
         }

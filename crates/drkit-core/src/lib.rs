@@ -40,7 +40,9 @@ mod wait;
 pub use action::{ActionRef, Check, Outputs, RecoveryAction, Resource};
 pub use context::{Context, EventSink, IntentLog, ProgressEvent, ProgressKind, TracingSink};
 pub use error::{ActionError, BoxError, ErrorKind, Result};
-pub use kind::{Act, ActionKind, Base, Finding, HasBase, PortFactory, Probe, StepSpec, Verdict};
+pub use kind::{
+    Act, ActionKind, Base, Finding, HasBase, PortFactory, Probe, ProbeExecute, StepSpec, Verdict,
+};
 pub use layer::{ActionExt, Layer, RetryLayer, RetryPolicy, TimeoutLayer};
 pub use memo::Memo;
 #[cfg(any(test, feature = "mock"))]

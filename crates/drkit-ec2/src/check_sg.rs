@@ -5,8 +5,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params,
-    PortFactory, StepSpec,
+    ActionError, ActionKind, Base, Context, ErrorKind, Finding, HasBase, Outputs, Params,
+    PortFactory, Probe, ProbeExecute, StepSpec,
 };
 use serde::Deserialize;
 
@@ -157,50 +157,24 @@ impl CheckSecurityGroup {
     }
 }
 
-/// Read-only, but not a [`Probe`](drkit_core::Probe): `execute` reports what it found without
+/// A probe that reports ([`ProbeExecute::Report`]): `execute` reports what it found without
 /// failing (as the docs say), and a missing group is `NotFound` there.
 #[async_trait]
-impl Act for CheckSecurityGroup {
-    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
-        let Some(sg) = self.describe(ctx).await? else {
-            return Ok(Check::blocked(self.absent()));
-        };
-        let missing = sg.missing(&self.expect);
-        Ok(if missing.is_empty() {
-            Check::Done {
-                detail: self.holds(&sg),
-                outputs: Self::outputs(&sg, &missing),
-            }
-        } else {
-            Check::blocked(Self::lacks(&sg, &missing))
-        })
-    }
+impl Probe for CheckSecurityGroup {
+    const EXECUTE: ProbeExecute = ProbeExecute::Report;
 
-    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
+    async fn evaluate(&self, ctx: &Context) -> Result<Finding, ActionError> {
         let Some(sg) = self.describe(ctx).await? else {
             return Err(ActionError::new(ErrorKind::NotFound, self.absent())
                 .with_operation("DescribeSecurityGroups"));
         };
         let missing = sg.missing(&self.expect);
-        ctx.progress(if missing.is_empty() {
-            self.holds(&sg)
+        let outputs = Self::outputs(&sg, &missing);
+        Ok(if missing.is_empty() {
+            Finding::pass(self.holds(&sg), outputs)
         } else {
-            Self::lacks(&sg, &missing)
-        });
-        Ok(Self::outputs(&sg, &missing))
-    }
-
-    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
-        let Some(sg) = self.describe(ctx).await? else {
-            return Err(ActionError::postcondition(self.absent()));
-        };
-        let missing = sg.missing(&self.expect);
-        if missing.is_empty() {
-            Ok(self.holds(&sg))
-        } else {
-            Err(ActionError::postcondition(Self::lacks(&sg, &missing))
-                .with_outputs(Self::outputs(&sg, &missing)))
-        }
+            Finding::fail(Self::lacks(&sg, &missing), outputs)
+        })
     }
 }
 

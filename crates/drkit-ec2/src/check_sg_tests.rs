@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::*;
 use crate::port::MockEc2Api;
+use drkit_core::Check;
 
 fn check(api: MockEc2Api) -> CheckSecurityGroup {
     CheckSecurityGroup::new(

@@ -1,16 +1,16 @@
 //! `eks.check_cluster` and `eks.check_nodegroup`: read-only checks of a cluster and a node group.
 //!
-//! Unlike a [`Probe`](drkit_core::Probe), their `execute` reports what it read whatever it
-//! shows (it changes nothing, and a step recording a degraded group's sizes is useful); `check`
-//! and `verify` judge.
+//! Probes that report ([`ProbeExecute::Report`]): their `execute` reports what it read whatever
+//! it shows (it changes nothing, and a step recording a degraded group's sizes is useful);
+//! `check` and `verify` judge.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params,
-    PortFactory, Resource, StepSpec,
+    ActionError, ActionKind, Base, Context, ErrorKind, Finding, HasBase, Outputs, Params,
+    PortFactory, Probe, ProbeExecute, Resource, StepSpec,
 };
 use serde::Deserialize;
 
@@ -135,47 +135,29 @@ impl CheckCluster {
     }
 }
 
+/// A missing resource (`NotFound`, with EKS's code), said as `what` does not exist.
+fn absent(e: ActionError, what: impl FnOnce() -> String) -> ActionError {
+    match e.kind() {
+        ErrorKind::NotFound => e.with_message(format!("{} does not exist", what())),
+        _ => e,
+    }
+}
+
 #[async_trait]
-impl Act for CheckCluster {
-    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
-        let cluster = match self.describe(ctx).await {
-            Ok(cluster) => cluster,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Ok(Check::blocked(format!(
-                    "EKS cluster {} does not exist",
-                    self.base.params.cluster
-                )));
-            }
-            Err(e) => return Err(e),
-        };
-        if !cluster.is_active() {
-            return Ok(Check::blocked(format!(
-                "{}, not ACTIVE",
-                Self::describe_state(&cluster)
-            )));
-        }
-        Ok(Check::Done {
-            detail: Self::describe_state(&cluster),
-            outputs: Self::outputs(&cluster),
-        })
-    }
+impl Probe for CheckCluster {
+    const EXECUTE: ProbeExecute = ProbeExecute::Report;
 
-    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        let cluster = self.describe(ctx).await?;
-        ctx.progress(Self::describe_state(&cluster));
-        Ok(Self::outputs(&cluster))
-    }
-
-    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
-        let cluster = self.describe(ctx).await?;
-        if cluster.is_active() {
-            Ok(Self::describe_state(&cluster))
+    async fn evaluate(&self, ctx: &Context) -> Result<Finding, ActionError> {
+        let cluster = self
+            .describe(ctx)
+            .await
+            .map_err(|e| absent(e, || format!("EKS cluster {}", self.base.params.cluster)))?;
+        let state = Self::describe_state(&cluster);
+        Ok(if cluster.is_active() {
+            Finding::pass(state, Self::outputs(&cluster))
         } else {
-            Err(ActionError::postcondition(format!(
-                "{}, not ACTIVE",
-                Self::describe_state(&cluster)
-            )))
-        }
+            Finding::fail(format!("{state}, not ACTIVE"), Self::outputs(&cluster))
+        })
     }
 }
 
@@ -309,48 +291,26 @@ impl CheckNodegroup {
 }
 
 #[async_trait]
-impl Act for CheckNodegroup {
-    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
-        let ng = match self.describe(ctx).await {
-            Ok(ng) => ng,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Ok(Check::blocked(format!("{} does not exist", self.name())));
-            }
-            Err(e) => return Err(e),
-        };
-        let problems = self.problems(&ng);
-        if problems.is_empty() {
-            Ok(Check::Done {
-                detail: format!("{} is healthy: {}", self.name(), ng.summary()),
-                outputs: nodegroup_outputs(&ng),
-            })
-        } else {
-            Ok(Check::blocked(format!(
-                "{}: {}",
-                self.name(),
-                problems.join("; ")
-            )))
-        }
-    }
+impl Probe for CheckNodegroup {
+    const EXECUTE: ProbeExecute = ProbeExecute::Report;
 
-    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        let ng = self.describe(ctx).await?;
-        ctx.progress(format!("{}: {}", self.name(), ng.summary()));
-        Ok(nodegroup_outputs(&ng))
-    }
-
-    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
-        let ng = self.describe(ctx).await?;
+    async fn evaluate(&self, ctx: &Context) -> Result<Finding, ActionError> {
+        let ng = self
+            .describe(ctx)
+            .await
+            .map_err(|e| absent(e, || self.name()))?;
         let problems = self.problems(&ng);
-        if problems.is_empty() {
-            Ok(format!("{} is healthy: {}", self.name(), ng.summary()))
+        Ok(if problems.is_empty() {
+            Finding::pass(
+                format!("{} is healthy: {}", self.name(), ng.summary()),
+                nodegroup_outputs(&ng),
+            )
         } else {
-            Err(ActionError::postcondition(format!(
-                "{}: {}",
-                self.name(),
-                problems.join("; ")
-            )))
-        }
+            Finding::fail(
+                format!("{}: {}", self.name(), problems.join("; ")),
+                nodegroup_outputs(&ng),
+            )
+        })
     }
 }
 

@@ -7,6 +7,7 @@ use mockall::predicate::eq;
 
 use super::*;
 use crate::port::{HealthIssue, MockEksApi, Scaling};
+use drkit_core::Check;
 
 fn cluster(status: &str) -> EksCluster {
     let mut c = EksCluster::new("mint-dr", status);

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params,
-    PortFactory, StepSpec,
+    ActionError, ActionKind, Base, Context, ErrorKind, Finding, HasBase, Outputs, Params,
+    PortFactory, Probe, ProbeExecute, StepSpec,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -48,7 +48,7 @@ impl CheckReplicationGroupParams {
 /// `replicas` (a list of `{cache_cluster_id, node_group, status}`), `automatic_failover`,
 /// `multi_az`, `cluster_enabled`.
 ///
-/// Read-only, but not a [`Probe`](drkit_core::Probe): its `execute` reports what it reads even
+/// A probe that reports ([`ProbeExecute::Report`]): its `execute` reports what it reads even
 /// when the group is not healthy (only `check` and `verify` judge).
 #[derive(Debug, HasBase)]
 pub struct CheckReplicationGroup {
@@ -209,51 +209,28 @@ impl CheckReplicationGroup {
 }
 
 #[async_trait]
-impl Act for CheckReplicationGroup {
-    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
-        let seen = match self.look(ctx).await {
-            Ok(seen) => seen,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Ok(Check::blocked(format!(
-                    "replication group {} does not exist",
-                    self.base.params.replication_group
-                )));
-            }
-            Err(e) => return Err(e),
-        };
+impl Probe for CheckReplicationGroup {
+    const EXECUTE: ProbeExecute = ProbeExecute::Report;
+
+    async fn evaluate(&self, ctx: &Context) -> Result<Finding, ActionError> {
+        let seen = self.look(ctx).await.map_err(|e| match e.kind() {
+            ErrorKind::NotFound => e.with_message(format!(
+                "replication group {} does not exist",
+                self.base.params.replication_group
+            )),
+            _ => e,
+        })?;
         let problems = seen.problems();
-        if problems.is_empty() {
-            Ok(Check::Done {
-                detail: seen.detail(),
-                outputs: seen.outputs(),
-            })
+        Ok(if problems.is_empty() {
+            Finding::pass(seen.detail(), seen.outputs())
         } else {
-            Ok(Check::blocked(format!(
+            let reason = format!(
                 "replication group {}: {}",
                 seen.group.id,
                 problems.join("; ")
-            )))
-        }
-    }
-
-    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        let seen = self.look(ctx).await?;
-        ctx.progress(seen.detail());
-        Ok(seen.outputs())
-    }
-
-    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
-        let seen = self.look(ctx).await?;
-        let problems = seen.problems();
-        if problems.is_empty() {
-            Ok(seen.detail())
-        } else {
-            Err(ActionError::postcondition(format!(
-                "replication group {}: {}",
-                seen.group.id,
-                problems.join("; ")
-            )))
-        }
+            );
+            Finding::fail(reason, seen.outputs())
+        })
     }
 }
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params,
-    PortFactory, Resource, StepSpec,
+    ActionError, ActionKind, Base, Context, ErrorKind, Finding, HasBase, Outputs, Params,
+    PortFactory, Probe, ProbeExecute, Resource, StepSpec,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -148,7 +148,7 @@ impl CheckRole {
     }
 
     /// `Ok(None)` when the role does not exist.
-    async fn evaluate(&self, ctx: &Context) -> Result<Option<Found>, ActionError> {
+    async fn read(&self, ctx: &Context) -> Result<Option<Found>, ActionError> {
         let api = &self.base.port;
         let role = match ctx.bounded(api.get_role(self.role())).await {
             Ok(role) => role,
@@ -241,50 +241,22 @@ impl CheckRole {
     }
 }
 
-/// Read-only, but not a [`Probe`](drkit_core::Probe): `execute` reports what it found without
+/// A probe that reports ([`ProbeExecute::Report`]): `execute` reports what it found without
 /// failing (as the docs say), and a missing role is `NotFound` there.
 #[async_trait]
-impl Act for CheckRole {
-    async fn inspect(&self, ctx: &Context) -> Result<Check, ActionError> {
-        Ok(match self.evaluate(ctx).await? {
-            None => Check::blocked(format!("role {} does not exist", self.role())),
-            Some(f) if !f.missing.is_empty() => Check::blocked(self.shortfall(&f)),
-            Some(f) => Check::Done {
-                detail: self.holds(&f),
-                outputs: Self::outputs(&f),
-            },
+impl Probe for CheckRole {
+    const EXECUTE: ProbeExecute = ProbeExecute::Report;
+
+    async fn evaluate(&self, ctx: &Context) -> Result<Finding, ActionError> {
+        let Some(f) = self.read(ctx).await? else {
+            let absent = format!("role {} does not exist", self.role());
+            return Err(ActionError::new(ErrorKind::NotFound, absent).with_operation("GetRole"));
+        };
+        Ok(if f.missing.is_empty() {
+            Finding::pass(self.holds(&f), Self::outputs(&f))
+        } else {
+            Finding::fail(self.shortfall(&f), Self::outputs(&f))
         })
-    }
-
-    async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
-        match self.evaluate(ctx).await? {
-            None => Err(ActionError::new(
-                ErrorKind::NotFound,
-                format!("role {} does not exist", self.role()),
-            )
-            .with_operation("GetRole")),
-            Some(f) => {
-                ctx.progress(if f.missing.is_empty() {
-                    self.holds(&f)
-                } else {
-                    self.shortfall(&f)
-                });
-                Ok(Self::outputs(&f))
-            }
-        }
-    }
-
-    async fn confirm(&self, ctx: &Context) -> Result<String, ActionError> {
-        match self.evaluate(ctx).await? {
-            Some(f) if f.missing.is_empty() => Ok(self.holds(&f)),
-            Some(f) => {
-                Err(ActionError::postcondition(self.shortfall(&f)).with_outputs(Self::outputs(&f)))
-            }
-            None => Err(ActionError::postcondition(format!(
-                "role {} does not exist",
-                self.role()
-            ))),
-        }
     }
 }
 

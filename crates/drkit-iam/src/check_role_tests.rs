@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::*;
 use crate::port::{AttachedPolicy, MockIamApi};
+use drkit_core::Check;
 
 const ROLE: &str = "mint-replica-dr-role";
 const MANAGED: &str = "arn:aws:iam::123456789012:policy/mint-dr-read";
@@ -117,8 +118,10 @@ async fn a_missing_role_is_blocked_not_an_error() {
     );
     let err = a.execute(&Context::new()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
+    // As every read-only check: a missing resource is NotFound, with the operation.
     let err = a.verify(&Context::new()).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::PostconditionFailed);
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(err.operation(), Some("GetRole"));
 }
 
 #[tokio::test]

@@ -144,7 +144,7 @@ async fn check_cluster_reports_an_active_cluster_and_blocks_a_missing_one() {
     );
     let err = missing.verify(&Context::new()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert_eq!(err.code(), Some("ResourceNotFoundException"));
+    assert_eq!(err.code(), Some("ResourceNotFoundException"), "{err:?}");
     assert_eq!(err.operation(), Some("DescribeCluster"));
 }
 
