@@ -180,11 +180,13 @@ impl ActionError {
         self
     }
 
-    /// Replaces the message, keeping the kind, code, operation and the rest: e.g. a provider's
-    /// "not found" said in the action's words (`security group sg-1 does not exist`).
+    /// A `NotFound` error said in the action's words (e.g. `EKS cluster mint-dr does not
+    /// exist`), keeping its kind, code and operation; any other error as it is.
     #[must_use]
-    pub fn with_message(mut self, message: impl Into<String>) -> Self {
-        self.0.message = message.into();
+    pub fn with_not_found_message(mut self, message: impl FnOnce() -> String) -> Self {
+        if self.0.kind == ErrorKind::NotFound {
+            self.0.message = message();
+        }
         self
     }
 

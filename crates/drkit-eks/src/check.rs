@@ -9,8 +9,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    ActionError, ActionKind, Base, Context, ErrorKind, Finding, HasBase, Outputs, Params,
-    PortFactory, Probe, ProbeExecute, Resource, StepSpec,
+    ActionError, ActionKind, Base, Context, Finding, HasBase, Outputs, Params, PortFactory, Probe,
+    ProbeExecute, Resource, StepSpec,
 };
 use serde::Deserialize;
 
@@ -135,23 +135,16 @@ impl CheckCluster {
     }
 }
 
-/// A missing resource (`NotFound`, with EKS's code), said as `what` does not exist.
-fn absent(e: ActionError, what: impl FnOnce() -> String) -> ActionError {
-    match e.kind() {
-        ErrorKind::NotFound => e.with_message(format!("{} does not exist", what())),
-        _ => e,
-    }
-}
-
 #[async_trait]
 impl Probe for CheckCluster {
     const EXECUTE: ProbeExecute = ProbeExecute::Report;
 
     async fn evaluate(&self, ctx: &Context) -> Result<Finding, ActionError> {
-        let cluster = self
-            .describe(ctx)
-            .await
-            .map_err(|e| absent(e, || format!("EKS cluster {}", self.base.params.cluster)))?;
+        let cluster = self.describe(ctx).await.map_err(|e| {
+            e.with_not_found_message(|| {
+                format!("EKS cluster {} does not exist", self.base.params.cluster)
+            })
+        })?;
         let state = Self::describe_state(&cluster);
         Ok(if cluster.is_active() {
             Finding::pass(state, Self::outputs(&cluster))
@@ -298,7 +291,7 @@ impl Probe for CheckNodegroup {
         let ng = self
             .describe(ctx)
             .await
-            .map_err(|e| absent(e, || self.name()))?;
+            .map_err(|e| e.with_not_found_message(|| format!("{} does not exist", self.name())))?;
         let problems = self.problems(&ng);
         Ok(if problems.is_empty() {
             Finding::pass(

@@ -7,7 +7,7 @@ use mockall::predicate::eq;
 
 use super::*;
 use crate::port::{HealthIssue, MockEksApi, Scaling};
-use drkit_core::Check;
+use drkit_core::{Check, ErrorKind};
 
 fn cluster(status: &str) -> EksCluster {
     let mut c = EksCluster::new("mint-dr", status);

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
-    ActionError, ActionKind, Base, Context, ErrorKind, Finding, HasBase, Outputs, Params,
-    PortFactory, Probe, ProbeExecute, StepSpec,
+    ActionError, ActionKind, Base, Context, Finding, HasBase, Outputs, Params, PortFactory, Probe,
+    ProbeExecute, StepSpec,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -213,12 +213,11 @@ impl Probe for CheckReplicationGroup {
     const EXECUTE: ProbeExecute = ProbeExecute::Report;
 
     async fn evaluate(&self, ctx: &Context) -> Result<Finding, ActionError> {
-        let seen = self.look(ctx).await.map_err(|e| match e.kind() {
-            ErrorKind::NotFound => e.with_message(format!(
-                "replication group {} does not exist",
-                self.base.params.replication_group
-            )),
-            _ => e,
+        let seen = self.look(ctx).await.map_err(|e| {
+            e.with_not_found_message(|| {
+                let group = &self.base.params.replication_group;
+                format!("replication group {group} does not exist")
+            })
         })?;
         let problems = seen.problems();
         Ok(if problems.is_empty() {

@@ -7,7 +7,7 @@ use drkit_core::{ActionExt, ActionRef, RecoveryAction, RetryPolicy};
 use super::*;
 use crate::port::MockElastiCacheApi;
 use crate::test_support::{GROUP, group, multi_az, states, throttled};
-use drkit_core::Check;
+use drkit_core::{Check, ErrorKind};
 
 fn action(api: MockElastiCacheApi) -> CheckReplicationGroup {
     CheckReplicationGroup::new(
