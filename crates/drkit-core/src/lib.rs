@@ -33,6 +33,7 @@ mod layer;
 mod memo;
 #[cfg(any(test, feature = "mock"))]
 mod mock;
+pub mod once;
 pub mod registry;
 mod secret;
 mod wait;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use drkit_core::once::{Once, Sent};
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
     Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Memo, Outputs, Params,
@@ -305,7 +306,10 @@ impl Act for TestFailover {
 
     async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let started = Instant::now();
-        let mut answer_lost: Option<ActionError> = None;
+        let p = &self.base.params;
+        // Already requested (by this step before, or the run a resume continues): waited on as
+        // an answered request.
+        let mut sent = Sent::Answered;
         let from = match self.requested_from(ctx) {
             Some(from) => {
                 ctx.progress(format!(
@@ -326,40 +330,28 @@ impl Act for TestFailover {
                 let intent = Outputs::new()
                     .with("from", from.as_str())
                     .with("node_group", self.base.params.node_group.as_str());
-                let sent = ctx
-                    .mutate(
+                let what = format!(
+                    "node group {} of {} (primary was {from})",
+                    p.node_group, p.replication_group
+                );
+                // Never sent again: a second call would use up the quota and may fail back.
+                sent = Once::new("TestFailover", &what, &self.base.wait)
+                    .send_one(
+                        ctx,
                         intent,
-                        self.base.port.test_failover(
-                            &self.base.params.replication_group,
-                            &self.base.params.node_group,
-                        ),
+                        self.base
+                            .port
+                            .test_failover(&p.replication_group, &p.node_group),
                     )
                     .await
-                    .map_err(|e| explain_quota(e.with_operation("TestFailover")));
-                match sent {
-                    Ok(()) => ctx.progress(format!(
-                        "TestFailover accepted for node group {} of {} (primary was {from})",
-                        self.base.params.node_group, self.base.params.replication_group
-                    )),
-                    // The answer was lost: the failover may be under way. Read, never resend
-                    // (a second call would use up the quota and may fail back).
-                    Err(e) if e.maybe_applied() => {
-                        ctx.progress(format!(
-                            "TestFailover's answer was lost ({}); reading the group instead of \
-                             calling again",
-                            e.message()
-                        ));
-                        answer_lost = Some(e);
-                    }
-                    Err(e) => return Err(e),
-                }
+                    .map_err(explain_quota)?;
                 self.requested_from.set(from.clone());
                 from
             }
         };
         let what = format!(
             "a new primary of node group {} of {}",
-            self.base.params.node_group, self.base.params.replication_group
+            p.node_group, p.replication_group
         );
         let group = wait_until(ctx, &what, &self.base.wait, || async {
             let group = self.describe(ctx).await?;
@@ -370,22 +362,14 @@ impl Act for TestFailover {
             })
         })
         .await
-        .map_err(|e| match &answer_lost {
-            // Still the old primary: the call may never have reached ElastiCache. Not sent
-            // again blindly: the operator decides (the group's events show whether it started).
-            Some(lost) => ActionError::new(
-                e.kind(),
-                format!(
-                    "{}; TestFailover's answer was lost ({}) and it was not sent again: check \
-                     the replication group's events (aws elasticache describe-events) before \
-                     retrying",
-                    e.message(),
-                    lost.message()
-                ),
+        // Still the old primary: the call may never have reached ElastiCache. Not sent again
+        // blindly: the operator decides (the group's events show whether it started).
+        .map_err(|e| {
+            sent.explain(
+                e,
+                "TestFailover",
+                "the replication group's events (aws elasticache describe-events)",
             )
-            .with_operation("TestFailover")
-            .with_maybe_applied(),
-            None => e,
         })?;
         ctx.progress(format!(
             "node group {} of {} failed over from {from} after {:.3} s: {}",

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use drkit_core::once::{Once, Sent};
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
     Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Memo, Outputs, Params,
@@ -299,11 +300,7 @@ impl FailoverGlobalDatastore {
     }
 
     /// Waits until the wanted member is the primary of an available global datastore.
-    async fn wait(
-        &self,
-        ctx: &Context,
-        lost: Option<&ActionError>,
-    ) -> Result<GlobalDatastore, ActionError> {
+    async fn wait(&self, ctx: &Context, sent: &Sent) -> Result<GlobalDatastore, ActionError> {
         let what = format!(
             "{} to be the primary of an available global datastore {}",
             self.wanted(),
@@ -323,24 +320,15 @@ impl FailoverGlobalDatastore {
             })
         })
         .await
-        .map_err(|e| match lost {
-            // Not seen yet: the call may never have reached ElastiCache. Not sent again
-            // blindly: the operator decides (the events show whether it started).
-            Some(lost) => ActionError::new(
-                e.kind(),
-                format!(
-                    "{}; FailoverGlobalReplicationGroup's answer was lost ({}) and it was not \
-                     sent again: check the global datastore (aws elasticache \
-                     describe-global-replication-groups --show-member-info) and its events \
-                     before retrying",
-                    e.message(),
-                    lost.message()
-                ),
+        // Not seen yet: the call may never have reached ElastiCache. Not sent again blindly:
+        // the operator decides (the events show whether it started).
+        .map_err(|e| {
+            sent.explain(
+                e,
+                "FailoverGlobalReplicationGroup",
+                "the global datastore (aws elasticache describe-global-replication-groups \
+                 --show-member-info) and its events",
             )
-            .with_operation("FailoverGlobalReplicationGroup")
-            .with_maybe_applied()
-            .with_source(e),
-            None => e,
         })
     }
 }
@@ -419,7 +407,7 @@ impl Act for FailoverGlobalDatastore {
 
     async fn apply(&self, ctx: &Context) -> Result<Outputs, ActionError> {
         let started = Instant::now();
-        let mut lost: Option<ActionError> = None;
+        let mut sent = Sent::Answered;
         let from = match self.requested_from(ctx) {
             Some(from) => {
                 ctx.progress(format!(
@@ -453,45 +441,24 @@ impl Act for FailoverGlobalDatastore {
                                 self.base.params.primary_replication_group.as_str(),
                             );
                         self.requested_from.set(from.clone());
-                        let sent = ctx
-                            .mutate(
-                                intent,
-                                self.base.port.failover_global_datastore(
-                                    self.global(),
-                                    &self.base.params.primary_region,
-                                    &self.base.params.primary_replication_group,
-                                ),
-                            )
+                        let what = format!("{} -> {}", from.name(), self.wanted());
+                        // Never sent again: a second call could fail back, or race the first.
+                        let call = self.base.port.failover_global_datastore(
+                            self.global(),
+                            &self.base.params.primary_region,
+                            &self.base.params.primary_replication_group,
+                        );
+                        sent = Once::new("FailoverGlobalReplicationGroup", &what, &self.base.wait)
+                            .send_one(ctx, intent, call)
                             .await
-                            .map_err(|e| e.with_operation("FailoverGlobalReplicationGroup"));
-                        match sent {
-                            Ok(()) => ctx.progress(format!(
-                                "FailoverGlobalReplicationGroup accepted: {} -> {}",
-                                from.name(),
-                                self.wanted()
-                            )),
-                            // The answer was lost: the failover may be under way. Read, never
-                            // resend (a second call could fail back, or race the first).
-                            Err(e) if e.maybe_applied() => {
-                                ctx.progress(format!(
-                                    "FailoverGlobalReplicationGroup's answer was lost ({}); \
-                                     reading the global datastore instead of calling again",
-                                    e.message()
-                                ));
-                                lost = Some(e);
-                            }
                             // Refused (or not sent): no change was made.
-                            Err(e) => {
-                                self.requested_from.clear();
-                                return Err(e);
-                            }
-                        }
+                            .inspect_err(|_| self.requested_from.clear())?;
                         Some(from)
                     }
                 }
             }
         };
-        let g = self.wait(ctx, lost.as_ref()).await?;
+        let g = self.wait(ctx, &sent).await?;
         ctx.progress(format!(
             "{} is the primary of global datastore {} after {:.3} s: {}",
             self.wanted(),

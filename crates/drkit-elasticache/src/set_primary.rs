@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use drkit_core::Memo;
+use drkit_core::once::{Once, Sent};
 use drkit_core::registry::{OutputDoc, ParamError};
 use drkit_core::{
     Act, ActionError, ActionKind, Base, Check, Context, ErrorKind, HasBase, Outputs, Params, Poll,
@@ -365,16 +366,15 @@ impl SetPrimary {
         }
     }
 
-    /// Sends the call of `intent`, journalling `intent` first (one attempt). `Ok(Some(e))`: the
-    /// answer was lost (the call may have applied): the caller reads, never sends again. A
-    /// refusal made no change: the intent before it (`previous`, whose call took effect) is
-    /// journalled again.
+    /// Sends the call of `intent` exactly once, journalling `intent` first (one attempt; a lost
+    /// answer is read back, never sent again). A refusal made no change: the intent before it
+    /// (`previous`, whose call took effect) is journalled again.
     async fn send(
         &self,
         ctx: &Context,
         intent: &Intent,
         previous: Option<&Intent>,
-    ) -> Result<Option<ActionError>, ActionError> {
+    ) -> Result<Sent, ActionError> {
         let group = self.group_id();
         let what = match intent.phase {
             Phase::DisableMultiAz => format!(
@@ -405,23 +405,11 @@ impl SetPrimary {
             ),
         };
         self.sequence.set(intent.clone());
-        match ctx
-            .mutate(intent.outputs(), call)
+        match Once::new("ModifyReplicationGroup", &what, &self.base.wait)
+            .send_one(ctx, intent.outputs(), call)
             .await
-            .map_err(|e| e.with_operation("ModifyReplicationGroup"))
         {
-            Ok(()) => {
-                ctx.progress(format!("ModifyReplicationGroup accepted: {what}"));
-                Ok(None)
-            }
-            Err(e) if e.maybe_applied() => {
-                ctx.progress(format!(
-                    "ModifyReplicationGroup's answer was lost ({}): {what} may be under way; \
-                     reading the group instead of sending it again",
-                    e.message()
-                ));
-                Ok(Some(e))
-            }
+            Ok(sent) => Ok(sent),
             Err(e) => {
                 // Not applied: refused by ElastiCache (the intent was withdrawn), or never sent.
                 self.sequence.replace(previous.cloned());
@@ -442,13 +430,13 @@ impl SetPrimary {
         }
     }
 
-    /// Waits until the call of `intent` has taken effect. `lost`: its answer was lost; a wait
-    /// that ends says it was not sent again.
+    /// Waits until the call of `intent` (`sent`) has taken effect; a wait that ends after a lost
+    /// answer says it was not sent again.
     async fn await_phase(
         &self,
         ctx: &Context,
         intent: &Intent,
-        lost: Option<ActionError>,
+        sent: Sent,
     ) -> Result<ReplicationGroup, ActionError> {
         let group = self.group_id();
         let what = match intent.phase {
@@ -471,20 +459,12 @@ impl SetPrimary {
             })
         })
         .await
-        .map_err(|e| match &lost {
-            Some(lost) => {
-                let message = format!(
-                    "{}; ModifyReplicationGroup's answer was lost ({}) and it was not sent \
-                     again: check the replication group's events (aws elasticache \
-                     describe-events) before retrying",
-                    e.message(),
-                    lost.message()
-                );
-                reworded(e, message)
-                    .with_operation("ModifyReplicationGroup")
-                    .with_maybe_applied()
-            }
-            None => e,
+        .map_err(|e| {
+            sent.explain(
+                e,
+                "ModifyReplicationGroup",
+                "the replication group's events (aws elasticache describe-events)",
+            )
         })
     }
 
@@ -522,8 +502,8 @@ impl SetPrimary {
             self.group_id()
         ));
         let restored = async {
-            let lost = self.send(ctx, &intent, Some(done)).await?;
-            self.await_phase(ctx, &intent, lost).await
+            let sent = self.send(ctx, &intent, Some(done)).await?;
+            self.await_phase(ctx, &intent, sent).await
         }
         .await;
         match restored {
@@ -566,7 +546,7 @@ impl SetPrimary {
         settle_first: bool,
     ) -> Result<(ReplicationGroup, Option<String>), ActionError> {
         let to = self.to().to_owned();
-        let mut lost = None;
+        let mut sent = Sent::Answered;
         let mut current = if let Some(intent) = self.intent(ctx) {
             ctx.progress(format!(
                 "{} of the promotion of {to} (from {}) already requested; waiting for it",
@@ -617,18 +597,19 @@ impl SetPrimary {
                     restore: wanted.unwrap_or(found),
                 }
             };
-            lost = self.send(ctx, &intent, None).await?;
+            sent = self.send(ctx, &intent, None).await?;
             intent
         };
         loop {
-            let group = self.await_phase(ctx, &current, lost.take()).await?;
+            let last = std::mem::replace(&mut sent, Sent::Answered);
+            let group = self.await_phase(ctx, &current, last).await?;
             let Some(next) = self.next(current.phase, &group, current.restore) else {
                 return Ok((group, Some(current.from.clone())));
             };
             let intent = current.at(next);
             match self.send(ctx, &intent, Some(&current)).await {
-                Ok(l) => {
-                    lost = l;
+                Ok(next_sent) => {
+                    sent = next_sent;
                     current = intent;
                 }
                 Err(refused)

@@ -417,15 +417,7 @@ const IN_PROGRESS: &[&str] = &[
 /// operation is in progress) is sent again, each time once the operation has ended.
 pub(crate) const BUSY_RETRIES: usize = 3;
 
-/// Whether `status` is an operation in progress (see [`IN_PROGRESS`]).
-/// A describe's answer, `None` when the resource does not exist.
-pub(crate) fn found<T>(result: Result<T, ActionError>) -> Result<Option<T>, ActionError> {
-    match result {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
+pub(crate) use drkit_core::once::found;
 
 /// The Region of an RDS ARN (`arn:aws:rds:<region>:...`).
 pub(crate) fn arn_region(arn: &str) -> &str {

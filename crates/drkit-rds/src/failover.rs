@@ -15,8 +15,8 @@ use crate::common::{
     BUSY_RETRIES, cluster_settled, identifier, in_progress, is_state_fault, optional_identifier,
 };
 
-use crate::once::{Once, Sent};
 use crate::port::{DbCluster, RdsApi};
+use drkit_core::once::{Once, Sent};
 
 /// The parameters of `rds.failover_db_cluster`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Params)]
@@ -175,7 +175,7 @@ impl FailoverDbCluster {
             .with("cluster_status", cluster.status.clone())
     }
 
-    /// Sends `FailoverDBCluster` from writer `from` exactly once (see [`crate::once`]); a
+    /// Sends `FailoverDBCluster` from writer `from` exactly once (see [`drkit_core::once`]); a
     /// request from an earlier attempt or run part (`resume`) is only reconciled.
     async fn send(&self, ctx: &Context, from: &str, resume: bool) -> Result<Sent, ActionError> {
         let p = &self.base.params;
@@ -184,12 +184,7 @@ impl FailoverDbCluster {
             p.cluster,
             if from.is_empty() { "none" } else { from }
         );
-        let once = Once {
-            operation: "FailoverDBCluster",
-            what: &what,
-            wait: &self.base.wait,
-            exists_code: None,
-        };
+        let once = Once::new("FailoverDBCluster", &what, &self.base.wait);
         let intent = Outputs::new()
             .with("from", from)
             .with("target", p.target_instance.as_deref().unwrap_or(""));

@@ -28,10 +28,10 @@ use drkit_core::{
 use serde::Deserialize;
 
 use crate::common::{BUSY_RETRIES, found, identifier, is_state_fault};
-use crate::once::Once;
 use crate::port::{GlobalCluster, GlobalMember, MetricsApi, RdsApi};
 use crate::probe::LagMetric;
 use crate::register::RdsPorts;
+use drkit_core::once::Once;
 
 /// How far back `rds.check_global_cluster` looks for the lag metrics' datapoints.
 const LAG_WINDOW: std::time::Duration = std::time::Duration::from_secs(5 * 60);
@@ -432,12 +432,7 @@ async fn switch_apply<K: GlobalSwitch>(action: &K, ctx: &Context) -> Result<Outp
         .map_err(ActionError::precondition)?
         .clone();
     let what = format!("{} of {} to {}", K::OPERATION, p.global_cluster, target.arn);
-    let once = Once {
-        operation: K::OPERATION,
-        what: &what,
-        wait: &base.wait,
-        exists_code: None,
-    };
+    let once = Once::new(K::OPERATION, &what, &base.wait);
     // RDS shows a switch it accepted within seconds: the global cluster `modifying`, a
     // `FailoverState`, or a new writer.
     let send = |from: &str, resume: bool| {
@@ -968,12 +963,7 @@ impl Act for DetachGlobalSecondary {
         })?;
         let member = self.membership(ctx, &arn).await?.is_some();
         let what = format!("detach of {} from {}", p.cluster, p.global_cluster);
-        let once = Once {
-            operation: "RemoveFromGlobalCluster",
-            what: &what,
-            wait: &self.base.wait,
-            exists_code: None,
-        };
+        let once = Once::new("RemoveFromGlobalCluster", &what, &self.base.wait);
         let send = |resume: bool| {
             once.send(
                 ctx,

@@ -37,7 +37,6 @@ mod behaviour_tests;
 mod common;
 mod failover;
 mod global;
-mod once;
 mod port;
 mod probe;
 mod promote;
@@ -49,13 +48,13 @@ mod restore_tests;
 mod sdk;
 mod snapshot;
 
+pub use drkit_core::once::{MAX_UNANSWERED_SENDS, UNSTARTED_GRACE};
 pub use failover::{FailoverDbCluster, FailoverDbClusterParams};
 pub use global::{
     CheckGlobalCluster, CheckGlobalClusterParams, DetachGlobalSecondary,
     DetachGlobalSecondaryParams, FailoverGlobalCluster, GlobalSwitchParams,
     SwitchoverGlobalCluster,
 };
-pub use once::{MAX_UNANSWERED_SENDS, UNSTARTED_GRACE};
 pub use port::{
     ClusterMember, Datapoint, DbCluster, DbInstance, DbSnapshot, Endpoint, GlobalCluster,
     GlobalFailover, GlobalMember, MetricsApi, RdsApi, RestoreSettings, RestoreTime,

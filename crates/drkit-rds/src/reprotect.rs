@@ -36,8 +36,8 @@ use crate::global::{
     describe, global_id, global_outputs, global_resource, global_settled, is_cluster_arn,
     member_name, members_text,
 };
-use crate::once::{Once, appeared};
 use crate::port::{DbCluster, GlobalCluster, RdsApi, RestoreSettings, SecondaryCluster};
+use drkit_core::once::{Once, appeared};
 
 /// Whether the global cluster `global` no longer has member `arn` (or no longer exists).
 async fn not_member(
@@ -93,20 +93,15 @@ async fn remove_member(
     global_settled_or_gone(home, ctx, wait, global).await?;
     let port = ports.get(Some(region));
     let what = format!("{arn} out of global cluster {global}");
-    Once {
-        operation: "RemoveFromGlobalCluster",
-        what: &what,
-        wait,
-        exists_code: None,
-    }
-    .send(
-        ctx,
-        intent.with("op", "remove").with("cluster", arn),
-        intent_is(ctx, "remove", Some(arn)),
-        || port.remove_from_global_cluster(global, arn),
-        |grace| async move { not_member(home, &grace, global, arn).await },
-    )
-    .await?;
+    Once::new("RemoveFromGlobalCluster", &what, wait)
+        .send(
+            ctx,
+            intent.with("op", "remove").with("cluster", arn),
+            intent_is(ctx, "remove", Some(arn)),
+            || port.remove_from_global_cluster(global, arn),
+            |grace| async move { not_member(home, &grace, global, arn).await },
+        )
+        .await?;
     wait_until(ctx, &format!("{what} to be removed"), wait, || {
         not_member(home, ctx, global, arn)
     })
@@ -151,26 +146,22 @@ async fn retire(
     }
     global_settled_or_gone(home, ctx, wait, global).await?;
     let what = format!("delete global cluster {global}");
-    Once {
-        operation: "DeleteGlobalCluster",
-        what: &what,
-        wait,
-        exists_code: Some("GlobalClusterNotFoundFault"),
-    }
-    .send(
-        ctx,
-        intent.clone().with("op", "delete"),
-        intent_is(ctx, "delete", None),
-        || async {
-            match home.delete_global_cluster(global).await {
-                // Already gone (a repeat after a lost answer, or another hand): done.
-                Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-                other => other,
-            }
-        },
-        |grace| async move { global_gone(home, &grace, global).await },
-    )
-    .await?;
+    Once::new("DeleteGlobalCluster", &what, wait)
+        .exists_code("GlobalClusterNotFoundFault")
+        .send(
+            ctx,
+            intent.clone().with("op", "delete"),
+            intent_is(ctx, "delete", None),
+            || async {
+                match home.delete_global_cluster(global).await {
+                    // Already gone (a repeat after a lost answer, or another hand): done.
+                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+                    other => other,
+                }
+            },
+            |grace| async move { global_gone(home, &grace, global).await },
+        )
+        .await?;
     wait_until(
         ctx,
         &format!("global cluster {global} to be deleted"),
@@ -415,22 +406,18 @@ impl Act for CreateGlobalCluster {
             "global cluster {} around {}",
             p.global_cluster, self.source_id
         );
-        Once {
-            operation: "CreateGlobalCluster",
-            what: &what,
-            wait: &self.base.wait,
-            exists_code: Some("GlobalClusterAlreadyExistsFault"),
-        }
-        .send(
-            ctx,
-            Outputs::new()
-                .with("source", arn.as_str())
-                .with("created", true),
-            resume,
-            || api.create_global_cluster(&p.global_cluster, &arn, p.deletion_protection),
-            |grace| async move { appeared(describe(api, &grace, &p.global_cluster).await) },
-        )
-        .await?;
+        Once::new("CreateGlobalCluster", &what, &self.base.wait)
+            .exists_code("GlobalClusterAlreadyExistsFault")
+            .send(
+                ctx,
+                Outputs::new()
+                    .with("source", arn.as_str())
+                    .with("created", true),
+                resume,
+                || api.create_global_cluster(&p.global_cluster, &arn, p.deletion_protection),
+                |grace| async move { appeared(describe(api, &grace, &p.global_cluster).await) },
+            )
+            .await?;
         self.created.store(true, Ordering::SeqCst);
         let wait_what = format!(
             "global cluster {} to be available with writer {}",
@@ -1171,22 +1158,18 @@ impl Act for AddGlobalSecondary {
                     "{} in {} as a secondary of {}",
                     p.cluster, self.region, g.id
                 );
-                Once {
-                    operation: "CreateDBCluster",
-                    what: &what,
-                    wait,
-                    exists_code: Some("DBClusterAlreadyExistsFault"),
-                }
-                .send(
-                    ctx,
-                    self.intent(true).with("op", "create-cluster"),
-                    intent_is(ctx, "create-cluster", Some(&p.cluster)),
-                    || api.create_global_secondary(&spec),
-                    |grace| async move {
-                        appeared(grace.bounded(api.describe_db_cluster(&p.cluster)).await)
-                    },
-                )
-                .await?;
+                Once::new("CreateDBCluster", &what, wait)
+                    .exists_code("DBClusterAlreadyExistsFault")
+                    .send(
+                        ctx,
+                        self.intent(true).with("op", "create-cluster"),
+                        intent_is(ctx, "create-cluster", Some(&p.cluster)),
+                        || api.create_global_secondary(&spec),
+                        |grace| async move {
+                            appeared(grace.bounded(api.describe_db_cluster(&p.cluster)).await)
+                        },
+                    )
+                    .await?;
                 self.created.store(true, Ordering::SeqCst);
                 true
             }
@@ -1205,27 +1188,31 @@ impl Act for AddGlobalSecondary {
                 None => {}
             }
             let what = format!("instance {} ({}) in {}", i.identifier, i.class, p.cluster);
-            Once {
-                operation: "CreateDBInstance",
-                what: &what,
-                wait,
-                exists_code: Some("DBInstanceAlreadyExists"),
-            }
-            .send(
-                ctx,
-                self.intent(created)
-                    .with("op", "create-instance")
-                    .with("instance", i.identifier.as_str()),
-                ctx.intent().is_some_and(|x| {
-                    x.get_str("op") == Some("create-instance")
-                        && x.get_str("instance") == Some(i.identifier.as_str())
-                }),
-                || api.create_cluster_instance(&i.identifier, &p.cluster, &engine, &i.class, None),
-                |grace| async move {
-                    appeared(grace.bounded(api.describe_db_instance(&i.identifier)).await)
-                },
-            )
-            .await?;
+            Once::new("CreateDBInstance", &what, wait)
+                .exists_code("DBInstanceAlreadyExists")
+                .send(
+                    ctx,
+                    self.intent(created)
+                        .with("op", "create-instance")
+                        .with("instance", i.identifier.as_str()),
+                    ctx.intent().is_some_and(|x| {
+                        x.get_str("op") == Some("create-instance")
+                            && x.get_str("instance") == Some(i.identifier.as_str())
+                    }),
+                    || {
+                        api.create_cluster_instance(
+                            &i.identifier,
+                            &p.cluster,
+                            &engine,
+                            &i.class,
+                            None,
+                        )
+                    },
+                    |grace| async move {
+                        appeared(grace.bounded(api.describe_db_instance(&i.identifier)).await)
+                    },
+                )
+                .await?;
         }
         for i in &p.instances {
             let what = format!("instance {} to be available", i.identifier);

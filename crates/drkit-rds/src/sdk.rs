@@ -430,7 +430,7 @@ impl RdsApi for SdkRds {
             RestoreTime::At(at) => request.restore_time(DateTime::from(at)),
         };
         request
-            // Made exactly once by the action (drkit_rds::once): one attempt.
+            // Made exactly once by the action (drkit_core::once): one attempt.
             .customize()
             .config_override(
                 aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()),

@@ -21,8 +21,8 @@ use crate::common::{
     in_progress, instance_ready, is_state_fault, one_restore_time, parameter_group, rfc3339,
     security_groups, step_created, subnet_group,
 };
-use crate::once::{Once, appeared};
 use crate::port::{DbCluster, RdsApi, RestoreSettings, RestoreTime, ServerlessV2Scaling};
+use drkit_core::once::{Once, appeared};
 
 /// The parameters of `rds.restore_cluster_to_point_in_time`. The network and parameter
 /// groups default to the source cluster's (RDS's own default would be the VPC's default
@@ -386,12 +386,8 @@ impl RestoreClusterToPointInTime {
         let (api, p) = (self.base.port.as_ref(), &self.base.params);
         let instance_id = p.instance_id();
         let what = format!("instance {instance_id} in restored cluster {}", p.target);
-        let once = Once {
-            operation: "CreateDBInstance",
-            what: &what,
-            wait: &self.base.wait,
-            exists_code: Some("DBInstanceAlreadyExists"),
-        };
+        let once = Once::new("CreateDBInstance", &what, &self.base.wait)
+            .exists_code("DBInstanceAlreadyExists");
         let intent = restored
             .map_or_else(Outputs::new, Restored::intent)
             .with("op", "create-instance");

@@ -2,7 +2,7 @@
 //! in time. Each creates a *new* resource, waits until it is usable, says how much data the
 //! restore point loses (`rpo_seconds`, class `database`), and rolls back by deleting only what it
 //! created (known from the action itself, its journalled intent, or the step's recorded
-//! outputs). The create call is made exactly once ([`crate::once`]): its intent ([`Restored`])
+//! outputs). The create call is made exactly once ([`drkit_core::once`]): its intent ([`Restored`])
 //! is journalled first, so after a lost answer or a killed process the step reads the new
 //! resource back, still reports the data lost, and can roll it back.
 
@@ -23,8 +23,8 @@ pub use instance_pitr::{PitrParams, RestoreInstanceToPointInTime};
 use crate::common::{
     RunStart, found, instance_gone, instance_ready, rfc3339, seconds_between, step_created,
 };
-use crate::once::{Once, appeared};
 use crate::port::{DbInstance, RdsApi, RestoreSettings};
+use drkit_core::once::{Once, appeared};
 
 /// The settings of a restored instance: the runbook's, else the source instance's (`None`
 /// when there is no source to take them from).
@@ -149,12 +149,7 @@ where
     A: Fn(Context) -> AF,
     AF: Future<Output = Result<Poll<()>, ActionError>>,
 {
-    let once = Once {
-        operation,
-        what,
-        wait,
-        exists_code: Some(exists_code),
-    };
+    let once = Once::new(operation, what, wait).exists_code(exists_code);
     once.send(ctx, restored.intent(), resume, call, appears)
         .await
         .map(drop)
