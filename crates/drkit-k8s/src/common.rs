@@ -1,11 +1,16 @@
 //! What the `k8s.*` kinds share: the cluster a step reaches, its connection, its IAM actions,
 //! and the name checks made before any call.
 
+use std::fmt::Debug;
 use std::sync::Arc;
 
 use drkit_core::registry::ParamError;
+use drkit_core::{ActionError, Context};
+use kube::api::{Api, ListParams};
+use serde::de::DeserializeOwned;
 
 use crate::connect::{ClusterRef, Connect};
+use crate::error::kube_error;
 use crate::register::K8sPorts;
 
 /// The only IAM action: `eks:DescribeCluster`, when a step names an EKS `cluster`. What the
@@ -120,4 +125,20 @@ pub(crate) fn named_list(items: &[String], max: usize) -> String {
         named.push(format!("and {} more", items.len() - max));
     }
     named.join(", ")
+}
+
+/// The objects `api` lists with `lp` (`what` names them in an error), bounded by the step's
+/// deadline.
+pub(crate) async fn list<K>(
+    ctx: &Context,
+    api: Api<K>,
+    lp: &ListParams,
+    what: &str,
+) -> Result<Vec<K>, ActionError>
+where
+    K: Clone + Debug + DeserializeOwned,
+{
+    ctx.bounded(async { api.list(lp).await.map_err(|e| kube_error(e, "list", what)) })
+        .await
+        .map(|list| list.items)
 }

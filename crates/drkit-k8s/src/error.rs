@@ -70,61 +70,41 @@ pub fn kube_error(err: kube::Error, operation: &str, object: &str) -> ActionErro
             None,
             None,
         ),
-        kube::Error::HyperError(e) => (
-            ErrorKind::Unavailable,
-            format!("cannot reach the API server: {e}"),
-            None,
-            None,
-        ),
-        kube::Error::Service(e) => (
-            ErrorKind::Unavailable,
-            format!("cannot reach the API server: {e}"),
-            None,
-            None,
-        ),
-        kube::Error::ReadEvents(e) => (
-            ErrorKind::Unavailable,
-            format!("connection to the API server broken: {e}"),
-            None,
-            None,
-        ),
-        kube::Error::Auth(e) => (
-            ErrorKind::AccessDenied,
-            format!("cannot authenticate to the API server: {e}"),
-            None,
-            None,
-        ),
-        kube::Error::BuildRequest(e) => (
-            ErrorKind::InvalidInput,
-            format!("cannot build the request: {e}"),
-            None,
-            None,
-        ),
-        kube::Error::HttpError(e) => (
-            ErrorKind::InvalidInput,
-            format!("cannot build the request: {e}"),
-            None,
-            None,
-        ),
-        kube::Error::InferConfig(e) => (
-            ErrorKind::InvalidInput,
-            format!("cannot find a kubeconfig: {e}"),
-            None,
-            None,
-        ),
-        kube::Error::InferKubeconfig(e) => (
-            ErrorKind::InvalidInput,
-            format!("cannot use the kubeconfig: {e}"),
-            None,
-            None,
-        ),
-        kube::Error::Discovery(e) => (
-            ErrorKind::NotFound,
-            format!("API discovery failed: {e}"),
-            None,
-            None,
-        ),
-        other => (ErrorKind::Other, other.to_string(), None, None),
+        other => {
+            let (kind, what) = match other {
+                kube::Error::HyperError(_) | kube::Error::Service(_) => {
+                    (ErrorKind::Unavailable, "cannot reach the API server")
+                }
+                kube::Error::ReadEvents(_) => (
+                    ErrorKind::Unavailable,
+                    "connection to the API server broken",
+                ),
+                kube::Error::Auth(_) => (
+                    ErrorKind::AccessDenied,
+                    "cannot authenticate to the API server",
+                ),
+                kube::Error::BuildRequest(_) | kube::Error::HttpError(_) => {
+                    (ErrorKind::InvalidInput, "cannot build the request")
+                }
+                kube::Error::InferConfig(_) => {
+                    (ErrorKind::InvalidInput, "cannot find a kubeconfig")
+                }
+                kube::Error::InferKubeconfig(_) => {
+                    (ErrorKind::InvalidInput, "cannot use the kubeconfig")
+                }
+                kube::Error::Discovery(_) => (ErrorKind::NotFound, "API discovery failed"),
+                _ => (ErrorKind::Other, ""),
+            };
+            // kube's variants wrap their cause (`#[source]`): it is the detail worth showing.
+            let detail = std::error::Error::source(other)
+                .map_or_else(|| other.to_string(), ToString::to_string);
+            let message = if what.is_empty() {
+                other.to_string()
+            } else {
+                format!("{what}: {detail}")
+            };
+            (kind, message, None, None)
+        }
     };
     let mut out = ActionError::new(kind, format!("{operation} {object}: {message}"))
         .with_operation(operation.to_owned())

@@ -14,9 +14,10 @@ use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
 use serde::Deserialize;
 
-use crate::common::{EKS_IAM_ACTIONS, cluster_ref, connect, iam_for, label_value, named_list};
+use crate::common::{
+    EKS_IAM_ACTIONS, cluster_ref, connect, iam_for, label_value, list, named_list,
+};
 use crate::connect::{ClusterRef, Connect};
-use crate::error::kube_error;
 use crate::register::K8sPorts;
 use crate::rollout::with_message;
 use crate::waiting::{Observation, check_ready, confirm_ready, wait_ready};
@@ -326,15 +327,15 @@ impl WaitNodesReady {
     async fn observe(&self, ctx: &Context) -> Result<NodeReadiness, ActionError> {
         let client = ctx.bounded(self.base.port.client()).await?;
         let selector = self.base.params.label_selector();
-        let api: Api<Node> = Api::all(client);
-        let list = ctx
-            .bounded(async {
-                api.list(&ListParams::default().labels(&selector))
-                    .await
-                    .map_err(|e| kube_error(e, "list", &format!("Nodes ({selector})")))
-            })
-            .await?;
-        Ok(NodeReadiness::of(&list.items, self.base.params.count))
+        let lp = ListParams::default().labels(&selector);
+        let nodes = list(
+            ctx,
+            Api::<Node>::all(client),
+            &lp,
+            &format!("Nodes ({selector})"),
+        )
+        .await?;
+        Ok(NodeReadiness::of(&nodes, self.base.params.count))
     }
 }
 

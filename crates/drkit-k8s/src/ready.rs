@@ -15,9 +15,8 @@ use kube::Client;
 use kube::api::{Api, ListParams};
 use serde::Deserialize;
 
-use crate::common::{EKS_IAM_ACTIONS, cluster_ref, connect, iam_for, label, named_list};
+use crate::common::{EKS_IAM_ACTIONS, cluster_ref, connect, iam_for, label, list, named_list};
 use crate::connect::{ClusterRef, Connect};
-use crate::error::kube_error;
 use crate::register::K8sPorts;
 use crate::rollout;
 use crate::waiting::{Observation, check_ready, confirm_ready, wait_ready};
@@ -278,58 +277,28 @@ impl WaitReady {
         for kind in kinds {
             match kind {
                 WorkloadKind::Deployment => {
-                    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
-                    let list = ctx
-                        .bounded(async {
-                            api.list(&lp)
-                                .await
-                                .map_err(|e| kube_error(e, "list", &format!("Deployments in {ns}")))
-                        })
-                        .await?;
-                    list.items
-                        .iter()
-                        .map(rollout::deployment)
-                        .for_each(&mut push);
+                    let api = Api::<Deployment>::namespaced(client.clone(), ns);
+                    let what = format!("Deployments in {ns}");
+                    let items = list(ctx, api, &lp, &what).await?;
+                    items.iter().map(rollout::deployment).for_each(&mut push);
                 }
                 WorkloadKind::StatefulSet => {
-                    let api: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
-                    let list = ctx
-                        .bounded(async {
-                            api.list(&lp).await.map_err(|e| {
-                                kube_error(e, "list", &format!("StatefulSets in {ns}"))
-                            })
-                        })
-                        .await?;
-                    list.items
-                        .iter()
-                        .map(rollout::stateful_set)
-                        .for_each(&mut push);
+                    let api = Api::<StatefulSet>::namespaced(client.clone(), ns);
+                    let what = format!("StatefulSets in {ns}");
+                    let items = list(ctx, api, &lp, &what).await?;
+                    items.iter().map(rollout::stateful_set).for_each(&mut push);
                 }
                 WorkloadKind::DaemonSet => {
-                    let api: Api<DaemonSet> = Api::namespaced(client.clone(), ns);
-                    let list = ctx
-                        .bounded(async {
-                            api.list(&lp)
-                                .await
-                                .map_err(|e| kube_error(e, "list", &format!("DaemonSets in {ns}")))
-                        })
-                        .await?;
-                    list.items
-                        .iter()
-                        .map(rollout::daemon_set)
-                        .for_each(&mut push);
+                    let api = Api::<DaemonSet>::namespaced(client.clone(), ns);
+                    let what = format!("DaemonSets in {ns}");
+                    let items = list(ctx, api, &lp, &what).await?;
+                    items.iter().map(rollout::daemon_set).for_each(&mut push);
                 }
             }
         }
-        let api: Api<Pod> = Api::namespaced(client, ns);
-        let pods = ctx
-            .bounded(async {
-                api.list(&lp)
-                    .await
-                    .map_err(|e| kube_error(e, "list", &format!("Pods in {ns}")))
-            })
-            .await?;
-        for pod in pods.items.iter().filter(|p| rollout::is_counted(p)) {
+        let what = format!("Pods in {ns}");
+        let pods = list(ctx, Api::<Pod>::namespaced(client, ns), &lp, &what).await?;
+        for pod in pods.iter().filter(|p| rollout::is_counted(p)) {
             let name = pod.metadata.name.clone().unwrap_or_default();
             if rollout::is_ready(pod) {
                 r.ready_pods.push(name);
