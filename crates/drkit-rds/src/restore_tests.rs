@@ -378,6 +378,107 @@ async fn snapshot_restore_without_a_snapshot_is_blocked() {
     );
 }
 
+/// As `a_restore_whose_answer_was_lost_is_read_back_reported_and_rolled_back`, for the
+/// snapshot restore: the lost `RestoreDBInstanceFromDBSnapshot` is read back, never sent again;
+/// a resumed run (a newer snapshot has appeared meanwhile) reports the snapshot the request
+/// named and its age from the journalled intent, and its rollback deletes the instance.
+#[tokio::test(start_paused = true)]
+async fn a_snapshot_restore_whose_answer_was_lost_is_read_back_reported_and_rolled_back() {
+    let state: Arc<Mutex<Option<&'static str>>> = Arc::default();
+    let newer: Arc<Mutex<bool>> = Arc::default();
+    let mut api = MockRdsApi::new();
+    api.expect_describe_db_instance()
+        .withf(|i| i == "mint-replica-primary")
+        .returning(|_| Ok(source()));
+    let listed = Arc::clone(&newer);
+    api.expect_describe_instance_snapshots()
+        .withf(|i| i == "mint-replica-primary")
+        .returning(move |i| {
+            let mut snapshots = vec![DbSnapshot::new(
+                "nightly",
+                "available",
+                i,
+                Some(ago(2 * HOUR)),
+            )];
+            if *listed.lock().unwrap() {
+                snapshots.push(DbSnapshot::new(
+                    "hourly",
+                    "available",
+                    i,
+                    Some(ago(HOUR / 60)),
+                ));
+            }
+            Ok(snapshots)
+        });
+    let seen = Arc::clone(&state);
+    api.expect_describe_db_instance()
+        .withf(|i| i == "mint-replica-restored")
+        .returning(move |i| match *seen.lock().unwrap() {
+            Some(status) => Ok(with_endpoint(DbInstance::new(i, status))),
+            None => Err(not_found(i)),
+        });
+    let made = Arc::clone(&state);
+    api.expect_restore_instance_from_snapshot()
+        .withf(|t, s, _, _| t == "mint-replica-restored" && s == "nightly")
+        .times(1)
+        .returning(move |_, _, _, _| {
+            *made.lock().unwrap() = Some("creating");
+            Err(drkit_core::ActionError::new(
+                ErrorKind::Unavailable,
+                "response error: connection closed before message completed",
+            ))
+        });
+    let gone = Arc::clone(&state);
+    api.expect_delete_db_instance()
+        .withf(|i| i == "mint-replica-restored")
+        .times(1)
+        .returning(move |_| {
+            *gone.lock().unwrap() = None;
+            Ok(())
+        });
+    let api: Arc<dyn crate::RdsApi> = Arc::new(api);
+    let action = || {
+        let params =
+            SnapshotRestoreParams::latest_of("mint-replica-restored", "mint-replica-primary");
+        RestoreInstanceFromSnapshot::new("restore-snap", params, Arc::clone(&api), None)
+    };
+    let ready = {
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(120)).await;
+            *state.lock().unwrap() = Some("available");
+        })
+    };
+
+    let ctx = Context::new().with_step("restore-snap");
+    let first = action().execute(&ctx).await.unwrap();
+    ready.await.unwrap();
+    assert_eq!(first.get_str("snapshot"), Some("nightly"));
+    let age = first.get("rpo_seconds").and_then(serde_json::Value::as_u64);
+    assert!(age.is_some_and(|s| (7190..7330).contains(&s)), "{first:?}");
+    let intent = ctx
+        .intent()
+        .expect("the intent is journalled before the call");
+    assert_eq!(intent.get("created"), Some(&serde_json::json!(true)));
+
+    // Killed before the outputs were recorded; meanwhile a newer snapshot has appeared.
+    *newer.lock().unwrap() = true;
+    let resumed = Context::new()
+        .with_step("restore-snap")
+        .with_recorded_intent(Some(intent));
+    let again = action();
+    let out = again.execute(&resumed).await.unwrap();
+    assert_eq!(out.get_str("snapshot"), Some("nightly"), "{out:?}");
+    assert_eq!(out.get_str("restored_to"), first.get_str("restored_to"));
+    assert_eq!(out.get("rpo_seconds"), first.get("rpo_seconds"));
+    again.rollback(&resumed).await.unwrap();
+    assert_eq!(
+        *state.lock().unwrap(),
+        None,
+        "the restored instance is deleted"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn cluster_pitr_creates_the_instance_the_cluster_needs() {
     let mut api = MockRdsApi::new();

@@ -27,6 +27,13 @@ fn some_list(items: &[String]) -> Option<Vec<String>> {
     (!items.is_empty()).then(|| items.to_vec())
 }
 
+/// The create and failover calls are made exactly once by the actions (`drkit_core::once`):
+/// one attempt, as an SDK retry after a lost answer would be refused "already exists" (or, for
+/// a failover, fail back).
+fn one_attempt() -> aws_sdk_rds::config::Builder {
+    aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt())
+}
+
 drkit_aws::sdk_adapter! {
     /// [`RdsApi`] over an `aws-sdk-rds` client.
     pub struct SdkRds(Client);
@@ -94,24 +101,14 @@ fn global_from_sdk(g: &aws_sdk_rds::types::GlobalCluster) -> GlobalCluster {
             })
             .collect(),
         // An empty FailoverState means none in progress.
-        failover: g
-            .failover_state()
-            .and_then(|f| f.status())
-            .map(|status| GlobalFailover {
-                status: status.as_str().to_owned(),
-                from: g
-                    .failover_state()
-                    .and_then(|f| f.from_db_cluster_arn())
-                    .map(str::to_owned),
-                to: g
-                    .failover_state()
-                    .and_then(|f| f.to_db_cluster_arn())
-                    .map(str::to_owned),
-                data_loss_allowed: g
-                    .failover_state()
-                    .and_then(|f| f.is_data_loss_allowed())
-                    .unwrap_or(false),
-            }),
+        failover: g.failover_state().and_then(|f| {
+            Some(GlobalFailover {
+                status: f.status()?.as_str().to_owned(),
+                from: f.from_db_cluster_arn().map(str::to_owned),
+                to: f.to_db_cluster_arn().map(str::to_owned),
+                data_loss_allowed: f.is_data_loss_allowed().unwrap_or(false),
+            })
+        }),
         engine: g.engine().map(str::to_owned),
         engine_version: g.engine_version().map(str::to_owned),
         storage_encrypted: g.storage_encrypted(),
@@ -210,9 +207,7 @@ impl RdsApi for SdkRds {
             .target_db_cluster_identifier(target)
             // Sent twice, a switchover may switch back: one attempt, then the action reconciles.
             .customize()
-            .config_override(
-                aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()),
-            )
+            .config_override(one_attempt())
             .send()
             .await
             .or_action_error("SwitchoverGlobalCluster")?;
@@ -228,9 +223,7 @@ impl RdsApi for SdkRds {
             .target_db_cluster_identifier(target)
             .allow_data_loss(true)
             .customize()
-            .config_override(
-                aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()),
-            )
+            .config_override(one_attempt())
             .send()
             .await
             .or_action_error("FailoverGlobalCluster")?;
@@ -249,9 +242,7 @@ impl RdsApi for SdkRds {
             .global_cluster_identifier(global)
             .db_cluster_identifier(cluster)
             .customize()
-            .config_override(
-                aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()),
-            )
+            .config_override(one_attempt())
             .send()
             .await
             .or_action_error("RemoveFromGlobalCluster")?;
@@ -272,9 +263,7 @@ impl RdsApi for SdkRds {
             .source_db_cluster_identifier(source)
             .set_deletion_protection(deletion_protection)
             .customize()
-            .config_override(
-                aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()),
-            )
+            .config_override(one_attempt())
             .send()
             .await
             .or_action_error("CreateGlobalCluster")?;
@@ -288,9 +277,7 @@ impl RdsApi for SdkRds {
             .delete_global_cluster()
             .global_cluster_identifier(global)
             .customize()
-            .config_override(
-                aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()),
-            )
+            .config_override(one_attempt())
             .send()
             .await
             .or_action_error("DeleteGlobalCluster")?;
@@ -317,9 +304,7 @@ impl RdsApi for SdkRds {
             .set_db_cluster_parameter_group_name(settings.cluster_parameter_group.clone())
             .set_serverless_v2_scaling_configuration(settings.serverless_v2.map(scaling_to_sdk))
             .customize()
-            .config_override(
-                aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()),
-            )
+            .config_override(one_attempt())
             .send()
             .await
             .or_action_error("CreateDBCluster")?;
@@ -373,9 +358,7 @@ impl RdsApi for SdkRds {
             .set_target_db_instance_identifier(target.map(str::to_owned))
             // Sent twice, a failover fails back: one attempt, then the action reconciles.
             .customize()
-            .config_override(
-                aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()),
-            )
+            .config_override(one_attempt())
             .send()
             .await
             .or_action_error("FailoverDBCluster")?;
@@ -430,11 +413,8 @@ impl RdsApi for SdkRds {
             RestoreTime::At(at) => request.restore_time(DateTime::from(at)),
         };
         request
-            // Made exactly once by the action (drkit_core::once): one attempt.
             .customize()
-            .config_override(
-                aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()),
-            )
+            .config_override(one_attempt())
             .send()
             .await
             .or_action_error("RestoreDBInstanceToPointInTime")?;
@@ -459,9 +439,7 @@ impl RdsApi for SdkRds {
             .set_vpc_security_group_ids(some_list(&settings.security_groups))
             .set_db_parameter_group_name(settings.parameter_group.clone())
             .customize()
-            .config_override(
-                aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()),
-            )
+            .config_override(one_attempt())
             .send()
             .await
             .or_action_error("RestoreDBInstanceFromDBSnapshot")?;
@@ -492,9 +470,7 @@ impl RdsApi for SdkRds {
         };
         request
             .customize()
-            .config_override(
-                aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()),
-            )
+            .config_override(one_attempt())
             .send()
             .await
             .or_action_error("RestoreDBClusterToPointInTime")?;
@@ -519,9 +495,7 @@ impl RdsApi for SdkRds {
             .db_instance_class(instance_class)
             .set_db_parameter_group_name(parameter_group.map(str::to_owned))
             .customize()
-            .config_override(
-                aws_sdk_rds::Config::builder().retry_config(drkit_aws::single_attempt()),
-            )
+            .config_override(one_attempt())
             .send()
             .await
             .or_action_error("CreateDBInstance")?;
