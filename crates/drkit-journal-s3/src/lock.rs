@@ -10,7 +10,12 @@
 //!   the fence. Each body carries a fresh `write_id`, so no two writes have the same ETag.
 //! - **Lease on this machine's monotonic clock**: a write counts from when it was *sent* (S3
 //!   received it later, so S3's lease ends later). Not renewed by 2/3 of the lease: the
-//!   [`LockLoss`] fires and the runner stops. Past the whole lease: nothing more is sent.
+//!   [`LockLoss`] fires and the runner stops. Past the whole lease: nothing more is sent. That
+//!   is checked where the request leaves, for every attempt ([`SendBefore`], an SDK
+//!   interceptor): a process stopped (SIGSTOP, a VM pause) after deciding to write, or between
+//!   an SDK retry's attempts, or in a 409's pause, sends nothing when it wakes past its lease.
+//!   Only a request already being transmitted when the process stopped can still go out; S3
+//!   refuses it (the fence above).
 //! - **Our own write, answered 412** (the first attempt landed, its answer was lost, the SDK's
 //!   retry met it): the lock is read back; our `write_id` there means the write is ours.
 //!   A 409 `ConditionalRequestConflict` is retried.
@@ -24,7 +29,9 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use aws_sdk_s3::config::interceptors::BeforeDeserializationInterceptorContextRef;
+use aws_sdk_s3::config::interceptors::{
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::BoxError;
 use aws_sdk_s3::primitives::{ByteStream, DateTime, DateTimeFormat};
@@ -199,6 +206,35 @@ impl Intercept for ServerDate {
     }
 }
 
+/// Refuses to transmit any attempt of a request (the SDK's retries included) from `.0` on:
+/// the end of the lease on this machine's monotonic clock. The check is made as the request
+/// leaves, not when the write was decided: a process stopped in between sends nothing when it
+/// wakes past its lease. The attempt fails as a dispatch failure, which the SDK does not retry.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SendBefore(pub(crate) Instant);
+
+/// The refusal of [`SendBefore`].
+pub(crate) const NOT_SENT: &str =
+    "not sent: the journal lock's lease ran out on this machine's clock before the request left";
+
+impl Intercept for SendBefore {
+    fn name(&self) -> &'static str {
+        "DrkitJournalSendBefore"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if Instant::now() >= self.0 {
+            return Err(NOT_SENT.into());
+        }
+        Ok(())
+    }
+}
+
 /// What a conditional write of the lock requires.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Cond<'a> {
@@ -286,14 +322,16 @@ impl S3JournalStore {
         }))
     }
 
-    /// Writes the lock's `body` under `cond`. A 409 is retried; a 412 (or, for `If-Match`, a
-    /// 404) is checked against the lock: if it holds this very write (same `write_id`: our first
-    /// attempt landed and the SDK sent it again), it is [`Put::Written`].
+    /// Writes the lock's `body` under `cond`, sending nothing from `send_before` on (the end
+    /// of the holder's lease; `None` while acquiring). A 409 is retried; a 412 (or, for
+    /// `If-Match`, a 404) is checked against the lock: if it holds this very write (same
+    /// `write_id`: our first attempt landed and the SDK sent it again), it is [`Put::Written`].
     pub(crate) async fn put_lock(
         &self,
         key: &str,
         body: &LockBody,
         cond: Cond<'_>,
+        send_before: Option<Instant>,
     ) -> Result<Put, JournalError> {
         let bytes = serde_json::to_vec(body).map_err(|e| {
             self.store_error(key, ActionError::new(ErrorKind::Other, e.to_string()))
@@ -311,7 +349,11 @@ impl S3JournalStore {
                 Cond::Absent => request.if_none_match("*"),
                 Cond::Matches(etag) => request.if_match(etag),
             };
-            let error = match tokio::time::timeout(self.bound(), request.send()).await {
+            let request = match send_before {
+                Some(at) => request.customize().interceptor(SendBefore(at)).send(),
+                None => request.customize().send(),
+            };
+            let error = match tokio::time::timeout(self.bound(), request).await {
                 Err(_) => ActionError::new(
                     ErrorKind::Timeout,
                     format!(
@@ -352,6 +394,7 @@ impl S3JournalStore {
         key: &str,
         lines: &[u8],
         generation: u64,
+        send_before: Instant,
     ) -> Result<(), JournalError> {
         let mut conflicts = 0;
         loop {
@@ -364,6 +407,8 @@ impl S3JournalStore {
                 .metadata("drkit-generation", generation.to_string())
                 .if_none_match("*")
                 .body(ByteStream::from(lines.to_vec()))
+                .customize()
+                .interceptor(SendBefore(send_before))
                 .send()
                 .await;
             let error = match result {
@@ -472,7 +517,7 @@ pub(crate) async fn acquire(
     for _ in 0..3 {
         let body = LockBody::new(holder, store.lease, 1);
         let sent = Instant::now();
-        let current = match store.put_lock(&key, &body, Cond::Absent).await? {
+        let current = match store.put_lock(&key, &body, Cond::Absent, None).await? {
             Put::Written(etag) => {
                 return Ok(Box::new(store.hold(plan, key, holder, body, etag, sent)));
             }
@@ -497,7 +542,7 @@ pub(crate) async fn acquire(
         body.pending = current.body.pending.clone();
         let sent = Instant::now();
         match store
-            .put_lock(&key, &body, Cond::Matches(&current.etag))
+            .put_lock(&key, &body, Cond::Matches(&current.etag), None)
             .await?
         {
             Put::Written(etag) => {
@@ -505,7 +550,11 @@ pub(crate) async fn acquire(
                 let generation = body.generation;
                 let lock = store.hold(plan, key, holder, body, etag, sent);
                 if let Some(p) = pending {
-                    match store.archive(&p.key, p.lines.as_bytes(), generation).await {
+                    let send_before = sent + store.lease;
+                    match store
+                        .archive(&p.key, p.lines.as_bytes(), generation, send_before)
+                        .await
+                    {
                         Ok(()) => {}
                         // Other records at its place: its archive had failed, so its writer
                         // was never told it was written.
@@ -653,7 +702,12 @@ impl Held {
         for _ in 0..2 {
             match self
                 .store
-                .put_lock(&self.key, &body, Cond::Matches(&etag))
+                .put_lock(
+                    &self.key,
+                    &body,
+                    Cond::Matches(&etag),
+                    Some(state.renewed_at + self.lease),
+                )
                 .await
             {
                 Ok(Put::Written(new)) => {
@@ -683,6 +737,9 @@ impl Held {
                     return Err(self.lost_error(&why));
                 }
                 Err(e) => {
+                    // Past the lease (the write was not sent, or its outcome no longer
+                    // matters): the lock is lost, and said so.
+                    self.writable(state)?;
                     if state.unsure.len() >= 8 {
                         state.unsure.remove(0);
                     }
@@ -723,7 +780,12 @@ impl Held {
             .map(|p| p.lines.clone())
             .unwrap_or_default();
         self.store
-            .archive(&key, lines.as_bytes(), generation)
+            .archive(
+                &key,
+                lines.as_bytes(),
+                generation,
+                state.renewed_at + self.lease,
+            )
             .await?;
         state.body.pending = None;
         Ok(())
@@ -759,6 +821,8 @@ impl Held {
                 .bucket(&self.store.bucket)
                 .key(&self.key)
                 .if_match(&etag)
+                .customize()
+                .interceptor(SendBefore(state.renewed_at + self.lease))
                 .send()
                 .await;
             let error = match result {

@@ -387,6 +387,57 @@ async fn a_409_is_retried() {
     assert!(w.lock("busy").await.is_none());
 }
 
+/// Nothing is sent past the lease, not even the next attempt of a write already under way: a
+/// commit that meets 409s (each pause twice the last: 0.1, 0.2, 0.4, 0.8 s) until its 1 s
+/// lease is over is not sent again (the check is made as each attempt leaves, `SendBefore`),
+/// and the append fails as a lost lock. Before, the 409 loop (and the SDK's own retries) sent
+/// on past the lease, as did a process stopped between deciding a write and sending it (the
+/// CLI's SIGSTOP test found it). S3 refused those (the fence); now they are not sent.
+#[tokio::test]
+async fn nothing_is_sent_past_the_lease_not_even_the_next_attempt_of_a_write() {
+    let Some(w) = world().await else { return };
+    let proxy = Proxy::start(w.aws.sdk_config().endpoint_url().unwrap()).await;
+    let url = format!("s3://{}/drills", w.bucket);
+    let lease = Duration::from_secs(1);
+    let alice = S3JournalStore::from_url(&url, &proxy.aws().await)
+        .unwrap()
+        .with_lease(lease);
+    let lock = alice
+        .acquire("stalled", &LockHolder::new("alice"))
+        .await
+        .unwrap();
+    proxy.add(Rule::new(Method::PUT, "/stalled.lock", Fault::Conflict, 10).body("pending"));
+    let err = alice
+        .append("stalled", batch("stalled-1", 0))
+        .await
+        .unwrap_err();
+    let why = lost(&err);
+    assert!(why.contains("lease"), "{why}");
+
+    let log = proxy.log();
+    // The lease counts from when the acquiring write was sent, before the proxy saw it.
+    let acquired = log.first().unwrap().at;
+    let late: Vec<_> = log
+        .iter()
+        .filter(|s| s.at > acquired + lease + Duration::from_millis(100))
+        .collect();
+    assert!(late.is_empty(), "sent past the lease: {late:#?}");
+    let commits = proxy.seen("/stalled.lock");
+    assert!(
+        (3..=5).contains(&commits.len()),
+        "the acquire and the commit's attempts within the lease: {commits:?}"
+    );
+    lock.release().await.unwrap();
+    assert!(
+        proxy.log().len() == log.len(),
+        "the release sent nothing either"
+    );
+    assert!(
+        !w.exists("stalled/stalled-1/00000000000000000000.jsonl")
+            .await
+    );
+}
+
 /// A step that runs until cancelled; it says when it started and when it saw the cancellation.
 #[derive(Debug)]
 struct Waits {
