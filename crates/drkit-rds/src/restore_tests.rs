@@ -240,54 +240,77 @@ async fn an_existing_target_is_waited_for_not_restored_again() {
     );
 }
 
+/// The instance a restore creates, as RDS shows it: absent until the restore call (whose
+/// answer is then lost) makes it `creating`; `available` once [`LostRestore::ready_later`]
+/// says so; gone after its one delete.
+#[derive(Clone, Default)]
+struct LostRestore(Arc<Mutex<Option<&'static str>>>);
+
+impl LostRestore {
+    /// Expects the reads and the one delete of `mint-replica-restored` on `api`.
+    fn expect(&self, api: &mut MockRdsApi) {
+        let seen = self.clone();
+        api.expect_describe_db_instance()
+            .withf(|i| i == "mint-replica-restored")
+            .returning(move |i| match seen.status() {
+                Some(status) => Ok(with_endpoint(DbInstance::new(i, status))),
+                None => Err(not_found(i)),
+            });
+        let gone = self.clone();
+        api.expect_delete_db_instance()
+            .withf(|i| i == "mint-replica-restored")
+            .times(1)
+            .returning(move |_| {
+                *gone.0.lock().unwrap() = None;
+                Ok(())
+            });
+    }
+
+    /// The restore call: RDS starts creating the instance, and the answer is lost.
+    fn made_and_lost(&self) -> Result<(), drkit_core::ActionError> {
+        *self.0.lock().unwrap() = Some("creating");
+        Err(drkit_core::ActionError::new(
+            ErrorKind::Unavailable,
+            "response error: connection closed before message completed",
+        ))
+    }
+
+    /// The instance becomes `available` 120 s (of the paused clock) from now.
+    fn ready_later(&self) -> tokio::task::JoinHandle<()> {
+        let state = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(120)).await;
+            *state.0.lock().unwrap() = Some("available");
+        })
+    }
+
+    fn status(&self) -> Option<&'static str> {
+        *self.0.lock().unwrap()
+    }
+}
+
 /// The restore reached RDS but its answer was lost, and the process was then killed: the
 /// retry reads the new instance back (never a second restore), still reports the data lost
 /// (from the journalled intent), and a resumed run's rollback deletes the instance this step
 /// created, although its outputs were never recorded.
 #[tokio::test(start_paused = true)]
 async fn a_restore_whose_answer_was_lost_is_read_back_reported_and_rolled_back() {
-    let state: Arc<Mutex<Option<&'static str>>> = Arc::default();
+    let restored = LostRestore::default();
     let mut api = MockRdsApi::new();
     api.expect_describe_db_instance()
         .withf(|i| i == "mint-replica-primary")
         .returning(|_| Ok(source()));
-    let seen = Arc::clone(&state);
-    api.expect_describe_db_instance()
-        .withf(|i| i == "mint-replica-restored")
-        .returning(move |i| match *seen.lock().unwrap() {
-            Some(status) => Ok(with_endpoint(DbInstance::new(i, status))),
-            None => Err(not_found(i)),
-        });
-    let made = Arc::clone(&state);
+    restored.expect(&mut api);
+    let made = restored.clone();
     api.expect_restore_instance_to_point_in_time()
         .times(1)
-        .returning(move |_, _, _, _, _| {
-            *made.lock().unwrap() = Some("creating");
-            Err(drkit_core::ActionError::new(
-                ErrorKind::Unavailable,
-                "response error: connection closed before message completed",
-            ))
-        });
-    let gone = Arc::clone(&state);
-    api.expect_delete_db_instance()
-        .withf(|i| i == "mint-replica-restored")
-        .times(1)
-        .returning(move |_| {
-            *gone.lock().unwrap() = None;
-            Ok(())
-        });
+        .returning(move |_, _, _, _, _| made.made_and_lost());
     let api: Arc<dyn crate::RdsApi> = Arc::new(api);
     let action = |id: &str| {
         let params = PitrParams::latest("mint-replica-primary", "mint-replica-restored");
         RestoreInstanceToPointInTime::new(id, params, Arc::clone(&api), Some("us-east-1"))
     };
-    let ready = {
-        let state = Arc::clone(&state);
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(120)).await;
-            *state.lock().unwrap() = Some("available");
-        })
-    };
+    let ready = restored.ready_later();
 
     let ctx = Context::new().with_step("restore-db");
     let first = action("restore-db").execute(&ctx).await.unwrap();
@@ -308,11 +331,7 @@ async fn a_restore_whose_answer_was_lost_is_read_back_reported_and_rolled_back()
     assert_eq!(out.get_str("restored_to"), first.get_str("restored_to"));
     assert_eq!(out.get("rpo_seconds"), first.get("rpo_seconds"));
     again.rollback(&resumed).await.unwrap();
-    assert_eq!(
-        *state.lock().unwrap(),
-        None,
-        "the restored instance is deleted"
-    );
+    assert_eq!(restored.status(), None, "the restored instance is deleted");
 }
 
 #[tokio::test(start_paused = true)]
@@ -384,7 +403,7 @@ async fn snapshot_restore_without_a_snapshot_is_blocked() {
 /// named and its age from the journalled intent, and its rollback deletes the instance.
 #[tokio::test(start_paused = true)]
 async fn a_snapshot_restore_whose_answer_was_lost_is_read_back_reported_and_rolled_back() {
-    let state: Arc<Mutex<Option<&'static str>>> = Arc::default();
+    let restored = LostRestore::default();
     let newer: Arc<Mutex<bool>> = Arc::default();
     let mut api = MockRdsApi::new();
     api.expect_describe_db_instance()
@@ -410,45 +429,19 @@ async fn a_snapshot_restore_whose_answer_was_lost_is_read_back_reported_and_roll
             }
             Ok(snapshots)
         });
-    let seen = Arc::clone(&state);
-    api.expect_describe_db_instance()
-        .withf(|i| i == "mint-replica-restored")
-        .returning(move |i| match *seen.lock().unwrap() {
-            Some(status) => Ok(with_endpoint(DbInstance::new(i, status))),
-            None => Err(not_found(i)),
-        });
-    let made = Arc::clone(&state);
+    restored.expect(&mut api);
+    let made = restored.clone();
     api.expect_restore_instance_from_snapshot()
         .withf(|t, s, _, _| t == "mint-replica-restored" && s == "nightly")
         .times(1)
-        .returning(move |_, _, _, _| {
-            *made.lock().unwrap() = Some("creating");
-            Err(drkit_core::ActionError::new(
-                ErrorKind::Unavailable,
-                "response error: connection closed before message completed",
-            ))
-        });
-    let gone = Arc::clone(&state);
-    api.expect_delete_db_instance()
-        .withf(|i| i == "mint-replica-restored")
-        .times(1)
-        .returning(move |_| {
-            *gone.lock().unwrap() = None;
-            Ok(())
-        });
+        .returning(move |_, _, _, _| made.made_and_lost());
     let api: Arc<dyn crate::RdsApi> = Arc::new(api);
     let action = || {
         let params =
             SnapshotRestoreParams::latest_of("mint-replica-restored", "mint-replica-primary");
         RestoreInstanceFromSnapshot::new("restore-snap", params, Arc::clone(&api), None)
     };
-    let ready = {
-        let state = Arc::clone(&state);
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(120)).await;
-            *state.lock().unwrap() = Some("available");
-        })
-    };
+    let ready = restored.ready_later();
 
     let ctx = Context::new().with_step("restore-snap");
     let first = action().execute(&ctx).await.unwrap();
@@ -472,11 +465,7 @@ async fn a_snapshot_restore_whose_answer_was_lost_is_read_back_reported_and_roll
     assert_eq!(out.get_str("restored_to"), first.get_str("restored_to"));
     assert_eq!(out.get("rpo_seconds"), first.get("rpo_seconds"));
     again.rollback(&resumed).await.unwrap();
-    assert_eq!(
-        *state.lock().unwrap(),
-        None,
-        "the restored instance is deleted"
-    );
+    assert_eq!(restored.status(), None, "the restored instance is deleted");
 }
 
 #[tokio::test(start_paused = true)]
