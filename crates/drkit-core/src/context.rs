@@ -131,6 +131,16 @@ impl EventSink for TracingSink {
     }
 }
 
+/// Whether remote calls may still be sent, asked by [`Context::bounded`] as each call starts:
+/// `Some(why)` once they may not. The runner's gate is its journal lock: once the lock's lease
+/// has run out on this machine's clock (the process stalled, e.g. stopped or paused, past it),
+/// another runner may hold the plan, and a step of this one sends nothing more, even before
+/// the cancellation that follows the loss reaches it.
+pub trait SendGate: Send + Sync + fmt::Debug {
+    /// Why calls may no longer be sent, or `None` while they may.
+    fn refusal(&self) -> Option<String>;
+}
+
 /// Where a step's intents are written before its mutating calls: the runner's journal, which
 /// makes them durable before it returns. See [`Context::mutate`].
 #[async_trait::async_trait]
@@ -179,6 +189,8 @@ pub struct Context {
     /// The run this step belongs to: its id and when it (first) started. A resumed run keeps
     /// both, so what an action names after the run is found again.
     run: Option<(Arc<str>, SystemTime)>,
+    /// Asked before each remote call ([`Self::bounded`]).
+    gate: Option<Arc<dyn SendGate>>,
 }
 
 impl fmt::Debug for Context {
@@ -217,6 +229,7 @@ impl Context {
             compensation_intent: None,
             impaired_regions: Arc::new(BTreeSet::new()),
             run: None,
+            gate: None,
         }
     }
 
@@ -442,6 +455,14 @@ impl Context {
         self.dry_run
     }
 
+    /// The same context, its remote calls refused ([`Self::bounded`]: `Cancelled`, nothing
+    /// sent) once `gate` says so.
+    #[must_use]
+    pub fn with_send_gate(mut self, gate: Option<Arc<dyn SendGate>>) -> Self {
+        self.gate = gate;
+        self
+    }
+
     /// The cancellation token.
     pub fn cancellation(&self) -> &CancellationToken {
         &self.cancel
@@ -511,11 +532,15 @@ impl Context {
 
     /// Runs `fut`, but gives up with `Cancelled` on cancellation and `DeadlineExceeded` at the
     /// deadline. Providers wrap every remote call in this, so a hung call cannot hold a step
-    /// past its deadline.
+    /// past its deadline. A call is not started at all (`Cancelled`) once the context's
+    /// [`SendGate`] refuses.
     pub async fn bounded<T, F>(&self, fut: F) -> Result<T, ActionError>
     where
         F: Future<Output = Result<T, ActionError>>,
     {
+        if let Some(why) = self.gate.as_ref().and_then(|g| g.refusal()) {
+            return Err(ActionError::cancelled(format!("not sent: {why}")));
+        }
         let deadline = self.deadline;
         let timed = async move {
             match deadline {
@@ -551,6 +576,42 @@ mod tests {
 
     #[derive(Debug, Default)]
     struct Log(Mutex<Vec<(String, Outputs)>>);
+
+    /// A gate that refuses once `closed` is set.
+    #[derive(Debug, Default)]
+    struct Gate(std::sync::atomic::AtomicBool);
+
+    impl SendGate for Gate {
+        fn refusal(&self) -> Option<String> {
+            self.0
+                .load(std::sync::atomic::Ordering::SeqCst)
+                .then(|| "the journal lock was lost".to_owned())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_closed_gate_starts_no_call() {
+        let gate = Arc::new(Gate::default());
+        let ctx = Context::new().with_send_gate(Some(gate.clone()));
+        let started = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let call = || {
+            let started = Arc::clone(&started);
+            async move {
+                started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok::<_, ActionError>(())
+            }
+        };
+        ctx.bounded(call()).await.unwrap();
+        gate.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        let err = ctx.clone().bounded(call()).await.unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Cancelled);
+        assert!(
+            err.to_string()
+                .contains("not sent: the journal lock was lost"),
+            "{err}"
+        );
+        assert_eq!(started.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
 
     #[async_trait::async_trait]
     impl IntentLog for Log {

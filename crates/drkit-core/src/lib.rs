@@ -39,7 +39,9 @@ mod secret;
 mod wait;
 
 pub use action::{ActionRef, Check, Outputs, RecoveryAction, Resource};
-pub use context::{Context, EventSink, IntentLog, ProgressEvent, ProgressKind, TracingSink};
+pub use context::{
+    Context, EventSink, IntentLog, ProgressEvent, ProgressKind, SendGate, TracingSink,
+};
 pub use error::{ActionError, BoxError, ErrorKind, Result};
 pub use kind::{
     Act, ActionKind, Base, Finding, HasBase, PortFactory, Probe, ProbeExecute, StepSpec, Verdict,

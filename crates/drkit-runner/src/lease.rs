@@ -127,6 +127,17 @@ impl LockLoss {
     }
 }
 
+/// A lost lock refuses the steps' remote calls ([`drkit_core::Context::bounded`]): checked
+/// against this machine's monotonic clock as each call starts, so a process that stalled past
+/// its renewal deadline sends nothing when it wakes, even before the cancellation that follows
+/// the loss reaches its steps.
+impl drkit_core::SendGate for LockLoss {
+    fn refusal(&self) -> Option<String> {
+        self.reason()
+            .map(|why| format!("lost the journal lock: {why}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

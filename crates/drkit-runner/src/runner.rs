@@ -415,6 +415,9 @@ impl Runner {
                     ))),
                     conditions,
                     pause: self.pause.clone(),
+                    gate: loss
+                        .clone()
+                        .map(|loss| Arc::new(loss) as Arc<dyn drkit_core::SendGate>),
                 });
                 let skips: Vec<(String, String)> = self
                     .operator

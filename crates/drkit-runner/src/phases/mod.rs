@@ -49,6 +49,8 @@ pub(crate) struct StepSeed {
     pub(crate) impaired_regions: Vec<String>,
     /// The run's id and when it (first) started.
     pub(crate) run: (String, std::time::SystemTime),
+    /// Refuses remote calls once the journal lock is lost.
+    pub(crate) gate: Option<Arc<dyn drkit_core::SendGate>>,
 }
 
 /// What every step task shares.
@@ -72,6 +74,9 @@ pub(crate) struct StepEnv {
     pub(crate) conditions: crate::Conditions,
     /// Who decides after a failed step, when the run pauses on failures.
     pub(crate) pause: Option<Arc<dyn crate::pause::FailureHandler>>,
+    /// Refuses the steps' remote calls once the journal lock is lost (its lease ran out on this
+    /// machine's clock): asked as each call starts, before the cancellation that follows.
+    pub(crate) gate: Option<Arc<dyn drkit_core::SendGate>>,
 }
 
 impl StepEnv {
@@ -96,6 +101,7 @@ impl StepEnv {
             compensation: self.intent(step, true),
             impaired_regions: self.conditions.impaired_regions.iter().cloned().collect(),
             run: (self.run.clone(), self.run_started),
+            gate: self.gate.clone(),
         }
     }
 
@@ -393,7 +399,8 @@ async fn phases(
         .with_recorded_intent(intents.change)
         .with_recorded_compensation_intent(intents.compensation)
         .with_impaired_regions(intents.impaired_regions)
-        .with_run(intents.run.0, intents.run.1);
+        .with_run(intents.run.0, intents.run.1)
+        .with_send_gate(intents.gate);
     let mut ctx = action.bounded(&base);
 
     // Steady state before: already done -> skipped.
@@ -511,6 +518,7 @@ pub(crate) mod testing {
             compensation: None,
             impaired_regions: Vec::new(),
             run: ("test-run".to_owned(), std::time::SystemTime::UNIX_EPOCH),
+            gate: None,
         }
     }
 

@@ -119,6 +119,7 @@ pub(crate) async fn undo(
         .with_recorded_compensation_intent(intents.compensation)
         .with_impaired_regions(intents.impaired_regions)
         .with_run(intents.run.0, intents.run.1)
+        .with_send_gate(intents.gate)
         .with_cancellation(cancel.clone())
         .with_timeout(timeout);
     let layered = layer(Arc::clone(&action), &step.policy);

@@ -193,3 +193,96 @@ async fn no_step_is_launched_once_the_deadline_has_passed() {
     assert_eq!(log.count("execute:next"), 0, "{:?}", log.entries());
     assert_eq!(report.step("next").unwrap().state, StepState::NotRun);
 }
+
+/// A step whose call starts through `ctx.bounded` after stalling for `stall` (the runtime's
+/// only thread blocked: as SIGSTOP or a paused VM stops every task at once).
+#[derive(Debug)]
+struct Stalls {
+    target: drkit_core::Resource,
+    stall: Duration,
+    sent: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+#[async_trait]
+impl drkit_core::RecoveryAction for Stalls {
+    fn id(&self) -> &str {
+        "stalls"
+    }
+    fn kind(&self) -> &'static str {
+        "demo.stalls"
+    }
+    fn target(&self) -> &drkit_core::Resource {
+        &self.target
+    }
+    fn mutates(&self) -> bool {
+        true
+    }
+    fn iam_actions(&self) -> &'static [&'static str] {
+        &[]
+    }
+    async fn check(
+        &self,
+        _ctx: &drkit_core::Context,
+    ) -> Result<drkit_core::Check, drkit_core::ActionError> {
+        Ok(drkit_core::Check::ready("call once"))
+    }
+    async fn execute(
+        &self,
+        ctx: &drkit_core::Context,
+    ) -> Result<drkit_core::Outputs, drkit_core::ActionError> {
+        std::thread::sleep(self.stall);
+        let sent = std::sync::Arc::clone(&self.sent);
+        ctx.bounded(async move {
+            sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(drkit_core::Outputs::new())
+        })
+        .await
+    }
+    async fn verify(&self, _ctx: &drkit_core::Context) -> Result<String, drkit_core::ActionError> {
+        Ok("called".to_owned())
+    }
+}
+
+/// A process that stalls past its lock's renewal deadline and wakes in the middle of a step
+/// sends nothing more: the step's next call is refused as it starts (`SendGate`), before the
+/// task that cancels the run on the loss has even run. Real clock, one thread: the stall
+/// blocks every task, as SIGSTOP does. Without the gate, the call was sent.
+#[tokio::test(flavor = "current_thread")]
+async fn a_step_that_wakes_past_the_lease_sends_nothing() {
+    let store = std::sync::Arc::new(Leased::default());
+    store
+        .loss
+        .renew_by(Instant::now() + Duration::from_millis(300));
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let step = Stalls {
+        target: drkit_core::Resource::new("demo", "thing", "stalls"),
+        stall: Duration::from_millis(600),
+        sent: std::sync::Arc::clone(&sent),
+    };
+    let plan = Plan::new(
+        "stalled",
+        vec![drkit_runner::Step::new(std::sync::Arc::new(step))],
+    )
+    .unwrap();
+    let report = failed_report(
+        Runner::new()
+            .with_shared_journal(store.clone())
+            .run(&plan)
+            .await,
+    );
+    assert_eq!(
+        sent.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "a call was sent past the lease"
+    );
+    let step = report.step("stalls").unwrap();
+    assert_eq!(step.state, StepState::Interrupted, "{step:?}");
+    let records = store.load("stalled").await.unwrap();
+    let stopped_with = |r: &Record| match &r.event {
+        Event::StepFailed { error, .. } | Event::StepInterrupted { error, .. } => {
+            error.contains("not sent: lost the journal lock")
+        }
+        _ => false,
+    };
+    assert!(records.iter().any(stopped_with), "{records:#?}");
+}
