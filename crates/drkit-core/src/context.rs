@@ -136,6 +136,29 @@ impl EventSink for TracingSink {
 /// has run out on this machine's clock (the process stalled, e.g. stopped or paused, past it),
 /// another runner may hold the plan, and a step of this one sends nothing more, even before
 /// the cancellation that follows the loss reaches it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use drkit_core::{ActionError, Context, ErrorKind, SendGate};
+///
+/// #[derive(Debug, Default)]
+/// struct Fenced(AtomicBool);
+///
+/// impl SendGate for Fenced {
+///     fn refusal(&self) -> Option<String> {
+///         self.0.load(Ordering::SeqCst).then(|| "another runner holds the plan".to_owned())
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let fence = Arc::new(Fenced::default());
+/// let ctx = Context::new().with_send_gate(Some(fence.clone()));
+/// fence.0.store(true, Ordering::SeqCst);
+/// let err = ctx.bounded(async { Ok::<_, ActionError>(()) }).await.unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::Cancelled);
+/// # });
+/// ```
 pub trait SendGate: Send + Sync + fmt::Debug {
     /// Why calls may no longer be sent, or `None` while they may.
     fn refusal(&self) -> Option<String>;
