@@ -600,7 +600,7 @@ mod tests {
     #[derive(Debug, Default)]
     struct Log(Mutex<Vec<(String, Outputs)>>);
 
-    /// A gate that refuses once `closed` is set.
+    /// A gate that refuses once its flag is set.
     #[derive(Debug, Default)]
     struct Gate(std::sync::atomic::AtomicBool);
 
@@ -626,7 +626,7 @@ mod tests {
         };
         ctx.bounded(call()).await.unwrap();
         gate.0.store(true, std::sync::atomic::Ordering::SeqCst);
-        let err = ctx.clone().bounded(call()).await.unwrap_err();
+        let err = ctx.bounded(call()).await.unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Cancelled);
         assert!(
             err.to_string()
