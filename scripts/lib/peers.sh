@@ -31,13 +31,30 @@ stop_peers() {
   _PEER_PIDS=()
 }
 
+# free_port: a port free on 127.0.0.1 now, for a server started next. Picked below the
+# kernel's ephemeral range: a port from bind(0) is an ephemeral one, which an outgoing
+# connection (of the drills running side by side) can take before the server binds it; CI
+# once failed so (OpenBao: "bind: address already in use", its init sent to another server).
 free_port() {
   python3 - <<'PY'
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()
+import random, socket
+try:
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    low = 32768
+candidates = [random.randint(10000, low - 1) for _ in range(200)] if low > 11000 else [0]
+for port in candidates:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        print(s.getsockname()[1])
+        break
+    except OSError:
+        continue
+    finally:
+        s.close()
+else:
+    raise SystemExit("no free port on 127.0.0.1")
 PY
 }
 
