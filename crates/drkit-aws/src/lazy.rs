@@ -241,6 +241,57 @@ macro_rules! sdk_adapter {
     };
 }
 
+/// The registration of a provider whose actions all take one AWS port: `DESCRIPTORS` (every
+/// kind's descriptor), `register(registry, aws)` (the ports over the SDK, from the crate's
+/// `ports` function) and `register_with(registry, &ports)` (the embedder's ports, e.g. mocks).
+/// Each kind is registered with [`Registry::register`](drkit_core::registry::Registry::register);
+/// `drkit-ec2`'s `register.rs` is a whole example:
+///
+/// ```text
+/// drkit_aws::registration! {
+///     service: "EC2",
+///     port: dyn Ec2Api,
+///     ports: ports,
+///     kinds: [AuthorizeIngress, CheckSecurityGroup],
+/// }
+/// ```
+#[macro_export]
+macro_rules! registration {
+    (
+        service: $service:literal,
+        port: $port:ty,
+        ports: $ports:path,
+        kinds: [$($kind:ty),+ $(,)?] $(,)?
+    ) => {
+        #[doc = concat!("Every ", $service, " action's descriptor.")]
+        pub const DESCRIPTORS: &[$crate::__core::registry::ActionDescriptor] =
+            &[$(<$kind as $crate::__core::ActionKind>::DESCRIPTOR),+];
+
+        #[doc = concat!(
+            "Registers every ", $service,
+            " action, talking to AWS as configured in `aws` (loaded on first use)."
+        )]
+        pub fn register(
+            registry: &mut $crate::__core::registry::Registry,
+            aws: impl ::core::convert::Into<$crate::Aws>,
+        ) -> ::core::result::Result<(), $crate::__core::registry::DuplicateKind> {
+            register_with(registry, &$ports(&aws.into()))
+        }
+
+        #[doc = concat!(
+            "Registers every ", $service,
+            " action over `ports` (e.g. mocks in the embedder's tests)."
+        )]
+        pub fn register_with(
+            registry: &mut $crate::__core::registry::Registry,
+            ports: &$crate::__core::PortFactory<$port>,
+        ) -> ::core::result::Result<(), $crate::__core::registry::DuplicateKind> {
+            $(registry.register::<$kind>(ports.clone())?;)+
+            Ok(())
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

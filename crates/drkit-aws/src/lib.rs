@@ -42,6 +42,10 @@ pub use config::{
 pub use error::{SdkResultExt, classify_code, sdk_error};
 pub use lazy::{Aws, LazyClient};
 
+/// For the macros ([`registration!`]): `drkit_core` as the calling crate sees it.
+#[doc(hidden)]
+pub use drkit_core as __core;
+
 /// The retry configuration of a call that must reach the provider at most once: a
 /// non-idempotent mutation that has no idempotency token (e.g. `FailoverDBCluster`, which
 /// fails a cluster back when sent twice). The SDK's retries would resend it after a lost

@@ -1,10 +1,9 @@
-//! Registration of the ElastiCache actions in a [`Registry`].
+//! Registration of the ElastiCache actions in a [`Registry`](drkit_core::registry::Registry).
 
 use std::sync::Arc;
 
 use drkit_aws::Aws;
-use drkit_core::registry::{ActionDescriptor, DuplicateKind, Registry};
-use drkit_core::{ActionKind, PortFactory};
+use drkit_core::PortFactory;
 
 use crate::check::CheckReplicationGroup;
 use crate::failover::TestFailover;
@@ -21,30 +20,11 @@ pub fn aws_ports(aws: &Aws) -> PortFactory<dyn ElastiCacheApi> {
     })
 }
 
-/// Every ElastiCache action's descriptor.
-pub const DESCRIPTORS: &[ActionDescriptor] = &[
-    CheckReplicationGroup::DESCRIPTOR,
-    SetPrimary::DESCRIPTOR,
-    TestFailover::DESCRIPTOR,
-    FailoverGlobalDatastore::DESCRIPTOR,
-];
-
-/// Registers every ElastiCache action, talking to AWS as configured in `aws` (loaded on first
-/// use).
-pub fn register(registry: &mut Registry, aws: impl Into<Aws>) -> Result<(), DuplicateKind> {
-    register_with(registry, &aws_ports(&aws.into()))
-}
-
-/// Registers every ElastiCache action with the given port factory (e.g. mocks in the
-/// embedder's tests).
-pub fn register_with(
-    registry: &mut Registry,
-    ports: &PortFactory<dyn ElastiCacheApi>,
-) -> Result<(), DuplicateKind> {
-    registry.register::<CheckReplicationGroup>(ports.clone())?;
-    registry.register::<SetPrimary>(ports.clone())?;
-    registry.register::<TestFailover>(ports.clone())?;
-    registry.register::<FailoverGlobalDatastore>(ports.clone())
+drkit_aws::registration! {
+    service: "ElastiCache",
+    port: dyn ElastiCacheApi,
+    ports: aws_ports,
+    kinds: [CheckReplicationGroup, SetPrimary, TestFailover, FailoverGlobalDatastore],
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
-use drkit_core::ActionRef;
-use drkit_core::registry::{ActionSpec, BuildError};
+use drkit_core::registry::{ActionSpec, BuildError, Registry};
+use drkit_core::{ActionKind, ActionRef};
 
 use super::*;
 use crate::port::MockElastiCacheApi;

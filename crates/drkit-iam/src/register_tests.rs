@@ -1,7 +1,7 @@
 //! Tests of `register.rs`.
 
 use drkit_core::ActionRef;
-use drkit_core::registry::{ActionSpec, BuildError};
+use drkit_core::registry::{ActionSpec, BuildError, Registry};
 use serde_json::{Value, json};
 
 use super::*;

@@ -1,10 +1,9 @@
-//! Registration of the S3 actions in a [`Registry`].
+//! Registration of the S3 actions in a [`Registry`](drkit_core::registry::Registry).
 
 use std::sync::Arc;
 
 use drkit_aws::Aws;
-use drkit_core::registry::{ActionDescriptor, DuplicateKind, Registry};
-use drkit_core::{ActionKind, PortFactory};
+use drkit_core::PortFactory;
 
 use crate::configure_replication::ConfigureReplication;
 use crate::port::S3Api;
@@ -20,28 +19,11 @@ pub fn aws_ports(aws: &Aws) -> PortFactory<dyn S3Api> {
     PortFactory::new(move |region| Arc::new(SdkS3::lazy(&aws, region)) as Arc<dyn S3Api>)
 }
 
-/// Every S3 action's descriptor.
-pub const DESCRIPTORS: &[ActionDescriptor] = &[
-    VerifyReplication::DESCRIPTOR,
-    ConfigureWebsite::DESCRIPTOR,
-    ConfigureReplication::DESCRIPTOR,
-    RemoveReplication::DESCRIPTOR,
-];
-
-/// Registers every S3 action, talking to AWS as configured in `aws` (loaded on first use).
-pub fn register(registry: &mut Registry, aws: impl Into<Aws>) -> Result<(), DuplicateKind> {
-    register_with(registry, &aws_ports(&aws.into()))
-}
-
-/// Registers every S3 action with the given port factory (e.g. mocks).
-pub fn register_with(
-    registry: &mut Registry,
-    ports: &PortFactory<dyn S3Api>,
-) -> Result<(), DuplicateKind> {
-    registry.register::<VerifyReplication>(ports.clone())?;
-    registry.register::<ConfigureWebsite>(ports.clone())?;
-    registry.register::<ConfigureReplication>(ports.clone())?;
-    registry.register::<RemoveReplication>(ports.clone())
+drkit_aws::registration! {
+    service: "S3",
+    port: dyn S3Api,
+    ports: aws_ports,
+    kinds: [VerifyReplication, ConfigureWebsite, ConfigureReplication, RemoveReplication],
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use drkit_core::ActionRef;
-use drkit_core::registry::{ActionSpec, BuildError};
+use drkit_core::registry::{ActionSpec, BuildError, Registry};
 
 use super::*;
 use crate::port::MockS3Api;
