@@ -211,10 +211,10 @@ impl Intercept for ServerDate {
 /// leaves, not when the write was decided: a process stopped in between sends nothing when it
 /// wakes past its lease. The attempt fails as a dispatch failure, which the SDK does not retry.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct SendBefore(pub(crate) Instant);
+struct SendBefore(Instant);
 
 /// The refusal of [`SendBefore`].
-pub(crate) const NOT_SENT: &str =
+const NOT_SENT: &str =
     "not sent: the journal lock's lease ran out on this machine's clock before the request left";
 
 impl Intercept for SendBefore {
@@ -675,6 +675,12 @@ impl Held {
         )
     }
 
+    /// The end of our lease on this machine's clock: a lease from when our last successful
+    /// write was sent. Nothing is sent from then on.
+    fn lease_end(&self, state: &HeldState) -> Instant {
+        state.renewed_at + self.lease
+    }
+
     /// Whether we may still write: not released, not taken over, lease not over.
     fn writable(&self, state: &HeldState) -> Result<(), JournalError> {
         if state.released {
@@ -683,7 +689,7 @@ impl Held {
         if let Some(why) = &state.taken {
             return Err(self.lost_error(why));
         }
-        if Instant::now() >= state.renewed_at + self.lease {
+        if Instant::now() >= self.lease_end(state) {
             let why = format!(
                 "its lease ({:?}) ran out on this machine's clock since its last renewal",
                 self.lease
@@ -706,7 +712,7 @@ impl Held {
                     &self.key,
                     &body,
                     Cond::Matches(&etag),
-                    Some(state.renewed_at + self.lease),
+                    Some(self.lease_end(state)),
                 )
                 .await
             {
@@ -780,12 +786,7 @@ impl Held {
             .map(|p| p.lines.clone())
             .unwrap_or_default();
         self.store
-            .archive(
-                &key,
-                lines.as_bytes(),
-                generation,
-                state.renewed_at + self.lease,
-            )
+            .archive(&key, lines.as_bytes(), generation, self.lease_end(&state))
             .await?;
         state.body.pending = None;
         Ok(())
@@ -802,7 +803,7 @@ impl Held {
             tracing::warn!(lock = %self.key, "the journal lock is not ours to release: {why}");
             return Ok(());
         }
-        if Instant::now() >= state.renewed_at + self.lease {
+        if Instant::now() >= self.lease_end(&state) {
             tracing::warn!(
                 lock = %self.key,
                 "the journal lock's lease ran out before its release: left for the next holder \
@@ -822,7 +823,7 @@ impl Held {
                 .key(&self.key)
                 .if_match(&etag)
                 .customize()
-                .interceptor(SendBefore(state.renewed_at + self.lease))
+                .interceptor(SendBefore(self.lease_end(&state)))
                 .send()
                 .await;
             let error = match result {
