@@ -71,37 +71,38 @@ pub fn kube_error(err: kube::Error, operation: &str, object: &str) -> ActionErro
             None,
         ),
         other => {
-            let (kind, what) = match other {
+            let known = match other {
                 kube::Error::HyperError(_) | kube::Error::Service(_) => {
-                    (ErrorKind::Unavailable, "cannot reach the API server")
+                    Some((ErrorKind::Unavailable, "cannot reach the API server"))
                 }
-                kube::Error::ReadEvents(_) => (
+                kube::Error::ReadEvents(_) => Some((
                     ErrorKind::Unavailable,
                     "connection to the API server broken",
-                ),
-                kube::Error::Auth(_) => (
+                )),
+                kube::Error::Auth(_) => Some((
                     ErrorKind::AccessDenied,
                     "cannot authenticate to the API server",
-                ),
+                )),
                 kube::Error::BuildRequest(_) | kube::Error::HttpError(_) => {
-                    (ErrorKind::InvalidInput, "cannot build the request")
+                    Some((ErrorKind::InvalidInput, "cannot build the request"))
                 }
                 kube::Error::InferConfig(_) => {
-                    (ErrorKind::InvalidInput, "cannot find a kubeconfig")
+                    Some((ErrorKind::InvalidInput, "cannot find a kubeconfig"))
                 }
                 kube::Error::InferKubeconfig(_) => {
-                    (ErrorKind::InvalidInput, "cannot use the kubeconfig")
+                    Some((ErrorKind::InvalidInput, "cannot use the kubeconfig"))
                 }
-                kube::Error::Discovery(_) => (ErrorKind::NotFound, "API discovery failed"),
-                _ => (ErrorKind::Other, ""),
+                kube::Error::Discovery(_) => Some((ErrorKind::NotFound, "API discovery failed")),
+                _ => None,
             };
-            // kube's variants wrap their cause (`#[source]`): it is the detail worth showing.
-            let detail = std::error::Error::source(other)
-                .map_or_else(|| other.to_string(), ToString::to_string);
-            let message = if what.is_empty() {
-                other.to_string()
-            } else {
-                format!("{what}: {detail}")
+            let (kind, message) = match known {
+                Some((kind, what)) => {
+                    // kube's variants wrap their cause (`#[source]`): the detail worth showing.
+                    let detail = std::error::Error::source(other)
+                        .map_or_else(|| other.to_string(), ToString::to_string);
+                    (kind, format!("{what}: {detail}"))
+                }
+                None => (ErrorKind::Other, other.to_string()),
             };
             (kind, message, None, None)
         }
