@@ -108,18 +108,12 @@ async fn a_sigstopped_holder_whose_lease_is_taken_over_makes_no_further_call_aft
     // journal and the lock are checked untouched below).
     let after_wake = proxy.stats();
     let lock_put = format!("PUT /{journals}/drills/{plan}.lock");
-    let mut sent_after: Vec<(String, u64)> = after_wake
+    let sent_after: Vec<(&String, u64)> = after_wake
         .by_operation
         .iter()
-        .map(|(op, n)| {
-            (
-                op.clone(),
-                n - at_stop.by_operation.get(op).copied().unwrap_or(0),
-            )
-        })
-        .filter(|(_, n)| *n > 0)
+        .map(|(op, n)| (op, n - at_stop.by_operation.get(op).copied().unwrap_or(0)))
+        .filter(|&(op, n)| n > 0 && !(*op == lock_put && n == 1))
         .collect();
-    sent_after.retain(|(op, n)| !(op == &lock_put && *n == 1));
     assert!(
         sent_after.is_empty(),
         "A called AWS after SIGCONT: {sent_after:?}; A's stderr: {stderr}"

@@ -428,8 +428,9 @@ async fn nothing_is_sent_past_the_lease_not_even_the_next_attempt_of_a_write() {
         "the acquire and the commit's attempts within the lease: {commits:?}"
     );
     lock.release().await.unwrap();
-    assert!(
-        proxy.log().len() == log.len(),
+    assert_eq!(
+        proxy.log().len(),
+        log.len(),
         "the release sent nothing either"
     );
     assert!(
